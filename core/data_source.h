@@ -1,0 +1,37 @@
+#pragma once
+// A table of observations: predictors x1..xk, the response y and optionally sigma, all served as
+// doubles by row range into caller buffers. The same interface serves data loaded into RAM once
+// and data re-read from a file on every pass; the fit engine decides which.
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace curvefit {
+
+class DataSource {
+ public:
+  virtual ~DataSource() = default;
+  // Number of rows (observations).
+  virtual std::size_t rows() const = 0;
+  // Number of predictor columns k.
+  virtual int num_predictors() const = 0;
+  // Whether a sigma column was selected.
+  virtual bool has_sigma() const = 0;
+  // Names of the selected columns, for reports: predictors, then y, then sigma if any.
+  virtual std::vector<std::string> column_names() const = 0;
+  // Where the data come from (file path, "<memory>", "<stdin>"), for messages.
+  virtual std::string description() const = 0;
+  // Copies rows [begin, begin + count) into x[0..k-1][0..count-1], y[0..count-1] and, when
+  // has_sigma(), sigma[0..count-1] (sigma may be null otherwise). Throws DataError on failure.
+  // Not required to be thread-safe: one reader thread feeds the workers.
+  virtual void read(std::size_t begin, std::size_t count, double* const* x, double* y,
+                    double* sigma) = 0;
+  // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
+  std::size_t in_memory_bytes() const {
+    return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *
+           sizeof(double);
+  }
+};
+
+}  // namespace curvefit

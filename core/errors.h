@@ -1,0 +1,50 @@
+#pragma once
+// Errors that reach the user, each with the exit code the command line documents:
+//   2 usage error, 3 bad data or model, 4 memory limit cannot be met.
+// (0 converged, 1 stopped without converging and 130 interrupted are outcomes, not errors.)
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+namespace curvefit {
+
+enum ExitCode : int {
+  kExitConverged = 0,
+  kExitNotConverged = 1,
+  kExitUsage = 2,
+  kExitBadInput = 3,
+  kExitMemory = 4,
+  kExitInterrupted = 130,
+};
+
+// A bad command line or option value (exit 2).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Bad data: the message is one line "FILE:LINE:COLUMN: what is wrong" (line/column omitted when
+// they do not apply, e.g. for HDF5 datasets). Exit 3.
+class DataError : public std::runtime_error {
+ public:
+  explicit DataError(const std::string& message) : std::runtime_error(message) {}
+  DataError(const std::string& file, std::size_t line, std::size_t column, const std::string& what)
+      : std::runtime_error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                           what) {}
+};
+
+// A model that cannot be built: unknown name, or a formula that does not parse. The first line of
+// what() is the one-line error; for formulas, two more lines show the formula and a caret under the
+// position. Exit 3.
+class ModelError : public std::runtime_error {
+ public:
+  explicit ModelError(const std::string& message, std::size_t position = std::string::npos)
+      : std::runtime_error(message), position_(position) {}
+  // 0-based character offset in the formula, npos when not about a position.
+  std::size_t position() const { return position_; }
+
+ private:
+  std::size_t position_;
+};
+
+}  // namespace curvefit

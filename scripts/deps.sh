@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages curvefit builds and tests with (as root, or through sudo).
+set -euo pipefail
+packages=(cmake ninja-build g++ pkg-config
+  libeigen3-dev libceres-dev libtbb-dev libcli11-dev libhdf5-dev nlohmann-json3-dev
+  libfast-float-dev libsleef-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  hdf5-tools libxml2-utils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

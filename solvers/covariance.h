@@ -1,0 +1,24 @@
+#pragma once
+// Parameter covariance from the R factor of the (scaled) Jacobian at the solution:
+//   C = s * (R^T R)^+   with the pseudo-inverse taken through the SVD of R,
+// never by forming J^T J. Singular values below rcond * s_max make the matrix rank deficient:
+// parameters in the null space get +inf variance (and their covariances are inf) instead of
+// garbage. s = 2 cost / (m - n) (reduced chi-square) unless sigma is absolute (s = 1).
+#include <Eigen/Core>
+
+namespace curvefit {
+
+struct Covariance {
+  Eigen::MatrixXd matrix;         // n x n; +inf on rows/columns of undetermined parameters
+  Eigen::VectorXd stderr_;        // sqrt of the diagonal
+  int rank = 0;                   // numerical rank of R
+  Eigen::Matrix<bool, Eigen::Dynamic, 1> determined;  // per parameter
+};
+
+// rcond <= 0 selects eps * n.
+Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcond = 0.0);
+
+// scale for covariance_from_r: 2 cost / dof, or 1 for absolute sigma; inf when dof <= 0.
+double covariance_scale(double cost, long dof, bool absolute_sigma);
+
+}  // namespace curvefit

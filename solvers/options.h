@@ -1,0 +1,94 @@
+#pragma once
+// Options and results of the solvers, named and behaving as scipy.optimize.least_squares users
+// know them. Every field is documented where it is declared.
+#include <functional>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "memory/solver_workspace.h"
+#include "solvers/objective.h"
+
+namespace curvefit {
+
+// How a run ended. The numeric values follow scipy's `status`.
+enum class Status {
+  interrupted = -2,      // the iteration callback asked to stop; x is the best point so far
+  failed = -1,           // could not proceed (e.g. non-finite residuals at the start)
+  max_evaluations = 0,   // max_nfev reached
+  gtol = 1,              // gradient (optimality) test satisfied
+  ftol = 2,              // relative cost reduction test satisfied
+  xtol = 3,              // relative step size test satisfied
+  ftol_and_xtol = 4,     // both ftol and xtol satisfied
+};
+// The message scipy prints for each status, e.g. "`ftol` termination condition is satisfied.".
+std::string_view status_message(Status status);
+// true for gtol, ftol, xtol and ftol_and_xtol.
+bool status_converged(Status status);
+
+// One line of the iteration history, also what the per-iteration callback receives.
+struct IterationInfo {
+  int iteration = 0;         // 0 is the starting point
+  double cost = 0;           // cost at the current (accepted) point
+  double cost_change = 0;    // reduction achieved by the step just taken (0 at iteration 0)
+  double step_norm = 0;      // 2-norm of that step (0 at iteration 0)
+  double optimality = 0;     // infinity norm of the (Coleman-Li scaled, for TRF) gradient
+  double radius = 0;         // trust-region radius after the update
+  int nfev = 0;              // evaluations so far
+  int njev = 0;              // linearizations (Jacobian passes) so far
+};
+
+struct SolverOptions {
+  // Algorithm: trf (bounds allowed), lm (no bounds), dogbox (bounds allowed).
+  Algorithm method = Algorithm::trf;
+  // Bounds; empty means unbounded. Either may contain -inf / +inf. lower < upper required.
+  Eigen::VectorXd lower;
+  Eigen::VectorXd upper;
+  // Characteristic scale of each variable. Empty with x_scale_jac = true: 'jac', the inverse of
+  // the running maximum of the Jacobian column norms. Empty with x_scale_jac = false: all ones.
+  Eigen::VectorXd x_scale;
+  bool x_scale_jac = true;
+  // Termination tolerances, as in scipy (ftol: relative cost reduction; xtol: relative step;
+  // gtol: gradient optimality). A value of 0 disables that test. The defaults are chosen so that
+  // the NIST StRD problems are solved to their certified precision without wasted iterations.
+  double ftol = 1e-12;
+  double xtol = 1e-12;
+  double gtol = 1e-12;
+  // Maximum number of cost evaluations (passes over the data); 0 means 100 * n, as scipy's trf.
+  int max_nfev = 0;
+  // Initial trust-region radius factor (MINPACK's `factor`), for lm and trf's initial Delta.
+  double initial_radius_factor = 100.0;
+  // Rank tolerance for the covariance pseudo-inverse: singular values below
+  // rcond * largest are treated as zero; <= 0 means eps * max(m... ) -> eps * n.
+  double covariance_rcond = 0.0;
+  // Evaluate the Jacobian together with the residuals at trial points. Defaults to what the
+  // objective prefers (prefers_linearization_at_trial_points).
+  enum class TrialLinearization { objective_default, always, never };
+  TrialLinearization trial_linearization = TrialLinearization::objective_default;
+  // Called after every iteration (and once at the start with iteration 0). Returning false stops
+  // the run with Status::interrupted.
+  std::function<bool(const IterationInfo&)> callback;
+  // Keep the per-iteration history in the result.
+  bool keep_history = true;
+};
+
+struct SolverResult {
+  Eigen::VectorXd x;              // solution (the best point found)
+  double cost = 0;                // 0.5 * sum rho(f^2) at x
+  Eigen::VectorXd grad;           // gradient J^T f at x
+  double optimality = 0;          // first-order optimality (inf-norm, scaled as the method does)
+  Eigen::VectorXi active_mask;    // 0 free, -1 on the lower bound, +1 on the upper bound
+  int nfev = 0;                   // cost evaluations (each a pass over the data)
+  int njev = 0;                   // linearizations (each a pass with the Jacobian)
+  int iterations = 0;
+  Status status = Status::failed;
+  std::string message;
+  bool success = false;           // status_converged(status)
+  Linearization linearization;    // at x: R for the covariance, Q^T f, column norms
+  std::vector<IterationInfo> history;
+};
+
+}  // namespace curvefit
