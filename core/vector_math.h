@@ -1,0 +1,31 @@
+#pragma once
+// Elementwise math over arrays of doubles with <= 1 ULP error (SLEEF's u10 functions), vectorised
+// with AVX2 when the CPU has it (checked at run time) and plain libm otherwise. No -ffast-math:
+// NaN and Inf keep their meaning. out may alias in.
+#include <cstddef>
+
+namespace curvefit::vmath {
+
+void exp(const double* in, double* out, std::size_t n);
+void expm1(const double* in, double* out, std::size_t n);
+void log(const double* in, double* out, std::size_t n);
+void log10(const double* in, double* out, std::size_t n);
+void log1p(const double* in, double* out, std::size_t n);
+void sin(const double* in, double* out, std::size_t n);
+void cos(const double* in, double* out, std::size_t n);
+void tan(const double* in, double* out, std::size_t n);
+void asin(const double* in, double* out, std::size_t n);
+void acos(const double* in, double* out, std::size_t n);
+void atan(const double* in, double* out, std::size_t n);
+void sinh(const double* in, double* out, std::size_t n);
+void cosh(const double* in, double* out, std::size_t n);
+void tanh(const double* in, double* out, std::size_t n);
+void erf(const double* in, double* out, std::size_t n);
+void erfc(const double* in, double* out, std::size_t n);
+void atan2(const double* y, const double* x, double* out, std::size_t n);
+void pow(const double* base, const double* exponent, double* out, std::size_t n);
+
+// Whether the AVX2 path is in use (for benchmarks and logs).
+bool using_avx2();
+
+}  // namespace curvefit::vmath
