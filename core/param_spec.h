@@ -1,0 +1,33 @@
+#pragma once
+// Parameter specifications typed on the command line:
+//   --p0 a=1,b=2      --fix a=1      --bounds a=0:inf,b=-1:1      --params a=1,b=2
+// Names are checked against the model's parameters; every problem is a UsageError naming the
+// text and the valid names.
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace curvefit {
+
+struct NamedValue {
+  std::string name;
+  double value;
+};
+struct NamedRange {
+  std::string name;
+  double lower;
+  double upper;
+};
+
+// "a=1,b=2e-3" -> {{a,1},{b,0.002}}. `option` names the flag in messages ("--p0").
+std::vector<NamedValue> parse_named_values(std::string_view text, std::string_view option);
+// "a=0:inf,b=-1:1" -> ranges; "inf", "+inf", "-inf" accepted; lower < upper required.
+std::vector<NamedRange> parse_named_ranges(std::string_view text, std::string_view option);
+// Throws UsageError if `name` is not one of `params` (message lists them).
+std::size_t param_index(const std::vector<std::string>& params, const std::string& name,
+                        std::string_view option);
+// A number as the command line accepts it ("1e8", "0.5", "inf"); UsageError otherwise.
+double parse_number(std::string_view text, std::string_view option);
+
+}  // namespace curvefit
