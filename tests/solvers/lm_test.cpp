@@ -133,7 +133,11 @@ INSTANTIATE_TEST_SUITE_P(
         MinpackCase{true, 1e-3, 1e-15, 1e-15, 0, Status::ftol, 8, 2.0053842846027439, 0.30130693059350983},
         MinpackCase{true, 1e-15, 1e-3, 1e-15, 0, Status::xtol, 8, 2.0053842846027439, 0.30130693059350983},
         MinpackCase{true, 1e-15, 1e-15, 1e-3, 0, Status::gtol, 7, 2.0053843697775178, 0.30130679253313292},
-        MinpackCase{true, 1e-12, 1e-12, 1e-12, 0, Status::ftol, 9, 2.0053842846027439, 0.30130693059350983},
+        MinpackCase{true, 1e-11, 1e-11, 1e-11, 0, Status::ftol, 9, 2.0053842846027439, 0.30130693059350983},
+        // The shared default ftol is read as LM's own default 1e-15: scipy with ftol=1e-15,
+        // xtol=gtol=1e-12 stops by xtol after 12 evaluations.
+        MinpackCase{true, SolverOptions{}.ftol, 1e-12, 1e-12, 0, Status::xtol, 12, 2.0053842846027439,
+                    0.30130693059350983},
         MinpackCase{true, 1e-8, 1e-8, 1e-8, 3, Status::max_evaluations, 3, 1.1047264976713316, 0.72813577720047928},
         MinpackCase{true, 1e-8, 1e-8, 1e-8, 5, Status::max_evaluations, 5, 1.7229915248224608, 0.23976549262935218},
         MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 9, 2.0053842848254044, 0.30130693069056957},
