@@ -371,10 +371,10 @@ SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const Sol
   int iteration = 0;
   std::optional<Status> status;
 
-  // History and callback, once at the start and after every accepted step.
+  // Called whenever x moves (and at the start): the gradient J^T f = R1^T (Q1^T f) at x, then the
+  // history line and the callback.
   auto record_iteration = [&](double cost_change, double step_norm, double radius) {
-    const Linearization& lin = current.lin;
-    ws.grad.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
+    ws.grad.noalias() = current.lin.R.triangularView<Eigen::Upper>().transpose() * current.lin.qtf;
     IterationInfo info;
     info.iteration = iteration;
     info.cost = current.cost;
@@ -408,14 +408,13 @@ SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const Sol
   Eigen::VectorXd x_new(n);
 
   while (!status) {
-    // The linearization at x, pivoted (step 1), and the gradient test.
+    // The linearization at x, pivoted (step 1), and the gradient test on ws.grad = J^T f at x.
     ws.r = current.lin.R;
     ws.qtf = current.lin.qtf;
     pivoted_qr(ws);
     const Eigen::VectorXd& col_norms = current.lin.col_norms;
     const double cost = current.cost;
     const double fnorm = std::sqrt(2 * cost);
-    ws.grad.noalias() = current.lin.R.triangularView<Eigen::Upper>().transpose() * current.lin.qtf;
     const double gnorm = largest_gradient_cosine(ws.grad, col_norms, fnorm);
     if (gnorm <= tol.gtol) {
       status = Status::gtol;
@@ -434,7 +433,7 @@ SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const Sol
 
       Evaluation trial = objective.evaluate(x_new, linearize_trials);
       ++nfev;
-      if (trial.has_linearization) ++njev;
+      if (linearize_trials) ++njev;
 
       // Predicted relative reduction of the model and the directional derivative (Moré §4), from
       // ||J p||^2 = ||R P^T p||^2 and par ||D p||^2.

@@ -175,6 +175,24 @@ TEST(Lm, NonFiniteTrialResidualsShrinkTheRegionAndTheRunStillConverges) {
   EXPECT_TRUE(std::isfinite(result.cost));
 }
 
+TEST(Lm, AnAcceptedPointWithANonFiniteJacobianIsAFailedStep) {
+  // f = atan(x) - atan(1) from x = -3: the Gauss-Newton step overshoots to x = 17.3, where the
+  // residual is finite and smaller, but the Jacobian is (artificially) NaN beyond x = 5. That
+  // point cannot be linearized, so the step must count as failed and a shorter one be taken.
+  int non_finite_jacobians = 0;
+  DenseObjective objective(
+      1, 1, [](const Eigen::VectorXd& x, Eigen::VectorXd& f) { f[0] = std::atan(x[0]) - std::atan(1.0); },
+      [&](const Eigen::VectorXd& x, Eigen::MatrixXd& J) {
+        J(0, 0) = x[0] > 5 ? std::numeric_limits<double>::quiet_NaN() : 1 / (1 + x[0] * x[0]);
+        if (x[0] > 5) ++non_finite_jacobians;
+      });
+  const SolverResult result = solve(objective, Eigen::VectorXd::Constant(1, -3.0), lm_options());
+  EXPECT_GE(non_finite_jacobians, 1);
+  EXPECT_TRUE(result.success) << result.message;
+  EXPECT_NEAR(result.x[0], 1.0, 1e-10);
+  EXPECT_TRUE(result.linearization.R.allFinite());
+}
+
 TEST(Lm, NonFiniteResidualsAtTheStartAreAnErrorNamingThePoint) {
   DenseObjective objective(
       1, 1, [](const Eigen::VectorXd& x, Eigen::VectorXd& f) { f[0] = std::sqrt(x[0]); },
