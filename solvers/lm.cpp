@@ -307,7 +307,7 @@ double largest_gradient_cosine(const VectorView& grad, const Eigen::VectorXd& co
 
 // LM's termination settings. Where the caller left a setting at the shared default of
 // SolverOptions (chosen for TRF), LM substitutes its own, measured on NIST StRD (54 runs, exact
-// derivatives; see bench/RESULTS.md):
+// derivatives; tests/solvers/nist_test.cpp, NistStrd.LmSolvesAtLeast53Runs):
 // - ftol 1e-15 instead of the shared value. MINPACK's ftol bounds the relative reduction of the
 //   cost, which for large-residual problems says little about the parameters: with 1e-12 ENSO
 //   stops at LRE 5.1 (MINPACK itself, through scipy, does the same); 1e-14 is the loosest value

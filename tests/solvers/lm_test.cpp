@@ -101,12 +101,13 @@ TEST(Lm, RosenbrockFromTheClassicStartReachesOneOne) {
 // final point when the last step was accepted; ours always linearizes an accepted point (the
 // result carries R there), so njev here is 1 + accepted steps.
 struct MinpackCase {
-  bool jacobian_scaling;
+  bool jacobian_scaling;  // x_scale='jac' (else x_scale=1, or the given x_scale below)
   double ftol, xtol, gtol;
   int max_nfev;
   Status status;
   int nfev;
   double a, b;
+  double x_scale_a = 0, x_scale_b = 0;  // x_scale=[x_scale_a, x_scale_b] when nonzero
 };
 
 class LmAgreesWithMinpack : public ::testing::TestWithParam<MinpackCase> {};
@@ -120,6 +121,7 @@ TEST_P(LmAgreesWithMinpack, SameStatusEvaluationsAndPoint) {
   options.xtol = c.xtol;
   options.gtol = c.gtol;
   options.max_nfev = c.max_nfev;
+  if (c.x_scale_a != 0) options.x_scale = Eigen::Vector2d(c.x_scale_a, c.x_scale_b);
   const SolverResult result = solve(objective, Eigen::Vector2d(1.0, 1.0), options);
   EXPECT_EQ(result.status, c.status) << result.message;
   EXPECT_EQ(result.nfev, c.nfev);
@@ -141,7 +143,9 @@ INSTANTIATE_TEST_SUITE_P(
         MinpackCase{true, 1e-8, 1e-8, 1e-8, 3, Status::max_evaluations, 3, 1.1047264976713316, 0.72813577720047928},
         MinpackCase{true, 1e-8, 1e-8, 1e-8, 5, Status::max_evaluations, 5, 1.7229915248224608, 0.23976549262935218},
         MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 9, 2.0053842848254044, 0.30130693069056957},
-        MinpackCase{false, 1e-8, 1e-8, 1e-8, 5, Status::max_evaluations, 5, 1.9943081467901731, 0.25919921395705758}));
+        MinpackCase{false, 1e-8, 1e-8, 1e-8, 5, Status::max_evaluations, 5, 1.9943081467901731, 0.25919921395705758},
+        MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 10, 2.0053842839284099, 0.30130693029956468, 100, 0.01},
+        MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 14, 2.005384284873116, 0.30130693071136039, 0.5, 3.0}));
 
 TEST(Lm, MaxNfevStopsWithThatStatusAndTheBestPoint) {
   DenseObjective objective = rosenbrock();
