@@ -147,6 +147,53 @@ INSTANTIATE_TEST_SUITE_P(
         MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 10, 2.0053842839284099, 0.30130693029956468, 100, 0.01},
         MinpackCase{false, 1e-8, 1e-8, 1e-8, 0, Status::ftol, 14, 2.005384284873116, 0.30130693071136039, 0.5, 3.0}));
 
+TEST(Lm, RobustLossReachesAStationaryPointOfTheRobustCost) {
+  // scipy allows only the linear loss with lm; here the ratio tests are those of the cost and its
+  // Gauss-Newton model, so LM minimizes 0.5 sum rho(f^2) as well. y = 1 + 2t with 10% gross
+  // outliers: soft_l1 must land near the truth, at a point where the cost's central-difference
+  // gradient vanishes, and the linear fit must not.
+  const int m = 100;
+  Eigen::VectorXd t = Eigen::VectorXd::LinSpaced(m, 0, 1), y(m);
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise(0.0, 0.01);
+  for (int i = 0; i < m; ++i) y[i] = 1 + 2 * t[i] + noise(rng) + (i % 10 == 3 ? 5.0 : 0.0);
+  auto residuals = [&](const Eigen::VectorXd& x, Eigen::VectorXd& f) {
+    f = (x[0] + x[1] * t.array()).matrix() - y;
+  };
+  auto jacobian = [&](const Eigen::VectorXd&, Eigen::MatrixXd& J) {
+    J.col(0).setOnes();
+    J.col(1) = t;
+  };
+  DenseObjective robust(2, m, residuals, jacobian, Loss::soft_l1, 0.05);
+  DenseObjective linear(2, m, residuals, jacobian);
+  const SolverResult fit = solve(robust, Eigen::Vector2d(0.0, 0.0), lm_options());
+  const SolverResult plain = solve(linear, Eigen::Vector2d(0.0, 0.0), lm_options());
+  EXPECT_TRUE(fit.success) << fit.message;
+  EXPECT_NEAR(fit.x[0], 1.0, 0.02);
+  EXPECT_NEAR(fit.x[1], 2.0, 0.04);
+  EXPECT_GT(std::abs(plain.x[0] - 1.0), 0.2);
+  for (int j = 0; j < 2; ++j) {
+    const double h = 1e-6;
+    Eigen::VectorXd up = fit.x, down = fit.x;
+    up[j] += h;
+    down[j] -= h;
+    const double numeric = (robust.evaluate(up, false).cost - robust.evaluate(down, false).cost) / (2 * h);
+    EXPECT_NEAR(numeric, 0.0, 1e-6) << "parameter " << j;
+    EXPECT_NEAR(fit.grad[j], numeric, 1e-6) << "parameter " << j;
+  }
+}
+
+TEST(Lm, FewerResidualsThanParametersStillReachesAZeroResidual) {
+  // MINPACK refuses m < n; on the compressed linearization R is simply rank deficient, which
+  // lmpar and qrsolv handle (least-squares solutions on the singular part).
+  DenseObjective objective(
+      2, 1, [](const Eigen::VectorXd& x, Eigen::VectorXd& f) { f[0] = x[0] * x[1] - 6; },
+      [](const Eigen::VectorXd& x, Eigen::MatrixXd& J) { J << x[1], x[0]; });
+  const SolverResult result = solve(objective, Eigen::Vector2d(1.0, 1.0), lm_options());
+  EXPECT_TRUE(result.success) << result.message;
+  EXPECT_NEAR(result.x[0] * result.x[1], 6.0, 1e-10);
+}
+
 TEST(Lm, MaxNfevStopsWithThatStatusAndTheBestPoint) {
   DenseObjective objective = rosenbrock();
   SolverOptions options = lm_options();
