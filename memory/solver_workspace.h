@@ -23,7 +23,7 @@ struct WorkspaceSpec {
 constexpr WorkspaceSpec workspace_spec(Algorithm algorithm) {
   switch (algorithm) {
     case Algorithm::trf: return {4, 16};
-    case Algorithm::lm: return {3, 12};
+    case Algorithm::lm: return {1, 11};  // solvers/lm.cpp, LmWorkspace
     case Algorithm::dogbox: return {3, 16};
   }
   return {};
