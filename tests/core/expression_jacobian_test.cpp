@@ -1,0 +1,277 @@
+// Compiled formulas against independent computations: the tape's values against a walk of the
+// unsimplified syntax tree with scalar libm, and its Jacobian against 8th-order central finite
+// differences of that walk, at random well-conditioned points. Also NaN/Inf and threads.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/expression.h"
+
+namespace {
+
+using curvefit::compile_formula;
+using curvefit::FormulaTreeEvaluator;
+
+struct Case {
+  std::string formula;
+  double x_lo, x_hi;  // every predictor drawn from here
+  double p_lo, p_hi;  // every parameter drawn from here
+  std::vector<std::string> predictor_names = {};
+};
+
+// d f / d p_j by the 8th-order central difference of the tree walk.
+double central_difference(const FormulaTreeEvaluator& f, const double* x, std::vector<double> p, std::size_t j) {
+  constexpr double kWeights[] = {4.0 / 5, -1.0 / 5, 4.0 / 105, -1.0 / 280};
+  const double p0 = p[j];
+  const double h = 4e-3 * std::max(1.0, std::fabs(p0));
+  double sum = 0;
+  for (int k = 1; k <= 4; ++k) {
+    p[j] = p0 + k * h;
+    const double up = f(x, p.data());
+    p[j] = p0 - k * h;
+    const double down = f(x, p.data());
+    sum += kWeights[k - 1] * (up - down);
+  }
+  return sum / h;
+}
+
+// Checks values (evaluate and evaluate_with_jacobian) and every Jacobian column at random points.
+void check(const Case& c, unsigned seed) {
+  SCOPED_TRACE(c.formula);
+  const auto model = compile_formula(c.formula, c.predictor_names);
+  const FormulaTreeEvaluator tree(c.formula, c.predictor_names);
+  const std::size_t k_count = static_cast<std::size_t>(model->num_predictors());
+  const std::size_t np = model->num_params();
+  ASSERT_EQ(tree.param_names(), model->param_names());
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> xs(c.x_lo, c.x_hi), ps(c.p_lo, c.p_hi);
+  const std::size_t n = 600;  // two whole blocks of 256 and a partial one
+  std::vector<std::vector<double>> x(k_count, std::vector<double>(n));
+  for (auto& column : x)
+    for (double& v : column) v = xs(rng);
+  std::vector<const double*> columns;
+  for (const auto& column : x) columns.push_back(column.data());
+  for (int draw = 0; draw < 3; ++draw) {
+    std::vector<double> p(np);
+    for (double& v : p) v = ps(rng);
+    std::vector<double> values(n), values_only(n), jac(n * np);
+    model->evaluate_with_jacobian(columns.data(), n, p.data(), values.data(), jac.data());
+    model->evaluate(columns.data(), n, p.data(), values_only.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      std::vector<double> point(k_count);
+      for (std::size_t k = 0; k < k_count; ++k) point[k] = x[k][i];
+      const double reference = tree(point.data(), p.data());
+      ASSERT_NEAR(values[i], reference, 1e-12 * std::max(1.0, std::fabs(reference))) << "point " << i;
+      ASSERT_EQ(values_only[i], values[i]) << "point " << i;
+      if (i % 29 != 0) continue;  // finite differences on a subset keep the test fast
+      for (std::size_t j = 0; j < np; ++j) {
+        const double exact = jac[j * n + i];
+        const double fd = central_difference(tree, point.data(), p, j);
+        ASSERT_NEAR(exact, fd, 1e-8 * std::fabs(exact) + 1e-11 * std::max(1.0, std::fabs(reference)))
+            << "d/d" << model->param_names()[j] << " at point " << i << " x=" << point[0];
+      }
+    }
+  }
+}
+
+TEST(FormulaJacobian, ArithmeticAndPowers) {
+  const Case cases[] = {
+      {"a*exp(-b*x)+c", 0, 3, 0.5, 2},
+      {"-a*x^2 + b", -2, 2, 0.5, 2},
+      {"+a*x - b/x + c/(x*x) - d*x/(a+b)", 0.5, 3, 0.5, 2},
+      {"a/(b - x)", -2, 0, 0.5, 2},
+      {"(a*x + b)/(c*x + d)^2", 0.5, 2, 0.5, 2},
+      {"pow(x, a)*b", 0.5, 3, 0.5, 2},
+      {"x^a", 0.5, 3, 0.5, 2},
+      {"a^x + b", -1, 2, 0.5, 2},
+      {"(a*x)^(b*x)", 0.5, 2, 0.5, 2},
+      {"a*x^2.5 + b*x^-2", 0.5, 2, 0.5, 2},
+      {"(a + x)^10 * 1e-3", -0.5, 0.5, 0.5, 1},
+      {"a*x^3 - b^3*x + a^-2", -2, 2, 0.5, 2},
+      {"e^(a*x) + pi*b", -1, 1, 0.5, 1.5},
+      {"pow(a, b)*x + pow(2, a*x)", 0.5, 2, 0.5, 2},
+      {"a*x*a*x*a + b*b", -1, 1, 0.5, 2},
+      {"1e-3*a + .5*b*x + 2.5E1*c", -1, 1, 0.5, 2},
+  };
+  unsigned seed = 1;
+  for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(FormulaJacobian, ElementaryFunctions) {
+  const Case cases[] = {
+      {"a*log(b*x)", 0.5, 3, 0.5, 2},
+      {"a*log10(b*x + c)", 0.5, 3, 0.5, 2},
+      {"sqrt(a*x + b)", 0.5, 3, 0.5, 2},
+      {"abs(a*x - b)*c", -3, -1, 0.5, 2},
+      {"abs(a*x - b)*c", 2.5, 4, 0.5, 1},
+      {"a*sin(b*x + c)", -3, 3, 0.5, 2},
+      {"a*cos(b*x) + sin(c)", -3, 3, 0.5, 2},
+      {"a*tan(b*x)", -0.6, 0.6, 0.5, 1.5},
+      {"asin(a*x) + acos(b*x)", -0.7, 0.7, 0.3, 1},
+      {"atan(a*x + b)", -3, 3, 0.5, 2},
+      {"atan2(a*x, b)", -2, 2, 0.5, 2},
+      {"atan2(a, b*x)", 0.5, 2, 0.5, 2},
+      {"atan2(a*x + c, b*x - c)", 0.5, 2, 0.5, 2},
+      {"sinh(a*x) + cosh(b*x)", -2, 2, 0.5, 1.5},
+      {"tanh(a*x - b)*c", -2, 2, 0.5, 2},
+      {"erf(a*x + b)", -1, 1, 0.3, 1},
+      {"erfc(a*x)*b", -1, 2, 0.3, 1},
+      {"a*exp(-(x-x0)^2/(2*s^2))", -2, 2, 0.5, 1.5},
+  };
+  unsigned seed = 100;
+  for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(FormulaJacobian, MinAndMaxSelectTheActiveBranch) {
+  // Ranges keep every point away from ties, where the derivative jumps.
+  const Case cases[] = {
+      {"min(a*x, b)", 0, 0.4, 1, 2},   // a*x < b
+      {"min(a*x, b)", 3, 4, 0.5, 0.9}, // b < a*x
+      {"max(a*x, b*x^2)", 0.1, 0.3, 1, 2},
+      {"max(a*x, b*x^2)", 3, 4, 1, 2},
+      {"max(a, b) + min(a*x, 5)", 0.5, 1, 1, 2},
+  };
+  unsigned seed = 200;
+  for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(FormulaJacobian, NistStyleFormulas) {
+  const Case cases[] = {
+      {"b1*(1-exp(-b2*x))", 1, 10, 0.2, 1},                                   // Misra1a, BoxBOD
+      {"b1*(x^2+x*b2)/(x^2+x*b3+b4)", 0.1, 4, 0.1, 1},                         // MGH09
+      {"b1 - b2*x - atan(b3/(x-b4))/pi", 2, 3, 0.5, 1.5},                      // Roszman1
+      {"b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + b6*exp(-(x-b7)^2/b8^2)", 0, 3, 0.5, 2},  // Gauss1
+      {"b1 / (1+exp(b2-b3*x))", 0, 2, 0.5, 2},                                // Rat42
+      {"b1 / ((1+exp(b2-b3*x))^(1/b4))", 0, 2, 0.5, 2},                       // Rat43
+      {"exp(-b1*x)/(b2+b3*x)", 0.5, 3, 0.5, 2},                                // Chwirut
+      {"b1*(b2+x)^(-1/b3)", 1, 5, 0.5, 2},                                     // Bennett5
+      {"b1*x^b2", 0.5, 3, 0.5, 2},                                             // DanWood
+      {"(b1+b2*x+b3*x^2+b4*x^3)/(1+b5*x+b6*x^2+b7*x^3)", 0, 1, 0.2, 1},       // Thurber, Hahn1
+      {"b1 * exp(b2/(x+b3))", 1, 3, 0.5, 2},                                   // MGH10
+      {"(b1/b2) * exp(-0.5*((x-b3)/b2)^2)", -1, 2, 0.5, 1.5},                  // Eckerle4
+      {"b1*exp(-b2*x) + b3*exp(-b4*x) + b5*exp(-b6*x)", 0, 1, 0.5, 2},        // Lanczos
+      {"b1 * (1-(1+b2*x/2)^(-2))", 0.5, 3, 0.5, 2},                            // Misra1b
+      {"b1 * (1-(1+2*b2*x)^(-.5))", 0.5, 3, 0.5, 2},                           // Misra1c
+      {"b1*b2*x*((1+b2*x)^(-1))", 0.5, 3, 0.5, 2},                             // Misra1d
+      {"b1 + b2*cos(2*pi*x/12) + b3*sin(2*pi*x/12) + b5*cos(2*pi*x/b4) + b6*sin(2*pi*x/b4)", 1, 12, 20, 30},  // ENSO
+  };
+  unsigned seed = 300;
+  for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(FormulaJacobian, SeveralPredictors) {
+  const Case cases[] = {
+      {"b1 - b2*x1 * exp(-b3*x2)", 0.5, 2, 0.5, 2},                    // Nelson
+      {"a*exp(-((x1-b)^2 + (x2-c)^2)/d)", -1, 1, 0.5, 2},             // gaussian2d
+      {"k*exp(-E/temp)*t", 0.5, 2, 0.5, 2, {"t", "temp"}},
+      {"a*x1 + b*x3", 0.5, 2, 0.5, 2},                                 // x2 unused
+  };
+  unsigned seed = 400;
+  for (const Case& c : cases) check(c, seed++);
+}
+
+TEST(FormulaEvaluation, NanAndInfPropagate) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const auto evaluate = [](const std::string& formula, std::vector<double> x, std::vector<double> p) {
+    const auto model = compile_formula(formula);
+    const double* columns[] = {x.data()};
+    std::vector<double> values(x.size()), jac(x.size() * p.size());
+    model->evaluate_with_jacobian(columns, x.size(), p.data(), values.data(), jac.data());
+    return std::make_pair(values, jac);
+  };
+  auto [v, j] = evaluate("a*log(x)", {-1, 0, inf, nan}, {2});
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], -inf);
+  EXPECT_EQ(v[2], inf);
+  EXPECT_TRUE(std::isnan(v[3]));
+  EXPECT_TRUE(std::isnan(j[0]));
+  EXPECT_EQ(j[1], -inf);
+  EXPECT_TRUE(std::isnan(j[3]));
+
+  std::tie(v, j) = evaluate("a/x", {0, -0.0}, {1});
+  EXPECT_EQ(v[0], inf);
+  EXPECT_EQ(v[1], -inf);
+
+  // A NaN predictor poisons the value and every column that depends on the point; d/dc = 1
+  // does not depend on the point at all.
+  std::tie(v, j) = evaluate("a*exp(-b*x)+c", {nan, 1}, {1, 1, 1});
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_TRUE(std::isnan(j[0]));          // d/da
+  EXPECT_TRUE(std::isnan(j[2]));          // d/db
+  EXPECT_EQ(j[4], 1.0);                   // d/dc
+  EXPECT_DOUBLE_EQ(v[1], std::exp(-1.0) + 1);
+
+  // A NaN parameter poisons the value.
+  std::tie(v, j) = evaluate("a*exp(-b*x)+c", {1}, {1, nan, 1});
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_TRUE(std::isnan(j[0]));
+
+  // min and max do not hide NaN.
+  std::tie(v, j) = evaluate("min(a, x) + max(a, x)", {nan, 3}, {1});
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], 4);
+  EXPECT_EQ(j[1], 1);  // one branch each: d/da of min(1, 3) + max(1, 3) = 1 + 0
+
+  // Overflow is Inf, not a trap.
+  std::tie(v, j) = evaluate("exp(a*x)", {1000}, {1});
+  EXPECT_EQ(v[0], inf);
+}
+
+TEST(FormulaEvaluation, ManyThreadsGiveIdenticalResults) {
+  // Two models share each thread's scratch in turn; results must equal a single-threaded run
+  // bit for bit.
+  const auto first = compile_formula("b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + b6*exp(-(x-b7)^2/b8^2)");
+  const auto second = compile_formula("a*sin(b*x + c) + atan2(x, a)");
+  const std::size_t n = 5000;
+  std::vector<double> x(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = 3.0 * static_cast<double>(i) / n;
+  const double* columns[] = {x.data()};
+  const std::vector<double> p1{1, 0.5, 2, 1.2, 0.4, 1.5, 2.1, 0.3}, p2{1.1, 2.3, 0.4};
+  const auto run = [&](std::vector<double>& out1, std::vector<double>& out2) {
+    out1.assign(n * 9, 0);
+    out2.assign(n * 4, 0);
+    first->evaluate_with_jacobian(columns, n, p1.data(), out1.data(), out1.data() + n);
+    second->evaluate_with_jacobian(columns, n, p2.data(), out2.data(), out2.data() + n);
+  };
+  std::vector<double> expected1, expected2;
+  run(expected1, expected2);
+  constexpr int kThreads = 4;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<double> out1, out2;
+      for (int repeat = 0; repeat < 20; ++repeat) {
+        run(out1, out2);
+        mismatches[static_cast<std::size_t>(t)] += (out1 != expected1) + (out2 != expected2);
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+}
+
+TEST(FormulaEvaluation, BlockBoundariesAndEmptyInput) {
+  const auto model = compile_formula("a*x + b");
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{256}, std::size_t{257},
+                        std::size_t{1000}}) {
+    std::vector<double> x(n), values(n, -1), jac(2 * n, -1);
+    for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<double>(i);
+    const double* columns[] = {x.data()};
+    const double p[] = {2, 3};
+    model->evaluate_with_jacobian(columns, n, p, values.data(), jac.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(values[i], 2 * x[i] + 3) << n;
+      ASSERT_EQ(jac[i], x[i]) << n;
+      ASSERT_EQ(jac[n + i], 1) << n;
+    }
+  }
+}
+
+}  // namespace
