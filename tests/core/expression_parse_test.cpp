@@ -1,4 +1,6 @@
 // Formula front end: names, predictors, parameter order, grammar, and every error with its caret.
+#include <algorithm>
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -250,7 +252,8 @@ TEST(FormulaLimits, HundredThousandCharactersCompileAndEvaluate) {
 }
 
 TEST(FormulaLimits, RandomGarbageNeverCrashes) {
-  // Every random string either compiles (and then evaluates) or raises ModelError.
+  // Every random string either compiles (and then evaluates to what the syntax tree says) or
+  // raises ModelError.
   const std::string alphabet = "abx1()+-*/^,.e pimnsq";
   std::mt19937_64 rng(42);
   std::uniform_int_distribution<std::size_t> pick(0, alphabet.size() - 1), length(0, 30);
@@ -263,12 +266,16 @@ TEST(FormulaLimits, RandomGarbageNeverCrashes) {
       std::vector<double> p(model->num_params(), 0.7), x(300, 0.3), values(300), jac(300 * p.size());
       const double* columns[] = {x.data()};
       model->evaluate_with_jacobian(columns, x.size(), p.data(), values.data(), jac.data());
+      const double reference = FormulaTreeEvaluator(formula)(x.data(), p.data());
+      if (std::isfinite(reference) && std::fabs(reference) < 1e100) {
+        EXPECT_NEAR(values[0], reference, 1e-9 * std::max(1.0, std::fabs(reference))) << formula;
+      }
       ++compiled;
     } catch (const ModelError& error) {
       EXPECT_NE(std::string(error.what()), "");
     }
   }
-  EXPECT_GT(compiled, 0);
+  EXPECT_GT(compiled, 100);
 }
 
 TEST(FormulaCompiler, CommonSubexpressionsAreShared) {
