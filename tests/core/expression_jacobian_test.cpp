@@ -3,6 +3,8 @@
 // differences of that walk, at random well-conditioned points. Also NaN/Inf and threads.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <new>
 #include <limits>
 #include <random>
 #include <string>
@@ -12,6 +14,20 @@
 #include <gtest/gtest.h>
 
 #include "core/expression.h"
+
+// Counts this thread's heap allocations, to check that evaluation allocates nothing per call.
+// (GCC cannot see that the replaced new and delete below pair malloc with free.)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+namespace {
+thread_local std::size_t allocations = 0;
+}
+void* operator new(std::size_t size) {
+  ++allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -255,6 +271,23 @@ TEST(FormulaEvaluation, ManyThreadsGiveIdenticalResults) {
     });
   for (auto& thread : threads) thread.join();
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[static_cast<std::size_t>(t)], 0) << "thread " << t;
+}
+
+TEST(FormulaEvaluation, NoAllocationPerCallOnceScratchHasGrown) {
+  const std::size_t at_start = allocations;
+  const auto model = compile_formula("b1*exp(-b2*x) + b3*exp(-(x-b4)^2/b5^2) + atan2(x, b1)");
+  ASSERT_GT(allocations, at_start);  // the counter does see allocations
+  const std::size_t n = 3000;
+  std::vector<double> x(n, 0.5), values(n), jac(5 * n);
+  const double* columns[] = {x.data()};
+  const double p[] = {1, 0.5, 2, 1.2, 0.4};
+  model->evaluate_with_jacobian(columns, n, p, values.data(), jac.data());  // scratch grows here
+  const std::size_t before = allocations;
+  for (int repeat = 0; repeat < 10; ++repeat) {
+    model->evaluate_with_jacobian(columns, n, p, values.data(), jac.data());
+    model->evaluate(columns, n, p, values.data());
+  }
+  EXPECT_EQ(allocations, before);
 }
 
 TEST(FormulaEvaluation, BlockBoundariesAndEmptyInput) {
