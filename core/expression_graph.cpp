@@ -148,7 +148,7 @@ int Graph::binary(Op op, int a, int b) {
       if (is_const(b) && !is_const(a)) std::swap(a, b);  // constant first
       if (is_const(a) && !is_const(b)) {
         const double c = node(a).value;
-        if (c == 0) return constant(0);
+        if (c == 0 && differentiating_) return constant(0);
         if (c == 1) return b;
         if (c == -1) return unary(Op::Neg, b);
         const Node& other = node(b);
@@ -162,7 +162,7 @@ int Graph::binary(Op op, int a, int b) {
     case Op::Div:
       if (is_constant(b, 1)) return a;
       if (is_constant(b, -1)) return unary(Op::Neg, a);
-      if (is_constant(a, 0)) return constant(0);
+      if (is_constant(a, 0) && differentiating_) return constant(0);
       break;
     case Op::Pow:
       if (is_const(b)) {
@@ -322,6 +322,11 @@ int Graph::derivative(int id, const std::vector<int>& d) {
 std::vector<int> Graph::differentiate(int root, int num_params) {
   const int zero = constant(0);
   const int one = constant(1);
+  differentiating_ = true;
+  struct Restore {
+    bool& flag;
+    ~Restore() { flag = false; }
+  } restore{differentiating_};
   std::vector<int> result;
   std::vector<int> d(static_cast<std::size_t>(root) + 1);
   for (int j = 0; j < num_params; ++j) {

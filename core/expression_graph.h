@@ -6,9 +6,10 @@
 // that node, so common subexpressions are shared for free. A child always has a smaller id than
 // its parent, so the node vector is a topological order and every pass is a plain loop.
 //
-// Simplifications that change IEEE results are limited to the one every symbolic differentiator
-// needs: 0*u = 0 (even when u is NaN or Inf). It matters only in derivatives, where a term that
-// does not depend on a parameter has derivative 0; the value itself keeps NaN/Inf.
+// The value of a formula keeps IEEE semantics: its simplifications change at most the sign of a
+// zero or the last bits of a reassociated constant product. Derivatives additionally use
+// 0*u = 0 and 0/u = 0 (even when u is NaN or Inf), the rule every symbolic differentiator needs:
+// a term that does not depend on a parameter contributes exactly 0.
 #include <cstddef>
 #include <cstdint>
 #include <unordered_map>
@@ -80,6 +81,7 @@ class Graph {
   };
   std::vector<Node> nodes_;
   std::unordered_map<Key, int, KeyHash> table_;
+  bool differentiating_ = false;  // enables 0*u = 0 and 0/u = 0
 };
 
 }  // namespace curvefit::expr

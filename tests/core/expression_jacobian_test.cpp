@@ -235,6 +235,12 @@ TEST(FormulaEvaluation, NanAndInfPropagate) {
   EXPECT_EQ(v[1], 4);
   EXPECT_EQ(j[1], 1);  // one branch each: d/da of min(1, 3) + max(1, 3) = 1 + 0
 
+  // The value is not simplified across NaN/Inf: 0*x is NaN at x = Inf, as written.
+  std::tie(v, j) = evaluate("0*x + a", {inf, 1}, {2});
+  EXPECT_TRUE(std::isnan(v[0]));
+  EXPECT_EQ(v[1], 2);
+  EXPECT_EQ(j[0], 1);  // the derivative does not depend on x at all
+
   // Overflow is Inf, not a trap.
   std::tie(v, j) = evaluate("exp(a*x)", {1000}, {1});
   EXPECT_EQ(v[0], inf);
