@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <new>
+#include <numbers>
 #include <limits>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -14,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "core/expression.h"
+#include "core/expression_parser.h"
 
 // Counts this thread's heap allocations, to check that evaluation allocates nothing per call.
 // (GCC cannot see that the replaced new and delete below pair malloc with free.)
@@ -190,6 +193,139 @@ TEST(FormulaJacobian, SeveralPredictors) {
   };
   unsigned seed = 400;
   for (const Case& c : cases) check(c, seed++);
+}
+
+// Value and gradient of the syntax tree by forward-mode dual numbers, written independently of
+// the compiler's symbolic rules: the reference for random formulas, where finite differences
+// would need hand-picked well-conditioned points.
+struct Dual {
+  double v = 0;
+  std::vector<double> d;
+};
+Dual dual_evaluate(const curvefit::expr::SyntaxTree& tree, const double* x, const std::vector<double>& p) {
+  using curvefit::expr::Function;
+  using Kind = curvefit::expr::SyntaxNode::Kind;
+  const std::size_t np = p.size();
+  std::vector<Dual> value(tree.nodes.size());
+  const auto chain = [np](const Dual& u, double value, double slope) {  // f(u), f'(u) = slope
+    Dual r{value, std::vector<double>(np)};
+    for (std::size_t j = 0; j < np; ++j) r.d[j] = slope * u.d[j];
+    return r;
+  };
+  const auto combine = [np](double value, const Dual& u, double su, const Dual& w, double sw) {
+    Dual r{value, std::vector<double>(np)};
+    for (std::size_t j = 0; j < np; ++j) r.d[j] = su * u.d[j] + sw * w.d[j];
+    return r;
+  };
+  const auto is_constant = [](const Dual& u) {
+    return std::all_of(u.d.begin(), u.d.end(), [](double g) { return g == 0; });
+  };
+  for (std::size_t id = 0; id < tree.nodes.size(); ++id) {
+    const auto& node = tree.nodes[id];
+    const Dual zero{0, std::vector<double>(np)};
+    const Dual& a = node.num_args > 0 ? value[static_cast<std::size_t>(node.args[0])] : zero;
+    const Dual& b = node.num_args > 1 ? value[static_cast<std::size_t>(node.args[1])] : zero;
+    const auto power = [&] {
+      const double f = std::pow(a.v, b.v);
+      if (is_constant(b)) return chain(a, f, b.v * std::pow(a.v, b.v - 1));
+      if (is_constant(a)) return chain(b, f, f * std::log(a.v));
+      return combine(f, a, f * b.v / a.v, b, f * std::log(a.v));
+    };
+    Dual& r = value[id];
+    switch (node.kind) {
+      case Kind::Number: r = {node.number, std::vector<double>(np)}; break;
+      case Kind::Parameter: r = {p[static_cast<std::size_t>(node.index)], std::vector<double>(np)};
+        r.d[static_cast<std::size_t>(node.index)] = 1; break;
+      case Kind::Predictor: r = {x[node.index], std::vector<double>(np)}; break;
+      case Kind::Negate: r = chain(a, -a.v, -1); break;
+      case Kind::Add: r = combine(a.v + b.v, a, 1, b, 1); break;
+      case Kind::Subtract: r = combine(a.v - b.v, a, 1, b, -1); break;
+      case Kind::Multiply: r = combine(a.v * b.v, a, b.v, b, a.v); break;
+      case Kind::Divide: r = combine(a.v / b.v, a, 1 / b.v, b, -a.v / (b.v * b.v)); break;
+      case Kind::Power: r = power(); break;
+      case Kind::Call:
+        switch (node.function) {
+          case Function::Exp: r = chain(a, std::exp(a.v), std::exp(a.v)); break;
+          case Function::Log: r = chain(a, std::log(a.v), 1 / a.v); break;
+          case Function::Log10: r = chain(a, std::log10(a.v), 1 / (a.v * std::log(10.0))); break;
+          case Function::Sqrt: r = chain(a, std::sqrt(a.v), 0.5 / std::sqrt(a.v)); break;
+          case Function::Abs: r = chain(a, std::fabs(a.v), a.v > 0 ? 1.0 : a.v < 0 ? -1.0 : 0.0); break;
+          case Function::Sin: r = chain(a, std::sin(a.v), std::cos(a.v)); break;
+          case Function::Cos: r = chain(a, std::cos(a.v), -std::sin(a.v)); break;
+          case Function::Tan: r = chain(a, std::tan(a.v), 1 / (std::cos(a.v) * std::cos(a.v))); break;
+          case Function::Asin: r = chain(a, std::asin(a.v), 1 / std::sqrt(1 - a.v * a.v)); break;
+          case Function::Acos: r = chain(a, std::acos(a.v), -1 / std::sqrt(1 - a.v * a.v)); break;
+          case Function::Atan: r = chain(a, std::atan(a.v), 1 / (1 + a.v * a.v)); break;
+          case Function::Sinh: r = chain(a, std::sinh(a.v), std::cosh(a.v)); break;
+          case Function::Cosh: r = chain(a, std::cosh(a.v), std::sinh(a.v)); break;
+          case Function::Tanh: r = chain(a, std::tanh(a.v), 1 / (std::cosh(a.v) * std::cosh(a.v))); break;
+          case Function::Erf:
+            r = chain(a, std::erf(a.v), 2 / std::sqrt(std::numbers::pi) * std::exp(-a.v * a.v)); break;
+          case Function::Erfc:
+            r = chain(a, std::erfc(a.v), -2 / std::sqrt(std::numbers::pi) * std::exp(-a.v * a.v)); break;
+          case Function::Atan2: {
+            const double q = a.v * a.v + b.v * b.v;
+            r = combine(std::atan2(a.v, b.v), a, b.v / q, b, -a.v / q);
+            break;
+          }
+          case Function::Pow: r = power(); break;
+          case Function::Min: r = a.v <= b.v ? a : b; break;
+          case Function::Max: r = b.v <= a.v ? a : b; break;
+        }
+        break;
+    }
+  }
+  return value.back();
+}
+
+// A random smooth formula over a, b, c and x whose every function stays inside its domain.
+std::string random_formula(std::mt19937_64& rng, int depth) {
+  const auto pick = [&rng](int n) { return static_cast<int>(std::uniform_int_distribution<int>(0, n - 1)(rng)); };
+  if (depth == 0 || pick(4) == 0) {
+    const char* leaves[] = {"a", "b", "c", "x", "x", "0.5", "1.7"};
+    return leaves[pick(7)];
+  }
+  const std::string u = "(" + random_formula(rng, depth - 1) + ")";
+  const std::string v = "(" + random_formula(rng, depth - 1) + ")";
+  const std::string forms[] = {
+      u + "+" + v, u + "-" + v, u + "*" + v, u + "/(1+" + v + "^2)", "-" + u,
+      "exp(tanh" + u + ")", "log(1+" + u + "^2)", "log10(2+cos" + u + ")", "sqrt(1+" + u + "^2)",
+      "abs" + u, "sin" + u, "cos" + u, "tan(tanh" + u + ")", "asin(0.5*tanh" + u + ")",
+      "acos(0.5*tanh" + u + ")", "atan" + u, "atan2(" + u + ", 1+" + v + "^2)", "sinh(tanh" + u + ")",
+      "cosh(tanh" + u + ")", "tanh" + u, "erf" + u, "erfc" + u, "pow(1+" + u + "^2, tanh" + v + ")",
+      "(1+" + u + "^2)^tanh" + v, u + "^2", u + "^3", "min(" + u + ", " + v + ")", "max(" + u + ", " + v + ")",
+  };
+  return forms[pick(static_cast<int>(std::size(forms)))];
+}
+
+TEST(FormulaJacobian, RandomFormulasMatchDualNumbers) {
+  // Large random DAGs exercise constant folding, sharing, register reuse and block edges
+  // together; the tape must agree with an independent forward-mode evaluation.
+  std::mt19937_64 rng(2024);
+  std::uniform_real_distribution<double> xs(-2, 2), ps(-1.5, 1.5);
+  int checked = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::string formula = "a*0 + b*0 + c*0 + " + random_formula(rng, 5);  // all three parameters
+    SCOPED_TRACE(formula);
+    const auto model = compile_formula(formula);
+    const auto tree = curvefit::expr::parse_formula(formula, {});
+    const std::size_t n = 300;
+    std::vector<double> x(n), values(n), jac(n * 3);
+    for (double& v : x) v = xs(rng);
+    std::vector<double> p{ps(rng), ps(rng), ps(rng)};
+    const double* columns[] = {x.data()};
+    model->evaluate_with_jacobian(columns, n, p.data(), values.data(), jac.data());
+    for (std::size_t i = 0; i < n; i += 7) {
+      const Dual reference = dual_evaluate(tree, &x[i], p);
+      if (!std::isfinite(reference.v)) continue;
+      ASSERT_NEAR(values[i], reference.v, 1e-10 * (1 + std::fabs(reference.v)));
+      for (std::size_t j = 0; j < 3; ++j)
+        ASSERT_NEAR(jac[j * n + i], reference.d[j], 1e-9 * (1 + std::fabs(reference.d[j])))
+            << "d/d" << "abc"[j] << " at x=" << x[i];
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 5000);
 }
 
 TEST(FormulaEvaluation, NanAndInfPropagate) {
