@@ -78,15 +78,18 @@ std::uint64_t parse_size(std::string_view original) {
 
 std::uint64_t parse_count(std::string_view original) {
   const std::string_view text = trim(original);
+  // Plain digits are parsed exactly: integers above 2^53 would lose digits through a double.
+  std::uint64_t exact = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), exact);
+  if (!text.empty() && text.front() != '-' && end == text.data() + text.size()) {
+    if (error == std::errc::result_out_of_range) fail("count", original, "larger than 2^64 - 1");
+    if (error == std::errc{}) return exact;
+  }
   std::string_view rest;
   const double number = leading_number("count", original, text, rest);
   if (!rest.empty()) fail("count", original, "unexpected '" + std::string(rest) + "' after the number");
-  if (!(number < kTwoTo64)) fail("count", original, "larger than 2^64");
+  if (!(number < kTwoTo64)) fail("count", original, "larger than 2^64 - 1");
   if (number != std::floor(number)) fail("count", original, "not a whole number");
-  // Integers above 2^53 lose digits through double; parse those digit strings exactly.
-  std::uint64_t exact = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), exact);
-  if (error == std::errc{} && end == text.data() + text.size()) return exact;
   return static_cast<std::uint64_t>(number);
 }
 
