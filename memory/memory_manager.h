@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -217,6 +218,9 @@ class MemoryManager {
   // reuse pooled blocks. Thread-safe.
   template <class T>
   PooledBuffer<T> allocate(std::size_t rows, std::size_t cols = 1, bool zero = false) {
+    if (cols != 0 && rows > std::numeric_limits<std::size_t>::max() / sizeof(T) / cols)
+      throw std::length_error("allocation of " + std::to_string(rows) + " x " + std::to_string(cols) +
+                              " elements overflows");
     PooledBuffer<T> buffer;
     buffer.block_ = acquire_block(rows * cols * sizeof(T), zero);
     buffer.owner_ = this;

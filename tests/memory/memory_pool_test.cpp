@@ -56,6 +56,12 @@ TEST(MemoryPool, EveryBlockIs64ByteAligned) {
   for (std::size_t n : {1, 65, 4097}) EXPECT_TRUE(aligned64(manager.allocate<char>(n).data()));
 }
 
+TEST(MemoryPool, OverflowingShapeIsRejected) {
+  MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
+  EXPECT_THROW(manager.allocate<double>(std::size_t{1} << 40, std::size_t{1} << 30), std::length_error);
+  EXPECT_EQ(manager.statistics().live_arrays, 0u);
+}
+
 TEST(MemoryPool, ZeroRequestClearsAReusedBlock) {
   MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
   {
