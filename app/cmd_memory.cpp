@@ -1,7 +1,6 @@
 // `curvefit memory [--json]`: what memory this process may use, and which limit decides it.
 #include <iostream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
@@ -32,8 +31,8 @@ void print_snapshot(const MemorySnapshot& snapshot, bool json) {
   }
   std::cout << "total memory       " << format_size(snapshot.total_bytes) << "\n"
             << "available          " << format_size(snapshot.available_bytes) << "\n"
-            << "limit              " << format_size(snapshot.limit_bytes) << " (from " << snapshot.limit_source
-            << ")\n"
+            << "limit              " << format_size(snapshot.limit_bytes) << " (from "
+            << snapshot.limit_source << ")\n"
             << "process RSS        " << format_size(snapshot.process_rss_bytes) << "\n"
             << "process peak RSS   " << format_size(snapshot.process_peak_bytes) << "\n";
   for (const std::string& note : snapshot.notes) std::cout << "note: " << note << "\n";
@@ -44,8 +43,9 @@ void print_snapshot(const MemorySnapshot& snapshot, bool json) {
 void register_memory_command(CLI::App& app, Context& context) {
   auto options = std::make_shared<MemoryOptions>();
   CLI::App* command = app.add_subcommand(
-      "memory", "Show total and available memory, the limit that decides it (cgroup, rlimit, RAM) and this "
-                "process's RSS.");
+      "memory",
+      "Show total and available memory, the limit that decides it (cgroup, rlimit, RAM) and this "
+      "process's RSS.");
   command->add_flag("--json", options->json, "Print a JSON object instead of text");
   command->callback([options, &context] {
     print_snapshot(SystemProbe().snapshot(), options->json);

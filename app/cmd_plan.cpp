@@ -2,11 +2,10 @@
 // size needs in memory, and how it would be chunked under the limit.
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
 #include "core/errors.h"
@@ -78,16 +77,18 @@ void print_plan(const MemoryPlan& plan, bool json) {
     return;
   }
   std::cout << "method             " << to_string(plan.algorithm) << "\n"
-            << "problem            " << plan.n_points << " points x " << plan.n_params << " parameters\n"
-            << "in-memory fit      " << format_size(plan.predicted_bytes) << " (data, whole Jacobian, solver)\n"
-            << "memory limit       " << format_size(plan.memory_limit_bytes) << " (from " << plan.limit_source
-            << ")\n";
+            << "problem            " << plan.n_points << " points x " << plan.n_params
+            << " parameters\n"
+            << "in-memory fit      " << format_size(plan.predicted_bytes)
+            << " (data, whole Jacobian, solver)\n"
+            << "memory limit       " << format_size(plan.memory_limit_bytes) << " (from "
+            << plan.limit_source << ")\n";
   if (!s.needs_chunking) {
     std::cout << "plan               in memory: fits under the limit\n";
     return;
   }
-  std::cout << "plan               chunked, " << (s.data_in_memory ? "data in memory" : "data streamed from its file")
-            << "\n"
+  std::cout << "plan               chunked, "
+            << (s.data_in_memory ? "data in memory" : "data streamed from its file") << "\n"
             << "chunk size         " << s.chunk_size << " rows\n"
             << "chunks             " << s.n_chunks << "\n"
             << "memory per chunk   " << format_size(s.memory_per_chunk) << "\n"
@@ -99,10 +100,13 @@ void print_plan(const MemoryPlan& plan, bool json) {
 void register_plan_command(CLI::App& app, Context& context) {
   auto options = std::make_shared<PlanOptions>();
   CLI::App* command = app.add_subcommand(
-      "plan", "Predict the memory a fit of N points and P parameters needs, and how it would be chunked.");
-  command->add_option("--points", options->points, "Number of data points N (100000000 or 1e8)")->required();
+      "plan",
+      "Predict the memory a fit of N points and P parameters needs, and how it would be chunked.");
+  command->add_option("--points", options->points, "Number of data points N (100000000 or 1e8)")
+      ->required();
   command->add_option("--params", options->params, "Number of model parameters P")->required();
-  command->add_option("--method", options->method, "Solver: trf, lm or dogbox")->capture_default_str();
+  command->add_option("--method", options->method, "Solver: trf, lm or dogbox")
+      ->capture_default_str();
   command->add_option("--memory-limit", options->memory_limit,
                       "Limit to plan against, e.g. 512MB, 4GB, 1.5GiB (default: available memory)");
   command->add_flag("--json", options->json, "Print a JSON object instead of text");

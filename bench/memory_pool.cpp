@@ -6,12 +6,13 @@
 //
 //   build/bin/bench_memory_pool [repetitions=15] [cycles_per_repetition=auto]
 //
-// Prints the median CPU time (this thread, user + system) per cycle over the repetitions for each shape and the pool's saving.
+// Prints the median CPU time (this thread, user + system) per cycle over the repetitions for each
+// shape and the pool's saving.
 #include <algorithm>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <new>
 #include <string>
 #include <vector>
@@ -112,19 +113,24 @@ int main(int argc, char** argv) {
       {"chunk 262144 x 10 (J block + 4 cols)", {{262144, 10, 1, false}, {262144, 1, 4, false}}},
       {"chunk 65536 x 5, zeroed", {{65536, 5, 1, true}, {65536, 1, 4, true}}},
   };
-  std::printf("%-38s %12s %14s %14s %9s\n", "workspace", "bytes", "plain ns/cycle", "pool ns/cycle", "saving");
+  std::printf("%-38s %12s %14s %14s %9s\n", "workspace", "bytes", "plain ns/cycle", "pool ns/cycle",
+              "saving");
   for (const Workspace& workspace : workspaces) {
     const std::size_t bytes = workspace_bytes(workspace);
     // About 8 MB of allocation per repetition, at least 5 cycles.
-    const int cycles = fixed_cycles > 0 ? fixed_cycles : static_cast<int>(std::max<std::size_t>(5, 8'000'000 / bytes));
+    const int cycles = fixed_cycles > 0
+                           ? fixed_cycles
+                           : static_cast<int>(std::max<std::size_t>(5, 8'000'000 / bytes));
     std::vector<double*> plain_held;
     MemoryManager manager(MemoryManager::fixed_limit(std::uint64_t{1} << 40));
     std::vector<curvefit::PooledBuffer<double>> pool_held;
     // Warm both paths once so neither pays first-touch of the heap in the timing.
     cycle_plain(workspace, plain_held);
     cycle_pool(workspace, manager, pool_held);
-    const double plain = median_ns(repetitions, cycles, [&] { cycle_plain(workspace, plain_held); });
-    const double pool = median_ns(repetitions, cycles, [&] { cycle_pool(workspace, manager, pool_held); });
+    const double plain =
+        median_ns(repetitions, cycles, [&] { cycle_plain(workspace, plain_held); });
+    const double pool =
+        median_ns(repetitions, cycles, [&] { cycle_pool(workspace, manager, pool_held); });
     std::printf("%-38s %12zu %14.0f %14.0f %8.1f%%\n", workspace.name.c_str(), bytes, plain, pool,
                 100.0 * (plain - pool) / plain);
   }

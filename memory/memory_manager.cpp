@@ -50,15 +50,15 @@ void check_plannable(std::size_t n_points, std::size_t n_params) {
   const double m = static_cast<double>(n_points);
   const double n = static_cast<double>(n_params);
   if (n > 1.0e5 || 8.0 * m * (n + 8.0) > kMaxBytes)
-    throw std::invalid_argument("problem too large to plan: " + std::to_string(n_points) + " points x " +
-                                std::to_string(n_params) + " parameters");
+    throw std::invalid_argument("problem too large to plan: " + std::to_string(n_points) +
+                                " points x " + std::to_string(n_params) + " parameters");
 }
 
 }  // namespace
 
 MemoryError::MemoryError(std::size_t needed_bytes, std::size_t available_bytes, std::string source)
-    : MemoryError("memory limit: needs " + describe(needed_bytes) + ", " + describe(available_bytes) +
-                      " available (limit from " + source + ")",
+    : MemoryError("memory limit: needs " + describe(needed_bytes) + ", " +
+                      describe(available_bytes) + " available (limit from " + source + ")",
                   needed_bytes, available_bytes, source) {}
 
 MemoryError::MemoryError(const std::string& message, std::size_t needed_bytes,
@@ -147,21 +147,28 @@ MemoryManager::MemoryManager(double gc_threshold, double safety_factor)
     : MemoryManager(SystemProbe("/"), gc_threshold, safety_factor) {}
 
 MemoryManager::MemoryManager(const SystemProbe& probe, double gc_threshold, double safety_factor)
-    : MemoryManager(SnapshotSource([probe] { return probe.snapshot(); }), gc_threshold, safety_factor) {}
+    : MemoryManager(SnapshotSource([probe] { return probe.snapshot(); }), gc_threshold,
+                    safety_factor) {}
 
 MemoryManager::MemoryManager(SnapshotSource source, double gc_threshold, double safety_factor)
-    : impl_(new Impl), source_(std::move(source)), gc_threshold_(gc_threshold), safety_factor_(safety_factor) {
+    : impl_(new Impl),
+      source_(std::move(source)),
+      gc_threshold_(gc_threshold),
+      safety_factor_(safety_factor) {
   if (!(gc_threshold > 0.0 && gc_threshold <= 1.0)) {
     delete impl_;
-    throw std::invalid_argument("gc_threshold must be in (0, 1], got " + std::to_string(gc_threshold));
+    throw std::invalid_argument("gc_threshold must be in (0, 1], got " +
+                                std::to_string(gc_threshold));
   }
   if (!(safety_factor >= 1.0)) {
     delete impl_;
-    throw std::invalid_argument("safety_factor must be at least 1, got " + std::to_string(safety_factor));
+    throw std::invalid_argument("safety_factor must be at least 1, got " +
+                                std::to_string(safety_factor));
   }
 }
 
-MemoryManager::SnapshotSource MemoryManager::fixed_limit(std::uint64_t available_bytes, std::string source) {
+MemoryManager::SnapshotSource MemoryManager::fixed_limit(std::uint64_t available_bytes,
+                                                         std::string source) {
   return [available_bytes, source = std::move(source)] {
     MemorySnapshot snapshot;
     snapshot.total_bytes = available_bytes;
@@ -204,8 +211,9 @@ AvailabilityCheck MemoryManager::check_memory_availability(std::uint64_t bytes) 
   check.available_bytes = now.available_bytes;
   check.source = now.limit_source;
   check.ok = bytes <= now.available_bytes;
-  check.message = (check.ok ? "ok: needs " : "not enough memory: needs ") + format_size(bytes) + ", " +
-                  format_size(now.available_bytes) + " available (limit from " + now.limit_source + ")";
+  check.message = (check.ok ? "ok: needs " : "not enough memory: needs ") + format_size(bytes) +
+                  ", " + format_size(now.available_bytes) + " available (limit from " +
+                  now.limit_source + ")";
   return check;
 }
 
@@ -229,7 +237,8 @@ MemoryGuard::~MemoryGuard() {
   }
 }
 
-ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points, std::size_t n_params,
+ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
+                                                           std::size_t n_params,
                                                            Algorithm algorithm,
                                                            std::uint64_t memory_limit) const {
   const std::uint64_t predicted = predict_memory_requirement(n_points, n_params, algorithm);
@@ -245,11 +254,13 @@ ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
   }
 
   // Everything a chunked fit holds besides the chunk: the solver, the running R and one partial R.
-  const std::uint64_t fixed = solver_workspace_bytes(algorithm, n_params) + 2 * footprint::tsqr_factor_bytes(n_params);
+  const std::uint64_t fixed =
+      solver_workspace_bytes(algorithm, n_params) + 2 * footprint::tsqr_factor_bytes(n_params);
   const std::uint64_t data = footprint::data_bytes(n_points, kDataColumns);
   const auto peak = [&](std::size_t rows, bool data_resident) {
-    return times_safety(safety_factor_, (data_resident ? data : 0) + fixed +
-                                            footprint::chunk_workspace_bytes(rows, n_params, kDataColumns));
+    return times_safety(safety_factor_,
+                        (data_resident ? data : 0) + fixed +
+                            footprint::chunk_workspace_bytes(rows, n_params, kDataColumns));
   };
   const std::size_t min_rows = std::min(n_points, kMinChunkRows);
   if (peak(min_rows, false) > limit) {
@@ -265,10 +276,12 @@ ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
   // The largest chunk that fits: invert peak(rows) <= limit, then step down over rounding.
   const std::uint64_t base = strategy.data_in_memory ? data + fixed : fixed;
   const std::uint64_t row_bytes = footprint::chunk_workspace_bytes(1, n_params, kDataColumns);
-  const double budget = std::floor(static_cast<double>(limit) / safety_factor_) - static_cast<double>(base);
-  std::size_t rows = budget > 0 ? static_cast<std::size_t>(std::min(budget / static_cast<double>(row_bytes),
-                                                                     static_cast<double>(n_points)))
-                                : min_rows;
+  const double budget =
+      std::floor(static_cast<double>(limit) / safety_factor_) - static_cast<double>(base);
+  std::size_t rows =
+      budget > 0 ? static_cast<std::size_t>(std::min(budget / static_cast<double>(row_bytes),
+                                                     static_cast<double>(n_points)))
+                 : min_rows;
   rows = std::max(rows, min_rows);
   while (rows > min_rows && peak(rows, strategy.data_in_memory) > limit) --rows;
   strategy.chunk_size = rows;
@@ -387,10 +400,13 @@ MemoryStats MemoryManager::statistics() const {
   stats.current_usage_bytes = now.process_rss_bytes;
   stats.available_bytes = now.available_bytes;
   stats.peak_usage_bytes = now.process_peak_bytes;
-  const double could_hold = static_cast<double>(now.process_rss_bytes) + static_cast<double>(now.available_bytes);
-  stats.usage_fraction = could_hold > 0.0 ? static_cast<double>(now.process_rss_bytes) / could_hold : 0.0;
+  const double could_hold =
+      static_cast<double>(now.process_rss_bytes) + static_cast<double>(now.available_bytes);
+  stats.usage_fraction =
+      could_hold > 0.0 ? static_cast<double>(now.process_rss_bytes) / could_hold : 0.0;
   stats.efficiency = stats.total_requested_bytes
-                         ? static_cast<double>(stats.total_served_bytes) / static_cast<double>(stats.total_requested_bytes)
+                         ? static_cast<double>(stats.total_served_bytes) /
+                               static_cast<double>(stats.total_requested_bytes)
                          : 0.0;
   return stats;
 }
@@ -420,10 +436,12 @@ MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, Algorithm alg
     plan.limit_source = "--memory-limit";
   } else {
     const MemorySnapshot now = manager.snapshot();
-    plan.memory_limit_bytes = now.available_bytes;
+    // Nothing available is still a limit (of one byte), not "ask the probe again".
+    plan.memory_limit_bytes = std::max<std::uint64_t>(now.available_bytes, 1);
     plan.limit_source = now.limit_source;
   }
-  plan.strategy = manager.estimate_chunking_strategy(n_points, n_params, algorithm, plan.memory_limit_bytes);
+  plan.strategy =
+      manager.estimate_chunking_strategy(n_points, n_params, algorithm, plan.memory_limit_bytes);
   return plan;
 }
 
@@ -449,9 +467,12 @@ double* SolverWorkspace::vector(int slot) const {
 
 std::string_view to_string(Algorithm algorithm) {
   switch (algorithm) {
-    case Algorithm::trf: return "trf";
-    case Algorithm::lm: return "lm";
-    case Algorithm::dogbox: return "dogbox";
+    case Algorithm::trf:
+      return "trf";
+    case Algorithm::lm:
+      return "lm";
+    case Algorithm::dogbox:
+      return "dogbox";
   }
   return "?";
 }
@@ -460,7 +481,8 @@ Algorithm parse_algorithm(std::string_view text) {
   if (text == "trf") return Algorithm::trf;
   if (text == "lm") return Algorithm::lm;
   if (text == "dogbox") return Algorithm::dogbox;
-  throw std::invalid_argument("unknown method '" + std::string(text) + "' (expected trf, lm or dogbox)");
+  throw std::invalid_argument("unknown method '" + std::string(text) +
+                              "' (expected trf, lm or dogbox)");
 }
 
 }  // namespace curvefit

@@ -97,8 +97,8 @@ struct MemoryStats {
   std::uint64_t allocations = 0;  // requests (allocate / acquire_block calls) since construction
   std::uint64_t pool_hits = 0;    // requests served by an idle pooled block of the same size
   std::uint64_t system_allocations = 0;  // requests that had to ask the system (pool misses)
-  std::uint64_t evictions = 0;    // idle blocks freed to keep the pool within max_arrays
-  std::uint64_t trims = 0;        // times the pool was emptied (clear, guard, gc_threshold)
+  std::uint64_t evictions = 0;           // idle blocks freed to keep the pool within max_arrays
+  std::uint64_t trims = 0;               // times the pool was emptied (clear, guard, gc_threshold)
   std::uint64_t total_requested_bytes = 0;  // sum of requested sizes (before 64-byte rounding)
   std::uint64_t total_served_bytes = 0;     // sum of requested sizes that pool hits served
   // total_served / total_requested: the share of requested bytes the pool saved from the system
@@ -136,7 +136,9 @@ struct ChunkingStrategy {
 class [[nodiscard]] MemoryGuard {
  public:
   MemoryGuard(MemoryGuard&& other) noexcept
-      : manager_(std::exchange(other.manager_, nullptr)), needed_(other.needed_), available_(other.available_) {}
+      : manager_(std::exchange(other.manager_, nullptr)),
+        needed_(other.needed_),
+        available_(other.available_) {}
   MemoryGuard(const MemoryGuard&) = delete;
   MemoryGuard& operator=(const MemoryGuard&) = delete;
   MemoryGuard& operator=(MemoryGuard&&) = delete;
@@ -187,7 +189,7 @@ class MemoryManager {
   double safety_factor() const { return safety_factor_; }
 
   // ---- What there is ----
-  MemorySnapshot snapshot() const;       // a fresh reading of the source
+  MemorySnapshot snapshot() const;         // a fresh reading of the source
   std::uint64_t available_memory() const;  // snapshot().available_bytes
 
   // ---- What a fit needs ----
@@ -211,7 +213,8 @@ class MemoryManager {
   // c that fits, at least min(m, kMinChunkRows). Throws MemoryError stating the minimum limit when
   // even that smallest chunk does not fit.
   ChunkingStrategy estimate_chunking_strategy(std::size_t n_points, std::size_t n_params,
-                                              Algorithm algorithm, std::uint64_t memory_limit = 0) const;
+                                              Algorithm algorithm,
+                                              std::uint64_t memory_limit = 0) const;
 
   // ---- Buffer pool ----
   // rows x cols elements of T, 64-byte aligned, zero-filled when `zero`. Equal-sized requests
@@ -219,8 +222,8 @@ class MemoryManager {
   template <class T>
   PooledBuffer<T> allocate(std::size_t rows, std::size_t cols = 1, bool zero = false) {
     if (cols != 0 && rows > std::numeric_limits<std::size_t>::max() / sizeof(T) / cols)
-      throw std::length_error("allocation of " + std::to_string(rows) + " x " + std::to_string(cols) +
-                              " elements overflows");
+      throw std::length_error("allocation of " + std::to_string(rows) + " x " +
+                              std::to_string(cols) + " elements overflows");
     PooledBuffer<T> buffer;
     buffer.block_ = acquire_block(rows * cols * sizeof(T), zero);
     buffer.owner_ = this;

@@ -20,21 +20,32 @@ struct Unit {
 // Matched against the whole suffix after the number; "" is a plain number of bytes.
 constexpr std::array<Unit, 14> kUnits{{
     {"b", 1.0},
-    {"k", 1e3}, {"kb", 1e3}, {"m", 1e6}, {"mb", 1e6},
-    {"g", 1e9}, {"gb", 1e9}, {"t", 1e12}, {"tb", 1e12},
-    {"kib", 1024.0}, {"mib", 1048576.0}, {"gib", 1073741824.0}, {"tib", 1099511627776.0},
+    {"k", 1e3},
+    {"kb", 1e3},
+    {"m", 1e6},
+    {"mb", 1e6},
+    {"g", 1e9},
+    {"gb", 1e9},
+    {"t", 1e12},
+    {"tb", 1e12},
+    {"kib", 1024.0},
+    {"mib", 1048576.0},
+    {"gib", 1073741824.0},
+    {"tib", 1099511627776.0},
     {"", 1.0},
 }};
 
 std::string_view trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
   return text;
 }
 
 [[noreturn]] void fail(std::string_view what, std::string_view text, std::string_view why) {
-  throw std::invalid_argument("invalid " + std::string(what) + " '" + std::string(text) + "': " +
-                              std::string(why));
+  throw std::invalid_argument("invalid " + std::string(what) + " '" + std::string(text) +
+                              "': " + std::string(why));
 }
 
 // Splits "1.5GiB" into 1.5 and "GiB"; the number must start with a digit or '.', which rules out
@@ -72,8 +83,9 @@ std::uint64_t parse_size(std::string_view original) {
       fail("size", original, "not a whole number of bytes");
     return static_cast<std::uint64_t>(std::round(bytes));
   }
-  fail("size", original, "unknown unit '" + std::string(suffix) +
-                             "' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or K, M, G, T)");
+  fail("size", original,
+       "unknown unit '" + std::string(suffix) +
+           "' (use B, KB, MB, GB, TB, KiB, MiB, GiB, TiB or K, M, G, T)");
 }
 
 std::uint64_t parse_count(std::string_view original) {
@@ -87,7 +99,8 @@ std::uint64_t parse_count(std::string_view original) {
   }
   std::string_view rest;
   const double number = leading_number("count", original, text, rest);
-  if (!rest.empty()) fail("count", original, "unexpected '" + std::string(rest) + "' after the number");
+  if (!rest.empty())
+    fail("count", original, "unexpected '" + std::string(rest) + "' after the number");
   if (!(number < kTwoTo64)) fail("count", original, "larger than 2^64 - 1");
   if (number != std::floor(number)) fail("count", original, "not a whole number");
   return static_cast<std::uint64_t>(number);

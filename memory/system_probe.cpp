@@ -59,7 +59,8 @@ std::optional<std::uint64_t> read_number(const fs::path& path) {
 std::optional<std::uint64_t> kib_field(const std::string& text, std::string_view key) {
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);) {
-    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 && line[key.size()] == ':') {
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ':') {
       const auto value = parse_u64(std::string_view(line).substr(key.size() + 1));
       if (value) return *value * 1024;
     }
@@ -73,7 +74,8 @@ std::optional<std::uint64_t> stat_field(const fs::path& path, std::string_view k
   if (!text) return std::nullopt;
   std::istringstream lines(*text);
   for (std::string line; std::getline(lines, line);) {
-    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 && line[key.size()] == ' ')
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ' ')
       return parse_u64(std::string_view(line).substr(key.size() + 1));
   }
   return std::nullopt;
@@ -101,8 +103,10 @@ std::string unescape_octal(std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     if (text[i] == '\\' && i + 3 < text.size()) {
       const std::string_view digits = text.substr(i + 1, 3);
-      if (digits.size() == 3 && std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '7'; })) {
-        out += static_cast<char>((digits[0] - '0') * 64 + (digits[1] - '0') * 8 + (digits[2] - '0'));
+      if (digits.size() == 3 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+        out +=
+            static_cast<char>((digits[0] - '0') * 64 + (digits[1] - '0') * 8 + (digits[2] - '0'));
         i += 3;
         continue;
       }
@@ -132,7 +136,8 @@ std::optional<Mount> find_cgroup_mount(const std::string& mountinfo, bool v2) {
     if (!v2) {
       std::istringstream options(super_options);
       bool has_memory = false;
-      for (std::string option; std::getline(options, option, ',');) has_memory |= option == "memory";
+      for (std::string option; std::getline(options, option, ',');)
+        has_memory |= option == "memory";
       if (!has_memory) continue;
     }
     return Mount{unescape_octal(root), unescape_octal(mount_point)};
@@ -181,7 +186,8 @@ std::optional<Candidate> probe_cgroup(const fs::path& root, const std::string& c
   if (!path || !mount) return std::nullopt;
   // The cgroup path is relative to the hierarchy's root; the mount may show only a subtree.
   std::string relative = *path;
-  if (mount->root != "/" && relative.rfind(mount->root, 0) == 0) relative.erase(0, mount->root.size());
+  if (mount->root != "/" && relative.rfind(mount->root, 0) == 0)
+    relative.erase(0, mount->root.size());
   const fs::path mount_dir = under(root, mount->mount_point);
   fs::path dir = under(mount_dir, relative);
   if (!fs::exists(dir)) {
@@ -190,7 +196,8 @@ std::optional<Candidate> probe_cgroup(const fs::path& root, const std::string& c
   }
   const fs::path leaf = dir;
   const std::vector<std::string> limit_files =
-      v2 ? std::vector<std::string>{"memory.max", "memory.high"} : std::vector<std::string>{"memory.limit_in_bytes"};
+      v2 ? std::vector<std::string>{"memory.max", "memory.high"}
+         : std::vector<std::string>{"memory.limit_in_bytes"};
   std::optional<std::uint64_t> limit;
   for (;;) {
     for (const std::string& file : limit_files) {
@@ -207,10 +214,11 @@ std::optional<Candidate> probe_cgroup(const fs::path& root, const std::string& c
   }
   const auto usage = read_number(leaf / (v2 ? "memory.current" : "memory.usage_in_bytes"));
   // The kernel reclaims inactive file cache before it reaches the limit: it does not count.
-  const auto inactive_file = stat_field(leaf / "memory.stat", v2 ? "inactive_file" : "total_inactive_file");
+  const auto inactive_file =
+      stat_field(leaf / "memory.stat", v2 ? "inactive_file" : "total_inactive_file");
   const std::uint64_t used = saturating_sub(usage.value_or(0), inactive_file.value_or(0));
-  notes.push_back(std::string(label) + " " + *path + ": limit " + format_size(*limit) + ", in use " +
-                  format_size(used));
+  notes.push_back(std::string(label) + " " + *path + ": limit " + format_size(*limit) +
+                  ", in use " + format_size(used));
   return Candidate{label, *limit, saturating_sub(*limit, used)};
 }
 
@@ -236,7 +244,9 @@ MemorySnapshot SystemProbe::snapshot() const {
     if (!available) {
       // Kernels before 3.14 have no MemAvailable: free plus page cache is the usual estimate.
       const auto free = kib_field(*meminfo, "MemFree");
-      if (free) available = *free + kib_field(*meminfo, "Cached").value_or(0) + kib_field(*meminfo, "Buffers").value_or(0);
+      if (free)
+        available = *free + kib_field(*meminfo, "Cached").value_or(0) +
+                    kib_field(*meminfo, "Buffers").value_or(0);
     }
     if (total && available) {
       snapshot.total_bytes = *total;
@@ -255,19 +265,22 @@ MemorySnapshot SystemProbe::snapshot() const {
       if (auto candidate = probe_cgroup(root_, *cgroup_file, *mountinfo, v2, snapshot.notes))
         candidates.push_back(std::move(*candidate));
   } else {
-    snapshot.notes.push_back("cannot read /proc/self/cgroup or /proc/self/mountinfo: cgroup limits unknown");
+    snapshot.notes.push_back(
+        "cannot read /proc/self/cgroup or /proc/self/mountinfo: cgroup limits unknown");
   }
 
   if (const auto limits = read_text(under(root_, "/proc/self/limits"))) {
     if (const auto as = rlimit_field(*limits, "Max address space")) {
       const std::uint64_t used = status ? kib_field(*status, "VmSize").value_or(0) : 0;
       candidates.push_back({"rlimit", *as, saturating_sub(*as, used)});
-      snapshot.notes.push_back("RLIMIT_AS " + format_size(*as) + ", address space in use " + format_size(used));
+      snapshot.notes.push_back("RLIMIT_AS " + format_size(*as) + ", address space in use " +
+                               format_size(used));
     }
     if (const auto data = rlimit_field(*limits, "Max data size")) {
       const std::uint64_t used = status ? kib_field(*status, "VmData").value_or(0) : 0;
       candidates.push_back({"rlimit", *data, saturating_sub(*data, used)});
-      snapshot.notes.push_back("RLIMIT_DATA " + format_size(*data) + ", data segment in use " + format_size(used));
+      snapshot.notes.push_back("RLIMIT_DATA " + format_size(*data) + ", data segment in use " +
+                               format_size(used));
     }
   }
 
@@ -276,13 +289,15 @@ MemorySnapshot SystemProbe::snapshot() const {
     snapshot.available_bytes = kFallbackBytes;
     snapshot.limit_bytes = kFallbackBytes;
     snapshot.limit_source = "fallback";
-    snapshot.notes.push_back("no memory information readable; assuming " + format_size(kFallbackBytes));
+    snapshot.notes.push_back("no memory information readable; assuming " +
+                             format_size(kFallbackBytes));
     return snapshot;
   }
   // The smallest available figure wins; on a tie the tighter limit names the source.
-  const auto binding = std::min_element(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-    return a.available != b.available ? a.available < b.available : a.limit < b.limit;
-  });
+  const auto binding = std::min_element(
+      candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return a.available != b.available ? a.available < b.available : a.limit < b.limit;
+      });
   if (snapshot.total_bytes == 0) snapshot.total_bytes = binding->limit;
   snapshot.available_bytes = binding->available;
   snapshot.limit_bytes = binding->limit;

@@ -1,12 +1,11 @@
 // `curvefit memory` and `curvefit plan` as a user runs them: JSON keys, values against independent
 // arithmetic, and exit codes for bad input.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <cstdio>
-#include <string>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "memory/system_probe.h"
 
@@ -24,7 +23,8 @@ CommandResult run(const std::string& arguments) {
   if (!pipe) return {-1, ""};
   std::string output;
   char buffer[4096];
-  for (std::size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, got);
+  for (std::size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;)
+    output.append(buffer, got);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
@@ -33,20 +33,22 @@ TEST(MemoryCommand, JsonHasTheDocumentedKeysAndAgreesWithTheProbe) {
   const CommandResult result = run("memory --json");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto json = nlohmann::json::parse(result.output);
-  for (const char* key : {"total_bytes", "available_bytes", "limit_bytes", "limit_source", "process_rss_bytes",
-                          "process_peak_bytes"})
+  for (const char* key : {"total_bytes", "available_bytes", "limit_bytes", "limit_source",
+                          "process_rss_bytes", "process_peak_bytes"})
     EXPECT_TRUE(json.contains(key)) << key;
   // The child runs in this process's cgroup with its rlimits: the same source decides.
   EXPECT_EQ(json["limit_source"], SystemProbe().snapshot().limit_source);
   EXPECT_LE(json["available_bytes"].get<std::uint64_t>(), json["limit_bytes"].get<std::uint64_t>());
   EXPECT_GT(json["process_rss_bytes"].get<std::uint64_t>(), 0u);
-  EXPECT_GE(json["process_peak_bytes"].get<std::uint64_t>(), json["process_rss_bytes"].get<std::uint64_t>());
+  EXPECT_GE(json["process_peak_bytes"].get<std::uint64_t>(),
+            json["process_rss_bytes"].get<std::uint64_t>());
 }
 
 TEST(MemoryCommand, TextNamesTheSource) {
   const CommandResult result = run("memory");
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_NE(result.output.find(SystemProbe().snapshot().limit_source), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find(SystemProbe().snapshot().limit_source), std::string::npos)
+      << result.output;
 }
 
 TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
@@ -56,8 +58,8 @@ TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
   ASSERT_EQ(b.exit_code, 0) << b.output;
   const auto ja = nlohmann::json::parse(a.output);
   EXPECT_EQ(ja, nlohmann::json::parse(b.output));
-  for (const char* key : {"method", "predicted_bytes", "memory_limit_bytes", "needs_chunking", "chunk_size",
-                          "n_chunks", "memory_per_chunk_bytes"})
+  for (const char* key : {"method", "predicted_bytes", "memory_limit_bytes", "needs_chunking",
+                          "chunk_size", "n_chunks", "memory_per_chunk_bytes"})
     EXPECT_TRUE(ja.contains(key)) << key;
   EXPECT_EQ(ja["method"], "trf");
   EXPECT_EQ(ja["memory_limit_bytes"].get<std::uint64_t>(), 512'000'000u);
@@ -71,7 +73,8 @@ TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
 }
 
 TEST(PlanCommand, SmallProblemFitsInMemory) {
-  const CommandResult r = run("plan --points 1000 --params 3 --method lm --memory-limit 1GiB --json");
+  const CommandResult r =
+      run("plan --points 1000 --params 3 --method lm --memory-limit 1GiB --json");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto json = nlohmann::json::parse(r.output);
   EXPECT_EQ(json["method"], "lm");

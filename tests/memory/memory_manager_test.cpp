@@ -2,12 +2,12 @@
 // written out here from the definitions (not from the code under test).
 #include "memory/memory_manager.h"
 
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace curvefit {
 namespace {
@@ -15,7 +15,8 @@ namespace {
 // Bytes of the solver's own workspace, from the spec table the solvers allocate with.
 std::uint64_t solver_bytes(Algorithm algorithm, std::uint64_t n) {
   const WorkspaceSpec spec = workspace_spec(algorithm);
-  return 8 * (static_cast<std::uint64_t>(spec.square_matrices) * n * n + static_cast<std::uint64_t>(spec.vectors) * n);
+  return 8 * (static_cast<std::uint64_t>(spec.square_matrices) * n * n +
+              static_cast<std::uint64_t>(spec.vectors) * n);
 }
 
 // In-memory fit: x and y (2m), Jacobian (mn), residuals (m), trial residuals and weights (2m).
@@ -25,8 +26,10 @@ std::uint64_t in_memory_bytes(Algorithm algorithm, std::uint64_t m, std::uint64_
 
 // Chunked fit with chunk c: per chunk x, y, model values, residuals and the c x n block; plus two
 // (n+1)^2 TSQR factors and the solver; plus the data when it stays resident.
-std::uint64_t chunked_bytes(Algorithm algorithm, std::uint64_t m, std::uint64_t n, std::uint64_t c, bool resident) {
-  return 8 * (c * (4 + n) + 2 * (n + 1) * (n + 1) + (resident ? 2 * m : 0)) + solver_bytes(algorithm, n);
+std::uint64_t chunked_bytes(Algorithm algorithm, std::uint64_t m, std::uint64_t n, std::uint64_t c,
+                            bool resident) {
+  return 8 * (c * (4 + n) + 2 * (n + 1) * (n + 1) + (resident ? 2 * m : 0)) +
+         solver_bytes(algorithm, n);
 }
 
 std::uint64_t with_safety(double factor, std::uint64_t bytes) {
@@ -36,13 +39,16 @@ std::uint64_t with_safety(double factor, std::uint64_t bytes) {
 TEST(Predict, InMemoryRequirementForEachAlgorithm) {
   MemoryManager manager(MemoryManager::fixed_limit(1));
   for (Algorithm algorithm : {Algorithm::trf, Algorithm::lm, Algorithm::dogbox}) {
-    for (auto [m, n] : {std::pair<std::uint64_t, std::uint64_t>{1000, 5}, {1, 1}, {100'000'000, 5}, {3, 40}}) {
-      EXPECT_EQ(manager.predict_memory_requirement(m, n, algorithm), with_safety(1.2, in_memory_bytes(algorithm, m, n)))
+    for (auto [m, n] :
+         {std::pair<std::uint64_t, std::uint64_t>{1000, 5}, {1, 1}, {100'000'000, 5}, {3, 40}}) {
+      EXPECT_EQ(manager.predict_memory_requirement(m, n, algorithm),
+                with_safety(1.2, in_memory_bytes(algorithm, m, n)))
           << to_string(algorithm) << " m=" << m << " n=" << n;
     }
   }
   // A worked figure: 1e8 points, 5 parameters, trf with {4, 16} slots: 9.6e9 bytes of rows.
-  if (workspace_spec(Algorithm::trf).square_matrices == 4 && workspace_spec(Algorithm::trf).vectors == 16) {
+  if (workspace_spec(Algorithm::trf).square_matrices == 4 &&
+      workspace_spec(Algorithm::trf).vectors == 16) {
     EXPECT_EQ(manager.predict_memory_requirement(100'000'000, 5, Algorithm::trf), 9'600'001'728u);
   }
 }
@@ -54,7 +60,8 @@ TEST(Predict, SafetyFactorScalesAndBadSizesAreRejected) {
             2 * plain.predict_memory_requirement(1234, 3, Algorithm::lm));
   EXPECT_THROW(plain.predict_memory_requirement(0, 3, Algorithm::lm), std::invalid_argument);
   EXPECT_THROW(plain.predict_memory_requirement(10, 0, Algorithm::lm), std::invalid_argument);
-  EXPECT_THROW(plain.predict_memory_requirement(std::size_t{1} << 62, 100, Algorithm::lm), std::invalid_argument);
+  EXPECT_THROW(plain.predict_memory_requirement(std::size_t{1} << 62, 100, Algorithm::lm),
+               std::invalid_argument);
   EXPECT_THROW(MemoryManager(MemoryManager::fixed_limit(1), 1.5, 1.2), std::invalid_argument);
   EXPECT_THROW(MemoryManager(MemoryManager::fixed_limit(1), 0.8, 0.5), std::invalid_argument);
 }
@@ -129,7 +136,8 @@ TEST(Chunking, FitsInMemoryMeansOneChunk) {
   EXPECT_EQ(s.chunk_size, 10'000u);
   EXPECT_EQ(s.n_chunks, 1u);
   EXPECT_EQ(s.memory_per_chunk, need);
-  EXPECT_TRUE(manager.estimate_chunking_strategy(10'000, 4, Algorithm::trf, need - 1).needs_chunking);
+  EXPECT_TRUE(
+      manager.estimate_chunking_strategy(10'000, 4, Algorithm::trf, need - 1).needs_chunking);
 }
 
 TEST(Chunking, DefaultLimitIsTheAvailableMemory) {
@@ -141,13 +149,15 @@ TEST(Chunking, DefaultLimitIsTheAvailableMemory) {
 
 TEST(Chunking, LargestChunkThatFitsWithDataResident) {
   MemoryManager manager(MemoryManager::fixed_limit(1));
-  const std::uint64_t m = 1'000'000, n = 5, limit = 60'000'000;  // data 16 MB fits, in-memory 96 MB does not
+  const std::uint64_t m = 1'000'000, n = 5,
+                      limit = 60'000'000;  // data 16 MB fits, in-memory 96 MB does not
   const ChunkingStrategy s = manager.estimate_chunking_strategy(m, n, Algorithm::trf, limit);
   ASSERT_TRUE(s.needs_chunking);
   EXPECT_TRUE(s.data_in_memory);
   const std::uint64_t c = s.chunk_size;
   EXPECT_LE(with_safety(1.2, chunked_bytes(Algorithm::trf, m, n, c, true)), limit);
-  EXPECT_GT(with_safety(1.2, chunked_bytes(Algorithm::trf, m, n, c + 1, true)), limit);  // the largest
+  EXPECT_GT(with_safety(1.2, chunked_bytes(Algorithm::trf, m, n, c + 1, true)),
+            limit);  // the largest
   EXPECT_EQ(s.peak_bytes, with_safety(1.2, chunked_bytes(Algorithm::trf, m, n, c, true)));
   EXPECT_EQ(s.n_chunks, (m + c - 1) / c);
   EXPECT_EQ(s.memory_per_chunk, 8 * c * (4 + n));
@@ -160,7 +170,8 @@ TEST(Chunking, FewerPointsThanAChunk) {
   const std::uint64_t m = 100, n = 3;
   const std::uint64_t in_memory = manager.predict_memory_requirement(m, n, Algorithm::dogbox);
   ASSERT_LT(with_safety(1.2, chunked_bytes(Algorithm::dogbox, m, n, m, false)), in_memory);
-  const ChunkingStrategy s = manager.estimate_chunking_strategy(m, n, Algorithm::dogbox, in_memory - 1);
+  const ChunkingStrategy s =
+      manager.estimate_chunking_strategy(m, n, Algorithm::dogbox, in_memory - 1);
   EXPECT_TRUE(s.needs_chunking);
   EXPECT_EQ(s.chunk_size, m);
   EXPECT_EQ(s.n_chunks, 1u);
@@ -179,7 +190,8 @@ TEST(Chunking, LimitBelowTheSmallestChunkStatesTheMinimum) {
     EXPECT_EQ(e.needed_bytes(), minimum);
     EXPECT_NE(std::string(e.what()).find(std::to_string(minimum)), std::string::npos) << e.what();
   }
-  const ChunkingStrategy at_minimum = manager.estimate_chunking_strategy(m, n, Algorithm::lm, minimum);
+  const ChunkingStrategy at_minimum =
+      manager.estimate_chunking_strategy(m, n, Algorithm::lm, minimum);
   EXPECT_EQ(at_minimum.chunk_size, 1024u);
   EXPECT_FALSE(at_minimum.data_in_memory);
   EXPECT_EQ(at_minimum.n_chunks, (m + 1023) / 1024);
@@ -224,7 +236,8 @@ TEST(Plan, UsesTheGivenLimitOrTheAvailableMemory) {
   const MemoryPlan given = plan_memory(100'000'000, 5, Algorithm::trf, 512'000'000, manager);
   EXPECT_EQ(given.memory_limit_bytes, 512'000'000u);
   EXPECT_EQ(given.limit_source, "--memory-limit");
-  EXPECT_EQ(given.predicted_bytes, manager.predict_memory_requirement(100'000'000, 5, Algorithm::trf));
+  EXPECT_EQ(given.predicted_bytes,
+            manager.predict_memory_requirement(100'000'000, 5, Algorithm::trf));
   EXPECT_TRUE(given.strategy.needs_chunking);
   const MemoryPlan probed = plan_memory(100'000'000, 5, Algorithm::trf, std::nullopt, manager);
   EXPECT_EQ(probed.memory_limit_bytes, 3'000'000'000u);

@@ -1,13 +1,13 @@
 // The buffer pool: reuse of equal sizes, alignment, zeroing, LRU eviction, statistics, trimming at
-// gc_threshold, and many threads allocating at once (run this binary under -DCURVEFIT_SANITIZE=thread
-// too).
+// gc_threshold, and many threads allocating at once (run this binary under
+// -DCURVEFIT_SANITIZE=thread too).
+#include <gtest/gtest.h>
+
 #include <atomic>
 #include <cstdint>
 #include <random>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "memory/memory_manager.h"
 
@@ -15,7 +15,6 @@ namespace curvefit {
 namespace {
 
 constexpr std::uint64_t kPlenty = std::uint64_t{1} << 40;
-
 
 bool aligned64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; }
 
@@ -47,7 +46,8 @@ TEST(MemoryPool, EqualSizedRequestReusesTheReturnedBlock) {
 TEST(MemoryPool, EveryBlockIs64ByteAligned) {
   MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
   std::vector<PooledBuffer<char>> bytes;
-  for (std::size_t n : {0, 1, 3, 63, 64, 65, 1000, 4097}) bytes.push_back(manager.allocate<char>(n));
+  for (std::size_t n : {0, 1, 3, 63, 64, 65, 1000, 4097})
+    bytes.push_back(manager.allocate<char>(n));
   for (const auto& b : bytes) EXPECT_TRUE(aligned64(b.data()));
   auto doubles = manager.allocate<double>(7, 3);
   EXPECT_TRUE(aligned64(doubles.data()));
@@ -58,7 +58,8 @@ TEST(MemoryPool, EveryBlockIs64ByteAligned) {
 
 TEST(MemoryPool, OverflowingShapeIsRejected) {
   MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
-  EXPECT_THROW(manager.allocate<double>(std::size_t{1} << 40, std::size_t{1} << 30), std::length_error);
+  EXPECT_THROW(manager.allocate<double>(std::size_t{1} << 40, std::size_t{1} << 30),
+               std::length_error);
   EXPECT_EQ(manager.statistics().live_arrays, 0u);
 }
 
@@ -223,10 +224,12 @@ TEST(MemoryPoolConcurrency, ManyThreadsAllocateAndReleaseWithoutSharingBlocks) {
       std::mt19937 random(static_cast<unsigned>(t));
       std::vector<PooledBuffer<std::uint64_t>> held;
       for (int round = 0; round < kRounds; ++round) {
-        auto buffer = manager.allocate<std::uint64_t>(sizes[random() % sizes.size()], 1, round % 3 == 0);
+        auto buffer =
+            manager.allocate<std::uint64_t>(sizes[random() % sizes.size()], 1, round % 3 == 0);
         if (!aligned64(buffer.data())) ++corrupted;
         // A block handed to two threads at once would show the other thread's mark.
-        const std::uint64_t mark = (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint64_t>(round);
+        const std::uint64_t mark =
+            (static_cast<std::uint64_t>(t) << 32) | static_cast<std::uint64_t>(round);
         for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = mark;
         held.push_back(std::move(buffer));
         if (held.size() > 3 || random() % 2) {

@@ -1,10 +1,10 @@
 // Size parsing and formatting: decimal KB..TB and bare K..T, binary KiB..TiB, plain bytes, counts.
 #include "memory/size.h"
 
+#include <gtest/gtest.h>
+
 #include <stdexcept>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace curvefit {
 namespace {
@@ -43,7 +43,8 @@ TEST(ParseSize, PlainBytesFractionsExponentsCaseAndSpaces) {
 }
 
 TEST(ParseSize, GarbageIsAnErrorNamingTheText) {
-  for (const std::string bad : {"", "MB", "abc", "-5MB", "12XB", "1.5", "inf", "nan", "1e30GB", "4 G B", "0x10"}) {
+  for (const std::string bad :
+       {"", "MB", "abc", "-5MB", "12XB", "1.5", "inf", "nan", "1e30GB", "4 G B", "0x10"}) {
     try {
       parse_size(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";

@@ -3,6 +3,7 @@
 #include "memory/system_probe.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,12 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "tests/memory/fake_system.h"
 
@@ -39,7 +38,8 @@ void base_machine(const FakeSystem& fake) {
 
 // The layout of this machine: cgroup v1 with the memory controller, plus an empty unified mount.
 void v1_layout(const FakeSystem& fake, const std::string& cgroup_path) {
-  fake.write("/proc/self/cgroup", "9:name=systemd:/\n4:memory:" + cgroup_path + "\n3:cpuset:/\n0::/\n");
+  fake.write("/proc/self/cgroup",
+             "9:name=systemd:/\n4:memory:" + cgroup_path + "\n3:cpuset:/\n0::/\n");
   fake.write("/proc/self/mountinfo",
              "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
              "31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n"
@@ -53,7 +53,8 @@ void v2_layout(const FakeSystem& fake, const std::string& cgroup_path) {
   fake.write("/proc/self/cgroup", "0::" + cgroup_path + "\n");
   fake.write("/proc/self/mountinfo",
              "24 30 0:22 / /proc rw,nosuid - proc proc rw\n"
-             "35 30 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n");
+             "35 30 0:30 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 "
+             "rw,nsdelegate\n");
 }
 
 TEST(SystemProbe, MeminfoOnlyMachineReportsMemAvailable) {
@@ -70,7 +71,8 @@ TEST(SystemProbe, MeminfoOnlyMachineReportsMemAvailable) {
 
 TEST(SystemProbe, OldKernelWithoutMemAvailableUsesFreePlusCache) {
   FakeSystem fake;
-  fake.write("/proc/meminfo", "MemTotal: 8000 kB\nMemFree: 1000 kB\nBuffers: 200 kB\nCached: 3000 kB\n");
+  fake.write("/proc/meminfo",
+             "MemTotal: 8000 kB\nMemFree: 1000 kB\nBuffers: 200 kB\nCached: 3000 kB\n");
   const MemorySnapshot s = SystemProbe(fake.root()).snapshot();
   EXPECT_EQ(s.available_bytes, (1000 + 200 + 3000) * kKiB);
   EXPECT_EQ(s.limit_source, "meminfo");
@@ -84,7 +86,8 @@ TEST(SystemProbe, CgroupV1WithLimitSetsAvailable) {
   fake.write(dir + "memory.limit_in_bytes", std::to_string(2 * kGiB) + "\n");
   fake.write(dir + "memory.usage_in_bytes", std::to_string(700 * kMiB) + "\n");
   // 200 MiB of the usage is inactive page cache the kernel would reclaim first.
-  fake.write(dir + "memory.stat", "cache 300\ntotal_cache 1\ntotal_inactive_file " + std::to_string(200 * kMiB) + "\n");
+  fake.write(dir + "memory.stat",
+             "cache 300\ntotal_cache 1\ntotal_inactive_file " + std::to_string(200 * kMiB) + "\n");
   const MemorySnapshot s = SystemProbe(fake.root()).snapshot();
   EXPECT_EQ(s.limit_source, "cgroup v1");
   EXPECT_EQ(s.limit_bytes, 2 * kGiB);
@@ -96,7 +99,8 @@ TEST(SystemProbe, CgroupV1UnlimitedValueMeansNoLimit) {
   FakeSystem fake;
   base_machine(fake);
   v1_layout(fake, "/process_api/abc");
-  fake.write("/sys/fs/cgroup/memory/process_api/abc/memory.limit_in_bytes", "9223372036854771712\n");
+  fake.write("/sys/fs/cgroup/memory/process_api/abc/memory.limit_in_bytes",
+             "9223372036854771712\n");
   fake.write("/sys/fs/cgroup/memory/memory.limit_in_bytes", "9223372036854771712\n");
   fake.write("/sys/fs/cgroup/memory/process_api/abc/memory.usage_in_bytes", "2895872\n");
   const MemorySnapshot s = SystemProbe(fake.root()).snapshot();
@@ -139,7 +143,8 @@ TEST(SystemProbe, CgroupV2WithMaxSetsAvailable) {
   fake.write("/sys/fs/cgroup/user.slice/job/memory.max", std::to_string(3 * kGiB) + "\n");
   fake.write("/sys/fs/cgroup/user.slice/job/memory.high", "max\n");
   fake.write("/sys/fs/cgroup/user.slice/job/memory.current", std::to_string(1 * kGiB) + "\n");
-  fake.write("/sys/fs/cgroup/user.slice/job/memory.stat", "anon 1\nfile 2\ninactive_file " + std::to_string(256 * kMiB) + "\n");
+  fake.write("/sys/fs/cgroup/user.slice/job/memory.stat",
+             "anon 1\nfile 2\ninactive_file " + std::to_string(256 * kMiB) + "\n");
   const MemorySnapshot s = SystemProbe(fake.root()).snapshot();
   EXPECT_EQ(s.limit_source, "cgroup v2");
   EXPECT_EQ(s.limit_bytes, 3 * kGiB);
@@ -184,7 +189,8 @@ TEST(SystemProbe, CgroupLimitAboveAvailableRamLeavesMeminfoInCharge) {
 TEST(SystemProbe, RlimitAddressSpaceSetsAvailable) {
   FakeSystem fake;
   base_machine(fake);
-  fake.status(100 * kMiB / kKiB, 150 * kMiB / kKiB, /*VmSize*/ 300 * kMiB / kKiB, /*VmData*/ 80 * kMiB / kKiB);
+  fake.status(100 * kMiB / kKiB, 150 * kMiB / kKiB, /*VmSize*/ 300 * kMiB / kKiB,
+              /*VmData*/ 80 * kMiB / kKiB);
   fake.limits(std::to_string(2 * kGiB), "unlimited");
   const MemorySnapshot s = SystemProbe(fake.root()).snapshot();
   EXPECT_EQ(s.limit_source, "rlimit");
@@ -222,8 +228,9 @@ TEST(SystemProbe, NothingReadableFallsBackConservativelyAndSaysSo) {
   EXPECT_EQ(s.available_bytes, SystemProbe::kFallbackBytes);
   EXPECT_EQ(s.limit_bytes, SystemProbe::kFallbackBytes);
   EXPECT_EQ(s.process_rss_bytes, 0u);
-  const bool says_so = std::any_of(s.notes.begin(), s.notes.end(),
-                                   [](const std::string& note) { return note.find("assuming") != std::string::npos; });
+  const bool says_so = std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.find("assuming") != std::string::npos;
+  });
   EXPECT_TRUE(says_so);
 }
 
@@ -261,12 +268,14 @@ std::optional<nlohmann::json> run_memory_json(Prepare prepare) {
   close(pipe_fds[1]);
   std::string output;
   char buffer[4096];
-  for (ssize_t got; (got = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) output.append(buffer, static_cast<std::size_t>(got));
+  for (ssize_t got; (got = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+    output.append(buffer, static_cast<std::size_t>(got));
   close(pipe_fds[0]);
   int status = 0;
   waitpid(child, &status, 0);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    ADD_FAILURE() << "curvefit memory --json exited with status " << status << ", output: " << output;
+    ADD_FAILURE() << "curvefit memory --json exited with status " << status
+                  << ", output: " << output;
     return std::nullopt;
   }
   return nlohmann::json::parse(output);
@@ -284,7 +293,8 @@ std::optional<OwnCgroup> own_memory_cgroup() {
   for (std::string line; std::getline(cgroups, line);) {
     const auto first = line.find(':'), second = line.find(':', first + 1);
     const std::string controllers = line.substr(first + 1, second - first - 1);
-    if (("," + controllers + ",").find(",memory,") != std::string::npos) v1_path = line.substr(second + 1);
+    if (("," + controllers + ",").find(",memory,") != std::string::npos)
+      v1_path = line.substr(second + 1);
     if (line.rfind("0::", 0) == 0) v2_path = line.substr(3);
   }
   std::ifstream mounts("/proc/self/mountinfo");
@@ -298,7 +308,8 @@ std::optional<OwnCgroup> own_memory_cgroup() {
     std::istringstream tail(line.substr(dash + 3));
     std::string type, source, options;
     tail >> type >> source >> options;
-    if (type == "cgroup" && ("," + options + ",").find(",memory,") != std::string::npos) v1_mount = mount_point;
+    if (type == "cgroup" && ("," + options + ",").find(",memory,") != std::string::npos)
+      v1_mount = mount_point;
     if (type == "cgroup2") v2_mount = mount_point;
   }
   if (!v1_path.empty() && !v1_mount.empty()) return OwnCgroup{v1_mount + v1_path, false};
@@ -337,7 +348,8 @@ TEST(SystemProbeReal, ChildMemoryCgroupLimitIsReported) {
     if (fd < 0) return false;
     char digits[24];
     int length = 0;
-    for (pid_t pid = getpid(); pid > 0; pid /= 10) digits[length++] = static_cast<char>('0' + pid % 10);
+    for (pid_t pid = getpid(); pid > 0; pid /= 10)
+      digits[length++] = static_cast<char>('0' + pid % 10);
     char text[24];
     for (int i = 0; i < length; ++i) text[i] = digits[length - 1 - i];
     const bool ok = write(fd, text, static_cast<std::size_t>(length)) == length;
@@ -355,7 +367,8 @@ TEST(SystemProbeReal, AddressSpaceRlimitIsReported) {
   constexpr std::uint64_t kLimit = 4 * kGiB;
   const MemorySnapshot here = SystemProbe().snapshot();
   if (here.available_bytes <= kLimit)
-    GTEST_SKIP() << "this machine already has less than 4 GiB available (" << here.limit_source << ")";
+    GTEST_SKIP() << "this machine already has less than 4 GiB available (" << here.limit_source
+                 << ")";
   const auto json = run_memory_json([] {
     const rlimit limit{kLimit, kLimit};
     return setrlimit(RLIMIT_AS, &limit) == 0;
