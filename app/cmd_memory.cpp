@@ -1,11 +1,56 @@
+// `curvefit memory [--json]`: what memory this process may use, and which limit decides it.
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
 #include "app/commands.h"
+#include "memory/size.h"
+#include "memory/system_probe.h"
 
 namespace curvefit::app {
 
-// Not yet built: see the issue that introduces `curvefit memory`.
+namespace {
+
+struct MemoryOptions {
+  bool json = false;
+};
+
+void print_snapshot(const MemorySnapshot& snapshot, bool json) {
+  if (json) {
+    nlohmann::json out{
+        {"total_bytes", snapshot.total_bytes},
+        {"available_bytes", snapshot.available_bytes},
+        {"limit_bytes", snapshot.limit_bytes},
+        {"limit_source", snapshot.limit_source},
+        {"process_rss_bytes", snapshot.process_rss_bytes},
+        {"process_peak_bytes", snapshot.process_peak_bytes},
+        {"notes", snapshot.notes},
+    };
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << "total memory       " << format_size(snapshot.total_bytes) << "\n"
+            << "available          " << format_size(snapshot.available_bytes) << "\n"
+            << "limit              " << format_size(snapshot.limit_bytes) << " (from "
+            << snapshot.limit_source << ")\n"
+            << "process RSS        " << format_size(snapshot.process_rss_bytes) << "\n"
+            << "process peak RSS   " << format_size(snapshot.process_peak_bytes) << "\n";
+  for (const std::string& note : snapshot.notes) std::cout << "note: " << note << "\n";
+}
+
+}  // namespace
+
 void register_memory_command(CLI::App& app, Context& context) {
-  (void)app;
-  (void)context;
+  auto options = std::make_shared<MemoryOptions>();
+  CLI::App* command = app.add_subcommand(
+      "memory",
+      "Show total and available memory, the limit that decides it (cgroup, rlimit, RAM) and this "
+      "process's RSS.");
+  command->add_flag("--json", options->json, "Print a JSON object instead of text");
+  command->callback([options, &context] {
+    print_snapshot(SystemProbe().snapshot(), options->json);
+    context.exit_code = 0;
+  });
 }
 
 }  // namespace curvefit::app

@@ -1,0 +1,99 @@
+// `curvefit memory` and `curvefit plan` as a user runs them: JSON keys, values against independent
+// arithmetic, and exit codes for bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "memory/system_probe.h"
+
+namespace curvefit {
+namespace {
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout
+};
+
+CommandResult run(const std::string& arguments) {
+  const std::string command = std::string(CURVEFIT_BINARY) + " " + arguments + " 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return {-1, ""};
+  std::string output;
+  char buffer[4096];
+  for (std::size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;)
+    output.append(buffer, got);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(MemoryCommand, JsonHasTheDocumentedKeysAndAgreesWithTheProbe) {
+  const CommandResult result = run("memory --json");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto json = nlohmann::json::parse(result.output);
+  for (const char* key : {"total_bytes", "available_bytes", "limit_bytes", "limit_source",
+                          "process_rss_bytes", "process_peak_bytes"})
+    EXPECT_TRUE(json.contains(key)) << key;
+  // The child runs in this process's cgroup with its rlimits: the same source decides.
+  EXPECT_EQ(json["limit_source"], SystemProbe().snapshot().limit_source);
+  EXPECT_LE(json["available_bytes"].get<std::uint64_t>(), json["limit_bytes"].get<std::uint64_t>());
+  EXPECT_GT(json["process_rss_bytes"].get<std::uint64_t>(), 0u);
+  EXPECT_GE(json["process_peak_bytes"].get<std::uint64_t>(),
+            json["process_rss_bytes"].get<std::uint64_t>());
+}
+
+TEST(MemoryCommand, TextNamesTheSource) {
+  const CommandResult result = run("memory");
+  ASSERT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find(SystemProbe().snapshot().limit_source), std::string::npos)
+      << result.output;
+}
+
+TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
+  const CommandResult a = run("plan --points 1e8 --params 5 --memory-limit 512MB --json");
+  const CommandResult b = run("plan --points 100000000 --params 5 --memory-limit 512MB --json");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  const auto ja = nlohmann::json::parse(a.output);
+  EXPECT_EQ(ja, nlohmann::json::parse(b.output));
+  for (const char* key : {"method", "predicted_bytes", "memory_limit_bytes", "needs_chunking",
+                          "chunk_size", "n_chunks", "memory_per_chunk_bytes"})
+    EXPECT_TRUE(ja.contains(key)) << key;
+  EXPECT_EQ(ja["method"], "trf");
+  EXPECT_EQ(ja["memory_limit_bytes"].get<std::uint64_t>(), 512'000'000u);
+  // 1e8 x 5: rows need 8 * 1e8 * (2 + 5 + 1 + 2) = 8e9 bytes before the 1.2 safety factor.
+  EXPECT_GE(ja["predicted_bytes"].get<std::uint64_t>(), 9'600'000'000u);
+  EXPECT_LT(ja["predicted_bytes"].get<std::uint64_t>(), 9'601'000'000u);
+  EXPECT_TRUE(ja["needs_chunking"].get<bool>());
+  const auto chunk = ja["chunk_size"].get<std::uint64_t>();
+  EXPECT_EQ(ja["n_chunks"].get<std::uint64_t>(), (100'000'000 + chunk - 1) / chunk);
+  EXPECT_EQ(ja["memory_per_chunk_bytes"].get<std::uint64_t>(), 8 * chunk * (4 + 5));
+}
+
+TEST(PlanCommand, SmallProblemFitsInMemory) {
+  const CommandResult r =
+      run("plan --points 1000 --params 3 --method lm --memory-limit 1GiB --json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto json = nlohmann::json::parse(r.output);
+  EXPECT_EQ(json["method"], "lm");
+  EXPECT_FALSE(json["needs_chunking"].get<bool>());
+  EXPECT_EQ(json["n_chunks"], 1);
+  EXPECT_EQ(json["chunk_size"], 1000);
+  EXPECT_EQ(json["memory_limit_bytes"].get<std::uint64_t>(), 1ull << 30);
+}
+
+TEST(PlanCommand, BadInputExitCodes) {
+  EXPECT_EQ(run("plan --points 1e8 --params 5 --memory-limit 12XB").exit_code, 2);
+  EXPECT_EQ(run("plan --points ten --params 5").exit_code, 2);
+  EXPECT_EQ(run("plan --points 0 --params 5").exit_code, 2);
+  EXPECT_EQ(run("plan --points 100 --params 0").exit_code, 2);
+  EXPECT_EQ(run("plan --points 100 --params 2 --method newton").exit_code, 2);
+  EXPECT_EQ(run("plan --params 2").exit_code, 2);
+  // A limit below what the smallest chunk needs: exit 4, memory limit cannot be met.
+  EXPECT_EQ(run("plan --points 1e8 --params 5 --memory-limit 10kB").exit_code, 4);
+}
+
+}  // namespace
+}  // namespace curvefit
