@@ -62,7 +62,7 @@ struct SolverOptions {
   // Initial trust-region radius factor (MINPACK's `factor`), for lm and trf's initial Delta.
   double initial_radius_factor = 100.0;
   // Rank tolerance for the covariance pseudo-inverse: singular values below
-  // rcond * largest are treated as zero; <= 0 means eps * max(m... ) -> eps * n.
+  // rcond * largest are treated as zero; <= 0 means max(1e-12, eps * n) (solvers/covariance.cpp).
   double covariance_rcond = 0.0;
   // Evaluate the Jacobian together with the residuals at trial points. Defaults to what the
   // objective prefers (prefers_linearization_at_trial_points).
