@@ -45,7 +45,7 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
       options.trial_linearization == SolverOptions::TrialLinearization::always ||
       (options.trial_linearization == SolverOptions::TrialLinearization::objective_default &&
        objective.prefers_linearization_at_trial_points());
-  const int max_nfev = options.max_nfev > 0 ? options.max_nfev : 100 * static_cast<int>(n);
+  const int max_nfev = options.max_nfev > 0 ? options.max_nfev : 1000 * static_cast<int>(n);
 
   // Workspace (memory/solver_workspace.h, dogbox row: 1 matrix, 8 vectors):
   //   matrix 0: the free columns of R (n x k), re-triangularised in place; T = its k x k top
@@ -132,10 +132,11 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
     const Vec none;
     const tr::Quadratic1D along_anti_gradient = tr::build_quadratic_1d(T, g_free, -g_free, none, none);
 
-    actual_reduction = -1;
+    actual_reduction = 0;
+    bool accepted = false;
     Evaluation trial;
     Eigen::VectorXi on_bound_free;
-    while (actual_reduction <= 0 && result.nfev < max_nfev) {
+    while (!accepted && result.nfev < max_nfev) {
       const Vec tr_bounds = Delta * scale_free;
       tr::DoglegStep dog =
           tr::dogleg_step(x_free, newton_step, g_free, along_anti_gradient, tr_bounds, lb_free, ub_free);
@@ -146,7 +147,6 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
       const bool gauss_newton = !dog.tr_hit && (dog.step - newton_step).norm() == 0;
       if (gauss_newton && step.norm() < options.xtol * (options.xtol + x.norm())) {
         status = Status::xtol;
-        actual_reduction = 0;
         step_norm = 0;
         break;
       }
@@ -160,17 +160,19 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
         continue;
       }
       actual_reduction = cost - trial.cost;
+      accepted = actual_reduction > 0 || tr::at_rounding_level(gauss_newton, predicted_reduction, actual_reduction, cost);
       const tr::RadiusUpdate update =
           tr::update_tr_radius(Delta, actual_reduction, predicted_reduction, step_h_norm, dog.tr_hit);
       Delta = update.Delta;
       step_norm = step.norm();
       on_bound_free = dog.bound_hits;
-      status = tr::check_termination(actual_reduction, cost, step_norm, x.norm(), update.ratio, options.ftol,
-                                     options.xtol);
+      // ftol counts only for a full Gauss-Newton step (see trf.cpp).
+      status = tr::check_termination(actual_reduction, cost, step_norm, x.norm(), update.ratio,
+                                     gauss_newton ? options.ftol : 0.0, options.xtol);
       if (status) break;
     }
 
-    if (actual_reduction > 0) {
+    if (accepted) {
       for (Eigen::Index j = 0; j < k; ++j) on_bound[free[j]] = on_bound_free[j];
       x = x_new;
       // Variables that reached a bound are put exactly on it.

@@ -123,7 +123,7 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
       options.trial_linearization == SolverOptions::TrialLinearization::always ||
       (options.trial_linearization == SolverOptions::TrialLinearization::objective_default &&
        objective.prefers_linearization_at_trial_points());
-  const int max_nfev = options.max_nfev > 0 ? options.max_nfev : 100 * static_cast<int>(n);
+  const int max_nfev = options.max_nfev > 0 ? options.max_nfev : 1000 * static_cast<int>(n);
 
   // Workspace (memory/solver_workspace.h, trf row: 3 matrices, 15 vectors):
   //   matrices: 0 RD = R diag(d) (the model's J_h), 1 the factor whose SVD is taken, 2 V
@@ -227,13 +227,16 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
 
     // Step-back factor: how close to a bound a step may go (1 - theta of the way is kept clear).
     const double theta = std::max(0.995, 1 - g_norm);
-    actual_reduction = -1;
+    actual_reduction = 0;
+    bool accepted = false;
     Evaluation trial;
-    while (actual_reduction <= 0 && result.nfev < max_nfev) {
+    while (!accepted && result.nfev < max_nfev) {
       const tr::TrustRegionSolution sol =
           tr::solve_trust_region_svd(uf, sv, V, Delta, alpha, p_h, rank_tolerance);
       alpha = sol.alpha;
       p = d.cwiseProduct(p_h);
+      // The full Gauss-Newton step: inside the region and (when bounded) inside the box.
+      const bool gauss_newton = sol.gauss_newton && (!bounded || tr::in_bounds(x + p, lb, ub));
       double predicted_reduction;
       if (bounded) {
         predicted_reduction =
@@ -242,10 +245,8 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
         predicted_reduction = -tr::evaluate_quadratic(RD, g_h, p_h, no_diag);
       }
       // Converged: the full Gauss-Newton step is already below xtol; no pass is spent on it.
-      if (sol.gauss_newton && (!bounded || tr::in_bounds(x + d.cwiseProduct(p_h), lb, ub)) &&
-          p.norm() < options.xtol * (options.xtol + x.norm())) {
+      if (gauss_newton && p.norm() < options.xtol * (options.xtol + x.norm())) {
         status = Status::xtol;
-        actual_reduction = 0;
         step_norm = 0;
         break;
       }
@@ -261,17 +262,20 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
         continue;
       }
       actual_reduction = cost - trial.cost;
+      accepted = actual_reduction > 0 || tr::at_rounding_level(gauss_newton, predicted_reduction, actual_reduction, cost);
       const tr::RadiusUpdate update =
           tr::update_tr_radius(Delta, actual_reduction, predicted_reduction, step_h_norm, step_h_norm > 0.95 * Delta);
       step_norm = p.norm();
-      status = tr::check_termination(actual_reduction, cost, step_norm, x.norm(), update.ratio, options.ftol,
-                                     options.xtol);
+      // ftol counts only for a full Gauss-Newton step: a small reduction from a step the region
+      // truncated says the region is small, not that the minimum is near.
+      status = tr::check_termination(actual_reduction, cost, step_norm, x.norm(), update.ratio,
+                                     gauss_newton ? options.ftol : 0.0, options.xtol);
       if (status) break;
       alpha *= Delta / update.Delta;
       Delta = update.Delta;
     }
 
-    if (actual_reduction > 0) {
+    if (accepted) {
       x = x_new;
       cost = trial.cost;
       if (trial.has_linearization) {
