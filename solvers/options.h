@@ -68,7 +68,8 @@ struct SolverOptions {
   // stops MGH17 and Bennett5 from their first NIST starting points while they still make progress
   // (they need ~940 and ~1400); converging runs stop long before the limit, so it costs nothing there.
   int max_nfev = 0;
-  // Initial trust-region radius factor (MINPACK's `factor`), for lm and trf's initial Delta.
+  // Initial trust-region radius factor (MINPACK's `factor`), for lm. trf and dogbox start, as
+  // scipy, from the norm of x0 in the scaled variables (1 when x0 = 0).
   double initial_radius_factor = 100.0;
   // Rank tolerance for the covariance pseudo-inverse: singular values below
   // rcond * largest are treated as zero; <= 0 means max(1e-12, eps * n) (solvers/covariance.cpp).

@@ -11,11 +11,15 @@
 // (solve() is the place where bad input is reported; a fit from there cannot start). At a trial
 // point they reject the step and shrink the radius.
 //
-// Stopping. Besides scipy's gtol / ftol / xtol tests on the step just taken, the step the solver
-// is about to take is checked before spending a pass on it: when it is the full Gauss-Newton step
-// (inside the region and the bounds) and ||step|| < xtol (xtol + ||x||), the iteration has
-// converged to that precision and stops with `xtol` without evaluating the trial point. This
-// detects true convergence one pass earlier than the step-size test on an evaluated step.
+// Stopping (what makes the NIST defaults both strict and cheap):
+//   - the step about to be taken is checked before a pass is spent on it: when it is the full
+//     Gauss-Newton step (inside the region and the bounds) and ||step|| < xtol (xtol + ||x||),
+//     x is already at the model's minimum to that precision: stop with `xtol`, no evaluation;
+//   - a full Gauss-Newton step whose predicted reduction is at the cost's rounding level is
+//     accepted even when the computed cost does not decrease (tr::at_rounding_level): rejecting it
+//     would leave x where cost comparisons stop resolving it, not where the model says;
+//   - ftol counts only after a full Gauss-Newton step (a small reduction from a truncated step
+//     says the region is small, not that the minimum is near); scipy's xtol and gtol as usual.
 #include <cmath>
 #include <limits>
 #include <sstream>
