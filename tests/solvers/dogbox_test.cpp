@@ -75,6 +75,16 @@ TEST(Dogbox, FrozenVariableOnABoundLeavesTheOthersOptimal) {
   EXPECT_LT((t.x - r.x).norm(), 1e-8 * r.x.norm());
 }
 
+TEST(Dogbox, TrialLinearizationGivesTheSameSolutionWithoutExtraPasses) {
+  DenseObjective objective = decay_objective();
+  SolverOptions o = dogbox_options();
+  o.trial_linearization = SolverOptions::TrialLinearization::always;
+  const SolverResult r = solve(objective, Eigen::Vector3d(1.0, 0.1, 0.0), o);
+  EXPECT_TRUE(r.success) << r.message;
+  EXPECT_LT((r.x - kTruth).norm(), 1e-10 * kTruth.norm());
+  EXPECT_EQ(r.njev, r.nfev);
+}
+
 TEST(Dogbox, NonFiniteResidualsAtATrialPointRejectTheStep) {
   DenseObjective objective = decay_objective({2, 3});
   const SolverResult r = solve(objective, Eigen::Vector3d(1.0, 0.1, 0.0), dogbox_options());

@@ -64,6 +64,23 @@ TEST(Trf, FixedXScaleReachesTheSameSolution) {
   EXPECT_LT((r.x - kTruth).norm(), 1e-10 * kTruth.norm());
 }
 
+TEST(Trf, JacobianXScaleReachesTheSameSolutionWithAndWithoutBounds) {
+  SolverOptions o = trf_options();
+  o.x_scale_jac = true;
+  DenseObjective objective = decay_objective();
+  const SolverResult r = solve(objective, Eigen::Vector3d(1.0, 0.1, 0.0), o);
+  EXPECT_TRUE(r.success) << r.message;
+  EXPECT_LT((r.x - kTruth).norm(), 1e-10 * kTruth.norm());
+  // Inactive bounds exercise the Coleman-Li path and must not change the solution.
+  o.lower = Eigen::Vector3d(0.0, 0.0, -10.0);
+  o.upper = Eigen::Vector3d(10.0, 5.0, 10.0);
+  DenseObjective again = decay_objective();
+  const SolverResult b = solve(again, Eigen::Vector3d(1.0, 0.1, 0.0), o);
+  EXPECT_TRUE(b.success) << b.message;
+  EXPECT_LT((b.x - kTruth).norm(), 1e-10 * kTruth.norm());
+  EXPECT_EQ(b.active_mask, Eigen::Vector3i::Zero());
+}
+
 TEST(Trf, TrialLinearizationIsReusedOnAcceptance) {
   DenseObjective objective = decay_objective();
   SolverOptions o = trf_options();
