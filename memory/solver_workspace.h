@@ -22,9 +22,9 @@ struct WorkspaceSpec {
 
 constexpr WorkspaceSpec workspace_spec(Algorithm algorithm) {
   switch (algorithm) {
-    case Algorithm::trf: return {4, 16};
-    case Algorithm::lm: return {1, 11};  // solvers/lm.cpp, LmWorkspace
-    case Algorithm::dogbox: return {3, 16};
+    case Algorithm::trf: return {3, 15};     // documented in solvers/trf.cpp
+    case Algorithm::lm: return {1, 11};      // documented in solvers/lm.cpp, LmWorkspace
+    case Algorithm::dogbox: return {1, 8};   // documented in solvers/dogbox.cpp
   }
   return {};
 }

@@ -1,15 +1,67 @@
-// Placeholder until the covariance lands.
 #include "solvers/covariance.h"
 
-#include <stdexcept>
+#include <cmath>
+#include <limits>
+
+#include <Eigen/SVD>
 
 namespace curvefit {
 
-Covariance covariance_from_r(const Eigen::MatrixXd&, double, double) {
-  throw std::logic_error("covariance_from_r is not implemented yet");
+namespace {
+// Default rank tolerance (rcond <= 0). Relative to the largest singular value of R. eps * n alone
+// is too strict: exactly redundant parameters leave a singular value of R of order sqrt(m) eps
+// (rounding in the QR of J), which eps * n would count as information. A direction with
+// s_min / s_max below 1e-12 moves its parameters by more than 1e-4 relative under data
+// perturbations at rounding level: it is not determined in double precision.
+constexpr double kDefaultRcond = 1e-12;
+// A parameter whose unit vector has more than this weight in the null space of R is undetermined.
+const double kNullSpaceWeight = std::sqrt(std::numeric_limits<double>::epsilon());
+}  // namespace
+
+Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcond) {
+  const Eigen::Index n = R.cols();
+  const double inf = std::numeric_limits<double>::infinity();
+  Covariance out;
+  out.matrix = Eigen::MatrixXd::Zero(n, n);
+  out.stderr_ = Eigen::VectorXd::Zero(n);
+  out.determined = Eigen::Matrix<bool, Eigen::Dynamic, 1>::Constant(n, true);
+  if (n == 0) return out;
+  if (rcond <= 0) rcond = std::max(kDefaultRcond, std::numeric_limits<double>::epsilon() * static_cast<double>(n));
+
+  // (R^T R)^+ = V diag(1 / s^2) V^T over the singular values above the tolerance.
+  const Eigen::MatrixXd upper = R.triangularView<Eigen::Upper>();
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(upper, Eigen::ComputeFullV);
+  const Eigen::VectorXd& s = svd.singularValues();
+  const Eigen::MatrixXd& V = svd.matrixV();
+  const double threshold = rcond * s[0];
+  int rank = 0;
+  while (rank < n && s[rank] > threshold && s[rank] > 0) ++rank;
+  out.rank = rank;
+  const Eigen::MatrixXd Vr = V.leftCols(rank);
+  const Eigen::VectorXd inv_s2 = s.head(rank).array().square().inverse();
+  out.matrix = scale * (Vr * inv_s2.asDiagonal() * Vr.transpose());
+  // No degrees of freedom left (scale = inf): nothing is determined; avoid inf * 0 = NaN.
+  if (!std::isfinite(scale)) out.matrix.setConstant(inf);
+
+  // Parameters with weight in the null space are undetermined: +inf on their rows and columns.
+  if (rank < n) {
+    const Eigen::MatrixXd null_space = V.rightCols(n - rank);
+    for (Eigen::Index j = 0; j < n; ++j) {
+      if (null_space.row(j).norm() > kNullSpaceWeight) {
+        out.determined[j] = false;
+        out.matrix.row(j).setConstant(inf);
+        out.matrix.col(j).setConstant(inf);
+      }
+    }
+  }
+  out.stderr_ = out.matrix.diagonal().cwiseSqrt();
+  return out;
 }
-double covariance_scale(double, long, bool) {
-  throw std::logic_error("covariance_scale is not implemented yet");
+
+double covariance_scale(double cost, long dof, bool absolute_sigma) {
+  if (absolute_sigma) return 1.0;
+  if (dof <= 0) return std::numeric_limits<double>::infinity();
+  return 2.0 * cost / static_cast<double>(dof);
 }
 
 }  // namespace curvefit

@@ -15,7 +15,7 @@ struct Covariance {
   Eigen::Matrix<bool, Eigen::Dynamic, 1> determined;  // per parameter
 };
 
-// rcond <= 0 selects eps * n.
+// rcond <= 0 selects max(1e-12, eps * n) (see covariance.cpp for why).
 Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcond = 0.0);
 
 // scale for covariance_from_r: 2 cost / dof, or 1 for absolute sigma; inf when dof <= 0.

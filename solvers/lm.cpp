@@ -305,29 +305,22 @@ double largest_gradient_cosine(const VectorView& grad, const Eigen::VectorXd& co
   return gnorm;
 }
 
-// LM's termination settings. Where the caller left a setting at the shared default of
-// SolverOptions (chosen for TRF), LM substitutes its own, measured on NIST StRD (54 runs, exact
-// derivatives; tests/solvers/nist_test.cpp, NistStrd.LmSolvesAtLeast53Runs):
-// - ftol 1e-15 instead of the shared value. MINPACK's ftol bounds the relative reduction of the
-//   cost, which for large-residual problems says little about the parameters: with 1e-12 ENSO
-//   stops at LRE 5.1 (MINPACK itself, through scipy, does the same); 1e-14 is the loosest value
-//   that certifies all 54 runs (mean LRE 9.00), 1e-15 costs 2.5% more evaluations for mean 9.13.
-//   Below ~1e-15 the test is MINPACK's machine-precision test anyway.
-// - max_nfev 0 means 1000 n. LM converges on every NIST run, but MGH09 start 1 needs 526
-//   evaluations (132 n) and Bennett5 start 1 needs 767 (256 n), as in MINPACK: scipy's 100 n
-//   would stop both early. The cap only matters for runs that are still making progress.
-// An explicit value different from the shared default is always used as given.
+// LM's termination settings: the shared defaults of SolverOptions, measured on NIST StRD for LM
+// too (54 runs, exact derivatives; tests/solvers/nist_test.cpp, NistStrd.LmSolvesAtLeast53Runs):
+// - ftol 1e-15. MINPACK's ftol bounds the relative reduction of the cost, which for
+//   large-residual problems says little about the parameters: with 1e-12 ENSO stops at LRE 5.1
+//   (MINPACK itself, through scipy, does the same); 1e-14 is the loosest value that certifies all
+//   54 runs (mean LRE 9.00), 1e-15 costs 2.5% more evaluations for mean 9.13.
+// - max_nfev 0 means 1000 n. MGH09 start 1 needs 526 evaluations (132 n) and Bennett5 start 1
+//   needs 767 (256 n), as in MINPACK: scipy's 100 n would stop both early.
 struct LmTolerances {
   double ftol, xtol, gtol;
   int max_nfev;
 };
-constexpr double lm_default_ftol = 1e-15;
 constexpr int lm_default_evaluations_per_parameter = 1000;
 
 LmTolerances effective_tolerances(const SolverOptions& options, Index n) {
-  const SolverOptions shared_defaults;
   LmTolerances tol{options.ftol, options.xtol, options.gtol, options.max_nfev};
-  if (options.ftol == shared_defaults.ftol) tol.ftol = std::min(options.ftol, lm_default_ftol);
   if (tol.max_nfev == 0) tol.max_nfev = lm_default_evaluations_per_parameter * static_cast<int>(n);
   return tol;
 }
@@ -355,7 +348,7 @@ SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const Sol
   const Index n = objective.num_params();
   LmWorkspace ws(n);
   const LmTolerances tol = effective_tolerances(options, n);
-  const bool scale_by_jacobian = options.x_scale.size() == 0 && options.x_scale_jac;
+  const bool scale_by_jacobian = options.x_scale.size() == 0 && options.x_scale_jac.value_or(true);
   bool linearize_trials = objective.prefers_linearization_at_trial_points();
   if (options.trial_linearization == SolverOptions::TrialLinearization::always) linearize_trials = true;
   if (options.trial_linearization == SolverOptions::TrialLinearization::never) linearize_trials = false;
