@@ -8,6 +8,7 @@
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/enumerable_thread_specific.h>
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/info.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/partitioner.h>
@@ -101,6 +102,9 @@ struct ChunkedObjective::Impl {
   std::vector<int> free_index;               // model index of each free parameter
   Eigen::VectorXd fixed_values;
 
+  // More threads than cores were asked for: allow them (TBB otherwise caps its workers at the
+  // core count, and says so on stderr). Results do not depend on the thread count anyway.
+  std::unique_ptr<tbb::global_control> allow_threads;
   tbb::task_arena arena;
 
   // A worker's chunk workspace: [J | f] and the model values (chunked and streaming modes).
@@ -128,7 +132,14 @@ struct ChunkedObjective::Impl {
   std::deque<Remembered> remembered;
   std::optional<ResponseMoments> response_moments;
 
-  explicit Impl(const Model& m, int threads) : model(m), arena(threads) {}
+  Impl(const Model& m, int threads)
+      : model(m),
+        allow_threads(threads > tbb::info::default_concurrency()
+                          ? std::make_unique<tbb::global_control>(
+                                tbb::global_control::max_allowed_parallelism,
+                                static_cast<std::size_t>(threads))
+                          : nullptr),
+        arena(threads) {}
 };
 
 // The input of one chunk: pointers to its rows (in place in RAM, or in a read-ahead buffer).

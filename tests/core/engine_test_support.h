@@ -45,9 +45,10 @@ inline const std::vector<double>& true_params() {
   return p;
 }
 
-// m points on [0, 10] from the true parameters with Gaussian noise of 0.05 (seeded), a few
-// gross outliers (every 97th point, so that robust losses matter), and optionally sigma.
-inline MemoryDataSource make_decay_data(std::size_t m, bool with_sigma, unsigned seed = 42) {
+// m points on [0, 10] from the true parameters with Gaussian noise of 0.05 (seeded), optionally
+// gross outliers (every 97th point +1.5, so that robust losses matter), and optionally sigma.
+inline MemoryDataSource make_decay_data(std::size_t m, bool with_sigma, bool outliers = true,
+                                        unsigned seed = 42) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> noise(0.0, 0.05);
   std::vector<double> x(m), y(m), sigma;
@@ -55,7 +56,7 @@ inline MemoryDataSource make_decay_data(std::size_t m, bool with_sigma, unsigned
   for (std::size_t i = 0; i < m; ++i) {
     x[i] = 10.0 * static_cast<double>(i) / static_cast<double>(m);
     y[i] = p[0] * std::exp(-p[1] * x[i]) + p[2] + noise(rng);
-    if (i % 97 == 5) y[i] += 1.5;
+    if (outliers && i % 97 == 5) y[i] += 1.5;
   }
   if (with_sigma) {
     sigma.resize(m);
