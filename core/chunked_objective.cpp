@@ -286,10 +286,16 @@ Eigen::VectorXd ChunkedObjective::full_params(const Eigen::VectorXd& x) const {
   return p;
 }
 
+void ChunkedObjective::start_pass() {
+  ++passes_;
+  const long number = options_.pass_counter ? ++*options_.pass_counter : passes_;
+  if (options_.on_pass) options_.on_pass(number);
+}
+
 bool ChunkedObjective::run_pass(const double* p, bool linearize) {
   Impl& impl = *impl_;
-  ++passes_;
-  if (options_.pass_counter) ++*options_.pass_counter;
+  start_pass();
+  if (options_.rows_done) options_.rows_done->store(0, std::memory_order_relaxed);
   const std::size_t n_free = static_cast<std::size_t>(n_free_);
   const std::size_t n_model = static_cast<std::size_t>(n_model_);
   for (Impl::Slot& slot : impl.slots) {
@@ -322,6 +328,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
     process_chunk(impl, options_, ChunkRows{begin, rows, x_at_begin, y, sigma}, p, linearize,
                   block, slot);
     if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
+    if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
   };
 
   if (impl.memory) {
@@ -438,8 +445,7 @@ std::optional<ResponseMoments> ChunkedObjective::response_moments() const {
 void ChunkedObjective::for_each_chunk_fitted(
     const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& consume) {
   const Eigen::VectorXd p = full_params(x);
-  ++passes_;
-  if (options_.pass_counter) ++*options_.pass_counter;
+  start_pass();
   PooledBuffer<double> fit = get_memory_manager().allocate<double>(chunk_rows_);
   const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
   std::vector<const double*> xs(k);

@@ -80,6 +80,12 @@ struct ChunkedObjectiveOptions {
   // Counts every pass over the data (evaluate and for_each_chunk_fitted), if not null; shared
   // with the driver so that passes of several objectives on the same data add up.
   std::atomic<long>* pass_counter = nullptr;
+  // Rows processed in the current pass, if not null: set to 0 when a pass starts and advanced
+  // after every chunk (relaxed), so that a progress display can poll it from another thread.
+  std::atomic<std::size_t>* rows_done = nullptr;
+  // Called (on the calling thread) when a pass starts, with the pass number (pass_counter's
+  // value when it is set, else this objective's own count).
+  std::function<void(long pass)> on_pass;
 };
 
 // The data of one chunk as the fitted-values pass delivers it.
@@ -139,6 +145,7 @@ class ChunkedObjective : public Objective {
 
  private:
   void set_up(const Model& model, int num_predictors, bool has_sigma, std::size_t rows);
+  void start_pass();  // counts the pass and announces it
   // One pass: every chunk evaluated (and folded when `linearize`), partials combined; returns
   // false when a non-finite residual cut the pass short.
   bool run_pass(const double* p, bool linearize);

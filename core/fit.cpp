@@ -33,28 +33,6 @@ Eigen::VectorXd take(const Eigen::VectorXd& full, const std::vector<int>& indice
   return reduced;
 }
 
-// Reports the start of every pass of the wrapped objective (progress bars) and nothing else.
-class PassReporting : public Objective {
- public:
-  PassReporting(ChunkedObjective& inner, const std::function<void(long)>& on_pass,
-                const std::atomic<long>& passes)
-      : inner_(inner), on_pass_(on_pass), passes_(passes) {}
-  int num_params() const override { return inner_.num_params(); }
-  std::size_t num_residuals() const override { return inner_.num_residuals(); }
-  Evaluation evaluate(const Eigen::VectorXd& x, bool with_linearization) override {
-    if (on_pass_) on_pass_(passes_.load() + 1);
-    return inner_.evaluate(x, with_linearization);
-  }
-  bool prefers_linearization_at_trial_points() const override {
-    return inner_.prefers_linearization_at_trial_points();
-  }
-
- private:
-  ChunkedObjective& inner_;
-  const std::function<void(long)>& on_pass_;
-  const std::atomic<long>& passes_;
-};
-
 // Every stride-th row (rows 0, stride, 2 stride, ...) copied into RAM. From RAM directly; from a
 // streaming source in one read-ahead pass (counted in `passes`).
 std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride,
@@ -163,7 +141,8 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   result.aic = result.bic = kNaN;
   if (solved.x.size() == result.n_free && solved.x.allFinite()) {
     std::optional<ResidualSums> sums = objective.sums_at(solved.x);
-    if (!sums) {  // the solution's pass is not among the remembered ones: one more pass
+    if (!sums && solved.status != Status::failed) {
+      // The solution's pass is not among the remembered ones: one more pass.
       objective.evaluate(solved.x, false);
       sums = objective.sums_at(solved.x);
     }
@@ -253,11 +232,12 @@ FitResult fit(const FitRequest& request) {
     // 2. The full fit.
     ChunkedObjectiveOptions options = objective_options(request, m);
     options.pass_counter = &passes;
+    options.rows_done = request.progress_rows;
+    options.on_pass = request.on_pass;
     std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
     result.chunk_rows = objective->chunk_rows();
     result.threads = objective->threads();
-    PassReporting reporting(*objective, request.on_pass, passes);
-    const SolverResult solved = solve(reporting, x0, solver_options(request, free, false));
+    const SolverResult solved = solve(*objective, x0, solver_options(request, free, false));
 
     result.params = objective->full_params(solved.x.size() == x0.size() ? solved.x : x0);
     result.cost = solved.cost;

@@ -55,8 +55,12 @@ struct FitRequest {
   // Called after each iteration of the full fit (for progress); `subsample` true during the
   // subsample fit.
   std::function<void(const IterationInfo& info, bool subsample)> on_iteration;
-  // Called at the start of every pass over the full data (for progress bars).
+  // Called at the start of every pass of the full fit (evaluations, a statistics pass), with its
+  // number (for progress bars). Not for the subsample fit, nor the streamed subsample extraction.
   std::function<void(long pass)> on_pass;
+  // If not null: rows done in the current full-data pass (reset at each pass start, advanced
+  // after every chunk by the workers), for a progress display polling from its own thread.
+  std::atomic<std::size_t>* progress_rows = nullptr;
 };
 
 struct FitResult {

@@ -52,7 +52,14 @@ TEST(Fit, AllModesAndChunkSizesAgreeTo1e10) {
     EXPECT_LT(max_relative_difference(chunked.stderr_, reference.stderr_), 1e-8) << "chunk " << chunk;
   }
   CountingSource source(data);
-  const FitResult streamed = fit(make_request(model, source, FitMode::stream, 100));
+  FitRequest stream_request = make_request(model, source, FitMode::stream, 100);
+  std::atomic<std::size_t> progress_rows{0};
+  long announced = 0;
+  stream_request.progress_rows = &progress_rows;
+  stream_request.on_pass = [&](long pass) { announced = pass; };
+  const FitResult streamed = fit(stream_request);
+  EXPECT_EQ(progress_rows.load(), kRows);  // the last pass went through every row
+  EXPECT_EQ(announced, streamed.passes);
   ASSERT_TRUE(streamed.success) << streamed.message;
   EXPECT_LT(max_relative_difference(streamed.params, reference.params), 1e-10);
   // Every full pass re-read every row exactly once.
