@@ -113,7 +113,8 @@ TEST_P(ChunkedVsDense, LinearizationMatchesDenseQr) {
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (std::size_t chunk : {std::size_t{7}, std::size_t{100}, kRows})
+  // Chunks of 1 and 2 rows are shorter than n = 3: folds of fewer rows than columns.
+  for (std::size_t chunk : {std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{100}, kRows})
     for (bool sigma : {false, true})
       for (Loss loss : {Loss::linear, Loss::soft_l1, Loss::huber, Loss::cauchy, Loss::arctan})
         cases.push_back({chunk, sigma, loss});
@@ -269,6 +270,25 @@ TEST(ChunkedObjective, FittedValuesPassCoversEveryRowInOrder) {
     EXPECT_EQ(next_row, kRows);
     EXPECT_EQ(counter.load(), 1);
   }
+}
+
+TEST(ChunkedObjective, FewerRowsThanParametersAndAZeroColumn) {
+  ExponentialDecay model;
+  // Two rows at x = 0: the b column (-a x e^{-bx}) is zero and R has rank 2.
+  MemoryDataSource data({{0.0, 0.0}}, {1.0, 2.0});
+  ChunkedObjectiveOptions options;
+  options.chunk_rows = 1;
+  ChunkedObjective chunked(model, data, options);
+  DenseObjective dense = make_dense(model, data, Loss::linear, 1.0);
+  const Eigen::Vector3d x(1.5, 0.3, 0.2);
+  const Evaluation a = chunked.evaluate(x, true);
+  const Evaluation b = dense.evaluate(x, true);
+  ASSERT_TRUE(a.has_linearization);
+  EXPECT_LT((a.lin.R.transpose() * a.lin.R - b.lin.R.transpose() * b.lin.R).norm(), 1e-14);
+  EXPECT_LT((a.lin.R.transpose() * a.lin.qtf - b.lin.R.transpose() * b.lin.qtf).norm(), 1e-14);
+  EXPECT_EQ(a.lin.R.col(1).norm(), 0.0);
+  EXPECT_EQ(a.lin.R.row(2).norm(), 0.0);
+  EXPECT_DOUBLE_EQ(a.lin.f_norm2, b.lin.f_norm2);
 }
 
 TEST(ChunkedObjective, RejectsMismatchedInputs) {
