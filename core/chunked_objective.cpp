@@ -21,18 +21,34 @@
 namespace curvefit {
 
 // ---------------------------------------------------------------------------------------------
+namespace {
+// sum a[i] b[i] with four interleaved partial sums (rows i mod 4), added in a fixed order: as
+// deterministic as one running sum, but not bound by the latency of one chain of additions.
+double dot(const double* a, const double* b, std::size_t rows) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < rows; ++i) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace
+
 // The fold: one step of a tall-skinny QR. For each column j, a Householder reflection
 // H = I - tau v v^T with v = [1; v_tail] maps [R(j,j); B(:,j)] to [beta; 0] (LAPACK's dlarfg
 // convention, beta = -sign(alpha) ||.||) and is applied to the columns to its right, including the
 // right-hand side column qtf | b. Rows above j of R are untouched, so only row j of [R | qtf] and
-// the block take part. The loops are plain sums in row order: the same inputs give the same bits.
+// the block take part. Every sum has a fixed order: the same inputs give the same bits.
 void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std::size_t ld) {
   if (rows == 0) return;
   const std::size_t un = static_cast<std::size_t>(n);
   for (std::size_t j = 0; j < un; ++j) {
     double* bj = B + j * ld;
-    double tail_norm2 = 0;
-    for (std::size_t i = 0; i < rows; ++i) tail_norm2 += bj[i] * bj[i];
+    const double tail_norm2 = dot(bj, bj, rows);
     if (tail_norm2 == 0) continue;  // already triangular in this column: H = I
     double& alpha = Rqtf[j + j * un];
     const double norm = std::sqrt(alpha * alpha + tail_norm2);
@@ -44,9 +60,7 @@ void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std
     for (std::size_t k = j + 1; k <= un; ++k) {
       double* bk = B + k * ld;
       double& r_jk = Rqtf[j + k * un];
-      double w = r_jk;
-      for (std::size_t i = 0; i < rows; ++i) w += bj[i] * bk[i];
-      w *= tau;
+      const double w = tau * (r_jk + dot(bj, bk, rows));
       r_jk -= w;
       for (std::size_t i = 0; i < rows; ++i) bk[i] -= w * bj[i];
     }
