@@ -291,6 +291,20 @@ TEST(ChunkedObjective, FewerRowsThanParametersAndAZeroColumn) {
   EXPECT_DOUBLE_EQ(a.lin.f_norm2, b.lin.f_norm2);
 }
 
+TEST(ChunkedObjective, StreamingReadErrorReachesTheCaller) {
+  ExponentialDecay model;
+  MemoryDataSource data = make_decay_data(kRows, false);
+  CountingSource source(data);
+  source.fail_at_row = 700;
+  ChunkedObjectiveOptions options;
+  options.chunk_rows = 50;
+  options.threads = 2;
+  ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
+  EXPECT_THROW(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true), DataError);
+  source.fail_at_row = CountingSource::kNever;  // the objective is still usable afterwards
+  EXPECT_TRUE(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true).has_linearization);
+}
+
 TEST(ChunkedObjective, RejectsMismatchedInputs) {
   ExponentialDecay model;
   MemoryDataSource data = make_decay_data(10, false);
