@@ -161,6 +161,11 @@ class CsvReader::Input {
   std::size_t prefix_position_ = 0;
 };
 
+bool is_csv_number(const std::string& text) {
+  double value;
+  return parse_exact(text.data(), text.data() + text.size(), value);
+}
+
 std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total) {
   std::string text = lines.size() == 1 ? "line " : "lines ";
   for (std::size_t i = 0; i < lines.size(); ++i) text += (i ? ", " : "") + std::to_string(lines[i]);
@@ -278,6 +283,8 @@ void CsvReader::detect(const DataOptions& options) {
   dialect_.has_header = header;
   dialect_.field_count = first.size();
   first_row_fields_ = first;
+  if (!header) first_data_fields_ = first;
+  else if (lines.size() > 1) first_data_fields_ = fields_of(lines[1].text);
   if (header) {
     dialect_.header_line = lines[0].number;
     dialect_.header = first;
@@ -707,6 +714,40 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
                     "no valid rows remain (" + std::to_string(stats.skipped_invalid) + " skipped, " +
                         std::to_string(stats.omitted_nonfinite) + " omitted)");
   return stats;
+}
+
+std::size_t CsvReader::count_data_lines() {
+  if (parsed_) throw DataError(display_name_ + ": the data were already read once");
+  parsed_ = true;
+  std::vector<char> buffer(tuning_.block_bytes);
+  std::string partial;  // the start of a line split across reads
+  std::size_t count = 0;
+  auto count_line = [&](const char* begin, const char* end) {
+    if (end > begin && end[-1] == '\r') --end;
+    if (!is_skippable(begin, end)) ++count;
+  };
+  while (std::size_t got = input_->read(buffer.data(), buffer.size(), display_name_)) {
+    const char* p = buffer.data();
+    const char* const end = p + got;
+    while (p < end) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      if (!nl) {
+        partial.append(p, end);
+        if (partial.size() > tuning_.max_line_bytes) partial.erase(64);  // only its start matters
+        break;
+      }
+      if (partial.empty()) {
+        count_line(p, nl);
+      } else {
+        partial.append(p, nl);
+        count_line(partial.data(), partial.data() + partial.size());
+        partial.clear();
+      }
+      p = nl + 1;
+    }
+  }
+  if (!partial.empty()) count_line(partial.data(), partial.data() + partial.size());
+  return count;
 }
 
 }  // namespace curvefit

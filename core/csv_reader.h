@@ -75,6 +75,12 @@ class CsvReader {
   bool rows_exact() const { return rows_exact_; }
   // The header fields or, without a header, the first data line's fields (for `inspect`).
   const std::vector<std::string>& first_row_fields() const { return first_row_fields_; }
+  // The first data row's fields (after the header), empty if the sample has none (`inspect`).
+  const std::vector<std::string>& first_data_fields() const { return first_data_fields_; }
+
+  // Counts data lines (not comments or blanks) without parsing numbers; for `inspect`. Like
+  // parse(), callable once and not together with parse().
+  std::size_t count_data_lines();
 
   // Parses every data row once (callable once per reader), calling sink with each block's
   // columns in file order. Applies skip_invalid and nan_policy; throws DataError on bad input,
@@ -99,10 +105,14 @@ class CsvReader {
   bool rows_exact_ = false;
   std::size_t lines_before_data_ = 0;  // lines consumed before parsing starts (through header)
   std::vector<std::string> first_row_fields_;
+  std::vector<std::string> first_data_fields_;
   CsvDialect dialect_;
   CsvSelection selection_;
   bool parsed_ = false;
 };
+
+// Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
+bool is_csv_number(const std::string& text);
 
 // "line 5, 9, 12" style list for messages, with "..." when more were seen than listed.
 std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total);
