@@ -18,7 +18,6 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
-#include <unordered_set>
 
 #include "core/errors.h"
 
@@ -362,9 +361,11 @@ void CsvReader::select(const DataOptions& options) {
 
 namespace {
 
-// One block of text in flight through the pipeline, and what parsing it produced.
+// One block of text in flight through the pipeline, and what parsing it produced. Blocks are
+// reused (text buffer and column capacity kept) so that no pass faults in fresh pages.
 struct Block {
-  std::vector<char> text;
+  std::unique_ptr<char[]> text;  // capacity bytes, not zero-filled
+  std::size_t capacity = 0;
   std::size_t size = 0;
   std::size_t lines = 0;
   CsvColumnsBlock parsed;
@@ -381,6 +382,14 @@ struct Block {
     error_line = line;
     error_column = column;
     error_message = std::move(message);
+  }
+  void reset() {
+    size = lines = skipped = omitted = 0;
+    parsed.rows = 0;
+    for (auto& column : parsed.columns) column.clear();
+    skipped_lines.clear();
+    omitted_lines.clear();
+    has_error = false;
   }
 };
 
@@ -489,21 +498,58 @@ struct LineParser {
     return std::nullopt;
   }
 
+  // The fast path: a line of unpadded, unquoted fields separated by the delimiter. Parses the
+  // selected fields straight from the text and returns the line's end ('\n' or end of block),
+  // or nullptr when the line is anything else (the general path then parses or reports it).
+  const char* parse_plain_line(const char* p, const char* end, double* values, std::size_t* columns) const {
+    const char* const line = p;
+    if (p == end || *p == '#' || *p == '\n' || *p == '\r' || is_blank(*p)) return nullptr;
+    std::size_t field = 0;
+    while (true) {
+      const int slot = field < field_count ? slot_of_field[field] : -1;
+      if (slot >= 0) {
+        auto result = fast_float::from_chars(p, end, values[slot]);
+        if (result.ec != std::errc() || result.ptr == p) return nullptr;
+        columns[slot] = static_cast<std::size_t>(p - line) + 1;
+        p = result.ptr;
+      } else {
+        while (p < end && *p != delimiter && *p != '\n' && *p != '"') ++p;
+      }
+      ++field;
+      if (p == end || *p == '\n') break;
+      if (*p == '\r' && (p + 1 == end || p[1] == '\n')) {
+        ++p;
+        break;
+      }
+      if (*p != delimiter) return nullptr;
+      ++p;
+    }
+    return field == field_count ? p : nullptr;
+  }
+
   void parse_block(Block& block) const {
-    const char* text = block.text.data();
+    const bool fast_path = !whitespace && delimiter != '"';
+    const char* text = block.text.get();
     const char* const end = text + block.size;
     const char* nul = static_cast<const char*>(std::memchr(text, '\0', block.size));
-    block.parsed.columns.assign(slots, {});
+    block.parsed.columns.resize(slots);
     const char* first_nl = static_cast<const char*>(std::memchr(text, '\n', block.size));
     std::size_t first_length = first_nl ? static_cast<std::size_t>(first_nl - text) + 1 : block.size;
-    for (auto& column : block.parsed.columns) column.reserve(block.size / std::max<std::size_t>(first_length, 1) + 16);
+    for (auto& column : block.parsed.columns)
+      column.reserve(block.size / std::max<std::size_t>(first_length, 1) + 16);
     double values[64];
     std::size_t columns[64];
     std::size_t line = 0;
     for (const char* p = text; p < end; ++line) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      const char* line_end = nl ? nl : end;
-      const char* next = nl ? nl + 1 : end;
+      // Plain numeric lines parse in one pass that also finds the line end; anything else
+      // (padding, quotes, comments, errors) takes the general path below.
+      const char* line_end = fast_path ? parse_plain_line(p, end, values, columns) : nullptr;
+      bool parsed = line_end != nullptr;
+      if (!parsed) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+        line_end = nl ? nl : end;
+      }
+      const char* next = line_end < end ? line_end + 1 : end;
       if (nul && nul < line_end) {
         block.fail(line, static_cast<std::size_t>(nul - p) + 1, "embedded NUL byte (is this a binary file?)");
         return;
@@ -513,11 +559,11 @@ struct LineParser {
         return;
       }
       if (line_end > p && line_end[-1] == '\r') --line_end;
-      if (p == line_end || (is_skippable(p, line_end))) {
+      if (!parsed && (p == line_end || is_skippable(p, line_end))) {
         p = next;
         continue;
       }
-      if (auto error = parse_line(p, line_end, values, columns)) {
+      if (auto error = parsed ? std::nullopt : parse_line(p, line_end, values, columns)) {
         if (!skip_invalid) {
           block.fail(line, error->column, std::move(error->message));
           return;
@@ -581,30 +627,42 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   parser.omit_nonfinite = options_.nan_policy == NanPolicy::omit;
   parser.max_line_bytes = tuning_.max_line_bytes;
 
-  // Stage 1 state (serial): the unfinished line carried into the next block, and a pool of
-  // text buffers so blocks do not fault fresh pages every time.
+  // Stage 1 state (serial): the unfinished line carried into the next block.
   std::vector<char> carry;
   bool input_done = false;
   bool stop_next = false;
-  std::mutex pool_mutex;
-  std::vector<std::vector<char>> pool;
   // Stage 3 state (serial, in file order).
   std::size_t line_base = lines_before_data_;
   CsvParseStats stats;
   std::size_t data_lines_seen = 0;
 
   const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
+  // Room for a block after a carried partial line; a line that does not fit is too long anyway.
+  const std::size_t capacity = block_bytes + tuning_.max_line_bytes + 1;
   const std::size_t tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
 
-  // Blocks still in flight when an error cancels the pipeline are freed here.
-  std::mutex live_mutex;
-  std::unordered_set<Block*> live;
-  auto release_live = [&] {
-    std::lock_guard lock(live_mutex);
-    for (Block* block : live) delete block;
-    live.clear();
+  // Every block ever made is owned here (freed on return or error); free ones wait for reuse.
+  std::mutex blocks_mutex;
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::vector<Block*> free_blocks;
+  auto take_block = [&]() -> Block* {
+    std::lock_guard lock(blocks_mutex);
+    if (!free_blocks.empty()) {
+      Block* block = free_blocks.back();
+      free_blocks.pop_back();
+      block->reset();
+      return block;
+    }
+    blocks.push_back(std::make_unique<Block>());
+    blocks.back()->text.reset(new char[capacity]);
+    blocks.back()->capacity = capacity;
+    return blocks.back().get();
   };
-  try {
+  auto give_back = [&](Block* block) {
+    std::lock_guard lock(blocks_mutex);
+    free_blocks.push_back(block);
+  };
+
   tbb::parallel_pipeline(
       tokens,
       tbb::make_filter<void, Block*>(
@@ -614,52 +672,47 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
               control.stop();
               return nullptr;
             }
-            auto block = std::make_unique<Block>();
-            {
-              std::lock_guard lock(pool_mutex);
-              if (!pool.empty()) {
-                block->text = std::move(pool.back());
-                pool.pop_back();
-              }
-            }
-            std::vector<char>& text = block->text;
-            text.resize(std::max(text.capacity(), carry.size() + block_bytes));
-            std::memcpy(text.data(), carry.data(), carry.size());
+            Block* block = take_block();
+            char* text = block->text.get();
+            std::memcpy(text, carry.data(), carry.size());
             std::size_t have = carry.size();
             carry.clear();
             while (true) {
-              if (text.size() < have + block_bytes) text.resize(have + block_bytes);
-              std::size_t got = input_->read(text.data() + have, block_bytes, display_name_);
-              std::size_t searched_from = have;
+              if (have == block->capacity) {
+                // A line with no end in sight: report it instead of buffering forever.
+                block->fail(0, 1, "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
+                stop_next = true;
+                return block;
+              }
+              std::size_t got =
+                  input_->read(text + have, std::min(block_bytes, block->capacity - have), display_name_);
+              const std::size_t searched_from = have;
               have += got;
               if (got == 0) input_done = true;
-              const char* start = text.data();
-              // The last newline of the new bytes (or of what is there at end of input).
+              // The last newline among the new bytes.
               const char* last_nl = nullptr;
-              for (const char* q = start + have; q > start + searched_from;) {
+              for (const char* q = text + have; q > text + searched_from;) {
                 --q;
-                if (*q == '\n') { last_nl = q; break; }
+                if (*q == '\n') {
+                  last_nl = q;
+                  break;
+                }
               }
               if (last_nl || input_done) {
-                std::size_t cut = input_done ? have : static_cast<std::size_t>(last_nl - start) + 1;
-                carry.assign(text.data() + cut, text.data() + have);
+                const std::size_t cut = input_done ? have : static_cast<std::size_t>(last_nl - text) + 1;
+                carry.assign(text + cut, text + have);
                 block->size = cut;
-                if (block->size == 0) {
+                if (cut == 0) {
+                  give_back(block);
                   control.stop();
                   return nullptr;
                 }
-                std::lock_guard lock(live_mutex);
-                live.insert(block.get());
-                return block.release();
+                return block;
               }
               if (have > tuning_.max_line_bytes) {
-                // A line with no end in sight: report it instead of buffering forever.
-                block->size = 0;
                 block->fail(0, 1, "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
                 stop_next = true;
-                std::lock_guard lock(live_mutex);
-                live.insert(block.get());
-                return block.release();
+                return block;
               }
             }
           }) &
@@ -669,12 +722,7 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
                                              return block;
                                            }) &
           tbb::make_filter<Block*, void>(
-              tbb::filter_mode::serial_in_order, [&](Block* raw) {
-                {
-                  std::lock_guard lock(live_mutex);
-                  live.erase(raw);
-                }
-                std::unique_ptr<Block> block(raw);
+              tbb::filter_mode::serial_in_order, [&](Block* block) {
                 if (block->has_error)
                   throw DataError(display_name_, line_base + block->error_line + 1, block->error_column,
                                   block->error_message);
@@ -688,13 +736,8 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
                 data_lines_seen += block->parsed.rows + block->skipped + block->omitted;
                 line_base += block->lines;
                 if (block->parsed.rows > 0) sink(block->parsed);
-                std::lock_guard lock(pool_mutex);
-                pool.push_back(std::move(block->text));
+                give_back(block);
               }));
-  } catch (...) {
-    release_live();
-    throw;
-  }
 
   if (stats.skipped_invalid > 0)
     std::cerr << "curvefit: " << display_name_ << ": skipped " << stats.skipped_invalid << " invalid row"

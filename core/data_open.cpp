@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -53,7 +54,6 @@ std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOp
     for (std::size_t c = 0; c < slots; ++c)
       columns[c].insert(columns[c].end(), block.columns[c].begin(), block.columns[c].end());
   });
-  for (auto& column : columns) column.shrink_to_fit();
   const std::size_t k = static_cast<std::size_t>(reader.selection().num_predictors);
   std::vector<std::vector<double>> x(std::make_move_iterator(columns.begin()),
                                      std::make_move_iterator(columns.begin() + static_cast<std::ptrdiff_t>(k)));
