@@ -116,25 +116,29 @@ int main(int argc, char** argv) {
               megabytes / ours_n);
 
   if (numpy) {
+    // numpy's wall and CPU (process_time) medians, so both comparisons are like for like.
     std::string script =
         "import numpy, time, statistics\n"
-        "times = []\n"
+        "walls, cpus = [], []\n"
         "for _ in range(" + std::to_string(std::max(1, std::min(repeats, 3))) + "):\n"
-        "    t = time.perf_counter(); a = numpy.loadtxt('" + file + "', delimiter=',', skiprows=1)\n"
-        "    times.append(time.perf_counter() - t)\n"
+        "    w = time.perf_counter(); c = time.process_time()\n"
+        "    a = numpy.loadtxt('" + file + "', delimiter=',', skiprows=1)\n"
+        "    cpus.append(time.process_time() - c); walls.append(time.perf_counter() - w)\n"
         "assert a.shape == (" + std::to_string(rows) + ", 3)\n"
-        "print(statistics.median(times))\n";
+        "print(statistics.median(walls), statistics.median(cpus), numpy.__version__)\n";
     std::string command = "/usr/bin/python3 -c \"$CURVEFIT_BENCH_SCRIPT\"";
     ::setenv("CURVEFIT_BENCH_SCRIPT", script.c_str(), 1);
     FILE* pipe = ::popen(command.c_str(), "r");
     char buffer[256] = {0};
     bool got = pipe && std::fgets(buffer, sizeof buffer, pipe);
     if (pipe) ::pclose(pipe);
-    if (got) {
-      const double theirs = std::atof(buffer);
-      std::printf("numpy.loadtxt (delimiter=','): median %.3f s = %.0f MB/s\n", theirs, megabytes / theirs);
-      std::printf("ratio: curvefit 1 thread is %.1fx numpy.loadtxt; %d threads %.1fx\n", theirs / ours_1,
-                  tbb::info::default_concurrency(), theirs / ours_n);
+    double their_wall = 0, their_cpu = 0;
+    char version[64] = {0};
+    if (got && std::sscanf(buffer, "%lf %lf %63s", &their_wall, &their_cpu, version) == 3) {
+      std::printf("numpy %s loadtxt(delimiter=','): median %.3f s wall = %.0f MB/s; %.3f s CPU = %.0f MB/s\n", version,
+                  their_wall, megabytes / their_wall, their_cpu, megabytes / their_cpu);
+      std::printf("ratio (numpy time / curvefit time): 1 thread %.1fx wall, %.1fx CPU; %d threads %.1fx wall\n",
+                  their_wall / ours_1, their_cpu / ours_cpu, tbb::info::default_concurrency(), their_wall / ours_n);
     } else {
       std::printf("numpy.loadtxt: not available (/usr/bin/python3 with numpy)\n");
     }

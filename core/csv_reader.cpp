@@ -399,6 +399,7 @@ struct LineParser {
   bool whitespace;
   std::size_t field_count;
   std::vector<int> slot_of_field;  // -1 when the field is not selected
+  std::vector<std::pair<std::size_t, std::size_t>> duplicates;  // (slot, slot it copies)
   std::size_t slots;
   int predictors;
   bool has_sigma;
@@ -573,6 +574,10 @@ struct LineParser {
         p = next;
         continue;
       }
+      for (const auto& [slot, source] : duplicates) {
+        values[slot] = values[source];
+        columns[slot] = columns[source];
+      }
       // Non-finite x or y, or sigma <= 0 (NaN included): an error, or the row is omitted.
       std::size_t bad = slots;
       for (std::size_t s = 0; s < slots; ++s) {
@@ -617,8 +622,11 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   parser.whitespace = dialect_.whitespace;
   parser.field_count = dialect_.field_count;
   parser.slot_of_field.assign(dialect_.field_count, -1);
-  for (std::size_t s = 0; s < selection_.fields.size(); ++s)
-    parser.slot_of_field[selection_.fields[s]] = static_cast<int>(s);
+  for (std::size_t s = 0; s < selection_.fields.size(); ++s) {
+    int& slot = parser.slot_of_field[selection_.fields[s]];
+    if (slot < 0) slot = static_cast<int>(s);
+    else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
+  }
   parser.slots = selection_.fields.size();
   if (parser.slots > 64) throw DataError(display_name_ + ": too many selected columns (limit 64)");
   parser.predictors = selection_.num_predictors;

@@ -170,6 +170,14 @@ TEST(CsvRead, ColumnsByNameAndIndex) {
   EXPECT_EQ(x_of(*indexed), x_of(*named));
   EXPECT_EQ(y_of(*indexed), y_of(*named));
 
+  DataOptions same_column;  // one column as both x and sigma
+  same_column.x = {"err"};
+  same_column.y = "signal";
+  same_column.sigma = "err";
+  auto same = load_data(path, same_column);
+  EXPECT_EQ(x_of(*same), (std::vector<double>{0.1, 0.2, 0.3}));
+  EXPECT_EQ(std::vector<double>(same->sigma_column(), same->sigma_column() + 3), (std::vector<double>{0.1, 0.2, 0.3}));
+
   DataOptions two_predictors;  // defaults: x1 = column 1, x2 = column 2, y = column 3
   two_predictors.num_predictors = 2;
   auto two = load_data(path, two_predictors);
