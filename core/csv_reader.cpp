@@ -532,7 +532,16 @@ struct LineParser {
     const bool fast_path = !whitespace && delimiter != '"';
     const char* text = block.text.get();
     const char* const end = text + block.size;
-    const char* nul = static_cast<const char*>(std::memchr(text, '\0', block.size));
+    // NUL bytes are looked for a little ahead of the parse (64 KB at a time) so the text is
+    // still in cache when the lines are parsed; the first NUL is all that matters.
+    const char* nul = nullptr;
+    const char* nul_checked = text;
+    auto check_nul_through = [&](const char* limit) {
+      if (nul || limit <= nul_checked) return;
+      const char* until = std::min(end, std::max(limit, nul_checked + (64 << 10)));
+      nul = static_cast<const char*>(std::memchr(nul_checked, '\0', static_cast<std::size_t>(until - nul_checked)));
+      nul_checked = until;
+    };
     block.parsed.columns.resize(slots);
     const char* first_nl = static_cast<const char*>(std::memchr(text, '\n', block.size));
     std::size_t first_length = first_nl ? static_cast<std::size_t>(first_nl - text) + 1 : block.size;
@@ -551,6 +560,7 @@ struct LineParser {
         line_end = nl ? nl : end;
       }
       const char* next = line_end < end ? line_end + 1 : end;
+      check_nul_through(line_end);
       if (nul && nul < line_end) {
         block.fail(line, static_cast<std::size_t>(nul - p) + 1, "embedded NUL byte (is this a binary file?)");
         return;
