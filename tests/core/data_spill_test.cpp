@@ -71,6 +71,31 @@ TEST(Spill, RangesReadBackExactlyAndFilesAreRemoved) {
   EXPECT_EQ(temporary_file_count(), 0);
 }
 
+// Small parse blocks: the spill is written from many blocks; rows at their borders survive.
+TEST(Spill, ManyParseBlocksConcatenateExactly) {
+  ScratchDir data, temp;
+  auto path = data.write("t.csv", table(5000));
+  DataOptions options;
+  options.sigma = "s";
+  for (std::size_t block : {1u, 100u, 777u}) {
+    CsvParseTuning tuning;
+    tuning.block_bytes = block;
+    CsvReader reader(path, options, tuning);
+    SpillDataSource source(reader, temp.path().string());
+    ASSERT_EQ(source.rows(), 5000u);
+    std::vector<double> x(5000), y(5000), s(5000);
+    double* xs[1] = {x.data()};
+    source.read(0, 5000, xs, y.data(), s.data());
+    for (std::size_t row = 0; row < 5000; ++row) {
+      ASSERT_EQ(x[row], static_cast<double>(row) * 0.25) << "block " << block;
+      ASSERT_EQ(y[row], static_cast<double>(3 * row + 1));
+      ASSERT_EQ(s[row], static_cast<double>(1 + row % 4));
+    }
+    EXPECT_EQ(source.spill_paths().size(), 3u);
+  }
+  EXPECT_EQ(files_in(temp.path()), 0u);
+}
+
 TEST(Spill, BadInputLeavesNoFileBehind) {
   ScratchDir data, temp;
   auto path = data.write("bad.csv", table(5000) + "1,x,1\n");
