@@ -20,16 +20,6 @@ struct InspectOptions {
   bool no_header = false;
 };
 
-char parse_delimiter(const std::string& text) {
-  if (text.empty()) return 0;
-  if (text == "tab" || text == "\\t" || text == "\t") return '\t';
-  if (text == "space" || text == "whitespace" || text == " ") return ' ';
-  if (text == "comma") return ',';
-  if (text == "semicolon") return ';';
-  if (text.size() == 1) return text[0];
-  throw UsageError("--delimiter: expected one character, 'tab' or 'space', got '" + text + "'");
-}
-
 std::string delimiter_name(const CsvDialect& dialect) {
   if (dialect.whitespace) return "runs of whitespace";
   if (dialect.delimiter == '\t') return "tab";
@@ -55,7 +45,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 void inspect_csv(const InspectOptions& inspect) {
   DataOptions options;
-  options.delimiter = parse_delimiter(inspect.delimiter);
+  options.delimiter = parse_delimiter_option(inspect.delimiter);
   if (inspect.header) options.header = true;
   if (inspect.no_header) options.header = false;
   options.y = "1";  // any existing column: inspect selects nothing in particular

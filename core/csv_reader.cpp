@@ -160,6 +160,17 @@ class CsvReader::Input {
   std::size_t prefix_position_ = 0;
 };
 
+char parse_delimiter_option(const std::string& text) {
+  if (text.empty()) return 0;
+  if (text == "tab" || text == "\\t" || text == "\t") return '\t';
+  if (text == "space" || text == "whitespace" || text == " ") return ' ';
+  if (text == "comma") return ',';
+  if (text == "semicolon") return ';';
+  if (text.size() == 1 && text[0] != '"' && text[0] != '#' && text[0] != '\n' && text[0] != '\r') return text[0];
+  throw UsageError("--delimiter: expected one character (not a quote, '#' or a newline), 'tab' or 'space', got '" +
+                   text + "'");
+}
+
 bool is_csv_number(const std::string& text) {
   double value;
   return parse_exact(text.data(), text.data() + text.size(), value);

@@ -111,6 +111,11 @@ class CsvReader {
   bool parsed_ = false;
 };
 
+// The value of a --delimiter option for DataOptions::delimiter: one character, or "tab", "\t",
+// "space"/"whitespace" (runs of spaces and tabs, stored as ' '), "comma", "semicolon"; empty
+// means detect (0). Throws UsageError otherwise. Shared by every command that reads CSV.
+char parse_delimiter_option(const std::string& text);
+
 // Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
 bool is_csv_number(const std::string& text);
 

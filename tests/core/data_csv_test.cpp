@@ -148,6 +148,17 @@ TEST(CsvRead, ForcedDelimiterAndHeader) {
   EXPECT_EQ(data_error([&] { load_data(path, no_header); }), path + ":1:1: field 1 'x' is not a number");
 }
 
+TEST(CsvOptions, DelimiterOptionValues) {
+  EXPECT_EQ(parse_delimiter_option(""), 0);
+  EXPECT_EQ(parse_delimiter_option("tab"), '\t');
+  EXPECT_EQ(parse_delimiter_option("\\t"), '\t');
+  EXPECT_EQ(parse_delimiter_option("space"), ' ');
+  EXPECT_EQ(parse_delimiter_option(";"), ';');
+  EXPECT_EQ(parse_delimiter_option("|"), '|');
+  EXPECT_THROW(parse_delimiter_option("ab"), UsageError);
+  EXPECT_THROW(parse_delimiter_option("\""), UsageError);
+}
+
 TEST(CsvRead, ColumnsByNameAndIndex) {
   ScratchDir dir;
   auto path = dir.write("cols.csv", "id,time,signal,err\n1,0.5,10,0.1\n2,1.5,20,0.2\n3,2.5,30,0.3\n");
