@@ -1,11 +1,103 @@
+// `curvefit inspect FILE`: what a data file holds, before fitting it. CSV: the dialect found,
+// the columns with their names and whether they look numeric, and the number of data rows.
+// HDF5: every dataset with its type and shape.
+#include <iostream>
+#include <string>
+
 #include "app/commands.h"
+#include "core/csv_reader.h"
+#include "core/data_open.h"
+#include "core/errors.h"
+#include "core/hdf5_source.h"
 
 namespace curvefit::app {
+namespace {
 
-// Not yet built: see the issue that introduces `curvefit inspect`.
+struct InspectOptions {
+  std::string path;
+  std::string delimiter;
+  bool header = false;
+  bool no_header = false;
+};
+
+std::string delimiter_name(const CsvDialect& dialect) {
+  if (dialect.whitespace) return "runs of whitespace";
+  if (dialect.delimiter == '\t') return "tab";
+  return std::string("'") + dialect.delimiter + "'";
+}
+
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows)
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      if (widths.size() <= c) widths.push_back(0);
+      widths[c] = std::max(widths[c], row[c].size());
+    }
+  for (const auto& row : rows) {
+    std::string line = " ";
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += " " + row[c];
+      if (c + 1 < row.size()) line += std::string(widths[c] - row[c].size() + 1, ' ');
+    }
+    std::cout << line << "\n";
+  }
+}
+
+void inspect_csv(const InspectOptions& inspect) {
+  DataOptions options;
+  options.delimiter = parse_delimiter_option(inspect.delimiter);
+  if (inspect.header) options.header = true;
+  if (inspect.no_header) options.header = false;
+  options.y = "1";  // any existing column: inspect selects nothing in particular
+  options.x = {"1"};
+  CsvReader reader(inspect.path, options);
+  const CsvDialect& dialect = reader.dialect();
+  const std::size_t rows = reader.count_data_lines();
+  std::cout << reader.display_name() << ": CSV, delimiter " << delimiter_name(dialect) << ", "
+            << (dialect.has_header ? "header row (line " + std::to_string(dialect.header_line) + ")" : "no header row")
+            << ", " << rows << " data row" << (rows == 1 ? "" : "s") << "\n";
+  std::vector<std::vector<std::string>> table{{"column", "name", "type"}};
+  const auto& sample = reader.first_data_fields();
+  for (std::size_t c = 0; c < dialect.field_count; ++c) {
+    std::string name = dialect.has_header ? dialect.header[c] : "-";
+    std::string type = "-";
+    if (c < sample.size()) {
+      const std::string& field = sample[c];
+      type = field.empty() ? "empty" : (is_csv_number(field) ? "numeric" : "text");
+    }
+    table.push_back({std::to_string(c + 1), name, type});
+  }
+  print_table(table);
+}
+
+void inspect_hdf5(const InspectOptions& inspect) {
+  auto datasets = list_hdf5_datasets(inspect.path);
+  std::cout << inspect.path << ": HDF5, " << datasets.size() << " dataset" << (datasets.size() == 1 ? "" : "s") << "\n";
+  std::vector<std::vector<std::string>> table{{"dataset", "type", "shape"}};
+  for (const auto& dataset : datasets) {
+    std::string shape;
+    for (std::size_t d = 0; d < dataset.dims.size(); ++d) shape += (d ? " x " : "") + std::to_string(dataset.dims[d]);
+    if (dataset.dims.empty()) shape = "scalar";
+    table.push_back({dataset.path, dataset.type, shape});
+  }
+  print_table(table);
+}
+
+}  // namespace
+
 void register_inspect_command(CLI::App& app, Context& context) {
-  (void)app;
-  (void)context;
+  auto options = std::make_shared<InspectOptions>();
+  CLI::App* command = app.add_subcommand("inspect", "Show the columns (CSV) or datasets (HDF5) of a data file, "
+                                                    "with their types and lengths");
+  command->add_option("file", options->path, "CSV/TSV/text file, HDF5 file, or - for CSV on stdin")->required();
+  command->add_option("--delimiter", options->delimiter, "CSV delimiter: one character, 'tab' or 'space' (default: detect)");
+  auto* header = command->add_flag("--header", options->header, "CSV: the first row is a header");
+  command->add_flag("--no-header", options->no_header, "CSV: there is no header row")->excludes(header);
+  command->callback([options, &context] {
+    if (detect_format(options->path) == FileFormat::hdf5) inspect_hdf5(*options);
+    else inspect_csv(*options);
+    context.exit_code = kExitConverged;
+  });
 }
 
 }  // namespace curvefit::app

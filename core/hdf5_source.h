@@ -1,0 +1,78 @@
+#pragma once
+// HDF5 data: 1-D numeric datasets, or columns of 2-D ones ("/table:2", 1-based), served by row
+// range through hyperslabs of the requested rows only (chunked and compressed datasets included).
+// Integer and float32 datasets are converted to double by HDF5 on read.
+//
+// Threading: Debian's libhdf5 is built without thread safety, so every HDF5 call in curvefit goes
+// through one process-wide mutex (hdf5_mutex()). read() is meant to be called from one thread
+// (the streaming reader); concurrent calls are serialised, never parallel.
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/data_open.h"
+
+namespace curvefit {
+
+// The lock every HDF5 call in curvefit holds.
+std::recursive_mutex& hdf5_mutex();
+
+// True when the file starts with the HDF5 signature (at offset 0 or a user-block offset).
+bool has_hdf5_signature(const std::string& path);
+
+// One dataset of a file, for `inspect` and for the "datasets that exist" list.
+struct Hdf5DatasetInfo {
+  std::string path;               // "/group/t"
+  std::string type;               // "float64", "int32", "string", "compound", ...
+  bool numeric = false;
+  std::vector<unsigned long long> dims;
+};
+
+// Every dataset in the file (recursively), sorted by path. Throws DataError for a file that is
+// not HDF5 or cannot be opened.
+std::vector<Hdf5DatasetInfo> list_hdf5_datasets(const std::string& path);
+
+class Hdf5DataSource : public DataSource {
+ public:
+  // Opens the file and the selected datasets and checks them (existence, numeric type, rank,
+  // column, equal lengths). When scan_invalid, one pass over the data applies nan_policy: raise
+  // throws at the first non-finite x/y or sigma <= 0; omit remembers those rows and read()
+  // skips them, so rows() counts only valid rows.
+  Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid);
+  ~Hdf5DataSource() override;
+
+  std::size_t rows() const override { return rows_ - invalid_rows_.size(); }
+  int num_predictors() const override { return num_predictors_; }
+  bool has_sigma() const override { return has_sigma_; }
+  std::vector<std::string> column_names() const override { return names_; }
+  std::string description() const override { return path_; }
+  void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+
+  // Rows in the file, before any omission.
+  std::size_t file_rows() const { return rows_; }
+
+ private:
+  struct Column;
+  void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
+  void scan_invalid_rows(bool omit);
+
+  std::string path_;
+  int num_predictors_ = 1;
+  bool has_sigma_ = false;
+  std::vector<std::string> names_;
+  std::size_t rows_ = 0;
+  struct Handles;
+  std::unique_ptr<Handles> handles_;
+  std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
+  std::vector<double> scratch_;
+};
+
+// Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
+// dataset; omit drops the rows and returns how many. Rows are 1-based in messages.
+std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
+                             std::vector<double>& sigma, NanPolicy policy, const std::string& file,
+                             const std::vector<std::string>& names);
+
+}  // namespace curvefit
