@@ -1,0 +1,268 @@
+// The built-in model library: every entry is checked (the tests iterate over model_library(), so a
+// new model is covered automatically) for consistent metadata, an exact Jacobian, block-invariant
+// evaluation, and a guess from which a fit recovers the truth.
+#include "core/model_library.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <random>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/errors.h"
+#include "core/model_test_support.h"
+
+namespace curvefit {
+namespace {
+
+std::string all_names() {
+  std::string s;
+  for (const auto& info : model_library()) s += info.name + " ";
+  return s;
+}
+
+TEST(ModelLibrary, HasTheModelsTheIssueAsksFor) {
+  for (const char* name :
+       {"linear", "quadratic", "polynomial0", "polynomial5", "polynomial10", "exponential",
+        "exponential_growth", "double_exponential", "stretched_exponential", "power_law",
+        "logarithmic", "gaussian", "gaussian_offset", "lorentzian", "pseudo_voigt", "logistic",
+        "hill", "michaelis_menten", "gompertz", "arrhenius", "sine", "damped_sine", "erf_step",
+        "log_normal", "exp_modified_gaussian", "gaussian2d", "plane"})
+    EXPECT_NE(find_model(name), nullptr) << name << " missing; have: " << all_names();
+  EXPECT_GE(model_library().size(), 25u);
+  EXPECT_EQ(find_model("no_such_model"), nullptr);
+}
+
+TEST(ModelLibrary, NamesAreUnique) {
+  std::set<std::string> seen;
+  for (const auto& info : model_library()) EXPECT_TRUE(seen.insert(info.name).second) << info.name;
+}
+
+// Identifiers of a formula in order of first appearance, minus functions, constants and predictors:
+// the parameters a formula compiler will find, in its order.
+std::vector<std::string> formula_parameters(const std::string& formula) {
+  static const std::set<std::string> reserved{
+      "exp", "log", "log10", "sqrt", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "atan2",
+      "sinh", "cosh", "tanh", "erf", "erfc", "pow", "min", "max", "pi", "e", "x", "x1", "x2"};
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < formula.size();) {
+    const unsigned char c = static_cast<unsigned char>(formula[i]);
+    if (std::isdigit(c) || c == '.') {  // a number, including its exponent (1e-3)
+      while (i < formula.size() && (std::isdigit(static_cast<unsigned char>(formula[i])) || formula[i] == '.')) ++i;
+      if (i < formula.size() && (formula[i] == 'e' || formula[i] == 'E')) {
+        ++i;
+        if (i < formula.size() && (formula[i] == '+' || formula[i] == '-')) ++i;
+        while (i < formula.size() && std::isdigit(static_cast<unsigned char>(formula[i]))) ++i;
+      }
+    } else if (std::isalpha(c) || c == '_') {
+      std::size_t j = i;
+      while (j < formula.size() && (std::isalnum(static_cast<unsigned char>(formula[j])) || formula[j] == '_')) ++j;
+      const std::string word = formula.substr(i, j - i);
+      if (!reserved.count(word) && std::find(names.begin(), names.end(), word) == names.end())
+        names.push_back(word);
+      i = j;
+    } else {
+      EXPECT_NE(std::string("+-*/^(), ").find(static_cast<char>(c)), std::string::npos)
+          << "unexpected character '" << formula[i] << "' in " << formula;
+      ++i;
+    }
+  }
+  return names;
+}
+
+TEST(ModelLibrary, MetadataIsConsistentAndFormulaNamesTheParametersInOrder) {
+  for (const auto& info : model_library()) {
+    SCOPED_TRACE(info.name);
+    const std::size_t n = info.param_names.size();
+    EXPECT_GE(n, 1u);
+    EXPECT_EQ(info.example.size(), n);
+    EXPECT_EQ(info.bounds.size(), n);
+    EXPECT_TRUE(info.num_predictors == 1 || info.num_predictors == 2);
+    EXPECT_LT(info.x_min, info.x_max);
+    EXPECT_FALSE(info.description.empty());
+    EXPECT_EQ(formula_parameters(info.formula), info.param_names) << info.formula;
+    int parentheses = 0;
+    for (char c : info.formula) {
+      parentheses += c == '(' ? 1 : c == ')' ? -1 : 0;
+      EXPECT_GE(parentheses, 0) << info.formula;
+    }
+    EXPECT_EQ(parentheses, 0) << info.formula;
+    for (std::size_t j = 0; j < n; ++j) {
+      EXPECT_LT(info.bounds[j].lower, info.example[j]) << info.param_names[j];
+      EXPECT_GT(info.bounds[j].upper, info.example[j]) << info.param_names[j];
+    }
+    const auto model = make_model(info.name);
+    EXPECT_EQ(model->param_names(), info.param_names);
+    EXPECT_EQ(model->num_predictors(), info.num_predictors);
+    EXPECT_EQ(model->formula(), info.formula);
+  }
+}
+
+TEST(ModelLibrary, UnknownModelIsAModelError) {
+  try {
+    make_model("gausian");
+    FAIL() << "no exception";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown model 'gausian'"), std::string::npos) << e.what();
+  }
+}
+
+// Ridders' extrapolated central difference (Numerical Recipes dfridr): error far below the 1e-8
+// asked for on these smooth functions, and an error estimate.
+double ridders_derivative(const std::function<double(double)>& f, double x, double h, double* error) {
+  constexpr int kSize = 10;
+  constexpr double kShrink = 1.4, kShrink2 = kShrink * kShrink;
+  double table[kSize][kSize];
+  table[0][0] = (f(x + h) - f(x - h)) / (2 * h);
+  double best = table[0][0];
+  *error = std::numeric_limits<double>::infinity();
+  for (int i = 1; i < kSize; ++i) {
+    h /= kShrink;
+    table[0][i] = (f(x + h) - f(x - h)) / (2 * h);
+    double factor = kShrink2;
+    for (int j = 1; j <= i; ++j) {
+      table[j][i] = (table[j - 1][i] * factor - table[j - 1][i - 1]) / (factor - 1);
+      factor *= kShrink2;
+      const double err = std::max(std::abs(table[j][i] - table[j - 1][i]), std::abs(table[j][i] - table[j - 1][i - 1]));
+      if (err <= *error) {
+        *error = err;
+        best = table[j][i];
+      }
+    }
+    if (std::abs(table[i][i] - table[i - 1][i - 1]) >= 2 * *error) break;
+  }
+  return best;
+}
+
+TEST(ModelLibrary, JacobianMatchesExtrapolatedFiniteDifferences) {
+  std::mt19937_64 engine(20261127);
+  std::uniform_real_distribution<double> unit(-1.0, 1.0);
+  for (const auto& info : model_library()) {
+    SCOPED_TRACE(info.name);
+    const auto model = make_builtin_model(info);
+    const std::size_t np = info.param_names.size(), m = 40;
+    std::vector<std::vector<double>> x(static_cast<std::size_t>(info.num_predictors), std::vector<double>(m));
+    for (auto& column : x)
+      for (double& v : column) v = info.x_min + (info.x_max - info.x_min) * 0.5 * (1 + unit(engine));
+    std::vector<const double*> cols;
+    for (const auto& column : x) cols.push_back(column.data());
+    for (int trial = 0; trial < 3; ++trial) {
+      std::vector<double> p = info.example;
+      for (std::size_t j = 0; j < np; ++j) {
+        p[j] *= 1 + 0.1 * unit(engine);
+        p[j] = std::clamp(p[j], info.bounds[j].lower + 1e-3, info.bounds[j].upper - 1e-3);
+      }
+      std::vector<double> values(m), jac(m * np), plain(m);
+      model->evaluate_with_jacobian(cols.data(), m, p.data(), values.data(), jac.data());
+      model->evaluate(cols.data(), m, p.data(), plain.data());
+      for (std::size_t i = 0; i < m; ++i) EXPECT_EQ(values[i], plain[i]);
+      for (std::size_t j = 0; j < np; ++j) {
+        double column_scale = 0;
+        for (std::size_t i = 0; i < m; ++i) column_scale = std::max(column_scale, std::abs(jac[j * m + i]));
+        for (std::size_t i = 0; i < m; ++i) {
+          const double* xi[2] = {&x[0][i], info.num_predictors == 2 ? &x[1][i] : nullptr};
+          auto f = [&](double pj) {
+            std::vector<double> q = p;
+            q[j] = pj;
+            double v;
+            model->evaluate(xi, 1, q.data(), &v);
+            return v;
+          };
+          double error;
+          const double h = 0.05 * std::max(std::abs(p[j]), 1e-2);
+          const double numeric = ridders_derivative(f, p[j], h, &error);
+          const double analytic = jac[j * m + i];
+          // 1e-8 relative, beyond the difference quotient's own rounding floor (eps |f| / h) and
+          // Ridders' error estimate, which bound what any finite difference can resolve.
+          const double rounding_floor = 64 * std::numeric_limits<double>::epsilon() * std::abs(values[i]) / h;
+          EXPECT_NEAR(analytic, numeric, 1e-8 * std::abs(analytic) + 10 * error + rounding_floor + 1e-300)
+              << "d f / d " << info.param_names[j] << " at x=" << x[0][i] << " (ridders error " << error << ")";
+        }
+      }
+    }
+  }
+}
+
+// Blocks of kModelBlock points: results must not depend on where a block starts or how many points
+// one call gets (the Jacobian keeps the caller's leading dimension).
+TEST(ModelLibrary, EvaluationDoesNotDependOnBlocking) {
+  for (const auto& info : model_library()) {
+    SCOPED_TRACE(info.name);
+    const auto model = make_builtin_model(info);
+    const test::Dataset d = test::make_dataset(info, 2 * kModelBlock + 77, 0.0, 1);
+    const std::size_t m = d.y.size(), np = info.param_names.size();
+    const auto cols = d.columns();
+    std::vector<double> values(m), jac(m * np);
+    model->evaluate_with_jacobian(cols.data(), m, info.example.data(), values.data(), jac.data());
+    for (std::size_t i = 0; i < m; i += 13) {
+      const double* xi[2] = {cols[0] + i, info.num_predictors == 2 ? cols[1] + i : nullptr};
+      double v, row[16];
+      model->evaluate_with_jacobian(xi, 1, info.example.data(), &v, row);
+      EXPECT_EQ(v, values[i]);
+      EXPECT_EQ(v, d.y[i]);  // make_dataset evaluated the whole range with evaluate()
+      for (std::size_t j = 0; j < np; ++j) EXPECT_EQ(row[j], jac[j * m + i]) << info.param_names[j];
+    }
+  }
+}
+
+TEST(ModelLibrary, GuessNeedsEnoughFinitePoints) {
+  const ModelInfo& info = *find_model("gaussian");
+  const double x[2] = {1, 2}, y[2] = {1, NAN};
+  const double* cols[1] = {x};
+  EXPECT_THROW(guess_parameters(info, cols, y, 2), ModelError);
+}
+
+// From noiseless data the guess must lead a fit back to the example parameters; with 1% noise to
+// within 5 standard errors. The fit is the reference LM in model_test_support.h (independent of the
+// solvers module; model_recovery_test.cpp repeats this with solve()).
+void expect_recovery(const ModelInfo& info, double relative_noise) {
+  const auto model = make_builtin_model(info);
+  const test::Dataset d = test::make_dataset(info, 2000, relative_noise, 42);
+  const auto cols = d.columns();
+  const std::vector<double> p0 = guess_parameters(info, cols.data(), d.y.data(), d.y.size());
+  const test::ReferenceFit fit = test::reference_fit(*model, d, p0);
+  std::string guess_text;
+  for (std::size_t j = 0; j < p0.size(); ++j) guess_text += info.param_names[j] + "=" + std::to_string(p0[j]) + " ";
+  for (std::size_t j = 0; j < p0.size(); ++j) {
+    const double truth = info.example[j];
+    if (relative_noise == 0)
+      EXPECT_NEAR(fit.p[static_cast<Eigen::Index>(j)], truth, 1e-6 * std::max(std::abs(truth), 1.0))
+          << info.param_names[j] << "; guess " << guess_text;
+    else
+      EXPECT_NEAR(fit.p[static_cast<Eigen::Index>(j)], truth, 5 * fit.stderr_[static_cast<Eigen::Index>(j)])
+          << info.param_names[j] << "; guess " << guess_text;
+  }
+}
+
+TEST(ModelLibrary, GuessFromNoiselessDataLeadsToTheTruth) {
+  for (const auto& info : model_library()) {
+    SCOPED_TRACE(info.name);
+    expect_recovery(info, 0.0);
+  }
+}
+
+TEST(ModelLibrary, GuessFromOnePercentNoiseLeadsToTheTruth) {
+  for (const auto& info : model_library()) {
+    SCOPED_TRACE(info.name);
+    expect_recovery(info, 0.01);
+  }
+}
+
+// Large inputs are subsampled deterministically: the same data give the same guess, and a guess
+// from 10^6 points is close to one from the first 2000-point grid of the same curve.
+TEST(ModelLibrary, GuessFromLargeDataIsDeterministicAndSensible) {
+  const ModelInfo& info = *find_model("gaussian");
+  const test::Dataset d = test::make_dataset(info, 1'000'000, 0.01, 7);
+  const auto cols = d.columns();
+  const auto first = guess_parameters(info, cols.data(), d.y.data(), d.y.size());
+  const auto second = guess_parameters(info, cols.data(), d.y.data(), d.y.size());
+  EXPECT_EQ(first, second);
+  for (std::size_t j = 0; j < first.size(); ++j)
+    EXPECT_NEAR(first[j], info.example[j], 0.1 * std::abs(info.example[j])) << info.param_names[j];
+}
+
+}  // namespace
+}  // namespace curvefit
