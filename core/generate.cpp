@@ -81,6 +81,7 @@ class CsvWriter final : public Writer {
       }
       append_number(buffer_, y[i]);
       buffer_ += '\n';
+      if (buffer_.size() >= kFlushBytes) put(buffer_), buffer_.clear();
     }
     put(buffer_);
   }
@@ -95,6 +96,7 @@ class CsvWriter final : public Writer {
     if (std::fwrite(text.data(), 1, text.size(), file_) != text.size())
       throw DataError(path_ + ": write failed (disk full?)");
   }
+  static constexpr std::size_t kFlushBytes = 1 << 22;  // text held at once, whatever the chunk size
   std::string path_;
   std::FILE* file_ = nullptr;
   int predictors_ = 1;
