@@ -218,16 +218,18 @@ TEST(ModelLibrary, GuessNeedsEnoughFinitePoints) {
 // From noiseless data the guess must lead a fit back to the example parameters; with 1% noise to
 // within 5 standard errors. The fit is the reference LM in model_test_support.h (independent of the
 // solvers module; model_recovery_test.cpp repeats this with solve()).
-void expect_recovery(const ModelInfo& info, double relative_noise) {
+void expect_recovery(const ModelInfo& info, double relative_noise, const std::vector<double>* truth_in = nullptr,
+                     std::uint64_t seed = 42) {
+  const std::vector<double>& truth_values = truth_in ? *truth_in : info.example;
   const auto model = make_builtin_model(info);
-  const test::Dataset d = test::make_dataset(info, 2000, relative_noise, 42);
+  const test::Dataset d = test::make_dataset(info, 2000, relative_noise, seed, &truth_values);
   const auto cols = d.columns();
   const std::vector<double> p0 = guess_parameters(info, cols.data(), d.y.data(), d.y.size());
   const test::ReferenceFit fit = test::reference_fit(*model, d, p0);
   std::string guess_text;
   for (std::size_t j = 0; j < p0.size(); ++j) guess_text += info.param_names[j] + "=" + std::to_string(p0[j]) + " ";
   for (std::size_t j = 0; j < p0.size(); ++j) {
-    const double truth = info.example[j];
+    const double truth = truth_values[j];
     if (relative_noise == 0)
       EXPECT_NEAR(fit.p[static_cast<Eigen::Index>(j)], truth, 1e-6 * std::max(std::abs(truth), 1.0))
           << info.param_names[j] << "; guess " << guess_text;
@@ -248,6 +250,21 @@ TEST(ModelLibrary, GuessFromOnePercentNoiseLeadsToTheTruth) {
   for (const auto& info : model_library()) {
     SCOPED_TRACE(info.name);
     expect_recovery(info, 0.01);
+  }
+}
+
+// The guesses read the data, not the examples: truths away from the example (each parameter scaled
+// by a factor in [0.75, 1.25]) are recovered as well.
+TEST(ModelLibrary, GuessWorksAwayFromTheExampleParameters) {
+  std::mt19937_64 engine(99);
+  std::uniform_real_distribution<double> factor(0.75, 1.25);
+  for (const auto& info : model_library()) {
+    for (int trial = 0; trial < 4; ++trial) {
+      std::vector<double> truth = info.example;
+      for (double& v : truth) v *= factor(engine);
+      SCOPED_TRACE(info.name + " trial " + std::to_string(trial));
+      expect_recovery(info, 0.01, &truth, 1000 + static_cast<std::uint64_t>(trial));
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // Shared by the model tests: data generated from a built-in model with known parameters, and a
 // small reference Levenberg-Marquardt (QR of the damped system, never J^T J) that checks a guess
 // lies in the basin of the truth without depending on the solvers under construction.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -24,9 +25,9 @@ struct Dataset {
 };
 
 // n points evenly spaced over the model's default range (two predictors: a side x side grid),
-// y from the example parameters plus Gaussian noise of SD relative_noise * (range of clean y).
+// y from the example parameters (or *truth) plus Gaussian noise of SD relative_noise * (range of clean y).
 inline Dataset make_dataset(const ModelInfo& info, std::size_t n, double relative_noise,
-                            std::uint64_t seed) {
+                            std::uint64_t seed, const std::vector<double>* truth = nullptr) {
   Dataset d;
   const double lo = info.x_min, hi = info.x_max;
   if (info.num_predictors == 1) {
@@ -45,10 +46,12 @@ inline Dataset make_dataset(const ModelInfo& info, std::size_t n, double relativ
   d.y.resize(m);
   const auto model = make_builtin_model(info);
   const auto cols = d.columns();
-  model->evaluate(cols.data(), m, info.example.data(), d.y.data());
+  model->evaluate(cols.data(), m, (truth ? *truth : info.example).data(), d.y.data());
   if (relative_noise > 0) {
     const auto [mn, mx] = std::minmax_element(d.y.begin(), d.y.end());
-    const double sd = relative_noise * (*mx - *mn);
+    // Relative to the range of the curve (to its level for a constant, e.g. polynomial0).
+    const double scale = *mx > *mn ? *mx - *mn : std::max(std::abs(*mx), 1.0);
+    const double sd = relative_noise * scale;
     std::mt19937_64 engine(seed);
     std::normal_distribution<double> normal(0.0, sd);
     for (double& v : d.y) v += normal(engine);
