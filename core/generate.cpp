@@ -169,22 +169,25 @@ OutputFormat output_format_for(std::string_view path) {
 
 void generate_predictors(int num_predictors, std::uint64_t total_points, double x_min, double x_max,
                          std::uint64_t begin, std::size_t count, double* const* x) {
+  // Grid side: the smallest s with s^k >= N (s = N for one predictor: plain even spacing).
+  const auto k = static_cast<std::size_t>(std::max(num_predictors, 1));
+  auto covers = [&](std::uint64_t s) {
+    long double power = 1;
+    for (std::size_t j = 0; j < k; ++j) power *= static_cast<long double>(s);
+    return power >= static_cast<long double>(total_points);
+  };
+  auto side = static_cast<std::uint64_t>(
+      std::ceil(std::pow(static_cast<double>(total_points), 1.0 / static_cast<double>(k))));
+  while (!covers(side)) ++side;  // exact despite rounding of pow
+  while (side > 1 && covers(side - 1)) --side;
   const double width = x_max - x_min;
-  if (num_predictors == 1) {
-    const double denominator = total_points > 1 ? static_cast<double>(total_points - 1) : 1.0;
-    for (std::size_t i = 0; i < count; ++i)
-      x[0][i] = x_min + width * (static_cast<double>(begin + i) / denominator);
-    return;
-  }
-  auto side = static_cast<std::uint64_t>(std::ceil(std::sqrt(static_cast<double>(total_points))));
-  while (side * side < total_points) ++side;  // exact despite rounding of sqrt
-  while (side > 1 && (side - 1) * (side - 1) >= total_points) --side;
   const double denominator = side > 1 ? static_cast<double>(side - 1) : 1.0;
   for (std::size_t i = 0; i < count; ++i) {
-    const std::uint64_t index = begin + i;
-    x[0][i] = x_min + width * (static_cast<double>(index % side) / denominator);
-    x[1][i] = x_min + width * (static_cast<double>(index / side) / denominator);
-    for (int k = 2; k < num_predictors; ++k) x[k][i] = x_min;  // models with more predictors: not gridded
+    std::uint64_t index = begin + i;
+    for (std::size_t j = 0; j < k; ++j) {  // predictor 1 varies fastest
+      x[j][i] = x_min + width * (static_cast<double>(index % side) / denominator);
+      index /= side;
+    }
   }
 }
 

@@ -3,8 +3,9 @@
 // that any number of points needs the memory of one chunk.
 //
 // Points. One predictor: x_i = lo + (hi - lo) * i / (N - 1), i = 0 .. N-1 (x_0 = lo when N = 1).
-// Two predictors: a square grid of side s = ceil(sqrt(N)) filled row by row, point i at column
-// i mod s and row i / s, each coordinate evenly spaced over [lo, hi]; the last row may be partial.
+// k predictors: a grid of side s, the smallest s with s^k >= N, filled with predictor 1 varying
+// fastest (two predictors: point i at column i mod s and row i / s), each coordinate evenly spaced
+// over [lo, hi] in s steps; the last row (layer) may be partial.
 // Noise. Point i gets sd * z_i, z_i a standard normal computed (Box-Muller) from splitmix64 of
 // (seed, i) alone: the data do not depend on the chunk size, and a seed reproduces them exactly.
 // Files. CSV: a leading comment line "# curvefit generate ..." with the true parameters, a header
