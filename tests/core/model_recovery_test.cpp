@@ -3,8 +3,9 @@
 // recover the truth (to 1e-6 without noise; within 5 standard errors with noise). Iterates over
 // model_library(), so a new model is covered automatically.
 //
-// The solvers are built in parallel with the models: until solve() is linked in, the weak
-// declaration below resolves to null and the tests skip instead of failing to link.
+// The solvers are built in parallel with the models. Until solvers/solve.cpp exists in the source
+// tree (tested relative to this file), solve() has no definition: the tests skip instead of failing
+// to link. Once it exists, the tests run with no change here.
 #include <cmath>
 #include <string>
 
@@ -15,17 +16,24 @@
 #include "solvers/dense_objective.h"
 #include "solvers/solve.h"
 
-namespace curvefit {
-SolverResult solve(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options)
-    __attribute__((weak));
-}  // namespace curvefit
+#if __has_include("../../solvers/solve.cpp")
+#define CURVEFIT_SOLVERS_BUILT 1
+#else
+#define CURVEFIT_SOLVERS_BUILT 0
+#endif
 
 namespace curvefit {
 namespace {
 
-bool solvers_available() {
-  SolverResult (*entry)(Objective&, const Eigen::VectorXd&, const SolverOptions&) = &solve;
-  return entry != nullptr;
+bool solvers_available() { return CURVEFIT_SOLVERS_BUILT; }
+
+SolverResult run_solver(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
+#if CURVEFIT_SOLVERS_BUILT
+  return solve(objective, x0, options);
+#else
+  (void)objective, (void)x0, (void)options;
+  return {};
+#endif
 }
 
 void expect_recovery_with_solvers(const ModelInfo& info, double relative_noise) {
@@ -55,7 +63,7 @@ void expect_recovery_with_solvers(const ModelInfo& info, double relative_noise) 
     options.upper[j] = info.bounds[static_cast<std::size_t>(j)].upper;
   }
   const Eigen::VectorXd x0 = Eigen::Map<const Eigen::VectorXd>(guess.data(), n);
-  const SolverResult result = solve(objective, x0, options);
+  const SolverResult result = run_solver(objective, x0, options);
   EXPECT_TRUE(result.success) << result.message;
 
   // Standard errors from R: C = s^2 (R^T R)^-1 = s^2 R^-1 R^-T.
