@@ -282,9 +282,20 @@ void exp_modified_gaussian(const double* const* xs, std::size_t n, const double*
   }
   vmath::exp(q.data(), eq.data(), n);
   vmath::erfc(z.data(), cz.data(), n);
-  for (std::size_t i = 0; i < n; ++i) v[i] = 0.5 * a * lambda * eq[i] * cz[i];
+  vmath::exp(gz.data(), gz.data(), n);  // exp(q - z^2) = exp(-(x-mu)^2/(2 sigma^2))
+  for (std::size_t i = 0; i < n; ++i) {
+    // Far left of the peak exp(q) overflows while erfc(z) underflows: there use
+    // exp(q) erfc(z) = exp(q - z^2) erfcx(z), erfcx from its asymptotic series (z > 20).
+    if (z[i] > 20.0 && !(eq[i] * cz[i] < kInf && cz[i] > 0)) {
+      const double w = 1.0 / (2.0 * z[i] * z[i]);
+      const double erfcx = (1.0 - w * (1.0 - 3.0 * w * (1.0 - 5.0 * w * (1.0 - 7.0 * w)))) /
+                           (z[i] * 1.7724538509055160273);
+      eq[i] = gz[i];
+      cz[i] = erfcx;
+    }
+    v[i] = 0.5 * a * lambda * eq[i] * cz[i];
+  }
   if (!jac) return;
-  vmath::exp(gz.data(), gz.data(), n);  // exp(q - z^2)
   double *ja = column(jac, ld, 0), *jl = column(jac, ld, 1), *jm = column(jac, ld, 2),
          *js = column(jac, ld, 3);
   const double h = 0.5 * a * lambda;

@@ -208,6 +208,30 @@ TEST(ModelLibrary, EvaluationDoesNotDependOnBlocking) {
   }
 }
 
+// Far left of an exponentially modified Gaussian, exp(q) overflows and erfc(z) underflows; the
+// value must still be the (tiny, finite) limit, compared with a long-double evaluation of
+// a*lambda/2 * exp(q - z^2) * erfcx(z), erfcx by its continued fraction.
+TEST(ModelLibrary, ExpModifiedGaussianStaysFiniteFarFromThePeak) {
+  const auto model = make_model("exp_modified_gaussian");
+  const double p[4] = {5.0, 100.0, 100.0, 0.6};  // q = lambda (mu - x) + lambda^2 sigma^2 / 2 > 1000
+  const double xs[3] = {98.5, 100.0, 101.5};
+  const double* cols[1] = {xs};
+  double v[3], jac[12];
+  model->evaluate_with_jacobian(cols, 3, p, v, jac);
+  for (int i = 0; i < 3; ++i) {
+    const long double x = xs[i], lambda = p[1], mu = p[2], sigma = p[3];
+    const long double z = (mu + lambda * sigma * sigma - x) / (std::sqrt(2.0L) * sigma);
+    long double fraction = 0;  // erfcx(z) = 1/sqrt(pi) * 1/(z + (1/2)/(z + 1/(z + (3/2)/(z + ...))))
+    for (int k = 60; k >= 1; --k) fraction = (k / 2.0L) / (z + fraction);
+    const long double erfcx = 1.0L / (std::sqrt(3.14159265358979323846L) * (z + fraction));
+    const long double expected = 0.5L * p[0] * lambda * std::exp(-(x - mu) * (x - mu) / (2 * sigma * sigma)) * erfcx;
+    EXPECT_TRUE(std::isfinite(v[i])) << xs[i];
+    EXPECT_GT(expected, 1e-10L);
+    EXPECT_NEAR(v[i], static_cast<double>(expected), 1e-10 * static_cast<double>(expected)) << xs[i];
+    for (int j = 0; j < 4; ++j) EXPECT_TRUE(std::isfinite(jac[j * 3 + i])) << "column " << j << " x " << xs[i];
+  }
+}
+
 TEST(ModelLibrary, GuessNeedsEnoughFinitePoints) {
   const ModelInfo& info = *find_model("gaussian");
   const double x[2] = {1, 2}, y[2] = {1, NAN};
