@@ -106,7 +106,7 @@ class CsvWriter final : public Writer {
 class Hdf5Writer final : public Writer {
  public:
   Hdf5Writer(const std::string& path, const Model& model, const GenerateSpec& spec)
-      : file_(path, H5F_ACC_TRUNC), total_(spec.points) {
+      : file_(path, H5F_ACC_TRUNC) {
     const hsize_t dims[1] = {spec.points};
     const hsize_t chunk[1] = {std::min<hsize_t>(spec.points, 1 << 17)};  // 1 MiB chunks
     H5::DataSpace space(1, dims);
@@ -154,7 +154,6 @@ class Hdf5Writer final : public Writer {
 
  private:
   H5::H5File file_;
-  std::uint64_t total_;
   std::vector<H5::DataSet> columns_;
 };
 
