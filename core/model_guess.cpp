@@ -537,27 +537,29 @@ Vector damped_sine(const GuessSample& sample) {
 
 // --- Two predictors ----------------------------------------------------------------------------
 
-// Baseline the median; peak at the largest value; widths from the extent of the half-maximum
-// region along each axis.
+// Baseline the median; peak at the most extreme value (largest, or smallest for a dip); widths
+// from the extent of the half-maximum region along each axis.
 Vector gaussian2d(const GuessSample& s) {
   const double c = median(s.y);
+  const auto [lowest, highest] = std::minmax_element(s.y.begin(), s.y.end());
+  const double sign = c - *lowest > *highest - c ? -1.0 : 1.0;  // a dip: work on -y
   std::vector<std::size_t> order(s.y.size());
   std::iota(order.begin(), order.end(), 0);
   const std::size_t top = std::min<std::size_t>(5, order.size());
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top), order.end(),
-                    [&](std::size_t l, std::size_t r) { return s.y[l] > s.y[r]; });
-  double height = 0, mu1 = 0, mu2 = 0;
-  for (std::size_t k = 0; k < top; ++k) height += s.y[order[k]] / static_cast<double>(top);
-  mu1 = s.x[order[0]], mu2 = s.x2[order[0]];
-  const double a = height - c;
+                    [&](std::size_t l, std::size_t r) { return sign * s.y[l] > sign * s.y[r]; });
+  double height = 0;
+  for (std::size_t k = 0; k < top; ++k) height += sign * s.y[order[k]] / static_cast<double>(top);
+  const double mu1 = s.x[order[0]], mu2 = s.x2[order[0]];
+  const double a = height - sign * c;  // > 0 on the sign-flipped data
   double extent1 = 0, extent2 = 0;
   for (std::size_t i = 0; i < s.y.size(); ++i)
-    if (s.y[i] - c > 0.5 * a) {
+    if (sign * (s.y[i] - c) > 0.5 * a) {
       extent1 = std::max(extent1, std::abs(s.x[i] - mu1));
       extent2 = std::max(extent2, std::abs(s.x2[i] - mu2));
     }
   const double fallback = 0.05 * (*std::max_element(s.x.begin(), s.x.end()) - *std::min_element(s.x.begin(), s.x.end()));
-  return {a, mu1, extent1 > 0 ? extent1 / kHalfMaxPerSigma : fallback, mu2,
+  return {sign * a, mu1, extent1 > 0 ? extent1 / kHalfMaxPerSigma : fallback, mu2,
           extent2 > 0 ? extent2 / kHalfMaxPerSigma : fallback, c};
 }
 

@@ -292,6 +292,24 @@ TEST(ModelLibrary, GuessWorksAwayFromTheExampleParameters) {
   }
 }
 
+// Shapes the examples do not show: dips, falling steps, negative amplitudes, fast or slow decays,
+// a sine with barely more than one period, a narrow peak.
+TEST(ModelLibrary, GuessHandlesDipsFallingCurvesAndOtherScales) {
+  const std::vector<std::pair<std::string, std::vector<double>>> cases = {
+      {"gaussian", {-2, 7, 1.5}},          {"gaussian", {3, 2, 0.2}},
+      {"gaussian_offset", {-2, 4, 0.7, 5}}, {"lorentzian", {-1, 3, 0.3}},
+      {"logistic", {-3, 2, 4, 1}},          {"erf_step", {-1, 2, 0.3, 0}},
+      {"exponential", {-2, 0.1, 4}},        {"exponential", {5, 3, 1}},
+      {"exponential", {5, -0.2, 1}},        {"sine", {2, 0.8, -2.5, 1}},
+      {"sine", {0.5, 20, 1, -3}},           {"damped_sine", {3, 0.8, 8, -1, 2}},
+      {"power_law", {3, -0.7}},             {"gaussian2d", {-1, -2, 0.5, 2, 1.5, 1}},
+      {"michaelis_menten", {2, 20}},        {"double_exponential", {1, 5, 3, 0.1, 0}}};
+  for (const auto& [name, truth] : cases) {
+    SCOPED_TRACE(name);
+    expect_recovery(*find_model(name), 0.01, &truth, 3);
+  }
+}
+
 // Large inputs are subsampled deterministically: the same data give the same guess, and a guess
 // from 10^6 points is close to one from the first 2000-point grid of the same curve.
 TEST(ModelLibrary, GuessFromLargeDataIsDeterministicAndSensible) {
