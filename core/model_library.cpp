@@ -1,12 +1,14 @@
 #include "core/model_library.h"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
 
 #include "core/errors.h"
+#include "core/expression.h"
 #include "core/model_guess.h"
 #include "core/vector_math.h"
 
@@ -672,11 +674,16 @@ std::unique_ptr<Model> make_builtin_model(const ModelInfo& info) {
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,
                                   const std::vector<std::string>& predictor_names) {
   if (const ModelInfo* info = find_model(name_or_formula)) return make_builtin_model(*info);
-  // FORMULA HOOK: once core/expression.h is merged, replace the throw below with
-  //   return compile_formula(name_or_formula, predictor_names);
-  (void)predictor_names;
-  throw ModelError("unknown model '" + std::string(name_or_formula) +
-                   "' (see `curvefit models` for the built-in models)");
+  // A bare word that is not a library name is a misspelt model, not a one-parameter formula.
+  const bool bare_word = !name_or_formula.empty() &&
+                         std::all_of(name_or_formula.begin(), name_or_formula.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                         });
+  if (bare_word)
+    throw ModelError("unknown model '" + std::string(name_or_formula) +
+                     "' (see `curvefit models` for the built-in models, or type a formula such as "
+                     "\"a*exp(-b*x)+c\")");
+  return compile_formula(name_or_formula, predictor_names);
 }
 
 std::vector<double> guess_parameters(const ModelInfo& info, const double* const* x, const double* y,
