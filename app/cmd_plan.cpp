@@ -8,6 +8,9 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/fit_setup.h"
+#include "core/planner.h"
+#include "memory/footprint.h"
 #include "core/errors.h"
 #include "memory/memory_manager.h"
 #include "memory/size.h"
@@ -17,15 +20,13 @@ namespace curvefit::app {
 namespace {
 
 struct PlanOptions {
+  ProblemOptions problem;  // DATA, --model, data and planner options, --method, --memory-limit, --json
   std::string points;
   std::size_t params = 0;
-  std::string method = "trf";
-  std::string memory_limit;
-  bool json = false;
 };
 
 // Turns the text options into a plan; bad values are usage errors naming the option.
-MemoryPlan make_plan(const PlanOptions& options) {
+MemoryPlan make_size_plan(const PlanOptions& options) {
   std::uint64_t points = 0;
   try {
     points = parse_count(options.points);
@@ -36,14 +37,14 @@ MemoryPlan make_plan(const PlanOptions& options) {
   if (options.params == 0) throw UsageError("--params: must be at least 1");
   Algorithm algorithm{};
   try {
-    algorithm = parse_algorithm(options.method);
+    algorithm = parse_algorithm(options.problem.method);
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string("--method: ") + e.what());
   }
   std::optional<std::uint64_t> limit;
-  if (!options.memory_limit.empty()) {
+  if (!options.problem.memory_limit.empty()) {
     try {
-      limit = parse_size(options.memory_limit);
+      limit = parse_size(options.problem.memory_limit);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--memory-limit: ") + e.what());
     }
@@ -95,23 +96,88 @@ void print_plan(const MemoryPlan& plan, bool json) {
             << "predicted peak     " << format_size(s.peak_bytes) << "\n";
 }
 
+void print_data_plan(const Problem& problem, bool json) {
+  const Plan& plan = problem.plan;
+  const PlanRequest& request = problem.plan_request;
+  const std::size_t chunk = plan.chunk_rows ? plan.chunk_rows : request.rows;
+  const std::size_t n_chunks = chunk ? (request.rows + chunk - 1) / chunk : 0;
+  const std::size_t per_chunk = footprint::chunk_workspace_bytes(chunk, request.model_params, request.columns);
+  if (json) {
+    nlohmann::ordered_json modes = nlohmann::ordered_json::object();
+    nlohmann::ordered_json peaks = nlohmann::ordered_json::object();
+    for (const ModePlan& m : plan.modes) {
+      const std::string name(to_string(m.mode));
+      peaks[name] = m.predicted_peak_bytes;
+      modes[name] = {{"possible", m.possible}, {"fits", m.fits}, {"chunk_rows", m.chunk_rows},
+                     {"predicted_peak_bytes", m.predicted_peak_bytes}, {"reason", m.reason}};
+    }
+    nlohmann::ordered_json out{
+        {"data", problem.info.column_names.empty() ? "" : problem.info.column_names.front()},
+        {"rows", request.rows},
+        {"rows_exact", problem.info.rows_exact},
+        {"params", request.model_params},
+        {"free_params", request.free_params},
+        {"method", std::string(to_string(request.method))},
+        {"mode", std::string(to_string(plan.mode))},
+        {"predicted_bytes", plan.modes[0].predicted_peak_bytes},
+        {"predicted_peak_bytes", peaks},
+        {"memory_limit_bytes", plan.memory_limit_bytes},
+        {"limit_source", problem.limit_source},
+        {"needs_chunking", plan.mode != FitMode::memory},
+        {"chunk_size", chunk},
+        {"n_chunks", n_chunks},
+        {"memory_per_chunk_bytes", per_chunk},
+        {"threads", plan.threads},
+        {"subsample_rows", plan.subsample ? plan.subsample_rows : 0},
+        {"expected_passes", plan.expected_passes},
+        {"modes", modes},
+        {"reasons", plan.reasons},
+    };
+    out.erase("data");
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << "data               " << request.rows << (problem.info.rows_exact ? "" : " (estimated)")
+            << " rows x " << request.columns << " columns, " << request.model_params << " parameters ("
+            << request.free_params << " free), method " << to_string(request.method) << "\n"
+            << "memory limit       " << format_bytes(plan.memory_limit_bytes) << " (" << problem.limit_source << ")\n";
+  for (const ModePlan& m : plan.modes)
+    std::cout << "  " << (m.mode == plan.mode ? "* " : "  ") << std::string(to_string(m.mode)) << std::string(9 - to_string(m.mode).size(), ' ')
+              << (m.possible ? format_bytes(m.predicted_peak_bytes) : std::string("-")) << "  " << m.reason << "\n";
+  std::cout << "plan               " << to_string(plan.mode) << ", chunks of " << chunk << " rows (" << n_chunks
+            << " chunks), " << plan.threads << " threads\n";
+  if (plan.subsample)
+    std::cout << "subsample          first a fit on " << plan.subsample_rows << " rows (every "
+              << plan.subsample_stride << "th)\n";
+  std::cout << "expected passes    about " << plan.expected_passes << " over the full data\n";
+  if (!plan.reasons.empty()) std::cout << "why                " << plan.reasons.front() << "\n";
+}
+
 }  // namespace
 
 void register_plan_command(CLI::App& app, Context& context) {
   auto options = std::make_shared<PlanOptions>();
   CLI::App* command = app.add_subcommand(
       "plan",
-      "Predict the memory a fit of N points and P parameters needs, and how it would be chunked.");
-  command->add_option("--points", options->points, "Number of data points N (100000000 or 1e8)")
-      ->required();
-  command->add_option("--params", options->params, "Number of model parameters P")->required();
-  command->add_option("--method", options->method, "Solver: trf, lm or dogbox")
-      ->capture_default_str();
-  command->add_option("--memory-limit", options->memory_limit,
-                      "Limit to plan against, e.g. 512MB, 4GB, 1.5GiB (default: available memory)");
-  command->add_flag("--json", options->json, "Print a JSON object instead of text");
+      "Say what `curvefit fit` would do with DATA and a model under the memory limit, and why: each "
+      "mode's predicted peak, the chosen mode, chunk size and expected passes. Without DATA: the "
+      "memory a fit of --points N and --params P needs, and how it would be chunked.");
+  add_problem_options(*command, options->problem, false);
+  command->add_option("--points", options->points, "Number of data points N (100000000 or 1e8), without DATA");
+  command->add_option("--params", options->params, "Number of model parameters P, without DATA");
+  command->footer(
+      "Examples:\n"
+      "  curvefit plan data.h5 --model gaussian --memory-limit 1GB\n"
+      "  curvefit plan --points 1e9 --params 5 --memory-limit 4GB --json");
   command->callback([options, &context] {
-    print_plan(make_plan(*options), options->json);
+    if (!options->problem.data.empty()) {
+      if (options->problem.model.empty()) throw UsageError("plan DATA needs --model");
+      print_data_plan(prepare_problem(options->problem), options->problem.json);
+    } else {
+      if (options->points.empty() || options->params == 0)
+        throw UsageError("plan needs DATA and --model, or --points and --params");
+      print_plan(make_size_plan(*options), options->problem.json);
+    }
     context.exit_code = 0;
   });
 }

@@ -14,11 +14,11 @@
 
 namespace curvefit::app {
 
-void add_problem_options(CLI::App& command, ProblemOptions& o) {
-  command.add_option("DATA", o.data, "CSV/TSV file, HDF5 file, or - for CSV on stdin")->required();
+void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
+  command.add_option("DATA", o.data, "CSV/TSV file, HDF5 file, or - for CSV on stdin")->required(required);
   command.add_option("-m,--model", o.model,
                      "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\"")
-      ->required();
+      ->required(required);
   command.add_option("--x", o.x,
                      "Predictor column(s): CSV header name or 1-based index; HDF5 dataset path "
                      "(/group/t, or /table:1 for a column of a 2-D dataset)")

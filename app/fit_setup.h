@@ -33,8 +33,9 @@ struct ProblemOptions {
   bool json = false;
 };
 
-// Adds the shared options to a subcommand.
-void add_problem_options(CLI::App& command, ProblemOptions& options);
+// Adds the shared options to a subcommand. `required`: DATA and --model must be given (fit);
+// otherwise they are optional (plan, which also plans from --points/--params alone).
+void add_problem_options(CLI::App& command, ProblemOptions& options, bool required = true);
 
 struct Problem {
   std::unique_ptr<Model> model;
