@@ -159,13 +159,13 @@ void register_plan_command(CLI::App& app, Context& context) {
   auto options = std::make_shared<PlanOptions>();
   CLI::App* command = app.add_subcommand(
       "plan",
-      "Say what `curvefit fit` would do with DATA and a model under the memory limit, and why: each "
-      "mode's predicted peak, the chosen mode, chunk size and expected passes. Without DATA: the "
-      "memory a fit of --points N and --params P needs, and how it would be chunked.");
+      "Say what `fit` would do under the memory limit, and why (modes, peaks, chunk size, passes)");
   add_problem_options(*command, options->problem, false);
   command->add_option("--points", options->points, "Number of data points N (100000000 or 1e8), without DATA");
   command->add_option("--params", options->params, "Number of model parameters P, without DATA");
   command->footer(
+      "With DATA and --model: each mode's predicted peak, the chosen mode, chunk size and expected\n"
+      "passes. Without DATA: the memory a fit of --points N and --params P needs, and its chunking.\n\n"
       "Examples:\n"
       "  curvefit plan data.h5 --model gaussian --memory-limit 1GB\n"
       "  curvefit plan --points 1e9 --params 5 --memory-limit 4GB --json");
