@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace curvefit {
@@ -164,7 +165,7 @@ std::string PlotBuilder::svg(const CurveFn& curve, const std::string& title,
     for (double t : ticks(ax.lo, ax.hi, 8))
       s += "<line x1=\"" + num(ax(t)) + "\" y1=\"" + std::to_string(top) + "\" x2=\"" + num(ax(t)) +
            "\" y2=\"" + std::to_string(bottom) + "\"/>\n";
-    for (double t : ticks(vertical.lo, vertical.hi, bottom - top > 200 ? 6 : 3))
+    for (double t : ticks(vertical.lo, vertical.hi, bottom - top > 200 ? 6 : 4))
       s += "<line x1=\"" + std::to_string(kLeft) + "\" y1=\"" + num(vertical(t)) + "\" x2=\"" +
            std::to_string(plot_right) + "\" y2=\"" + num(vertical(t)) + "\"/>\n";
     s += "</g>\n<g fill=\"#333\">\n";
@@ -172,7 +173,7 @@ std::string PlotBuilder::svg(const CurveFn& curve, const std::string& title,
       for (double t : ticks(ax.lo, ax.hi, 8))
         s += "<text x=\"" + num(ax(t)) + "\" y=\"" + std::to_string(bottom + 16) +
              "\" text-anchor=\"middle\">" + label(t) + "</text>\n";
-    for (double t : ticks(vertical.lo, vertical.hi, bottom - top > 200 ? 6 : 3))
+    for (double t : ticks(vertical.lo, vertical.hi, bottom - top > 200 ? 6 : 4))
       s += "<text x=\"" + std::to_string(kLeft - 6) + "\" y=\"" + num(vertical(t) + 4) +
            "\" text-anchor=\"end\">" + label(t) + "</text>\n";
     s += "</g>\n<rect x=\"" + std::to_string(kLeft) + "\" y=\"" + std::to_string(top) + "\" width=\"" +
@@ -239,15 +240,20 @@ std::string PlotBuilder::svg(const CurveFn& curve, const std::string& title,
        ") rotate(-90)\" text-anchor=\"middle\">" + escape(y_label) + "</text>\n";
   s += "<text transform=\"translate(16 " + std::to_string(height_ - kBottom - residual_height / 2) +
        ") rotate(-90)\" text-anchor=\"middle\">residual</text>\n";
-  const std::string data_note = individual ? "data" : "data (min/max per pixel column, " + std::to_string(count_) + " points)";
-  s += "<g font-size=\"12\"><rect x=\"" + std::to_string(plot_right - 260) + "\" y=\"" + std::to_string(kTop + 8) +
-       "\" width=\"250\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
-  s += "<circle cx=\"" + std::to_string(plot_right - 245) + "\" cy=\"" + std::to_string(kTop + 21) +
-       "\" r=\"3\" fill=\"#1f77b4\"/><text x=\"" + std::to_string(plot_right - 235) + "\" y=\"" +
+  char points_text[32];
+  std::snprintf(points_text, sizeof points_text, "%.3g", static_cast<double>(count_));
+  const std::string data_note =
+      individual ? "data" : std::string("data: ") + points_text + " points, min/max per pixel column";
+  const int box_width = 40 + static_cast<int>(data_note.size()) * 7;
+  const int box_left = plot_right - box_width - 10;
+  s += "<g font-size=\"12\"><rect x=\"" + std::to_string(box_left) + "\" y=\"" + std::to_string(kTop + 8) +
+       "\" width=\"" + std::to_string(box_width) + "\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
+  s += "<circle cx=\"" + std::to_string(box_left + 15) + "\" cy=\"" + std::to_string(kTop + 21) +
+       "\" r=\"3\" fill=\"#1f77b4\"/><text x=\"" + std::to_string(box_left + 25) + "\" y=\"" +
        std::to_string(kTop + 25) + "\">" + escape(data_note) + "</text>\n";
-  s += "<line x1=\"" + std::to_string(plot_right - 252) + "\" y1=\"" + std::to_string(kTop + 38) + "\" x2=\"" +
-       std::to_string(plot_right - 238) + "\" y2=\"" + std::to_string(kTop + 38) +
-       "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + std::to_string(plot_right - 235) + "\" y=\"" +
+  s += "<line x1=\"" + std::to_string(box_left + 8) + "\" y1=\"" + std::to_string(kTop + 38) + "\" x2=\"" +
+       std::to_string(box_left + 22) + "\" y2=\"" + std::to_string(kTop + 38) +
+       "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + std::to_string(box_left + 25) + "\" y=\"" +
        std::to_string(kTop + 42) + "\">fit</text></g>\n";
   s += "</svg>\n";
   return s;
