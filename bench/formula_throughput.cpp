@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/expression.h"
+#include "core/model_library.h"
 #include "core/model.h"
 #include "core/vector_math.h"
 
@@ -94,10 +95,11 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < points; ++i) x[i] = 10.0 * static_cast<double>(i) / static_cast<double>(points);
 
   const auto formula = curvefit::compile_formula("a*exp(-b*x)+c");
+  const auto builtin = curvefit::make_model("exponential");
   std::vector<Entry> entries{
       {"plain C++ loop (std::exp)", plain_loop},
       model_entry("formula \"a*exp(-b*x)+c\" (tape)", *formula),
-      // model_entry("exponential (built-in)", *builtin),  <- the lead adds the library model here
+      model_entry("exponential (built-in)", *builtin),
   };
 
   // Every entry must compute the same numbers as the plain loop on the first chunk.
