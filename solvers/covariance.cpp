@@ -39,7 +39,9 @@ Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcon
   out.rank = rank;
   const Eigen::MatrixXd Vr = V.leftCols(rank);
   const Eigen::VectorXd inv_s2 = s.head(rank).array().square().inverse();
-  out.matrix = scale * (Vr * inv_s2.asDiagonal() * Vr.transpose());
+  // The product rounds (i,k) and (k,i) differently; average them so the matrix is exactly symmetric.
+  const Eigen::MatrixXd product = scale * (Vr * inv_s2.asDiagonal() * Vr.transpose());
+  out.matrix = 0.5 * (product + product.transpose());
   // No degrees of freedom left (scale = inf): nothing is determined; avoid inf * 0 = NaN.
   if (!std::isfinite(scale)) out.matrix.setConstant(inf);
 

@@ -1,0 +1,188 @@
+#pragma once
+// Running the real `curvefit` binary from a test: fork + exec with stdout and stderr captured
+// separately (and optional stdin), the exit code, a per-test temporary folder, and JSON parsing.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace curvefit::cli {
+
+namespace fs = std::filesystem;
+
+struct RunResult {
+  int exit_code = -1;   // WEXITSTATUS, or 128 + signal when killed by one
+  std::string out;      // stdout
+  std::string err;      // stderr
+  nlohmann::json json() const { return nlohmann::json::parse(out); }
+};
+
+// A child process running the binary with its stdout/stderr on pipes (and stdin from a string or
+// /dev/null). Environment additions as NAME=VALUE.
+class Process {
+ public:
+  Process(const std::vector<std::string>& args, const std::string& stdin_text = {},
+          const std::vector<std::string>& env = {}, bool feed_stdin = false) {
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0 || ::pipe(in_pipe) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      ::dup2(in_pipe[0], 0);
+      ::dup2(out_pipe[1], 1);
+      ::dup2(err_pipe[1], 2);
+      for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], in_pipe[0], in_pipe[1]}) ::close(fd);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> argv;
+      std::string binary = CURVEFIT_BINARY;
+      argv.push_back(binary.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+    ::close(out_pipe[1]);
+    ::close(err_pipe[1]);
+    ::close(in_pipe[0]);
+    out_fd_ = out_pipe[0];
+    err_fd_ = err_pipe[0];
+    // Small inputs only (pipe buffer); larger ones go through a file.
+    if (feed_stdin && !stdin_text.empty()) {
+      std::size_t done = 0;
+      while (done < stdin_text.size()) {
+        const ssize_t w = ::write(in_pipe[1], stdin_text.data() + done, stdin_text.size() - done);
+        if (w <= 0) break;
+        done += static_cast<std::size_t>(w);
+      }
+    }
+    ::close(in_pipe[1]);
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process() {
+    if (pid_ > 0 && !waited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) ::close(out_fd_);
+    if (err_fd_ >= 0) ::close(err_fd_);
+  }
+  pid_t pid() const { return pid_; }
+
+  // Reads what is available on both pipes for up to timeout_ms; false when both are closed.
+  bool pump(int timeout_ms) {
+    std::vector<pollfd> fds;
+    if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
+    if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
+    if (fds.empty()) return false;
+    const int ready = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (ready < 0 && errno != EINTR) return false;
+    for (const auto& p : fds) {
+      if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buffer[65536];
+      const ssize_t n = ::read(p.fd, buffer, sizeof buffer);
+      std::string& sink = p.fd == out_fd_ ? result_.out : result_.err;
+      if (n > 0) {
+        sink.append(buffer, static_cast<std::size_t>(n));
+      } else {
+        ::close(p.fd);
+        (p.fd == out_fd_ ? out_fd_ : err_fd_) = -1;
+      }
+    }
+    return out_fd_ >= 0 || err_fd_ >= 0;
+  }
+  const std::string& err_so_far() const { return result_.err; }
+  const std::string& out_so_far() const { return result_.out; }
+
+  RunResult wait() {
+    while (pump(1000)) {
+    }
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    waited_ = true;
+    result_.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    return result_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1, err_fd_ = -1;
+  bool waited_ = false;
+  RunResult result_;
+};
+
+inline RunResult run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  Process p(args, {}, env);
+  return p.wait();
+}
+
+inline RunResult run_with_stdin(const std::vector<std::string>& args, const std::string& input) {
+  Process p(args, input, {}, true);
+  return p.wait();
+}
+
+// A fresh folder per test, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = fs::temp_directory_path() /
+            ("curvefit_cli_" + std::to_string(::getpid()) + "_" + (info ? std::string(info->name()) : "x"));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+  std::vector<std::string> files() const {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(path_)) names.push_back(entry.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  fs::path path_;
+};
+
+inline std::string read_text(const std::string& file) {
+  std::ifstream in(file, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+inline void write_text(const std::string& file, const std::string& text) {
+  std::ofstream out(file, std::ios::binary);
+  out << text;
+}
+
+// A parameter's value from the fit JSON, by name.
+inline double param(const nlohmann::json& j, const std::string& name, const char* field = "value") {
+  for (const auto& p : j.at("params"))
+    if (p.at("name") == name) return p.at(field).get<double>();
+  throw std::runtime_error("no parameter " + name);
+}
+
+inline std::string join(const std::vector<std::string>& args) {
+  std::string s;
+  for (const auto& a : args) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+}  // namespace curvefit::cli

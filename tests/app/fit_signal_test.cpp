@@ -1,0 +1,102 @@
+// Ctrl-C during a fit: SIGINT to a running `curvefit fit --json` makes it finish the current
+// iteration, print the best point so far with status "interrupted", remove its temporary spill
+// file and exit 130.
+//
+// The fit is kept running by tolerances it cannot meet (ftol = xtol = 0, gtol = 1e-15 on noisy
+// data) and a huge --max-nfev, so the signal always arrives mid-fit; the test waits for observable
+// events (an iteration line on stderr with --progress, the spill file in TMPDIR), never for a
+// fixed time. A generous deadline only guards against a hang.
+//
+// The files have 1e6 rows, at the planner's subsample threshold, so the first iteration line is
+// already the full fit: a subsample fit with these tolerances would, once converged, spend every
+// remaining evaluation on rejected steps, and the solvers look at the interrupt only between
+// iterations (see the report: an interrupt during a run of rejected steps waits for it to end).
+#include <signal.h>
+
+#include <cctype>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "app/cli_util.h"
+
+namespace curvefit::cli {
+namespace {
+
+// Waits until `ready` holds, pumping the child's output; false at the deadline.
+bool wait_for(Process& p, const std::function<bool()>& ready, std::chrono::seconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    if (!p.pump(50) && !ready()) return false;  // the child closed its output: it is gone
+  }
+  return true;
+}
+
+// A full-data iteration line of the progress output ("    <iteration> <cost> ...", not "sub ").
+bool has_full_iteration(const std::string& err) {
+  std::size_t start = 0;
+  while (start < err.size()) {
+    std::size_t end = err.find('\n', start);
+    if (end == std::string::npos) break;
+    std::string line = err.substr(start, end - start);
+    const auto cr = line.rfind('\r');
+    if (cr != std::string::npos) line = line.substr(cr + 1);
+    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
+    if (line.size() > 5 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8])))
+      return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+void interrupt_and_check(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                         const std::function<bool()>& extra_ready) {
+  Process fit(args, {}, env);
+  const bool started = wait_for(fit, [&] { return has_full_iteration(fit.err_so_far()) && extra_ready(); },
+                                std::chrono::seconds(120));
+  ASSERT_TRUE(started) << "the fit did not start iterating (or ended first):\n" << fit.err_so_far() << fit.out_so_far();
+  ASSERT_EQ(::kill(fit.pid(), SIGINT), 0);
+  const RunResult r = fit.wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("status"), "interrupted");
+  EXPECT_EQ(j.at("success"), false);
+  EXPECT_GE(j.at("nfev").get<int>(), 1);
+  // The best point so far is a real point: finite parameters of the model.
+  for (const auto& p : j.at("params")) EXPECT_TRUE(p.at("value").is_number()) << p;
+}
+
+TEST(FitSignal, SigintDuringAStreamedCsvFitReportsAndRemovesTheSpillFile) {
+  TempDir dir;
+  const std::string data = dir / "big.csv";
+  const RunResult g =
+      run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed", "2", "--out", data});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  const std::string spill_dir = dir / "tmp";
+  fs::create_directories(spill_dir);
+  auto spill_files = [&] { return std::distance(fs::directory_iterator(spill_dir), fs::directory_iterator{}); };
+  interrupt_and_check({"fit", data, "--model", "a*exp(-b*x) + c", "--p0", "a=100,b=5,c=-3", "--mode", "stream",
+                       "--ftol", "0", "--xtol", "0", "--gtol", "1e-15", "--max-nfev", "1000000", "--json",
+                       "--progress", "--threads", "2"},
+                      {"TMPDIR=" + spill_dir}, [&] { return spill_files() > 0; });
+  EXPECT_EQ(spill_files(), 0) << "temporary spill files left in " << spill_dir;
+}
+
+TEST(FitSignal, SigintDuringALargeHdf5FitReportsInterrupted) {
+  TempDir dir;
+  const std::string data = dir / "big.h5";
+  const RunResult g =
+      run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed", "4", "--out", data});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  interrupt_and_check({"fit", data, "--model", "a*exp(-b*x) + c", "--p0", "a=100,b=5,c=-3", "--ftol", "0", "--xtol",
+                       "0", "--gtol", "1e-15", "--max-nfev", "1000000", "--json", "--progress", "--mode", "stream"},
+                      {}, [] { return true; });
+  EXPECT_EQ(dir.files(), std::vector<std::string>{"big.h5"});
+}
+
+}  // namespace
+}  // namespace curvefit::cli
