@@ -108,6 +108,7 @@ SolverOptions solver_options(const FitRequest& request, const std::vector<int>& 
   options.upper = reduce(request.upper, "upper bounds");
   options.x_scale = reduce(request.solver.x_scale, "x_scale");
   if (subsample_stage) options.keep_history = false;
+  options.interrupt = request.interrupt;  // also between rejected steps, each a full pass
   const std::function<bool(const IterationInfo&)> user = request.solver.callback;
   options.callback = [&request, user, subsample_stage](const IterationInfo& info) {
     if (user && !user(info)) return false;

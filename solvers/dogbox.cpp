@@ -153,6 +153,10 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
     Evaluation trial;
     Eigen::VectorXi on_bound_free;
     while (!accepted && result.nfev < max_nfev) {
+      if (interrupt_requested(options)) {
+        status = Status::interrupted;
+        break;
+      }
       const Vec tr_bounds = Delta * scale_free;
       tr::DoglegStep dog =
           tr::dogleg_step(x_free, newton_step, g_free, along_anti_gradient, tr_bounds, lb_free, ub_free);

@@ -417,6 +417,10 @@ SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const Sol
 
     // Trial steps from x until one is accepted or a test stops the run.
     for (;;) {
+      if (interrupt_requested(options)) {
+        status = Status::interrupted;
+        break;
+      }
       par = levenberg_marquardt_parameter(ws, delta, par);
       ws.step = -ws.step;
       x_new = x + ws.step;

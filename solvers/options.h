@@ -1,6 +1,7 @@
 #pragma once
 // Options and results of the solvers, named and behaving as scipy.optimize.least_squares users
 // know them. Every field is documented where it is declared.
+#include <atomic>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -29,6 +30,7 @@ enum class Status {
 std::string_view status_message(Status status);
 // true for gtol, ftol, xtol and ftol_and_xtol.
 bool status_converged(Status status);
+
 
 // One line of the iteration history, also what the per-iteration callback receives.
 struct IterationInfo {
@@ -83,9 +85,18 @@ struct SolverOptions {
   // Called after every iteration (and once at the start with iteration 0). Returning false stops
   // the run with Status::interrupted.
   std::function<bool(const IterationInfo&)> callback;
+  // Set from outside (a signal handler, another thread) to stop the run before its next evaluation
+  // — also between rejected trial steps, where a huge fit spends whole passes — with
+  // Status::interrupted and the best point so far. Null: never.
+  const std::atomic<bool>* interrupt = nullptr;
   // Keep the per-iteration history in the result.
   bool keep_history = true;
 };
+
+// Whether options.interrupt asks the run to stop.
+inline bool interrupt_requested(const SolverOptions& options) {
+  return options.interrupt && options.interrupt->load(std::memory_order_relaxed);
+}
 
 struct SolverResult {
   Eigen::VectorXd x;              // solution (the best point found)

@@ -235,6 +235,10 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
     bool accepted = false;
     Evaluation trial;
     while (!accepted && result.nfev < max_nfev) {
+      if (interrupt_requested(options)) {
+        status = Status::interrupted;
+        break;
+      }
       const tr::TrustRegionSolution sol =
           tr::solve_trust_region_svd(uf, sv, V, Delta, alpha, p_h, rank_tolerance);
       alpha = sol.alpha;
