@@ -1,0 +1,514 @@
+#!/usr/bin/python3
+"""The side-by-side benchmark of issue 7: generates the data with `curvefit generate`, runs every
+contender on the same HDF5 files in the same run, and writes the section "## Peers and scaling"
+of bench/RESULTS.md (or, with --smoke, a temporary file). Started by bench/run.sh, which builds
+the programs first; only the standard library is used here (scipy runs in bench/scipy_fit.py).
+
+Every contender runs in a process of its own under /usr/bin/time, so that its peak RSS is its own.
+Bytes per point are (peak RSS - peak RSS of the same contender on a tiny file) / m: the baseline
+(interpreter, libraries, thread pools) is fixed, what grows with m is what the target is about.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SECTION = "## Peers and scaling"
+TINY_POINTS = 1000
+TIMEOUT_S = 900
+
+
+class Workload:
+    """One model on synthetic data with known parameters; p0 is the same start for every contender."""
+
+    def __init__(self, key, model, names, truth, p0, x_range, scipy_model, ceres_model, roofline):
+        self.key, self.model, self.names = key, model, names
+        self.truth, self.p0, self.x_range = truth, p0, x_range
+        self.scipy_model, self.ceres_model, self.roofline = scipy_model, ceres_model, roofline
+
+    def named(self, values):
+        return ",".join(f"{n}={v:g}" for n, v in zip(self.names, values))
+
+    def plain(self, values):
+        return ",".join(f"{v:g}" for v in values)
+
+
+EXPONENTIAL = Workload("exponential", "exponential", ["a", "b", "c"], [5.0, 0.5, 1.0], [4.0, 0.4, 0.5],
+                       "0:10", "exponential", "exponential", True)
+DOUBLE_EXPONENTIAL = Workload("double_exponential", "double_exponential", ["a1", "b1", "a2", "b2", "c"],
+                              [3.0, 2.0, 2.0, 0.2, 0.5], [2.5, 1.5, 1.5, 0.15, 0.3], "0:20",
+                              "double_exponential", "double_exponential", False)
+TWO_GAUSSIAN = Workload("two_gaussian", "a1*exp(-(x-m1)^2/(2*s1^2)) + a2*exp(-(x-m2)^2/(2*s2^2)) + c",
+                        ["a1", "m1", "s1", "a2", "m2", "s2", "c"], [3.0, 3.0, 0.8, 2.0, 6.5, 1.2, 0.5],
+                        [2.5, 2.8, 1.0, 1.5, 6.8, 1.0, 0.3], "0:10", "two_gaussian", None, False)
+NOISE_SD = 0.05
+SEED = 7
+
+
+def log(text):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def run_process(command, expect_json=True):
+    """Runs one contender; returns (JSON objects it printed, peak RSS bytes, CPU s = user + sys)."""
+    with tempfile.NamedTemporaryFile(prefix="bench-time-", delete=False) as handle:
+        time_file = handle.name
+    timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", time_file] + command if os.path.exists("/usr/bin/time") else command
+    done = subprocess.run(timed, capture_output=True, text=True, timeout=TIMEOUT_S)
+    peak = cpu = None
+    try:
+        with open(time_file) as handle:
+            found = re.findall(r"^(\d+) ([\d.]+) ([\d.]+)$", handle.read(), re.M)
+        if found:
+            peak, cpu = int(found[-1][0]) * 1024, float(found[-1][1]) + float(found[-1][2])
+    finally:
+        os.unlink(time_file)
+    if done.returncode != 0:
+        raise RuntimeError(f"exit {done.returncode}: {shlex.join(command)}\n{done.stderr.strip()[-2000:]}")
+    objects = []
+    if expect_json:
+        text = done.stdout.strip()
+        try:
+            objects = [json.loads(text)]
+        except json.JSONDecodeError:
+            objects = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return objects, peak, cpu
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = args.build_dir
+        self.bin = os.path.join(self.build, "bin")
+        self.curvefit = os.path.join(self.bin, "curvefit")
+        self.data_dir = args.data_dir
+        self.python = args.python
+        self.scipy_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scipy_fit.py")
+        self.rows = []       # one dict per (workload, m, contender)
+        self.baselines = {}  # (workload key, contender) -> peak RSS bytes of a tiny fit
+        self.failures = []
+        self.pending = []    # (contender, scipy report) of further methods run in the same process
+        self.cpu = []        # CPU seconds (user + sys) of the runs of the row being measured
+        self.on_row = None   # called after each row: the section is rewritten as the run goes
+
+    # --- data ---------------------------------------------------------------------------------
+    def data_file(self, workload, points):
+        os.makedirs(self.data_dir, exist_ok=True)
+        tag = f"{workload.key}_{points:.0e}".replace("+", "")
+        path = os.path.join(self.data_dir, f"{tag}_seed{SEED}.h5")
+        if not os.path.exists(path):
+            log(f"generating {path}")
+            partial = path + ".partial.h5"
+            subprocess.run([self.curvefit, "generate", "--model", workload.model, "--points", str(points),
+                            "--out", partial, "--params", workload.named(workload.truth), "--noise", str(NOISE_SD),
+                            "--seed", str(SEED), "--x-range", workload.x_range], check=True,
+                           stdout=subprocess.DEVNULL, timeout=TIMEOUT_S)
+            os.replace(partial, path)
+        return path
+
+    # --- contenders: each returns (times, passes, params, peak, detail) ------------------------
+    def curvefit_runs(self, path, workload, method, mode, threads, limit, repeats):
+        command = [self.curvefit, "fit", path, "--model", workload.model, "--method", method, "--mode", mode,
+                   "--p0", workload.named(workload.p0), "--json", "--quiet"]
+        if threads:
+            command += ["--threads", str(threads)]
+        if limit:
+            command += ["--memory-limit", limit]
+        times, peaks, passes, params, modes = [], [], None, None, set()
+        self.cpu = []
+        for _ in range(repeats):
+            (report,), peak, cpu = run_process(command)
+            times.append(float(report["time_s"]))
+            self.cpu.append(cpu)
+            peaks.append(peak or int(report["memory"]["peak_rss_bytes"]))
+            passes = int(report["passes"])
+            by_name = {p["name"]: float(p["value"]) for p in report["params"]}
+            params = [by_name[n] for n in workload.names]
+            modes.add(f"{report['mode']}, {report['threads']} thr")
+            if not report.get("success", True):
+                raise RuntimeError(f"not converged: {report.get('message')}: {shlex.join(command)}")
+        return times, passes, params, max(peaks), "; ".join(sorted(modes)), command
+
+    def scipy_runs(self, path, workload, method, repeats):
+        command = [self.python, self.scipy_script, path, workload.scipy_model, method,
+                   workload.plain(workload.p0), str(repeats)]
+        reports, peak, _ = run_process(command)
+        self.cpu = reports[0].get("cpu_s", [])
+        if len(reports) > 1:  # several methods in one process: the extra ones become rows of their own
+            for extra in reports[1:]:
+                self.pending.append((extra["contender"], extra))
+        report = reports[0]
+        return (report["times_s"], report["passes"], report["params"], peak or report["peak_rss_bytes"], "",
+                command)
+
+    def ceres_runs(self, path, workload, repeats):
+        command = [os.path.join(self.bin, "bench_ceres_fit"), path, workload.ceres_model, workload.plain(workload.p0)]
+        times, peaks, passes, params = [], [], None, None
+        self.cpu = []
+        for _ in range(repeats):
+            (report,), peak, cpu = run_process(command)
+            self.cpu.append(cpu)
+            times.append(float(report["time_s"]))
+            peaks.append(peak or report["peak_rss_bytes"])
+            passes, params = report["iterations"], report["params"]
+        return times, passes, params, max(peaks), "iterations; time includes building the problem", command
+
+    def roofline_runs(self, path, repeats):
+        command = [os.path.join(self.bin, "bench_roofline"), path, str(max(repeats, 3))]
+        (report,), peak, _ = run_process(command)
+        self.cpu = []
+        return ([report["min_s"], report["time_s"], report["max_s"]], 1, None, peak,
+                "one hand-fused pass (median of its repetitions)", command)
+
+    # --- one row ------------------------------------------------------------------------------
+    def measure(self, workload, points, name, runner, baseline_runner=None, is_roofline=False):
+        path = self.data_file(workload, points)
+        log(f"{workload.key} m={points:.0e} {name}")
+        try:
+            times, passes, params, peak, detail, command = runner(path)
+            cpu = [c for c in self.cpu if c is not None]
+            if name.startswith("scipy ") and "," in name:
+                name = name.split(",")[0]
+            if baseline_runner and not self.args.smoke and (workload.key, name) not in self.baselines:
+                tiny = self.data_file(workload, TINY_POINTS)
+                self.baselines[(workload.key, name)] = baseline_runner(tiny)[3]
+        except (RuntimeError, subprocess.SubprocessError, KeyError, ValueError) as error:
+            log(f"FAILED: {error}")
+            self.failures.append(f"{workload.key} m={points:.0e} {name}: {str(error).splitlines()[0]}")
+            return
+        error = None
+        if params is not None:
+            error = max(abs(p - t) / abs(t) for p, t in zip(params, workload.truth))
+        self.rows.append({"workload": workload.key, "m": points, "contender": name, "times": times,
+                          "median": statistics.median(times), "passes": passes, "peak": peak,
+                          "baseline": self.baselines.get((workload.key, name)), "error": error,
+                          "detail": detail, "roofline": is_roofline, "command": command,
+                          "cpu": statistics.median(cpu) if cpu else None})
+        for contender, extra in self.pending:
+            error = max(abs(p - t) / abs(t) for p, t in zip(extra["params"], workload.truth))
+            self.rows.append({"workload": workload.key, "m": points, "contender": contender,
+                              "times": extra["times_s"], "median": statistics.median(extra["times_s"]),
+                              "passes": extra["passes"], "peak": None, "baseline": None, "error": error,
+                              "detail": "", "roofline": False, "command": command,
+                              "cpu": statistics.median(extra["cpu_s"]) if extra.get("cpu_s") else None})
+        self.pending = []
+        if self.on_row:
+            self.on_row()
+
+    def curvefit_row(self, workload, points, method, mode, threads=2, limit=None, label=None):
+        name = label or f"curvefit {method} {mode} {threads}t"
+        self.measure(workload, points, name,
+                     lambda p: self.curvefit_runs(p, workload, method, mode, threads, limit, self.args.repeats),
+                     lambda p: self.curvefit_runs(p, workload, method, mode, threads, limit, 1))
+
+    def scipy_rows(self, workload, points, methods=("trf", "lm", "dogbox", "curve_fit")):
+        if self.args.smoke:
+            # One process for all methods (the interpreter starts once): the smoke run stays short.
+            self.measure(workload, points, "scipy " + ",".join(methods),
+                         lambda p: self.scipy_runs(p, workload, ",".join(methods), 1))
+            return
+        for method in methods:
+            self.measure(workload, points, f"scipy {method}",
+                         lambda p, method=method: self.scipy_runs(p, workload, method, self.args.repeats),
+                         lambda p, method=method: self.scipy_runs(p, workload, method, 1))
+
+    def ceres_row(self, workload, points):
+        self.measure(workload, points, "ceres lm dense_qr",
+                     lambda p: self.ceres_runs(p, workload, self.args.repeats),
+                     lambda p: self.ceres_runs(p, workload, 1))
+
+    def roofline_row(self, points):
+        self.measure(EXPONENTIAL, points, "roofline pass", lambda p: self.roofline_runs(p, self.args.repeats),
+                     is_roofline=True)
+
+    # --- the plan -----------------------------------------------------------------------------
+    def run(self):
+        smoke = self.args.smoke
+        sizes = [10**4] if smoke else [10**4, 10**5, 10**6, 10**7]
+        if self.args.sizes:
+            sizes = [int(float(v)) for v in self.args.sizes.split(",")]
+        other_size = 10**4 if smoke else 10**6
+        for m in sizes:
+            self.roofline_row(m)
+            for method in ("trf", "lm", "dogbox"):
+                for mode in ("memory", "chunked"):
+                    self.curvefit_row(EXPONENTIAL, m, method, mode)
+            if m == sizes[-1]:
+                self.curvefit_row(EXPONENTIAL, m, "trf", "memory", threads=1)
+                self.curvefit_row(EXPONENTIAL, m, "trf", "stream")
+            if m <= 10**7:
+                self.scipy_rows(EXPONENTIAL, m)
+            if m <= 10**6:
+                self.ceres_row(EXPONENTIAL, m)
+        if self.args.large and not smoke:
+            m = 10**8
+            self.roofline_row(m)
+            self.curvefit_row(EXPONENTIAL, m, "trf", "auto", limit="256MB", label="curvefit trf auto 2t 256MB")
+            self.curvefit_row(EXPONENTIAL, m, "trf", "stream", limit="256MB", label="curvefit trf stream 2t 256MB")
+        for workload in (DOUBLE_EXPONENTIAL, TWO_GAUSSIAN) if self.args.others else ():
+            for method in ("trf", "lm", "dogbox"):
+                self.curvefit_row(workload, other_size, method, "memory")
+            self.curvefit_row(workload, other_size, "trf", "chunked")
+            self.scipy_rows(workload, other_size)
+            if workload.ceres_model:
+                self.ceres_row(workload, other_size)
+
+
+# --- the report ---------------------------------------------------------------------------------
+def m_text(points):
+    return f"1e{round(math.log10(points))}" if points == 10 ** round(math.log10(points)) else str(points)
+
+
+def fmt_s(seconds):
+    return f"{seconds:.3g}" if seconds < 100 else f"{seconds:.0f}"
+
+
+def find_row(rows, workload, m, contender):
+    for row in rows:
+        if row["workload"] == workload and row["m"] == m and row["contender"] == contender:
+            return row
+    return None
+
+
+def machine_lines(bench, load_before, load_after, command):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as handle:
+        memory_kib = int(re.search(r"MemTotal:\s+(\d+)", handle.read()).group(1))
+
+    def output(command_line):
+        try:
+            return subprocess.run(command_line, capture_output=True, text=True, timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+
+    curvefit_version = output([bench.curvefit, "--version"]).splitlines()[:1] or ["unknown"]
+    py_versions = output([bench.python, "-c", "import scipy, numpy, h5py, sys; "
+                          "print(scipy.__version__, numpy.__version__, h5py.__version__, sys.version.split()[0])"]).split()
+    ceres = "unknown"
+    try:
+        with open("/usr/include/ceres/version.h") as handle:
+            parts = dict(re.findall(r"#define CERES_VERSION_(MAJOR|MINOR|REVISION) (\d+)", handle.read()))
+            ceres = f"{parts['MAJOR']}.{parts['MINOR']}.{parts['REVISION']}"
+    except (OSError, KeyError):
+        pass
+    compiler = output(["c++", "--version"]).splitlines()[:1] or ["unknown"]
+    scipy_v, numpy_v, h5py_v, python_v = (py_versions + ["?"] * 4)[:4]
+    return [
+        f"Machine: {cpu}, {os.cpu_count()} cores, {memory_kib / 2**20:.1f} GiB RAM, "
+        f"Linux {platform.release()}. Load average (1, 5, 15 min) at the start "
+        f"{', '.join(f'{v:.2f}' for v in load_before)}, at the end {', '.join(f'{v:.2f}' for v in load_after)} "
+        f"(other engineers' builds share the 2 cores: read ratios, not absolute times).",
+        f"Versions: curvefit {curvefit_version[0].replace('curvefit ', '')}, scipy {scipy_v}, numpy {numpy_v}, "
+        f"h5py {h5py_v} (Python {python_v}), Ceres {ceres}, {compiler[0]} (-O2, no -ffast-math).",
+        f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
+        f"Command: `{command}`",
+    ]
+
+
+def report(bench, load_before, load_after, command, wall_s):
+    rows = bench.rows
+    out = [SECTION, ""]
+    out += machine_lines(bench, load_before, load_after, command)
+    out += ["",
+            f"Data: `curvefit generate` HDF5 files (/x, /y; noise sd {NOISE_SD}, seed {SEED}) in BENCH_DIR; every "
+            "contender reads the same file and starts from the same p0. Median of "
+            f"{bench.args.repeats} runs (min–max). What each time covers: curvefit `time_s` from its JSON = the "
+            "whole `fit` command including reading the HDF5 file (conservative); scipy = the solve only (data read "
+            "first, as the issue asks); Ceres = building the problem + solve; roofline = one fused pass over "
+            "x, y already in RAM. **× scipy trf** = scipy trf's median / this median (higher is faster). "
+            "**pass ÷ roof** = (time / passes) / the roofline pass at the same m. **passes**: curvefit's full "
+            "passes over the data; scipy nfev + njev (each a sweep); Ceres iterations. **peak RSS** from "
+            "`/usr/bin/time` (VmHWM of the whole process); **B/pt** = (peak RSS − peak RSS of the same contender "
+            f"on a {TINY_POINTS}-point file) / m. **max err** = largest relative deviation of a parameter from the "
+            "true value (noise makes it non-zero). curvefit rows: method, mode, threads. **CPU s** = median user + "
+            "system CPU seconds (curvefit, Ceres: the whole process from `/usr/bin/time`; scipy: "
+            "`time.process_time()` of the solve): on a shared machine the fairer single-core figure.",
+            "",
+            "| workload | m | contender | median s | min–max s | × scipy trf | CPU s | × scipy trf CPU | pass ÷ roof | passes | peak RSS MB | B/pt | max err |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        scipy_trf = find_row(rows, row["workload"], row["m"], "scipy trf")
+        roof = find_row(rows, row["workload"], row["m"], "roofline pass")
+        speedup = f"{scipy_trf['median'] / row['median']:.1f}×" if scipy_trf and not row["roofline"] else ""
+        cpu = f"{fmt_s(row['cpu'])}" if row.get("cpu") else ""
+        cpu_speedup = ""
+        if scipy_trf and scipy_trf.get("cpu") and row.get("cpu"):
+            cpu_speedup = f"{scipy_trf['cpu'] / row['cpu']:.1f}×"
+        per_pass = ""
+        if roof and row["contender"].startswith("curvefit") and row["passes"]:
+            per_pass = f"{row['median'] / row['passes'] / roof['median']:.2f}"
+        per_point = ""
+        if row["baseline"] is not None and row["peak"] and row["m"] >= 10**5:
+            per_point = f"{(row['peak'] - row['baseline']) / row['m']:.1f}"
+        peak = f"{row['peak'] / 1e6:.0f}" if row["peak"] and not row["roofline"] else ""
+        error = f"{row['error']:.1e}" if row["error"] is not None else ""
+        out.append(f"| {row['workload']} | {m_text(row['m'])} | {row['contender']} | {fmt_s(row['median'])} | "
+                   f"{fmt_s(min(row['times']))}–{fmt_s(max(row['times']))} | {speedup} | {cpu} | {cpu_speedup} | {per_pass} | "
+                   f"{row['passes']} | {peak} | {per_point} | {error} |")
+    if bench.failures:
+        out += ["", "Failed runs (not in the table):", ""] + [f"- {f}" for f in bench.failures]
+    modes = sorted({(r["contender"], r["detail"]) for r in rows if r["contender"].startswith("curvefit")})
+    out += ["", "curvefit's own account of the mode and threads it ran: " +
+            "; ".join(f"{c} → {d}" for c, d in modes) + "."]
+    out += ["", "### Targets (issue 7)", ""] + targets(rows, bench.args.large)
+    out += ["", f"The whole run took {wall_s / 60:.1f} min.", ""]
+    return "\n".join(out)
+
+
+def slope(points):
+    """Least-squares slope of log(time) against log(m)."""
+    xs = [math.log(m) for m, _ in points]
+    ys = [math.log(t) for _, t in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def targets(rows, large):
+    lines = []
+
+    def verdict(ok):
+        return "**met**" if ok else "**missed**"
+
+    def get(m, contender, workload="exponential"):
+        return find_row(rows, workload, m, contender)
+
+    m = 10**7
+    trf = get(m, "curvefit trf memory 2t")
+    if trf is None:
+        return ["- (no 1e7 rows: run without --smoke for the targets)"]
+    for peer, goal in (("scipy trf", 30), ("scipy lm", 20)):
+        row = get(m, peer)
+        if row:
+            ratio = row["median"] / trf["median"]
+            cpu = ""
+            if row.get("cpu") and trf.get("cpu"):
+                cpu = f"; in CPU time {row['cpu'] / trf['cpu']:.1f}×"
+            lines.append(f"- 1e7 curvefit trf (memory, 2 threads) vs {peer}: {ratio:.1f}× "
+                         f"({fmt_s(trf['median'])} s vs {fmt_s(row['median'])} s{cpu}; goal ≥ {goal}×): "
+                         f"{verdict(ratio >= goal)}")
+    roof = get(m, "roofline pass")
+    if roof:
+        per_pass = trf["median"] / trf["passes"] / roof["median"]
+        lines.append(f"- 1e7 time per pass ÷ roofline: {per_pass:.2f} ({trf['median']:.3g} s / {trf['passes']} passes "
+                     f"vs {roof['median'] * 1e3:.1f} ms per fused pass; goal ≤ 1.5, time includes reading the file): "
+                     f"{verdict(per_pass <= 1.5)}")
+    stream = get(m, "curvefit trf stream 2t")
+    if roof and stream:
+        lines.append(f"  (for comparison, trf stream at 1e7, which reads the file on every pass instead of loading it: "
+                     f"{stream['median'] / stream['passes'] / roof['median']:.2f} × roofline per pass, "
+                     f"{fmt_s(stream['median'])} s for {stream['passes']} passes)")
+    in_ram = [r for r in rows if r["m"] == m and r["workload"] == "exponential" and r["baseline"] is not None
+              and r["contender"].startswith("curvefit") and " stream" not in r["contender"]]
+    if in_ram:
+        per_point = {r["contender"]: (r["peak"] - r["baseline"]) / m for r in in_ram}
+        best = min(per_point, key=per_point.get)
+        lines.append(f"- 1e7 bytes per point beyond the baseline, data in RAM: best {per_point[best]:.1f} ({best}), "
+                     f"trf memory {per_point.get('curvefit trf memory 2t', float('nan')):.1f}, "
+                     f"trf chunked {per_point.get('curvefit trf chunked 2t', float('nan')):.1f} "
+                     f"(goal ≤ 20): {verdict(per_point[best] <= 20)}")
+    big = get(10**8, "curvefit trf auto 2t 256MB")
+    if big:
+        lines.append(f"- 1e8 from HDF5 with --memory-limit 256MB: {fmt_s(big['median'])} s, peak RSS "
+                     f"{big['peak'] / 2**20:.0f} MiB ({big['detail']}; goal < 10 s, ≤ 256 MB): "
+                     f"{verdict(big['median'] < 10 and big['peak'] <= 256 * 2**20)}")
+    elif not large:
+        lines.append("- 1e8 from HDF5 with --memory-limit 256MB: not run (BENCH_LARGE=1 runs it)")
+    large_rows = [r for r in rows if r["contender"].startswith("curvefit") and r["m"] >= 10**7]
+    if large_rows:
+        worst = max(large_rows, key=lambda r: r["passes"])
+        lines.append(f"- passes per large fit (m ≥ 1e7, every curvefit row): {min(r['passes'] for r in large_rows)}–"
+                     f"{worst['passes']} (most: {worst['contender']} at {worst['m']:.0e}; goal ≤ 6): "
+                     f"{verdict(worst['passes'] <= 6)}")
+    one = get(m, "curvefit trf memory 1t")
+    if one:
+        gain = one["median"] / trf["median"]
+        lines.append(f"- 2 threads vs 1 thread, 1e7 trf memory: {gain:.2f}× ({fmt_s(one['median'])} s → "
+                     f"{fmt_s(trf['median'])} s; goal ≥ 1.7): {verdict(gain >= 1.7)}")
+    def series(contender):
+        return [(r["m"], r["median"]) for r in rows if r["contender"] == contender
+                and r["workload"] == "exponential" and 10**5 <= r["m"] <= 10**7]
+
+    memory, chunked = series("curvefit trf memory 2t"), series("curvefit trf chunked 2t")
+    if len(memory) >= 2:
+        worst = slope(memory)
+        text = f"- scaling exponent (log time vs log m, 1e5–1e7): trf memory {slope(memory):.3f}"
+        if len(chunked) >= 2:
+            text += f", trf chunked {slope(chunked):.3f}"
+            worst = max(worst, slope(chunked))
+        if big:
+            extended = chunked + [(10**8, big["median"])]
+            text += f"; 1e5–1e8 (chunked, then the 1e8 256MB row): {slope(extended):.3f}"
+            worst = max(worst, slope(extended))
+        lines.append(text + f" (goal ≤ 1.05): {verdict(worst <= 1.05)}")
+    return lines
+
+
+def write_section(results_path, section):
+    text = open(results_path).read() if os.path.exists(results_path) else "# curvefit benchmark results\n"
+    pattern = re.compile(r"^## Peers and scaling\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n\n" + section.rstrip("\n") + "\n"
+    with open(results_path + ".tmp", "w") as handle:
+        handle.write(text)
+    os.replace(results_path + ".tmp", results_path)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--results", required=True, help="markdown file whose section is replaced")
+    parser.add_argument("--python", default="/usr/bin/python3")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--large", action="store_true")
+    parser.add_argument("--sizes", help="exponential sizes, e.g. 1e4,1e5 (default 1e4,1e5,1e6,1e7)")
+    parser.add_argument("--no-others", dest="others", action="store_false",
+                        help="skip the 5- and 7-parameter workloads")
+    parser.add_argument("--command", default="bench/run.sh")
+    args = parser.parse_args()
+    start = time.perf_counter()
+    load_before = os.getloadavg()
+    bench = Bench(args)
+
+    def write_partial():
+        # A run cut short (deadline, Ctrl-C) still leaves the rows measured so far, marked as partial.
+        section = report(bench, load_before, os.getloadavg(), args.command, time.perf_counter() - start)
+        write_section(args.results, section.replace(SECTION, SECTION + "\n\n**Partial: the run is still going "
+                                                    "or was stopped.**", 1))
+
+    def write_partial_and_rows():
+        write_partial()
+        with open(os.path.join(args.data_dir, "results.json"), "w") as handle:
+            json.dump(bench.rows, handle, indent=1)
+
+    bench.on_row = write_partial_and_rows
+    bench.run()
+    section = report(bench, load_before, os.getloadavg(), args.command, time.perf_counter() - start)
+    write_section(args.results, section)
+    log(f"wrote {args.results} ({len(bench.rows)} rows, {len(bench.failures)} failures)")
+    if bench.failures:
+        for failure in bench.failures:
+            log(f"failed: {failure}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
