@@ -40,15 +40,32 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
   Hdf5DataSource source(path, options, false);
   const std::size_t rows = source.file_rows();
   const std::size_t k = static_cast<std::size_t>(source.num_predictors());
-  std::vector<std::vector<double>> x(k, std::vector<double>(rows));
-  std::vector<double> y(rows), sigma(source.has_sigma() ? rows : 0);
-  // Read in slabs so HDF5's conversion buffers stay small.
-  constexpr std::size_t kSlab = 1u << 20;
+  // The columns are filled by appending slabs read into a small buffer: value-initialising
+  // rows-sized vectors first would write every page twice (zeros, then data), which measured as
+  // the largest part of loading (perf, 1e7 rows). Huge pages cut the page faults.
+  std::vector<std::vector<double>> x(k);
+  std::vector<double> y, sigma;
+  auto reserve = [rows](std::vector<double>& column) {
+    column.reserve(rows);
+    advise_huge_pages(column.data(), rows * sizeof(double));
+  };
+  for (auto& column : x) reserve(column);
+  reserve(y);
+  if (source.has_sigma()) reserve(sigma);
+  // Read in slabs (2 MB per column) so HDF5's conversion buffers and ours stay small.
+  constexpr std::size_t kSlab = 1u << 18;
+  const std::size_t slab_rows = std::min(kSlab, rows);
+  std::vector<std::vector<double>> x_slab(k, std::vector<double>(slab_rows));
+  std::vector<double> y_slab(slab_rows), sigma_slab(source.has_sigma() ? slab_rows : 0);
   std::vector<double*> x_at(k);
+  for (std::size_t c = 0; c < k; ++c) x_at[c] = x_slab[c].data();
   for (std::size_t begin = 0; begin < rows; begin += kSlab) {
     const std::size_t count = std::min(kSlab, rows - begin);
-    for (std::size_t c = 0; c < k; ++c) x_at[c] = x[c].data() + begin;
-    source.read(begin, count, x_at.data(), y.data() + begin, sigma.empty() ? nullptr : sigma.data() + begin);
+    source.read(begin, count, x_at.data(), y_slab.data(), sigma_slab.empty() ? nullptr : sigma_slab.data());
+    const auto n = static_cast<std::ptrdiff_t>(count);
+    for (std::size_t c = 0; c < k; ++c) x[c].insert(x[c].end(), x_slab[c].begin(), x_slab[c].begin() + n);
+    y.insert(y.end(), y_slab.begin(), y_slab.begin() + n);
+    if (!sigma_slab.empty()) sigma.insert(sigma.end(), sigma_slab.begin(), sigma_slab.begin() + n);
   }
   std::vector<std::string> names = source.column_names();
   apply_nan_policy(x, y, sigma, options.nan_policy, path, names);
