@@ -90,6 +90,7 @@ void register_inspect_command(CLI::App& app, Context& context) {
   CLI::App* command = app.add_subcommand("inspect", "Show the columns (CSV) or datasets (HDF5) of a data file, "
                                                     "with their types and lengths");
   command->add_option("file", options->path, "CSV/TSV/text file, HDF5 file, or - for CSV on stdin")->required();
+  command->footer("Examples:\n  curvefit inspect data/decay.csv\n  curvefit inspect run42.h5\n  cat data.tsv | curvefit inspect -");
   command->add_option("--delimiter", options->delimiter, "CSV delimiter: one character, 'tab' or 'space' (default: detect)");
   auto* header = command->add_flag("--header", options->header, "CSV: the first row is a header");
   command->add_flag("--no-header", options->no_header, "CSV: there is no header row")->excludes(header);

@@ -47,6 +47,7 @@ void register_memory_command(CLI::App& app, Context& context) {
       "Show total and available memory, the limit that decides it (cgroup, rlimit, RAM) and this "
       "process's RSS.");
   command->add_flag("--json", options->json, "Print a JSON object instead of text");
+  command->footer("Examples:\n  curvefit memory\n  curvefit memory --json");
   command->callback([options, &context] {
     print_snapshot(SystemProbe().snapshot(), options->json);
     context.exit_code = 0;
