@@ -147,11 +147,10 @@ GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
   GuessSample sample;
   const std::size_t m = data.rows();
   const int k = data.num_predictors();
-  auto take = [&](std::size_t begin, std::size_t count, const double* x1, const double* x2, const double* y) {
+  auto take = [&](std::size_t count, const double* x1, const double* x2, const double* y) {
     sample.x.insert(sample.x.end(), x1, x1 + count);
     if (k > 1) sample.x2.insert(sample.x2.end(), x2, x2 + count);
     sample.y.insert(sample.y.end(), y, y + count);
-    (void)begin;
   };
   if (in_memory) {
     const std::size_t stride = std::max<std::size_t>(1, m / kGuessSamplePoints);
@@ -161,7 +160,7 @@ GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
       if (k > 1) x2.push_back(in_memory->x_column(1)[i]);
       y.push_back(in_memory->y_column()[i]);
     }
-    take(0, y.size(), x1.data(), x2.data(), y.data());
+    take(y.size(), x1.data(), x2.data(), y.data());
     return sample;
   }
   const std::size_t blocks = 64, block_rows = std::max<std::size_t>(1, kGuessSamplePoints / blocks);
@@ -173,7 +172,7 @@ GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
     const std::size_t begin = m <= block_rows ? 0 : (m - block_rows) * b / (blocks - 1);
     const std::size_t count = std::min(block_rows, m - begin);
     data.read(begin, count, xp.data(), y.data(), data.has_sigma() ? sigma.data() : nullptr);
-    take(begin, count, x[0].data(), k > 1 ? x[1].data() : nullptr, y.data());
+    take(count, x[0].data(), k > 1 ? x[1].data() : nullptr, y.data());
     if (m <= block_rows) break;
   }
   return sample;
@@ -286,7 +285,7 @@ int run_fit(const FitOptions& o) {
     plan = make_plan(again);
   }
   if (data->rows() == 0) throw DataError(run.data + ": no data rows left to fit");
-  if (data->rows() < n - 0) {
+  if (data->rows() < n) {
     // Fewer points than parameters: allowed by the solvers (rank deficient), but say so.
     run.notes.push_back("fewer data points than parameters: some parameters are undetermined");
   }

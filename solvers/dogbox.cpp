@@ -235,16 +235,7 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
     report(iteration);
   }
 
-  result.x = x;
-  result.cost = cost;
-  result.grad = g;
-  result.optimality = masked_gradient_norm();
-  result.iterations = iteration;
-  result.status = status.value_or(Status::max_evaluations);
-  if (result.message.empty()) result.message = std::string(status_message(result.status));
-  result.success = status_converged(result.status);
-  result.active_mask = on_bound;
-  result.linearization = std::move(lin);
+  tr::finish_result(result, x, cost, g, masked_gradient_norm(), iteration, status, on_bound, std::move(lin));
   return result;
 }
 

@@ -309,16 +309,7 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
     report(iteration);
   }
 
-  result.x = x;
-  result.cost = cost;
-  result.grad = g;
-  result.optimality = optimality();
-  result.iterations = iteration;
-  result.status = status.value_or(Status::max_evaluations);
-  if (result.message.empty()) result.message = std::string(status_message(result.status));
-  result.success = status_converged(result.status);
-  result.active_mask = tr::find_active_constraints(x, lb, ub);
-  result.linearization = std::move(lin);
+  tr::finish_result(result, x, cost, g, optimality(), iteration, status, tr::find_active_constraints(x, lb, ub), std::move(lin));
   return result;
 }
 

@@ -273,4 +273,19 @@ void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef sca
   }
 }
 
+void finish_result(SolverResult& result, const ConstVecRef& x, double cost, const ConstVecRef& g,
+                   double optimality, int iterations, std::optional<Status> status,
+                   Eigen::VectorXi active_mask, Linearization lin) {
+  result.x = x;
+  result.cost = cost;
+  result.grad = g;
+  result.optimality = optimality;
+  result.iterations = iterations;
+  result.status = status.value_or(Status::max_evaluations);
+  if (result.message.empty()) result.message = std::string(status_message(result.status));
+  result.success = status_converged(result.status);
+  result.active_mask = std::move(active_mask);
+  result.linearization = std::move(lin);
+}
+
 }  // namespace curvefit::tr

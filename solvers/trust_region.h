@@ -118,4 +118,10 @@ void append_diagonal_and_retriangularize(Eigen::Ref<Mat> T, VecRef rhs, const Co
 // Jacobian column norms (zero norms count as 1). scale_inv = 1 / scale.
 void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef scale, bool first);
 
+// Fills the end-of-run fields of `result` (x, cost, gradient, optimality, status and its message,
+// success, active mask, the linearization at x). A run that ended without a status hit max_nfev.
+void finish_result(SolverResult& result, const ConstVecRef& x, double cost, const ConstVecRef& g,
+                   double optimality, int iterations, std::optional<Status> status,
+                   Eigen::VectorXi active_mask, Linearization lin);
+
 }  // namespace curvefit::tr
