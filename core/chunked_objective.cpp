@@ -14,6 +14,7 @@
 #include <oneapi/tbb/partitioner.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include "core/chunk_kernel.h"
 #include "core/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
@@ -21,50 +22,8 @@
 namespace curvefit {
 
 // ---------------------------------------------------------------------------------------------
-namespace {
-// sum a[i] b[i] with four interleaved partial sums (rows i mod 4), added in a fixed order: as
-// deterministic as one running sum, but not bound by the latency of one chain of additions.
-double dot(const double* a, const double* b, std::size_t rows) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  std::size_t i = 0;
-  for (; i + 4 <= rows; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < rows; ++i) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
-}  // namespace
-
-// The fold: one step of a tall-skinny QR. For each column j, a Householder reflection
-// H = I - tau v v^T with v = [1; v_tail] maps [R(j,j); B(:,j)] to [beta; 0] (LAPACK's dlarfg
-// convention, beta = -sign(alpha) ||.||) and is applied to the columns to its right, including the
-// right-hand side column qtf | b. Rows above j of R are untouched, so only row j of [R | qtf] and
-// the block take part. Every sum has a fixed order: the same inputs give the same bits.
 void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std::size_t ld) {
-  if (rows == 0) return;
-  const std::size_t un = static_cast<std::size_t>(n);
-  for (std::size_t j = 0; j < un; ++j) {
-    double* bj = B + j * ld;
-    const double tail_norm2 = dot(bj, bj, rows);
-    if (tail_norm2 == 0) continue;  // already triangular in this column: H = I
-    double& alpha = Rqtf[j + j * un];
-    const double norm = std::sqrt(alpha * alpha + tail_norm2);
-    const double beta = alpha >= 0 ? -norm : norm;
-    const double tau = (beta - alpha) / beta;
-    const double tail_scale = 1.0 / (alpha - beta);
-    for (std::size_t i = 0; i < rows; ++i) bj[i] *= tail_scale;  // v_tail, stored in place
-    alpha = beta;
-    for (std::size_t k = j + 1; k <= un; ++k) {
-      double* bk = B + k * ld;
-      double& r_jk = Rqtf[j + k * un];
-      const double w = tau * (r_jk + dot(bj, bk, rows));
-      r_jk -= w;
-      for (std::size_t i = 0; i < rows; ++i) bk[i] -= w * bj[i];
-    }
-  }
+  kernel::fold_rows_into_factor(Rqtf, n, B, rows, ld);
 }
 
 namespace {
@@ -167,67 +126,88 @@ struct ChunkRows {
 
 namespace {
 
-// Evaluates one chunk at the model parameters p and folds it into `slot`.
-// Block layout (leading dimension = rows, as the model writes its Jacobian): columns
-// 0..n_model-1 the Jacobian, column n_model the model values; with fixed parameters the free
-// columns are first moved left, and the residual column is written at n_free, so that
-// [J_free | f] is contiguous for the fold.
-void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOptions& options,
-                   const ChunkRows& in, const double* p, bool linearize, double* block,
-                   ChunkedObjective::Impl::Slot& slot) {
-  const std::size_t rows = in.rows;
+// Rows of a chunk handled together: the model block, the residuals and the fold of these rows
+// stay in the L1 cache (256 x (n + 1) doubles is 8 KiB for 3 parameters) instead of streaming a
+// whole chunk's Jacobian through L2 once per Householder column.
+constexpr std::size_t kSubBlockRows = 256;
+
+// The rows of one sub-block of a chunk: the model, the residuals (scaled by a robust loss when
+// there is one) and, when linearizing, the fold into the slot's factor. `block` holds
+// [J | values] for these rows, leading dimension `rows`: columns 0..n_model-1 the Jacobian,
+// column n_model the model values; with fixed parameters the free columns are first moved left,
+// and the residual column is written at n_free, so that [J_free | f] is contiguous for the fold.
+void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOptions& options,
+                  const double* const* x, const double* y, const double* sigma, std::size_t rows,
+                  const double* p, bool linearize, double* block, ChunkedObjective::Impl::Slot& slot) {
   const std::size_t n_model = impl.model.num_params();
   const std::size_t n_free = impl.free_index.size();
   double* values = block + n_model * rows;
   if (linearize) {
-    impl.model.evaluate_with_jacobian(in.x, rows, p, values, block);
+    impl.model.evaluate_with_jacobian(x, rows, p, values, block);
     for (std::size_t j = 0; j < n_free; ++j) {
       const std::size_t source = static_cast<std::size_t>(impl.free_index[j]);
       if (source != j) std::copy_n(block + source * rows, rows, block + j * rows);
     }
   } else {
-    impl.model.evaluate(in.x, rows, p, values);
+    impl.model.evaluate(x, rows, p, values);
   }
   double* f = block + n_free * rows;  // may alias `values` (no fixed parameters): read first
 
-  ResidualSums sums;
-  double f_norm2 = 0;
-  bool finite = true;
-  const bool robust = options.loss != Loss::linear;
-  for (std::size_t i = 0; i < rows; ++i) {
-    const double difference = values[i] - in.y[i];
-    const double weight = in.sigma ? 1.0 / in.sigma[i] : 1.0;
-    const double r = in.sigma ? difference / in.sigma[i] : difference;
-    finite = finite && std::isfinite(r);
-    sums.ss_residual += difference * difference;
-    sums.chi2 += r * r;
-    double row_scale = weight;
-    double fi = r;
-    if (robust) {
+  if (options.loss == Loss::linear) {
+    kernel::LinearSums sums;
+    kernel::linear_residuals(values, y, sigma, rows, linearize ? f : nullptr, block, n_free, rows, sums);
+    slot.sums.rho += sums.chi2;
+    slot.sums.chi2 += sums.chi2;
+    slot.sums.ss_residual += sums.ss_residual;
+    slot.finite = slot.finite && sums.finite;
+    if (linearize) slot.f_norm2 += sums.chi2;
+  } else {
+    ResidualSums sums;
+    double f_norm2 = 0;
+    bool finite = true;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const double difference = values[i] - y[i];
+      const double r = sigma ? difference / sigma[i] : difference;
+      finite = finite && std::isfinite(r);
+      sums.ss_residual += difference * difference;
+      sums.chi2 += r * r;
       const LossValue loss = evaluate_loss(options.loss, r * r, options.f_scale);
       sums.rho += loss.rho;
       if (linearize) {
         const RowScale scale = robust_row_scale(r, loss);
-        row_scale *= scale.jacobian_scale;
-        fi = r * scale.residual_scale;
-      }
-    } else {
-      sums.rho += r * r;
-    }
-    if (linearize) {
-      f[i] = fi;
-      f_norm2 += fi * fi;
-      if (row_scale != 1.0)
+        const double row_scale = (sigma ? 1.0 / sigma[i] : 1.0) * scale.jacobian_scale;
+        f[i] = r * scale.residual_scale;
+        f_norm2 += f[i] * f[i];
         for (std::size_t j = 0; j < n_free; ++j) block[j * rows + i] *= row_scale;
+      }
     }
+    add_sums(slot.sums, sums);
+    slot.finite = slot.finite && finite;
+    if (linearize) slot.f_norm2 += f_norm2;
   }
-  slot.finite = slot.finite && finite;
-  add_sums(slot.sums, sums);
-  combine_moments(slot.moments, chunk_moments(in.y, rows));
-  if (linearize && finite) {
-    slot.f_norm2 += f_norm2;
+  if (linearize && slot.finite)
     fold_rows_into_factor(slot.factor.data(), static_cast<int>(n_free), block, rows, rows);
+}
+
+// Evaluates one chunk at the model parameters p and folds it into `slot`, sub-block by sub-block
+// in row order. `block` is the worker's workspace (reused for every sub-block), or in memory mode
+// the chunk's own part of the whole Jacobian (each sub-block stored after the previous one).
+void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOptions& options,
+                   const ChunkRows& in, const double* p, bool linearize, double* block,
+                   bool block_per_row, ChunkedObjective::Impl::Slot& slot) {
+  const std::size_t n_model = impl.model.num_params();
+  const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
+  const double* x[8];
+  std::vector<const double*> many_x(k > 8 ? k : 0);
+  const double** xs = k > 8 ? many_x.data() : x;
+  for (std::size_t begin = 0; begin < in.rows && slot.finite; begin += kSubBlockRows) {
+    const std::size_t rows = std::min(kSubBlockRows, in.rows - begin);
+    for (std::size_t q = 0; q < k; ++q) xs[q] = in.x[q] + begin;
+    double* sub_block = block_per_row ? block + begin * (n_model + 1) : block;
+    process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
+                 linearize, sub_block, slot);
   }
+  if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y, in.rows));
 }
 
 }  // namespace
@@ -340,7 +320,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
     }
     Impl::Slot& slot = impl.slots[chunk % num_slots_];
     process_chunk(impl, options_, ChunkRows{begin, rows, x_at_begin, y, sigma}, p, linearize,
-                  block, slot);
+                  block, options_.materialise_jacobian, slot);
     if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
     if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
   };
@@ -369,7 +349,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
     // Streaming: batches of consecutive chunks, at most S of them, so that the chunks of one
     // batch belong to distinct slots and run in parallel; batches come in row order, so every
     // slot still folds its chunks in increasing order.
-    const std::size_t batch_chunks = std::min<std::size_t>(static_cast<std::size_t>(threads_), num_slots_);
+    const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
     ReadAhead reader(*impl.stream, 0, m_, batch_chunks * chunk_rows_);
     while (const RowBatch* batch = reader.next()) {
       const std::size_t first_chunk = batch->begin / chunk_rows_;
@@ -476,7 +456,7 @@ void ChunkedObjective::for_each_chunk_fitted(
     }
     return;
   }
-  const std::size_t batch_chunks = std::min<std::size_t>(static_cast<std::size_t>(threads_), num_slots_);
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
   ReadAhead reader(*impl_->stream, 0, m_, batch_chunks * chunk_rows_);
   while (const RowBatch* batch = reader.next()) {
     for (std::size_t offset = 0; offset < batch->rows; offset += chunk_rows_) {

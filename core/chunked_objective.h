@@ -21,7 +21,8 @@
 //   - chunked and streaming modes: one block of footprint::chunk_workspace_bytes(chunk_rows,
 //     n_model, columns) per worker thread (of which [J | f] uses chunk_rows x (n_model + 1));
 //   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
-//     ReadAhead::kDefaultBuffers) with batch_chunks = min(threads, S).
+//     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S).
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -139,6 +140,13 @@ class ChunkedObjective : public Objective {
   long passes() const { return passes_; }
 
   static constexpr std::size_t kMaxSlots = 64;
+  // Streaming: chunks per read-ahead batch. Each batch is shared out among the threads and waited
+  // for, so it holds several chunks per thread (less waiting at the end of a batch); its chunks must
+  // belong to distinct slots, hence at most S. The planner sizes the read-ahead ring with this.
+  static constexpr std::size_t kStreamChunksPerThread = 4;
+  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots) {
+    return std::max<std::size_t>(1, std::min(kStreamChunksPerThread * threads, slots));
+  }
   static constexpr std::size_t kRememberedPoints = 8;
 
   struct Impl;  // defined in the .cpp; public so that the per-chunk helper there can name it

@@ -101,7 +101,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
     case FitMode::stream:
     case FitMode::automatic: {
       parts.jacobian = threads * worker_workspace;
-      const std::size_t batch_chunks = std::min(threads, slots_for(m, chunk));
+      const std::size_t batch_chunks = ChunkedObjective::stream_batch_chunks(threads, slots_for(m, chunk));
       parts.read_ahead = ReadAhead::ring_bytes(batch_chunks * chunk, request.columns,
                                                ReadAhead::kDefaultBuffers);
       if (request.location == DataLocation::hdf5_file)
