@@ -245,7 +245,10 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
     handles_->columns.push_back(std::move(column));
   }
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
-  if (scan_invalid) scan_invalid_rows(options.nan_policy == NanPolicy::omit);
+  // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
+  // raise checks each row the first time a read delivers it, so no pass is spent on checking.
+  if (scan_invalid && options.nan_policy == NanPolicy::omit) scan_invalid_rows(true);
+  check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
 }
 
 Hdf5DataSource::~Hdf5DataSource() {
@@ -280,6 +283,38 @@ void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double*
                       std::to_string(begin + count) + " failed: " + hdf5_reason(e));
     }
   }
+}
+
+namespace {
+// Whether any of the n values is NaN or +-inf: v * 0 is 0 for finite v and NaN otherwise, and a
+// NaN survives the sum. Four independent partial sums, so that checking costs far less than reading.
+bool any_non_finite(const double* values, std::size_t n) {
+  double sum[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t lane = 0; lane < 4; ++lane) sum[lane] += values[i + lane] * 0.0;
+  for (; i < n; ++i) sum[0] += values[i] * 0.0;
+  return !((sum[0] + sum[1]) + (sum[2] + sum[3]) == 0.0);
+}
+}  // namespace
+
+void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,
+                                const double* y, const double* sigma, std::size_t offset) {
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  // A quick look first; only then find the first bad row, in its first bad column, as a scan would.
+  bool any = any_non_finite(y + offset, count);
+  for (std::size_t c = 0; c < k && !any; ++c) any = any_non_finite(x[c] + offset, count);
+  if (has_sigma_ && sigma && !any)
+    for (std::size_t r = 0; r < count && !any; ++r) any = row_value_bad(sigma[offset + r], true);
+  if (!any) return;
+  for (std::size_t r = 0; r < count; ++r)
+    for (std::size_t c = 0; c <= k + (has_sigma_ && sigma ? 1 : 0); ++c) {
+      const bool is_sigma = c == k + 1;
+      const double value = (c < k ? x[c] : c == k ? y : sigma)[offset + r];
+      if (row_value_bad(value, is_sigma))
+        throw DataError(path_ + ": dataset " + names_[c] + ": row " + std::to_string(begin + r + 1) + ": " +
+                        row_problem(is_sigma));
+    }
 }
 
 void Hdf5DataSource::scan_invalid_rows(bool omit) {
@@ -322,7 +357,15 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
     throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
                     " requested but the data have " + std::to_string(rows()));
   if (count == 0) return;
-  if (invalid_rows_.empty()) return read_physical(begin, count, x, y, sigma);
+  if (invalid_rows_.empty()) {
+    read_physical(begin, count, x, y, sigma);
+    if (check_on_read_ && begin + count > checked_rows_) {
+      const std::size_t from = std::max(begin, checked_rows_);
+      check_rows(from, begin + count - from, x, y, sigma, from - begin);
+      if (begin <= checked_rows_) checked_rows_ = begin + count;
+    }
+    return;
+  }
 
   // Logical row l is physical row l + j, j = number of omitted rows at or before it.
   auto physical = [&](std::size_t logical) {

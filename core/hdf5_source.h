@@ -37,9 +37,10 @@ std::vector<Hdf5DatasetInfo> list_hdf5_datasets(const std::string& path);
 class Hdf5DataSource : public DataSource {
  public:
   // Opens the file and the selected datasets and checks them (existence, numeric type, rank,
-  // column, equal lengths). When scan_invalid, one pass over the data applies nan_policy: raise
-  // throws at the first non-finite x/y or sigma <= 0; omit remembers those rows and read()
-  // skips them, so rows() counts only valid rows.
+  // column, equal lengths). When scan_invalid, nan_policy applies: raise makes read() throw at
+  // the first non-finite x/y or sigma <= 0 the first time it delivers that row (no extra pass);
+  // omit scans the data once here, remembers those rows and read() skips them, so rows() counts
+  // only valid rows.
   Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid);
   ~Hdf5DataSource() override;
 
@@ -57,6 +58,10 @@ class Hdf5DataSource : public DataSource {
   struct Column;
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
   void scan_invalid_rows(bool omit);
+  // Throws DataError naming the first bad row of rows [begin, begin + count), which read() put at
+  // x[c][offset..], y[offset..], sigma[offset..].
+  void check_rows(std::size_t begin, std::size_t count, const double* const* x, const double* y,
+                  const double* sigma, std::size_t offset);
 
   std::string path_;
   int num_predictors_ = 1;
@@ -67,6 +72,8 @@ class Hdf5DataSource : public DataSource {
   std::unique_ptr<Handles> handles_;
   std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
   std::vector<double> scratch_;
+  bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
+  std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
 
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and

@@ -3,9 +3,12 @@
 // threads give bit-identical parameters and covariance. A streaming fit of 2e7 points under a
 // 96 MB limit chooses streaming and stays under the limit (measured VmHWM).
 #include <cmath>
+#include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include <H5Cpp.h>
 #include <gtest/gtest.h>
 
 #include "app/cli_util.h"
@@ -123,6 +126,38 @@ TEST_F(FitModes, TwentyMillionPointsStreamUnderA96MBLimit) {
     EXPECT_NEAR(param(j, name), truth, 5 * param(j, name, "stderr")) << name;
   std::printf("2e7 points streamed: passes %ld, peak RSS %zu bytes (limit %zu), %.2f s\n",
               j.at("passes").get<long>(), peak, limit, j.at("time_s").get<double>());
+}
+
+}  // namespace
+}  // namespace curvefit::cli
+
+namespace curvefit::cli {
+namespace {
+
+// A bad row deep in a streamed HDF5 file is found while the fit reads it (no checking pass): one
+// line naming the dataset and row, exit code 3, and no --output file.
+TEST_F(FitModes, StreamedHdf5WithANanRowFailsWithOneLineAndNoOutput) {
+  const std::string path = *dir_ / "nan.h5";
+  std::vector<double> x(30000), y(30000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) / 3000.0;
+    y[i] = 5.0 * std::exp(-0.5 * x[i]) + 1.0;
+  }
+  y[23456] = std::numeric_limits<double>::quiet_NaN();
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    const hsize_t dims[1] = {x.size()};
+    H5::DataSpace space(1, dims);
+    file.createDataSet("/x", H5::PredType::NATIVE_DOUBLE, space).write(x.data(), H5::PredType::NATIVE_DOUBLE);
+    file.createDataSet("/y", H5::PredType::NATIVE_DOUBLE, space).write(y.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  const std::string out = *dir_ / "nan-fit.csv";
+  const RunResult r = run({"fit", path, "--model", "exponential", "--mode", "stream", "--chunk-size", "1000",
+                           "--p0", "a=4,b=0.4,c=0.5", "--output", out, "-q"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.err, "curvefit: " + path +
+                       ": dataset /y: row 23457: non-finite value (use --nan-policy omit to drop such rows)\n");
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

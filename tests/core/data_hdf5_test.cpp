@@ -162,8 +162,16 @@ TEST(Hdf5Read, NanPolicyRaiseAndOmitInLoadAndStreaming) {
   }
   EXPECT_EQ(data_error([&] { load_data(path, {}); }),
             path + ": dataset /y: row 8: non-finite value (use --nan-policy omit to drop such rows)");
-  EXPECT_EQ(data_error([&] { open_streaming(path, {}); }),
+  // Streaming checks rows as they are first read (no pass spent on checking): opening succeeds,
+  // reading the rows that hold the first bad one fails with the same message, whatever the range.
+  std::unique_ptr<DataSource> stream = open_streaming(path, {});
+  std::vector<double> bx(300), by(300);
+  double* bxs[1] = {bx.data()};
+  stream->read(0, 5, bxs, by.data(), nullptr);  // rows 1..5 are fine
+  EXPECT_EQ(data_error([&] { stream->read(0, 300, bxs, by.data(), nullptr); }),
             path + ": dataset /y: row 8: non-finite value (use --nan-policy omit to drop such rows)");
+  EXPECT_EQ(data_error([&] { stream->read(90, 20, bxs, by.data(), nullptr); }),
+            path + ": dataset /x: row 101: non-finite value (use --nan-policy omit to drop such rows)");
   DataOptions omit;
   omit.nan_policy = NanPolicy::omit;
   ::testing::internal::CaptureStderr();
