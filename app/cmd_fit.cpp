@@ -247,6 +247,10 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
   }
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 int run_fit(const FitOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   g_interrupted = false;
@@ -283,6 +287,7 @@ int run_fit(const FitOptions& o) {
     again.baseline_rss_bytes = current_rss_bytes();
     again.mode = problem.plan_request.mode == FitMode::automatic ? FitMode::automatic : plan.mode;
     plan = make_plan(again);
+    run.read_s = seconds_since(start);
   }
   if (data->rows() == 0) throw DataError(run.data + ": no data rows left to fit");
   if (data->rows() < n) {
@@ -418,16 +423,21 @@ int run_fit(const FitOptions& o) {
     if (o.verbose || show_progress) progress.line(iteration_line(info, subsample));
   };
 
+  const auto fit_start = std::chrono::steady_clock::now();
   FitResult result = fit(request);
   progress.stop();
+  run.fit_s = seconds_since(fit_start);
 
   const bool interrupted = result.status == Status::interrupted;
-  if (!interrupted && (!o.output.empty() || !o.plot.empty()))
+  if (!interrupted && (!o.output.empty() || !o.plot.empty())) {
+    const auto output_start = std::chrono::steady_clock::now();
     write_outputs(o, request, result, model, in_memory, data->column_names());
+    run.output_s = seconds_since(output_start);
+  }
   if (interrupted && (!o.output.empty() || !o.plot.empty()))
     run.notes.push_back("interrupted: --output and --plot were not written");
   run.peak_rss_bytes = peak_rss_bytes();
-  run.time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  run.time_s = seconds_since(start);
 
   if (o.json)
     std::cout << report_json(result, run).dump(2) << std::endl;

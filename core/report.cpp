@@ -131,7 +131,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
       << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
       << "\n";
-  out << "    wall time          = " << fmt("%.3f", run.time_s) << " s\n";
+  out << "    wall time          = " << fmt("%.3f", run.time_s) << " s (reading the data " << fmt("%.3f", run.read_s)
+      << " s, fit " << fmt("%.3f", run.fit_s) << " s, outputs " << fmt("%.3f", run.output_s) << " s)\n";
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
   return out.str();
 }
@@ -206,6 +207,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
         {"predicted_peak_bytes", run.predicted_peak_bytes},
         {"peak_rss_bytes", run.peak_rss_bytes}}},
       {"time_s", run.time_s},
+      {"timing", {{"read_s", run.read_s}, {"fit_s", run.fit_s}, {"output_s", run.output_s}}},
       {"history", std::move(history)},
       {"notes", run.notes},
   };

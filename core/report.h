@@ -25,7 +25,10 @@ struct RunInfo {
   std::size_t memory_limit_bytes = 0;
   std::size_t predicted_peak_bytes = 0;
   std::size_t peak_rss_bytes = 0;
-  double time_s = 0;
+  double time_s = 0;            // the whole command
+  double read_s = 0;            // reading the data into RAM (0 when streamed: reading is in fit_s)
+  double fit_s = 0;             // the fit: subsample stage, full fit, statistics
+  double output_s = 0;          // writing --output and --plot
   std::vector<std::string> notes;  // plan reasons and other remarks
 };
 
