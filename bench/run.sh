@@ -5,7 +5,8 @@
 #   bench/run.sh --smoke    seconds: m = 1e4 only, one repetition, written to a temporary file;
 #                           checks that the harness works (exit 77 = skipped: scipy/h5py missing)
 # Environment: BENCH_DIR (data, default /tmp/curvefit-bench), BENCH_LARGE=1 (also m = 1e8 from HDF5
-# with --memory-limit 256MB), BENCH_REPEATS (default 3), BENCH_BUILD_DIR (default <source>/build),
+# with --memory-limit 256MB), BENCH_HUGE=1 (also m = 1e9, a 16 GB file generated once in BENCH_DIR,
+# one run under --memory-limit 256MB; minutes), BENCH_REPEATS (default 3), BENCH_BUILD_DIR (default <source>/build),
 # BENCH_RESULTS (default bench/RESULTS.md), BENCH_PYTHON (default /usr/bin/python3).
 set -euo pipefail
 
@@ -17,7 +18,7 @@ smoke=0
 for argument in "$@"; do
   case "$argument" in
     --smoke) smoke=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$argument' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,7 +38,7 @@ fi
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
 fi
-cmake --build "$build_dir" -j 2 --target curvefit bench_roofline bench_ceres_fit >&2
+cmake --build "$build_dir" -j 2 --target curvefit bench_pass bench_ceres_fit >&2
 
 if [ "$smoke" = 1 ]; then
   results="$(mktemp "${TMPDIR:-/tmp}/curvefit-bench-smoke-XXXXXX.md")"
@@ -56,8 +57,10 @@ fi
 
 command="bench/run.sh"
 [ "${BENCH_LARGE:-0}" = 1 ] && command="BENCH_LARGE=1 $command"
+[ "${BENCH_HUGE:-0}" = 1 ] && command="BENCH_HUGE=1 $command"
 large=()
-[ "${BENCH_LARGE:-0}" = 1 ] && large=(--large)
+[ "${BENCH_LARGE:-0}" = 1 ] && large+=(--large)
+[ "${BENCH_HUGE:-0}" = 1 ] && large+=(--huge)
 exec "$python" "$source_dir/bench/harness.py" --repeats "${BENCH_REPEATS:-3}" "${large[@]}" \
   --build-dir "$build_dir" --data-dir "$data_dir" --results "${BENCH_RESULTS:-$source_dir/bench/RESULTS.md}" \
   --python "$python" --command "$command"

@@ -1,0 +1,113 @@
+// One full pass over data in RAM, curvefit's against the roofline, in the same process on the same
+// arrays: curvefit's ChunkedObjective linearizing y = a*exp(-b*x) + c (model, residuals, the
+// Householder fold into R — what every solver iteration costs on big data), its cost-only pass, and
+// the hand-fused roofline pass of bench/roofline.cpp (residuals, Jacobian and normal-equation sums),
+// each with 1 and with T threads (the roofline splits the rows into T equal parts, one per thread).
+//
+// usage: bench_pass FILE.h5 [repetitions] [threads]   -> one JSON line per contender (median s)
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_data.h"
+#include "core/chunked_objective.h"
+#include "core/memory_source.h"
+#include "core/model_library.h"
+#include "core/vector_math.h"
+
+namespace {
+
+struct Sums {
+  double s[3][3] = {}, g[3] = {}, f2 = 0;
+};
+
+// The fused pass over rows [begin, end).
+Sums roofline_pass(const double* x, const double* y, std::size_t begin, std::size_t end) {
+  const double a = 4.0, b = 0.4, c = 0.5;
+  constexpr std::size_t kBlock = 1024;
+  double e[kBlock], arg[kBlock];
+  Sums t;
+  for (std::size_t start = begin; start < end; start += kBlock) {
+    const std::size_t n = std::min(kBlock, end - start);
+    for (std::size_t i = 0; i < n; ++i) arg[i] = -b * x[start + i];
+    curvefit::vmath::exp(arg, e, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double xi = x[start + i];
+      const double f = a * e[i] + c - y[start + i];
+      const double j0 = e[i], j1 = -a * xi * e[i], j2 = 1.0;
+      t.s[0][0] += j0 * j0, t.s[0][1] += j0 * j1, t.s[0][2] += j0 * j2;
+      t.s[1][1] += j1 * j1, t.s[1][2] += j1 * j2, t.s[2][2] += j2 * j2;
+      t.g[0] += j0 * f, t.g[1] += j1 * f, t.g[2] += j2 * f;
+      t.f2 += f * f;
+    }
+  }
+  return t;
+}
+
+template <class Pass>
+std::vector<double> time_runs(int repetitions, Pass pass) {
+  std::vector<double> times;
+  for (int r = 0; r < repetitions; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    pass();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times;
+}
+
+void print(const char* contender, int threads, std::size_t m, const std::vector<double>& times) {
+  std::printf("{\"contender\": \"%s\", \"threads\": %d, \"m\": %zu, \"time_s\": %.6g, \"min_s\": %.6g, "
+              "\"max_s\": %.6g}\n",
+              contender, threads, m, times[times.size() / 2], times.front(), times.back());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s FILE.h5 [repetitions] [threads]\n", argv[0]);
+    return 2;
+  }
+  std::vector<double> x = curvefit::bench::read_dataset(argv[1], "/x");
+  std::vector<double> y = curvefit::bench::read_dataset(argv[1], "/y");
+  const int repetitions = argc > 2 ? std::stoi(argv[2]) : 7;
+  const int max_threads = argc > 3 ? std::stoi(argv[3]) : 2;
+  const std::size_t m = y.size();
+
+  volatile double sink = 0;
+  for (int threads = 1; threads <= max_threads; threads *= 2) {
+    print("roofline pass", threads, m, time_runs(repetitions, [&] {
+            std::vector<Sums> parts(static_cast<std::size_t>(threads));
+            std::vector<std::thread> pool;
+            for (int t = 0; t < threads; ++t)
+              pool.emplace_back([&, t] {
+                const std::size_t begin = m * static_cast<std::size_t>(t) / static_cast<std::size_t>(threads);
+                const std::size_t end = m * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(threads);
+                parts[static_cast<std::size_t>(t)] = roofline_pass(x.data(), y.data(), begin, end);
+              });
+            for (auto& thread : pool) thread.join();
+            sink = sink + parts[0].s[0][0];
+          }));
+  }
+
+  const std::unique_ptr<curvefit::Model> model = curvefit::make_model("exponential");
+  curvefit::MemoryDataSource data({std::move(x)}, std::move(y));
+  Eigen::VectorXd p(3);
+  p << 4.0, 0.4, 0.5;
+  for (int threads = 1; threads <= max_threads; threads *= 2) {
+    curvefit::ChunkedObjectiveOptions options;
+    options.threads = threads;
+    curvefit::ChunkedObjective objective(*model, data, options);
+    objective.evaluate(p, true);  // workspaces allocated outside the timing
+    print("curvefit linearize pass", threads, m,
+          time_runs(repetitions, [&] { sink = sink + objective.evaluate(p, true).cost; }));
+    print("curvefit cost pass", threads, m,
+          time_runs(repetitions, [&] { sink = sink + objective.evaluate(p, false).cost; }));
+  }
+  return 0;
+}
