@@ -206,8 +206,9 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
     double* sub_block = block_per_row ? block + begin * (n_model + 1) : block;
     process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
                  linearize, sub_block, slot);
+    // The moments of y, needed once: from these rows while they are in cache.
+    if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y + begin, rows));
   }
-  if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y, in.rows));
 }
 
 }  // namespace
