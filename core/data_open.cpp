@@ -2,12 +2,16 @@
 // into RAM, and opening for streaming. Each dispatches to the CSV or HDF5 reader.
 #include "core/data_open.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 
@@ -36,8 +40,85 @@ void advise_huge_pages(const void* data, std::size_t bytes) {
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
+// A mapped file that shrinks under us turns reads of the lost pages into SIGBUS: say so in one line
+// and exit with the bad-input code rather than crash. Only async-signal-safe calls in the handler.
+std::array<char, 4096> g_mapped_path{};
+extern "C" void on_mapped_file_lost(int) {
+  static const char prefix[] = "curvefit: ";
+  static const char suffix[] = ": the file changed or became unreadable while it was being read\n";
+  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, prefix, sizeof prefix - 1);
+  ignored = ::write(STDERR_FILENO, g_mapped_path.data(), ::strnlen(g_mapped_path.data(), g_mapped_path.size()));
+  ignored = ::write(STDERR_FILENO, suffix, sizeof suffix - 1);
+  ::_exit(kExitBadInput);
+}
+
+// The whole file mapped read-only, unmapped when the last holder lets go; null if it cannot be.
+std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t& bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  struct stat info {};
+  void* address = MAP_FAILED;
+  if (::fstat(fd, &info) == 0 && info.st_size > 0) {
+    bytes = static_cast<std::size_t>(info.st_size);
+    address = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  }
+  ::close(fd);
+  if (address == MAP_FAILED) return nullptr;
+  const std::size_t size = bytes;
+  return std::shared_ptr<const void>(address, [size](const void* a) { ::munmap(const_cast<void*>(a), size); });
+}
+
+// The selected columns used in place, when the file stores them as plain contiguous doubles (see
+// Hdf5DataSource::contiguous_file_offsets): no copy, and no fresh memory for the kernel to zero
+// — the pages are the page cache's. Null when that does not apply, or when a value is NaN/Inf or
+// a sigma is not > 0: the copying path then applies nan_policy with its exact messages.
+std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path) {
+  const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
+  if (offsets.empty()) return nullptr;
+  std::size_t bytes = 0;
+  std::shared_ptr<const void> mapping = map_whole_file(path, bytes);
+  if (!mapping) return nullptr;
+  const std::size_t rows = source.file_rows();
+  const auto* base = static_cast<const char*>(mapping.get());
+  std::vector<const double*> columns;
+  for (const std::uint64_t offset : offsets) {
+    if (offset > bytes || bytes - offset < rows * sizeof(double)) return nullptr;
+    columns.push_back(reinterpret_cast<const double*>(base + offset));
+  }
+  // Trust, but verify: the first and the last rows as HDF5 reads them must be the mapped values.
+  const std::size_t k = static_cast<std::size_t>(source.num_predictors());
+  const std::size_t probe = std::min<std::size_t>(rows, 64);
+  std::vector<std::vector<double>> read(columns.size(), std::vector<double>(probe));
+  std::vector<double*> x(k);
+  for (std::size_t begin : {std::size_t{0}, rows - probe}) {
+    for (std::size_t c = 0; c < k; ++c) x[c] = read[c].data();
+    source.read(begin, probe, x.data(), read[k].data(), source.has_sigma() ? read[k + 1].data() : nullptr);
+    for (std::size_t c = 0; c < columns.size(); ++c)
+      if (std::memcmp(read[c].data(), columns[c] + begin, probe * sizeof(double)) != 0) return nullptr;
+  }
+  for (const double* column : columns)
+    if (any_non_finite(column, rows)) return nullptr;
+  if (source.has_sigma()) {
+    const double* sigma = columns[k + 1];
+    double smallest[4] = {sigma[0], sigma[0], sigma[0], sigma[0]};  // finite, checked above
+    std::size_t i = 0;
+    for (; i + 4 <= rows; i += 4)
+      for (std::size_t lane = 0; lane < 4; ++lane) smallest[lane] = std::min(smallest[lane], sigma[i + lane]);
+    for (; i < rows; ++i) smallest[0] = std::min(smallest[0], sigma[i]);
+    if (!(std::min(std::min(smallest[0], smallest[1]), std::min(smallest[2], smallest[3])) > 0)) return nullptr;
+  }
+  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
+  std::signal(SIGBUS, on_mapped_file_lost);
+  const double* y = columns[k];
+  const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
+  columns.resize(k);
+  return std::make_unique<MemoryDataSource>(std::move(columns), y, sigma, rows, std::move(mapping),
+                                            source.column_names(), path);
+}
+
 std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataOptions& options) {
   Hdf5DataSource source(path, options, false);
+  if (std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path)) return mapped;
   const std::size_t rows = source.file_rows();
   const std::size_t k = static_cast<std::size_t>(source.num_predictors());
   // The columns are filled by appending slabs read into a small buffer: value-initialising

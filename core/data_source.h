@@ -9,6 +9,17 @@
 
 namespace curvefit {
 
+// Whether any of the n values is NaN or +-inf: v * 0 is 0 for finite v and NaN otherwise, and a
+// NaN survives the sum. Four independent partial sums, so that checking costs far less than reading.
+inline bool any_non_finite(const double* values, std::size_t n) {
+  double sum[4] = {0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (std::size_t lane = 0; lane < 4; ++lane) sum[lane] += values[i + lane] * 0.0;
+  for (; i < n; ++i) sum[0] += values[i] * 0.0;
+  return !((sum[0] + sum[1]) + (sum[2] + sum[3]) == 0.0);
+}
+
 class DataSource {
  public:
   virtual ~DataSource() = default;

@@ -107,11 +107,11 @@ class Hdf5Writer final : public Writer {
  public:
   Hdf5Writer(const std::string& path, const Model& model, const GenerateSpec& spec)
       : file_(path, H5F_ACC_TRUNC) {
+    // Contiguous datasets (h5py's default too): a reader can use the values in place, and a
+    // hyperslab read is one read of the file, without a chunk index or a chunk cache.
     const hsize_t dims[1] = {spec.points};
-    const hsize_t chunk[1] = {std::min<hsize_t>(spec.points, 1 << 17)};  // 1 MiB chunks
     H5::DataSpace space(1, dims);
     H5::DSetCreatPropList properties;
-    properties.setChunk(1, chunk);
     const int k = model.num_predictors();
     for (int j = 0; j < k; ++j)
       columns_.push_back(file_.createDataSet(k == 1 ? "x" : "x" + std::to_string(j + 1),

@@ -285,19 +285,6 @@ void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double*
   }
 }
 
-namespace {
-// Whether any of the n values is NaN or +-inf: v * 0 is 0 for finite v and NaN otherwise, and a
-// NaN survives the sum. Four independent partial sums, so that checking costs far less than reading.
-bool any_non_finite(const double* values, std::size_t n) {
-  double sum[4] = {0, 0, 0, 0};
-  std::size_t i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (std::size_t lane = 0; lane < 4; ++lane) sum[lane] += values[i + lane] * 0.0;
-  for (; i < n; ++i) sum[0] += values[i] * 0.0;
-  return !((sum[0] + sum[1]) + (sum[2] + sum[3]) == 0.0);
-}
-}  // namespace
-
 void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,
                                 const double* y, const double* sigma, std::size_t offset) {
   const std::size_t k = static_cast<std::size_t>(num_predictors_);
@@ -350,6 +337,29 @@ void Hdf5DataSource::scan_invalid_rows(bool omit) {
               << (invalid_rows_.size() == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
   }
   if (rows() == 0) throw DataError(path_ + ": no valid rows remain (" + std::to_string(invalid_rows_.size()) + " omitted)");
+}
+
+std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
+  std::lock_guard lock(hdf5_mutex());
+  try {
+    if (handles_->file.getCreatePlist().getUserblock() != 0) return {};
+    std::vector<std::uint64_t> offsets;
+    for (const Column& column : handles_->columns) {
+      if (column.column >= 0) return {};
+      const hid_t id = column.dataset.getId();
+      const H5::DSetCreatPropList create = column.dataset.getCreatePlist();
+      if (create.getLayout() != H5D_CONTIGUOUS || create.getExternalCount() != 0) return {};
+      const H5::DataType type = column.dataset.getDataType();
+      if (!(type == H5::PredType::NATIVE_DOUBLE)) return {};
+      if (H5Dget_storage_size(id) != rows_ * sizeof(double)) return {};
+      const haddr_t offset = H5Dget_offset(id);
+      if (offset == HADDR_UNDEF || offset % alignof(double) != 0) return {};
+      offsets.push_back(offset);
+    }
+    return offsets;
+  } catch (const H5::Exception&) {
+    return {};  // not usable in place: read through HDF5 instead
+  }
 }
 
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {

@@ -7,6 +7,7 @@
 // through one process-wide mutex (hdf5_mutex()). read() is meant to be called from one thread
 // (the streaming reader); concurrent calls are serialised, never parallel.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,12 @@ class Hdf5DataSource : public DataSource {
 
   // Rows in the file, before any omission.
   std::size_t file_rows() const { return rows_; }
+
+  // Byte offsets in the file of each selected column's values (predictors, y, sigma) when every
+  // one of them can be read in place: a 1-D dataset, contiguous and allocated, stored as native
+  // doubles, 8-byte aligned, in a file without a user block. Empty otherwise (chunked, compressed,
+  // converted, or a column of a 2-D dataset), and then the data must be read through HDF5.
+  std::vector<std::uint64_t> contiguous_file_offsets() const;
 
  private:
   struct Column;

@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+
+#include <unistd.h>
 
 #include "core/data_open.h"
 #include "core/data_test_util.h"
@@ -199,6 +202,106 @@ TEST(Hdf5Read, NanPolicyRaiseAndOmitInLoadAndStreaming) {
       }
     }
   }
+}
+
+// Contiguous float64 datasets are used in place (mapped, not copied): the same values as HDF5
+// reads, bit for bit. Anything else — chunked, converted, a table column, a file with a user
+// block, a NaN (nan_policy must see it) — goes through HDF5 and gives the same values.
+TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
+  ScratchDir dir;
+  std::vector<double> x(3000), y(3000), sigma(3000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) / 7.0;
+    y[i] = std::exp(-x[i] / 100.0) + 1e-3 * static_cast<double>(i % 13);
+    sigma[i] = 0.5 + static_cast<double>(i % 3);
+  }
+  auto write = [&](const std::string& name, bool chunked, hsize_t user_block = 0) {
+    const std::string path = dir.file(name);
+    H5::FileCreatPropList create;
+    if (user_block) create.setUserblock(user_block);
+    H5::H5File file(path, H5F_ACC_TRUNC, create);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/s", sigma, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/yf", std::vector<float>(y.begin(), y.end()), H5::PredType::NATIVE_FLOAT, false);
+    return path;
+  };
+  DataOptions with_sigma;
+  with_sigma.sigma = "/s";
+  auto same = [&](const MemoryDataSource& data) {
+    EXPECT_EQ(std::memcmp(data.x_column(0), x.data(), x.size() * sizeof(double)), 0);
+    EXPECT_EQ(std::memcmp(data.y_column(), y.data(), y.size() * sizeof(double)), 0);
+    ASSERT_NE(data.sigma_column(), nullptr);
+    EXPECT_EQ(std::memcmp(data.sigma_column(), sigma.data(), sigma.size() * sizeof(double)), 0);
+    // read() serves the same rows as the direct pointers.
+    std::vector<double> rx(10), ry(10), rs(10);
+    double* xs[1] = {rx.data()};
+    const_cast<MemoryDataSource&>(data).read(2990, 10, xs, ry.data(), rs.data());
+    EXPECT_EQ(rx[9], x[2999]);
+    EXPECT_EQ(ry[0], y[2990]);
+    EXPECT_EQ(rs[5], sigma[2995]);
+  };
+  {
+    auto data = load_data(write("contiguous.h5", false), with_sigma);
+    EXPECT_TRUE(data->mapped());
+    EXPECT_EQ(data->rows(), x.size());
+    same(*data);
+  }
+  {
+    auto data = load_data(write("chunked.h5", true), with_sigma);
+    EXPECT_FALSE(data->mapped());
+    same(*data);
+  }
+  {
+    auto data = load_data(write("userblock.h5", false, 512), with_sigma);
+    EXPECT_FALSE(data->mapped());
+    same(*data);
+  }
+  {
+    DataOptions converted = with_sigma;
+    converted.y = "/yf";
+    auto data = load_data(dir.file("contiguous.h5"), converted);
+    EXPECT_FALSE(data->mapped());
+    EXPECT_EQ(data->y_column()[1], static_cast<double>(static_cast<float>(y[1])));
+  }
+  {
+    y[1234] = std::numeric_limits<double>::infinity();
+    const std::string path = write("bad.h5", false);
+    EXPECT_EQ(data_error([&] { load_data(path, {}); }),
+              path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    DataOptions omit;
+    omit.nan_policy = NanPolicy::omit;
+    ::testing::internal::CaptureStderr();
+    auto data = load_data(path, omit);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(data->mapped());
+    EXPECT_EQ(data->rows(), x.size() - 1);
+    sigma[7] = 0.0;
+    y[1234] = 1.0;
+    const std::string bad_sigma = write("bad_sigma.h5", false);
+    EXPECT_THAT(data_error([&] { load_data(bad_sigma, with_sigma); }), HasSubstr("dataset /s: row 8: sigma must be"));
+  }
+}
+
+// A mapped file cut short under a running fit: one line and the bad-input exit code, no crash.
+TEST(Hdf5MappedDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) {
+  ScratchDir dir;
+  const std::string path = dir.file("shrinks.h5");
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", std::vector<double>(200000, 1.0), H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", std::vector<double>(200000, 2.0), H5::PredType::NATIVE_DOUBLE, false);
+  }
+  EXPECT_EXIT(
+      {
+        auto data = load_data(path, {});
+        if (!data->mapped()) std::exit(99);
+        if (::truncate(path.c_str(), 4096) != 0) std::exit(98);
+        volatile double sum = 0;
+        for (std::size_t i = 0; i < data->rows(); i += 512) sum = sum + data->y_column()[i];
+        std::exit(97);  // not reached: the lost pages raise SIGBUS
+      },
+      ::testing::ExitedWithCode(3), "shrinks.h5: the file changed or became unreadable while it was being read");
 }
 
 TEST(Hdf5BadInput, EachProblemHasAClearMessage) {
