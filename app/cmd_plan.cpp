@@ -147,8 +147,8 @@ void print_data_plan(const Problem& problem, bool json) {
   std::cout << "plan               " << to_string(plan.mode) << ", chunks of " << chunk << " rows (" << n_chunks
             << " chunks), " << plan.threads << " threads\n";
   if (plan.subsample)
-    std::cout << "subsample          first a fit on " << plan.subsample_rows << " rows (every "
-              << plan.subsample_stride << "th)\n";
+    std::cout << "subsample          first a fit on " << plan.subsample_rows << " rows (1 in "
+              << plan.subsample_stride << ", in evenly spaced blocks)\n";
   std::cout << "expected passes    about " << plan.expected_passes << " over the full data\n";
   if (!plan.reasons.empty()) std::cout << "why                " << plan.reasons.front() << "\n";
 }

@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include "core/errors.h"
-#include "core/read_ahead.h"
 #include "solvers/covariance.h"
 #include "solvers/solve.h"
 
@@ -33,34 +32,39 @@ Eigen::VectorXd take(const Eigen::VectorXd& full, const std::vector<int>& indice
   return reduced;
 }
 
-// Every stride-th row (rows 0, stride, 2 stride, ...) copied into RAM. From RAM directly; from a
-// streaming source in one read-ahead pass (counted in `passes`).
-std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride,
-                                            std::size_t batch_rows, std::atomic<long>& passes) {
+// Rows taken for the subsample fit come in blocks of this many consecutive rows: a block is one
+// short read of a file and a few pages of memory, where single rows every stride-th row would
+// touch every page (and, from a file, read all of it).
+constexpr std::size_t kSubsampleBlockRows = 256;
+
+// A subsample of about m / stride rows copied into RAM: blocks of kSubsampleBlockRows consecutive
+// rows at evenly spaced places from the first row to the last, so that it spans the whole data.
+// From RAM directly; from a streaming source by reading just those blocks (not a full pass).
+std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride) {
   const std::size_t m = data.rows();
   const std::size_t rows = (m + stride - 1) / stride;
+  const std::size_t block = std::min(kSubsampleBlockRows, rows);
+  const std::size_t blocks = (rows + block - 1) / block;
   const std::size_t k = static_cast<std::size_t>(data.num_predictors());
   std::vector<std::vector<double>> x(k, std::vector<double>(rows));
   std::vector<double> y(rows), sigma(data.has_sigma() ? rows : 0);
-  auto take_rows = [&](std::size_t begin, std::size_t count, const double* const* xs,
-                       const double* ys, const double* sigmas) {
-    std::size_t row = (begin + stride - 1) / stride * stride;  // first multiple of stride
-    for (; row < begin + count; row += stride) {
-      const std::size_t out = row / stride, in = row - begin;
-      for (std::size_t q = 0; q < k; ++q) x[q][out] = xs[q][in];
-      y[out] = ys[in];
-      if (sigmas) sigma[out] = sigmas[in];
+  const auto* memory = dynamic_cast<const MemoryDataSource*>(&data);
+  std::vector<double*> xs(k);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t out = b * block;
+    const std::size_t count = std::min(block, rows - out);
+    // Evenly spaced starts, the first at row 0 and the last ending at row m (stride >= 2 keeps
+    // the blocks apart).
+    const std::size_t begin = blocks == 1 ? 0 : (m - count) * b / (blocks - 1);
+    if (memory) {
+      for (std::size_t q = 0; q < k; ++q)
+        std::copy_n(memory->x_column(static_cast<int>(q)) + begin, count, x[q].data() + out);
+      std::copy_n(memory->y_column() + begin, count, y.data() + out);
+      if (memory->sigma_column()) std::copy_n(memory->sigma_column() + begin, count, sigma.data() + out);
+    } else {
+      for (std::size_t q = 0; q < k; ++q) xs[q] = x[q].data() + out;
+      data.read(begin, count, xs.data(), y.data() + out, sigma.empty() ? nullptr : sigma.data() + out);
     }
-  };
-  if (const auto* memory = dynamic_cast<const MemoryDataSource*>(&data)) {
-    std::vector<const double*> xs(k);
-    for (std::size_t q = 0; q < k; ++q) xs[q] = memory->x_column(static_cast<int>(q));
-    take_rows(0, m, xs.data(), memory->y_column(), memory->sigma_column());
-  } else {
-    ++passes;
-    ReadAhead reader(data, 0, m, batch_rows);
-    while (const RowBatch* batch = reader.next())
-      take_rows(batch->begin, batch->rows, batch->x.data(), batch->y, batch->sigma);
   }
   return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma),
                                             data.column_names(), data.description() + " (subsample)");
@@ -217,8 +221,7 @@ FitResult fit(const FitRequest& request) {
     const bool interrupted_early = request.interrupt && request.interrupt->load();
     if (request.plan.subsample && request.plan.subsample_stride > 1 && !interrupted_early) {
       ChunkedObjectiveOptions options = objective_options(request, 0);
-      std::unique_ptr<MemoryDataSource> sample =
-          subsample(data, request.plan.subsample_stride, options.chunk_rows, passes);
+      std::unique_ptr<MemoryDataSource> sample = subsample(data, request.plan.subsample_stride);
       result.subsample_rows = sample->rows();
       if (sample->rows() > free.size()) {
         std::atomic<long> sample_passes{0};

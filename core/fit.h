@@ -3,7 +3,8 @@
 // statistics of the fit out. The command line (`curvefit fit`) and C++ users call the same
 // function; it does no I/O of its own beyond reading the data source.
 //
-//   1. For large data (plan.subsample), fit every k-th row first, from p0, in RAM.
+//   1. For large data (plan.subsample), fit a subsample of about m / k rows first, from p0, in
+//      RAM: evenly spaced blocks of consecutive rows, read on their own (no pass over the data).
 //   2. Fit all the data from there with the chunked objective in the planned mode (evaluating the
 //      Jacobian together with the residuals at trial points when the data are large).
 //   3. Statistics at the solution from sums the objective kept from its passes (no extra pass),

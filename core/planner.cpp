@@ -247,9 +247,10 @@ Plan make_plan(const PlanRequest& request) {
     plan.reasons.push_back("chunk size " + std::to_string(plan.chunk_rows) +
                            " rows: the largest that fits the limit");
   if (plan.subsample)
-    plan.reasons.push_back("first a fit on every " + std::to_string(stride) + "th row (" +
-                           std::to_string(plan.subsample_rows) +
-                           " rows), so that only the last iterations pass over all the data");
+    plan.reasons.push_back("first a fit on a subsample of " + std::to_string(plan.subsample_rows) +
+                           " rows (1 in " + std::to_string(stride) +
+                           ", evenly spaced blocks of 256 rows), so that only the last iterations pass "
+                           "over all the data");
   // Typical counts seen with TRF on smooth models, not a bound: a subsample start leaves a few
   // confirming passes; a cold start needs about an iteration (one pass with trial
   // linearization) per order of magnitude of progress.

@@ -46,8 +46,9 @@ struct PlanRequest {
   DataLocation location = DataLocation::in_memory;
   FitMode mode = FitMode::automatic;    // a forced mode, or automatic
   std::size_t chunk_rows = 0;           // a forced chunk size; 0 = the planner chooses
-  // Fits of more than subsample_threshold rows first fit every k-th row (about subsample_rows of
-  // them) and start the full fit from that solution. subsample_threshold = 0 disables it.
+  // Fits of more than subsample_threshold rows first fit a subsample of about subsample_rows rows
+  // (one in k, taken as evenly spaced blocks) and start the full fit from that solution.
+  // subsample_threshold = 0 disables it.
   std::size_t subsample_threshold = 1'000'000;
   std::size_t subsample_rows = 100'000;
 };
@@ -69,7 +70,7 @@ struct Plan {
   std::size_t predicted_peak_bytes = 0; // of the chosen mode
   std::size_t memory_limit_bytes = 0;
   bool subsample = false;               // a subsample fit comes first
-  std::size_t subsample_rows = 0;       // rows of that subsample (every subsample_stride-th row)
+  std::size_t subsample_rows = 0;       // rows of that subsample (one in subsample_stride)
   std::size_t subsample_stride = 1;
   int expected_passes = 0;              // typical full passes of such a fit (an estimate, not a bound)
   std::array<ModePlan, 3> modes;        // memory, chunked, stream, in that order

@@ -1,6 +1,7 @@
 #pragma once
 // Shared by the fit-engine tests: a model with an analytic Jacobian, data generated from known
 // parameters, and a DataSource wrapper that counts (and can fail) reads, standing in for a file.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <random>
@@ -81,12 +82,14 @@ class CountingSource : public DataSource {
     if (begin + count > fail_at_row && fail_at_row != kNever)
       throw DataError("<counting>", fail_at_row + 1, 1, "injected read failure");
     rows_read += count;
+    last_end = std::max(last_end, begin + count);
     data_.read(begin, count, x, y, sigma);
   }
   static constexpr std::size_t kNever = static_cast<std::size_t>(-1);
   std::size_t fail_at_row = kNever;
   std::size_t reads = 0;
   std::size_t rows_read = 0;
+  std::size_t last_end = 0;  // the highest row end any read reached
 
  private:
   MemoryDataSource& data_;

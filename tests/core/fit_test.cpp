@@ -177,9 +177,35 @@ TEST(Fit, SubsampleStartSavesFullPasses) {
   EXPECT_EQ(warm.subsample_rows, kRows / 10);
   EXPECT_GT(warm.subsample_nfev, 0);
   EXPECT_LT(warm.passes, cold.passes);
-  EXPECT_EQ(warm_source.rows_read, static_cast<std::size_t>(warm.passes) * kRows);  // extraction counted
+  // The subsample is read as blocks of its own rows, not as a pass over the data.
+  EXPECT_EQ(warm_source.rows_read, static_cast<std::size_t>(warm.passes) * kRows + kRows / 10);
   // Different starting points: the same minimum to the solver's termination precision.
   EXPECT_LT(max_relative_difference(warm.params, cold.params), 1e-8);
+}
+
+// The subsample spans the data: blocks of consecutive rows from the first row to the last, the
+// same rows whether the data are in RAM or read from a source.
+TEST(Fit, SubsampleBlocksSpanTheDataAndAreTheSameFromRamAndFromASource) {
+  ExponentialDecay model;
+  constexpr std::size_t kMany = 100'003;
+  MemoryDataSource data = make_decay_data(kMany, false);
+  CountingSource source(data);
+  FitRequest in_ram = make_request(model, data, FitMode::chunked, 4096);
+  FitRequest streamed = make_request(model, source, FitMode::stream, 4096);
+  for (FitRequest* request : {&in_ram, &streamed}) {
+    request->plan.subsample = true;
+    request->plan.subsample_stride = 37;
+  }
+  const FitResult a = fit(in_ram);
+  const FitResult b = fit(streamed);
+  ASSERT_TRUE(a.success && b.success);
+  EXPECT_EQ(a.subsample_rows, (kMany + 36) / 37);
+  EXPECT_EQ(a.subsample_rows, b.subsample_rows);
+  EXPECT_EQ(a.subsample_nfev, b.subsample_nfev);  // the same rows, so the same subsample fit
+  EXPECT_LT(max_relative_difference(a.params, b.params), 1e-12);
+  // Reads beyond the full passes: the blocks, the last of which ends at the last row.
+  EXPECT_EQ(source.rows_read - static_cast<std::size_t>(b.passes) * kMany, b.subsample_rows);
+  EXPECT_EQ(source.last_end, kMany);
 }
 
 TEST(Fit, InterruptStopsWithTheBestPointSoFar) {
