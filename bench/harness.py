@@ -278,13 +278,24 @@ class Bench:
             m = 10**9
             self.measure(EXPONENTIAL, m, "curvefit trf auto 2t 256MB",
                          lambda p: self.curvefit_runs(p, EXPONENTIAL, "trf", "auto", 2, "256MB", 1))
-        for workload in (DOUBLE_EXPONENTIAL, TWO_GAUSSIAN) if self.args.others else ():
+        if not self.args.others:
+            return
+        # The double exponential (5 parameters) over the same sizes, the 7-parameter two-Gaussian at 1e6.
+        for m in sizes:
             for method in ("trf", "lm", "dogbox"):
-                self.curvefit_row(workload, other_size, method, "memory")
-            self.curvefit_row(workload, other_size, "trf", "chunked")
-            self.scipy_rows(workload, other_size)
-            if workload.ceres_model:
-                self.ceres_row(workload, other_size)
+                self.curvefit_row(DOUBLE_EXPONENTIAL, m, method, "chunked")
+            self.curvefit_row(DOUBLE_EXPONENTIAL, m, "trf", "memory")
+            if m <= 10**7:
+                self.scipy_rows(DOUBLE_EXPONENTIAL, m)
+            if m <= 10**6:
+                self.ceres_row(DOUBLE_EXPONENTIAL, m)
+        if self.args.large and not smoke:
+            self.curvefit_row(DOUBLE_EXPONENTIAL, 10**8, "trf", "auto", limit="256MB",
+                              label="curvefit trf auto 2t 256MB")
+        for method in ("trf", "lm", "dogbox"):
+            self.curvefit_row(TWO_GAUSSIAN, other_size, method, "chunked")
+        self.curvefit_row(TWO_GAUSSIAN, other_size, "trf", "memory")
+        self.scipy_rows(TWO_GAUSSIAN, other_size)
 
 
 # --- the report ---------------------------------------------------------------------------------
