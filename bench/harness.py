@@ -314,6 +314,22 @@ def find_row(rows, workload, m, contender):
     return None
 
 
+def source_commit():
+    """The commit the benchmarked build came from, marked when the working tree differs from it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "-C", here, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no", "--", ".."],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    changed = [line for line in dirty.splitlines() if not line.endswith("bench/RESULTS.md")]
+    return head + (" with uncommitted changes" if changed else "")
+
+
 def machine_lines(bench, load_before, load_after, command):
     cpu = "unknown"
     with open("/proc/cpuinfo") as handle:
@@ -350,7 +366,7 @@ def machine_lines(bench, load_before, load_after, command):
         f"Versions: curvefit {curvefit_version[0].replace('curvefit ', '')}, scipy {scipy_v}, numpy {numpy_v}, "
         f"h5py {h5py_v} (Python {python_v}), Ceres {ceres}, {compiler[0]} (-O2, no -ffast-math).",
         f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
-        f"Command: `{command}`",
+        f"Command: `{command}`. Source: commit {source_commit()}.",
     ]
 
 

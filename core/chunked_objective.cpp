@@ -45,14 +45,25 @@ void combine_moments(ResponseMoments& a, const ResponseMoments& b) {
 ResponseMoments chunk_moments(const double* y, std::size_t rows) {
   ResponseMoments moments;
   if (rows == 0) return moments;
-  double sum = 0;
-  for (std::size_t i = 0; i < rows; ++i) sum += y[i];
+  // Four partial sums (rows i mod 4) in a fixed order: deterministic, and not one long chain of
+  // dependent additions.
+  double sum[4] = {0, 0, 0, 0}, m2[4] = {0, 0, 0, 0};
+  const std::size_t whole = rows - rows % 4;
+  for (std::size_t i = 0; i < whole; i += 4)
+    for (std::size_t lane = 0; lane < 4; ++lane) sum[lane] += y[i + lane];
+  for (std::size_t i = whole; i < rows; ++i) sum[i - whole] += y[i];
   moments.count = static_cast<double>(rows);
-  moments.mean = sum / moments.count;
-  for (std::size_t i = 0; i < rows; ++i) {
+  moments.mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / moments.count;
+  for (std::size_t i = 0; i < whole; i += 4)
+    for (std::size_t lane = 0; lane < 4; ++lane) {
+      const double d = y[i + lane] - moments.mean;
+      m2[lane] += d * d;
+    }
+  for (std::size_t i = whole; i < rows; ++i) {
     const double d = y[i] - moments.mean;
-    moments.m2 += d * d;
+    m2[i - whole] += d * d;
   }
+  moments.m2 = (m2[0] + m2[1]) + (m2[2] + m2[3]);
   return moments;
 }
 
@@ -126,10 +137,7 @@ struct ChunkRows {
 
 namespace {
 
-// Rows of a chunk handled together: the model block, the residuals and the fold of these rows
-// stay in the L1 cache (256 x (n + 1) doubles is 8 KiB for 3 parameters) instead of streaming a
-// whole chunk's Jacobian through L2 once per Householder column.
-constexpr std::size_t kSubBlockRows = 256;
+constexpr std::size_t kSubBlockRows = ChunkedObjective::kSubBlockRows;
 
 // The rows of one sub-block of a chunk: the model, the residuals (scaled by a robust loss when
 // there is one) and, when linearizing, the fold into the slot's factor. `block` holds
@@ -302,7 +310,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
   }
   std::atomic<bool> cut_short{false};
   const std::size_t workspace_doubles =
-      footprint::chunk_workspace_bytes(chunk_rows_, n_model, impl.columns) / sizeof(double);
+      worker_workspace_bytes(chunk_rows_, n_model, impl.columns) / sizeof(double);
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
 
   // Chunk c of the data, its rows at the given pointers: evaluate and fold into slot c mod S.

@@ -18,8 +18,8 @@
 //   - S factors of footprint::tsqr_factor_bytes(n_model);
 //   - in-memory mode (materialise_jacobian): one block of footprint::full_jacobian_bytes(m, n_model)
 //     holding every chunk's [J | f], allocated once and reused by every pass;
-//   - chunked and streaming modes: one block of footprint::chunk_workspace_bytes(chunk_rows,
-//     n_model, columns) per worker thread (of which [J | f] uses chunk_rows x (n_model + 1));
+//   - chunked and streaming modes: one block of worker_workspace_bytes(chunk_rows, n_model,
+//     columns) per worker thread: one sub-block of kSubBlockRows rows, reused for every sub-block;
 //   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
 //     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S).
 #include <algorithm>
@@ -36,6 +36,7 @@
 #include "core/data_source.h"
 #include "core/memory_source.h"
 #include "core/model.h"
+#include "memory/footprint.h"
 #include "solvers/loss.h"
 #include "solvers/objective.h"
 
@@ -140,6 +141,15 @@ class ChunkedObjective : public Objective {
   long passes() const { return passes_; }
 
   static constexpr std::size_t kMaxSlots = 64;
+  // Rows of a chunk processed together: the model block, the residuals and the fold of these rows
+  // stay in the L1 cache (256 x (n + 1) doubles is 8 KiB for 3 parameters).
+  static constexpr std::size_t kSubBlockRows = 256;
+  // Bytes of one worker's workspace (chunked and streaming modes): one sub-block's, whatever the
+  // chunk size. The planner predicts with this function.
+  static std::size_t worker_workspace_bytes(std::size_t chunk_rows, std::size_t n_model,
+                                            std::size_t columns) {
+    return footprint::chunk_workspace_bytes(std::min(chunk_rows, kSubBlockRows), n_model, columns);
+  }
   // Streaming: chunks per read-ahead batch. Each batch is shared out among the threads and waited
   // for, so it holds several chunks per thread (less waiting at the end of a batch); its chunks must
   // belong to distinct slots, hence at most S. The planner sizes the read-ahead ring with this.

@@ -83,7 +83,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   const std::size_t n_model = request.model_params;
   const std::size_t n_free = free_params(request);
   const std::size_t chunk = std::max<std::size_t>(1, std::min(chunk_rows, std::max<std::size_t>(m, 1)));
-  const std::size_t worker_workspace = footprint::chunk_workspace_bytes(chunk, n_model, request.columns);
+  const std::size_t worker_workspace = ChunkedObjective::worker_workspace_bytes(chunk, n_model, request.columns);
   PeakParts parts;
   parts.baseline = request.baseline_rss_bytes;
   parts.small = slots_for(m, chunk) * footprint::tsqr_factor_bytes(n_free) +
@@ -118,7 +118,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
     parts.subsample = footprint::data_bytes(sub_rows, request.columns) +
                       slots_for(sub_rows, sub_chunk) * footprint::tsqr_factor_bytes(n_free);
     if (mode == FitMode::memory)
-      parts.subsample += threads * footprint::chunk_workspace_bytes(sub_chunk, n_model, request.columns);
+      parts.subsample += threads * ChunkedObjective::worker_workspace_bytes(sub_chunk, n_model, request.columns);
   }
   return parts;
 }
@@ -251,10 +251,11 @@ Plan make_plan(const PlanRequest& request) {
                            " rows (1 in " + std::to_string(stride) +
                            ", evenly spaced blocks of 256 rows), so that only the last iterations pass "
                            "over all the data");
-  // Typical counts seen with TRF on smooth models, not a bound: a subsample start leaves a few
-  // confirming passes; a cold start needs about an iteration (one pass with trial
-  // linearization) per order of magnitude of progress.
-  plan.expected_passes = plan.subsample ? 4 : 12;
+  // Typical counts seen with TRF on smooth models, not a bound: a subsample start (read as blocks,
+  // not a pass) leaves about three confirming passes (bench/RESULTS.md: 3 with trf, 4 with lm); a
+  // cold start needs about an iteration (one pass with trial linearization) per order of
+  // magnitude of progress.
+  plan.expected_passes = plan.subsample ? 3 : 12;
   return plan;
 }
 
