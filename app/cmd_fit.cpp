@@ -279,7 +279,7 @@ int run_fit(const FitOptions& o) {
   } else {
     auto loaded = load_data(o.data, problem.data_options);
     in_memory = loaded.get();
-    if (in_memory->mapped())
+    if (in_memory->external_columns())
       run.notes.push_back("data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
     data = std::move(loaded);
     // Re-plan with the exact row count, the data now part of the process.

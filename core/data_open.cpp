@@ -20,6 +20,7 @@
 #include "core/hdf5_source.h"
 #include "core/spill_source.h"
 #include "core/temp_files.h"
+#include "memory/huge_pages.h"
 
 namespace curvefit {
 namespace {
@@ -28,16 +29,6 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   if (text.size() < suffix.size()) return false;
   return std::equal(suffix.rbegin(), suffix.rend(), text.rbegin(),
                     [](char a, char b) { return a == static_cast<char>(std::tolower(static_cast<unsigned char>(b))); });
-}
-
-// Large columns are filled once, front to back: transparent huge pages (where the kernel offers
-// them on request) cut the page faults of that first touch by 512. Advice only; harmless if refused.
-void advise_huge_pages(const void* data, std::size_t bytes) {
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto address = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t begin = (address + kHuge - 1) & ~(kHuge - 1);
-  const std::uintptr_t end = (address + bytes) & ~(kHuge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
 // A mapped file that shrinks under us turns reads of the lost pages into SIGBUS: say so in one line

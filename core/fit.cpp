@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "core/errors.h"
+#include "memory/huge_pages.h"
 #include "solvers/covariance.h"
 #include "solvers/solve.h"
 
@@ -46,8 +47,14 @@ std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride
   const std::size_t block = std::min(kSubsampleBlockRows, rows);
   const std::size_t blocks = (rows + block - 1) / block;
   const std::size_t k = static_cast<std::size_t>(data.num_predictors());
-  std::vector<std::vector<double>> x(k, std::vector<double>(rows));
-  std::vector<double> y(rows), sigma(data.has_sigma() ? rows : 0);
+  // One buffer for every column, in huge pages: the subsample is written once and read by every
+  // iteration of its fit, and fresh 4 KiB pages are what copying it would mostly cost.
+  const std::size_t columns = k + 1 + (data.has_sigma() ? 1 : 0);
+  std::shared_ptr<double> storage = allocate_huge_page_doubles(columns * rows);
+  std::vector<double*> x(k);
+  for (std::size_t q = 0; q < k; ++q) x[q] = storage.get() + q * rows;
+  double* y = storage.get() + k * rows;
+  double* sigma = data.has_sigma() ? storage.get() + (k + 1) * rows : nullptr;
   const auto* memory = dynamic_cast<const MemoryDataSource*>(&data);
   std::vector<double*> xs(k);
   for (std::size_t b = 0; b < blocks; ++b) {
@@ -58,16 +65,17 @@ std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride
     const std::size_t begin = blocks == 1 ? 0 : (m - count) * b / (blocks - 1);
     if (memory) {
       for (std::size_t q = 0; q < k; ++q)
-        std::copy_n(memory->x_column(static_cast<int>(q)) + begin, count, x[q].data() + out);
-      std::copy_n(memory->y_column() + begin, count, y.data() + out);
-      if (memory->sigma_column()) std::copy_n(memory->sigma_column() + begin, count, sigma.data() + out);
+        std::copy_n(memory->x_column(static_cast<int>(q)) + begin, count, x[q] + out);
+      std::copy_n(memory->y_column() + begin, count, y + out);
+      if (sigma) std::copy_n(memory->sigma_column() + begin, count, sigma + out);
     } else {
-      for (std::size_t q = 0; q < k; ++q) xs[q] = x[q].data() + out;
-      data.read(begin, count, xs.data(), y.data() + out, sigma.empty() ? nullptr : sigma.data() + out);
+      for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
+      data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
     }
   }
-  return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma),
-                                            data.column_names(), data.description() + " (subsample)");
+  return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y, sigma, rows,
+                                            std::move(storage), data.column_names(),
+                                            data.description() + " (subsample)");
 }
 
 ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t rows) {

@@ -31,8 +31,8 @@ class MemoryDataSource : public DataSource {
     }
   }
 
-  // Columns that live elsewhere (a read-only mapping of a file), kept valid by `owner` for as long
-  // as this source or a copy of it exists. sigma may be null.
+  // Columns that live elsewhere (a read-only mapping of a file, or one shared buffer), kept valid
+  // by `owner` for as long as this source or a copy of it exists. sigma may be null.
   MemoryDataSource(std::vector<const double*> x, const double* y, const double* sigma, std::size_t rows,
                    std::shared_ptr<const void> owner, std::vector<std::string> names,
                    std::string description)
@@ -64,8 +64,9 @@ class MemoryDataSource : public DataSource {
   const double* sigma_column() const {
     return owner_ ? external_sigma_ : sigma_.empty() ? nullptr : sigma_.data();
   }
-  // Whether the columns are a mapping of the file rather than a copy (for the report).
-  bool mapped() const { return owner_ != nullptr; }
+  // Whether the columns live outside this object (the second constructor): for loaded data, a
+  // mapping of the file rather than a copy (the report says so).
+  bool external_columns() const { return owner_ != nullptr; }
 
  private:
   std::vector<std::vector<double>> x_;

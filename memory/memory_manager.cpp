@@ -15,6 +15,7 @@
 #include <malloc.h>
 #endif
 
+#include "memory/huge_pages.h"
 #include "memory/size.h"
 
 namespace curvefit {
@@ -23,8 +24,22 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;
 
+// Blocks from this size on (a whole Jacobian, say) start on a 2 MiB boundary, are a whole number
+// of 2 MiB and ask for huge pages: the rounding costs under 6%, the first touch 512 times fewer
+// page faults (see huge_pages.h).
+constexpr std::size_t kHugePageBlockBytes = std::size_t{32} << 20;
+
 std::size_t round_up(std::size_t bytes) {
+  if (bytes >= kHugePageBlockBytes)
+    return (bytes + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+void* allocate_block(std::size_t capacity) {
+  if (capacity < kHugePageBlockBytes) return std::aligned_alloc(kAlignment, capacity);
+  void* data = std::aligned_alloc(kHugePageBytes, capacity);
+  if (data) advise_huge_pages(data, capacity);
+  return data;
 }
 
 // Hands freed heap pages back to the kernel; glibc otherwise keeps them for reuse.
@@ -320,11 +335,11 @@ PoolBlock MemoryManager::acquire_block(std::size_t bytes, bool zero) {
   }
   if (!data) {
     if (probe_due) trim_if_above_threshold();
-    data = std::aligned_alloc(kAlignment, capacity);
+    data = allocate_block(capacity);
     if (!data) {
       // The system refused: give back what the pool holds and try once more.
       clear_pool();
-      data = std::aligned_alloc(kAlignment, capacity);
+      data = allocate_block(capacity);
     }
     if (!data) {
       {

@@ -243,25 +243,25 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
   };
   {
     auto data = load_data(write("contiguous.h5", false), with_sigma);
-    EXPECT_TRUE(data->mapped());
+    EXPECT_TRUE(data->external_columns());
     EXPECT_EQ(data->rows(), x.size());
     same(*data);
   }
   {
     auto data = load_data(write("chunked.h5", true), with_sigma);
-    EXPECT_FALSE(data->mapped());
+    EXPECT_FALSE(data->external_columns());
     same(*data);
   }
   {
     auto data = load_data(write("userblock.h5", false, 512), with_sigma);
-    EXPECT_FALSE(data->mapped());
+    EXPECT_FALSE(data->external_columns());
     same(*data);
   }
   {
     DataOptions converted = with_sigma;
     converted.y = "/yf";
     auto data = load_data(dir.file("contiguous.h5"), converted);
-    EXPECT_FALSE(data->mapped());
+    EXPECT_FALSE(data->external_columns());
     EXPECT_EQ(data->y_column()[1], static_cast<double>(static_cast<float>(y[1])));
   }
   {
@@ -274,7 +274,7 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
     ::testing::internal::CaptureStderr();
     auto data = load_data(path, omit);
     ::testing::internal::GetCapturedStderr();
-    EXPECT_FALSE(data->mapped());
+    EXPECT_FALSE(data->external_columns());
     EXPECT_EQ(data->rows(), x.size() - 1);
     sigma[7] = 0.0;
     y[1234] = 1.0;
@@ -295,7 +295,7 @@ TEST(Hdf5MappedDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) 
   EXPECT_EXIT(
       {
         auto data = load_data(path, {});
-        if (!data->mapped()) std::exit(99);
+        if (!data->external_columns()) std::exit(99);
         if (::truncate(path.c_str(), 4096) != 0) std::exit(98);
         volatile double sum = 0;
         for (std::size_t i = 0; i < data->rows(); i += 512) sum = sum + data->y_column()[i];

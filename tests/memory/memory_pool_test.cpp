@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "memory/huge_pages.h"
 #include "memory/memory_manager.h"
 
 namespace curvefit {
@@ -54,6 +55,34 @@ TEST(MemoryPool, EveryBlockIs64ByteAligned) {
   // Reused blocks too.
   bytes.clear();
   for (std::size_t n : {1, 65, 4097}) EXPECT_TRUE(aligned64(manager.allocate<char>(n).data()));
+}
+
+// Blocks of 32 MiB and more (a whole Jacobian) start on a 2 MiB boundary and are a whole number
+// of 2 MiB, so that the kernel can back them with huge pages; smaller ones keep 64-byte alignment.
+TEST(MemoryPool, LargeBlocksAreHugePageAligned) {
+  MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
+  const std::size_t large = (std::size_t{32} << 20) + 1000;
+  auto block = manager.allocate<char>(large);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block.data()) % kHugePageBytes, 0u);
+  EXPECT_EQ(manager.statistics().live_bytes, std::size_t{34} << 20);  // rounded up to 17 x 2 MiB
+  block[large - 1] = 1;                                           // writable to the end
+  auto small = manager.allocate<char>(std::size_t{1} << 20);
+  EXPECT_TRUE(aligned64(small.data()));
+  EXPECT_EQ(manager.statistics().live_bytes, (std::size_t{34} << 20) + (std::size_t{1} << 20));
+}
+
+TEST(HugePages, DoublesStartOnA2MiBBoundaryAndAreWritable) {
+  for (std::size_t n : {std::size_t{1}, std::size_t{262144}, std::size_t{300000}}) {
+    std::shared_ptr<double> doubles = allocate_huge_page_doubles(n);
+    ASSERT_NE(doubles, nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(doubles.get()) % kHugePageBytes, 0u);
+    for (std::size_t i = 0; i < n; i += 512) doubles.get()[i] = static_cast<double>(i) + 0.5;
+    doubles.get()[n - 1] = -1.0;
+    EXPECT_EQ(doubles.get()[n - 1], -1.0);
+    if (n > 512) {
+      EXPECT_EQ(doubles.get()[512], 512.5);
+    }
+  }
 }
 
 TEST(MemoryPool, OverflowingShapeIsRejected) {
