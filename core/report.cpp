@@ -131,8 +131,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
       << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
       << "\n";
-  out << "    wall time          = " << fmt("%.3f", run.time_s) << " s (reading the data " << fmt("%.3f", run.read_s)
-      << " s, fit " << fmt("%.3f", run.fit_s) << " s, outputs " << fmt("%.3f", run.output_s) << " s)\n";
+  out << "    wall time          = " << fmt("%.3g", run.time_s) << " s (reading the data " << fmt("%.3g", run.read_s)
+      << " s, fit " << fmt("%.3g", run.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
   return out.str();
 }
