@@ -202,7 +202,7 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
 // the chunk's own part of the whole Jacobian (each sub-block stored after the previous one).
 void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOptions& options,
                    const ChunkRows& in, const double* p, bool linearize, double* block,
-                   bool block_per_row, ChunkedObjective::Impl::Slot& slot) {
+                   bool keep_every_sub_block, ChunkedObjective::Impl::Slot& slot) {
   const std::size_t n_model = impl.model.num_params();
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
   const double* x[8];
@@ -211,7 +211,7 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
   for (std::size_t begin = 0; begin < in.rows && slot.finite; begin += kSubBlockRows) {
     const std::size_t rows = std::min(kSubBlockRows, in.rows - begin);
     for (std::size_t q = 0; q < k; ++q) xs[q] = in.x[q] + begin;
-    double* sub_block = block_per_row ? block + begin * (n_model + 1) : block;
+    double* sub_block = keep_every_sub_block ? block + begin * (n_model + 1) : block;
     process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
                  linearize, sub_block, slot);
     // The moments of y, needed once: from these rows while they are in cache.
