@@ -57,7 +57,10 @@ FileFormat detect_format(const std::string& path);
 DataInfo probe_data(const std::string& path, const DataOptions& options);
 
 // Loads the selected columns into RAM (CSV parsed in parallel blocks; HDF5 read in hyperslabs),
-// applying skip_invalid and nan_policy. Reports skipped/omitted rows on stderr.
+// applying skip_invalid and nan_policy. Reports skipped/omitted rows on stderr. HDF5 datasets
+// stored as contiguous float64 are not copied but mapped read-only (external_columns() is then
+// true): the file must not be rewritten while the source is in use; if it is truncated, reading
+// the lost rows prints one line and exits with code 3 (a SIGBUS handler).
 std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataOptions& options);
 
 // A source that re-reads the file on every pass: HDF5 hyperslabs of the requested range; CSV is
