@@ -21,11 +21,6 @@
 
 namespace curvefit {
 
-// ---------------------------------------------------------------------------------------------
-void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std::size_t ld) {
-  kernel::fold_rows_into_factor(Rqtf, n, B, rows, ld);
-}
-
 namespace {
 
 // Chan, Golub & LeVeque's pairwise combination of means and sums of squared deviations.
@@ -194,7 +189,7 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
     if (linearize) slot.f_norm2 += f_norm2;
   }
   if (linearize && slot.finite)
-    fold_rows_into_factor(slot.factor.data(), static_cast<int>(n_free), block, rows, rows);
+    kernel::fold_rows_into_factor(slot.factor.data(), static_cast<int>(n_free), block, rows, rows);
 }
 
 // Evaluates one chunk at the model parameters p and folds it into `slot`, sub-block by sub-block
@@ -391,7 +386,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
         Impl::Slot& a = impl.slots[pair * 2 * step];
         Impl::Slot& b = impl.slots[pair * 2 * step + step];
         if (linearize)
-          fold_rows_into_factor(a.factor.data(), n_free_, b.factor.data(), n_free, n_free);
+          kernel::fold_rows_into_factor(a.factor.data(), n_free_, b.factor.data(), n_free, n_free);
         add_sums(a.sums, b.sums);
         a.f_norm2 += b.f_norm2;
         combine_moments(a.moments, b.moments);

@@ -5,7 +5,8 @@
 // Residuals follow scipy's sign convention: f_i = (model(x_i; p) - y_i) / sigma_i, Jacobian rows
 // d model / d p / sigma_i; a robust loss then scales each row (robust_row_scale). Each chunk's
 // block [J_c | f_c] is folded into an upper-triangular [R | Q^T f] by Householder reflections
-// (tall-skinny QR); J^T J is never formed.
+// (tall-skinny QR, kernel::fold_rows_into_factor in core/chunk_kernel.h), 256 rows at a time so
+// that each sub-block stays in cache; J^T J is never formed.
 //
 // Determinism. The rows are cut into chunks of `chunk_rows` (the last shorter). Chunk c belongs to
 // slot c mod S, where S = min(kMaxSlots, number of chunks) depends only on m and the chunk size.
@@ -41,11 +42,6 @@
 #include "solvers/objective.h"
 
 namespace curvefit {
-
-// Folds the rows of the block [B | b] (rows x (n + 1), column-major, leading dimension ld) into
-// the upper-triangular [R | qtf] (n x (n + 1), column-major, leading dimension n): a Householder
-// QR of [R qtf; B b] whose triangle replaces [R | qtf]. B is overwritten. Allocation-free.
-void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std::size_t ld);
 
 // Sums over the data at one parameter point that the fit statistics need, each accumulated chunk
 // by chunk and combined in the same fixed tree as the factors.
