@@ -40,7 +40,7 @@ constexpr std::size_t kSubsampleBlockRows = 256;
 
 // A subsample of about m / stride rows copied into RAM: blocks of kSubsampleBlockRows consecutive
 // rows at evenly spaced places from the first row to the last, so that it spans the whole data.
-// From RAM directly; from a streaming source by reading just those blocks (not a full pass).
+// Only those blocks are read (from RAM or from a file): not a full pass.
 std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride) {
   const std::size_t m = data.rows();
   const std::size_t rows = (m + stride - 1) / stride;
@@ -55,7 +55,6 @@ std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride
   for (std::size_t q = 0; q < k; ++q) x[q] = storage.get() + q * rows;
   double* y = storage.get() + k * rows;
   double* sigma = data.has_sigma() ? storage.get() + (k + 1) * rows : nullptr;
-  const auto* memory = dynamic_cast<const MemoryDataSource*>(&data);
   std::vector<double*> xs(k);
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::size_t out = b * block;
@@ -63,15 +62,8 @@ std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride
     // Evenly spaced starts, the first at row 0 and the last ending at row m (stride >= 2 keeps
     // the blocks apart).
     const std::size_t begin = blocks == 1 ? 0 : (m - count) * b / (blocks - 1);
-    if (memory) {
-      for (std::size_t q = 0; q < k; ++q)
-        std::copy_n(memory->x_column(static_cast<int>(q)) + begin, count, x[q] + out);
-      std::copy_n(memory->y_column() + begin, count, y + out);
-      if (sigma) std::copy_n(memory->sigma_column() + begin, count, sigma + out);
-    } else {
-      for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
-      data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
-    }
+    for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
+    data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
   }
   return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y, sigma, rows,
                                             std::move(storage), data.column_names(),
