@@ -247,7 +247,7 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
   // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
   // raise checks each row the first time a read delivers it, so no pass is spent on checking.
-  if (scan_invalid && options.nan_policy == NanPolicy::omit) scan_invalid_rows(true);
+  if (scan_invalid && options.nan_policy == NanPolicy::omit) find_invalid_rows();
   check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
 }
 
@@ -304,7 +304,7 @@ void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const doub
     }
 }
 
-void Hdf5DataSource::scan_invalid_rows(bool omit) {
+void Hdf5DataSource::find_invalid_rows() {
   const std::size_t k = static_cast<std::size_t>(num_predictors_);
   const std::size_t slots = k + 1 + (has_sigma_ ? 1 : 0);
   std::vector<double> buffer(slots * std::min(rows_, kScanRows));
@@ -319,9 +319,6 @@ void Hdf5DataSource::scan_invalid_rows(bool omit) {
       for (std::size_t c = 0; c < slots; ++c) {
         bool is_sigma = has_sigma_ && c == k + 1;
         if (!row_value_bad(buffer[c * count + r], is_sigma)) continue;
-        if (!omit)
-          throw DataError(path_ + ": dataset " + names_[c] + ": row " + std::to_string(begin + r + 1) + ": " +
-                          row_problem(is_sigma));
         invalid_rows_.push_back(begin + r);
         break;
       }

@@ -64,7 +64,9 @@ class Hdf5DataSource : public DataSource {
  private:
   struct Column;
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
-  void scan_invalid_rows(bool omit);
+  // nan_policy omit: one pass over the file remembering the rows with a non-finite x/y or a
+  // sigma <= 0, which read() then skips.
+  void find_invalid_rows();
   // Throws DataError naming the first bad row of rows [begin, begin + count), which read() put at
   // x[c][offset..], y[offset..], sigma[offset..].
   void check_rows(std::size_t begin, std::size_t count, const double* const* x, const double* y,
