@@ -22,7 +22,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
 #include <Eigen/QR>
@@ -34,18 +33,7 @@
 
 namespace curvefit {
 
-namespace {
 using tr::Vec;
-
-std::string point_text(const Vec& x) {
-  std::ostringstream out;
-  out.precision(17);
-  out << "[";
-  for (Eigen::Index i = 0; i < x.size(); ++i) out << (i ? ", " : "") << x[i];
-  out << "]";
-  return out.str();
-}
-}  // namespace
 
 SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
   const Eigen::Index n = objective.num_params();
@@ -69,26 +57,13 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
 
   x = x0;
   SolverResult result;
-  Evaluation current = objective.evaluate(x, true);
+  Evaluation current = tr::evaluate_start(objective, x);
   result.nfev = 1;
   result.njev = 1;
-  if (!current.finite || !current.has_linearization)
-    throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +
-                                point_text(x));
   double cost = current.cost;
   Linearization lin = std::move(current.lin);
   g = lin.R.transpose() * lin.qtf;
-
-  const bool jac_scale = options.x_scale.size() == 0 && options.x_scale_jac.value_or(false);
-  if (options.x_scale.size()) {
-    scale = options.x_scale;
-    scale_inv = scale.cwiseInverse();
-  } else if (jac_scale) {
-    tr::update_jac_scale(lin.col_norms, scale_inv, scale, true);
-  } else {
-    scale.setOnes();
-    scale_inv.setOnes();
-  }
+  const bool jac_scale = tr::initial_x_scale(options, lin.col_norms, scale, scale_inv);
   double Delta = x.cwiseProduct(scale_inv).lpNorm<Eigen::Infinity>();
   if (Delta == 0 || !std::isfinite(Delta)) Delta = 1.0;
   const double initial_guess = Delta;
@@ -218,7 +193,7 @@ SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const
         ++result.njev;
         if (!at_x.finite || !at_x.has_linearization) {
           status = Status::failed;
-          result.message = "the Jacobian is not finite at x = " + point_text(x);
+          result.message = "the Jacobian is not finite at x = " + tr::point_text(x);
           break;
         }
         cost = at_x.cost;

@@ -22,7 +22,6 @@
 //     says the region is small, not that the minimum is near); scipy's xtol and gtol as usual.
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
 #include <Eigen/SVD>
@@ -39,14 +38,6 @@ using tr::Vec;
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
 
-std::string point_text(const Vec& x) {
-  std::ostringstream out;
-  out.precision(17);
-  out << "[";
-  for (Eigen::Index i = 0; i < x.size(); ++i) out << (i ? ", " : "") << x[i];
-  out << "]";
-  return out.str();
-}
 
 // The step TRF takes when the trust-region solution p leaves the feasible box (scipy's
 // select_step): the best of (1) p truncated at the bound and stepped back by theta, (2) the
@@ -148,26 +139,13 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
   if (bounded) tr::make_strictly_feasible(x, lb, ub);
 
   SolverResult result;
-  Evaluation current = objective.evaluate(x, true);
+  Evaluation current = tr::evaluate_start(objective, x);
   result.nfev = 1;
   result.njev = 1;
-  if (!current.finite || !current.has_linearization)
-    throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +
-                                point_text(x));
   double cost = current.cost;
   Linearization lin = std::move(current.lin);
   g = lin.R.transpose() * lin.qtf;
-
-  const bool jac_scale = options.x_scale.size() == 0 && options.x_scale_jac.value_or(false);
-  if (options.x_scale.size()) {
-    scale = options.x_scale;
-    scale_inv = scale.cwiseInverse();
-  } else if (jac_scale) {
-    tr::update_jac_scale(lin.col_norms, scale_inv, scale, true);
-  } else {
-    scale.setOnes();
-    scale_inv.setOnes();
-  }
+  const bool jac_scale = tr::initial_x_scale(options, lin.col_norms, scale, scale_inv);
 
   // Initial radius: ||x0|| in the scaled variables (1 when x0 = 0), as scipy.
   double Delta;
@@ -293,7 +271,7 @@ SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const So
         ++result.njev;
         if (!at_x.finite || !at_x.has_linearization) {
           status = Status::failed;
-          result.message = "the Jacobian is not finite at x = " + point_text(x);
+          result.message = "the Jacobian is not finite at x = " + tr::point_text(x);
           break;
         }
         lin = std::move(at_x.lin);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <stdexcept>
 
 namespace curvefit::tr {
 
@@ -271,6 +273,38 @@ void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef sca
     scale_inv[i] = first ? norm : std::max(scale_inv[i], norm);
     scale[i] = 1.0 / scale_inv[i];
   }
+}
+
+bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
+                     VecRef scale_inv) {
+  const bool jac_scale = options.x_scale.size() == 0 && options.x_scale_jac.value_or(false);
+  if (options.x_scale.size()) {
+    scale = options.x_scale;
+    scale_inv = scale.cwiseInverse();
+  } else if (jac_scale) {
+    update_jac_scale(col_norms, scale_inv, scale, true);
+  } else {
+    scale.setOnes();
+    scale_inv.setOnes();
+  }
+  return jac_scale;
+}
+
+Evaluation evaluate_start(Objective& objective, const Vec& x) {
+  Evaluation start = objective.evaluate(x, true);
+  if (!start.finite || !start.has_linearization)
+    throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +
+                                point_text(x));
+  return start;
+}
+
+std::string point_text(const ConstVecRef& x) {
+  std::ostringstream out;
+  out.precision(17);
+  out << "[";
+  for (Eigen::Index i = 0; i < x.size(); ++i) out << (i ? ", " : "") << x[i];
+  out << "]";
+  return out.str();
 }
 
 void finish_result(SolverResult& result, const ConstVecRef& x, double cost, const ConstVecRef& g,

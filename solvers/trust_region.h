@@ -5,9 +5,11 @@
 // never see m, so "J" below is always represented by an n x n upper-triangular factor R with
 // ||J v|| = ||R v|| for every v (J = Q R).
 #include <optional>
+#include <string>
 
 #include <Eigen/Core>
 
+#include "solvers/objective.h"
 #include "solvers/options.h"
 
 namespace curvefit::tr {
@@ -117,6 +119,18 @@ void append_diagonal_and_retriangularize(Eigen::Ref<Mat> T, VecRef rhs, const Co
 // The x_scale of the solvers: fixed (options.x_scale or ones), or 'jac' = running maximum of the
 // Jacobian column norms (zero norms count as 1). scale_inv = 1 / scale.
 void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef scale, bool first);
+
+// The x_scale at the start of a run: options.x_scale, 'jac' from the first column norms, or ones.
+// Returns whether 'jac' scaling is on (the solver then updates it every iteration).
+bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
+                     VecRef scale_inv);
+
+// The first evaluation of a run, with its linearization; throws std::invalid_argument naming x
+// when the residuals or the Jacobian are not finite there.
+Evaluation evaluate_start(Objective& objective, const Vec& x);
+
+// x as "[x1, x2, ...]" with 17 significant digits, for messages.
+std::string point_text(const ConstVecRef& x);
 
 // Fills the end-of-run fields of `result` (x, cost, gradient, optimality, status and its message,
 // success, active mask, the linearization at x). A run that ended without a status hit max_nfev.
