@@ -123,7 +123,6 @@ struct ChunkedObjective::Impl {
 
 // The input of one chunk: pointers to its rows (in place in RAM, or in a read-ahead buffer).
 struct ChunkRows {
-  std::size_t begin;
   std::size_t rows;
   const double* const* x;
   const double* y;
@@ -323,7 +322,7 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
       block = worker.block.data();
     }
     Impl::Slot& slot = impl.slots[chunk % num_slots_];
-    process_chunk(impl, options_, ChunkRows{begin, rows, x_at_begin, y, sigma}, p, linearize,
+    process_chunk(impl, options_, ChunkRows{rows, x_at_begin, y, sigma}, p, linearize,
                   block, options_.materialise_jacobian, slot);
     if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
     if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
