@@ -18,14 +18,14 @@
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
-#include "core/atomic_file.h"
+#include "core/output/atomic_file.h"
 #include "core/errors.h"
-#include "core/fit.h"
-#include "core/model_library.h"
-#include "core/param_spec.h"
-#include "core/plot.h"
-#include "core/report.h"
-#include "core/temp_files.h"
+#include "core/engine/fit.h"
+#include "core/model/model_library.h"
+#include "core/engine/param_spec.h"
+#include "core/output/plot.h"
+#include "core/output/report.h"
+#include "core/data/temp_files.h"
 #include "memory/system_probe.h"
 
 namespace curvefit::app {

@@ -5,8 +5,8 @@
 
 #include "app/commands.h"
 #include "core/errors.h"
-#include "core/generate.h"
-#include "core/model_library.h"
+#include "core/model/generate.h"
+#include "core/model/model_library.h"
 
 namespace curvefit::app {
 namespace {

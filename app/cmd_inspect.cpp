@@ -5,10 +5,10 @@
 #include <string>
 
 #include "app/commands.h"
-#include "core/csv_reader.h"
-#include "core/data_open.h"
+#include "core/data/csv_reader.h"
+#include "core/data/data_open.h"
 #include "core/errors.h"
-#include "core/hdf5_source.h"
+#include "core/data/hdf5_source.h"
 
 namespace curvefit::app {
 namespace {

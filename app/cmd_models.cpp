@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
-#include "core/model_library.h"
+#include "core/model/model_library.h"
 
 namespace curvefit::app {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
-#include "core/planner.h"
+#include "core/engine/planner.h"
 #include "memory/footprint.h"
 #include "core/errors.h"
 #include "memory/memory_manager.h"

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
-#include "core/csv_reader.h"
+#include "core/data/csv_reader.h"
 #include "core/errors.h"
-#include "core/expression.h"
-#include "core/model_library.h"
-#include "core/param_spec.h"
+#include "core/formula/expression.h"
+#include "core/model/model_library.h"
+#include "core/engine/param_spec.h"
 #include "memory/memory_manager.h"
 #include "memory/size.h"
 #include "memory/system_probe.h"

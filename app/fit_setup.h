@@ -8,10 +8,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "core/data_open.h"
+#include "core/data/data_open.h"
 #include "core/model.h"
-#include "core/model_library.h"
-#include "core/planner.h"
+#include "core/model/model_library.h"
+#include "core/engine/planner.h"
 
 namespace curvefit::app {
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "core/data_open.h"
+#include "core/data/data_open.h"
 
 namespace {
 

@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "core/expression.h"
-#include "core/model_library.h"
+#include "core/formula/expression.h"
+#include "core/model/model_library.h"
 #include "core/model.h"
-#include "core/vector_math.h"
+#include "core/formula/vector_math.h"
 
 namespace {
 

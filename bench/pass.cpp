@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "bench/bench_data.h"
-#include "core/chunked_objective.h"
-#include "core/memory_source.h"
-#include "core/model_library.h"
-#include "core/vector_math.h"
+#include "core/engine/chunked_objective.h"
+#include "core/data/memory_source.h"
+#include "core/model/model_library.h"
+#include "core/formula/vector_math.h"
 
 namespace {
 

@@ -1,0 +1,125 @@
+#pragma once
+// CSV, TSV and whitespace-separated text: dialect and header detection, column selection, and a
+// block-parallel parser that never holds the whole file as text.
+//
+// The file is read in blocks (8 MB by default) split at line boundaries. A TBB pipeline reads
+// blocks in order (one thread), parses them in parallel into column vectors, and hands them to a
+// sink in file order, so errors name the exact line and the first error in file order wins.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/data/data_open.h"
+
+namespace curvefit {
+
+// The CSV dialect found (or forced) from the first lines of the file.
+struct CsvDialect {
+  char delimiter = ',';        // ',', '\t', ';', another forced character, or ' ' for whitespace runs
+  bool whitespace = false;     // fields separated by runs of spaces/tabs
+  bool has_header = false;
+  std::size_t header_line = 0;         // 1-based line number of the header row, 0 when none
+  std::vector<std::string> header;     // header names (empty when none)
+  std::size_t field_count = 0;         // fields on every data row
+};
+
+// The columns a fit uses, as 0-based field indices: predictors, then y, then sigma if any.
+struct CsvSelection {
+  std::vector<std::size_t> fields;
+  std::vector<std::string> names;
+  int num_predictors = 1;
+  bool has_sigma = false;
+};
+
+// What a full parse saw.
+struct CsvParseStats {
+  std::size_t rows = 0;                    // rows delivered to the sink
+  std::size_t skipped_invalid = 0;         // rows dropped by skip_invalid
+  std::vector<std::size_t> first_skipped;  // their first few line numbers
+  std::size_t omitted_nonfinite = 0;       // rows dropped by nan_policy omit
+  std::vector<std::size_t> first_omitted;  // their first few line numbers
+};
+
+// Tunables, exposed for tests (tiny blocks exercise block borders) and the benchmark.
+struct CsvParseTuning {
+  std::size_t block_bytes = 8u << 20;     // text per parallel block
+  std::size_t max_line_bytes = 1u << 20;  // longer lines are an error, not an unbounded buffer
+  std::size_t sample_bytes = 1u << 20;    // prefix read for detection and row estimates
+};
+
+// The selected columns of one parsed block, each of length rows.
+struct CsvColumnsBlock {
+  std::vector<std::vector<double>> columns;
+  std::size_t rows = 0;
+};
+
+class CsvReader {
+ public:
+  // Opens path ("-" = stdin), reads the sample prefix, detects the dialect and header (unless
+  // forced by options) and resolves the selected columns. Throws DataError with FILE:LINE:COL.
+  CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning = {});
+  ~CsvReader();
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+
+  const CsvDialect& dialect() const { return dialect_; }
+  const CsvSelection& selection() const { return selection_; }
+  const std::string& display_name() const { return display_name_; }
+  // File size in bytes, 0 for stdin or pipes.
+  std::size_t file_bytes() const { return file_bytes_; }
+  // Data rows: exact when the whole file fit in the sample (and no rows can be dropped),
+  // otherwise estimated from the sample's bytes per data line.
+  std::size_t estimated_rows() const { return estimated_rows_; }
+  bool rows_exact() const { return rows_exact_; }
+  // The header fields or, without a header, the first data line's fields (for `inspect`).
+  const std::vector<std::string>& first_row_fields() const { return first_row_fields_; }
+  // The first data row's fields (after the header), empty if the sample has none (`inspect`).
+  const std::vector<std::string>& first_data_fields() const { return first_data_fields_; }
+
+  // Counts data lines (not comments or blanks) without parsing numbers; for `inspect`. Like
+  // parse(), callable once and not together with parse().
+  std::size_t count_data_lines();
+
+  // Parses every data row once (callable once per reader), calling sink with each block's
+  // columns in file order. Applies skip_invalid and nan_policy; throws DataError on bad input,
+  // on an empty file, a header without rows, or when no valid row remains.
+  CsvParseStats parse(const std::function<void(CsvColumnsBlock&)>& sink);
+
+ private:
+  class Input;
+  void detect(const DataOptions& options);
+  void select(const DataOptions& options);
+  std::size_t resolve_column(const std::string& spec, const char* option) const;
+
+  std::string path_;
+  std::string display_name_;
+  DataOptions options_;
+  CsvParseTuning tuning_;
+  std::unique_ptr<Input> input_;
+  std::string sample_;              // the prefix read for detection (pushed back into the input)
+  bool sample_is_whole_file_ = false;
+  std::size_t file_bytes_ = 0;
+  std::size_t estimated_rows_ = 0;
+  bool rows_exact_ = false;
+  std::size_t lines_before_data_ = 0;  // lines consumed before parsing starts (through header)
+  std::vector<std::string> first_row_fields_;
+  std::vector<std::string> first_data_fields_;
+  CsvDialect dialect_;
+  CsvSelection selection_;
+  bool parsed_ = false;
+};
+
+// The value of a --delimiter option for DataOptions::delimiter: one character, or "tab", "\t",
+// "space"/"whitespace" (runs of spaces and tabs, stored as ' '), "comma", "semicolon"; empty
+// means detect (0). Throws UsageError otherwise. Shared by every command that reads CSV.
+char parse_delimiter_option(const std::string& text);
+
+// Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
+bool is_csv_number(const std::string& text);
+
+// "line 5, 9, 12" style list for messages, with "..." when more were seen than listed.
+std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total);
+
+}  // namespace curvefit

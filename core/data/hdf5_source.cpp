@@ -1,0 +1,451 @@
+// HDF5 reading through the C++ API; the C API only where the C++ one has no equivalent (walking
+// the error stack to fold HDF5's own reason into our message, visiting links to list datasets).
+#include "core/data/hdf5_source.h"
+
+#include <H5Cpp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+
+#include "core/data/csv_reader.h"
+#include "core/errors.h"
+
+namespace curvefit {
+namespace {
+
+constexpr std::size_t kScanRows = 1u << 20;
+
+// HDF5 prints its error stack to stderr by default; we report one line of our own instead.
+void silence_hdf5() {
+  static const bool silenced = [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    H5::Exception::dontPrint();
+    return true;
+  }();
+  (void)silenced;
+}
+
+herr_t keep_innermost(unsigned, const H5E_error2_t* error, void* data) {
+  if (error->desc && *error->desc) *static_cast<std::string*>(data) = error->desc;
+  return 0;
+}
+
+// The most specific description on HDF5's error stack (where the failure was first detected).
+std::string hdf5_reason(const H5::Exception& exception) {
+  std::string reason;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, keep_innermost, &reason);
+  if (reason.empty()) reason = exception.getDetailMsg();
+  return reason;
+}
+
+std::string type_name(hid_t type) {
+  const std::size_t bits = H5Tget_size(type) * 8;
+  switch (H5Tget_class(type)) {
+    case H5T_INTEGER:
+      return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + std::to_string(bits);
+    case H5T_FLOAT:
+      return "float" + std::to_string(bits);
+    case H5T_STRING:
+      return "string";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    default:
+      return "other";
+  }
+}
+
+bool is_numeric(hid_t type) {
+  H5T_class_t type_class = H5Tget_class(type);
+  return type_class == H5T_INTEGER || type_class == H5T_FLOAT;
+}
+
+Hdf5DatasetInfo describe(hid_t dataset, std::string path) {
+  Hdf5DatasetInfo info;
+  info.path = std::move(path);
+  hid_t type = H5Dget_type(dataset);
+  info.type = type_name(type);
+  info.numeric = is_numeric(type);
+  H5Tclose(type);
+  hid_t space = H5Dget_space(dataset);
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (rank > 0) {
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+    info.dims.assign(dims.begin(), dims.end());
+  }
+  H5Sclose(space);
+  return info;
+}
+
+herr_t visit_link(hid_t group, const char* name, const H5L_info_t* link, void* data) {
+  if (link->type != H5L_TYPE_HARD) return 0;
+  hid_t object = H5Oopen(group, name, H5P_DEFAULT);
+  if (object < 0) return 0;
+  if (H5Iget_type(object) == H5I_DATASET)
+    static_cast<std::vector<Hdf5DatasetInfo>*>(data)->push_back(describe(object, std::string("/") + name));
+  H5Oclose(object);
+  return 0;
+}
+
+H5::H5File open_file(const std::string& path) {
+  silence_hdf5();
+  {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw DataError(path + ": cannot open: " + std::strerror(errno));
+  }
+  if (!has_hdf5_signature(path)) throw DataError(path + ": not an HDF5 file (no HDF5 signature)");
+  try {
+    return H5::H5File(path, H5F_ACC_RDONLY);
+  } catch (const H5::Exception& e) {
+    throw DataError(path + ": cannot open as HDF5: " + hdf5_reason(e));
+  }
+}
+
+std::vector<Hdf5DatasetInfo> datasets_of(const H5::H5File& file) {
+  std::vector<Hdf5DatasetInfo> datasets;
+  H5Lvisit(file.getId(), H5_INDEX_NAME, H5_ITER_INC, visit_link, &datasets);
+  std::sort(datasets.begin(), datasets.end(),
+            [](const Hdf5DatasetInfo& a, const Hdf5DatasetInfo& b) { return a.path < b.path; });
+  return datasets;
+}
+
+std::string row_problem(bool is_sigma) {
+  return is_sigma ? "sigma must be finite and > 0 (use --nan-policy omit to drop such rows)"
+                  : "non-finite value (use --nan-policy omit to drop such rows)";
+}
+
+bool row_value_bad(double value, bool is_sigma) {
+  return is_sigma ? !(value > 0.0 && std::isfinite(value)) : !std::isfinite(value);
+}
+
+}  // namespace
+
+std::recursive_mutex& hdf5_mutex() {
+  static std::recursive_mutex mutex;
+  return mutex;
+}
+
+bool has_hdf5_signature(const std::string& path) {
+  static const char signature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return false;
+  // The superblock sits at 0 or, after a user block, at 512, 1024, 2048, ...
+  for (std::streamoff offset = 0; offset <= (std::streamoff{1} << 30); offset = offset ? offset * 2 : 512) {
+    char head[8];
+    file.clear();
+    file.seekg(offset);
+    if (!file.read(head, 8)) return false;
+    if (std::memcmp(head, signature, 8) == 0) return true;
+  }
+  return false;
+}
+
+std::vector<Hdf5DatasetInfo> list_hdf5_datasets(const std::string& path) {
+  std::lock_guard lock(hdf5_mutex());
+  H5::H5File file = open_file(path);
+  return datasets_of(file);
+}
+
+struct Hdf5DataSource::Column {
+  H5::DataSet dataset;
+  std::string spec;
+  int column = -1;  // 0-based column of a 2-D dataset, -1 for 1-D
+};
+
+struct Hdf5DataSource::Handles {
+  H5::H5File file;
+  std::vector<Column> columns;  // predictors, y, sigma
+};
+
+Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
+    : path_(path) {
+  std::lock_guard lock(hdf5_mutex());
+  handles_ = std::make_unique<Handles>();
+  handles_->file = open_file(path);
+
+  std::vector<std::string> specs = options.x;
+  if (specs.empty()) {
+    if (options.num_predictors == 1) specs.push_back("/x");
+    for (int k = 1; options.num_predictors > 1 && k <= options.num_predictors; ++k)
+      specs.push_back("/x" + std::to_string(k));
+  }
+  num_predictors_ = static_cast<int>(specs.size());
+  specs.push_back(options.y.empty() ? "/y" : options.y);
+  if (!options.sigma.empty()) {
+    specs.push_back(options.sigma);
+    has_sigma_ = true;
+  }
+
+  std::string first_spec;
+  for (const std::string& spec : specs) {
+    Column column;
+    column.spec = spec;
+    std::string dataset_path = spec;
+    std::size_t colon = spec.rfind(':');
+    if (colon != std::string::npos && colon + 1 < spec.size() &&
+        std::all_of(spec.begin() + static_cast<std::ptrdiff_t>(colon) + 1, spec.end(),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      dataset_path = spec.substr(0, colon);
+      column.column = std::stoi(spec.substr(colon + 1)) - 1;
+      if (column.column < 0) throw DataError(path + ": dataset " + spec + ": columns are numbered from 1");
+    }
+    if (dataset_path.empty() || dataset_path[0] != '/') dataset_path = "/" + dataset_path;
+    const std::string where = path + ": dataset " + dataset_path;
+    bool exists = false;
+    try {
+      exists = handles_->file.nameExists(dataset_path) &&
+               handles_->file.childObjType(dataset_path) == H5O_TYPE_DATASET;
+    } catch (const H5::Exception&) {
+      exists = false;  // an intermediate group is missing
+    }
+    if (!exists) {
+      std::string names;
+      for (const auto& info : datasets_of(handles_->file)) names += (names.empty() ? "" : ", ") + info.path;
+      throw DataError(where + ": not found (datasets in the file: " + (names.empty() ? "none" : names) + ")");
+    }
+    try {
+      column.dataset = handles_->file.openDataSet(dataset_path);
+    } catch (const H5::Exception& e) {
+      throw DataError(where + ": cannot open: " + hdf5_reason(e));
+    }
+    Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
+    if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
+    std::size_t length = 0;
+    if (info.dims.size() == 1) {
+      if (column.column >= 0)
+        throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
+      length = info.dims[0];
+    } else if (info.dims.size() == 2) {
+      if (column.column < 0)
+        throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
+                        "): choose a column, e.g. " + dataset_path + ":1");
+      if (static_cast<unsigned long long>(column.column) >= info.dims[1])
+        throw DataError(where + ": has " + std::to_string(info.dims[1]) + " columns; no column " +
+                        std::to_string(column.column + 1));
+      length = info.dims[0];
+    } else {
+      throw DataError(where + ": rank " + std::to_string(info.dims.size()) +
+                      " is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
+    }
+    if (first_spec.empty()) {
+      first_spec = spec;
+      rows_ = length;
+    } else if (length != rows_) {
+      throw DataError(where + ": has " + std::to_string(length) + " rows but " + first_spec + " has " +
+                      std::to_string(rows_));
+    }
+    names_.push_back(spec);
+    handles_->columns.push_back(std::move(column));
+  }
+  if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
+  // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
+  // raise checks each row the first time a read delivers it, so no pass is spent on checking.
+  if (scan_invalid && options.nan_policy == NanPolicy::omit) find_invalid_rows();
+  check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
+}
+
+Hdf5DataSource::~Hdf5DataSource() {
+  std::lock_guard lock(hdf5_mutex());
+  handles_.reset();
+}
+
+void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double* const* x, double* y,
+                                   double* sigma) {
+  if (count == 0) return;
+  std::lock_guard lock(hdf5_mutex());
+  for (std::size_t c = 0; c < handles_->columns.size(); ++c) {
+    Column& column = handles_->columns[c];
+    double* target = c < static_cast<std::size_t>(num_predictors_) ? x[c]
+                     : c == static_cast<std::size_t>(num_predictors_) ? y
+                                                                      : sigma;
+    if (!target) continue;
+    try {
+      H5::DataSpace file_space = column.dataset.getSpace();
+      if (column.column < 0) {
+        hsize_t start[1] = {begin}, size[1] = {count};
+        file_space.selectHyperslab(H5S_SELECT_SET, size, start);
+      } else {
+        hsize_t start[2] = {begin, static_cast<hsize_t>(column.column)}, size[2] = {count, 1};
+        file_space.selectHyperslab(H5S_SELECT_SET, size, start);
+      }
+      hsize_t memory_size[1] = {count};
+      H5::DataSpace memory_space(1, memory_size);
+      column.dataset.read(target, H5::PredType::NATIVE_DOUBLE, memory_space, file_space);
+    } catch (const H5::Exception& e) {
+      throw DataError(path_ + ": dataset " + column.spec + ": reading rows " + std::to_string(begin + 1) + ".." +
+                      std::to_string(begin + count) + " failed: " + hdf5_reason(e));
+    }
+  }
+}
+
+void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,
+                                const double* y, const double* sigma, std::size_t offset) {
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  // A quick look first; only then find the first bad row, in its first bad column, as a scan would.
+  bool any = any_non_finite(y + offset, count);
+  for (std::size_t c = 0; c < k && !any; ++c) any = any_non_finite(x[c] + offset, count);
+  if (has_sigma_ && sigma && !any)
+    for (std::size_t r = 0; r < count && !any; ++r) any = row_value_bad(sigma[offset + r], true);
+  if (!any) return;
+  for (std::size_t r = 0; r < count; ++r)
+    for (std::size_t c = 0; c <= k + (has_sigma_ && sigma ? 1 : 0); ++c) {
+      const bool is_sigma = c == k + 1;
+      const double value = (c < k ? x[c] : c == k ? y : sigma)[offset + r];
+      if (row_value_bad(value, is_sigma))
+        throw DataError(path_ + ": dataset " + names_[c] + ": row " + std::to_string(begin + r + 1) + ": " +
+                        row_problem(is_sigma));
+    }
+}
+
+void Hdf5DataSource::find_invalid_rows() {
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  const std::size_t slots = k + 1 + (has_sigma_ ? 1 : 0);
+  std::vector<double> buffer(slots * std::min(rows_, kScanRows));
+  std::vector<double*> x(k);
+  for (std::size_t begin = 0; begin < rows_; begin += kScanRows) {
+    const std::size_t count = std::min(kScanRows, rows_ - begin);
+    for (std::size_t c = 0; c < k; ++c) x[c] = buffer.data() + c * count;
+    double* y = buffer.data() + k * count;
+    double* sigma = has_sigma_ ? buffer.data() + (k + 1) * count : nullptr;
+    read_physical(begin, count, x.data(), y, sigma);
+    for (std::size_t r = 0; r < count; ++r) {
+      for (std::size_t c = 0; c < slots; ++c) {
+        bool is_sigma = has_sigma_ && c == k + 1;
+        if (!row_value_bad(buffer[c * count + r], is_sigma)) continue;
+        invalid_rows_.push_back(begin + r);
+        break;
+      }
+    }
+  }
+  if (!invalid_rows_.empty()) {
+    std::vector<std::size_t> first(invalid_rows_.begin(),
+                                   invalid_rows_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, invalid_rows_.size())));
+    for (auto& row : first) ++row;
+    std::string list = format_line_list(first, invalid_rows_.size());
+    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    std::cerr << "curvefit: " << path_ << ": omitted " << invalid_rows_.size() << " row"
+              << (invalid_rows_.size() == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
+  }
+  if (rows() == 0) throw DataError(path_ + ": no valid rows remain (" + std::to_string(invalid_rows_.size()) + " omitted)");
+}
+
+std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
+  std::lock_guard lock(hdf5_mutex());
+  try {
+    if (handles_->file.getCreatePlist().getUserblock() != 0) return {};
+    std::vector<std::uint64_t> offsets;
+    for (const Column& column : handles_->columns) {
+      if (column.column >= 0) return {};
+      const hid_t id = column.dataset.getId();
+      const H5::DSetCreatPropList create = column.dataset.getCreatePlist();
+      if (create.getLayout() != H5D_CONTIGUOUS || create.getExternalCount() != 0) return {};
+      const H5::DataType type = column.dataset.getDataType();
+      if (!(type == H5::PredType::NATIVE_DOUBLE)) return {};
+      if (H5Dget_storage_size(id) != rows_ * sizeof(double)) return {};
+      const haddr_t offset = H5Dget_offset(id);
+      if (offset == HADDR_UNDEF || offset % alignof(double) != 0) return {};
+      offsets.push_back(offset);
+    }
+    return offsets;
+  } catch (const H5::Exception&) {
+    return {};  // not usable in place: read through HDF5 instead
+  }
+}
+
+void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {
+  if (begin + count > rows())
+    throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " requested but the data have " + std::to_string(rows()));
+  if (count == 0) return;
+  if (invalid_rows_.empty()) {
+    read_physical(begin, count, x, y, sigma);
+    if (check_on_read_ && begin + count > checked_rows_) {
+      const std::size_t from = std::max(begin, checked_rows_);
+      check_rows(from, begin + count - from, x, y, sigma, from - begin);
+      if (begin <= checked_rows_) checked_rows_ = begin + count;
+    }
+    return;
+  }
+
+  // Logical row l is physical row l + j, j = number of omitted rows at or before it.
+  auto physical = [&](std::size_t logical) {
+    std::size_t lo = 0, hi = invalid_rows_.size();
+    while (lo < hi) {
+      std::size_t mid = (lo + hi) / 2;
+      if (invalid_rows_[mid] - mid <= logical) lo = mid + 1;
+      else hi = mid;
+    }
+    return logical + lo;
+  };
+  const std::size_t first = physical(begin), last = physical(begin + count - 1);
+  const std::size_t span = last - first + 1;
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  const std::size_t slots = k + 1 + (has_sigma_ ? 1 : 0);
+  scratch_.resize(slots * span);
+  std::vector<double*> scratch_x(k);
+  for (std::size_t c = 0; c < k; ++c) scratch_x[c] = scratch_.data() + c * span;
+  double* scratch_sigma = has_sigma_ && sigma ? scratch_.data() + (k + 1) * span : nullptr;
+  read_physical(first, span, scratch_x.data(), scratch_.data() + k * span, scratch_sigma);
+  auto skip = std::lower_bound(invalid_rows_.begin(), invalid_rows_.end(), first);
+  std::size_t out = 0;
+  for (std::size_t p = first; p <= last; ++p) {
+    if (skip != invalid_rows_.end() && *skip == p) {
+      ++skip;
+      continue;
+    }
+    const std::size_t i = p - first;
+    for (std::size_t c = 0; c < k; ++c) x[c][out] = scratch_x[c][i];
+    y[out] = scratch_[k * span + i];
+    if (scratch_sigma) sigma[out] = scratch_sigma[i];
+    ++out;
+  }
+}
+
+std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
+                             std::vector<double>& sigma, NanPolicy policy, const std::string& file,
+                             const std::vector<std::string>& names) {
+  const std::size_t n = y.size(), k = x.size();
+  std::size_t kept = 0, omitted = 0;
+  std::vector<std::size_t> first;
+  for (std::size_t r = 0; r < n; ++r) {
+    std::size_t bad = k + 2;
+    for (std::size_t c = 0; c < k && bad > k + 1; ++c)
+      if (row_value_bad(x[c][r], false)) bad = c;
+    if (bad > k + 1 && row_value_bad(y[r], false)) bad = k;
+    if (bad > k + 1 && !sigma.empty() && row_value_bad(sigma[r], true)) bad = k + 1;
+    if (bad <= k + 1) {
+      if (policy == NanPolicy::raise)
+        throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
+                        std::to_string(r + 1) + ": " + row_problem(bad == k + 1));
+      if (first.size() < 5) first.push_back(r + 1);
+      ++omitted;
+      continue;
+    }
+    if (kept != r) {
+      for (std::size_t c = 0; c < k; ++c) x[c][kept] = x[c][r];
+      y[kept] = y[r];
+      if (!sigma.empty()) sigma[kept] = sigma[r];
+    }
+    ++kept;
+  }
+  for (auto& column : x) column.resize(kept);
+  y.resize(kept);
+  if (!sigma.empty()) sigma.resize(kept);
+  if (omitted > 0) {
+    std::string list = format_line_list(first, omitted);
+    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    std::cerr << "curvefit: " << file << ": omitted " << omitted << " row" << (omitted == 1 ? "" : "s")
+              << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
+  }
+  if (kept == 0) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
+  return omitted;
+}
+
+}  // namespace curvefit

@@ -1,0 +1,94 @@
+#pragma once
+// HDF5 data: 1-D numeric datasets, or columns of 2-D ones ("/table:2", 1-based), served by row
+// range through hyperslabs of the requested rows only (chunked and compressed datasets included).
+// Integer and float32 datasets are converted to double by HDF5 on read.
+//
+// Threading: Debian's libhdf5 is built without thread safety, so every HDF5 call in curvefit goes
+// through one process-wide mutex (hdf5_mutex()). read() is meant to be called from one thread
+// (the streaming reader); concurrent calls are serialised, never parallel.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/data/data_open.h"
+
+namespace curvefit {
+
+// The lock every HDF5 call in curvefit holds.
+std::recursive_mutex& hdf5_mutex();
+
+// True when the file starts with the HDF5 signature (at offset 0 or a user-block offset).
+bool has_hdf5_signature(const std::string& path);
+
+// One dataset of a file, for `inspect` and for the "datasets that exist" list.
+struct Hdf5DatasetInfo {
+  std::string path;               // "/group/t"
+  std::string type;               // "float64", "int32", "string", "compound", ...
+  bool numeric = false;
+  std::vector<unsigned long long> dims;
+};
+
+// Every dataset in the file (recursively), sorted by path. Throws DataError for a file that is
+// not HDF5 or cannot be opened.
+std::vector<Hdf5DatasetInfo> list_hdf5_datasets(const std::string& path);
+
+class Hdf5DataSource : public DataSource {
+ public:
+  // Opens the file and the selected datasets and checks them (existence, numeric type, rank,
+  // column, equal lengths). When scan_invalid, nan_policy applies: raise makes read() throw at
+  // the first non-finite x/y or sigma <= 0 the first time it delivers that row (no extra pass);
+  // omit scans the data once here, remembers those rows and read() skips them, so rows() counts
+  // only valid rows.
+  Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid);
+  ~Hdf5DataSource() override;
+
+  std::size_t rows() const override { return rows_ - invalid_rows_.size(); }
+  int num_predictors() const override { return num_predictors_; }
+  bool has_sigma() const override { return has_sigma_; }
+  std::vector<std::string> column_names() const override { return names_; }
+  std::string description() const override { return path_; }
+  void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+
+  // Rows in the file, before any omission.
+  std::size_t file_rows() const { return rows_; }
+
+  // Byte offsets in the file of each selected column's values (predictors, y, sigma) when every
+  // one of them can be read in place: a 1-D dataset, contiguous and allocated, stored as native
+  // doubles, 8-byte aligned, in a file without a user block. Empty otherwise (chunked, compressed,
+  // converted, or a column of a 2-D dataset), and then the data must be read through HDF5.
+  std::vector<std::uint64_t> contiguous_file_offsets() const;
+
+ private:
+  struct Column;
+  void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
+  // nan_policy omit: one pass over the file remembering the rows with a non-finite x/y or a
+  // sigma <= 0, which read() then skips.
+  void find_invalid_rows();
+  // Throws DataError naming the first bad row of rows [begin, begin + count), which read() put at
+  // x[c][offset..], y[offset..], sigma[offset..].
+  void check_rows(std::size_t begin, std::size_t count, const double* const* x, const double* y,
+                  const double* sigma, std::size_t offset);
+
+  std::string path_;
+  int num_predictors_ = 1;
+  bool has_sigma_ = false;
+  std::vector<std::string> names_;
+  std::size_t rows_ = 0;
+  struct Handles;
+  std::unique_ptr<Handles> handles_;
+  std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
+  std::vector<double> scratch_;
+  bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
+  std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
+};
+
+// Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
+// dataset; omit drops the rows and returns how many. Rows are 1-based in messages.
+std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
+                             std::vector<double>& sigma, NanPolicy policy, const std::string& file,
+                             const std::vector<std::string>& names);
+
+}  // namespace curvefit

@@ -1,0 +1,114 @@
+#include "core/data/read_ahead.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "memory/footprint.h"
+
+namespace curvefit {
+
+namespace {
+std::size_t columns_of(const DataSource& source) {
+  return static_cast<std::size_t>(source.num_predictors() + 1 + (source.has_sigma() ? 1 : 0));
+}
+}  // namespace
+
+std::size_t ReadAhead::ring_bytes(std::size_t batch_rows, std::size_t columns, int buffers) {
+  return static_cast<std::size_t>(buffers) * footprint::data_bytes(batch_rows, columns);
+}
+
+ReadAhead::ReadAhead(DataSource& source, std::size_t begin, std::size_t end,
+                     std::size_t batch_rows, int buffers, MemoryManager& manager)
+    : source_(source),
+      begin_(begin),
+      end_(std::max(begin, end)),
+      batch_rows_(batch_rows),
+      num_predictors_(source.num_predictors()),
+      has_sigma_(source.has_sigma()) {
+  if (batch_rows == 0) throw std::invalid_argument("read-ahead batch of 0 rows");
+  if (buffers < 1) throw std::invalid_argument("read-ahead needs at least one buffer");
+  if (end_ > source.rows()) throw std::out_of_range("read-ahead range beyond the data");
+  const std::size_t columns = columns_of(source);
+  buffers_.resize(static_cast<std::size_t>(buffers));
+  for (std::size_t b = 0; b < buffers_.size(); ++b) {
+    Buffer& buffer = buffers_[b];
+    buffer.storage = manager.allocate<double>(batch_rows, columns);
+    double* base = buffer.storage.data();
+    buffer.batch.x.resize(static_cast<std::size_t>(num_predictors_));
+    for (int k = 0; k < num_predictors_; ++k)
+      buffer.batch.x[static_cast<std::size_t>(k)] = base + static_cast<std::size_t>(k) * batch_rows;
+    buffer.batch.y = base + static_cast<std::size_t>(num_predictors_) * batch_rows;
+    buffer.batch.sigma = has_sigma_ ? buffer.batch.y + batch_rows : nullptr;
+    free_.push_back(static_cast<int>(b));
+  }
+  reader_ = std::thread([this] { reader_loop(); });
+}
+
+ReadAhead::~ReadAhead() { stop_reader(); }
+
+void ReadAhead::stop_reader() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  if (reader_.joinable()) reader_.join();
+}
+
+void ReadAhead::reader_loop() {
+  std::vector<double*> x(static_cast<std::size_t>(num_predictors_));
+  for (std::size_t row = begin_; row < end_;) {
+    int index;
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return stopping_ || !free_.empty(); });
+      if (stopping_) break;
+      index = free_.front();
+      free_.pop_front();
+    }
+    Buffer& buffer = buffers_[static_cast<std::size_t>(index)];
+    const std::size_t count = std::min(batch_rows_, end_ - row);
+    try {
+      for (std::size_t k = 0; k < x.size(); ++k) x[k] = const_cast<double*>(buffer.batch.x[k]);
+      source_.read(row, count, x.data(), const_cast<double*>(buffer.batch.y),
+                   const_cast<double*>(buffer.batch.sigma));
+    } catch (...) {
+      std::lock_guard lock(mutex_);
+      error_ = std::current_exception();
+      reader_done_ = true;
+      changed_.notify_all();
+      return;
+    }
+    buffer.batch.begin = row;
+    buffer.batch.rows = count;
+    row += count;
+    {
+      std::lock_guard lock(mutex_);
+      filled_.push_back(index);
+    }
+    changed_.notify_all();
+  }
+  std::lock_guard lock(mutex_);
+  reader_done_ = true;
+  changed_.notify_all();
+}
+
+const RowBatch* ReadAhead::next() {
+  std::unique_lock lock(mutex_);
+  if (held_ >= 0) {
+    free_.push_back(held_);
+    held_ = -1;
+    changed_.notify_all();
+  }
+  changed_.wait(lock, [this] { return !filled_.empty() || reader_done_; });
+  // Batches read before a failure are still delivered; the error comes where its batch would.
+  if (!filled_.empty()) {
+    held_ = filled_.front();
+    filled_.pop_front();
+    return &buffers_[static_cast<std::size_t>(held_)].batch;
+  }
+  if (error_) std::rethrow_exception(error_);
+  return nullptr;
+}
+
+}  // namespace curvefit

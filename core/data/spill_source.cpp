@@ -1,0 +1,93 @@
+#include "core/data/spill_source.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/errors.h"
+#include "core/data/temp_files.h"
+
+namespace curvefit {
+
+SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
+    : num_predictors_(reader.selection().num_predictors),
+      has_sigma_(reader.selection().has_sigma),
+      names_(reader.selection().names),
+      description_(reader.display_name()) {
+  const std::string directory = temporary_directory(temp_dir);
+  try {
+    for (std::size_t c = 0; c < reader.selection().fields.size(); ++c) {
+      std::string path_template = directory + "/curvefit-spill-XXXXXX";
+      int fd = ::mkstemp(path_template.data());
+      if (fd < 0)
+        throw DataError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
+      files_.push_back({path_template, fd});
+      register_temporary_file(path_template);
+    }
+    stats_ = reader.parse([&](CsvColumnsBlock& block) {
+      for (std::size_t c = 0; c < files_.size(); ++c) {
+        const char* bytes = reinterpret_cast<const char*>(block.columns[c].data());
+        std::size_t left = block.rows * sizeof(double);
+        while (left > 0) {
+          ssize_t written = ::write(files_[c].fd, bytes, left);
+          if (written < 0 && errno == EINTR) continue;
+          if (written <= 0)
+            throw DataError(description_ + ": writing the spill file " + files_[c].path +
+                            " failed: " + std::strerror(errno));
+          bytes += written;
+          left -= static_cast<std::size_t>(written);
+        }
+      }
+      rows_ += block.rows;
+    });
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+SpillDataSource::~SpillDataSource() { release(); }
+
+void SpillDataSource::release() noexcept {
+  for (ColumnFile& file : files_) {
+    if (file.fd >= 0) ::close(file.fd);
+    file.fd = -1;
+    unregister_temporary_file(file.path);
+  }
+  files_.clear();
+}
+
+std::vector<std::string> SpillDataSource::spill_paths() const {
+  std::vector<std::string> paths;
+  for (const ColumnFile& file : files_) paths.push_back(file.path);
+  return paths;
+}
+
+void SpillDataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {
+  if (begin + count > rows_)
+    throw DataError(description_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " requested but the data have " + std::to_string(rows_));
+  for (std::size_t c = 0; c < files_.size(); ++c) {
+    double* target = c < static_cast<std::size_t>(num_predictors_) ? x[c]
+                     : c == static_cast<std::size_t>(num_predictors_) ? y
+                                                                      : sigma;
+    if (!target) continue;
+    char* bytes = reinterpret_cast<char*>(target);
+    std::size_t left = count * sizeof(double);
+    off_t offset = static_cast<off_t>(begin * sizeof(double));
+    while (left > 0) {
+      ssize_t got = ::pread(files_[c].fd, bytes, left, offset);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        throw DataError(description_ + ": reading the spill file " + files_[c].path + " failed: " +
+                        (got == 0 ? std::string("unexpected end of file") : std::strerror(errno)));
+      bytes += got;
+      offset += got;
+      left -= static_cast<std::size_t>(got);
+    }
+  }
+}
+
+}  // namespace curvefit

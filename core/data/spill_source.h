@@ -1,0 +1,51 @@
+#pragma once
+// The binary columnar spill of a CSV for streaming fits: the text is parsed once (in parallel
+// blocks) and each selected column is appended to its own file of native doubles in the temp
+// directory; later passes read row ranges with pread() instead of re-parsing text.
+// The files are registered with core/temp_files.h: removed when the source is destroyed, at exit,
+// and on SIGINT/SIGTERM.
+#include <string>
+#include <vector>
+
+#include "core/data/csv_reader.h"
+#include "core/data/data_source.h"
+
+namespace curvefit {
+
+class SpillDataSource : public DataSource {
+ public:
+  // Parses everything reader selects into spill files under temp_dir (empty: $TMPDIR or /tmp).
+  SpillDataSource(CsvReader& reader, const std::string& temp_dir);
+  ~SpillDataSource() override;
+  SpillDataSource(const SpillDataSource&) = delete;
+  SpillDataSource& operator=(const SpillDataSource&) = delete;
+
+  std::size_t rows() const override { return rows_; }
+  int num_predictors() const override { return num_predictors_; }
+  bool has_sigma() const override { return has_sigma_; }
+  std::vector<std::string> column_names() const override { return names_; }
+  std::string description() const override { return description_; }
+  // pread() of each column file; safe to call from one thread at a time (no shared offsets).
+  void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+
+  // The spill files (one per selected column), for tests and messages.
+  std::vector<std::string> spill_paths() const;
+  const CsvParseStats& parse_stats() const { return stats_; }
+
+ private:
+  struct ColumnFile {
+    std::string path;
+    int fd = -1;
+  };
+  void release() noexcept;
+
+  std::vector<ColumnFile> files_;
+  std::size_t rows_ = 0;
+  int num_predictors_ = 1;
+  bool has_sigma_ = false;
+  std::vector<std::string> names_;
+  std::string description_;
+  CsvParseStats stats_;
+};
+
+}  // namespace curvefit

@@ -1,0 +1,179 @@
+#pragma once
+// The objective of a curve fit over data of any size: cost(x) and linearize(x) computed chunk by
+// chunk, in parallel, with a result that does not depend on the number of threads.
+//
+// Residuals follow scipy's sign convention: f_i = (model(x_i; p) - y_i) / sigma_i, Jacobian rows
+// d model / d p / sigma_i; a robust loss then scales each row (robust_row_scale). Each chunk's
+// block [J_c | f_c] is folded into an upper-triangular [R | Q^T f] by Householder reflections
+// (tall-skinny QR, kernel::fold_rows_into_factor in core/chunk_kernel.h), 256 rows at a time so
+// that each sub-block stays in cache; J^T J is never formed.
+//
+// Determinism. The rows are cut into chunks of `chunk_rows` (the last shorter). Chunk c belongs to
+// slot c mod S, where S = min(kMaxSlots, number of chunks) depends only on m and the chunk size.
+// Each slot folds its chunks in increasing order; the S partial factors (and the partial sums of
+// the cost, ||f||^2, ...) are then combined in a fixed binary tree over slot index. Which thread
+// processes which slot changes nothing, so R, Q^T f and the cost are bit-identical for 1, 2 or 8
+// threads. Different chunk sizes give results equal up to rounding.
+//
+// Memory (the planner predicts it with the same functions, memory/footprint.h):
+//   - S factors of footprint::tsqr_factor_bytes(n_model);
+//   - in-memory mode (materialise_jacobian): one block of footprint::full_jacobian_bytes(m, n_model)
+//     holding every chunk's [J | f], allocated once and reused by every pass;
+//   - chunked and streaming modes: one block of worker_workspace_bytes(chunk_rows, n_model,
+//     columns) per worker thread: one sub-block of kSubBlockRows rows, reused for every sub-block;
+//   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
+//     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S).
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "core/data/data_source.h"
+#include "core/data/memory_source.h"
+#include "core/model.h"
+#include "memory/footprint.h"
+#include "solvers/loss.h"
+#include "solvers/objective.h"
+
+namespace curvefit {
+
+// Sums over the data at one parameter point that the fit statistics need, each accumulated chunk
+// by chunk and combined in the same fixed tree as the factors.
+struct ResidualSums {
+  double rho = 0;             // sum rho(f_i^2): the cost is half of it
+  double chi2 = 0;            // sum ((model - y) / sigma)^2, without the robust loss
+  double ss_residual = 0;     // sum (model - y)^2, unweighted (for R^2 and RMSE)
+};
+
+// Mean and sum of squared deviations of y (for the total sum of squares of R^2), combined with
+// Chan et al.'s pairwise update so that it is exact to rounding for any m.
+struct ResponseMoments {
+  double count = 0;
+  double mean = 0;
+  double m2 = 0;              // sum (y - mean)^2
+};
+
+struct ChunkedObjectiveOptions {
+  Loss loss = Loss::linear;
+  double f_scale = 1.0;
+  // Rows per chunk (>= 1).
+  std::size_t chunk_rows = 16384;
+  // Worker threads; 0 means TBB's default (all cores).
+  int threads = 0;
+  // In-memory mode: every chunk's Jacobian block lives in one m x (n + 1) buffer that is kept for
+  // the objective's lifetime. Otherwise one chunk workspace per worker.
+  bool materialise_jacobian = false;
+  // Parameters held at a value: empty, or one entry per model parameter. The objective's own
+  // vector x has only the free parameters, in model order; fixed values come from fixed_values.
+  std::vector<bool> fixed;
+  Eigen::VectorXd fixed_values;  // model-sized; entries of free parameters are ignored
+  // What prefers_linearization_at_trial_points() answers.
+  bool linearize_at_trial_points = false;
+  // Counts every pass over the data (evaluate and for_each_chunk_fitted), if not null; shared
+  // with the driver so that passes of several objectives on the same data add up.
+  std::atomic<long>* pass_counter = nullptr;
+  // Rows processed in the current pass, if not null: set to 0 when a pass starts and advanced
+  // after every chunk (relaxed), so that a progress display can poll it from another thread.
+  std::atomic<std::size_t>* rows_done = nullptr;
+  // Called (on the calling thread) when a pass starts, with the pass number (pass_counter's
+  // value when it is set, else this objective's own count).
+  std::function<void(long pass)> on_pass;
+};
+
+// The data of one chunk as the fitted-values pass delivers it.
+struct FittedChunk {
+  std::size_t begin = 0;                // first row of the chunk
+  std::size_t rows = 0;
+  const double* const* x = nullptr;     // num_predictors pointers
+  const double* y = nullptr;
+  const double* sigma = nullptr;        // null without sigma
+  const double* fit = nullptr;          // model values at the parameters
+};
+
+class ChunkedObjective : public Objective {
+ public:
+  // Data in RAM, read in place (in-memory and chunked modes). `data` must outlive the objective.
+  ChunkedObjective(const Model& model, const MemoryDataSource& data,
+                   const ChunkedObjectiveOptions& options);
+  // Streaming mode: the data are re-read from `source` on every pass by a read-ahead thread.
+  // `source` must outlive the objective and must not be read by anyone else during a pass.
+  struct Streaming {};
+  ChunkedObjective(const Model& model, DataSource& source, const ChunkedObjectiveOptions& options,
+                   Streaming);
+  ~ChunkedObjective() override;
+
+  int num_params() const override { return n_free_; }
+  std::size_t num_residuals() const override { return m_; }
+  Evaluation evaluate(const Eigen::VectorXd& x, bool with_linearization) override;
+  bool prefers_linearization_at_trial_points() const override {
+    return options_.linearize_at_trial_points;
+  }
+
+  // The model's full parameter vector for the objective's free vector x (fixed values inserted).
+  Eigen::VectorXd full_params(const Eigen::VectorXd& x) const;
+
+  // Residual sums of a recent evaluation exactly at x (the last kRememberedPoints are kept), so
+  // that the fit statistics at the solution cost no extra pass. nullopt if x was not evaluated.
+  std::optional<ResidualSums> sums_at(const Eigen::VectorXd& x) const;
+  // Moments of y; known after the first pass (nullopt before).
+  std::optional<ResponseMoments> response_moments() const;
+
+  // One pass in row order computing the model at x (free vector) and handing each chunk to
+  // `consume` (called from the calling thread, chunks in increasing row order).
+  void for_each_chunk_fitted(const Eigen::VectorXd& x,
+                             const std::function<void(const FittedChunk&)>& consume);
+
+  std::size_t chunk_rows() const { return chunk_rows_; }
+  std::size_t num_chunks() const { return num_chunks_; }
+  std::size_t num_slots() const { return num_slots_; }
+  int threads() const { return threads_; }
+  // Passes this objective made (evaluate + for_each_chunk_fitted).
+  long passes() const { return passes_; }
+
+  static constexpr std::size_t kMaxSlots = 64;
+  // Rows of a chunk processed together: the model block, the residuals and the fold of these rows
+  // stay in the L1 cache (256 x (n + 1) doubles is 8 KiB for 3 parameters).
+  static constexpr std::size_t kSubBlockRows = 256;
+  // Bytes of one worker's workspace (chunked and streaming modes): one sub-block's, whatever the
+  // chunk size. The planner predicts with this function.
+  static std::size_t worker_workspace_bytes(std::size_t chunk_rows, std::size_t n_model,
+                                            std::size_t columns) {
+    return footprint::chunk_workspace_bytes(std::min(chunk_rows, kSubBlockRows), n_model, columns);
+  }
+  // Streaming: chunks per read-ahead batch. Each batch is shared out among the threads and waited
+  // for, so it holds several chunks per thread (less waiting at the end of a batch); its chunks must
+  // belong to distinct slots, hence at most S. The planner sizes the read-ahead ring with this.
+  static constexpr std::size_t kStreamChunksPerThread = 4;
+  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots) {
+    return std::max<std::size_t>(1, std::min(kStreamChunksPerThread * threads, slots));
+  }
+  static constexpr std::size_t kRememberedPoints = 8;
+
+  struct Impl;  // defined in the .cpp; public so that the per-chunk helper there can name it
+
+ private:
+  void set_up(const Model& model, int num_predictors, bool has_sigma, std::size_t rows);
+  void start_pass();  // counts the pass and announces it
+  // One pass: every chunk evaluated (and folded when `linearize`), partials combined; returns
+  // false when a non-finite residual cut the pass short.
+  bool run_pass(const double* p, bool linearize);
+
+  std::unique_ptr<Impl> impl_;
+  ChunkedObjectiveOptions options_;
+  std::size_t m_ = 0;
+  int n_model_ = 0;
+  int n_free_ = 0;
+  std::size_t chunk_rows_ = 0;
+  std::size_t num_chunks_ = 0;
+  std::size_t num_slots_ = 0;
+  int threads_ = 1;
+  long passes_ = 0;
+};
+
+}  // namespace curvefit

@@ -1,0 +1,123 @@
+#pragma once
+// The fit driver: a model, data, options and a plan in; parameters, their uncertainties and the
+// statistics of the fit out. The command line (`curvefit fit`) and C++ users call the same
+// function; it does no I/O of its own beyond reading the data source.
+//
+//   1. For large data (plan.subsample), fit a subsample of about m / k rows first, from p0, in
+//      RAM: evenly spaced blocks of consecutive rows, read on their own (no pass over the data).
+//   2. Fit all the data from there with the chunked objective in the planned mode (evaluating the
+//      Jacobian together with the residuals at trial points when the data are large).
+//   3. Statistics at the solution from sums the objective kept from its passes (no extra pass),
+//      covariance from R (never J^T J).
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "core/engine/chunked_objective.h"
+#include "core/data/data_source.h"
+#include "core/data/memory_source.h"
+#include "core/model.h"
+#include "core/engine/planner.h"
+#include "solvers/loss.h"
+#include "solvers/options.h"
+
+namespace curvefit {
+
+struct FitRequest {
+  const Model* model = nullptr;
+  // The data. Modes memory and chunked need a MemoryDataSource (read in place); mode stream
+  // re-reads any DataSource (a file-backed one from open_streaming) on every pass.
+  DataSource* data = nullptr;
+  // sigma is taken from the data when it has a sigma column. absolute_sigma: the covariance is
+  // (R^T R)^-1 as is (sigma are true standard deviations) instead of scaled by reduced chi^2.
+  bool absolute_sigma = false;
+  // Starting point, one value per model parameter (fixed parameters: their fixed value).
+  Eigen::VectorXd p0;
+  // Bounds per model parameter; empty = unbounded. Entries of fixed parameters are ignored.
+  Eigen::VectorXd lower;
+  Eigen::VectorXd upper;
+  // Parameters held at their p0 value (--fix); empty = none. They are removed from the solver's
+  // vector and reinserted in the result.
+  std::vector<bool> fixed;
+  // Method, tolerances, x_scale, max_nfev, keep_history... (lower/upper/x_scale are per model
+  // parameter here and are reduced to the free ones by the driver; callback is chained).
+  SolverOptions solver;
+  Loss loss = Loss::linear;
+  double f_scale = 1.0;
+  // Mode, chunk size, threads and subsample from make_plan (mode must not be automatic).
+  Plan plan;
+  // Set (e.g. by a SIGINT handler) to stop: checked after every solver iteration; the fit then
+  // ends with Status::interrupted and the best point so far.
+  const std::atomic<bool>* interrupt = nullptr;
+  // Called after each iteration of the full fit (for progress); `subsample` true during the
+  // subsample fit.
+  std::function<void(const IterationInfo& info, bool subsample)> on_iteration;
+  // Called at the start of every pass of the full fit (evaluations, a statistics pass), with its
+  // number (for progress bars). Not for the subsample fit, nor the streamed subsample extraction.
+  std::function<void(long pass)> on_pass;
+  // If not null: rows done in the current full-data pass (reset at each pass start, advanced
+  // after every chunk by the workers), for a progress display polling from its own thread.
+  std::atomic<std::size_t>* progress_rows = nullptr;
+};
+
+struct FitResult {
+  // Per model parameter, fixed ones included (fixed[j] tells which).
+  std::vector<std::string> names;
+  Eigen::VectorXd params;
+  Eigen::VectorXd stderr_;              // 0 for fixed parameters; +inf when undetermined
+  std::vector<bool> fixed;
+  // Model-sized matrices. Rows/columns of fixed parameters: covariance 0; correlation 0 off the
+  // diagonal and 1 on it. Undetermined parameters (rank-deficient R): covariance +inf,
+  // correlation NaN. Empty when the fit failed before any linearization.
+  Eigen::MatrixXd covariance;
+  Eigen::MatrixXd correlation;
+  int rank = 0;                         // numerical rank of R (free parameters)
+
+  double cost = 0;                      // 0.5 sum rho(f^2) at params (the solver's objective)
+  double chi2 = 0;                      // sum ((fit - y) / sigma)^2 (no robust loss)
+  double reduced_chi2 = 0;              // chi2 / dof (NaN when dof <= 0)
+  double r_squared = 0;                 // 1 - sum (fit - y)^2 / sum (y - mean y)^2, unweighted
+  double rmse = 0;                      // sqrt(sum (fit - y)^2 / n_points), unweighted
+  double aic = 0;                       // n log(chi2 / n) + 2 k     (k = free parameters, as lmfit)
+  double bic = 0;                       // n log(chi2 / n) + log(n) k
+  long dof = 0;                         // n_points - free parameters
+  std::size_t n_points = 0;
+  int n_free = 0;
+
+  int nfev = 0;                         // of the full fit
+  int njev = 0;
+  int iterations = 0;
+  long passes = 0;                      // passes over the full data (every evaluation, the
+                                        // subsample extraction when streaming, and any
+                                        // statistics pass); not the subsample fit's passes
+  int subsample_nfev = 0;               // the subsample fit's evaluations (0 if none)
+  std::size_t subsample_rows = 0;
+
+  Status status = Status::failed;
+  std::string message;
+  bool success = false;
+  double optimality = 0;
+  Eigen::VectorXi active_mask;          // model-sized; 0 for fixed parameters
+
+  Algorithm method = Algorithm::trf;
+  FitMode mode = FitMode::memory;
+  std::size_t chunk_rows = 0;
+  int threads = 1;
+  std::vector<IterationInfo> history;   // of the full fit
+};
+
+// Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it
+// needs, p0 outside bounds), ModelError/DataError from the model and the data.
+FitResult fit(const FitRequest& request);
+
+// One more pass over the data computing the fitted values at `params` (model-sized) and handing
+// x, y, fit of each chunk, in row order, to `consume` (for --output). Uses the request's data,
+// plan and model.
+void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& params,
+                           const std::function<void(const FittedChunk&)>& consume);
+
+}  // namespace curvefit

@@ -1,0 +1,90 @@
+#include "core/engine/param_spec.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include <fast_float/fast_float.h>
+
+#include "core/errors.h"
+
+namespace curvefit {
+
+namespace {
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+template <class F>
+void for_each_item(std::string_view text, std::string_view option, F f) {
+  if (trim(text).empty()) throw UsageError(std::string(option) + ": empty value");
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item = trim(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
+    const std::size_t eq = item.find('=');
+    if (item.empty() || eq == std::string_view::npos || eq == 0)
+      throw UsageError(std::string(option) + ": '" + std::string(item) +
+                       "' is not of the form name=value");
+    f(std::string(trim(item.substr(0, eq))), trim(item.substr(eq + 1)));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+}  // namespace
+
+double parse_number(std::string_view text, std::string_view option) {
+  text = trim(text);
+  const double inf = std::numeric_limits<double>::infinity();
+  if (text == "inf" || text == "+inf" || text == "Inf" || text == "+Inf") return inf;
+  if (text == "-inf" || text == "-Inf") return -inf;
+  double value = 0;
+  const char* first = text.data();
+  if (!text.empty() && text.front() == '+') ++first;
+  const auto [end, ec] = fast_float::from_chars(first, text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || std::isnan(value))
+    throw UsageError(std::string(option) + ": '" + std::string(text) + "' is not a number");
+  return value;
+}
+
+std::vector<NamedValue> parse_named_values(std::string_view text, std::string_view option) {
+  std::vector<NamedValue> out;
+  for_each_item(text, option, [&](std::string name, std::string_view value) {
+    for (const auto& seen : out)
+      if (seen.name == name) throw UsageError(std::string(option) + ": '" + name + "' given twice");
+    out.push_back({std::move(name), parse_number(value, option)});
+  });
+  return out;
+}
+
+std::vector<NamedRange> parse_named_ranges(std::string_view text, std::string_view option) {
+  std::vector<NamedRange> out;
+  for_each_item(text, option, [&](std::string name, std::string_view value) {
+    const std::size_t colon = value.find(':');
+    if (colon == std::string_view::npos)
+      throw UsageError(std::string(option) + ": '" + name + "=" + std::string(value) +
+                       "' is not of the form name=lower:upper");
+    const double lo = parse_number(value.substr(0, colon), option);
+    const double hi = parse_number(value.substr(colon + 1), option);
+    if (!(lo < hi))
+      throw UsageError(std::string(option) + ": the lower bound of '" + name +
+                       "' must be less than its upper bound");
+    for (const auto& seen : out)
+      if (seen.name == name) throw UsageError(std::string(option) + ": '" + name + "' given twice");
+    out.push_back({std::move(name), lo, hi});
+  });
+  return out;
+}
+
+std::size_t param_index(const std::vector<std::string>& params, const std::string& name,
+                        std::string_view option) {
+  for (std::size_t j = 0; j < params.size(); ++j)
+    if (params[j] == name) return j;
+  std::string list;
+  for (const auto& p : params) list += (list.empty() ? "" : ", ") + p;
+  throw UsageError(std::string(option) + ": unknown parameter '" + name + "' (the model has " + list + ")");
+}
+
+}  // namespace curvefit

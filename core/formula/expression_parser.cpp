@@ -1,0 +1,455 @@
+#include "core/formula/expression_parser.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <unordered_map>
+
+#include "core/errors.h"
+
+namespace curvefit::expr {
+
+namespace {
+
+struct FunctionInfo {
+  std::string_view name;
+  Function function;
+  int arity;
+};
+constexpr FunctionInfo kFunctions[] = {
+    {"exp", Function::Exp, 1},     {"log", Function::Log, 1},     {"log10", Function::Log10, 1},
+    {"sqrt", Function::Sqrt, 1},   {"abs", Function::Abs, 1},     {"sin", Function::Sin, 1},
+    {"cos", Function::Cos, 1},     {"tan", Function::Tan, 1},     {"asin", Function::Asin, 1},
+    {"acos", Function::Acos, 1},   {"atan", Function::Atan, 1},   {"atan2", Function::Atan2, 2},
+    {"sinh", Function::Sinh, 1},   {"cosh", Function::Cosh, 1},   {"tanh", Function::Tanh, 1},
+    {"erf", Function::Erf, 1},     {"erfc", Function::Erfc, 1},   {"pow", Function::Pow, 2},
+    {"min", Function::Min, 2},     {"max", Function::Max, 2},
+};
+
+const FunctionInfo* find_function(std::string_view name) {
+  for (const FunctionInfo& info : kFunctions)
+    if (info.name == name) return &info;
+  return nullptr;
+}
+
+bool is_constant_name(std::string_view name) { return name == "pi" || name == "e"; }
+
+bool is_identifier(std::string_view name) {
+  if (name.empty() || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+// "x1", "x2", ... -> 1, 2, ...; 0 for anything else ("x0" and "x01" are ordinary names).
+int indexed_predictor(std::string_view name) {
+  if (name.size() < 2 || name[0] != 'x' || name[1] == '0') return 0;
+  int index = 0;
+  for (char c : name.substr(1)) {
+    if (c < '0' || c > '9') return 0;
+    if (index > kMaxPredictorIndex) return index;  // too large; reported by the caller
+    index = index * 10 + (c - '0');
+  }
+  return index;
+}
+
+struct Token {
+  enum class Kind { Number, Name, Plus, Minus, Star, Slash, Caret, Open, Close, Comma, End };
+  Kind kind;
+  std::size_t position;
+  std::string_view text;
+  double number = 0;
+};
+
+std::string describe(const Token& token) {
+  if (token.kind == Token::Kind::End) return "the end of the formula";
+  return "'" + std::string(token.text) + "'";
+}
+
+class Parser {
+ public:
+  Parser(std::string_view formula, const std::vector<std::string>& predictor_names)
+      : formula_(formula), predictor_names_(predictor_names) {
+    for (std::size_t k = 0; k < predictor_names.size(); ++k) {
+      const std::string& name = predictor_names[k];
+      if (!is_identifier(name))
+        throw ModelError("predictor name '" + name + "' is not a valid name (letters, digits, _)");
+      if (find_function(name) || is_constant_name(name))
+        throw ModelError("predictor name '" + name + "' clashes with a function or constant");
+      if (std::find(predictor_names.begin(), predictor_names.begin() + k, name) !=
+          predictor_names.begin() + k)
+        throw ModelError("predictor name '" + name + "' is given twice");
+    }
+  }
+
+  SyntaxTree parse() {
+    tokenize();
+    if (tokens_.front().kind == Token::Kind::End) fail(0, "empty formula; expected an expression such as a*exp(-b*x)");
+    parse_expression();
+    const Token& rest = peek();
+    if (rest.kind == Token::Kind::Close)
+      fail(rest.position, "unbalanced parentheses: this ')' has no matching '('");
+    if (rest.kind != Token::Kind::End)
+      fail(rest.position, "expected an operator (+ - * / ^) or the end of the formula, found " + describe(rest));
+    if (tree_.parameter_names.empty())
+      throw_formula_error(formula_, std::string::npos,
+                          "the formula has no parameter to fit (every name in it is a predictor or a constant)");
+    if (predictor_names_.empty())
+      tree_.num_predictors = std::max(1, max_predictor_index_);
+    else
+      tree_.num_predictors = static_cast<int>(predictor_names_.size());
+    return std::move(tree_);
+  }
+
+ private:
+  [[noreturn]] void fail(std::size_t position, const std::string& message) const {
+    throw_formula_error(formula_, position, message);
+  }
+
+  void tokenize() {
+    std::size_t i = 0;
+    const std::size_t n = formula_.size();
+    while (true) {
+      while (i < n && std::isspace(static_cast<unsigned char>(formula_[i]))) ++i;
+      if (i == n) break;
+      const std::size_t start = i;
+      const char c = formula_[i];
+      Token token{Token::Kind::End, start, formula_.substr(start, 1)};
+      if (std::isdigit(static_cast<unsigned char>(c)) || c == '.') {
+        while (i < n && std::isdigit(static_cast<unsigned char>(formula_[i]))) ++i;
+        if (i < n && formula_[i] == '.') ++i;
+        while (i < n && std::isdigit(static_cast<unsigned char>(formula_[i]))) ++i;
+        // An exponent only when digits follow, so "2*e" and "2e" stay readable as errors.
+        if (i < n && (formula_[i] == 'e' || formula_[i] == 'E')) {
+          std::size_t j = i + 1;
+          if (j < n && (formula_[j] == '+' || formula_[j] == '-')) ++j;
+          if (j < n && std::isdigit(static_cast<unsigned char>(formula_[j]))) {
+            i = j;
+            while (i < n && std::isdigit(static_cast<unsigned char>(formula_[i]))) ++i;
+          }
+        }
+        token.kind = Token::Kind::Number;
+        token.text = formula_.substr(start, i - start);
+        if (token.text == ".") fail(start, "malformed number '.'; expected digits such as .5 or 0.5");
+        const auto [end, error] = std::from_chars(token.text.data(), token.text.data() + token.text.size(),
+                                                  token.number);
+        if (error == std::errc::result_out_of_range)
+          fail(start, "number " + std::string(token.text) + " is out of the range of double precision");
+        if (error != std::errc() || end != token.text.data() + token.text.size())
+          fail(start, "malformed number '" + std::string(token.text) + "'");
+      } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+        while (i < n && (std::isalnum(static_cast<unsigned char>(formula_[i])) || formula_[i] == '_')) ++i;
+        token.kind = Token::Kind::Name;
+        token.text = formula_.substr(start, i - start);
+      } else {
+        ++i;
+        switch (c) {
+          case '+': token.kind = Token::Kind::Plus; break;
+          case '-': token.kind = Token::Kind::Minus; break;
+          case '*': token.kind = Token::Kind::Star; break;
+          case '/': token.kind = Token::Kind::Slash; break;
+          case '^': token.kind = Token::Kind::Caret; break;
+          case '(': token.kind = Token::Kind::Open; break;
+          case ')': token.kind = Token::Kind::Close; break;
+          case ',': token.kind = Token::Kind::Comma; break;
+          default:
+            fail(start, std::string("unexpected character '") + c +
+                            "'; expected a number, a name, an operator (+ - * / ^) or a parenthesis");
+        }
+      }
+      tokens_.push_back(token);
+    }
+    tokens_.push_back(Token{Token::Kind::End, n, {}});
+  }
+
+  const Token& peek() const { return tokens_[next_]; }
+  const Token& take() { return tokens_[next_++]; }
+
+  int add(SyntaxNode node) {
+    tree_.nodes.push_back(node);
+    return tree_.root();
+  }
+  int add_binary(SyntaxNode::Kind kind, std::size_t position, int left, int right) {
+    SyntaxNode node;
+    node.kind = kind;
+    node.position = position;
+    node.num_args = 2;
+    node.args[0] = left;
+    node.args[1] = right;
+    return add(node);
+  }
+
+  // Each nested construct (parenthesis, call, sign, exponent) goes one level deeper.
+  struct DepthGuard {
+    Parser& parser;
+    DepthGuard(Parser& p, std::size_t position) : parser(p) {
+      if (++parser.depth_ > kMaxNestingDepth)
+        parser.fail(position, "formula nested too deeply (more than " + std::to_string(kMaxNestingDepth) + " levels)");
+    }
+    ~DepthGuard() { --parser.depth_; }
+  };
+
+  int parse_expression() {
+    int left = parse_term();
+    while (peek().kind == Token::Kind::Plus || peek().kind == Token::Kind::Minus) {
+      const Token& op = take();
+      const int right = parse_term();
+      left = add_binary(op.kind == Token::Kind::Plus ? SyntaxNode::Kind::Add : SyntaxNode::Kind::Subtract,
+                        op.position, left, right);
+    }
+    return left;
+  }
+
+  int parse_term() {
+    int left = parse_unary();
+    while (peek().kind == Token::Kind::Star || peek().kind == Token::Kind::Slash) {
+      const Token& op = take();
+      const int right = parse_unary();
+      left = add_binary(op.kind == Token::Kind::Star ? SyntaxNode::Kind::Multiply : SyntaxNode::Kind::Divide,
+                        op.position, left, right);
+    }
+    return left;
+  }
+
+  int parse_unary() {
+    if (peek().kind == Token::Kind::Minus || peek().kind == Token::Kind::Plus) {
+      const Token& sign = take();
+      DepthGuard guard(*this, sign.position);
+      const int operand = parse_unary();
+      if (sign.kind == Token::Kind::Plus) return operand;
+      SyntaxNode node;
+      node.kind = SyntaxNode::Kind::Negate;
+      node.position = sign.position;
+      node.num_args = 1;
+      node.args[0] = operand;
+      return add(node);
+    }
+    return parse_power();
+  }
+
+  int parse_power() {
+    const int base = parse_primary();
+    if (peek().kind != Token::Kind::Caret) return base;
+    const Token& caret = take();
+    DepthGuard guard(*this, caret.position);
+    const int exponent = parse_unary();  // right-associative: a^b^c = a^(b^c)
+    return add_binary(SyntaxNode::Kind::Power, caret.position, base, exponent);
+  }
+
+  int parse_primary() {
+    const Token& token = take();
+    switch (token.kind) {
+      case Token::Kind::Number: {
+        SyntaxNode node;
+        node.kind = SyntaxNode::Kind::Number;
+        node.position = token.position;
+        node.number = token.number;
+        return add(node);
+      }
+      case Token::Kind::Open: {
+        DepthGuard guard(*this, token.position);
+        const int inner = parse_expression();
+        expect_close(token, "'('");
+        return inner;
+      }
+      case Token::Kind::Name:
+        if (peek().kind == Token::Kind::Open) return parse_call(token);
+        return resolve_name(token);
+      default:
+        fail(token.position, "expected a number, a name or '(', found " + describe(token));
+    }
+  }
+
+  void expect_close(const Token& open, const std::string& what) {
+    const Token& next = peek();
+    if (next.kind == Token::Kind::Close) {
+      take();
+      return;
+    }
+    if (next.kind == Token::Kind::End)
+      fail(open.position, "unbalanced parentheses: this " + what + " is never closed");
+    fail(next.position, "expected an operator or ')', found " + describe(next));
+  }
+
+  int parse_call(const Token& name) {
+    const FunctionInfo* info = find_function(name.text);
+    if (!info) fail(name.position, "unknown function '" + std::string(name.text) + "'; known: exp log log10 sqrt abs "
+                                   "sin cos tan asin acos atan atan2 sinh cosh tanh erf erfc pow min max");
+    const Token& open = take();
+    DepthGuard guard(*this, open.position);
+    std::vector<int> args;
+    if (peek().kind == Token::Kind::Close) {
+      take();
+    } else {
+      args.push_back(parse_expression());
+      while (peek().kind == Token::Kind::Comma) {
+        take();
+        args.push_back(parse_expression());
+      }
+      const Token& next = peek();
+      if (next.kind == Token::Kind::Close) {
+        take();
+      } else if (next.kind == Token::Kind::End) {
+        fail(open.position, "unbalanced parentheses: the '(' of " + std::string(name.text) + "(...) is never closed");
+      } else {
+        fail(next.position, "expected an operator, ',' or ')', found " + describe(next));
+      }
+    }
+    if (static_cast<int>(args.size()) != info->arity)
+      fail(name.position, std::string(name.text) + " takes " + std::to_string(info->arity) + " argument" +
+                              (info->arity == 1 ? "" : "s") + ", found " + std::to_string(args.size()));
+    SyntaxNode node;
+    node.kind = SyntaxNode::Kind::Call;
+    node.position = name.position;
+    node.function = info->function;
+    node.num_args = info->arity;
+    for (int k = 0; k < info->arity; ++k) node.args[k] = args[static_cast<std::size_t>(k)];
+    return add(node);
+  }
+
+  int resolve_name(const Token& token) {
+    const std::string_view name = token.text;
+    SyntaxNode node;
+    node.position = token.position;
+    if (find_function(name))
+      fail(token.position, "'" + std::string(name) + "' is a function and cannot be used as a variable; "
+                           "expected " + std::string(name) + "(...)");
+    // Predictors.
+    if (!predictor_names_.empty()) {
+      const auto it = std::find(predictor_names_.begin(), predictor_names_.end(), name);
+      if (it != predictor_names_.end()) {
+        node.kind = SyntaxNode::Kind::Predictor;
+        node.index = static_cast<int>(it - predictor_names_.begin());
+        return add(node);
+      }
+    } else if (name == "x" || indexed_predictor(name) > 0) {
+      const int index = name == "x" ? 0 : indexed_predictor(name);
+      if (index > kMaxPredictorIndex)
+        fail(token.position, "predictor index too large (at most x" + std::to_string(kMaxPredictorIndex) + ")");
+      if (index == 0 ? uses_indexed_predictors_ : uses_plain_x_)
+        fail(token.position, "the formula uses both 'x' and 'x1', 'x2', ...; use x alone or x1, x2, ... throughout");
+      (index == 0 ? uses_plain_x_ : uses_indexed_predictors_) = true;
+      max_predictor_index_ = std::max(max_predictor_index_, std::max(index, 1));
+      node.kind = SyntaxNode::Kind::Predictor;
+      node.index = index == 0 ? 0 : index - 1;
+      return add(node);
+    }
+    if (is_constant_name(name)) {
+      node.kind = SyntaxNode::Kind::Number;
+      node.number = name == "pi" ? std::numbers::pi : std::numbers::e;
+      return add(node);
+    }
+    // Everything else is a parameter, numbered in order of first appearance.
+    const std::string key(name);
+    auto [it, inserted] = parameter_index_.try_emplace(key, static_cast<int>(tree_.parameter_names.size()));
+    if (inserted) {
+      if (tree_.parameter_names.size() >= kMaxParameters)
+        fail(token.position, "too many parameters (more than " + std::to_string(kMaxParameters) + ")");
+      tree_.parameter_names.push_back(key);
+    }
+    node.kind = SyntaxNode::Kind::Parameter;
+    node.index = it->second;
+    return add(node);
+  }
+
+  std::string_view formula_;
+  const std::vector<std::string>& predictor_names_;
+  std::vector<Token> tokens_;
+  std::size_t next_ = 0;
+  int depth_ = 0;
+  bool uses_plain_x_ = false;
+  bool uses_indexed_predictors_ = false;
+  int max_predictor_index_ = 0;
+  std::unordered_map<std::string, int> parameter_index_;
+  SyntaxTree tree_;
+};
+
+}  // namespace
+
+const char* function_name(Function function) {
+  for (const FunctionInfo& info : kFunctions)
+    if (info.function == function) return info.name.data();
+  return "?";
+}
+
+int function_arity(Function function) {
+  for (const FunctionInfo& info : kFunctions)
+    if (info.function == function) return info.arity;
+  return 0;
+}
+
+SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names) {
+  return Parser(formula, predictor_names).parse();
+}
+
+void throw_formula_error(std::string_view formula, std::size_t position, const std::string& message) {
+  std::string what;
+  if (position == std::string::npos) {
+    what = "formula: " + message + "\n  " + std::string(formula.substr(0, 120)) +
+           (formula.size() > 120 ? "..." : "");
+  } else {
+    // Show a window around the position so that a 100 000-character formula stays one line.
+    constexpr std::size_t kHalfWindow = 50;
+    const std::size_t first = position > kHalfWindow ? position - kHalfWindow : 0;
+    const std::size_t last = std::min(formula.size(), position + kHalfWindow);
+    std::string shown = (first > 0 ? "..." : "") + std::string(formula.substr(first, last - first)) +
+                        (last < formula.size() ? "..." : "");
+    std::replace_if(shown.begin(), shown.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }, ' ');
+    const std::size_t caret = position - first + (first > 0 ? 3 : 0);
+    what = "formula column " + std::to_string(position + 1) + ": " + message + "\n  " + shown + "\n  " +
+           std::string(caret, ' ') + "^";
+  }
+  throw ModelError(what, position);
+}
+
+double evaluate_syntax_tree(const SyntaxTree& tree, const double* x_point, const double* p) {
+  std::vector<double> value(tree.nodes.size());
+  for (std::size_t id = 0; id < tree.nodes.size(); ++id) {
+    const SyntaxNode& node = tree.nodes[id];
+    const double a = node.num_args > 0 ? value[static_cast<std::size_t>(node.args[0])] : 0;
+    const double b = node.num_args > 1 ? value[static_cast<std::size_t>(node.args[1])] : 0;
+    double& v = value[id];
+    switch (node.kind) {
+      case SyntaxNode::Kind::Number: v = node.number; break;
+      case SyntaxNode::Kind::Parameter: v = p[node.index]; break;
+      case SyntaxNode::Kind::Predictor: v = x_point[node.index]; break;
+      case SyntaxNode::Kind::Negate: v = -a; break;
+      case SyntaxNode::Kind::Add: v = a + b; break;
+      case SyntaxNode::Kind::Subtract: v = a - b; break;
+      case SyntaxNode::Kind::Multiply: v = a * b; break;
+      case SyntaxNode::Kind::Divide: v = a / b; break;
+      case SyntaxNode::Kind::Power: v = std::pow(a, b); break;
+      case SyntaxNode::Kind::Call:
+        switch (node.function) {
+          case Function::Exp: v = std::exp(a); break;
+          case Function::Log: v = std::log(a); break;
+          case Function::Log10: v = std::log10(a); break;
+          case Function::Sqrt: v = std::sqrt(a); break;
+          case Function::Abs: v = std::fabs(a); break;
+          case Function::Sin: v = std::sin(a); break;
+          case Function::Cos: v = std::cos(a); break;
+          case Function::Tan: v = std::tan(a); break;
+          case Function::Asin: v = std::asin(a); break;
+          case Function::Acos: v = std::acos(a); break;
+          case Function::Atan: v = std::atan(a); break;
+          case Function::Atan2: v = std::atan2(a, b); break;
+          case Function::Sinh: v = std::sinh(a); break;
+          case Function::Cosh: v = std::cosh(a); break;
+          case Function::Tanh: v = std::tanh(a); break;
+          case Function::Erf: v = std::erf(a); break;
+          case Function::Erfc: v = std::erfc(a); break;
+          case Function::Pow: v = std::pow(a, b); break;
+          // min and max propagate NaN (std::fmin would hide it).
+          case Function::Min: v = std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b); break;
+          case Function::Max: v = std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b); break;
+        }
+        break;
+    }
+  }
+  return value.back();
+}
+
+}  // namespace curvefit::expr

@@ -1,0 +1,69 @@
+#pragma once
+// Stage 3 of the formula compiler: lowering the DAG to a flat tape, and running it.
+//
+// The nodes the outputs need split in two:
+//   - uniform nodes (constants, parameters, anything without a predictor) are computed once
+//     per call with scalar libm into "slots";
+//   - varying nodes become instructions over registers of kBlock doubles, run block by block
+//     over the points with the vectorised math of core/vector_math.h.
+// Registers are reused once their last reader has run (liveness over the tape order), and an
+// instruction never writes a register it reads, so kernels can use __restrict. Output nodes write
+// straight into the caller's value or Jacobian column for whole blocks; the last partial block
+// runs in scratch and is copied out. One sweep yields the value and every Jacobian column.
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+#include "core/formula/expression_graph.h"
+
+namespace curvefit::expr {
+
+class Tape {
+ public:
+  static constexpr std::size_t kBlock = 256;
+
+  // outputs[0] goes to values, outputs[1 + j] to Jacobian column j.
+  Tape(const Graph& graph, const std::vector<int>& outputs);
+
+  // Runs over n points: values[i], and jac[j * n + i] for the outputs after the first
+  // (jac may be null when the tape has one output). Thread-safe; scratch is thread_local.
+  void run(const double* const* x, std::size_t n, const double* p, double* values, double* jac) const;
+
+  std::size_t num_instructions() const { return instructions_.size(); }
+  std::size_t num_uniform_steps() const { return uniform_steps_.size(); }
+  std::size_t num_registers() const { return static_cast<std::size_t>(num_registers_); }
+
+ private:
+  enum class Kernel : unsigned char;
+  struct Operand {
+    bool uniform = false;
+    int index = 0;  // uniform slot or register
+  };
+  struct Instruction {
+    Kernel kernel;
+    int result;  // register
+    int exponent = 0;
+    Operand args[4];
+  };
+  struct UniformStep {  // slot[result] = op(slot[args]...)
+    Op op;
+    int index;
+    int result;
+    int args[4];
+  };
+  struct Output {
+    enum class Kind { Fill, Direct, Copy } kind;
+    int source;  // slot for Fill, register otherwise
+  };
+
+  std::vector<double> constant_slots_;       // initial slot values: constants, NaN elsewhere
+  std::vector<std::pair<int, int>> parameter_slots_;  // (slot, parameter index)
+  std::vector<UniformStep> uniform_steps_;
+  std::vector<std::pair<int, int>> predictor_registers_;  // (register, predictor index)
+  std::vector<std::pair<int, int>> broadcast_registers_;  // (register, slot): uniform as array
+  std::vector<Instruction> instructions_;
+  std::vector<Output> outputs_;
+  int num_registers_ = 0;
+};
+
+}  // namespace curvefit::expr

@@ -1,0 +1,55 @@
+#include "core/formula/vector_math.h"
+
+#include <cmath>
+
+namespace curvefit::vmath {
+
+namespace avx2 {
+#define CURVEFIT_DECLARE(name) void name(const double* in, double* out, std::size_t n);
+CURVEFIT_DECLARE(exp) CURVEFIT_DECLARE(expm1) CURVEFIT_DECLARE(log) CURVEFIT_DECLARE(log10)
+CURVEFIT_DECLARE(log1p) CURVEFIT_DECLARE(sin) CURVEFIT_DECLARE(cos) CURVEFIT_DECLARE(tan)
+CURVEFIT_DECLARE(asin) CURVEFIT_DECLARE(acos) CURVEFIT_DECLARE(atan) CURVEFIT_DECLARE(sinh)
+CURVEFIT_DECLARE(cosh) CURVEFIT_DECLARE(tanh) CURVEFIT_DECLARE(erf) CURVEFIT_DECLARE(erfc)
+#undef CURVEFIT_DECLARE
+void atan2(const double* y, const double* x, double* out, std::size_t n);
+void pow(const double* base, const double* exponent, double* out, std::size_t n);
+}  // namespace avx2
+
+bool using_avx2() {
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return supported;
+}
+
+#define CURVEFIT_UNARY(name, scalar)                                  \
+  void name(const double* in, double* out, std::size_t n) {           \
+    if (using_avx2()) return avx2::name(in, out, n);                  \
+    for (std::size_t i = 0; i < n; ++i) out[i] = scalar(in[i]);       \
+  }
+CURVEFIT_UNARY(exp, std::exp)
+CURVEFIT_UNARY(expm1, std::expm1)
+CURVEFIT_UNARY(log, std::log)
+CURVEFIT_UNARY(log10, std::log10)
+CURVEFIT_UNARY(log1p, std::log1p)
+CURVEFIT_UNARY(sin, std::sin)
+CURVEFIT_UNARY(cos, std::cos)
+CURVEFIT_UNARY(tan, std::tan)
+CURVEFIT_UNARY(asin, std::asin)
+CURVEFIT_UNARY(acos, std::acos)
+CURVEFIT_UNARY(atan, std::atan)
+CURVEFIT_UNARY(sinh, std::sinh)
+CURVEFIT_UNARY(cosh, std::cosh)
+CURVEFIT_UNARY(tanh, std::tanh)
+CURVEFIT_UNARY(erf, std::erf)
+CURVEFIT_UNARY(erfc, std::erfc)
+#undef CURVEFIT_UNARY
+
+void atan2(const double* y, const double* x, double* out, std::size_t n) {
+  if (using_avx2()) return avx2::atan2(y, x, out, n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = std::atan2(y[i], x[i]);
+}
+void pow(const double* base, const double* exponent, double* out, std::size_t n) {
+  if (using_avx2()) return avx2::pow(base, exponent, out, n);
+  for (std::size_t i = 0; i < n; ++i) out[i] = std::pow(base[i], exponent[i]);
+}
+
+}  // namespace curvefit::vmath

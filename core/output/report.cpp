@@ -1,0 +1,216 @@
+#include "core/output/report.h"
+
+#include <boost/math/distributions/students_t.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "core/engine/planner.h"
+#include "core/version.h"
+
+namespace curvefit {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string fmt(const char* format, double v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, format, v);
+  return buffer;
+}
+std::string g(double v, int digits = 8) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (std::isnan(v)) return "nan";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
+  return buffer;
+}
+// JSON has no inf or NaN: they become null (a reader sees "undetermined").
+nlohmann::ordered_json number(double v) {
+  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
+}
+}  // namespace
+
+std::string status_name(Status status) {
+  switch (status) {
+    case Status::gtol:
+    case Status::ftol:
+    case Status::xtol:
+    case Status::ftol_and_xtol: return "converged";
+    case Status::max_evaluations: return "max_evaluations";
+    case Status::interrupted: return "interrupted";
+    case Status::failed: return "failed";
+  }
+  return "failed";
+}
+
+double t_quantile_975(long dof) {
+  if (dof <= 0) return kNaN;
+  boost::math::students_t distribution(static_cast<double>(dof));
+  return boost::math::quantile(distribution, 0.975);
+}
+
+std::string format_report(const FitResult& r, const RunInfo& run) {
+  std::ostringstream out;
+  const double t = t_quantile_975(r.dof);
+  out << "[[Model]]\n";
+  out << "    " << run.model;
+  if (run.formula != run.model) out << ": y = " << run.formula;
+  out << "\n    data: " << run.data << "\n";
+  out << "[[Fit Statistics]]\n";
+  out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
+  out << "    method             = " << to_string(r.method);
+  if (run.loss != Loss::linear) out << ", loss " << to_string(run.loss) << " (f_scale " << g(run.f_scale) << ")";
+  out << "\n";
+  out << "    iterations         = " << r.iterations << "\n";
+  out << "    function evals     = " << r.nfev << " (Jacobian evals " << r.njev << ")\n";
+  out << "    full data passes   = " << r.passes;
+  if (r.subsample_rows > 0)
+    out << " (after a fit on a subsample of " << r.subsample_rows << " rows, " << r.subsample_nfev << " evals)";
+  out << "\n";
+  out << "    data points        = " << r.n_points << "\n";
+  out << "    variables          = " << r.n_free;
+  if (static_cast<std::size_t>(r.n_free) != r.names.size()) out << " free of " << r.names.size();
+  out << "\n";
+  out << "    degrees of freedom = " << r.dof << "\n";
+  out << "    chi-square         = " << g(r.chi2) << (run.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
+  out << "    reduced chi-square = " << g(r.reduced_chi2) << "\n";
+  out << "    R-squared          = " << g(r.r_squared, 10) << "\n";
+  out << "    RMSE               = " << g(r.rmse) << "\n";
+  out << "    Akaike info crit   = " << g(r.aic) << "\n";
+  out << "    Bayesian info crit = " << g(r.bic) << "\n";
+  out << "    optimality         = " << g(r.optimality, 3) << "\n";
+
+  out << "[[Variables]]";
+  if (run.absolute_sigma) out << " (standard errors from absolute sigma)";
+  else out << " (standard errors scaled by reduced chi-square)";
+  out << "\n";
+  std::size_t width = 0;
+  for (const auto& name : r.names) width = std::max(width, name.size());
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    const auto J = static_cast<Eigen::Index>(j);
+    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
+    out << g(r.params[J], 10);
+    if (r.fixed.size() > j && r.fixed[j]) {
+      out << " (fixed)\n";
+      continue;
+    }
+    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
+    if (!std::isfinite(se)) {
+      out << " +/- undetermined (the data do not constrain it)";
+    } else {
+      out << " +/- " << g(se, 6);
+      if (r.params[J] != 0) out << " (" << fmt("%.2f", 100.0 * se / std::abs(r.params[J])) << "%)";
+      if (std::isfinite(t))
+        out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
+    }
+    if (run.p0.size() > J) out << "  (init = " << g(run.p0[J], 6) << ")";
+    if (r.active_mask.size() > J && r.active_mask[J] != 0)
+      out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
+    out << "\n";
+  }
+  // Correlations above 0.5 in magnitude, largest first.
+  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
+  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
+    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
+      if (std::abs(r.correlation(i, k)) > 0.5)
+        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
+  std::sort(strong.begin(), strong.end(),
+            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
+  if (!strong.empty()) {
+    out << "[[Correlations]] (|correlation| > 0.5)\n";
+    for (const auto& [c, i, k] : strong)
+      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
+  }
+  out << "[[Execution]]\n";
+  out << "    mode               = " << to_string(r.mode);
+  if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
+  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
+  out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
+      << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
+      << "\n";
+  out << "    wall time          = " << fmt("%.3g", run.time_s) << " s (reading the data " << fmt("%.3g", run.read_s)
+      << " s, fit " << fmt("%.3g", run.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
+  for (const auto& note : run.notes) out << "    note: " << note << "\n";
+  return out.str();
+}
+
+nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
+  using json = nlohmann::ordered_json;
+  const double t = t_quantile_975(r.dof);
+  json params = json::array();
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    const auto J = static_cast<Eigen::Index>(j);
+    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
+    const bool fixed = r.fixed.size() > j && r.fixed[j];
+    json p = {{"name", r.names[j]}, {"value", number(r.params[J])}, {"stderr", number(se)}, {"fixed", fixed}};
+    if (!fixed && std::isfinite(se) && std::isfinite(t))
+      p["ci95"] = {number(r.params[J] - t * se), number(r.params[J] + t * se)};
+    else
+      p["ci95"] = nullptr;
+    if (run.p0.size() > J) p["init"] = number(run.p0[J]);
+    if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
+    params.push_back(std::move(p));
+  }
+  auto matrix = [](const Eigen::MatrixXd& m) {
+    json rows = json::array();
+    for (Eigen::Index i = 0; i < m.rows(); ++i) {
+      json row = json::array();
+      for (Eigen::Index k = 0; k < m.cols(); ++k) row.push_back(number(m(i, k)));
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  };
+  json history = json::array();
+  for (const auto& h : r.history)
+    history.push_back({{"iteration", h.iteration}, {"cost", number(h.cost)}, {"cost_change", number(h.cost_change)},
+                       {"step_norm", number(h.step_norm)}, {"optimality", number(h.optimality)},
+                       {"radius", number(h.radius)}, {"nfev", h.nfev}, {"njev", h.njev}});
+  return json{
+      {"curvefit_version", version()},
+      {"status", status_name(r.status)},
+      {"success", r.success},
+      {"message", r.message},
+      {"method", std::string(to_string(r.method))},
+      {"mode", std::string(to_string(r.mode))},
+      {"model", run.model},
+      {"formula", run.formula},
+      {"data", run.data},
+      {"loss", std::string(to_string(run.loss))},
+      {"f_scale", number(run.f_scale)},
+      {"absolute_sigma", run.absolute_sigma},
+      {"params", std::move(params)},
+      {"covariance", matrix(r.covariance)},
+      {"correlation", matrix(r.correlation)},
+      {"cost", number(r.cost)},
+      {"chi2", number(r.chi2)},
+      {"reduced_chi2", number(r.reduced_chi2)},
+      {"r_squared", number(r.r_squared)},
+      {"rmse", number(r.rmse)},
+      {"aic", number(r.aic)},
+      {"bic", number(r.bic)},
+      {"dof", r.dof},
+      {"n_points", r.n_points},
+      {"n_free", r.n_free},
+      {"nfev", r.nfev},
+      {"njev", r.njev},
+      {"iterations", r.iterations},
+      {"passes", r.passes},
+      {"subsample_rows", r.subsample_rows},
+      {"optimality", number(r.optimality)},
+      {"chunk_rows", r.chunk_rows},
+      {"threads", r.threads},
+      {"memory",
+       {{"limit_bytes", run.memory_limit_bytes},
+        {"predicted_peak_bytes", run.predicted_peak_bytes},
+        {"peak_rss_bytes", run.peak_rss_bytes}}},
+      {"time_s", run.time_s},
+      {"timing", {{"read_s", run.read_s}, {"fit_s", run.fit_s}, {"output_s", run.output_s}}},
+      {"history", std::move(history)},
+      {"notes", run.notes},
+  };
+}
+
+}  // namespace curvefit

@@ -1,0 +1,356 @@
+// HDF5 reading: datasets written here with the HDF5 C++ API (chunked + gzip, int32, float32,
+// 2-D tables), read back exactly, by hyperslab ranges at chunk borders, and every bad file.
+#include <H5Cpp.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <unistd.h>
+
+#include "core/data/data_open.h"
+#include "core/data/data_test_util.h"
+#include "core/data/hdf5_source.h"
+
+namespace curvefit {
+namespace {
+
+using testing_data::data_error;
+using testing_data::ScratchDir;
+using ::testing::HasSubstr;
+
+constexpr hsize_t kRows = 1000;
+constexpr hsize_t kChunk = 64;  // row ranges below cross these borders
+
+template <typename T>
+void write_1d(H5::H5File& file, const std::string& path, const std::vector<T>& values, const H5::PredType& type,
+              bool chunked_gzip) {
+  hsize_t dims[1] = {values.size()};
+  H5::DataSpace space(1, dims);
+  H5::DSetCreatPropList properties;
+  if (chunked_gzip) {
+    hsize_t chunk[1] = {kChunk};
+    properties.setChunk(1, chunk);
+    properties.setDeflate(6);
+  }
+  H5::DataSet dataset = file.createDataSet(path, type, space, properties);
+  dataset.write(values.data(), type);
+}
+
+// The file every test reads:
+//   /x            float64, contiguous          x_i = i / 3
+//   /y            float32, chunked + gzip      y_i = float(1.5 * i)
+//   /group/sigma  int32,   chunked + gzip      1 + i % 5
+//   /table        float64 1000 x 3, chunked    table[i][c] = 100 c + i
+//   /short        float64, 999 rows
+//   /names        fixed-length strings
+//   /cube         float64 2 x 2 x 2
+struct Fixture {
+  ScratchDir dir;
+  std::string path = dir.file("data.h5");
+  std::vector<double> x, table_col2;
+  std::vector<float> y;
+  std::vector<int> sigma;
+
+  Fixture() {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    for (hsize_t i = 0; i < kRows; ++i) {
+      x.push_back(static_cast<double>(i) / 3.0);
+      y.push_back(static_cast<float>(1.5 * static_cast<double>(i)));
+      sigma.push_back(1 + static_cast<int>(i % 5));
+      table_col2.push_back(200.0 + static_cast<double>(i));
+    }
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_FLOAT, true);
+    file.createGroup("/group");
+    write_1d(file, "/group/sigma", sigma, H5::PredType::NATIVE_INT32, true);
+    write_1d(file, "/short", std::vector<double>(kRows - 1, 1.0), H5::PredType::NATIVE_DOUBLE, false);
+
+    std::vector<double> table(kRows * 3);
+    for (hsize_t i = 0; i < kRows; ++i)
+      for (hsize_t c = 0; c < 3; ++c) table[i * 3 + c] = 100.0 * static_cast<double>(c) + static_cast<double>(i);
+    hsize_t dims[2] = {kRows, 3}, chunk[2] = {kChunk, 3};
+    H5::DSetCreatPropList properties;
+    properties.setChunk(2, chunk);
+    properties.setDeflate(4);
+    file.createDataSet("/table", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, dims), properties)
+        .write(table.data(), H5::PredType::NATIVE_DOUBLE);
+
+    H5::StrType text(H5::PredType::C_S1, 8);
+    hsize_t name_dims[1] = {2};
+    const char names[16] = "alpha\0\0\0beta\0\0\0";
+    file.createDataSet("/names", text, H5::DataSpace(1, name_dims)).write(names, text);
+
+    hsize_t cube_dims[3] = {2, 2, 2};
+    std::vector<double> cube(8, 0.0);
+    file.createDataSet("/cube", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(3, cube_dims))
+        .write(cube.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+};
+
+TEST(Hdf5Read, DefaultsLoadXAndYExactlyWithConversion) {
+  Fixture f;
+  EXPECT_EQ(detect_format(f.path), FileFormat::hdf5);
+  auto source = load_data(f.path, {});
+  ASSERT_EQ(source->rows(), kRows);
+  EXPECT_EQ(std::vector<double>(source->x_column(0), source->x_column(0) + kRows), f.x);
+  for (hsize_t i = 0; i < kRows; ++i) ASSERT_EQ(source->y_column()[i], static_cast<double>(f.y[i])) << i;
+  EXPECT_EQ(source->column_names(), (std::vector<std::string>{"/x", "/y"}));
+}
+
+TEST(Hdf5Read, PathsTableColumnsAndIntegerSigma) {
+  Fixture f;
+  DataOptions options;
+  options.x = {"/table:1"};
+  options.y = "/table:3";
+  options.sigma = "/group/sigma";
+  auto source = load_data(f.path, options);
+  ASSERT_EQ(source->rows(), kRows);
+  ASSERT_TRUE(source->has_sigma());
+  for (hsize_t i = 0; i < kRows; ++i) {
+    ASSERT_EQ(source->x_column(0)[i], static_cast<double>(i));
+    ASSERT_EQ(source->y_column()[i], f.table_col2[i]);
+    ASSERT_EQ(source->sigma_column()[i], static_cast<double>(f.sigma[i]));
+  }
+  DataInfo info = probe_data(f.path, options);
+  EXPECT_TRUE(info.rows_exact);
+  EXPECT_EQ(info.rows, kRows);
+  EXPECT_TRUE(info.has_sigma);
+  EXPECT_EQ(info.column_names, (std::vector<std::string>{"/table:1", "/table:3", "/group/sigma"}));
+}
+
+TEST(Hdf5Read, RangesAtChunkBordersFromTheStreamingSource) {
+  Fixture f;
+  DataOptions options;
+  options.x = {"/x"};
+  options.y = "/table:3";
+  options.sigma = "/group/sigma";
+  auto source = open_streaming(f.path, options);
+  ASSERT_EQ(source->rows(), kRows);
+  struct Range { std::size_t begin, count; };
+  for (Range r : {Range{0, 1}, Range{kRows - 1, 1}, Range{kChunk - 3, 7}, Range{kChunk * 5 - 1, kChunk + 2},
+                  Range{10, 0}, Range{0, kRows}}) {
+    std::vector<double> x(r.count + 1, -1), y(r.count + 1, -1), s(r.count + 1, -1);
+    double* xs[1] = {x.data()};
+    source->read(r.begin, r.count, xs, y.data(), s.data());
+    for (std::size_t i = 0; i < r.count; ++i) {
+      ASSERT_EQ(x[i], f.x[r.begin + i]) << r.begin << "+" << i;
+      ASSERT_EQ(y[i], f.table_col2[r.begin + i]);
+      ASSERT_EQ(s[i], static_cast<double>(f.sigma[r.begin + i]));
+    }
+    EXPECT_EQ(x[r.count], -1) << "wrote past the range";
+  }
+  double dummy[1];
+  double* xs[1] = {dummy};
+  EXPECT_THAT(data_error([&] { source->read(kRows, 1, xs, dummy, dummy); }), HasSubstr("requested but the data have 1000"));
+}
+
+TEST(Hdf5Read, NanPolicyRaiseAndOmitInLoadAndStreaming) {
+  ScratchDir dir;
+  std::string path = dir.file("nan.h5");
+  std::vector<double> x, y;
+  for (int i = 0; i < 300; ++i) {
+    x.push_back(i);
+    y.push_back(i % 50 == 7 ? std::numeric_limits<double>::quiet_NaN() : 2.0 * i);
+  }
+  x[100] = std::numeric_limits<double>::infinity();
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, true);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, true);
+  }
+  EXPECT_EQ(data_error([&] { load_data(path, {}); }),
+            path + ": dataset /y: row 8: non-finite value (use --nan-policy omit to drop such rows)");
+  // Streaming checks rows as they are first read (no pass spent on checking): opening succeeds,
+  // reading the rows that hold the first bad one fails with the same message, whatever the range.
+  std::unique_ptr<DataSource> stream = open_streaming(path, {});
+  std::vector<double> bx(300), by(300);
+  double* bxs[1] = {bx.data()};
+  stream->read(0, 5, bxs, by.data(), nullptr);  // rows 1..5 are fine
+  EXPECT_EQ(data_error([&] { stream->read(0, 300, bxs, by.data(), nullptr); }),
+            path + ": dataset /y: row 8: non-finite value (use --nan-policy omit to drop such rows)");
+  EXPECT_EQ(data_error([&] { stream->read(90, 20, bxs, by.data(), nullptr); }),
+            path + ": dataset /x: row 101: non-finite value (use --nan-policy omit to drop such rows)");
+  DataOptions omit;
+  omit.nan_policy = NanPolicy::omit;
+  ::testing::internal::CaptureStderr();
+  auto loaded = load_data(path, omit);
+  auto streaming = open_streaming(path, omit);
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, HasSubstr("omitted 7 rows with non-finite x/y or sigma <= 0 (rows 8, 58, 101, 108, 158, ...)"));
+  // The valid rows, independently: i not 7 mod 50 and not 100; y = 2 i.
+  std::vector<double> want_x;
+  for (int i = 0; i < 300; ++i)
+    if (i % 50 != 7 && i != 100) want_x.push_back(i);
+  ASSERT_EQ(loaded->rows(), want_x.size());
+  ASSERT_EQ(streaming->rows(), want_x.size());
+  EXPECT_EQ(std::vector<double>(loaded->x_column(0), loaded->x_column(0) + loaded->rows()), want_x);
+  // Streaming ranges that straddle omitted rows map to the same valid rows.
+  for (std::size_t begin : {0u, 5u, 6u, 7u, 90u, 150u}) {
+    for (std::size_t count : {1u, 2u, 60u}) {
+      if (begin + count > want_x.size()) continue;
+      std::vector<double> gx(count), gy(count);
+      double* xs[1] = {gx.data()};
+      streaming->read(begin, count, xs, gy.data(), nullptr);
+      for (std::size_t i = 0; i < count; ++i) {
+        ASSERT_EQ(gx[i], want_x[begin + i]) << begin << "+" << i;
+        ASSERT_EQ(gy[i], 2.0 * want_x[begin + i]);
+      }
+    }
+  }
+}
+
+// Contiguous float64 datasets are used in place (mapped, not copied): the same values as HDF5
+// reads, bit for bit. Anything else — chunked, converted, a table column, a file with a user
+// block, a NaN (nan_policy must see it) — goes through HDF5 and gives the same values.
+TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
+  ScratchDir dir;
+  std::vector<double> x(3000), y(3000), sigma(3000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) / 7.0;
+    y[i] = std::exp(-x[i] / 100.0) + 1e-3 * static_cast<double>(i % 13);
+    sigma[i] = 0.5 + static_cast<double>(i % 3);
+  }
+  auto write = [&](const std::string& name, bool chunked, hsize_t user_block = 0) {
+    const std::string path = dir.file(name);
+    H5::FileCreatPropList create;
+    if (user_block) create.setUserblock(user_block);
+    H5::H5File file(path, H5F_ACC_TRUNC, create);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/s", sigma, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/yf", std::vector<float>(y.begin(), y.end()), H5::PredType::NATIVE_FLOAT, false);
+    return path;
+  };
+  DataOptions with_sigma;
+  with_sigma.sigma = "/s";
+  auto same = [&](const MemoryDataSource& data) {
+    EXPECT_EQ(std::memcmp(data.x_column(0), x.data(), x.size() * sizeof(double)), 0);
+    EXPECT_EQ(std::memcmp(data.y_column(), y.data(), y.size() * sizeof(double)), 0);
+    ASSERT_NE(data.sigma_column(), nullptr);
+    EXPECT_EQ(std::memcmp(data.sigma_column(), sigma.data(), sigma.size() * sizeof(double)), 0);
+    // read() serves the same rows as the direct pointers.
+    std::vector<double> rx(10), ry(10), rs(10);
+    double* xs[1] = {rx.data()};
+    const_cast<MemoryDataSource&>(data).read(2990, 10, xs, ry.data(), rs.data());
+    EXPECT_EQ(rx[9], x[2999]);
+    EXPECT_EQ(ry[0], y[2990]);
+    EXPECT_EQ(rs[5], sigma[2995]);
+  };
+  {
+    auto data = load_data(write("contiguous.h5", false), with_sigma);
+    EXPECT_TRUE(data->external_columns());
+    EXPECT_EQ(data->rows(), x.size());
+    same(*data);
+  }
+  {
+    auto data = load_data(write("chunked.h5", true), with_sigma);
+    EXPECT_FALSE(data->external_columns());
+    same(*data);
+  }
+  {
+    auto data = load_data(write("userblock.h5", false, 512), with_sigma);
+    EXPECT_FALSE(data->external_columns());
+    same(*data);
+  }
+  {
+    DataOptions converted = with_sigma;
+    converted.y = "/yf";
+    auto data = load_data(dir.file("contiguous.h5"), converted);
+    EXPECT_FALSE(data->external_columns());
+    EXPECT_EQ(data->y_column()[1], static_cast<double>(static_cast<float>(y[1])));
+  }
+  {
+    y[1234] = std::numeric_limits<double>::infinity();
+    const std::string path = write("bad.h5", false);
+    EXPECT_EQ(data_error([&] { load_data(path, {}); }),
+              path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    DataOptions omit;
+    omit.nan_policy = NanPolicy::omit;
+    ::testing::internal::CaptureStderr();
+    auto data = load_data(path, omit);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_FALSE(data->external_columns());
+    EXPECT_EQ(data->rows(), x.size() - 1);
+    sigma[7] = 0.0;
+    y[1234] = 1.0;
+    const std::string bad_sigma = write("bad_sigma.h5", false);
+    EXPECT_THAT(data_error([&] { load_data(bad_sigma, with_sigma); }), HasSubstr("dataset /s: row 8: sigma must be"));
+  }
+}
+
+// A mapped file cut short under a running fit: one line and the bad-input exit code, no crash.
+TEST(Hdf5MappedDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) {
+  ScratchDir dir;
+  const std::string path = dir.file("shrinks.h5");
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", std::vector<double>(200000, 1.0), H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", std::vector<double>(200000, 2.0), H5::PredType::NATIVE_DOUBLE, false);
+  }
+  EXPECT_EXIT(
+      {
+        auto data = load_data(path, {});
+        if (!data->external_columns()) std::exit(99);
+        if (::truncate(path.c_str(), 4096) != 0) std::exit(98);
+        volatile double sum = 0;
+        for (std::size_t i = 0; i < data->rows(); i += 512) sum = sum + data->y_column()[i];
+        std::exit(97);  // not reached: the lost pages raise SIGBUS
+      },
+      ::testing::ExitedWithCode(3), "shrinks.h5: the file changed or became unreadable while it was being read");
+}
+
+TEST(Hdf5BadInput, EachProblemHasAClearMessage) {
+  Fixture f;
+  auto error_for = [&](std::vector<std::string> x, std::string y) {
+    DataOptions options;
+    options.x = std::move(x);
+    options.y = std::move(y);
+    return data_error([&] { load_data(f.path, options); });
+  };
+  EXPECT_EQ(error_for({"/time"}, "/y"),
+            f.path + ": dataset /time: not found (datasets in the file: /cube, /group/sigma, /names, /short, /table, /x, /y)");
+  EXPECT_THAT(error_for({"/nogroup/t"}, "/y"), HasSubstr("dataset /nogroup/t: not found (datasets in the file: /cube"));
+  EXPECT_EQ(error_for({"/x"}, "/short"), f.path + ": dataset /short: has 999 rows but /x has 1000");
+  EXPECT_EQ(error_for({"/x"}, "/names"), f.path + ": dataset /names: type string is not numeric");
+  EXPECT_EQ(error_for({"/x"}, "/cube"),
+            f.path + ": dataset /cube: rank 3 is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
+  EXPECT_EQ(error_for({"/x"}, "/table"), f.path + ": dataset /table: is 2-D (1000 x 3): choose a column, e.g. /table:1");
+  EXPECT_EQ(error_for({"/x"}, "/table:4"), f.path + ": dataset /table: has 3 columns; no column 4");
+  EXPECT_EQ(error_for({"/x:2"}, "/y"), f.path + ": dataset /x: is 1-D; a column (/x:2) needs a 2-D dataset");
+}
+
+TEST(Hdf5BadInput, NotHdf5AndTruncatedFiles) {
+  Fixture f;
+  auto text = f.dir.write("text.h5", "x,y\n1,2\n");
+  EXPECT_EQ(detect_format(text), FileFormat::hdf5);
+  EXPECT_EQ(data_error([&] { load_data(text, {}); }), text + ": not an HDF5 file (no HDF5 signature)");
+
+  // The first half of a real file: the signature is there, the rest is not.
+  auto truncated = f.dir.file("truncated.h5");
+  std::filesystem::copy_file(f.path, truncated);
+  std::filesystem::resize_file(truncated, std::filesystem::file_size(f.path) / 2);
+  std::string message = data_error([&] { load_data(truncated, {}); });
+  EXPECT_THAT(message, HasSubstr(truncated + ": cannot open as HDF5: "));
+  EXPECT_THAT(message, HasSubstr("truncated"));
+  EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+TEST(Hdf5List, DatasetsWithTypesAndShapes) {
+  Fixture f;
+  auto datasets = list_hdf5_datasets(f.path);
+  ASSERT_EQ(datasets.size(), 7u);
+  EXPECT_EQ(datasets[1].path, "/group/sigma");
+  EXPECT_EQ(datasets[1].type, "int32");
+  EXPECT_EQ(datasets[4].path, "/table");
+  EXPECT_EQ(datasets[4].dims, (std::vector<unsigned long long>{1000, 3}));
+  EXPECT_EQ(datasets[6].type, "float32");
+  EXPECT_FALSE(datasets[2].numeric);
+}
+
+}  // namespace
+}  // namespace curvefit
