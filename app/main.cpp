@@ -2,9 +2,11 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "app/commands.h"
 #include "core/errors.h"
+#include "core/version.h"
 #include "memory/memory_manager.h"
 
 int main(int argc, char** argv) {
@@ -12,7 +14,7 @@ int main(int argc, char** argv) {
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "curvefit 0.1.0");
+  app.set_version_flag("--version", std::string("curvefit ") + version());
   app.footer(
       "Exit codes: 0 converged; 1 stopped without converging (max evaluations); 2 usage error;\n"
       "            3 bad data or model; 4 memory limit cannot be met; 130 interrupted.");

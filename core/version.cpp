@@ -1,4 +1,4 @@
 #include "core/version.h"
 namespace curvefit {
-const char* version() { return "0.1.0"; }
+const char* version() { return CURVEFIT_VERSION; }
 }  // namespace curvefit

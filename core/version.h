@@ -1,5 +1,5 @@
 #pragma once
 namespace curvefit {
-// "0.1.0"
+// curvefit's version, e.g. "0.1.0": the project version in CMakeLists.txt, the one place it is set.
 const char* version();
 }  // namespace curvefit

@@ -5,7 +5,7 @@
 //
 //   model_library()            every entry, in the order `curvefit models` lists them
 //   find_model("gaussian")     one entry, or nullptr
-//   make_model("gaussian")     a Model; the formula compiler will be the fallback (see the hook)
+//   make_model("gaussian")     a Model: the built-in of that name, else the formula compiled
 //   guess_parameters(info, ..) initial parameters from (a deterministic subsample of) the data
 #include <cstddef>
 #include <functional>
@@ -58,7 +58,7 @@ const ModelInfo* find_model(std::string_view name);
 // A built-in model, evaluating in blocks of kModelBlock points.
 std::unique_ptr<Model> make_builtin_model(const ModelInfo& info);
 
-// A model from a built-in name or (once the formula compiler is merged) a formula.
+// A model from a built-in name, else the text compiled as a formula.
 // predictor_names: the names formulas may use for predictors (empty: x, or x1, x2, ...).
 // Throws ModelError("unknown model 'X'") when it is neither.
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,
