@@ -1,9 +1,10 @@
 #pragma once
-// Parameter covariance from the R factor of the (scaled) Jacobian at the solution:
-//   C = s * (R^T R)^+   with the pseudo-inverse taken through the SVD of R,
-// never by forming J^T J. Singular values below rcond * s_max make the matrix rank deficient:
-// parameters in the null space get +inf variance (and their covariances are inf) instead of
-// garbage. s = 2 cost / (m - n) (reduced chi-square) unless sigma is absolute (s = 1).
+// Parameter covariance from the R factor of the (weighted) Jacobian at the solution:
+//   C = s * (R^T R)^+   with the pseudo-inverse taken through the SVD of R D^-1 (D = the column
+// norms of R), never by forming J^T J. The scaling makes the rank decision independent of the
+// parameters' units. Singular values of R D^-1 below rcond * s_max make the matrix rank
+// deficient: parameters in the null space get +inf variance (and their covariances are inf)
+// instead of garbage. s = 2 cost / (m - n) (reduced chi-square) unless sigma is absolute (s = 1).
 #include <Eigen/Core>
 
 namespace curvefit {

@@ -75,7 +75,7 @@ struct SolverOptions {
   // Initial trust-region radius factor (MINPACK's `factor`), for lm. trf and dogbox start, as
   // scipy, from the norm of x0 in the scaled variables (1 when x0 = 0).
   double initial_radius_factor = 100.0;
-  // Rank tolerance for the covariance pseudo-inverse: singular values below
+  // Rank tolerance for the covariance pseudo-inverse: singular values of the column-scaled R below
   // rcond * largest are treated as zero; <= 0 means max(1e-12, eps * n) (solvers/covariance.cpp).
   double covariance_rcond = 0.0;
   // Evaluate the Jacobian together with the residuals at trial points. Defaults to what the

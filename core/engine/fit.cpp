@@ -1,6 +1,7 @@
 #include "core/engine/fit.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -157,6 +158,16 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
       result.reduced_chi2 = result.dof > 0 ? sums->chi2 / static_cast<double>(result.dof) : kNaN;
       result.rmse = std::sqrt(sums->ss_residual / m);
       if (moments && moments->m2 > 0) result.r_squared = 1.0 - sums->ss_residual / moments->m2;
+      // Every built-in model can reach a constant (R^2 = 0); one with two or more free parameters
+      // that ends at or below the mean of y has almost always started in the wrong place or been
+      // given the wrong columns.
+      if (result.r_squared <= 0 && result.n_free >= 2) {
+        char r2[32];
+        std::snprintf(r2, sizeof r2, "%.6g", result.r_squared);
+        result.warnings.push_back(std::string("R-squared = ") + r2 +
+                                  ": the fit is no better than a constant (the mean of y); check the model, "
+                                  "the starting point (--p0) and the columns");
+      }
       const double k = static_cast<double>(result.n_free);
       const double neg2_log_likelihood = m * std::log(sums->chi2 / m);
       result.aic = neg2_log_likelihood + 2.0 * k;

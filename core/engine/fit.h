@@ -108,6 +108,8 @@ struct FitResult {
   std::size_t chunk_rows = 0;
   int threads = 1;
   std::vector<IterationInfo> history;   // of the full fit
+  // Doubts about the answer for the reader (e.g. no better than a constant); empty when none.
+  std::vector<std::string> warnings;
 };
 
 // Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it

@@ -259,6 +259,17 @@ Vector plane(const GuessSample& s) { return least_squares({s.x, s.x2, ones(s.x.s
 
 // --- Exponentials ------------------------------------------------------------------------------
 
+// Amplitudes are fitted against e^(-b (x - x0)), x0 the first x, which stays in range wherever the
+// data lie; a e^(-b (x - x0)) = (a e^(b x0)) e^(-b x) then gives the model's amplitude. Against
+// e^(-b x) itself, data at x = 1000 ... 1010 see a column of zeros (or infinities).
+double amplitude_at_origin(double amplitude_at_x0, double b, double x0) {
+  return amplitude_at_x0 * std::exp(b * x0);
+}
+Vector decay_from(const Vector& x, double b) {
+  const double x0 = x.front();
+  return map(x, [b, x0](double v) { return std::exp(-b * (v - x0)); });
+}
+
 // y = a e^(-bx) + c satisfies y' = -b (y - c), so integrating from x0:
 //   y - y0 = -b * S(x) + b c (x - x0),  S the running integral of y,
 // a linear regression for b that integrates (averages) the noise instead of differentiating it.
@@ -269,8 +280,8 @@ Vector exponential(const GuessSample& s) {
   const Vector t = map(s.x, [&](double v) { return v - s.x.front(); });
   double b = -least_squares({integral, t}, dy)[0];
   if (!std::isfinite(b) || b == 0) b = 1.0 / span(s.x);
-  const Vector ac = least_squares({map(s.x, [b](double v) { return std::exp(-b * v); }), ones(s.x.size())}, s.y);
-  return {ac[0], b, ac[1]};
+  const Vector ac = least_squares({decay_from(s.x, b), ones(s.x.size())}, s.y);
+  return {amplitude_at_origin(ac[0], b, s.x.front()), b, ac[1]};
 }
 
 // y = a e^(bx): y - y0 = b S(x) (see exponential above).
@@ -278,8 +289,8 @@ Vector exponential_growth(const GuessSample& s) {
   const Vector integral = cumulative_integral(s.x, s.y);
   double b = least_squares({integral, ones(s.x.size())}, s.y)[0];
   if (!std::isfinite(b)) b = 1.0 / span(s.x);
-  const Vector a = least_squares({map(s.x, [b](double v) { return std::exp(b * v); })}, s.y);
-  return {a[0], b};
+  const Vector a = least_squares({decay_from(s.x, -b)}, s.y);
+  return {amplitude_at_origin(a[0], -b, s.x.front()), b};
 }
 
 // Two decays: y'' + (b1+b2) y' + b1 b2 (y - c) = 0. Integrated twice from x0 (t = x - x0):
@@ -303,11 +314,9 @@ Vector double_exponential(const GuessSample& s) {
     b1 = 3.0 * b;
     b2 = b / 3.0;
   }
-  const Vector amplitudes = least_squares({map(s.x, [b1](double v) { return std::exp(-b1 * v); }),
-                                           map(s.x, [b2](double v) { return std::exp(-b2 * v); }),
-                                           ones(s.x.size())},
-                                          s.y);
-  return {amplitudes[0], b1, amplitudes[1], b2, amplitudes[2]};
+  const Vector amplitudes = least_squares({decay_from(s.x, b1), decay_from(s.x, b2), ones(s.x.size())}, s.y);
+  return {amplitude_at_origin(amplitudes[0], b1, s.x.front()), b1, amplitude_at_origin(amplitudes[1], b2, s.x.front()),
+          b2, amplitudes[2]};
 }
 
 // a e^(-(x/tau)^beta) + c: a grid over (tau, beta) with a and c by least squares at each point.

@@ -31,6 +31,35 @@ std::string g(double v, int digits = 8) {
 nlohmann::ordered_json number(double v) {
   return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
 }
+
+// Beyond this ratio of standard error to |value| the value is indistinguishable from zero and a
+// percentage says nothing (it would print as 40 digits).
+constexpr double kLargestRelativeError = 1e3;
+
+// " (1.83%)", or " (n/a)" for a value near zero.
+std::string relative_error(double value, double se) {
+  const double relative = se / std::abs(value);
+  if (!(relative <= kLargestRelativeError)) return " (n/a: value near zero)";
+  return " (" + fmt("%.2f", 100.0 * relative) + "%)";
+}
+
+// What the standard errors are scaled by. A robust loss weights the Jacobian's rows (as in
+// scipy's least_squares) and, without absolute sigma, scales by its own cost per degree of freedom.
+std::string covariance_basis(const RunInfo& run) {
+  if (run.loss == Loss::linear)
+    return run.absolute_sigma ? "standard errors from absolute sigma" : "standard errors scaled by reduced chi-square";
+  const std::string weighted = "Jacobian rows weighted by the loss";
+  if (run.absolute_sigma) return "standard errors from absolute sigma, " + weighted;
+  return "standard errors scaled by sum rho(r^2) / dof of the " + std::string(to_string(run.loss)) +
+         " loss, not by reduced chi-square; " + weighted;
+}
+
+// Why a parameter has no finite standard error.
+std::string undetermined_reason(const FitResult& r) {
+  if (r.dof <= 0) return " +/- undetermined (no degrees of freedom: " + std::to_string(r.n_points) +
+                         " points for " + std::to_string(r.n_free) + " free parameters)";
+  return " +/- undetermined (the data do not constrain it)";
+}
 }  // namespace
 
 std::string status_name(Status status) {
@@ -77,16 +106,16 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    degrees of freedom = " << r.dof << "\n";
   out << "    chi-square         = " << g(r.chi2) << (run.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
   out << "    reduced chi-square = " << g(r.reduced_chi2) << "\n";
-  out << "    R-squared          = " << g(r.r_squared, 10) << "\n";
-  out << "    RMSE               = " << g(r.rmse) << "\n";
+  // R-squared and RMSE are of the raw residuals fit - y, whatever sigma says.
+  const char* unweighted = run.has_sigma ? " (unweighted)" : "";
+  out << "    R-squared          = " << g(r.r_squared, 10) << unweighted << "\n";
+  out << "    RMSE               = " << g(r.rmse) << unweighted << "\n";
   out << "    Akaike info crit   = " << g(r.aic) << "\n";
   out << "    Bayesian info crit = " << g(r.bic) << "\n";
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
+  for (const auto& warning : r.warnings) out << "    warning: " << warning << "\n";
 
-  out << "[[Variables]]";
-  if (run.absolute_sigma) out << " (standard errors from absolute sigma)";
-  else out << " (standard errors scaled by reduced chi-square)";
-  out << "\n";
+  out << "[[Variables]] (" << covariance_basis(run) << ")\n";
   std::size_t width = 0;
   for (const auto& name : r.names) width = std::max(width, name.size());
   for (std::size_t j = 0; j < r.names.size(); ++j) {
@@ -99,10 +128,9 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
     }
     const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
     if (!std::isfinite(se)) {
-      out << " +/- undetermined (the data do not constrain it)";
+      out << undetermined_reason(r);
     } else {
-      out << " +/- " << g(se, 6);
-      if (r.params[J] != 0) out << " (" << fmt("%.2f", 100.0 * se / std::abs(r.params[J])) << "%)";
+      out << " +/- " << g(se, 6) << relative_error(r.params[J], se);
       if (std::isfinite(t))
         out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
     }
@@ -208,6 +236,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
         {"peak_rss_bytes", run.peak_rss_bytes}}},
       {"time_s", run.time_s},
       {"timing", {{"read_s", run.read_s}, {"fit_s", run.fit_s}, {"output_s", run.output_s}}},
+      {"warnings", r.warnings},
       {"history", std::move(history)},
       {"notes", run.notes},
   };
