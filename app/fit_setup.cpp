@@ -48,37 +48,26 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_flag("--json", o.json, "Print one JSON object on stdout instead of the report");
 }
 
-std::vector<std::string> formula_predictor_names(const std::string& model,
-                                                 const std::vector<std::string>& x_options) {
-  if (x_options.empty() || find_model(model)) return {};
-  auto identifier = [](const std::string& s) {
-    return !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
-           std::all_of(s.begin(), s.end(),
-                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-  };
-  if (!std::all_of(x_options.begin(), x_options.end(), identifier)) return {};
+std::vector<std::string> formula_predictor_names(const ProblemOptions& o, const DataOptions& data_options) {
+  const bool bare_word = std::all_of(o.model.begin(), o.model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (find_model(o.model) || bare_word || o.data.empty()) return {};  // make_model names a misspelt model
   std::vector<std::string> names;
   try {
-    names = formula_parameters(model);
+    names = formula_names(o.model);
   } catch (const ModelError&) {
     return {};  // the real compile reports the error
   }
-  for (const auto& x : x_options)
-    if (std::find(names.begin(), names.end(), x) == names.end()) return {};
-  return x_options;
+  return formula_predictors(names, describe_columns(o.data, data_options));
 }
 
 Problem prepare_problem(const ProblemOptions& o) {
   Problem problem;
-  problem.builtin = find_model(o.model);
-  problem.model = make_model(o.model, formula_predictor_names(o.model, o.x));
-  const Model& model = *problem.model;
-
   DataOptions& d = problem.data_options;
   d.x = o.x;
   d.y = o.y;
   d.sigma = o.sigma;
-  d.num_predictors = model.num_predictors();
   if (!o.delimiter.empty()) {
     try {
       d.delimiter = parse_delimiter_option(o.delimiter);
@@ -91,6 +80,12 @@ Problem prepare_problem(const ProblemOptions& o) {
   if (o.no_header) d.header = false;
   d.skip_invalid = o.skip_invalid;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
+
+  problem.builtin = find_model(o.model);
+  d.predictor_names = formula_predictor_names(o, d);
+  problem.model = make_model(o.model, d.predictor_names);
+  const Model& model = *problem.model;
+  d.num_predictors = model.num_predictors();
   if (!d.x.empty() && static_cast<int>(d.x.size()) != model.num_predictors())
     throw UsageError("--x names " + std::to_string(d.x.size()) + " column(s) but the model has " +
                      std::to_string(model.num_predictors()) + " predictor(s)");
