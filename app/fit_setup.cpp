@@ -17,14 +17,20 @@ namespace curvefit::app {
 void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_option("DATA", o.data, "CSV/TSV file, HDF5 file, or - for CSV on stdin")->required(required);
   command.add_option("-m,--model", o.model,
-                     "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\"")
+                     "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\". "
+                     "In a formula, names that are columns of DATA are predictors (else x, or x1, x2, ...), "
+                     "pi and e are constants, and every other name is a parameter")
       ->required(required);
   command.add_option("--x", o.x,
                      "Predictor column(s): CSV header name or 1-based index; HDF5 dataset path "
-                     "(/group/t, or /table:1 for a column of a 2-D dataset)")
+                     "(/group/t, or /table:1 for a column of a 2-D dataset). Default: the columns named like "
+                     "the model's predictors (x; x1, x2; a formula's column names), in any case; else the "
+                     "columns left when exactly as many remain; else exit 3 listing them")
       ->delimiter(',');
-  command.add_option("--y", o.y, "Response column (CSV name or index; HDF5 dataset path)");
-  command.add_option("--sigma", o.sigma, "Column of measurement uncertainties (weights 1/sigma)");
+  command.add_option("--y", o.y, "Response column (CSV name or index; HDF5 dataset path). Default: the column named y");
+  command.add_option("--sigma", o.sigma,
+                     "Column of measurement uncertainties (weights 1/sigma). Never chosen on its own; "
+                     "a column named sigma, sigma_y, dy, yerr or err is noted in the report");
   command.add_option("--delimiter", o.delimiter, "CSV delimiter: , ; tab space (default: detected)");
   command.add_flag("--header", o.header, "The first CSV row is a header");
   command.add_flag("--no-header", o.no_header, "The CSV has no header row");
