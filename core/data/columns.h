@@ -12,10 +12,10 @@
 //     says how.
 // Roles left without a name take the remaining columns when exactly as many remain, in file
 // order (so "time,signal" fits signal against time). Remaining means: not chosen, not an
-// unnamed leading index column (pandas' to_csv writes one with an empty name), not named like
-// an uncertainty, and not text in the first data row. HDF5 datasets have no order, so there a
-// role is filled this way only when it is the last one and one dataset remains. Anything else
-// is ambiguous: a DataError that lists the columns and the options that choose.
+// unnamed leading index column (pandas' to_csv writes one named "" or "Unnamed: 0"), not named
+// like an uncertainty, and not text in the first data row. HDF5 datasets have no order, so there
+// only a single open role takes a single remaining dataset. Anything else is ambiguous: a
+// DataError that lists the columns and the options that choose.
 // A CSV file without a header has no names: x1..xk are its first k columns and y the next.
 #include <cstddef>
 #include <string>
