@@ -69,9 +69,12 @@ bool is_uncertainty_name(const std::string& name) {
   return lower == "sigma" || lower == "sigma_y" || lower == "dy" || lower == "yerr" || lower == "err";
 }
 
-// The one column called `name`: an exact match, else the only case-insensitive one. kNone when
-// none is; a DataError when several are.
+// The one column called `name`: an exact match (in HDF5, the root dataset first), else the only
+// case-insensitive one. kNone when none is; a DataError when several are.
 std::size_t column_named(const ColumnRequest& file, const std::string& name) {
+  if (file.source == ColumnSource::hdf5)  // a dataset at the root wins over namesakes in groups
+    for (std::size_t c = 0; c < file.columns.size(); ++c)
+      if (file.columns[c] == "/" + name) return c;
   std::vector<std::size_t> exact, folded;
   for (std::size_t c = 0; c < file.columns.size(); ++c) {
     const std::string candidate = name_of(file, c);

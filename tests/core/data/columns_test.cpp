@@ -128,6 +128,9 @@ TEST(ChooseColumns, Hdf5DatasetsByTheLastPartOfTheirPath) {
   const ColumnChoice choice = choose_columns(hdf5({"/run/T", "/run/y", "/x"}, {"t"}));
   EXPECT_THAT(choice.x, ElementsAre("/run/T"));
   EXPECT_EQ(choice.y, "/run/y");
+  // A root dataset wins over its namesakes in groups; two namesakes in groups are ambiguous.
+  EXPECT_THAT(choose_columns(hdf5({"/a/x", "/x", "/y"})).x, ElementsAre("/x"));
+  EXPECT_THAT(failure(hdf5({"/a/x", "/b/x", "/y"})), HasSubstr("2 columns are named 'x' (/a/x, /b/x)"));
   // One role left and one dataset left: no order needed.
   EXPECT_THAT(choose_columns(hdf5({"/time", "/y"})).x, ElementsAre("/time"));
   // Two left: datasets have no order, so it is ambiguous.
