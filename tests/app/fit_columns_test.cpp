@@ -157,6 +157,10 @@ TEST(FitColumns, FormulaNamesThatAreColumnsArePredictors) {
   std::vector<std::string> no_y{"fit", file, "--model", kRateModel, "--json"};
   no_y.insert(no_y.end(), p0.begin(), p0.end());
   expect_rate_truth(run(no_y), {"temp", "press", "conc"}, "rate");
+  // --x names them explicitly, in another order: the same fit.
+  std::vector<std::string> explicit_x{"fit", file, "--model", kRateModel, "--x", "conc,temp,press", "--json"};
+  explicit_x.insert(explicit_x.end(), p0.begin(), p0.end());
+  expect_rate_truth(run(explicit_x), {"conc", "temp", "press"}, "rate");
   // A misspelt column leaves no predictor: exit 3 with the columns, not a constant fit.
   const RunResult typo = run({"fit", file, "--model", "A*exp(-k*tmp)", "--y", "rate"});
   EXPECT_EQ(typo.exit_code, 3);
