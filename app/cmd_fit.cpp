@@ -297,6 +297,11 @@ int run_fit(const FitOptions& o) {
     run.notes.push_back("fewer data points than parameters: some parameters are undetermined");
   }
   run.has_sigma = data->has_sigma();
+  const std::vector<std::string> columns = data->column_names();
+  run.x_columns.assign(columns.begin(), columns.begin() + data->num_predictors());
+  run.y_column = columns.at(static_cast<std::size_t>(data->num_predictors()));
+  if (run.has_sigma) run.sigma_column = columns.back();
+  run.notes.insert(run.notes.end(), problem.info.notes.begin(), problem.info.notes.end());
   // Why this mode: the first reason in the report, all of them with --verbose (and in JSON).
   for (std::size_t i = 0; i < plan.reasons.size(); ++i)
     if (i == 0 || o.verbose || o.json) run.notes.push_back(plan.reasons[i]);

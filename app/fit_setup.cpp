@@ -17,14 +17,20 @@ namespace curvefit::app {
 void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_option("DATA", o.data, "CSV/TSV file, HDF5 file, or - for CSV on stdin")->required(required);
   command.add_option("-m,--model", o.model,
-                     "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\"")
+                     "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\". "
+                     "In a formula, names that are columns of DATA are predictors (else x, or x1, x2, ...), "
+                     "pi and e are constants, and every other name is a parameter")
       ->required(required);
   command.add_option("--x", o.x,
                      "Predictor column(s): CSV header name or 1-based index; HDF5 dataset path "
-                     "(/group/t, or /table:1 for a column of a 2-D dataset)")
+                     "(/group/t, or /table:1 for a column of a 2-D dataset). Default: the columns named like "
+                     "the model's predictors (x; x1, x2; a formula's column names), in any case; else the "
+                     "columns left when exactly as many remain; else exit 3 listing them")
       ->delimiter(',');
-  command.add_option("--y", o.y, "Response column (CSV name or index; HDF5 dataset path)");
-  command.add_option("--sigma", o.sigma, "Column of measurement uncertainties (weights 1/sigma)");
+  command.add_option("--y", o.y, "Response column (CSV name or index; HDF5 dataset path). Default: the column named y");
+  command.add_option("--sigma", o.sigma,
+                     "Column of measurement uncertainties (weights 1/sigma). Never chosen on its own; "
+                     "a column named sigma, sigma_y, dy, yerr or err is noted in the report");
   command.add_option("--delimiter", o.delimiter, "CSV delimiter: , ; tab space (default: detected)");
   command.add_flag("--header", o.header, "The first CSV row is a header");
   command.add_flag("--no-header", o.no_header, "The CSV has no header row");
@@ -48,37 +54,26 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_flag("--json", o.json, "Print one JSON object on stdout instead of the report");
 }
 
-std::vector<std::string> formula_predictor_names(const std::string& model,
-                                                 const std::vector<std::string>& x_options) {
-  if (x_options.empty() || find_model(model)) return {};
-  auto identifier = [](const std::string& s) {
-    return !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
-           std::all_of(s.begin(), s.end(),
-                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-  };
-  if (!std::all_of(x_options.begin(), x_options.end(), identifier)) return {};
+std::vector<std::string> formula_predictor_names(const ProblemOptions& o, const DataOptions& data_options) {
+  const bool bare_word = std::all_of(o.model.begin(), o.model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  if (find_model(o.model) || bare_word || o.data.empty()) return {};  // make_model names a misspelt model
   std::vector<std::string> names;
   try {
-    names = formula_parameters(model);
+    names = formula_names(o.model);
   } catch (const ModelError&) {
     return {};  // the real compile reports the error
   }
-  for (const auto& x : x_options)
-    if (std::find(names.begin(), names.end(), x) == names.end()) return {};
-  return x_options;
+  return formula_predictors(names, describe_columns(o.data, data_options));
 }
 
 Problem prepare_problem(const ProblemOptions& o) {
   Problem problem;
-  problem.builtin = find_model(o.model);
-  problem.model = make_model(o.model, formula_predictor_names(o.model, o.x));
-  const Model& model = *problem.model;
-
   DataOptions& d = problem.data_options;
   d.x = o.x;
   d.y = o.y;
   d.sigma = o.sigma;
-  d.num_predictors = model.num_predictors();
   if (!o.delimiter.empty()) {
     try {
       d.delimiter = parse_delimiter_option(o.delimiter);
@@ -91,6 +86,12 @@ Problem prepare_problem(const ProblemOptions& o) {
   if (o.no_header) d.header = false;
   d.skip_invalid = o.skip_invalid;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
+
+  problem.builtin = find_model(o.model);
+  d.predictor_names = formula_predictor_names(o, d);
+  problem.model = make_model(o.model, d.predictor_names);
+  const Model& model = *problem.model;
+  d.num_predictors = model.num_predictors();
   if (!d.x.empty() && static_cast<int>(d.x.size()) != model.num_predictors())
     throw UsageError("--x names " + std::to_string(d.x.size()) + " column(s) but the model has " +
                      std::to_string(model.num_predictors()) + " predictor(s)");

@@ -54,9 +54,9 @@ struct Problem {
 // MemoryError with messages that name the option or the file.
 Problem prepare_problem(const ProblemOptions& options);
 
-// The predictor names a formula should use: the --x names when they are identifiers that all
-// appear in the formula (a CSV column "t" used as t), else none (x or x1, x2, ...).
-std::vector<std::string> formula_predictor_names(const std::string& model,
-                                                 const std::vector<std::string>& x_options);
+// The predictor names a formula uses on the data (formula_predictors in core/data/columns.h):
+// the --x names, or its names that are columns; empty for a library model, without data, or
+// when the formula writes x or x1, x2, ...
+std::vector<std::string> formula_predictor_names(const ProblemOptions& options, const DataOptions& data_options);
 
 }  // namespace curvefit::app

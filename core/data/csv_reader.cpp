@@ -183,7 +183,7 @@ std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t 
   return text;
 }
 
-CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning)
+CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning, bool choose_columns)
     : path_(path), display_name_(path == "-" ? "<stdin>" : path), options_(options), tuning_(tuning) {
   input_ = std::make_unique<Input>(path);
   file_bytes_ = input_->size();
@@ -210,7 +210,7 @@ CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvPar
   }
   if (sample_.empty()) throw DataError(display_name_, 1, 1, "empty file");
   detect(options);
-  select(options);
+  if (choose_columns) select(options);
 }
 
 CsvReader::~CsvReader() = default;
@@ -349,25 +349,36 @@ std::size_t CsvReader::resolve_column(const std::string& spec, const char* optio
                   std::string(option) + " column '" + spec + "' not found (columns: " + names + ")");
 }
 
+ColumnRequest CsvReader::column_request(const DataOptions& options) const {
+  ColumnRequest request;
+  request.where = display_name_ + ":" + std::to_string(dialect_.has_header ? dialect_.header_line : 1) + ":1";
+  request.source = dialect_.has_header ? ColumnSource::csv_header : ColumnSource::csv_no_header;
+  if (dialect_.has_header) request.columns = dialect_.header;
+  for (const std::string& field : first_data_fields_) request.text.push_back(!field.empty() && !is_csv_number(field));
+  request.x = options.x;
+  request.y = options.y;
+  request.sigma = options.sigma;
+  return request;
+}
+
 void CsvReader::select(const DataOptions& options) {
   auto name_of = [&](std::size_t field) {
     if (dialect_.has_header && !dialect_.header[field].empty()) return dialect_.header[field];
     return "column " + std::to_string(field + 1);
   };
-  selection_.num_predictors = options.x.empty() ? options.num_predictors : static_cast<int>(options.x.size());
-  if (options.x.empty()) {
-    for (int k = 0; k < options.num_predictors; ++k)
-      selection_.fields.push_back(resolve_column(std::to_string(k + 1), "--x"));
-  } else {
-    for (const auto& spec : options.x) selection_.fields.push_back(resolve_column(spec, "--x"));
-  }
-  selection_.fields.push_back(resolve_column(
-      options.y.empty() ? std::to_string(selection_.num_predictors + 1) : options.y, "--y"));
-  if (!options.sigma.empty()) {
-    selection_.fields.push_back(resolve_column(options.sigma, "--sigma"));
+  ColumnRequest request = column_request(options);
+  request.predictor_names = options.predictor_names.empty() ? default_predictor_names(options.num_predictors)
+                                                            : options.predictor_names;
+  const ColumnChoice choice = choose_columns(request);
+  selection_.num_predictors = static_cast<int>(choice.x.size());
+  for (const auto& spec : choice.x) selection_.fields.push_back(resolve_column(spec, "--x"));
+  selection_.fields.push_back(resolve_column(choice.y, "--y"));
+  if (!choice.sigma.empty()) {
+    selection_.fields.push_back(resolve_column(choice.sigma, "--sigma"));
     selection_.has_sigma = true;
   }
   for (std::size_t field : selection_.fields) selection_.names.push_back(name_of(field));
+  selection_.notes = choice.notes;
 }
 
 namespace {

@@ -31,6 +31,7 @@ struct CsvSelection {
   std::vector<std::string> names;
   int num_predictors = 1;
   bool has_sigma = false;
+  std::vector<std::string> notes;  // about the choice (ColumnChoice::notes)
 };
 
 // What a full parse saw.
@@ -58,8 +59,10 @@ struct CsvColumnsBlock {
 class CsvReader {
  public:
   // Opens path ("-" = stdin), reads the sample prefix, detects the dialect and header (unless
-  // forced by options) and resolves the selected columns. Throws DataError with FILE:LINE:COL.
-  CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning = {});
+  // forced by options) and resolves the selected columns (unless !choose_columns: then
+  // selection() is empty, for describe_columns). Throws DataError with FILE:LINE:COL.
+  CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning = {},
+            bool choose_columns = true);
   ~CsvReader();
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
@@ -77,6 +80,9 @@ class CsvReader {
   const std::vector<std::string>& first_row_fields() const { return first_row_fields_; }
   // The first data row's fields (after the header), empty if the sample has none (`inspect`).
   const std::vector<std::string>& first_data_fields() const { return first_data_fields_; }
+
+  // The header as the column rule (core/data/columns.h) sees it, with options' --x/--y/--sigma.
+  ColumnRequest column_request(const DataOptions& options) const;
 
   // Counts data lines (not comments or blanks) without parsing numbers; for `inspect`. Like
   // parse(), callable once and not together with parse().

@@ -192,6 +192,7 @@ DataInfo probe_data(const std::string& path, const DataOptions& options) {
     info.num_predictors = reader.selection().num_predictors;
     info.has_sigma = reader.selection().has_sigma;
     info.column_names = reader.selection().names;
+    info.notes = reader.selection().notes;
     return info;
   }
   Hdf5DataSource source(path, options, false);
@@ -202,7 +203,13 @@ DataInfo probe_data(const std::string& path, const DataOptions& options) {
   info.num_predictors = source.num_predictors();
   info.has_sigma = source.has_sigma();
   info.column_names = source.column_names();
+  info.notes = source.column_notes();
   return info;
+}
+
+ColumnRequest describe_columns(const std::string& path, const DataOptions& options) {
+  if (detect_format(path) == FileFormat::hdf5) return hdf5_column_request(path, options);
+  return CsvReader(path, options, {}, false).column_request(options);
 }
 
 std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataOptions& options) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/data/columns.h"
 #include "core/data/data_source.h"
 #include "core/data/memory_source.h"
 
@@ -16,14 +17,17 @@ enum class NanPolicy { raise, omit };
 
 struct DataOptions {
   // Columns: for CSV a header name or a 1-based index ("1", "2"); for HDF5 a dataset path
-  // ("/group/t"), or a column of a 2-D dataset ("/table:2", 1-based). Empty x means the default:
-  // CSV column 1 / HDF5 "/x" (or "/x1", "/x2", ... when num_predictors > 1); empty y means CSV
-  // column 2 (after the predictors) / HDF5 "/y". Empty sigma: no sigma column.
+  // ("/group/t"), or a column of a 2-D dataset ("/table:2", 1-based). Empty x or y: chosen by
+  // the rule of core/data/columns.h (by name, else by position when unambiguous). Empty sigma:
+  // no sigma column.
   std::vector<std::string> x;
   std::string y;
   std::string sigma;
   // Predictors the model needs when x is empty (1 for y = f(x), 2 for f(x1, x2)).
   int num_predictors = 1;
+  // The model's names for its predictors, which columns are matched by when x is empty (empty:
+  // "x", or "x1".."xk"); a formula's own names, see formula_predictors in columns.h.
+  std::vector<std::string> predictor_names;
   // CSV: 0 = detect (comma, tab, semicolon, runs of spaces); otherwise that character.
   char delimiter = 0;
   // CSV: nullopt = detect a header row; true/false = forced.
@@ -47,6 +51,7 @@ struct DataInfo {
   int num_predictors = 1;
   bool has_sigma = false;
   std::vector<std::string> column_names;  // selected columns: predictors, y, sigma
+  std::vector<std::string> notes;         // about the choice of columns, for the report
 };
 
 // Format from the content (HDF5 signature), not only the extension. "-" is CSV on stdin.
@@ -55,6 +60,10 @@ FileFormat detect_format(const std::string& path);
 // Cheap look at a file: format, selected columns, rows (HDF5 exact; CSV estimated from a sample
 // of lines and the file size). Throws DataError for a missing file, column or dataset.
 DataInfo probe_data(const std::string& path, const DataOptions& options);
+
+// The file's columns as the column rule sees them (CSV header, or HDF5 numeric datasets), with
+// options' --x/--y/--sigma, for formula_predictors; chooses nothing. Throws DataError like probe_data.
+ColumnRequest describe_columns(const std::string& path, const DataOptions& options);
 
 // Loads the selected columns into RAM (CSV parsed in parallel blocks; HDF5 read in hyperslabs),
 // applying skip_invalid and nan_policy. Reports skipped/omitted rows on stderr. HDF5 datasets

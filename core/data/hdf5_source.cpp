@@ -125,7 +125,27 @@ bool row_value_bad(double value, bool is_sigma) {
   return is_sigma ? !(value > 0.0 && std::isfinite(value)) : !std::isfinite(value);
 }
 
+// The 1-D numeric datasets are the columns the rule of core/data/columns.h may choose.
+ColumnRequest column_request_of(const std::string& path, const std::vector<Hdf5DatasetInfo>& datasets,
+                                const DataOptions& options) {
+  ColumnRequest request;
+  request.where = path;
+  request.source = ColumnSource::hdf5;
+  for (const Hdf5DatasetInfo& info : datasets)
+    if (info.numeric && info.dims.size() == 1) request.columns.push_back(info.path);
+  request.x = options.x;
+  request.y = options.y;
+  request.sigma = options.sigma;
+  return request;
+}
+
 }  // namespace
+
+ColumnRequest hdf5_column_request(const std::string& path, const DataOptions& options) {
+  std::lock_guard lock(hdf5_mutex());
+  H5::H5File file = open_file(path);
+  return column_request_of(path, datasets_of(file), options);
+}
 
 std::recursive_mutex& hdf5_mutex() {
   static std::recursive_mutex mutex;
@@ -170,18 +190,18 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
 
-  std::vector<std::string> specs = options.x;
-  if (specs.empty()) {
-    if (options.num_predictors == 1) specs.push_back("/x");
-    for (int k = 1; options.num_predictors > 1 && k <= options.num_predictors; ++k)
-      specs.push_back("/x" + std::to_string(k));
-  }
+  ColumnRequest request = column_request_of(path, datasets_of(handles_->file), options);
+  request.predictor_names = options.predictor_names.empty() ? default_predictor_names(options.num_predictors)
+                                                            : options.predictor_names;
+  const ColumnChoice choice = choose_columns(request);
+  std::vector<std::string> specs = choice.x;
   num_predictors_ = static_cast<int>(specs.size());
-  specs.push_back(options.y.empty() ? "/y" : options.y);
-  if (!options.sigma.empty()) {
-    specs.push_back(options.sigma);
+  specs.push_back(choice.y);
+  if (!choice.sigma.empty()) {
+    specs.push_back(choice.sigma);
     has_sigma_ = true;
   }
+  column_notes_ = choice.notes;
 
   std::string first_spec;
   for (const std::string& spec : specs) {

@@ -35,6 +35,9 @@ struct Hdf5DatasetInfo {
 // not HDF5 or cannot be opened.
 std::vector<Hdf5DatasetInfo> list_hdf5_datasets(const std::string& path);
 
+// The file's 1-D numeric datasets as the column rule sees them, with options' --x/--y/--sigma.
+ColumnRequest hdf5_column_request(const std::string& path, const DataOptions& options);
+
 class Hdf5DataSource : public DataSource {
  public:
   // Opens the file and the selected datasets and checks them (existence, numeric type, rank,
@@ -51,6 +54,9 @@ class Hdf5DataSource : public DataSource {
   std::vector<std::string> column_names() const override { return names_; }
   std::string description() const override { return path_; }
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+
+  // About the choice of columns (ColumnChoice::notes).
+  const std::vector<std::string>& column_notes() const { return column_notes_; }
 
   // Rows in the file, before any omission.
   std::size_t file_rows() const { return rows_; }
@@ -76,6 +82,7 @@ class Hdf5DataSource : public DataSource {
   int num_predictors_ = 1;
   bool has_sigma_ = false;
   std::vector<std::string> names_;
+  std::vector<std::string> column_notes_;
   std::size_t rows_ = 0;
   struct Handles;
   std::unique_ptr<Handles> handles_;

@@ -68,6 +68,8 @@ std::vector<std::string> formula_parameters(std::string_view formula,
   return expr::parse_formula(formula, predictor_names).parameter_names;
 }
 
+std::vector<std::string> formula_names(std::string_view formula) { return expr::formula_free_names(formula); }
+
 FormulaTreeEvaluator::FormulaTreeEvaluator(std::string_view formula,
                                            const std::vector<std::string>& predictor_names)
     : tree_(std::make_unique<expr::SyntaxTree>(expr::parse_formula(formula, predictor_names))) {}

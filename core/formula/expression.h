@@ -10,8 +10,10 @@
 //
 // Predictors: with no predictor_names, `x` (one predictor) or `x1`, `x2`, ... (as many as the
 // highest index used; mixing x and x1 is an error; `x0` is an ordinary name). With names (from
-// --x name1,name2), exactly those names are the predictors, in that order. `pi` and `e` are
-// constants; every other name is a parameter, in order of first appearance.
+// --x name1,name2, or the formula's names that are columns of the data: see
+// core/data/columns.h), exactly those names are the predictors, in that order; a predictor named
+// `e` or `pi` is the predictor. Otherwise `pi` and `e` are constants; every other name is a
+// parameter, in order of first appearance.
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +30,10 @@ std::unique_ptr<Model> compile_formula(std::string_view formula,
 // The parameter names of a formula, in order (parses only; throws ModelError like compile_formula).
 std::vector<std::string> formula_parameters(std::string_view formula,
                                             const std::vector<std::string>& predictor_names = {});
+
+// Every name the formula uses except functions (predictors, constants, parameters), once each,
+// in order of first appearance: what the column rule matches against the data's columns.
+std::vector<std::string> formula_names(std::string_view formula);
 
 namespace expr {
 struct SyntaxTree;

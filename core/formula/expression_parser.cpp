@@ -77,12 +77,24 @@ class Parser {
       const std::string& name = predictor_names[k];
       if (!is_identifier(name))
         throw ModelError("predictor name '" + name + "' is not a valid name (letters, digits, _)");
-      if (find_function(name) || is_constant_name(name))
-        throw ModelError("predictor name '" + name + "' clashes with a function or constant");
+      if (find_function(name))
+        throw ModelError("predictor name '" + name + "' clashes with a function");
       if (std::find(predictor_names.begin(), predictor_names.begin() + k, name) !=
           predictor_names.begin() + k)
         throw ModelError("predictor name '" + name + "' is given twice");
     }
+  }
+
+  // The free names (not functions), once each, in order of first appearance; tokenizes only.
+  std::vector<std::string> names() {
+    tokenize();
+    std::vector<std::string> found;
+    for (std::size_t t = 0; t < tokens_.size(); ++t) {
+      const Token& token = tokens_[t];
+      if (token.kind != Token::Kind::Name || find_function(token.text)) continue;
+      if (std::find(found.begin(), found.end(), token.text) == found.end()) found.emplace_back(token.text);
+    }
+    return found;
   }
 
   SyntaxTree parse() {
@@ -383,6 +395,10 @@ int function_arity(Function function) {
 
 SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names) {
   return Parser(formula, predictor_names).parse();
+}
+
+std::vector<std::string> formula_free_names(std::string_view formula) {
+  return Parser(formula, {}).names();
 }
 
 void throw_formula_error(std::string_view formula, std::size_t position, const std::string& message) {

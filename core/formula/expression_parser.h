@@ -9,8 +9,9 @@
 //   power      := primary ('^' unary)?          right-associative; -x^2 = -(x^2), 2^-x allowed
 //   primary    := number | name | function '(' expression (',' expression)* ')' | '(' expression ')'
 //
-// Names are resolved while parsing: predictors (x, or x1..xk, or the names given), the constants
-// pi and e, and every other name is a parameter in order of first appearance. Nesting is limited
+// Names are resolved while parsing: predictors (x, or x1..xk, or the names given, which may
+// shadow the constants), the constants pi and e, and every other name is a parameter in order of
+// first appearance. Nesting is limited
 // (kMaxNestingDepth) so that no input can overflow the stack.
 //
 // The tree is stored flat, children before parents, so every later pass is a loop, not a
@@ -53,6 +54,10 @@ struct SyntaxTree {
 
 // Parses and resolves names; throws ModelError with the position of the first problem.
 SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names);
+
+// The names a formula uses that are not functions (predictors, constants and parameters alike),
+// once each, in order of first appearance. Tokenizes only; throws ModelError on a bad character.
+std::vector<std::string> formula_free_names(std::string_view formula);
 
 // Evaluates the tree at one point with scalar libm, node by node, exactly as written (no
 // simplification): the reference the compiled tape is tested against.

@@ -56,6 +56,22 @@ class Tape {
     int source;  // slot for Fill, register otherwise
   };
 
+  // Lowering, phase by phase (the constructor calls them in this order).
+  struct Lowering;
+  static Lowering mark_needed_nodes(const Graph& graph, const std::vector<int>& outputs);
+  void assign_uniform_slots(const Graph& graph, Lowering& l);
+  void assign_predictor_and_output_registers(const Graph& graph, const std::vector<int>& outputs, Lowering& l);
+  void find_last_uses(const Graph& graph, Lowering& l);
+  void emit_instructions(const Graph& graph, Lowering& l);
+  // The kernel for a node's op and operand shapes (s0, s1: operand uniform); false for nodes
+  // that are never instructions.
+  static bool select_kernel(const Node& n, bool s0, bool s1, Instruction& ins);
+
+  // Running, per call and per block of kBlock points.
+  void compute_uniform_slots(const double* p, std::vector<double>& slots) const;
+  void bind_predictors(const double* const* x, std::size_t offset, std::size_t len, double** regs) const;
+  static void execute(const Instruction& ins, double* const* regs, const double* slots);
+
   std::vector<double> constant_slots_;       // initial slot values: constants, NaN elsewhere
   std::vector<std::pair<int, int>> parameter_slots_;  // (slot, parameter index)
   std::vector<UniformStep> uniform_steps_;

@@ -88,6 +88,11 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    " << run.model;
   if (run.formula != run.model) out << ": y = " << run.formula;
   out << "\n    data: " << run.data << "\n";
+  if (!run.y_column.empty()) {
+    out << "    columns: x = ";
+    for (std::size_t k = 0; k < run.x_columns.size(); ++k) out << (k ? ", " : "") << run.x_columns[k];
+    out << "; y = " << run.y_column << "; sigma = " << (run.sigma_column.empty() ? "none" : run.sigma_column) << "\n";
+  }
   out << "[[Fit Statistics]]\n";
   out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
   out << "    method             = " << to_string(r.method);
@@ -206,6 +211,9 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"model", run.model},
       {"formula", run.formula},
       {"data", run.data},
+      {"columns", json{{"x", run.x_columns},
+                       {"y", run.y_column},
+                       {"sigma", run.sigma_column.empty() ? json(nullptr) : json(run.sigma_column)}}},
       {"loss", std::string(to_string(run.loss))},
       {"f_scale", number(run.f_scale)},
       {"absolute_sigma", run.absolute_sigma},

@@ -22,6 +22,9 @@ struct RunInfo {
   double f_scale = 1.0;
   bool absolute_sigma = false;
   bool has_sigma = false;
+  std::vector<std::string> x_columns;  // the columns used: predictors, response, sigma ("" = none)
+  std::string y_column;
+  std::string sigma_column;
   std::size_t memory_limit_bytes = 0;
   std::size_t predicted_peak_bytes = 0;
   std::size_t peak_rss_bytes = 0;

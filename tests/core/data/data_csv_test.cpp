@@ -125,7 +125,7 @@ TEST(CsvRead, DetectsTheDelimiterAndHeader) {
       {"1 2 3\n4 5 6\n", ' ', true, false},
   };
   for (const auto& c : cases) {
-    CsvReader reader(dir.write("d.csv", c.text), {});
+    CsvReader reader(dir.write("d.csv", c.text), {}, {}, /*choose_columns=*/false);
     EXPECT_EQ(reader.dialect().delimiter, c.delimiter) << c.text;
     EXPECT_EQ(reader.dialect().whitespace, c.whitespace) << c.text;
     EXPECT_EQ(reader.dialect().has_header, c.header) << c.text;
@@ -258,7 +258,10 @@ TEST(CsvBadInput, EachProblemHasItsOwnLine) {
       {"header only", "time,signal\n", ":1:1: header row but no data rows"},
       {"embedded NUL", std::string("x,y\n1,2\n3,\0\n", 12), ":3:3: embedded NUL byte (is this a binary file?)"},
       {"unterminated quote", "x,y\n\"1,2\n", ":2:1: unterminated quoted field"},
-      {"one column only", "x\n1\n2\n", ":1:1: --y column 2 does not exist: the file has 1 column"},
+      {"one column only", "x\n1\n2\n",
+       ":1:1: cannot tell which columns to fit: no column is named y, and no other column is left (columns: x); "
+       "choose with --x NAME, --y NAME (and --sigma NAME for weights)"},
+      {"one column, no header", "1\n2\n", ":1:1: --y column 2 does not exist: the file has 1 column"},
   };
   for (const auto& c : cases) {
     auto path = dir.write(std::string(c.name) + ".csv", c.text);

@@ -17,6 +17,7 @@
 namespace {
 
 using curvefit::compile_formula;
+using curvefit::formula_names;
 using curvefit::formula_parameters;
 using curvefit::FormulaTreeEvaluator;
 using curvefit::ModelError;
@@ -100,6 +101,20 @@ TEST(FormulaNames, BadPredictorNamesAreErrors) {
   EXPECT_THAT(failure_of("a*t", {"exp"}).what, HasSubstr("clashes"));
   EXPECT_THAT(failure_of("a*t", {"t", "t"}).what, HasSubstr("twice"));
   EXPECT_THAT(failure_of("a*t", {"1t"}).what, HasSubstr("not a valid name"));
+}
+
+TEST(FormulaNames, FreeNamesAreEveryNameButFunctionsInOrderOfFirstUse) {
+  EXPECT_THAT(formula_names("A*exp(-k*temp)*sin(w*press)+B*log(conc) + A*pi/e"),
+              ElementsAre("A", "k", "temp", "w", "press", "B", "conc", "pi", "e"));
+  EXPECT_THAT(formula_names("a*x + b*x1"), ElementsAre("a", "x", "b", "x1"));  // no resolution: no error
+  EXPECT_THROW(formula_names("a $ b"), ModelError);
+}
+
+TEST(FormulaNames, APredictorNamedLikeAConstantIsThePredictor) {
+  // A column called e, named with --x e: the formula's e is that column, not 2.718...
+  EXPECT_DOUBLE_EQ(tape_value("a*e", {3}, {2}, {"e"}), 6);
+  EXPECT_THAT(formula_parameters("a*e + pi", {"e"}), ElementsAre("a"));
+  EXPECT_DOUBLE_EQ(tape_value("a*e + pi*x", {3}, {2}), 2 * 2.718281828459045 + 3.141592653589793 * 3);
 }
 
 TEST(FormulaGrammar, PrecedenceAndAssociativity) {
