@@ -46,6 +46,7 @@ struct FitOptions : ProblemOptions {
   bool absolute_sigma = false;
   std::string output;
   std::string plot;
+  std::string plot_log;  // "", "x", "y" or "xy"
   bool verbose = false;
   bool quiet = false;
   bool progress = false;
@@ -178,24 +179,25 @@ GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
   return sample;
 }
 
-// The first predictor's range, for the plot: from RAM, or one pass over the file.
-std::pair<double, double> predictor_range(const FitRequest& request, const Eigen::VectorXd& params,
-                                          const MemoryDataSource* in_memory) {
+// The plot's horizontal range: the first predictor's (its positive values on a log axis), or the
+// fitted values' when there are several predictors; from RAM, or one pass over the data.
+std::pair<double, double> plot_range(const FitRequest& request, const Eigen::VectorXd& params,
+                                     const MemoryDataSource* in_memory, bool versus_fitted, bool log_x) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   auto scan = [&](const double* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
-      if (std::isfinite(x[i])) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+      if (std::isfinite(x[i]) && !(log_x && x[i] <= 0)) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
   };
-  if (in_memory) {
+  if (in_memory && !versus_fitted) {
     scan(in_memory->x_column(0), in_memory->rows());
   } else {
-    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) { scan(c.x[0], c.rows); });
+    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) { scan(versus_fitted ? c.fit : c.x[0], c.rows); });
   }
   return {lo, hi};
 }
 
-void write_outputs(const FitOptions& o, const FitRequest& request, const FitResult& result,
-                   const Model& model, const MemoryDataSource* in_memory, const std::vector<std::string>& columns) {
+void write_outputs(const FitOptions& o, const FitRequest& request, const FitResult& result, const Model& model,
+                   const MemoryDataSource* in_memory, const std::vector<std::string>& columns, RunInfo& run) {
   const int k = model.num_predictors();
   std::unique_ptr<AtomicOutputFile> csv;
   if (!o.output.empty()) {
@@ -206,8 +208,10 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
   }
   std::unique_ptr<PlotBuilder> plot;
   if (!o.plot.empty()) {
-    const auto [lo, hi] = predictor_range(request, result.params, in_memory);
-    plot = std::make_unique<PlotBuilder>(lo, hi);
+    const PlotScale scale{o.plot_log.find('x') != std::string::npos, o.plot_log.find('y') != std::string::npos};
+    const auto [lo, hi] = plot_range(request, result.params, in_memory, k > 1, scale.log_x);
+    plot = std::make_unique<PlotBuilder>(k > 1 ? PlotBuilder::observed_vs_fitted(lo, hi, request.data->rows(), scale)
+                                               : PlotBuilder(lo, hi, scale));
   }
   if (!csv && !plot) return;
   std::string buffer;
@@ -229,7 +233,7 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
       }
       csv->write(buffer);
     }
-    if (plot) plot->add(c.x[0], c.y, c.fit, c.rows);
+    if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
   });
   if (csv) csv->commit();
   if (plot) {
@@ -244,6 +248,8 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
     AtomicOutputFile svg(o.plot);
     svg.write(plot->svg(curve, "curvefit: " + o.model, columns.at(0), columns.at(static_cast<std::size_t>(k))));
     svg.commit();
+    if (plot->dropped() > 0)
+      run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) + " points with non-positive values are not drawn");
   }
 }
 
@@ -433,7 +439,7 @@ int run_fit(const FitOptions& o) {
   const bool interrupted = result.status == Status::interrupted;
   if (!interrupted && (!o.output.empty() || !o.plot.empty())) {
     const auto output_start = std::chrono::steady_clock::now();
-    write_outputs(o, request, result, model, in_memory, data->column_names());
+    write_outputs(o, request, result, model, in_memory, data->column_names(), run);
     run.output_s = seconds_since(output_start);
   }
   if (interrupted && (!o.output.empty() || !o.plot.empty()))
@@ -473,7 +479,12 @@ void register_fit_command(CLI::App& app, Context& context) {
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
   command->add_option("-o,--output", o->output, "Write x, y, fit, residual to this CSV file");
-  command->add_option("--plot", o->plot, "Write an SVG plot of data, fit and residuals");
+  CLI::Option* plot = command->add_option(
+      "--plot", o->plot,
+      "Write an SVG plot: data (with sigma error bars), fit and residuals; observed vs fitted for several predictors");
+  command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
+      ->check(CLI::IsMember({"x", "y", "xy"}))
+      ->needs(plot);
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
   command->add_flag("-q,--quiet", o->quiet, "Print nothing on stderr but errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");
