@@ -287,7 +287,7 @@ struct PlotScene {
   }
 
   // Grid lines, tick labels (horizontal ones when asked) and the frame of one panel.
-  void frame(const Axis& h, const Axis& v, int top, int bottom, bool h_labels) {
+  void frame(const Axis& h, const Axis& v, int top, int bottom, bool h_labels, const std::string& v_class) {
     const TickSet h_ticks = h.ticks(8), v_ticks = v.ticks(bottom - top > 200 ? 6 : 4);
     s += "<g stroke=\"#ddd\" stroke-width=\"1\">\n";
     for (const Tick& t : h_ticks.ticks) s += line(h(t.at), top, h(t.at), bottom);
@@ -302,10 +302,10 @@ struct PlotScene {
              h_ticks.offset + "</text>\n";
     }
     for (const Tick& t : v_ticks.ticks)
-      s += "<text class=\"tick-y\" x=\"" + num(kLeft - 6) + "\" y=\"" + num(v(t.at) + 4) +
+      s += "<text class=\"tick-" + v_class + "\" x=\"" + num(kLeft - 6) + "\" y=\"" + num(v(t.at) + 4) +
            "\" text-anchor=\"end\">" + t.text + "</text>\n";
     if (!v_ticks.offset.empty())
-      s += "<text class=\"offset-y\" x=\"" + num(kLeft) + "\" y=\"" + num(top - 5) + "\">" + v_ticks.offset + "</text>\n";
+      s += "<text class=\"offset-" + v_class + "\" x=\"" + num(kLeft) + "\" y=\"" + num(top - 5) + "\">" + v_ticks.offset + "</text>\n";
     s += "</g>\n<rect x=\"" + num(kLeft) + "\" y=\"" + num(top) + "\" width=\"" + num(right - kLeft) + "\" height=\"" +
          num(bottom - top) + "\" fill=\"none\" stroke=\"#333\"/>\n";
   }
@@ -417,8 +417,8 @@ std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title, 
   const Curve curve = sample_curve(curve_fn);
   PlotScene scene(*this, curve);
   scene.header(title);
-  scene.frame(scene.main_x, scene.main_y, scene.main_top, scene.main_bottom, versus_fitted_);
-  scene.frame(scene.res_x, scene.res_y, scene.res_top, scene.res_bottom, true);
+  scene.frame(scene.main_x, scene.main_y, scene.main_top, scene.main_bottom, versus_fitted_, "y");
+  scene.frame(scene.res_x, scene.res_y, scene.res_top, scene.res_bottom, true, "r");
   scene.error_bars();
   scene.marks(pu_, pv_, scene.main_x, scene.main_y, data_, "data", "#1f77b4", "2");
   scene.curve_path(curve);

@@ -222,6 +222,36 @@ TEST_F(FitCli, PlotIsWellFormedSvg) {
   std::remove(svg.c_str());
 }
 
+// The number of times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST_F(FitCli, PlotDrawsOneErrorBarPerRowWithSigmaOnALogAxis) {
+  const std::string svg = *dir_ / "sigma.svg";
+  const RunResult r = run({"fit", std::string(CURVEFIT_SOURCE_DIR) + "/data/decay.csv", "--x", "t", "--y", "y",
+                           "--sigma", "sigma", "--model", "exponential", "--plot", svg, "--plot-log", "y"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(svg);
+  const auto bars = text.find("<g class=\"error-bars\"");
+  ASSERT_NE(bars, std::string::npos);
+  EXPECT_EQ(occurrences(text.substr(bars, text.find("</g>", bars) - bars), "<line "), 201u);  // the file's rows
+  EXPECT_EQ(r.out.find("not drawn"), std::string::npos) << r.out;  // every y is positive
+}
+
+TEST_F(FitCli, PlotOfATwoPredictorModelShowsObservedAgainstFitted) {
+  const std::string data = *dir_ / "plane.csv", svg = *dir_ / "plane.svg";
+  ASSERT_EQ(run({"generate", "--model", "plane", "--points", "400", "--noise", "0.1", "--out", data}).exit_code, 0);
+  const RunResult r = run({"fit", data, "--model", "plane", "--plot", svg, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(svg);
+  EXPECT_NE(text.find(">fitted</text>"), std::string::npos);
+  EXPECT_NE(text.find(">row</text>"), std::string::npos);
+  EXPECT_NE(text.find(">observed = fitted</text>"), std::string::npos);
+}
+
 TEST_F(FitCli, MaxEvaluationsExitsOneWithJson) {
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--p0", "a=1,b=3,c=0", "--max-nfev", "2", "--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -239,6 +269,8 @@ TEST_F(FitCli, UsageErrorsExitTwoWithAMessage) {
       {"fit", csv_, "--model", "exponential", "--bounds", "b=1"},
       {"fit", csv_, "--model", "exponential", "--bounds", "b=x:1"},
       {"fit", csv_, "--model", "exponential", "--method", "newton"},
+      {"fit", csv_, "--model", "exponential", "--plot", *dir_ / "p.svg", "--plot-log", "z"},
+      {"fit", csv_, "--model", "exponential", "--plot-log", "y"},  // needs --plot
       {"fit", csv_},
   };
   for (const auto& args : cases) {
