@@ -63,6 +63,21 @@ extern "C" void on_interrupt_signal(int) {
   }
 }
 
+// -q: the notes that the data readers write on std::cerr are dropped while it lives; the stream is
+// restored before an error reaches main, which prints it.
+class MutedStderr {
+ public:
+  explicit MutedStderr(bool mute) : saved_(mute ? std::cerr.rdbuf(nullptr) : nullptr) {}
+  ~MutedStderr() {
+    if (saved_) std::cerr.rdbuf(saved_);
+  }
+  MutedStderr(const MutedStderr&) = delete;
+  MutedStderr& operator=(const MutedStderr&) = delete;
+
+ private:
+  std::streambuf* saved_;
+};
+
 // A progress line on stderr for each full pass that lasts more than a second: rows, rate, ETA.
 class ProgressDisplay {
  public:
@@ -249,7 +264,8 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
     svg.write(plot->svg(curve, "curvefit: " + o.model, columns.at(0), columns.at(static_cast<std::size_t>(k))));
     svg.commit();
     if (plot->dropped() > 0)
-      run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) + " points with non-positive values are not drawn");
+      run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) +
+                          " points with non-positive values are not drawn");
   }
 }
 
@@ -263,6 +279,7 @@ int run_fit(const FitOptions& o) {
   std::signal(SIGINT, on_interrupt_signal);
   std::signal(SIGTERM, on_interrupt_signal);
   if (o.output == "-" || o.plot == "-") throw UsageError("--output and --plot need a file name");
+  const MutedStderr muted(o.quiet);
 
   Problem problem = prepare_problem(o);
   const Model& model = *problem.model;
@@ -447,10 +464,12 @@ int run_fit(const FitOptions& o) {
   run.peak_rss_bytes = peak_rss_bytes();
   run.time_s = seconds_since(start);
 
-  if (o.json)
+  if (o.json) {
     std::cout << report_json(result, run).dump(2) << std::endl;
-  else
+  } else {
+    if (quiet) run.notes.clear();
     std::cout << format_report(result, run) << std::flush;
+  }
   remove_temporary_files();
   if (interrupted) return kExitInterrupted;
   if (result.status == Status::max_evaluations || result.status == Status::failed) return kExitNotConverged;
@@ -486,7 +505,7 @@ void register_fit_command(CLI::App& app, Context& context) {
       ->check(CLI::IsMember({"x", "y", "xy"}))
       ->needs(plot);
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
-  command->add_flag("-q,--quiet", o->quiet, "Print nothing on stderr but errors");
+  command->add_flag("-q,--quiet", o->quiet, "Print nothing but the report (without notes) and errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");
   command->add_flag("--no-progress", o->no_progress, "Never show progress");
   command->footer(

@@ -34,10 +34,18 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
       default:
         if (static_cast<unsigned char>(c) >= 0x20 || c == '\t') out += c;
     }
@@ -68,7 +76,8 @@ std::string tick_text(double v, double step) {
     std::snprintf(buffer, sizeof buffer, "%.*f", decimals, v);
   } else {
     const int digits = std::clamp(decade(v) - decade(step) + 1, 1, 17);
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer - 1, v, std::chars_format::general, digits);
+    auto [end, ec] =
+        std::to_chars(buffer, buffer + sizeof buffer - 1, v, std::chars_format::general, digits);
     (void)ec;
     *end = '\0';
   }
@@ -97,14 +106,16 @@ TickSet linear_ticks(double lo, double hi, int target) {
     offset = std::floor(lo / span) * span;
     out.offset = (offset < 0 ? "-" : "+") + shortest(std::abs(offset));
   }
-  for (double k = first; k <= last; ++k) out.ticks.push_back({k * step, tick_text(k * step - offset, step)});
+  for (double k = first; k <= last; ++k)
+    out.ticks.push_back({k * step, tick_text(k * step - offset, step)});
   return out;
 }
 
 // Log axis (lo, hi in log10 units): powers of ten, or 1-2-5 within a short range, thinned to about
 // `target`; linear ticks when even those are fewer than two.
 TickSet log_ticks(double lo, double hi, int target) {
-  for (const std::vector<double>& multiples : {std::vector<double>{1}, std::vector<double>{1, 2, 5}}) {
+  for (const std::vector<double>& multiples :
+       {std::vector<double>{1}, std::vector<double>{1, 2, 5}}) {
     std::vector<double> values;
     for (int k = static_cast<int>(std::floor(lo)); k <= static_cast<int>(std::ceil(hi)); ++k)
       for (double m : multiples) {
@@ -112,9 +123,11 @@ TickSet log_ticks(double lo, double hi, int target) {
         if (u >= lo - 1e-9 && u <= hi + 1e-9) values.push_back(v);
       }
     if (values.size() < (multiples.size() == 1 ? 3u : 2u)) continue;
-    const std::size_t every = (values.size() + static_cast<std::size_t>(target) - 1) / static_cast<std::size_t>(target);
+    const std::size_t every =
+        (values.size() + static_cast<std::size_t>(target) - 1) / static_cast<std::size_t>(target);
     TickSet out;
-    for (std::size_t i = 0; i < values.size(); i += every) out.ticks.push_back({std::log10(values[i]), shortest(values[i])});
+    for (std::size_t i = 0; i < values.size(); i += every)
+      out.ticks.push_back({std::log10(values[i]), shortest(values[i])});
     return out;
   }
   TickSet out = linear_ticks(std::pow(10.0, lo), std::pow(10.0, hi), target);
@@ -131,7 +144,9 @@ struct Axis {
     const double p = pixel_lo + (u - lo) / (hi - lo) * (pixel_hi - pixel_lo);
     return std::clamp(p, std::min(pixel_lo, pixel_hi), std::max(pixel_lo, pixel_hi));
   }
-  TickSet ticks(int target) const { return log ? log_ticks(lo, hi, target) : linear_ticks(lo, hi, target); }
+  TickSet ticks(int target) const {
+    return log ? log_ticks(lo, hi, target) : linear_ticks(lo, hi, target);
+  }
 };
 
 void pad(double& lo, double& hi) {
@@ -184,15 +199,18 @@ PlotBuilder::PlotBuilder(Columns main, Columns residual, bool versus_fitted, Plo
 
 PlotBuilder::PlotBuilder(double x_min, double x_max, PlotScale scale)
     : PlotBuilder(Columns{log_unit(scale.log_x, x_min), log_unit(scale.log_x, x_max), scale.log_x},
-                  Columns{log_unit(scale.log_x, x_min), log_unit(scale.log_x, x_max), scale.log_x}, false, scale) {}
+                  Columns{log_unit(scale.log_x, x_min), log_unit(scale.log_x, x_max), scale.log_x},
+                  false, scale) {}
 
-PlotBuilder PlotBuilder::observed_vs_fitted(double fit_min, double fit_max, std::size_t rows, PlotScale scale) {
+PlotBuilder PlotBuilder::observed_vs_fitted(double fit_min, double fit_max, std::size_t rows,
+                                            PlotScale scale) {
   const Columns fitted{log_unit(scale.log_x, fit_min), log_unit(scale.log_x, fit_max), scale.log_x};
   const Columns row{0, rows > 1 ? static_cast<double>(rows - 1) : 1.0, false};
   return PlotBuilder(fitted, row, true, scale);
 }
 
-void PlotBuilder::add(const double* x, const double* y, const double* fit, std::size_t n, const double* sigma) {
+void PlotBuilder::add(const double* x, const double* y, const double* fit, std::size_t n,
+                      const double* sigma) {
   if (sigma) has_sigma_ = true;
   for (std::size_t i = 0; i < n; ++i) {
     const double h = versus_fitted_ ? fit[i] : x[i];
@@ -228,7 +246,8 @@ PlotBuilder::Curve PlotBuilder::sample_curve(const CurveFn& curve) const {
   out.y.resize(n);
   std::vector<double> raw(n);
   for (std::size_t i = 0; i < n; ++i) {
-    out.x[i] = main_.lo + (main_.hi - main_.lo) * static_cast<double>(i) / static_cast<double>(n - 1);
+    out.x[i] =
+        main_.lo + (main_.hi - main_.lo) * static_cast<double>(i) / static_cast<double>(n - 1);
     raw[i] = from_unit(main_.log, out.x[i]);
   }
   std::vector<double> values = raw;
@@ -252,8 +271,10 @@ struct PlotScene {
   Axis main_x{}, main_y{}, res_x{}, res_y{};
   bool individual;
 
-  PlotScene(const PlotBuilder& p, const Curve& curve) : plot(p), individual(p.count_ <= PlotBuilder::kMaxIndividualPoints) {
-    const int gap = p.versus_fitted_ ? 56 : 30;  // observed-vs-fitted labels its own horizontal axis
+  PlotScene(const PlotBuilder& p, const Curve& curve)
+      : plot(p), individual(p.count_ <= PlotBuilder::kMaxIndividualPoints) {
+    const int gap =
+        p.versus_fitted_ ? 56 : 30;  // observed-vs-fitted labels its own horizontal axis
     const int residual_height = (PlotBuilder::kHeight - kTop - kBottom - gap) / 4;
     res_top = res_bottom - residual_height;
     main_bottom = res_top - gap;
@@ -264,7 +285,8 @@ struct PlotScene {
     for (std::size_t c = 0; c < p.data_.size(); ++c) {
       for (const auto* env : {&p.data_[c], &p.error_[c]})
         if (!env->empty()) widen(env->lo), widen(env->hi);
-      if (!p.residual_[c].empty()) r_max = std::max({r_max, std::abs(p.residual_[c].lo), std::abs(p.residual_[c].hi)});
+      if (!p.residual_[c].empty())
+        r_max = std::max({r_max, std::abs(p.residual_[c].lo), std::abs(p.residual_[c].hi)});
     }
     for (double v : curve.y) widen(v);
     pad(y_lo, y_hi);
@@ -279,15 +301,16 @@ struct PlotScene {
   void header(const std::string& title) {
     const std::string w = num(PlotBuilder::kWidth), h = num(PlotBuilder::kHeight);
     s += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + w + "\" height=\"" + h + "\" viewBox=\"0 0 " + w +
-         " " + h + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    s += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + w + "\" height=\"" + h +
+         "\" viewBox=\"0 0 " + w + " " + h + "\" font-family=\"sans-serif\" font-size=\"12\">\n";
     s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-    s += "<text x=\"" + num(PlotBuilder::kWidth / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" +
-         escape(title) + "</text>\n";
+    s += "<text x=\"" + num(PlotBuilder::kWidth / 2) +
+         "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" + escape(title) + "</text>\n";
   }
 
   // Grid lines, tick labels (horizontal ones when asked) and the frame of one panel.
-  void frame(const Axis& h, const Axis& v, int top, int bottom, bool h_labels, const std::string& v_class) {
+  void frame(const Axis& h, const Axis& v, int top, int bottom, bool h_labels,
+             const std::string& v_class) {
     const TickSet h_ticks = h.ticks(8), v_ticks = v.ticks(bottom - top > 200 ? 6 : 4);
     s += "<g stroke=\"#ddd\" stroke-width=\"1\">\n";
     for (const Tick& t : h_ticks.ticks) s += line(h(t.at), top, h(t.at), bottom);
@@ -298,24 +321,28 @@ struct PlotScene {
         s += "<text class=\"tick-x\" x=\"" + num(h(t.at)) + "\" y=\"" + num(bottom + 16) +
              "\" text-anchor=\"middle\">" + t.text + "</text>\n";
       if (!h_ticks.offset.empty())
-        s += "<text class=\"offset-x\" x=\"" + num(right) + "\" y=\"" + num(bottom + 31) + "\" text-anchor=\"end\">" +
-             h_ticks.offset + "</text>\n";
+        s += "<text class=\"offset-x\" x=\"" + num(right) + "\" y=\"" + num(bottom + 31) +
+             "\" text-anchor=\"end\">" + h_ticks.offset + "</text>\n";
     }
     for (const Tick& t : v_ticks.ticks)
-      s += "<text class=\"tick-" + v_class + "\" x=\"" + num(kLeft - 6) + "\" y=\"" + num(v(t.at) + 4) +
-           "\" text-anchor=\"end\">" + t.text + "</text>\n";
+      s += "<text class=\"tick-" + v_class + "\" x=\"" + num(kLeft - 6) + "\" y=\"" +
+           num(v(t.at) + 4) + "\" text-anchor=\"end\">" + t.text + "</text>\n";
     if (!v_ticks.offset.empty())
-      s += "<text class=\"offset-" + v_class + "\" x=\"" + num(kLeft) + "\" y=\"" + num(top - 5) + "\">" + v_ticks.offset + "</text>\n";
-    s += "</g>\n<rect x=\"" + num(kLeft) + "\" y=\"" + num(top) + "\" width=\"" + num(right - kLeft) + "\" height=\"" +
-         num(bottom - top) + "\" fill=\"none\" stroke=\"#333\"/>\n";
+      s += "<text class=\"offset-" + v_class + "\" x=\"" + num(kLeft) + "\" y=\"" + num(top - 5) +
+           "\">" + v_ticks.offset + "</text>\n";
+    s += "</g>\n<rect x=\"" + num(kLeft) + "\" y=\"" + num(top) + "\" width=\"" +
+         num(right - kLeft) + "\" height=\"" + num(bottom - top) +
+         "\" fill=\"none\" stroke=\"#333\"/>\n";
   }
 
   static std::string line(double x1, double y1, double x2, double y2) {
-    return "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" + num(y2) + "\"/>\n";
+    return "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" +
+           num(y2) + "\"/>\n";
   }
 
   // One vertical stroke per pixel column from the envelope's minimum to its maximum.
-  static std::string envelope_path(const std::vector<PlotBuilder::Envelope>& env, const Axis& vertical) {
+  static std::string envelope_path(const std::vector<PlotBuilder::Envelope>& env,
+                                   const Axis& vertical) {
     std::string d;
     for (std::size_t c = 0; c < env.size(); ++c) {
       if (env[c].empty()) continue;
@@ -338,25 +365,27 @@ struct PlotScene {
     s += "<g class=\"error-bars\" stroke=\"#9ecae1\" stroke-width=\"1\">\n";
     for (std::size_t i = 0; i < plot.pu_.size(); ++i) {
       if (std::isnan(plot.pe_lo_[i]) || std::isnan(plot.pe_hi_[i])) continue;
-      s += line(main_x(plot.pu_[i]), main_y(plot.pe_lo_[i]), main_x(plot.pu_[i]), main_y(plot.pe_hi_[i]));
+      s += line(main_x(plot.pu_[i]), main_y(plot.pe_lo_[i]), main_x(plot.pu_[i]),
+                main_y(plot.pe_hi_[i]));
     }
     s += "</g>\n";
   }
 
   // Points (main or residual panel) while few, else the per-column envelope.
-  void marks(const std::vector<double>& u, const std::vector<double>& v, const Axis& h, const Axis& vertical,
-             const std::vector<PlotBuilder::Envelope>& env, const std::string& cls, const std::string& colour,
-             const char* radius) {
+  void marks(const std::vector<double>& u, const std::vector<double>& v, const Axis& h,
+             const Axis& vertical, const std::vector<PlotBuilder::Envelope>& env,
+             const std::string& cls, const std::string& colour, const char* radius) {
     const std::string opacity = cls == "data" ? " opacity=\"0.6\"" : "";
     if (!individual) {
-      s += "<path class=\"" + cls + "\" d=\"" + envelope_path(env, vertical) + "\" stroke=\"" + colour + "\"" +
-           opacity + " fill=\"none\"/>\n";
+      s += "<path class=\"" + cls + "\" d=\"" + envelope_path(env, vertical) + "\" stroke=\"" +
+           colour + "\"" + opacity + " fill=\"none\"/>\n";
       return;
     }
     s += "<g class=\"" + cls + "\" fill=\"" + colour + "\"" + opacity + ">\n";
     for (std::size_t i = 0; i < u.size(); ++i)
       if (std::isfinite(v[i]))
-        s += "<circle cx=\"" + num(h(u[i])) + "\" cy=\"" + num(vertical(v[i])) + "\" r=\"" + radius + "\"/>\n";
+        s += "<circle cx=\"" + num(h(u[i])) + "\" cy=\"" + num(vertical(v[i])) + "\" r=\"" +
+             radius + "\"/>\n";
     s += "</g>\n";
   }
 
@@ -372,15 +401,16 @@ struct PlotScene {
       d += (pen_down ? "L" : "M") + num(main_x(curve.x[i])) + " " + num(main_y(curve.y[i]));
       pen_down = true;
     }
-    s += "<path class=\"fit\" d=\"" + d + "\" stroke=\"#d62728\" stroke-width=\"2\" fill=\"none\"/>\n";
+    s += "<path class=\"fit\" d=\"" + d +
+         "\" stroke=\"#d62728\" stroke-width=\"2\" fill=\"none\"/>\n";
   }
 
   void axis_titles(const std::string& x_label, const std::string& y_label) {
     const int middle = (kLeft + right) / 2;
     const bool versus = plot.versus_fitted_;
     auto rotated = [&](int y, const std::string& text) {
-      s += "<text transform=\"translate(16 " + num(y) + ") rotate(-90)\" text-anchor=\"middle\">" + escape(text) +
-           "</text>\n";
+      s += "<text transform=\"translate(16 " + num(y) + ") rotate(-90)\" text-anchor=\"middle\">" +
+           escape(text) + "</text>\n";
     };
     s += "<text class=\"title-x\" x=\"" + num(middle) + "\" y=\"" + num(PlotBuilder::kHeight - 12) +
          "\" text-anchor=\"middle\">" + (versus ? "row" : escape(x_label)) + "</text>\n";
@@ -394,26 +424,30 @@ struct PlotScene {
   void legend() {
     char points_text[32];
     std::snprintf(points_text, sizeof points_text, "%.3g", static_cast<double>(plot.count_));
-    const std::string data_note = std::string(plot.has_sigma_ ? "data ± sigma" : "data") +
-                                  (individual ? "" : std::string(": ") + points_text + " points, min/max per pixel column");
+    const std::string data_note =
+        std::string(plot.has_sigma_ ? "data ± sigma" : "data") +
+        (individual ? "" : std::string(": ") + points_text + " points, min/max per pixel column");
     const std::string fit_note = plot.versus_fitted_ ? "observed = fitted" : "fit";
     const int box_width = 40 + static_cast<int>(std::max(data_note.size(), fit_note.size())) * 7;
     const int box_left = right - box_width - 10;
-    s += "<g font-size=\"12\"><rect x=\"" + num(box_left) + "\" y=\"" + num(kTop + 8) + "\" width=\"" +
-         num(box_width) + "\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
-    s += "<circle cx=\"" + num(box_left + 15) + "\" cy=\"" + num(kTop + 21) + "\" r=\"3\" fill=\"#1f77b4\"/><text x=\"" +
-         num(box_left + 25) + "\" y=\"" + num(kTop + 25) + "\">" + escape(data_note) + "</text>\n";
+    s += "<g font-size=\"12\"><rect x=\"" + num(box_left) + "\" y=\"" + num(kTop + 8) +
+         "\" width=\"" + num(box_width) +
+         "\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
+    s += "<circle cx=\"" + num(box_left + 15) + "\" cy=\"" + num(kTop + 21) +
+         "\" r=\"3\" fill=\"#1f77b4\"/><text x=\"" + num(box_left + 25) + "\" y=\"" +
+         num(kTop + 25) + "\">" + escape(data_note) + "</text>\n";
     s += "<path d=\"M" + num(box_left + 8) + " " + num(kTop + 38) + "H" + num(box_left + 22) +
-         "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + num(box_left + 25) + "\" y=\"" + num(kTop + 42) +
-         "\">" + fit_note + "</text></g>\n";
+         "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + num(box_left + 25) + "\" y=\"" +
+         num(kTop + 42) + "\">" + fit_note + "</text></g>\n";
     if (plot.dropped_ > 0)
-      s += "<text class=\"note\" x=\"" + num(kLeft + 8) + "\" y=\"" + num(main_top + 18) + "\" fill=\"#a00\">" +
-           std::to_string(plot.dropped_) + " points with non-positive values not shown (log axis)</text>\n";
+      s += "<text class=\"note\" x=\"" + num(kLeft + 8) + "\" y=\"" + num(main_top + 18) +
+           "\" fill=\"#a00\">" + std::to_string(plot.dropped_) +
+           " points with non-positive values not shown (log axis)</text>\n";
   }
 };
 
-std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title, const std::string& x_label,
-                             const std::string& y_label) const {
+std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title,
+                             const std::string& x_label, const std::string& y_label) const {
   const Curve curve = sample_curve(curve_fn);
   PlotScene scene(*this, curve);
   scene.header(title);

@@ -29,11 +29,13 @@ class PlotBuilder {
   // for a log x axis).
   PlotBuilder(double x_min, double x_max, PlotScale scale = {});
   // Several predictors: fit_min..fit_max is the range of the fitted values, rows the row count.
-  static PlotBuilder observed_vs_fitted(double fit_min, double fit_max, std::size_t rows, PlotScale scale = {});
+  static PlotBuilder observed_vs_fitted(double fit_min, double fit_max, std::size_t rows,
+                                        PlotScale scale = {});
 
   // One chunk: predictor values (ignored for observed-vs-fitted), observations, fitted values and
   // optionally the observations' standard deviations (drawn as error bars y +- sigma).
-  void add(const double* x, const double* y, const double* fit, std::size_t n, const double* sigma = nullptr);
+  void add(const double* x, const double* y, const double* fit, std::size_t n,
+           const double* sigma = nullptr);
 
   // Evaluates the model at n predictor values: the fitted curve of a one-predictor plot.
   using CurveFn = std::function<void(const double* x, std::size_t n, double* out)>;

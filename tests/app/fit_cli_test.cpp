@@ -252,6 +252,29 @@ TEST_F(FitCli, PlotOfATwoPredictorModelShowsObservedAgainstFitted) {
   EXPECT_NE(text.find(">observed = fitted</text>"), std::string::npos);
 }
 
+TEST_F(FitCli, QuietKeepsTheReportAndDropsItsNotesAndTheReadersNotes) {
+  TempDir dir;
+  const std::string data = dir / "gap.csv";
+  write_text(data, "x,y\n0,1\n1,3.1\n2,nan\n3,6.9\n4,9\n5,11.1\n");
+  const std::vector<std::string> args = {"fit", data, "--model", "linear", "--nan-policy", "omit"};
+  const RunResult loud = run(args);
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_NE(loud.err.find("omitted 1 row"), std::string::npos) << loud.err;
+  EXPECT_NE(loud.out.find("note:"), std::string::npos) << loud.out;
+  std::vector<std::string> quiet_args = args;
+  quiet_args.push_back("-q");
+  const RunResult quiet = run(quiet_args);
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(quiet.out.find("note:"), std::string::npos) << quiet.out;
+  EXPECT_NE(quiet.out.find("[[Variables]]"), std::string::npos) << quiet.out;
+  // Errors still reach stderr.
+  write_text(data, "x,y\n0,1\n1,abc\n");
+  const RunResult bad = run({"fit", data, "--model", "linear", "-q"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.err.find(data + ":3:"), std::string::npos) << bad.err;
+}
+
 TEST_F(FitCli, MaxEvaluationsExitsOneWithJson) {
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--p0", "a=1,b=3,c=0", "--max-nfev", "2", "--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;

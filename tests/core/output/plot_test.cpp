@@ -1,19 +1,20 @@
 // The SVG plot: well-formed XML, every point drawn while the data are few, a bounded file for many;
 // tick labels that tell ticks apart, log axes, error bars, and observed vs fitted for several
 // predictors. Assertions read the SVG back (labels parsed to numbers, positions compared).
+#include "core/output/plot.h"
+
 #include <gtest/gtest.h>
 
 #include <charconv>
 #include <cmath>
-#include <regex>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include "core/output/atomic_file.h"
-#include "core/output/plot.h"
 
 namespace curvefit {
 namespace {
@@ -30,24 +31,28 @@ bool well_formed(const std::string& svg) {
   return std::system(("xmllint --noout " + path + " 2>/dev/null").c_str()) == 0;
 }
 
-
 struct Label {
   double position;  // pixel
   double value;     // the label read as a number, plus the axis offset
 };
-// The tick labels of one axis ("x", "y" or the residual axis "r"), with the offset text ("+1e+09") added back.
+// The tick labels of one axis ("x", "y" or the residual axis "r"), with the offset text ("+1e+09")
+// added back.
 std::vector<Label> tick_labels(const std::string& svg, const std::string& axis) {
   double offset = 0;
   std::smatch m;
-  if (std::regex_search(svg, m, std::regex("<text class=\"offset-" + axis + "\"[^>]*>([^<]+)</text>")))
+  if (std::regex_search(svg, m,
+                        std::regex("<text class=\"offset-" + axis + "\"[^>]*>([^<]+)</text>")))
     offset = std::stod(m[1].str());
-  const std::regex tick("<text class=\"tick-" + axis + "\" x=\"([^\"]+)\" y=\"([^\"]+)\"[^>]*>([^<]+)</text>");
+  const std::regex tick("<text class=\"tick-" + axis +
+                        "\" x=\"([^\"]+)\" y=\"([^\"]+)\"[^>]*>([^<]+)</text>");
   std::vector<Label> out;
-  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), tick); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), tick); it != std::sregex_iterator();
+       ++it) {
     const std::string text = (*it)[3].str();
     double v = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-    EXPECT_TRUE(ec == std::errc() && end == text.data() + text.size()) << "label '" << text << "' is not a number";
+    EXPECT_TRUE(ec == std::errc() && end == text.data() + text.size())
+        << "label '" << text << "' is not a number";
     out.push_back({std::stod((*it)[axis == "x" ? 1 : 2].str()), v + offset});
   }
   return out;
@@ -66,7 +71,8 @@ struct Point {
 std::vector<Point> circles(const std::string& text) {
   const std::regex circle("<circle cx=\"([^\"]+)\" cy=\"([^\"]+)\"");
   std::vector<Point> out;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), circle); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), circle);
+       it != std::sregex_iterator(); ++it)
     out.push_back({std::stod((*it)[1].str()), std::stod((*it)[2].str())});
   return out;
 }
@@ -89,7 +95,8 @@ TEST(Plot, FewPointsAreDrawnIndividually) {
   const std::string svg = plot.svg(line(), "a <title> & more", "x", "y");
   EXPECT_EQ(count(svg, "<circle"), 50u * 2 + 1);  // data, residuals, legend marker
   EXPECT_NE(svg.find("a &lt;title&gt; &amp; more"), std::string::npos);
-  if (std::system("command -v xmllint >/dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint not installed";
+  if (std::system("command -v xmllint >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "xmllint not installed";
   EXPECT_TRUE(well_formed(svg));
 }
 
@@ -108,7 +115,8 @@ TEST(Plot, MillionsOfPointsGiveASmallFile) {
   EXPECT_LT(svg.size(), 300u * 1024);
   EXPECT_LT(count(svg, "<circle"), 10u);
   EXPECT_NE(svg.find("2e+06 points"), std::string::npos);
-  if (std::system("command -v xmllint >/dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint not installed";
+  if (std::system("command -v xmllint >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "xmllint not installed";
   EXPECT_TRUE(well_formed(svg));
 }
 
@@ -126,7 +134,8 @@ TEST(Plot, TickLabelsTellApartTicksNearOneBillion) {
   for (std::size_t i = 1; i < labels.size(); ++i) {
     // Distinct, evenly spaced, and each drawn where its value belongs on the axis.
     EXPECT_NEAR(labels[i].value - labels[i - 1].value, step, 1e-6 * step) << i;
-    EXPECT_NEAR(labels[i].position - labels[0].position, (labels[i].value - labels[0].value) * pixels_per_unit, 0.02)
+    EXPECT_NEAR(labels[i].position - labels[0].position,
+                (labels[i].value - labels[0].value) * pixels_per_unit, 0.02)
         << i;
   }
   EXPECT_LE(labels.front().value, 1e9 + 200);
@@ -140,7 +149,8 @@ TEST(Plot, TickLabelsTellApartTicksNearOneBillion) {
 
 TEST(Plot, LogAxisTicksSitAtPowersOfTen) {
   std::vector<double> x, y;
-  for (int i = 0; i <= 60; ++i) x.push_back(std::pow(10.0, -2 + i / 10.0)), y.push_back(3 * x.back());
+  for (int i = 0; i <= 60; ++i)
+    x.push_back(std::pow(10.0, -2 + i / 10.0)), y.push_back(3 * x.back());
   PlotBuilder plot(x.front(), x.back(), PlotScale{true, true});
   plot.add(x.data(), y.data(), y.data(), x.size());
   const std::string svg = plot.svg(nullptr, "t", "x", "y");
@@ -151,8 +161,8 @@ TEST(Plot, LogAxisTicksSitAtPowersOfTen) {
       const double decade = std::log10(labels[i].value);
       EXPECT_NEAR(decade, std::round(decade), 1e-12) << axis << " label " << labels[i].value;
       if (i >= 2) {  // equal decades, equal distances
-        EXPECT_NEAR(labels[i].position - labels[i - 1].position, labels[i - 1].position - labels[i - 2].position,
-                    0.02);
+        EXPECT_NEAR(labels[i].position - labels[i - 1].position,
+                    labels[i - 1].position - labels[i - 2].position, 0.02);
       }
     }
   }
@@ -179,17 +189,20 @@ TEST(Plot, ErrorBarsSpanTwoSigmaOnePerPointWhileFew) {
   const std::string bars = group(plot.svg(nullptr, "t", "x", "y"), "error-bars");
   const std::regex bar("<line x1=\"[^\"]+\" y1=\"([^\"]+)\" x2=\"[^\"]+\" y2=\"([^\"]+)\"");
   std::vector<double> lengths;
-  for (auto it = std::sregex_iterator(bars.begin(), bars.end(), bar); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(bars.begin(), bars.end(), bar); it != std::sregex_iterator();
+       ++it)
     lengths.push_back(std::stod((*it)[1].str()) - std::stod((*it)[2].str()));
   ASSERT_EQ(lengths.size(), 50u);
   const double pixels_per_sigma = lengths[0] / sigma[0];
-  for (std::size_t i = 0; i < lengths.size(); ++i) EXPECT_NEAR(lengths[i], sigma[i] * pixels_per_sigma, 0.1) << i;  // ends rounded to 0.01 px
+  for (std::size_t i = 0; i < lengths.size(); ++i)
+    EXPECT_NEAR(lengths[i], sigma[i] * pixels_per_sigma, 0.1) << i;  // ends rounded to 0.01 px
 }
 
 TEST(Plot, ErrorBarsOfManyPointsAreThinnedLikeThePoints) {
   const std::size_t n = 100000;
   std::vector<double> x(n), y(n), sigma(n, 0.5);
-  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<double>(i), y[i] = std::sin(0.001 * static_cast<double>(i));
+  for (std::size_t i = 0; i < n; ++i)
+    x[i] = static_cast<double>(i), y[i] = std::sin(0.001 * static_cast<double>(i));
   PlotBuilder plot(0, static_cast<double>(n - 1));
   plot.add(x.data(), y.data(), y.data(), n, sigma.data());
   const std::string svg = plot.svg(nullptr, "t", "x", "y");
@@ -211,10 +224,12 @@ TEST(Plot, SeveralPredictorsPlotObservedAgainstFittedAndResidualsAgainstRow) {
   std::smatch m;
   const std::string path = svg.substr(svg.find("<path class=\"fit\""));
   ASSERT_TRUE(std::regex_search(path, m, std::regex("d=\"M([^ ]+) ([^L]+)L.*L([^ ]+) ([^\"]+)\"")));
-  const Point a{std::stod(m[1].str()), std::stod(m[2].str())}, b{std::stod(m[3].str()), std::stod(m[4].str())};
+  const Point a{std::stod(m[1].str()), std::stod(m[2].str())},
+      b{std::stod(m[3].str()), std::stod(m[4].str())};
   const std::vector<Point> points = circles(group(svg, "data"));
   ASSERT_EQ(points.size(), 40u);
-  for (const Point& p : points) EXPECT_NEAR(a.y + (p.x - a.x) * (b.y - a.y) / (b.x - a.x), p.y, 0.05);
+  for (const Point& p : points)
+    EXPECT_NEAR(a.y + (p.x - a.x) * (b.y - a.y) / (b.x - a.x), p.y, 0.05);
   // Residuals in row order, left to right.
   const std::vector<Point> residuals = circles(group(svg, "residuals"));
   ASSERT_EQ(residuals.size(), 40u);
