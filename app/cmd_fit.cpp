@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "app/commands.h"
@@ -370,6 +371,20 @@ int run_fit(const FitOptions& o) {
       lower[static_cast<Eigen::Index>(j)] = problem.builtin->bounds[j].lower;
       upper[static_cast<Eigen::Index>(j)] = problem.builtin->bounds[j].upper;
     }
+  }
+  if (problem.builtin && o.natural_bounds && problem.method == Algorithm::lm) {
+    // lm takes no bounds: say which natural ones go unapplied rather than drop them silently.
+    std::string unapplied;
+    for (std::size_t j = 0; j < n; ++j) {
+      const ParamBounds& b = problem.builtin->bounds[j];
+      if (std::isinf(b.lower) && std::isinf(b.upper)) continue;
+      std::ostringstream text;
+      text << model.param_names()[j] << " in [" << b.lower << ", " << b.upper << "]";
+      unapplied += (unapplied.empty() ? "" : ", ") + text.str();
+    }
+    if (!unapplied.empty())
+      run.notes.push_back("--method lm does not apply " + o.model + "'s natural bounds (" + unapplied +
+                          "); trf and dogbox do");
   }
   if (!o.bounds.empty())
     for (const auto& b : parse_named_ranges(o.bounds, "--bounds")) {

@@ -275,6 +275,26 @@ TEST_F(FitCli, QuietKeepsTheReportAndDropsItsNotesAndTheReadersNotes) {
   EXPECT_NE(bad.err.find(data + ":3:"), std::string::npos) << bad.err;
 }
 
+TEST_F(FitCli, LmSaysWhichNaturalBoundsItDoesNotApply) {
+  TempDir dir;
+  const std::string data = dir / "peak.csv";
+  ASSERT_EQ(run({"generate", "--model", "gaussian", "--points", "300", "--noise", "0.02", "--out", data}).exit_code, 0);
+  auto notes_of = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"fit", data, "--model", "gaussian", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = r.json();
+    std::string notes;
+    for (const auto& note : j.at("notes")) notes += note.get<std::string>() + "\n";
+    return notes;
+  };
+  EXPECT_NE(notes_of({"--method", "lm"}).find("lm does not apply gaussian's natural bounds (sigma in [0, inf])"),
+            std::string::npos);
+  EXPECT_EQ(notes_of({"--method", "trf"}).find("natural bounds"), std::string::npos);
+  EXPECT_EQ(notes_of({"--method", "lm", "--no-natural-bounds"}).find("natural bounds"), std::string::npos);
+}
+
 TEST_F(FitCli, MaxEvaluationsExitsOneWithJson) {
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--p0", "a=1,b=3,c=0", "--max-nfev", "2", "--json"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
