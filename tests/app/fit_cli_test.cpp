@@ -324,6 +324,29 @@ TEST_F(FitCli, UsageErrorsExitTwoWithAMessage) {
   }
 }
 
+TEST_F(FitCli, TyposGetTheNearestNameSuggested) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"fitt", csv_, "--model", "exponential"}, "unknown command 'fitt'; did you mean `fit`?"},
+      {{"gnerate", "--points", "3"}, "did you mean `generate`?"},
+      {{"fit", csv_, "--model", "exponential", "--plto", "a.svg"}, "unknown option --plto for `fit`; did you mean --plot?"},
+      {{"fit", csv_, "--model", "exponential", "--nan-polcy=omit"}, "did you mean --nan-policy?"},
+      {{"fit", csv_, "--model", "exponential", "-x", "t"}, "did you mean --x?"},
+      {{"models", "--jsno"}, "unknown option --jsno for `models`; did you mean --json?"},
+      {{"--verison"}, "did you mean --version?"},
+      {{"xyz"}, "unknown command 'xyz' (see curvefit --help)"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << join(args);
+    EXPECT_NE(r.err.find(expected), std::string::npos) << join(args) << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  // Nothing near: CLI11's own message, no guess.
+  const RunResult far = run({"fit", csv_, "--model", "exponential", "--zzzzzz"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
 TEST_F(FitCli, BadDataExitsThreeWithOneFileLineColumnLine) {
   TempDir dir;
   const std::string bad = dir / "bad.csv";
