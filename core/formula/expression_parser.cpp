@@ -18,7 +18,8 @@ namespace {
 // parser; only what is shown to a person (column, caret, an unexpected character) counts characters.
 bool continues_character(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
 std::size_t character_count(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) { return !continues_character(c); }));
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return !continues_character(c); }));
 }
 // The whole character that starts at `position`.
 std::string_view character_at(std::string_view text, std::size_t position) {
@@ -414,7 +415,8 @@ void throw_formula_error(std::string_view formula, std::size_t position, const s
                         (last < formula.size() ? "..." : "");
     std::replace_if(shown.begin(), shown.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }, ' ');
     const std::size_t caret = character_count(formula.substr(first, position - first)) + (first > 0 ? 3 : 0);
-    what = "formula column " + std::to_string(character_count(formula.substr(0, position)) + 1) + ": " + message + "\n  " + shown + "\n  " +
+    const std::size_t column = character_count(formula.substr(0, position)) + 1;
+    what = "formula column " + std::to_string(column) + ": " + message + "\n  " + shown + "\n  " +
            std::string(caret, ' ') + "^";
   }
   throw ModelError(what, position);

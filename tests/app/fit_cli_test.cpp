@@ -210,7 +210,14 @@ TEST_F(FitCli, OutputCsvHoldsEveryPointItsFitAndResidual) {
   std::remove(out.c_str());
 }
 
-TEST_F(FitCli, PlotIsWellFormedSvg) {
+// The number of times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST_F(FitCli, PlotIsWellFormedSvgWithTheDataAndTheFit) {
   if (std::system("xmllint --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint not installed";
   const std::string svg = *dir_ / "fit.svg";
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--plot", svg, "-q"});
@@ -218,15 +225,13 @@ TEST_F(FitCli, PlotIsWellFormedSvg) {
   const std::string text = read_text(svg);
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("</svg>"), std::string::npos);
+  // Every point drawn (2000 are few enough), and the fitted curve.
+  const auto data = text.find("<g class=\"data\"");
+  ASSERT_NE(data, std::string::npos);
+  EXPECT_EQ(occurrences(text.substr(data, text.find("</g>", data) - data), "<circle "), std::size_t{kPoints});
+  EXPECT_NE(text.find("<path class=\"fit\" d=\"M"), std::string::npos);
   EXPECT_EQ(std::system(("xmllint --noout " + svg).c_str()), 0) << text.substr(0, 400);
   std::remove(svg.c_str());
-}
-
-// The number of times `what` occurs in `text`.
-std::size_t occurrences(const std::string& text, const std::string& what) {
-  std::size_t n = 0;
-  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
-  return n;
 }
 
 TEST_F(FitCli, PlotDrawsOneErrorBarPerRowWithSigmaOnALogAxis) {
@@ -328,7 +333,8 @@ TEST_F(FitCli, TyposGetTheNearestNameSuggested) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"fitt", csv_, "--model", "exponential"}, "unknown command 'fitt'; did you mean `fit`?"},
       {{"gnerate", "--points", "3"}, "did you mean `generate`?"},
-      {{"fit", csv_, "--model", "exponential", "--plto", "a.svg"}, "unknown option --plto for `fit`; did you mean --plot?"},
+      {{"fit", csv_, "--model", "exponential", "--plto", "a.svg"},
+       "unknown option --plto for `fit`; did you mean --plot?"},
       {{"fit", csv_, "--model", "exponential", "--nan-polcy=omit"}, "did you mean --nan-policy?"},
       {{"fit", csv_, "--model", "exponential", "-x", "t"}, "did you mean --x?"},
       {{"models", "--jsno"}, "unknown option --jsno for `models`; did you mean --json?"},

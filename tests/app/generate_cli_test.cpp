@@ -85,7 +85,7 @@ TEST_F(GenerateCli, CsvHoldsTheExampleCurveOnEvenlySpacedPoints) {
   EXPECT_EQ(files(), std::vector<std::string>{"e.csv"});
 }
 
-TEST_F(GenerateCli, ParametersAndRangeFromTheCommandLine) {
+TEST_F(GenerateCli, ParametersAndRangeFromTheCommandLineShapeTheCurve) {
   ASSERT_EQ(exit_code({"generate", "--model", "sine", "--points", "501", "--params", "a=3,w=2",
                        "--x-range", "-2:4", "--out", path("s.csv")}),
             0);
@@ -138,7 +138,7 @@ TEST_F(GenerateCli, Hdf5HoldsTheCurveAndTheTrueParameters) {
   EXPECT_EQ(files(), std::vector<std::string>{"g.h5"});
 }
 
-TEST_F(GenerateCli, Hdf5TwoPredictors) {
+TEST_F(GenerateCli, Hdf5TwoPredictorsHoldTheGaussianOnTheGrid) {
   ASSERT_EQ(
       exit_code({"generate", "--model", "gaussian2d", "--points", "400", "--out", path("g2.h5")}),
       0);
