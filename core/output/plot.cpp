@@ -429,7 +429,8 @@ struct PlotScene {
         (individual ? "" : std::string(": ") + points_text + " points, min/max per pixel column");
     const std::string fit_note = plot.versus_fitted_ ? "observed = fitted" : "fit";
     const int box_width = 40 + static_cast<int>(std::max(data_note.size(), fit_note.size())) * 7;
-    const int box_left = right - box_width - 10;
+    // Observed-vs-fitted points run along the diagonal up to the top right: the legend goes top left.
+    const int box_left = plot.versus_fitted_ ? kLeft + 10 : right - box_width - 10;
     s += "<g font-size=\"12\"><rect x=\"" + num(box_left) + "\" y=\"" + num(kTop + 8) +
          "\" width=\"" + num(box_width) +
          "\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
@@ -440,7 +441,7 @@ struct PlotScene {
          "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + num(box_left + 25) + "\" y=\"" +
          num(kTop + 42) + "\">" + fit_note + "</text></g>\n";
     if (plot.dropped_ > 0)
-      s += "<text class=\"note\" x=\"" + num(kLeft + 8) + "\" y=\"" + num(main_top + 18) +
+      s += "<text class=\"note\" x=\"" + num(kLeft + 8) + "\" y=\"" + num(main_top + (plot.versus_fitted_ ? 64 : 18)) +
            "\" fill=\"#a00\">" + std::to_string(plot.dropped_) +
            " points with non-positive values not shown (log axis)</text>\n";
   }
