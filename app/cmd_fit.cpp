@@ -514,8 +514,7 @@ void register_fit_command(CLI::App& app, Context& context) {
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
   command->add_option("-o,--output", o->output, "Write x, y, fit, residual to this CSV file");
   CLI::Option* plot = command->add_option(
-      "--plot", o->plot,
-      "Write an SVG plot: data (with sigma error bars), fit and residuals; observed vs fitted for several predictors");
+      "--plot", o->plot, "Write an SVG plot of data (+-sigma), fit and residuals (observed vs fitted for 2 predictors)");
   command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
       ->check(CLI::IsMember({"x", "y", "xy"}))
       ->needs(plot);
