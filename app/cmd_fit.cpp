@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "app/commands.h"
@@ -46,6 +47,7 @@ struct FitOptions : ProblemOptions {
   bool absolute_sigma = false;
   std::string output;
   std::string plot;
+  std::string plot_log;  // "", "x", "y" or "xy"
   bool verbose = false;
   bool quiet = false;
   bool progress = false;
@@ -61,6 +63,21 @@ extern "C" void on_interrupt_signal(int) {
     _exit(kExitInterrupted);
   }
 }
+
+// -q: the notes that the data readers write on std::cerr are dropped while it lives; the stream is
+// restored before an error reaches main, which prints it.
+class MutedStderr {
+ public:
+  explicit MutedStderr(bool mute) : saved_(mute ? std::cerr.rdbuf(nullptr) : nullptr) {}
+  ~MutedStderr() {
+    if (saved_) std::cerr.rdbuf(saved_);
+  }
+  MutedStderr(const MutedStderr&) = delete;
+  MutedStderr& operator=(const MutedStderr&) = delete;
+
+ private:
+  std::streambuf* saved_;
+};
 
 // A progress line on stderr for each full pass that lasts more than a second: rows, rate, ETA.
 class ProgressDisplay {
@@ -178,24 +195,25 @@ GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
   return sample;
 }
 
-// The first predictor's range, for the plot: from RAM, or one pass over the file.
-std::pair<double, double> predictor_range(const FitRequest& request, const Eigen::VectorXd& params,
-                                          const MemoryDataSource* in_memory) {
+// The plot's horizontal range: the first predictor's (its positive values on a log axis), or the
+// fitted values' when there are several predictors; from RAM, or one pass over the data.
+std::pair<double, double> plot_range(const FitRequest& request, const Eigen::VectorXd& params,
+                                     const MemoryDataSource* in_memory, bool versus_fitted, bool log_x) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   auto scan = [&](const double* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
-      if (std::isfinite(x[i])) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
+      if (std::isfinite(x[i]) && !(log_x && x[i] <= 0)) lo = std::min(lo, x[i]), hi = std::max(hi, x[i]);
   };
-  if (in_memory) {
+  if (in_memory && !versus_fitted) {
     scan(in_memory->x_column(0), in_memory->rows());
   } else {
-    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) { scan(c.x[0], c.rows); });
+    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) { scan(versus_fitted ? c.fit : c.x[0], c.rows); });
   }
   return {lo, hi};
 }
 
-void write_outputs(const FitOptions& o, const FitRequest& request, const FitResult& result,
-                   const Model& model, const MemoryDataSource* in_memory, const std::vector<std::string>& columns) {
+void write_outputs(const FitOptions& o, const FitRequest& request, const FitResult& result, const Model& model,
+                   const MemoryDataSource* in_memory, const std::vector<std::string>& columns, RunInfo& run) {
   const int k = model.num_predictors();
   std::unique_ptr<AtomicOutputFile> csv;
   if (!o.output.empty()) {
@@ -206,8 +224,10 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
   }
   std::unique_ptr<PlotBuilder> plot;
   if (!o.plot.empty()) {
-    const auto [lo, hi] = predictor_range(request, result.params, in_memory);
-    plot = std::make_unique<PlotBuilder>(lo, hi);
+    const PlotScale scale{o.plot_log.find('x') != std::string::npos, o.plot_log.find('y') != std::string::npos};
+    const auto [lo, hi] = plot_range(request, result.params, in_memory, k > 1, scale.log_x);
+    plot = std::make_unique<PlotBuilder>(k > 1 ? PlotBuilder::observed_vs_fitted(lo, hi, request.data->rows(), scale)
+                                               : PlotBuilder(lo, hi, scale));
   }
   if (!csv && !plot) return;
   std::string buffer;
@@ -229,7 +249,7 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
       }
       csv->write(buffer);
     }
-    if (plot) plot->add(c.x[0], c.y, c.fit, c.rows);
+    if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
   });
   if (csv) csv->commit();
   if (plot) {
@@ -244,6 +264,9 @@ void write_outputs(const FitOptions& o, const FitRequest& request, const FitResu
     AtomicOutputFile svg(o.plot);
     svg.write(plot->svg(curve, "curvefit: " + o.model, columns.at(0), columns.at(static_cast<std::size_t>(k))));
     svg.commit();
+    if (plot->dropped() > 0)
+      run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) +
+                          " points with non-positive values are not drawn");
   }
 }
 
@@ -257,6 +280,7 @@ int run_fit(const FitOptions& o) {
   std::signal(SIGINT, on_interrupt_signal);
   std::signal(SIGTERM, on_interrupt_signal);
   if (o.output == "-" || o.plot == "-") throw UsageError("--output and --plot need a file name");
+  const MutedStderr muted(o.quiet);
 
   Problem problem = prepare_problem(o);
   const Model& model = *problem.model;
@@ -353,6 +377,20 @@ int run_fit(const FitOptions& o) {
       upper[static_cast<Eigen::Index>(j)] = problem.builtin->bounds[j].upper;
     }
   }
+  if (problem.builtin && o.natural_bounds && problem.method == Algorithm::lm) {
+    // lm takes no bounds: say which natural ones go unapplied rather than drop them silently.
+    std::string unapplied;
+    for (std::size_t j = 0; j < n; ++j) {
+      const ParamBounds& b = problem.builtin->bounds[j];
+      if (std::isinf(b.lower) && std::isinf(b.upper)) continue;
+      std::ostringstream text;
+      text << model.param_names()[j] << " in [" << b.lower << ", " << b.upper << "]";
+      unapplied += (unapplied.empty() ? "" : ", ") + text.str();
+    }
+    if (!unapplied.empty())
+      run.notes.push_back("--method lm does not apply " + o.model + "'s natural bounds (" + unapplied +
+                          "); trf and dogbox do");
+  }
   if (!o.bounds.empty())
     for (const auto& b : parse_named_ranges(o.bounds, "--bounds")) {
       const std::size_t j = param_index(model.param_names(), b.name, "--bounds");
@@ -438,7 +476,7 @@ int run_fit(const FitOptions& o) {
   const bool interrupted = result.status == Status::interrupted;
   if (!interrupted && (!o.output.empty() || !o.plot.empty())) {
     const auto output_start = std::chrono::steady_clock::now();
-    write_outputs(o, request, result, model, in_memory, data->column_names());
+    write_outputs(o, request, result, model, in_memory, data->column_names(), run);
     run.output_s = seconds_since(output_start);
   }
   if (interrupted && (!o.output.empty() || !o.plot.empty()))
@@ -446,10 +484,12 @@ int run_fit(const FitOptions& o) {
   run.peak_rss_bytes = peak_rss_bytes();
   run.time_s = seconds_since(start);
 
-  if (o.json)
+  if (o.json) {
     std::cout << report_json(result, run).dump(2) << std::endl;
-  else
+  } else {
+    if (quiet) run.notes.clear();
     std::cout << format_report(result, run) << std::flush;
+  }
   remove_temporary_files();
   if (interrupted) return kExitInterrupted;
   if (result.status == Status::max_evaluations || result.status == Status::failed) return kExitNotConverged;
@@ -478,9 +518,13 @@ void register_fit_command(CLI::App& app, Context& context) {
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
   command->add_option("-o,--output", o->output, "Write x, y, fit, residual to this CSV file");
-  command->add_option("--plot", o->plot, "Write an SVG plot of data, fit and residuals");
+  CLI::Option* plot = command->add_option(
+      "--plot", o->plot, "Write an SVG plot of data (+-sigma), fit and residuals (observed vs fitted for 2 predictors)");
+  command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
+      ->check(CLI::IsMember({"x", "y", "xy"}))
+      ->needs(plot);
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
-  command->add_flag("-q,--quiet", o->quiet, "Print nothing on stderr but errors");
+  command->add_flag("-q,--quiet", o->quiet, "Print nothing but the report (without notes) and errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");
   command->add_flag("--no-progress", o->no_progress, "Never show progress");
   command->footer(

@@ -20,6 +20,7 @@ struct GenerateArguments {
   std::uint64_t seed = 1;
   std::string x_range;
   std::size_t chunk_points = 1 << 20;
+  bool quiet = false;
 };
 
 void run_generate(const GenerateArguments& args) {
@@ -41,7 +42,7 @@ void run_generate(const GenerateArguments& args) {
   spec.model_label = args.model;
   output_format_for(args.out);  // reject a bad extension before any work
   generate_data(*model, spec, args.out);
-  std::cerr << "curvefit: wrote " << spec.points << " points of " << args.model << " to " << args.out << "\n";
+  if (!args.quiet) std::cerr << "curvefit: wrote " << spec.points << " points of " << args.model << " to " << args.out << "\n";
 }
 
 }  // namespace
@@ -63,6 +64,7 @@ void register_generate_command(CLI::App& app, Context& context) {
   command->add_option("--chunk-points", args->chunk_points, "points held in memory at once (default 1048576); "
                                                             "does not change the data")
       ->check(CLI::PositiveNumber);
+  command->add_flag("-q,--quiet", args->quiet, "print nothing but errors");
   command->callback([args, &context] {
     run_generate(*args);
     context.exit_code = 0;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/suggest.h"
 #include "core/errors.h"
 #include "core/version.h"
 #include "memory/memory_manager.h"
@@ -28,6 +29,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      const std::string correction = app::suggest_correction(app, argc, argv);
+      if (!correction.empty()) {
+        std::cerr << "curvefit: " << correction << "\n";
+        return kExitUsage;
+      }
+    }
     const int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
   } catch (const UsageError& e) {

@@ -14,6 +14,20 @@ namespace curvefit::expr {
 
 namespace {
 
+// UTF-8: a continuation byte (10xxxxxx) does not start a character. Formulas are bytes to the
+// parser; only what is shown to a person (column, caret, an unexpected character) counts characters.
+bool continues_character(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+std::size_t character_count(std::string_view text) {
+  return static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return !continues_character(c); }));
+}
+// The whole character that starts at `position`.
+std::string_view character_at(std::string_view text, std::size_t position) {
+  std::size_t end = position + 1;
+  while (end < text.size() && continues_character(text[end])) ++end;
+  return text.substr(position, end - position);
+}
+
 struct FunctionInfo {
   std::string_view name;
   Function function;
@@ -168,7 +182,7 @@ class Parser {
           case ')': token.kind = Token::Kind::Close; break;
           case ',': token.kind = Token::Kind::Comma; break;
           default:
-            fail(start, std::string("unexpected character '") + c +
+            fail(start, "unexpected character '" + std::string(character_at(formula_, start)) +
                             "'; expected a number, a name, an operator (+ - * / ^) or a parenthesis");
         }
       }
@@ -409,13 +423,16 @@ void throw_formula_error(std::string_view formula, std::size_t position, const s
   } else {
     // Show a window around the position so that a 100 000-character formula stays one line.
     constexpr std::size_t kHalfWindow = 50;
-    const std::size_t first = position > kHalfWindow ? position - kHalfWindow : 0;
-    const std::size_t last = std::min(formula.size(), position + kHalfWindow);
+    std::size_t first = position > kHalfWindow ? position - kHalfWindow : 0;
+    std::size_t last = std::min(formula.size(), position + kHalfWindow);
+    while (first > 0 && continues_character(formula[first])) --first;  // whole characters only
+    while (last < formula.size() && continues_character(formula[last])) ++last;
     std::string shown = (first > 0 ? "..." : "") + std::string(formula.substr(first, last - first)) +
                         (last < formula.size() ? "..." : "");
     std::replace_if(shown.begin(), shown.end(), [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); }, ' ');
-    const std::size_t caret = position - first + (first > 0 ? 3 : 0);
-    what = "formula column " + std::to_string(position + 1) + ": " + message + "\n  " + shown + "\n  " +
+    const std::size_t caret = character_count(formula.substr(first, position - first)) + (first > 0 ? 3 : 0);
+    const std::size_t column = character_count(formula.substr(0, position)) + 1;
+    what = "formula column " + std::to_string(column) + ": " + message + "\n  " + shown + "\n  " +
            std::string(caret, ' ') + "^";
   }
   throw ModelError(what, position);

@@ -157,6 +157,21 @@ class Hdf5Writer final : public Writer {
   std::vector<H5::DataSet> columns_;
 };
 
+// A model value that is not finite would be written as a NaN row: refuse the range instead,
+// naming the first such point.
+void require_finite(const Model& model, const GenerateSpec& spec, const double* const* x, const double* y,
+                    std::size_t count) {
+  const double* bad = std::find_if(y, y + count, [](double v) { return !std::isfinite(v); });
+  if (bad == y + count) return;
+  const auto i = static_cast<std::size_t>(bad - y);
+  const int k = model.num_predictors();
+  std::string where;
+  for (int j = 0; j < k; ++j)
+    where += (j ? ", x" + std::to_string(j + 1) : k == 1 ? "x" : "x1") + " = " + number_text(x[j][i]);
+  throw ModelError("model " + spec.model_label + " is not finite at " + where + " (value " + number_text(*bad) +
+                   "); choose an --x-range where it is defined");
+}
+
 }  // namespace
 
 OutputFormat output_format_for(std::string_view path) {
@@ -235,6 +250,7 @@ void generate_data(const Model& model, const GenerateSpec& spec, const std::stri
       const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, spec.points - begin));
       generate_predictors(k, spec.points, spec.x_min, spec.x_max, begin, count, x_out.data());
       model.evaluate(x_in.data(), count, spec.params.data(), y.data());
+      require_finite(model, spec, x_in.data(), y.data(), count);
       if (spec.noise_sd > 0)
         for (std::size_t i = 0; i < count; ++i) y[i] += spec.noise_sd * noise_deviate(spec.seed, begin + i);
       writer->write(begin, count, x_in.data(), y.data());

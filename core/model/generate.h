@@ -38,7 +38,8 @@ struct GenerateSpec {
 // From the file name: .csv -> csv; .h5, .hdf5, .he5 -> hdf5. UsageError otherwise.
 OutputFormat output_format_for(std::string_view path);
 
-// Writes the data set; UsageError for an invalid spec, DataError when the file cannot be written.
+// Writes the data set; UsageError for an invalid spec, ModelError (naming the first such x) when the
+// model is not finite somewhere in the range, DataError when the file cannot be written.
 void generate_data(const Model& model, const GenerateSpec& spec, const std::string& out_path);
 
 // Predictor values of points [begin, begin + count) into x[k][0..count).

@@ -210,7 +210,14 @@ TEST_F(FitCli, OutputCsvHoldsEveryPointItsFitAndResidual) {
   std::remove(out.c_str());
 }
 
-TEST_F(FitCli, PlotIsWellFormedSvg) {
+// The number of times `what` occurs in `text`.
+std::size_t occurrences(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto pos = text.find(what); pos != std::string::npos; pos = text.find(what, pos + 1)) ++n;
+  return n;
+}
+
+TEST_F(FitCli, PlotIsWellFormedSvgWithTheDataAndTheFit) {
   if (std::system("xmllint --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint not installed";
   const std::string svg = *dir_ / "fit.svg";
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--plot", svg, "-q"});
@@ -218,8 +225,79 @@ TEST_F(FitCli, PlotIsWellFormedSvg) {
   const std::string text = read_text(svg);
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("</svg>"), std::string::npos);
+  // Every point drawn (2000 are few enough), and the fitted curve.
+  const auto data = text.find("<g class=\"data\"");
+  ASSERT_NE(data, std::string::npos);
+  EXPECT_EQ(occurrences(text.substr(data, text.find("</g>", data) - data), "<circle "), std::size_t{kPoints});
+  EXPECT_NE(text.find("<path class=\"fit\" d=\"M"), std::string::npos);
   EXPECT_EQ(std::system(("xmllint --noout " + svg).c_str()), 0) << text.substr(0, 400);
   std::remove(svg.c_str());
+}
+
+TEST_F(FitCli, PlotDrawsOneErrorBarPerRowWithSigmaOnALogAxis) {
+  const std::string svg = *dir_ / "sigma.svg";
+  const RunResult r = run({"fit", std::string(CURVEFIT_SOURCE_DIR) + "/data/decay.csv", "--x", "t", "--y", "y",
+                           "--sigma", "sigma", "--model", "exponential", "--plot", svg, "--plot-log", "y"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(svg);
+  const auto bars = text.find("<g class=\"error-bars\"");
+  ASSERT_NE(bars, std::string::npos);
+  EXPECT_EQ(occurrences(text.substr(bars, text.find("</g>", bars) - bars), "<line "), 201u);  // the file's rows
+  EXPECT_EQ(r.out.find("not drawn"), std::string::npos) << r.out;  // every y is positive
+}
+
+TEST_F(FitCli, PlotOfATwoPredictorModelShowsObservedAgainstFitted) {
+  const std::string data = *dir_ / "plane.csv", svg = *dir_ / "plane.svg";
+  ASSERT_EQ(run({"generate", "--model", "plane", "--points", "400", "--noise", "0.1", "--out", data}).exit_code, 0);
+  const RunResult r = run({"fit", data, "--model", "plane", "--plot", svg, "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(svg);
+  EXPECT_NE(text.find(">fitted</text>"), std::string::npos);
+  EXPECT_NE(text.find(">row</text>"), std::string::npos);
+  EXPECT_NE(text.find(">observed = fitted</text>"), std::string::npos);
+}
+
+TEST_F(FitCli, QuietKeepsTheReportAndDropsItsNotesAndTheReadersNotes) {
+  TempDir dir;
+  const std::string data = dir / "gap.csv";
+  write_text(data, "x,y\n0,1\n1,3.1\n2,nan\n3,6.9\n4,9\n5,11.1\n");
+  const std::vector<std::string> args = {"fit", data, "--model", "linear", "--nan-policy", "omit"};
+  const RunResult loud = run(args);
+  ASSERT_EQ(loud.exit_code, 0) << loud.err;
+  EXPECT_NE(loud.err.find("omitted 1 row"), std::string::npos) << loud.err;
+  EXPECT_NE(loud.out.find("note:"), std::string::npos) << loud.out;
+  std::vector<std::string> quiet_args = args;
+  quiet_args.push_back("-q");
+  const RunResult quiet = run(quiet_args);
+  ASSERT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  EXPECT_EQ(quiet.out.find("note:"), std::string::npos) << quiet.out;
+  EXPECT_NE(quiet.out.find("[[Variables]]"), std::string::npos) << quiet.out;
+  // Errors still reach stderr.
+  write_text(data, "x,y\n0,1\n1,abc\n");
+  const RunResult bad = run({"fit", data, "--model", "linear", "-q"});
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.err.find(data + ":3:"), std::string::npos) << bad.err;
+}
+
+TEST_F(FitCli, LmSaysWhichNaturalBoundsItDoesNotApply) {
+  TempDir dir;
+  const std::string data = dir / "peak.csv";
+  ASSERT_EQ(run({"generate", "--model", "gaussian", "--points", "300", "--noise", "0.02", "--out", data}).exit_code, 0);
+  auto notes_of = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"fit", data, "--model", "gaussian", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json j = r.json();
+    std::string notes;
+    for (const auto& note : j.at("notes")) notes += note.get<std::string>() + "\n";
+    return notes;
+  };
+  EXPECT_NE(notes_of({"--method", "lm"}).find("lm does not apply gaussian's natural bounds (sigma in [0, inf])"),
+            std::string::npos);
+  EXPECT_EQ(notes_of({"--method", "trf"}).find("natural bounds"), std::string::npos);
+  EXPECT_EQ(notes_of({"--method", "lm", "--no-natural-bounds"}).find("natural bounds"), std::string::npos);
 }
 
 TEST_F(FitCli, MaxEvaluationsExitsOneWithJson) {
@@ -239,6 +317,8 @@ TEST_F(FitCli, UsageErrorsExitTwoWithAMessage) {
       {"fit", csv_, "--model", "exponential", "--bounds", "b=1"},
       {"fit", csv_, "--model", "exponential", "--bounds", "b=x:1"},
       {"fit", csv_, "--model", "exponential", "--method", "newton"},
+      {"fit", csv_, "--model", "exponential", "--plot", *dir_ / "p.svg", "--plot-log", "z"},
+      {"fit", csv_, "--model", "exponential", "--plot-log", "y"},  // needs --plot
       {"fit", csv_},
   };
   for (const auto& args : cases) {
@@ -247,6 +327,30 @@ TEST_F(FitCli, UsageErrorsExitTwoWithAMessage) {
     EXPECT_FALSE(r.err.empty()) << join(args);
     EXPECT_TRUE(r.out.empty()) << join(args) << "\n" << r.out;
   }
+}
+
+TEST_F(FitCli, TyposGetTheNearestNameSuggested) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"fitt", csv_, "--model", "exponential"}, "unknown command 'fitt'; did you mean `fit`?"},
+      {{"gnerate", "--points", "3"}, "did you mean `generate`?"},
+      {{"fit", csv_, "--model", "exponential", "--plto", "a.svg"},
+       "unknown option --plto for `fit`; did you mean --plot?"},
+      {{"fit", csv_, "--model", "exponential", "--nan-polcy=omit"}, "did you mean --nan-policy?"},
+      {{"fit", csv_, "--model", "exponential", "-x", "t"}, "did you mean --x?"},
+      {{"models", "--jsno"}, "unknown option --jsno for `models`; did you mean --json?"},
+      {{"--verison"}, "did you mean --version?"},
+      {{"xyz"}, "unknown command 'xyz' (see curvefit --help)"},
+  };
+  for (const auto& [args, expected] : cases) {
+    const RunResult r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << join(args);
+    EXPECT_NE(r.err.find(expected), std::string::npos) << join(args) << "\n" << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  // Nothing near: CLI11's own message, no guess.
+  const RunResult far = run({"fit", csv_, "--model", "exponential", "--zzzzzz"});
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
 }
 
 TEST_F(FitCli, BadDataExitsThreeWithOneFileLineColumnLine) {

@@ -1,75 +1,51 @@
 // `curvefit inspect` end to end: runs the built binary on files written here and checks what it
-// prints and its exit code (0, 2 for usage, 3 for bad data).
+// prints on stdout and stderr and its exit code (0, 2 for usage, 3 for bad data).
 #include <H5Cpp.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <string>
+#include <vector>
+
+#include "app/cli_util.h"
 
 namespace {
 
 using ::testing::HasSubstr;
-
-struct CommandResult {
-  std::string output;  // stdout and stderr together
-  int exit_code;
-};
-
-CommandResult run(const std::string& arguments) {
-  std::string command = std::string(CURVEFIT_BINARY) + " " + arguments + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  int status = ::pclose(pipe);
-  return {output, WIFEXITED(status) ? WEXITSTATUS(status) : -1};
-}
+using curvefit::cli::RunResult;
+using curvefit::cli::run;
 
 class Inspect : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!std::filesystem::exists(CURVEFIT_BINARY)) GTEST_SKIP() << "curvefit binary not built: " << CURVEFIT_BINARY;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("curvefit-inspect-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
   std::string write(const std::string& name, const std::string& content) {
-    std::string path = (dir_ / name).string();
-    std::ofstream(path, std::ios::binary) << content;
+    const std::string path = dir_ / name;
+    curvefit::cli::write_text(path, content);
     return path;
   }
-  std::filesystem::path dir_;
+  curvefit::cli::TempDir dir_;
 };
 
-TEST_F(Inspect, CsvColumnsTypesAndRows) {
+TEST_F(Inspect, CsvListsColumnsTheirTypesAndTheRowCount) {
   auto path = write("d.csv", "# measured\ntime;signal;label\n0.5;1e3;a\n\n1.5;nan;b\n2.5;7;c\n");
-  CommandResult result = run("inspect " + path);
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(result.output, path + ": CSV, delimiter ';', header row (line 2), 3 data rows\n"
+  const RunResult result = run({"inspect", path});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  EXPECT_EQ(result.out, path + ": CSV, delimiter ';', header row (line 2), 3 data rows\n"
                                   "  column  name    type\n"
                                   "  1       time    numeric\n"
                                   "  2       signal  numeric\n"
                                   "  3       label   text\n");
 }
 
-TEST_F(Inspect, CsvFromStdinWithoutHeader) {
+TEST_F(Inspect, CsvFromStdinWithoutHeaderCountsEveryRow) {
   auto path = write("d.txt", "1 2\n3 4\n5 6\n");
-  CommandResult result = run("inspect - < " + path);
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("<stdin>: CSV, delimiter runs of whitespace, no header row, 3 data rows\n"));
+  const RunResult result = curvefit::cli::run_with_stdin({"inspect", "-"}, curvefit::cli::read_text(path));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("<stdin>: CSV, delimiter runs of whitespace, no header row, 3 data rows\n"));
 }
 
-TEST_F(Inspect, Hdf5DatasetsTypesAndShapes) {
-  std::string path = (dir_ / "d.h5").string();
+TEST_F(Inspect, Hdf5ListsDatasetsTheirTypesAndShapes) {
+  const std::string path = dir_ / "d.h5";
   {
     H5::H5File file(path, H5F_ACC_TRUNC);
     hsize_t n[1] = {5}, table[2] = {5, 3};
@@ -79,9 +55,9 @@ TEST_F(Inspect, Hdf5DatasetsTypesAndShapes) {
     file.createDataSet("/g/count", H5::PredType::NATIVE_INT32, H5::DataSpace(1, n)).write(ints.data(), H5::PredType::NATIVE_INT32);
     file.createDataSet("/table", H5::PredType::NATIVE_FLOAT, H5::DataSpace(2, table)).write(floats.data(), H5::PredType::NATIVE_FLOAT);
   }
-  CommandResult result = run("inspect " + path);
-  EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_EQ(result.output, path + ": HDF5, 2 datasets\n"
+  const RunResult result = run({"inspect", path});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, path + ": HDF5, 2 datasets\n"
                                   "  dataset   type     shape\n"
                                   "  /g/count  int32    5\n"
                                   "  /table    float32  5 x 3\n");
@@ -90,28 +66,30 @@ TEST_F(Inspect, Hdf5DatasetsTypesAndShapes) {
 TEST_F(Inspect, BadFilesExitThreeWithOneLine) {
   auto header_only = write("h.csv", "a,b\n");
   // inspect reports rather than fits: a header without rows is shown as 0 data rows.
-  CommandResult csv = run("inspect " + header_only);
+  const RunResult csv = run({"inspect", header_only});
   EXPECT_EQ(csv.exit_code, 0);
-  EXPECT_THAT(csv.output, HasSubstr(": CSV, delimiter ',', header row (line 1), 0 data rows\n"));
+  EXPECT_THAT(csv.out, HasSubstr(": CSV, delimiter ',', header row (line 1), 0 data rows\n"));
   auto nul = write("nul.csv", std::string("a,b\n1,\0\n", 8));
-  CommandResult binary = run("inspect " + nul);
+  const RunResult binary = run({"inspect", nul});
   EXPECT_EQ(binary.exit_code, 3);
-  EXPECT_EQ(binary.output, "curvefit: " + nul + ":2:3: embedded NUL byte (is this a binary file?)\n");
+  EXPECT_EQ(binary.out, "");
+  EXPECT_EQ(binary.err, "curvefit: " + nul + ":2:3: embedded NUL byte (is this a binary file?)\n");
   auto fake = write("fake.h5", "not hdf5\n");
-  CommandResult hdf5 = run("inspect " + fake);
+  const RunResult hdf5 = run({"inspect", fake});
   EXPECT_EQ(hdf5.exit_code, 3);
-  EXPECT_EQ(hdf5.output, "curvefit: " + fake + ": not an HDF5 file (no HDF5 signature)\n");
-  CommandResult missing = run("inspect " + (dir_ / "missing.csv").string());
+  EXPECT_EQ(hdf5.err, "curvefit: " + fake + ": not an HDF5 file (no HDF5 signature)\n");
+  const std::string absent = dir_ / "missing.csv";
+  const RunResult missing = run({"inspect", absent});
   EXPECT_EQ(missing.exit_code, 3);
-  EXPECT_EQ(missing.output, "curvefit: " + (dir_ / "missing.csv").string() + ": cannot open: No such file or directory\n");
+  EXPECT_EQ(missing.err, "curvefit: " + absent + ": cannot open: No such file or directory\n");
 }
 
 TEST_F(Inspect, UsageErrorsExitTwo) {
-  EXPECT_EQ(run("inspect").exit_code, 2);
+  EXPECT_EQ(run({"inspect"}).exit_code, 2);
   auto path = write("d.csv", "1,2\n");
-  CommandResult bad_delimiter = run("inspect --delimiter abc " + path);
+  const RunResult bad_delimiter = run({"inspect", "--delimiter", "abc", path});
   EXPECT_EQ(bad_delimiter.exit_code, 2);
-  EXPECT_THAT(bad_delimiter.output, HasSubstr("--delimiter: expected one character"));
+  EXPECT_THAT(bad_delimiter.err, HasSubstr("--delimiter: expected one character"));
 }
 
 }  // namespace

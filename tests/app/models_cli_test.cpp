@@ -1,31 +1,20 @@
 // `curvefit models`: the JSON listing is complete and well formed; the text listing is readable.
-#include <cmath>
-#include <cstdio>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "app/cli_util.h"
+
 namespace {
 
-// Runs a shell command, returning its stdout and exit status.
-std::string run(const std::string& command, int* status) {
-  std::string output;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return output;
-  char buffer[4096];
-  std::size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
-  const int raw = ::pclose(pipe);
-  *status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  return output;
-}
+using curvefit::cli::RunResult;
+using curvefit::cli::run;
 
 nlohmann::json models_json() {
-  int status = -1;
-  const std::string out = run(std::string(CURVEFIT_BINARY) + " models --json", &status);
-  EXPECT_EQ(status, 0);
-  return nlohmann::json::parse(out);
+  const RunResult r = run({"models", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.json();
 }
 
 const nlohmann::json* find(const nlohmann::json& list, const std::string& name) {
@@ -74,10 +63,10 @@ TEST(ModelsCli, JsonListsEveryModelTheIssueNamesWithTheDocumentedFields) {
   EXPECT_EQ(find(list, "linear")->at("bounds").at("a"), nlohmann::json({nullptr, nullptr}));
 }
 
-TEST(ModelsCli, TextListingShowsFormulas) {
-  int status = -1;
-  const std::string out = run(std::string(CURVEFIT_BINARY) + " models", &status);
-  EXPECT_EQ(status, 0);
+TEST(ModelsCli, TextListingShowsFormulasAndBounds) {
+  const RunResult r = run({"models"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::string& out = r.out;
   EXPECT_NE(out.find("a*exp(-b*x) + c"), std::string::npos);
   EXPECT_NE(out.find("exp_modified_gaussian"), std::string::npos);
   EXPECT_NE(out.find("sigma=1.2 in [0, inf]"), std::string::npos) << out;

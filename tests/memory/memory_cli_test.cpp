@@ -1,38 +1,23 @@
 // `curvefit memory` and `curvefit plan` as a user runs them: JSON keys, values against independent
 // arithmetic, and exit codes for bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "app/cli_util.h"
 #include "memory/system_probe.h"
 
 namespace curvefit {
 namespace {
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  // stdout
-};
-
-CommandResult run(const std::string& arguments) {
-  const std::string command = std::string(CURVEFIT_BINARY) + " " + arguments + " 2>/dev/null";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return {-1, ""};
-  std::string output;
-  char buffer[4096];
-  for (std::size_t got; (got = fread(buffer, 1, sizeof buffer, pipe)) > 0;)
-    output.append(buffer, got);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using cli::RunResult;
+using cli::run;
 
 TEST(MemoryCommand, JsonHasTheDocumentedKeysAndAgreesWithTheProbe) {
-  const CommandResult result = run("memory --json");
-  ASSERT_EQ(result.exit_code, 0) << result.output;
-  const auto json = nlohmann::json::parse(result.output);
+  const RunResult result = run({"memory", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.out;
+  const auto json = nlohmann::json::parse(result.out);
   for (const char* key : {"total_bytes", "available_bytes", "limit_bytes", "limit_source",
                           "process_rss_bytes", "process_peak_bytes"})
     EXPECT_TRUE(json.contains(key)) << key;
@@ -45,19 +30,19 @@ TEST(MemoryCommand, JsonHasTheDocumentedKeysAndAgreesWithTheProbe) {
 }
 
 TEST(MemoryCommand, TextNamesTheSource) {
-  const CommandResult result = run("memory");
+  const RunResult result = run({"memory"});
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_NE(result.output.find(SystemProbe().snapshot().limit_source), std::string::npos)
-      << result.output;
+  EXPECT_NE(result.out.find(SystemProbe().snapshot().limit_source), std::string::npos)
+      << result.out;
 }
 
 TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
-  const CommandResult a = run("plan --points 1e8 --params 5 --memory-limit 512MB --json");
-  const CommandResult b = run("plan --points 100000000 --params 5 --memory-limit 512MB --json");
-  ASSERT_EQ(a.exit_code, 0) << a.output;
-  ASSERT_EQ(b.exit_code, 0) << b.output;
-  const auto ja = nlohmann::json::parse(a.output);
-  EXPECT_EQ(ja, nlohmann::json::parse(b.output));
+  const RunResult a = run({"plan", "--points", "1e8", "--params", "5", "--memory-limit", "512MB", "--json"});
+  const RunResult b = run({"plan", "--points", "100000000", "--params", "5", "--memory-limit", "512MB", "--json"});
+  ASSERT_EQ(a.exit_code, 0) << a.out;
+  ASSERT_EQ(b.exit_code, 0) << b.out;
+  const auto ja = nlohmann::json::parse(a.out);
+  EXPECT_EQ(ja, nlohmann::json::parse(b.out));
   for (const char* key : {"method", "predicted_bytes", "memory_limit_bytes", "needs_chunking",
                           "chunk_size", "n_chunks", "memory_per_chunk_bytes"})
     EXPECT_TRUE(ja.contains(key)) << key;
@@ -73,10 +58,10 @@ TEST(PlanCommand, ScientificAndPlainPointCountsAgree) {
 }
 
 TEST(PlanCommand, SmallProblemFitsInMemory) {
-  const CommandResult r =
-      run("plan --points 1000 --params 3 --method lm --memory-limit 1GiB --json");
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const auto json = nlohmann::json::parse(r.output);
+  const RunResult r =
+      run({"plan", "--points", "1000", "--params", "3", "--method", "lm", "--memory-limit", "1GiB", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto json = nlohmann::json::parse(r.out);
   EXPECT_EQ(json["method"], "lm");
   EXPECT_FALSE(json["needs_chunking"].get<bool>());
   EXPECT_EQ(json["n_chunks"], 1);
@@ -85,14 +70,14 @@ TEST(PlanCommand, SmallProblemFitsInMemory) {
 }
 
 TEST(PlanCommand, BadInputExitCodes) {
-  EXPECT_EQ(run("plan --points 1e8 --params 5 --memory-limit 12XB").exit_code, 2);
-  EXPECT_EQ(run("plan --points ten --params 5").exit_code, 2);
-  EXPECT_EQ(run("plan --points 0 --params 5").exit_code, 2);
-  EXPECT_EQ(run("plan --points 100 --params 0").exit_code, 2);
-  EXPECT_EQ(run("plan --points 100 --params 2 --method newton").exit_code, 2);
-  EXPECT_EQ(run("plan --params 2").exit_code, 2);
+  EXPECT_EQ(run({"plan", "--points", "1e8", "--params", "5", "--memory-limit", "12XB"}).exit_code, 2);
+  EXPECT_EQ(run({"plan", "--points", "ten", "--params", "5"}).exit_code, 2);
+  EXPECT_EQ(run({"plan", "--points", "0", "--params", "5"}).exit_code, 2);
+  EXPECT_EQ(run({"plan", "--points", "100", "--params", "0"}).exit_code, 2);
+  EXPECT_EQ(run({"plan", "--points", "100", "--params", "2", "--method", "newton"}).exit_code, 2);
+  EXPECT_EQ(run({"plan", "--params", "2"}).exit_code, 2);
   // A limit below what the smallest chunk needs: exit 4, memory limit cannot be met.
-  EXPECT_EQ(run("plan --points 1e8 --params 5 --memory-limit 10kB").exit_code, 4);
+  EXPECT_EQ(run({"plan", "--points", "1e8", "--params", "5", "--memory-limit", "10kB"}).exit_code, 4);
 }
 
 }  // namespace

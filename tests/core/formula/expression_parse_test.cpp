@@ -162,6 +162,49 @@ TEST(FormulaErrors, UnknownFunction) {
   EXPECT_THAT(f.what, HasSubstr("\n  a*foo(x)\n    ^"));
 }
 
+TEST(FormulaErrors, NonAsciiCharacterIsNamedWholeWithTheCaretUnderIt) {
+  // σ is two bytes in UTF-8: the message shows the character, not its first byte, and the caret
+  // and column count characters.
+  for (const std::string formula : {"a*exp(-x/σ)", "a*x+b*µ*µ"}) {
+    const Failure f = failure_of(formula);
+    const std::string bad = formula.substr(f.position, 2);
+    EXPECT_THAT(f.what, HasSubstr("unexpected character '" + bad + "'")) << formula;
+    const std::size_t column = f.position + 1;  // every byte before the position is ASCII here
+    EXPECT_THAT(f.what, HasSubstr("formula column " + std::to_string(column) + ":"));
+    EXPECT_THAT(f.what, HasSubstr("\n  " + formula + "\n  " + std::string(f.position, ' ') + "^"));
+  }
+}
+
+TEST(FormulaErrors, CaretCountsCharactersNotBytes) {
+  // "µ*σ + (": µ and σ take two bytes each, so '(' is byte 8 but column 7.
+  const std::string formula = "µ*σ + (";
+  ASSERT_EQ(formula.find('('), 8u);
+  try {
+    curvefit::expr::throw_formula_error(formula, 8, "never closed");
+    FAIL() << "no error";
+  } catch (const ModelError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("formula column 7: never closed\n  µ*σ + (\n        ^"));
+  }
+  // In a window cut out of a long formula, whole characters only, and the caret still under '('.
+  std::string long_formula;
+  for (int k = 0; k < 40; ++k) long_formula += "µσ";
+  long_formula += "(";
+  try {
+    curvefit::expr::throw_formula_error(long_formula, long_formula.size() - 1, "never closed");
+    FAIL() << "no error";
+  } catch (const ModelError& error) {
+    const std::string what = error.what();
+    const std::string shown = what.substr(what.find('\n') + 3, what.rfind('\n') - what.find('\n') - 3);
+    const std::string caret = what.substr(what.rfind('\n') + 3);
+    EXPECT_EQ(shown.rfind("...", 0), 0u) << shown;
+    EXPECT_TRUE(shown.substr(3, 2) == "µ" || shown.substr(3, 2) == "σ") << shown;
+    EXPECT_EQ(shown.back(), '(');
+    const auto characters = static_cast<std::size_t>(std::count_if(
+        shown.begin(), shown.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+    EXPECT_EQ(caret, std::string(characters - 1, ' ') + "^") << what;
+  }
+}
+
 TEST(FormulaErrors, UnbalancedParentheses) {
   Failure f = failure_of("a*(x+1");
   EXPECT_EQ(f.position, 2u);
