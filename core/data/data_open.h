@@ -60,8 +60,13 @@ DataInfo probe_data(const std::string& path, const DataOptions& options);
 // applying skip_invalid and nan_policy. Reports skipped/omitted rows on stderr. HDF5 datasets
 // stored as contiguous float64 are not copied but mapped read-only (external_columns() is then
 // true): the file must not be rewritten while the source is in use; if it is truncated, reading
-// the lost rows prints one line and exits with code 3 (a SIGBUS handler).
+// the lost rows raises SIGBUS: a front end handles it (app/main.cpp prints one line naming
+// mapped_file_path() and exits with code 3).
 std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataOptions& options);
+
+// The path of the file last mapped by load_data ("" if none). Async-signal-safe: for a SIGBUS
+// handler.
+const char* mapped_file_path();
 
 // A source that re-reads the file on every pass: HDF5 hyperslabs of the requested range; CSV is
 // converted once into a binary columnar spill file in temp_dir (removed when the source dies, at

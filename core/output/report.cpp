@@ -52,17 +52,22 @@ double t_quantile_975(long dof) {
   return boost::math::quantile(distribution, 0.975);
 }
 
+// The whole command's time when the front end measured it, else reading and fitting.
+double wall_time(const FitResult& r, const RunInfo& run) {
+  return run.time_s > 0 ? run.time_s : r.used.read_s + r.used.fit_s;
+}
+
 std::string format_report(const FitResult& r, const RunInfo& run) {
   std::ostringstream out;
   const double t = t_quantile_975(r.dof);
   out << "[[Model]]\n";
-  out << "    " << run.model;
-  if (run.formula != run.model) out << ": y = " << run.formula;
-  out << "\n    data: " << run.data << "\n";
+  out << "    " << r.used.model;
+  if (r.used.formula != r.used.model) out << ": y = " << r.used.formula;
+  out << "\n    data: " << r.used.data << "\n";
   out << "[[Fit Statistics]]\n";
   out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
   out << "    method             = " << to_string(r.method);
-  if (run.loss != Loss::linear) out << ", loss " << to_string(run.loss) << " (f_scale " << g(run.f_scale) << ")";
+  if (r.used.loss != Loss::linear) out << ", loss " << to_string(r.used.loss) << " (f_scale " << g(r.used.f_scale) << ")";
   out << "\n";
   out << "    iterations         = " << r.iterations << "\n";
   out << "    function evals     = " << r.nfev << " (Jacobian evals " << r.njev << ")\n";
@@ -75,7 +80,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   if (static_cast<std::size_t>(r.n_free) != r.names.size()) out << " free of " << r.names.size();
   out << "\n";
   out << "    degrees of freedom = " << r.dof << "\n";
-  out << "    chi-square         = " << g(r.chi2) << (run.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
+  out << "    chi-square         = " << g(r.chi2) << (r.used.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
   out << "    reduced chi-square = " << g(r.reduced_chi2) << "\n";
   out << "    R-squared          = " << g(r.r_squared, 10) << "\n";
   out << "    RMSE               = " << g(r.rmse) << "\n";
@@ -84,7 +89,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
 
   out << "[[Variables]]";
-  if (run.absolute_sigma) out << " (standard errors from absolute sigma)";
+  if (r.used.absolute_sigma) out << " (standard errors from absolute sigma)";
   else out << " (standard errors scaled by reduced chi-square)";
   out << "\n";
   std::size_t width = 0;
@@ -106,7 +111,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
       if (std::isfinite(t))
         out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
     }
-    if (run.p0.size() > J) out << "  (init = " << g(run.p0[J], 6) << ")";
+    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
     if (r.active_mask.size() > J && r.active_mask[J] != 0)
       out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
     out << "\n";
@@ -128,17 +133,20 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    mode               = " << to_string(r.mode);
   if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
   out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
-  out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
-      << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
+  out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
+      << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
       << "\n";
-  out << "    wall time          = " << fmt("%.3g", run.time_s) << " s (reading the data " << fmt("%.3g", run.read_s)
-      << " s, fit " << fmt("%.3g", run.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
+  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data " << fmt("%.3g", r.used.read_s)
+      << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
+  for (const auto& note : r.used.notes) out << "    note: " << note << "\n";
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
   return out.str();
 }
 
 nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
   using json = nlohmann::ordered_json;
+  std::vector<std::string> notes = r.used.notes;
+  notes.insert(notes.end(), run.notes.begin(), run.notes.end());
   const double t = t_quantile_975(r.dof);
   json params = json::array();
   for (std::size_t j = 0; j < r.names.size(); ++j) {
@@ -150,7 +158,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       p["ci95"] = {number(r.params[J] - t * se), number(r.params[J] + t * se)};
     else
       p["ci95"] = nullptr;
-    if (run.p0.size() > J) p["init"] = number(run.p0[J]);
+    if (r.used.init.size() > J) p["init"] = number(r.used.init[J]);
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
     params.push_back(std::move(p));
   }
@@ -175,12 +183,12 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"message", r.message},
       {"method", std::string(to_string(r.method))},
       {"mode", std::string(to_string(r.mode))},
-      {"model", run.model},
-      {"formula", run.formula},
-      {"data", run.data},
-      {"loss", std::string(to_string(run.loss))},
-      {"f_scale", number(run.f_scale)},
-      {"absolute_sigma", run.absolute_sigma},
+      {"model", r.used.model},
+      {"formula", r.used.formula},
+      {"data", r.used.data},
+      {"loss", std::string(to_string(r.used.loss))},
+      {"f_scale", number(r.used.f_scale)},
+      {"absolute_sigma", r.used.absolute_sigma},
       {"params", std::move(params)},
       {"covariance", matrix(r.covariance)},
       {"correlation", matrix(r.correlation)},
@@ -203,13 +211,22 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"chunk_rows", r.chunk_rows},
       {"threads", r.threads},
       {"memory",
-       {{"limit_bytes", run.memory_limit_bytes},
-        {"predicted_peak_bytes", run.predicted_peak_bytes},
-        {"peak_rss_bytes", run.peak_rss_bytes}}},
-      {"time_s", run.time_s},
-      {"timing", {{"read_s", run.read_s}, {"fit_s", run.fit_s}, {"output_s", run.output_s}}},
+       {{"limit_bytes", r.used.memory_limit_bytes},
+        {"predicted_peak_bytes", r.used.predicted_peak_bytes},
+        {"peak_rss_bytes", r.used.peak_rss_bytes}}},
+      {"time_s", wall_time(r, run)},
+      {"timing", {{"read_s", r.used.read_s}, {"fit_s", r.used.fit_s}, {"output_s", run.output_s}}},
       {"history", std::move(history)},
-      {"notes", run.notes},
+      {"settings",
+       {{"columns", r.used.columns},
+        {"init_source", r.used.init_source},
+        {"ftol", number(r.used.ftol)},
+        {"xtol", number(r.used.xtol)},
+        {"gtol", number(r.used.gtol)},
+        {"max_nfev", r.used.max_nfev},
+        {"x_scale", r.used.x_scale_jac ? json("jac") : r.used.x_scale.size() ? json(std::vector<double>(r.used.x_scale.begin(), r.used.x_scale.end())) : json(1.0)},
+        {"memory_limit_source", r.used.memory_limit_source}}},
+      {"notes", notes},
   };
 }
 
