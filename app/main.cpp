@@ -3,9 +3,9 @@
 // The one place where errors become exit codes: the library throws typed errors where they arise
 // (core/errors.h, MemoryError from memory/, std::bad_alloc) and `report_error` maps each to its
 // documented code and one line on stderr (and, with --json, one JSON object on stdout).
-#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <iostream>

@@ -100,7 +100,7 @@ std::string first_non_finite_row(const FitRequest& request, const Eigen::VectorX
     if (!found.empty()) return;
     for (std::size_t i = 0; i < chunk.rows && found.empty(); ++i) {
       if (std::isfinite(chunk.fit[i])) continue;
-      found = "row " + std::to_string(chunk.begin + i + 1) + " (x = ";
+      found = "data row " + std::to_string(chunk.begin + i + 1) + " (x = ";
       for (int q = 0; q < request.model->num_predictors(); ++q)
         found += (q ? ", " : "") + format_number(chunk.x[q][i]);
       found += ") gives " + format_number(chunk.fit[i]);
