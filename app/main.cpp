@@ -1,24 +1,20 @@
 // curvefit: nonlinear least-squares curve fitting from a handful of points to billions.
 //
-// The one place where errors become exit codes: the library throws typed errors where they arise
-// (core/errors.h, MemoryError from memory/, std::bad_alloc) and `report_error` maps each to its
-// documented code and one line on stderr (and, with --json, one JSON object on stdout).
+// Process policy lives here: the SIGBUS handler for mapped input files, and the one place where
+// errors become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON
+// object on stdout).
 #include <unistd.h>
 
 #include <csignal>
 #include <cstring>
-#include <exception>
 #include <iostream>
-#include <new>
 #include <string_view>
 
-#include <nlohmann/json.hpp>
-
 #include "app/commands.h"
+#include "app/error_exit.h"
 #include "core/data/data_open.h"
 #include "core/data/temp_files.h"
 #include "core/errors.h"
-#include "memory/memory_manager.h"
 
 namespace {
 
@@ -35,44 +31,6 @@ extern "C" void on_mapped_file_lost(int) {
   ignored = ::write(STDERR_FILENO, suffix, sizeof suffix - 1);
   remove_temporary_files();
   ::_exit(kExitBadInput);
-}
-
-// The exit code and message of the exception being handled.
-std::pair<int, std::string> classify_current_exception() {
-  try {
-    throw;
-  } catch (const UsageError& e) {
-    return {kExitUsage, e.what()};
-  } catch (const DataError& e) {
-    return {kExitBadInput, e.what()};
-  } catch (const ModelError& e) {
-    return {kExitBadInput, e.what()};
-  } catch (const MemoryError& e) {
-    return {kExitMemory, e.what()};
-  } catch (const IoError& e) {
-    return {kExitIo, e.what()};
-  } catch (const std::bad_alloc&) {
-    return {kExitMemory, "out of memory: an allocation failed; lower --memory-limit or --chunk-size, "
-                         "or use --mode stream"};
-  } catch (const std::exception& e) {
-    return {kExitBadInput, e.what()};
-  } catch (...) {
-    return {kExitBadInput, "unknown error"};
-  }
-}
-
-// One line on stderr; with --json also one object on stdout, so a program always gets JSON.
-int report_error(bool json) {
-  const auto [code, message] = classify_current_exception();
-  std::cerr << "curvefit: " << message << "\n";
-  if (json) {
-    const std::string first_line = message.substr(0, message.find('\n'));
-    const nlohmann::ordered_json out{{"status", "error"}, {"success", false}, {"exit_code", code},
-                                     {"message", first_line}};
-    std::cout << out.dump(2) << std::endl;
-  }
-  remove_temporary_files();
-  return code;
 }
 
 bool wants_json(int argc, char** argv) {
@@ -105,13 +63,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     if (code == 0) return 0;
-    if (wants_json(argc, argv))
-      std::cout << nlohmann::ordered_json{{"status", "error"}, {"success", false}, {"exit_code", kExitUsage},
-                                          {"message", e.what()}}.dump(2)
-                << std::endl;
+    if (wants_json(argc, argv)) std::cout << app::error_json(kExitUsage, e.what()) << std::endl;
     return kExitUsage;
   } catch (...) {
-    return report_error(wants_json(argc, argv));
+    return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
   }
   return context.exit_code;
 }
