@@ -33,6 +33,14 @@ extern "C" void on_mapped_file_lost(int) {
   ::_exit(kExitBadInput);
 }
 
+// SIGINT/SIGTERM outside a fit (which installs its own handler to report the best point): remove
+// the temporary files, then die of the signal as the default action would.
+extern "C" void remove_temporary_files_and_reraise(int signal_number) {
+  remove_temporary_files();
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
 bool wants_json(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
     if (std::string_view(argv[i]) == "--json") return true;
@@ -43,6 +51,8 @@ bool wants_json(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::signal(SIGBUS, on_mapped_file_lost);
+  std::signal(SIGINT, remove_temporary_files_and_reraise);
+  std::signal(SIGTERM, remove_temporary_files_and_reraise);
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);

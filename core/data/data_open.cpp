@@ -201,7 +201,6 @@ std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataO
 
 std::unique_ptr<DataSource> open_streaming(const std::string& path, const DataOptions& options) {
   if (detect_format(path) == FileFormat::hdf5) return std::make_unique<Hdf5DataSource>(path, options, true);
-  install_temporary_file_cleanup();
   CsvReader reader(path, options);
   return std::make_unique<SpillDataSource>(reader, options.temp_dir);
 }
