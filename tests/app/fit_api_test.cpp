@@ -102,6 +102,29 @@ TEST_F(FitApi, FixOverridesP0OfTheSameName) {
   EXPECT_NEAR(api.params[0], param(j, "a"), 1e-12 * std::abs(api.params[0]));
 }
 
+// The API applies a built-in model's natural bounds as the command line does (a width > 0), and
+// echoes them; lm takes none.
+TEST(FitApiBounds, NaturalBoundsApplyAndAreEchoed) {
+  FitSpec spec;
+  spec.model = "gaussian";
+  std::vector<double> x, y;
+  for (int i = 0; i < 400; ++i) {
+    x.push_back(i * 0.025);
+    y.push_back(3.0 * std::exp(-std::pow(x.back() - 5.0, 2) / (2 * 1.2 * 1.2)) + 0.001 * std::sin(i));
+  }
+  spec.x = {x};
+  spec.y = y;
+  const FitResult bounded = fit(spec);
+  ASSERT_TRUE(bounded.success) << bounded.message;
+  EXPECT_EQ(bounded.used.lower[2], find_model("gaussian")->bounds[2].lower);
+  EXPECT_GE(bounded.used.lower[2], 0.0);
+  EXPECT_NEAR(bounded.params[2], 1.2, 1e-3);
+  spec.method = Algorithm::lm;
+  const FitResult free = fit(spec);
+  EXPECT_TRUE(std::isinf(free.used.lower[2]));
+  EXPECT_NEAR(std::abs(free.params[2]), 1.2, 1e-3);
+}
+
 TEST(FitApiErrors, AModelNotFiniteAtTheStartIsBadModelNamingTheRow) {
   FitSpec spec;
   spec.model = "a*x^-2+b";
