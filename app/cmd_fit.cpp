@@ -23,7 +23,6 @@
 #include "core/output/atomic_file.h"
 #include "core/errors.h"
 #include "core/engine/fit.h"
-#include "core/model/model_library.h"
 #include "core/engine/param_spec.h"
 #include "core/output/plot.h"
 #include "core/output/report.h"

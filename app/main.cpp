@@ -1,45 +1,19 @@
 // curvefit: nonlinear least-squares curve fitting from a handful of points to billions.
 //
-// Process policy lives here: the SIGBUS handler for mapped input files, and the one place where
-// errors become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON
-// object on stdout).
-#include <unistd.h>
-
-#include <csignal>
-#include <cstring>
+// Process policy lives in app/: signal handlers (app/signals.h) and the one place where errors
+// become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON object on
+// stdout).
 #include <iostream>
 #include <string_view>
 
 #include "app/commands.h"
 #include "app/error_exit.h"
-#include "core/data/data_open.h"
-#include "core/data/temp_files.h"
+#include "app/signals.h"
 #include "core/errors.h"
 
 namespace {
 
 using namespace curvefit;
-
-// A mapped input file that shrinks under us turns reads of the lost pages into SIGBUS: say so in
-// one line and exit with the bad-input code rather than crash. Async-signal-safe calls only.
-extern "C" void on_mapped_file_lost(int) {
-  static const char prefix[] = "curvefit: ";
-  static const char suffix[] = ": the file changed or became unreadable while it was being read\n";
-  const char* path = mapped_file_path();
-  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, prefix, sizeof prefix - 1);
-  ignored = ::write(STDERR_FILENO, path, ::strlen(path));
-  ignored = ::write(STDERR_FILENO, suffix, sizeof suffix - 1);
-  remove_temporary_files();
-  ::_exit(kExitBadInput);
-}
-
-// SIGINT/SIGTERM outside a fit (which installs its own handler to report the best point): remove
-// the temporary files, then die of the signal as the default action would.
-extern "C" void remove_temporary_files_and_reraise(int signal_number) {
-  remove_temporary_files();
-  std::signal(signal_number, SIG_DFL);
-  std::raise(signal_number);
-}
 
 bool wants_json(int argc, char** argv) {
   for (int i = 1; i < argc; ++i)
@@ -50,9 +24,7 @@ bool wants_json(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::signal(SIGBUS, on_mapped_file_lost);
-  std::signal(SIGINT, remove_temporary_files_and_reraise);
-  std::signal(SIGTERM, remove_temporary_files_and_reraise);
+  app::install_signal_handlers();
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);

@@ -283,27 +283,6 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
   }
 }
 
-// A mapped file cut short under a running fit: one line and the bad-input exit code, no crash.
-TEST(Hdf5MappedDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) {
-  ScratchDir dir;
-  const std::string path = dir.file("shrinks.h5");
-  {
-    H5::H5File file(path, H5F_ACC_TRUNC);
-    write_1d(file, "/x", std::vector<double>(200000, 1.0), H5::PredType::NATIVE_DOUBLE, false);
-    write_1d(file, "/y", std::vector<double>(200000, 2.0), H5::PredType::NATIVE_DOUBLE, false);
-  }
-  EXPECT_EXIT(
-      {
-        auto data = load_data(path, {});
-        if (!data->external_columns()) std::exit(99);
-        if (::truncate(path.c_str(), 4096) != 0) std::exit(98);
-        volatile double sum = 0;
-        for (std::size_t i = 0; i < data->rows(); i += 512) sum = sum + data->y_column()[i];
-        std::exit(97);  // not reached: the lost pages raise SIGBUS
-      },
-      ::testing::ExitedWithCode(3), "shrinks.h5: the file changed or became unreadable while it was being read");
-}
-
 TEST(Hdf5BadInput, EachProblemHasAClearMessage) {
   Fixture f;
   auto error_for = [&](std::vector<std::string> x, std::string y) {
