@@ -1,6 +1,7 @@
 #include "app/error_exit.h"
 
 #include <exception>
+#include <iostream>
 #include <new>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +40,8 @@ std::string error_json(int exit_code, const std::string& message) {
                                    {"message", message.substr(0, message.find('\n'))}};
   return out.dump(2);
 }
+
+void print_notice(const std::string& line) { std::cerr << "curvefit: " << line << "\n"; }
 
 int report_error(bool json, std::ostream& out, std::ostream& err) {
   const auto [code, message] = classify_current_exception();

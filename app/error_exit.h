@@ -18,6 +18,9 @@ std::pair<int, std::string> classify_current_exception();
 // returns the exit code.
 int report_error(bool json, std::ostream& out, std::ostream& err);
 
+// A remark of the library (DataOptions::on_notice) as one line "curvefit: ..." on stderr.
+void print_notice(const std::string& line);
+
 // The JSON error object alone (also for errors of the command-line parser).
 std::string error_json(int exit_code, const std::string& message);
 

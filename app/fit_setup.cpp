@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "app/error_exit.h"
 #include "core/data/csv_reader.h"
 #include "core/engine/param_spec.h"
 #include "core/errors.h"
@@ -62,6 +63,7 @@ FitSpec problem_spec(const ProblemOptions& o) {
   if (o.header) d.header = true;
   if (o.no_header) d.header = false;
   d.skip_invalid = o.skip_invalid;
+  d.on_notice = print_notice;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   if (!o.fix.empty()) spec.fix = parse_named_values(o.fix, "--fix");
   spec.method = parse_algorithm(o.method);

@@ -130,7 +130,7 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
     if (!sigma_slab.empty()) sigma.insert(sigma.end(), sigma_slab.begin(), sigma_slab.begin() + n);
   }
   std::vector<std::string> names = source.column_names();
-  apply_nan_policy(x, y, sigma, options.nan_policy, path, names);
+  apply_nan_policy(x, y, sigma, options.nan_policy, path, names, options.on_notice);
   return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), std::move(names), path);
 }
 

@@ -81,6 +81,15 @@ TEST_F(FitExitCodes, UnwritableOutputIsExit5WithTheSystemsReason) {
                "No such file or directory", false);
 }
 
+// The library's remarks about the data reach stderr through the command line, one line each.
+TEST_F(FitExitCodes, SkippedRowsAreReportedOnStderr) {
+  const std::string bad = dir_ / "bad.csv";
+  write_text(bad, "x,y\n0,1\n1,3.1\nzz,4.9\n3,7.2\n4,9\n5,11.1\n");
+  const RunResult r = run({"fit", bad, "--model", "linear", "--skip-invalid", "--no-progress"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "curvefit: " + bad + ": skipped 1 invalid row (line 4)\n");
+}
+
 TEST_F(FitExitCodes, UsageAndDataErrorsPrintTheJsonErrorObject) {
   expect_error(run({"fit", data_, "--model", "linear", "--p0", "q=1", "--json"}), 2, "q", true);
   expect_error(run({"fit", dir_ / "missing.csv", "--model", "linear", "--json"}), 3, "missing.csv", true);
