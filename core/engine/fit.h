@@ -1,7 +1,7 @@
 #pragma once
 // The fit driver: a model, data, options and a plan in; parameters, their uncertainties and the
-// statistics of the fit out. The command line (`curvefit fit`) and C++ users call the same
-// function; it does no I/O of its own beyond reading the data source.
+// statistics of the fit out. It does no I/O of its own beyond reading the data source. Front ends
+// call it through fit(const FitSpec&) (core/engine/fit_setup.h), which builds the request.
 //
 //   1. For large data (plan.subsample), fit a subsample of about m / k rows first, from p0, in
 //      RAM: evenly spaced blocks of consecutive rows, read on their own (no pass over the data).

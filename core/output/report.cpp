@@ -159,6 +159,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
     else
       p["ci95"] = nullptr;
     if (r.used.init.size() > J) p["init"] = number(r.used.init[J]);
+    if (r.used.lower.size() > J) p["bounds"] = {number(r.used.lower[J]), number(r.used.upper[J])};  // null: none
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
     params.push_back(std::move(p));
   }

@@ -61,6 +61,7 @@ TEST_F(FitApi, GivesTheCommandLinesAnswerAndEchoesItsSettings) {
   }
   EXPECT_EQ(j.at("loss"), "soft_l1");
   EXPECT_EQ(j.at("settings").at("init_source"), "guess from the data");
+  EXPECT_TRUE(j.at("params").at(0).at("bounds").at(0).is_null());  // no natural bound on a
 }
 
 TEST_F(FitApi, InMemoryArraysGiveTheFilesAnswer) {
