@@ -365,7 +365,9 @@ void register_fit_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
-  command->add_option("-o,--output", o->output, "Write x, y, fit, residual to this .csv/.txt file (tab-separated for .tsv); never an input file");
+  command->add_option("-o,--output", o->output,
+                      "Write x, y, fit, residual to this .csv/.txt file (tab-separated for .tsv); "
+                      "never an input file");
   command->add_option("--plot", o->plot, "Write an SVG plot of data, fit and residuals (the name must end in .svg)");
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
   command->add_flag("-q,--quiet", o->quiet, "Print nothing on stderr but errors");

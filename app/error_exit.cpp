@@ -3,7 +3,6 @@
 #include <exception>
 #include <iostream>
 #include <new>
-
 #include <nlohmann/json.hpp>
 
 #include "core/data/temp_files.h"
@@ -27,7 +26,8 @@ std::pair<int, std::string> classify_current_exception() {
     return {kExitIo, e.what()};
   } catch (const std::bad_alloc&) {
     return {kExitMemory,
-            "out of memory: an allocation failed; lower --memory-limit or --chunk-size, or use --mode stream"};
+            "out of memory: an allocation failed; lower --memory-limit or --chunk-size, or use "
+            "--mode stream"};
   } catch (const std::exception& e) {
     return {kExitBadInput, e.what()};
   } catch (...) {
@@ -36,7 +36,9 @@ std::pair<int, std::string> classify_current_exception() {
 }
 
 std::string error_json(int exit_code, const std::string& message) {
-  const nlohmann::ordered_json out{{"status", "error"}, {"success", false}, {"exit_code", exit_code},
+  const nlohmann::ordered_json out{{"status", "error"},
+                                   {"success", false},
+                                   {"exit_code", exit_code},
                                    {"message", message.substr(0, message.find('\n'))}};
   return out.dump(2);
 }

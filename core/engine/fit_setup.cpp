@@ -30,8 +30,8 @@ std::string data_name(const FitSpec& spec) {
 std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors) {
   if (spec.y.empty()) throw UsageError("no data: give a data file or the arrays x and y");
   if (static_cast<int>(spec.x.size()) != num_predictors)
-    throw UsageError("x has " + std::to_string(spec.x.size()) + " predictor column(s) but the model has " +
-                     std::to_string(num_predictors));
+    throw UsageError("x has " + std::to_string(spec.x.size()) +
+                     " predictor column(s) but the model has " + std::to_string(num_predictors));
   for (const auto& column : spec.x)
     if (column.size() != spec.y.size()) throw UsageError("x and y have different lengths");
   if (!spec.sigma.empty() && spec.sigma.size() != spec.y.size())
@@ -39,9 +39,11 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
   for (std::size_t i = 0; i < spec.y.size(); ++i) {
     bool finite = std::isfinite(spec.y[i]);
     for (const auto& column : spec.x) finite = finite && std::isfinite(column[i]);
-    if (!finite) throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
+    if (!finite)
+      throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
     if (!spec.sigma.empty() && !(spec.sigma[i] > 0 && std::isfinite(spec.sigma[i])))
-      throw DataError("<memory>: row " + std::to_string(i + 1) + ": sigma must be positive and finite");
+      throw DataError("<memory>: row " + std::to_string(i + 1) +
+                      ": sigma must be positive and finite");
   }
   return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
 }
@@ -64,7 +66,8 @@ std::size_t memory_limit(const FitSpec& spec, std::string& source) {
   }
   const MemorySnapshot snapshot = SystemProbe().snapshot();
   const double safety = get_memory_manager().safety_factor();
-  source = "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
+  source =
+      "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
   return static_cast<std::size_t>(static_cast<double>(snapshot.available_bytes) / safety) +
          snapshot.process_rss_bytes;
 }
@@ -73,14 +76,16 @@ std::size_t count_free_params(const FitSpec& spec, const Model& model) {
   std::vector<bool> fixed(model.num_params(), false);
   for (const auto& f : spec.fix) fixed[param_index(model.param_names(), f.name, "--fix")] = true;
   const auto n_fixed = static_cast<std::size_t>(std::count(fixed.begin(), fixed.end(), true));
-  if (n_fixed >= model.num_params()) throw UsageError("--fix: every parameter is fixed; nothing to fit");
+  if (n_fixed >= model.num_params())
+    throw UsageError("--fix: every parameter is fixed; nothing to fit");
   return model.num_params() - n_fixed;
 }
 
 void check_scalar_options(const FitSpec& spec) {
   if (spec.threads < 0) throw UsageError("--threads: must be >= 0");
   if (spec.max_nfev < 0) throw UsageError("--max-nfev: must be >= 0");
-  if (!(spec.f_scale > 0) || !std::isfinite(spec.f_scale)) throw UsageError("--f-scale: must be positive");
+  if (!(spec.f_scale > 0) || !std::isfinite(spec.f_scale))
+    throw UsageError("--f-scale: must be positive");
 }
 
 }  // namespace
@@ -90,8 +95,9 @@ std::vector<std::string> formula_predictor_names(const std::string& model,
   if (x_options.empty() || find_model(model)) return {};
   auto identifier = [](const std::string& s) {
     return !s.empty() && (std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_') &&
-           std::all_of(s.begin(), s.end(),
-                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+           std::all_of(s.begin(), s.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+           });
   };
   if (!std::all_of(x_options.begin(), x_options.end(), identifier)) return {};
   std::vector<std::string> names;
@@ -156,7 +162,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
                                                  : load_data(spec.data_path, setup.data_options);
   if (loaded->external_columns())
     prepared.used.notes.push_back(
-        "data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
+        "data used in place: the file's datasets are contiguous doubles, mapped read-only, not "
+        "copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
   PlanRequest again = setup.plan_request;
@@ -173,7 +180,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
 std::vector<double> guess_from_data(const ModelInfo& info, DataSource& data, bool in_memory) {
   const std::unique_ptr<MemoryDataSource> sample =
       sample_rows(data, kGuessSamplePoints, in_memory ? 1 : kSubsampleBlockRows);
-  const double* xs[2] = {sample->x_column(0), sample->num_predictors() > 1 ? sample->x_column(1) : nullptr};
+  const double* xs[2] = {sample->x_column(0),
+                         sample->num_predictors() > 1 ? sample->x_column(1) : nullptr};
   return guess_parameters(info, xs, sample->y_column(), sample->rows());
 }
 
@@ -211,7 +219,8 @@ Eigen::VectorXd starting_point(const FitSpec& spec, PreparedFit& prepared, std::
     prepared.used.init_source = "guess from the data";
   } else {
     prepared.used.init_source = "1 for every parameter not given";
-    prepared.used.notes.push_back("no --p0 for " + missing + ": starting at 1 (a formula has no initial guess)");
+    prepared.used.notes.push_back("no --p0 for " + missing +
+                                  ": starting at 1 (a formula has no initial guess)");
   }
   return p0;
 }
@@ -223,7 +232,8 @@ void apply_bounds(const FitSpec& spec, PreparedFit& prepared, const std::vector<
   const ModelInfo* builtin = prepared.setup.builtin;
   const auto n = static_cast<Eigen::Index>(model.num_params());
   const double inf = std::numeric_limits<double>::infinity();
-  Eigen::VectorXd lower = Eigen::VectorXd::Constant(n, -inf), upper = Eigen::VectorXd::Constant(n, inf);
+  Eigen::VectorXd lower = Eigen::VectorXd::Constant(n, -inf),
+                  upper = Eigen::VectorXd::Constant(n, inf);
   if (builtin && spec.natural_bounds && spec.method != Algorithm::lm)
     for (Eigen::Index j = 0; j < n; ++j) {
       lower[j] = builtin->bounds[static_cast<std::size_t>(j)].lower;
@@ -235,14 +245,16 @@ void apply_bounds(const FitSpec& spec, PreparedFit& prepared, const std::vector<
     upper[j] = b.upper;
   }
   const bool bounded = (lower.array() > -inf).any() || (upper.array() < inf).any();
-  if (bounded && spec.method == Algorithm::lm) throw UsageError("--method lm does not support bounds; use trf or dogbox");
+  if (bounded && spec.method == Algorithm::lm)
+    throw UsageError("--method lm does not support bounds; use trf or dogbox");
   Eigen::VectorXd& p0 = prepared.request.p0;
   for (Eigen::Index j = 0; j < n; ++j) {
     const auto J = static_cast<std::size_t>(j);
     if (prepared.request.fixed[J] || (p0[j] >= lower[j] && p0[j] <= upper[j])) continue;
     if (given[J])
-      throw UsageError("--p0 " + model.param_names()[J] + " = " + std::to_string(p0[j]) + " lies outside its bounds [" +
-                       std::to_string(lower[j]) + ", " + std::to_string(upper[j]) + "]");
+      throw UsageError("--p0 " + model.param_names()[J] + " = " + std::to_string(p0[j]) +
+                       " lies outside its bounds [" + std::to_string(lower[j]) + ", " +
+                       std::to_string(upper[j]) + "]");
     p0[j] = std::clamp(p0[j], lower[j], upper[j]);
   }
   if (bounded) {
@@ -260,8 +272,10 @@ void apply_x_scale(const XScaleSpec& x_scale, const Model& model, SolverOptions&
   Eigen::VectorXd scale = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(model.num_params()));
   if (x_scale.all != 0) scale.setConstant(x_scale.all);
   for (const auto& v : x_scale.by_name)
-    scale[static_cast<Eigen::Index>(param_index(model.param_names(), v.name, "--x-scale"))] = v.value;
-  if (!(scale.array() > 0).all() || !scale.allFinite()) throw UsageError("--x-scale: scales must be positive and finite");
+    scale[static_cast<Eigen::Index>(param_index(model.param_names(), v.name, "--x-scale"))] =
+        v.value;
+  if (!(scale.array() > 0).all() || !scale.allFinite())
+    throw UsageError("--x-scale: scales must be positive and finite");
   solver.x_scale = scale;
   solver.x_scale_jac = false;
 }
@@ -296,9 +310,11 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   PreparedFit prepared;
   prepared.setup = plan_fit(spec);
   open_data(spec, prepared);
-  if (prepared.data->rows() == 0) throw DataError(prepared.setup.data_name + ": no data rows left to fit");
+  if (prepared.data->rows() == 0)
+    throw DataError(prepared.setup.data_name + ": no data rows left to fit");
   if (prepared.data->rows() < prepared.setup.model->num_params())
-    prepared.used.notes.push_back("fewer data points than parameters: some parameters are undetermined");
+    prepared.used.notes.push_back(
+        "fewer data points than parameters: some parameters are undetermined");
   build_request(spec, prepared);
   FitSettings& used = prepared.used;
   used.data = prepared.setup.data_name;
@@ -306,7 +322,8 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   used.memory_limit_source = prepared.setup.limit_source;
   const Plan& plan = prepared.setup.plan;
   const std::string& source = prepared.setup.limit_source;
-  used.notes.insert(used.notes.begin(), source == "given" ? "memory limit as given" : "memory limit from " + source);
+  used.notes.insert(used.notes.begin(),
+                    source == "given" ? "memory limit as given" : "memory limit from " + source);
   if (!plan.reasons.empty()) used.notes.insert(used.notes.begin() + 1, plan.reasons.front());
   return prepared;
 }

@@ -32,7 +32,7 @@ namespace curvefit {
 // --x-scale: 'jac', one number for every parameter, or values per parameter name (others 1).
 struct XScaleSpec {
   bool jac = false;
-  double all = 0;                        // > 0: this scale for every parameter
+  double all = 0;  // > 0: this scale for every parameter
   std::vector<NamedValue> by_name;
 };
 
@@ -58,18 +58,18 @@ struct FitSpec {
   bool natural_bounds = true;
   Algorithm method = Algorithm::trf;
   Loss loss = Loss::linear;
-  double f_scale = 1.0;                  // soft margin between inlier and outlier residuals
+  double f_scale = 1.0;  // soft margin between inlier and outlier residuals
   double ftol = SolverOptions{}.ftol;
   double xtol = SolverOptions{}.xtol;
   double gtol = SolverOptions{}.gtol;
-  int max_nfev = 0;                      // 0: 1000 per parameter
-  XScaleSpec x_scale;                    // default: 1 for every parameter
+  int max_nfev = 0;    // 0: 1000 per parameter
+  XScaleSpec x_scale;  // default: 1 for every parameter
   // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
   bool absolute_sigma = false;
-  std::size_t memory_limit_bytes = 0;    // cap on the process's peak RSS; 0: available / safety
-  FitMode mode = FitMode::automatic;     // a forced mode, or the planner's choice
-  std::size_t chunk_rows = 0;            // 0: the planner chooses
-  int threads = 0;                       // 0: all cores
+  std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety
+  FitMode mode = FitMode::automatic;   // a forced mode, or the planner's choice
+  std::size_t chunk_rows = 0;          // 0: the planner chooses
+  int threads = 0;                     // 0: all cores
   // Progress and stopping (see FitRequest): after each iteration, at each full pass, rows done in
   // the current pass, and a flag that stops the fit with the best point so far.
   std::function<void(const IterationInfo& info, bool subsample)> on_iteration;
@@ -82,12 +82,12 @@ struct FitSpec {
 // the plan. `curvefit plan DATA` prints this.
 struct FitPlan {
   std::unique_ptr<Model> model;
-  const ModelInfo* builtin = nullptr;    // the library entry, when the model is built in
-  DataOptions data_options;              // as used to open the file (num_predictors set)
-  DataInfo info;                         // rows and columns of the file (or of the arrays)
-  std::string data_name;                 // the path, "<stdin>" or "<memory>"
+  const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in
+  DataOptions data_options;            // as used to open the file (num_predictors set)
+  DataInfo info;                       // rows and columns of the file (or of the arrays)
+  std::string data_name;               // the path, "<stdin>" or "<memory>"
   std::size_t free_params = 0;
-  std::string limit_source;              // where memory_limit_bytes came from
+  std::string limit_source;  // where memory_limit_bytes came from
   PlanRequest plan_request;
   Plan plan;
 };
@@ -99,7 +99,7 @@ struct PreparedFit {
   std::unique_ptr<DataSource> data;
   const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
   FitRequest request;
-  FitSettings used;                      // what fit(PreparedFit&) echoes besides the solver's own
+  FitSettings used;  // what fit(PreparedFit&) echoes besides the solver's own
 };
 
 // Throws UsageError (naming the option), ModelError, DataError, MemoryError.

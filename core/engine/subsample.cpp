@@ -7,7 +7,8 @@
 
 namespace curvefit {
 
-std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows, std::size_t block_rows) {
+std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows,
+                                              std::size_t block_rows) {
   const std::size_t m = data.rows();
   rows = std::min(rows, m);
   const std::size_t block = rows == m ? rows : std::max<std::size_t>(1, std::min(block_rows, rows));
@@ -16,7 +17,8 @@ std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows
   // One buffer for every column, in huge pages: the subsample is written once and read by every
   // iteration of its fit, and fresh 4 KiB pages are what copying it would mostly cost.
   const std::size_t columns = k + 1 + (data.has_sigma() ? 1 : 0);
-  std::shared_ptr<double> storage = allocate_huge_page_doubles(std::max<std::size_t>(1, columns * rows));
+  std::shared_ptr<double> storage =
+      allocate_huge_page_doubles(std::max<std::size_t>(1, columns * rows));
   std::vector<double*> x(k);
   for (std::size_t q = 0; q < k; ++q) x[q] = storage.get() + q * rows;
   double* y = storage.get() + k * rows;
@@ -30,8 +32,8 @@ std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows
     for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
     data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
   }
-  return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y, sigma, rows,
-                                            std::move(storage), data.column_names(),
+  return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y,
+                                            sigma, rows, std::move(storage), data.column_names(),
                                             data.description() + " (subsample)");
 }
 

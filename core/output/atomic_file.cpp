@@ -25,7 +25,8 @@ std::string reason() { return std::strerror(errno); }
 
 AtomicOutputFile::AtomicOutputFile(std::string path)
     : path_(std::move(path)),
-      temporary_(existing_special_file(path_) ? path_ : path_ + ".tmp-" + std::to_string(::getpid())) {
+      temporary_(existing_special_file(path_) ? path_
+                                              : path_ + ".tmp-" + std::to_string(::getpid())) {
   file_ = std::fopen(temporary_.c_str(), "wb");
   if (!file_) throw IoError(path_ + ": cannot write: " + reason());
 }
@@ -56,7 +57,8 @@ void AtomicOutputFile::commit() {
 }
 
 bool same_file(const std::string& a, const std::string& b) {
-  struct stat first {}, second {};
+  struct stat first {
+  }, second{};
   if (::stat(a.c_str(), &first) != 0 || ::stat(b.c_str(), &second) != 0) return false;
   return first.st_dev == second.st_dev && first.st_ino == second.st_ino;
 }

@@ -52,6 +52,13 @@ double t_quantile_975(long dof) {
   return boost::math::quantile(distribution, 0.975);
 }
 
+// "jac", one scale per parameter, or 1 (every parameter).
+nlohmann::ordered_json x_scale_json(const FitSettings& used) {
+  if (used.x_scale_jac) return "jac";
+  if (used.x_scale.size() == 0) return 1.0;
+  return std::vector<double>(used.x_scale.begin(), used.x_scale.end());
+}
+
 // The whole command's time when the front end measured it, else reading and fitting.
 double wall_time(const FitResult& r, const RunInfo& run) {
   return run.time_s > 0 ? run.time_s : r.used.read_s + r.used.fit_s;
@@ -67,7 +74,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "[[Fit Statistics]]\n";
   out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
   out << "    method             = " << to_string(r.method);
-  if (r.used.loss != Loss::linear) out << ", loss " << to_string(r.used.loss) << " (f_scale " << g(r.used.f_scale) << ")";
+  if (r.used.loss != Loss::linear)
+    out << ", loss " << to_string(r.used.loss) << " (f_scale " << g(r.used.f_scale) << ")";
   out << "\n";
   out << "    iterations         = " << r.iterations << "\n";
   out << "    function evals     = " << r.nfev << " (Jacobian evals " << r.njev << ")\n";
@@ -136,7 +144,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
       << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
       << "\n";
-  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data " << fmt("%.3g", r.used.read_s)
+  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data "
+      << fmt("%.3g", r.used.read_s)
       << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
   for (const auto& note : r.used.notes) out << "    note: " << note << "\n";
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
@@ -225,7 +234,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
         {"xtol", number(r.used.xtol)},
         {"gtol", number(r.used.gtol)},
         {"max_nfev", r.used.max_nfev},
-        {"x_scale", r.used.x_scale_jac ? json("jac") : r.used.x_scale.size() ? json(std::vector<double>(r.used.x_scale.begin(), r.used.x_scale.end())) : json(1.0)},
+        {"x_scale", x_scale_json(r.used)},
         {"memory_limit_source", r.used.memory_limit_source}}},
       {"notes", notes},
   };

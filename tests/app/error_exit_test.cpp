@@ -1,14 +1,14 @@
 // The mapping from exception type to exit code and message (app/error_exit.cpp, compiled in
 // here): every typed error gets its documented code, and an allocation failure is the memory
 // code with the memory message, never a crash or "bad data".
-#include <new>
-#include <sstream>
-#include <stdexcept>
+#include "app/error_exit.cpp"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
-#include "app/error_exit.cpp"
+#include <new>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
 
 namespace curvefit::app {
 namespace {

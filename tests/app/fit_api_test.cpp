@@ -1,11 +1,11 @@
 // The C++ fit API (core/engine/fit_setup.h) and `curvefit fit` are one code path: the same fit
 // through both gives the same parameters and standard errors, and the result echoes the settings
 // it ran with. Known truth: data from `curvefit generate` (y = 5 exp(-0.5 x) + 1, noise 0.05).
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "app/cli_util.h"
 #include "core/curvefit.h"
@@ -17,8 +17,8 @@ class FitApi : public ::testing::Test {
  protected:
   void SetUp() override {
     csv_ = dir_ / "exp.csv";
-    const RunResult g = run({"generate", "--model", "exponential", "--points", "3000", "--noise", "0.05",
-                             "--seed", "11", "--out", csv_});
+    const RunResult g = run({"generate", "--model", "exponential", "--points", "3000", "--noise",
+                             "0.05", "--seed", "11", "--out", csv_});
     ASSERT_EQ(g.exit_code, 0) << g.err;
   }
   TempDir dir_;
@@ -26,7 +26,8 @@ class FitApi : public ::testing::Test {
 };
 
 TEST_F(FitApi, GivesTheCommandLinesAnswerAndEchoesItsSettings) {
-  const RunResult cli = run({"fit", csv_, "--model", "exponential", "--loss", "soft_l1", "--f-scale", "0.1", "--json"});
+  const RunResult cli = run(
+      {"fit", csv_, "--model", "exponential", "--loss", "soft_l1", "--f-scale", "0.1", "--json"});
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   const nlohmann::json j = cli.json();
 
@@ -40,8 +41,10 @@ TEST_F(FitApi, GivesTheCommandLinesAnswerAndEchoesItsSettings) {
   for (std::size_t k = 0; k < api.names.size(); ++k) {
     const auto K = static_cast<Eigen::Index>(k);
     // One code path: the same numbers to the last digits JSON carries.
-    EXPECT_NEAR(api.params[K], param(j, api.names[k]), 1e-12 * std::abs(api.params[K])) << api.names[k];
-    EXPECT_NEAR(api.stderr_[K], param(j, api.names[k], "stderr"), 1e-9 * api.stderr_[K]) << api.names[k];
+    EXPECT_NEAR(api.params[K], param(j, api.names[k]), 1e-12 * std::abs(api.params[K]))
+        << api.names[k];
+    EXPECT_NEAR(api.stderr_[K], param(j, api.names[k], "stderr"), 1e-9 * api.stderr_[K])
+        << api.names[k];
     EXPECT_EQ(api.used.init[K], param(j, api.names[k], "init")) << api.names[k];
   }
   // And the answer is the truth, within a few standard errors.
@@ -56,8 +59,10 @@ TEST_F(FitApi, GivesTheCommandLinesAnswerAndEchoesItsSettings) {
   EXPECT_GT(api.used.memory_limit_bytes, 0u);
   ASSERT_EQ(api.used.lower.size(), 3);
   for (std::size_t k = 0; k < 3; ++k) {  // the model's natural bounds
-    EXPECT_EQ(api.used.lower[static_cast<Eigen::Index>(k)], find_model("exponential")->bounds[k].lower);
-    EXPECT_EQ(api.used.upper[static_cast<Eigen::Index>(k)], find_model("exponential")->bounds[k].upper);
+    EXPECT_EQ(api.used.lower[static_cast<Eigen::Index>(k)],
+              find_model("exponential")->bounds[k].lower);
+    EXPECT_EQ(api.used.upper[static_cast<Eigen::Index>(k)],
+              find_model("exponential")->bounds[k].upper);
   }
   EXPECT_EQ(j.at("loss"), "soft_l1");
   EXPECT_EQ(j.at("settings").at("init_source"), "guess from the data");
@@ -74,7 +79,8 @@ TEST_F(FitApi, InMemoryArraysGiveTheFilesAnswer) {
   const std::size_t m = prepared.in_memory->rows();
   FitSpec arrays;
   arrays.model = "exponential";
-  arrays.x = {std::vector<double>(prepared.in_memory->x_column(0), prepared.in_memory->x_column(0) + m)};
+  arrays.x = {
+      std::vector<double>(prepared.in_memory->x_column(0), prepared.in_memory->x_column(0) + m)};
   arrays.y.assign(prepared.in_memory->y_column(), prepared.in_memory->y_column() + m);
   const FitResult a = fit(arrays), f = fit(prepared);
   ASSERT_TRUE(a.success && f.success);
@@ -86,7 +92,8 @@ TEST_F(FitApi, InMemoryArraysGiveTheFilesAnswer) {
 }
 
 TEST_F(FitApi, FixOverridesP0OfTheSameName) {
-  const RunResult cli = run({"fit", csv_, "--model", "exponential", "--p0", "c=1", "--fix", "c=1.2", "--json"});
+  const RunResult cli =
+      run({"fit", csv_, "--model", "exponential", "--p0", "c=1", "--fix", "c=1.2", "--json"});
   ASSERT_EQ(cli.exit_code, 0) << cli.err;
   const nlohmann::json j = cli.json();
   EXPECT_EQ(param(j, "c"), 1.2);
@@ -111,7 +118,8 @@ TEST(FitApiBounds, NaturalBoundsApplyAndAreEchoed) {
   std::vector<double> x, y;
   for (int i = 0; i < 400; ++i) {
     x.push_back(i * 0.025);
-    y.push_back(3.0 * std::exp(-std::pow(x.back() - 5.0, 2) / (2 * 1.2 * 1.2)) + 0.001 * std::sin(i));
+    y.push_back(3.0 * std::exp(-std::pow(x.back() - 5.0, 2) / (2 * 1.2 * 1.2)) +
+                0.001 * std::sin(i));
   }
   spec.x = {x};
   spec.y = y;

@@ -1,12 +1,11 @@
 // Issue 11 items 5 and 11: outputs never overwrite inputs, and every failure has its documented
 // exit code (2 usage, 3 bad data or model, 5 an output cannot be written), with one JSON error
 // object on stdout under --json and one line on stderr.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "app/cli_util.h"
 
@@ -20,7 +19,8 @@ class FitExitCodes : public ::testing::Test {
     write_text(data_, "x,y\n0,1\n1,3.1\n2,4.9\n3,7.2\n4,9\n5,11.1\n");
   }
   // The run failed with `code`, one line on stderr, and (with --json) the error object on stdout.
-  static void expect_error(const RunResult& r, int code, const std::string& message_part, bool json) {
+  static void expect_error(const RunResult& r, int code, const std::string& message_part,
+                           bool json) {
     EXPECT_EQ(r.exit_code, code) << r.err;
     EXPECT_NE(r.err.find(message_part), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -37,15 +37,19 @@ class FitExitCodes : public ::testing::Test {
 
 TEST_F(FitExitCodes, OutputThatIsTheInputIsAUsageErrorAndTheInputSurvives) {
   const std::string before = read_text(data_);
-  expect_error(run({"fit", data_, "--model", "linear", "-o", data_, "--json"}), 2, "never overwrites an input", true);
+  expect_error(run({"fit", data_, "--model", "linear", "-o", data_, "--json"}), 2,
+               "never overwrites an input", true);
   const std::string symlink = dir_ / "link.csv", hardlink = dir_ / "hard.csv";
   std::filesystem::create_symlink(data_, symlink);
   std::filesystem::create_hard_link(data_, hardlink);
-  expect_error(run({"fit", data_, "--model", "linear", "-o", symlink}), 2, "never overwrites an input", false);
-  expect_error(run({"fit", data_, "--model", "linear", "--output", hardlink}), 2, "never overwrites an input", false);
+  expect_error(run({"fit", data_, "--model", "linear", "-o", symlink}), 2,
+               "never overwrites an input", false);
+  expect_error(run({"fit", data_, "--model", "linear", "--output", hardlink}), 2,
+               "never overwrites an input", false);
   const std::string svg_link = dir_ / "data.svg";
   std::filesystem::create_symlink(data_, svg_link);
-  expect_error(run({"fit", data_, "--model", "linear", "--plot", svg_link}), 2, "never overwrites an input", false);
+  expect_error(run({"fit", data_, "--model", "linear", "--plot", svg_link}), 2,
+               "never overwrites an input", false);
   EXPECT_EQ(read_text(data_), before);
 }
 
@@ -54,7 +58,8 @@ TEST_F(FitExitCodes, PlotOfAnHdf5FileIsRefusedBeforeAnyWork) {
   ASSERT_EQ(run({"generate", "--model", "linear", "--points", "50", "--out", h5}).exit_code, 0);
   const std::string before = read_text(h5);
   expect_error(run({"fit", data_, "--model", "linear", "--plot", h5}), 2, "name it .svg", false);
-  expect_error(run({"fit", data_, "--model", "linear", "--output", dir_ / "fit.h5"}), 2, "name it .csv", false);
+  expect_error(run({"fit", data_, "--model", "linear", "--output", dir_ / "fit.h5"}), 2,
+               "name it .csv", false);
   EXPECT_EQ(read_text(h5), before);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "fit.h5"));
 }
@@ -71,8 +76,9 @@ TEST_F(FitExitCodes, ModelNotFiniteAtTheStartIsExit3NamingRowAndX) {
 }
 
 TEST_F(FitExitCodes, UnwritableOutputIsExit5WithTheSystemsReason) {
-  expect_error(run({"fit", data_, "--model", "linear", "-o", dir_ / "no_such_dir/fit.csv", "--json"}), 5,
-               "No such file or directory", true);
+  expect_error(
+      run({"fit", data_, "--model", "linear", "-o", dir_ / "no_such_dir/fit.csv", "--json"}), 5,
+      "No such file or directory", true);
   // A full disk: /dev/full accepts the open and fails the write with ENOSPC.
   expect_error(run({"fit", data_, "--model", "linear", "-o", "/dev/full", "--json"}), 5,
                "/dev/full: write failed: No space left on device", true);
@@ -92,7 +98,8 @@ TEST_F(FitExitCodes, SkippedRowsAreReportedOnStderr) {
 
 TEST_F(FitExitCodes, UsageAndDataErrorsPrintTheJsonErrorObject) {
   expect_error(run({"fit", data_, "--model", "linear", "--p0", "q=1", "--json"}), 2, "q", true);
-  expect_error(run({"fit", dir_ / "missing.csv", "--model", "linear", "--json"}), 3, "missing.csv", true);
+  expect_error(run({"fit", dir_ / "missing.csv", "--model", "linear", "--json"}), 3, "missing.csv",
+               true);
   expect_error(run({"fit", data_, "--model", "no_such_model", "--json"}), 3, "no_such_model", true);
 }
 

@@ -1,6 +1,8 @@
 // The process's signal policy (app/signals.cpp, compiled in here) over the library's mapped HDF5
 // data: a file cut short under a running fit ends with one line and the bad-input exit code, no
 // crash. (The library installs no handler; the front end does.)
+#include "app/signals.cpp"
+
 #include <H5Cpp.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,12 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "app/signals.cpp"
-
 namespace curvefit::app {
 namespace {
 
-void write_contiguous(H5::H5File& file, const std::string& name, const std::vector<double>& values) {
+void write_contiguous(H5::H5File& file, const std::string& name,
+                      const std::vector<double>& values) {
   hsize_t dims[1] = {values.size()};
   H5::DataSpace space(1, dims);
   H5::DataSet dataset = file.createDataSet(name, H5::PredType::NATIVE_DOUBLE, space);
@@ -23,9 +24,9 @@ void write_contiguous(H5::H5File& file, const std::string& name, const std::vect
 }
 
 TEST(SignalsDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("curvefit_signals_" + std::to_string(::getpid()) + "_shrinks.h5"))
-          .string();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("curvefit_signals_" + std::to_string(::getpid()) + "_shrinks.h5"))
+                               .string();
   {
     H5::H5File file(path, H5F_ACC_TRUNC);
     write_contiguous(file, "/x", std::vector<double>(200000, 1.0));
@@ -41,7 +42,8 @@ TEST(SignalsDeathTest, AFileTruncatedWhileMappedEndsWithOneLineAndExitCode3) {
         for (std::size_t i = 0; i < data->rows(); i += 512) sum = sum + data->y_column()[i];
         std::exit(97);  // not reached: the lost pages raise SIGBUS
       },
-      ::testing::ExitedWithCode(3), "shrinks.h5: the file changed or became unreadable while it was being read");
+      ::testing::ExitedWithCode(3),
+      "shrinks.h5: the file changed or became unreadable while it was being read");
   std::filesystem::remove(path);
 }
 
