@@ -52,6 +52,8 @@ double t_quantile_975(long dof) {
   return boost::math::quantile(distribution, 0.975);
 }
 
+namespace {
+
 // "jac", one scale per parameter, or 1 (every parameter).
 nlohmann::ordered_json x_scale_json(const FitSettings& used) {
   if (used.x_scale_jac) return "jac";
@@ -59,10 +61,40 @@ nlohmann::ordered_json x_scale_json(const FitSettings& used) {
   return std::vector<double>(used.x_scale.begin(), used.x_scale.end());
 }
 
+// The settings the report does not show elsewhere (FitResult::used).
+nlohmann::ordered_json settings_json(const FitSettings& used) {
+  return {{"columns", used.columns},
+          {"init_source", used.init_source},
+          {"ftol", number(used.ftol)},
+          {"xtol", number(used.xtol)},
+          {"gtol", number(used.gtol)},
+          {"max_nfev", used.max_nfev},
+          {"x_scale", x_scale_json(used)},
+          {"memory_limit_source", used.memory_limit_source}};
+}
+
 // The whole command's time when the front end measured it, else reading and fitting.
 double wall_time(const FitResult& r, const RunInfo& run) {
   return run.time_s > 0 ? run.time_s : r.used.read_s + r.used.fit_s;
 }
+
+// [[Execution]]: mode, memory, time, and the notes of the fit and of the front end.
+void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo& run) {
+  out << "[[Execution]]\n";
+  out << "    mode               = " << to_string(r.mode);
+  if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
+  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
+  out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
+      << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
+      << "\n";
+  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data "
+      << fmt("%.3g", r.used.read_s) << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs "
+      << fmt("%.3g", run.output_s) << " s)\n";
+  for (const auto& note : r.used.notes) out << "    note: " << note << "\n";
+  for (const auto& note : run.notes) out << "    note: " << note << "\n";
+}
+
+}  // namespace
 
 std::string format_report(const FitResult& r, const RunInfo& run) {
   std::ostringstream out;
@@ -137,18 +169,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
     for (const auto& [c, i, k] : strong)
       out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
   }
-  out << "[[Execution]]\n";
-  out << "    mode               = " << to_string(r.mode);
-  if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
-  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
-  out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
-      << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
-      << "\n";
-  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data "
-      << fmt("%.3g", r.used.read_s)
-      << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
-  for (const auto& note : r.used.notes) out << "    note: " << note << "\n";
-  for (const auto& note : run.notes) out << "    note: " << note << "\n";
+  append_execution(out, r, run);
   return out.str();
 }
 
@@ -227,15 +248,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"time_s", wall_time(r, run)},
       {"timing", {{"read_s", r.used.read_s}, {"fit_s", r.used.fit_s}, {"output_s", run.output_s}}},
       {"history", std::move(history)},
-      {"settings",
-       {{"columns", r.used.columns},
-        {"init_source", r.used.init_source},
-        {"ftol", number(r.used.ftol)},
-        {"xtol", number(r.used.xtol)},
-        {"gtol", number(r.used.gtol)},
-        {"max_nfev", r.used.max_nfev},
-        {"x_scale", x_scale_json(r.used)},
-        {"memory_limit_source", r.used.memory_limit_source}}},
+      {"settings", settings_json(r.used)},
       {"notes", notes},
   };
 }
