@@ -1,5 +1,6 @@
 // `curvefit fit DATA --model M [options]`: fit a model to data of any size and report the
 // parameters with their uncertainties.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,15 +15,14 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
+#include "core/engine/fit_setup.h"
 #include "core/output/atomic_file.h"
 #include "core/errors.h"
 #include "core/engine/fit.h"
-#include "core/model/model_library.h"
 #include "core/engine/param_spec.h"
 #include "core/output/plot.h"
 #include "core/output/report.h"
@@ -64,26 +64,16 @@ extern "C" void on_interrupt_signal(int) {
   }
 }
 
-// -q: the notes that the data readers write on std::cerr are dropped while it lives; the stream is
-// restored before an error reaches main, which prints it.
-class MutedStderr {
- public:
-  explicit MutedStderr(bool mute) : saved_(mute ? std::cerr.rdbuf(nullptr) : nullptr) {}
-  ~MutedStderr() {
-    if (saved_) std::cerr.rdbuf(saved_);
-  }
-  MutedStderr(const MutedStderr&) = delete;
-  MutedStderr& operator=(const MutedStderr&) = delete;
-
- private:
-  std::streambuf* saved_;
-};
-
 // A progress line on stderr for each full pass that lasts more than a second: rows, rate, ETA.
 class ProgressDisplay {
  public:
-  ProgressDisplay(bool enabled, std::size_t total_rows) : enabled_(enabled), total_(total_rows) {
+  explicit ProgressDisplay(bool enabled) : enabled_(enabled) {
     if (enabled_) worker_ = std::thread([this] { run(); });
+  }
+  // Rows of a full pass (known once the data are open; passes start after that).
+  void set_total(std::size_t rows) {
+    std::lock_guard lock(mutex_);
+    total_ = rows;
   }
   ~ProgressDisplay() { stop(); }
   std::atomic<std::size_t>* rows() { return enabled_ ? &rows_ : nullptr; }
@@ -139,7 +129,7 @@ class ProgressDisplay {
   }
 
   bool enabled_;
-  std::size_t total_;
+  std::size_t total_ = 0;
   std::atomic<std::size_t> rows_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -156,43 +146,6 @@ std::string iteration_line(const IterationInfo& info, bool subsample) {
                 subsample ? "sub " : "    ", info.iteration, info.cost, info.cost_change, info.step_norm,
                 info.optimality, info.radius, info.nfev);
   return buffer;
-}
-
-// A deterministic sample of the data for the initial guess: the whole data in RAM, or for a file
-// that is streamed, 64 evenly spaced blocks of rows (a few reads, not one per row).
-GuessSample guess_sample(DataSource& data, const MemoryDataSource* in_memory) {
-  GuessSample sample;
-  const std::size_t m = data.rows();
-  const int k = data.num_predictors();
-  auto take = [&](std::size_t count, const double* x1, const double* x2, const double* y) {
-    sample.x.insert(sample.x.end(), x1, x1 + count);
-    if (k > 1) sample.x2.insert(sample.x2.end(), x2, x2 + count);
-    sample.y.insert(sample.y.end(), y, y + count);
-  };
-  if (in_memory) {
-    const std::size_t stride = std::max<std::size_t>(1, m / kGuessSamplePoints);
-    std::vector<double> x1, x2, y;
-    for (std::size_t i = 0; i < m; i += stride) {
-      x1.push_back(in_memory->x_column(0)[i]);
-      if (k > 1) x2.push_back(in_memory->x_column(1)[i]);
-      y.push_back(in_memory->y_column()[i]);
-    }
-    take(y.size(), x1.data(), x2.data(), y.data());
-    return sample;
-  }
-  const std::size_t blocks = 64, block_rows = std::max<std::size_t>(1, kGuessSamplePoints / blocks);
-  std::vector<std::vector<double>> x(static_cast<std::size_t>(k), std::vector<double>(block_rows));
-  std::vector<double> y(block_rows), sigma(block_rows);
-  std::vector<double*> xp;
-  for (auto& column : x) xp.push_back(column.data());
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const std::size_t begin = m <= block_rows ? 0 : (m - block_rows) * b / (blocks - 1);
-    const std::size_t count = std::min(block_rows, m - begin);
-    data.read(begin, count, xp.data(), y.data(), data.has_sigma() ? sigma.data() : nullptr);
-    take(count, x[0].data(), k > 1 ? x[1].data() : nullptr, y.data());
-    if (m <= block_rows) break;
-  }
-  return sample;
 }
 
 // The plot's horizontal range: the first predictor's (its positive values on a log axis), or the
@@ -212,57 +165,102 @@ std::pair<double, double> plot_range(const FitRequest& request, const Eigen::Vec
   return {lo, hi};
 }
 
-void write_outputs(const FitOptions& o, const FitRequest& request, const FitResult& result, const Model& model,
-                   const MemoryDataSource* in_memory, const std::vector<std::string>& columns, RunInfo& run) {
+// The text --output writes: CSV, or tab-separated for a .tsv name.
+char output_delimiter(const std::string& path) {
+  return path.size() >= 4 && path.compare(path.size() - 4, 4, ".tsv") == 0 ? '\t' : ',';
+}
+
+bool has_suffix(const std::string& path, std::initializer_list<const char*> suffixes) {
+  for (const char* suffix : suffixes) {
+    const std::string s(suffix);
+    if (path.size() > s.size() && path.compare(path.size() - s.size(), s.size(), s) == 0) return true;
+  }
+  return false;
+}
+
+// Before any work: outputs have the format their name says and never overwrite an input.
+void check_outputs(const FitOptions& o) {
+  std::vector<std::string> inputs;
+  if (o.data != "-") inputs.push_back(o.data);
+  if (!o.output.empty()) {
+    struct stat info {};
+    const bool special = ::stat(o.output.c_str(), &info) == 0 && !S_ISREG(info.st_mode);
+    if (!special && !has_suffix(o.output, {".csv", ".tsv", ".txt"}))
+      throw UsageError("--output " + o.output + ": writes delimited text; name it .csv, .tsv or .txt");
+    check_output_path(o.output, "--output", inputs);
+  }
+  if (!o.plot.empty()) {
+    if (!has_suffix(o.plot, {".svg"})) throw UsageError("--plot " + o.plot + ": writes SVG; name it .svg");
+    check_output_path(o.plot, "--plot", inputs);
+  }
+  if (!o.output.empty() && !o.plot.empty() && (o.output == o.plot || same_file(o.output, o.plot)))
+    throw UsageError("--output and --plot name the same file");
+}
+
+// One chunk's rows as delimited text: x..., y, fit, residual.
+void append_rows(std::string& buffer, const FittedChunk& c, int k, char delimiter) {
+  char number[32];
+  auto put = [&](double v, char end) {
+    auto [p, ec] = std::to_chars(number, number + sizeof number, v);
+    (void)ec;
+    buffer.append(number, p);
+    buffer += end;
+  };
+  for (std::size_t i = 0; i < c.rows; ++i) {
+    for (int j = 0; j < k; ++j) put(c.x[j][i], delimiter);
+    put(c.y[i], delimiter);
+    put(c.fit[i], delimiter);
+    put(c.y[i] - c.fit[i], '\n');
+  }
+}
+
+std::string plot_svg(const PlotBuilder& plot, const Model& model, const FitResult& result, const std::string& title,
+                     const std::vector<std::string>& columns) {
   const int k = model.num_predictors();
+  PlotBuilder::CurveFn curve;
+  if (k == 1) {
+    const Eigen::VectorXd params = result.params;
+    curve = [&model, params](const double* x, std::size_t n, double* out) {
+      const double* xs[1] = {x};
+      model.evaluate(xs, n, params.data(), out);
+    };
+  }
+  return plot.svg(curve, "curvefit: " + title, columns.at(0), columns.at(static_cast<std::size_t>(k)));
+}
+
+// --output and --plot from one more pass over the data (two when a streamed plot needs x's range).
+void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitResult& result, RunInfo& run) {
+  const FitRequest& request = prepared.request;
+  const int k = request.model->num_predictors();
+  const std::vector<std::string> columns = request.data->column_names();
+  const char delimiter = output_delimiter(o.output);
   std::unique_ptr<AtomicOutputFile> csv;
   if (!o.output.empty()) {
     csv = std::make_unique<AtomicOutputFile>(o.output);
     std::string header;
-    for (int j = 0; j < k; ++j) header += columns.at(static_cast<std::size_t>(j)) + ",";
-    csv->write(header + columns.at(static_cast<std::size_t>(k)) + ",fit,residual\n");
+    for (int j = 0; j <= k; ++j) header += columns.at(static_cast<std::size_t>(j)) + delimiter;
+    csv->write(header + "fit" + delimiter + "residual\n");
   }
   std::unique_ptr<PlotBuilder> plot;
   if (!o.plot.empty()) {
     const PlotScale scale{o.plot_log.find('x') != std::string::npos, o.plot_log.find('y') != std::string::npos};
-    const auto [lo, hi] = plot_range(request, result.params, in_memory, k > 1, scale.log_x);
+    const auto [lo, hi] = plot_range(request, result.params, prepared.in_memory, k > 1, scale.log_x);
     plot = std::make_unique<PlotBuilder>(k > 1 ? PlotBuilder::observed_vs_fitted(lo, hi, request.data->rows(), scale)
                                                : PlotBuilder(lo, hi, scale));
   }
-  if (!csv && !plot) return;
   std::string buffer;
   for_each_chunk_fitted(request, result.params, [&](const FittedChunk& c) {
     if (csv) {
       buffer.clear();
-      char number[32];
-      auto put = [&](double v, char end) {
-        auto [p, ec] = std::to_chars(number, number + sizeof number, v);
-        (void)ec;
-        buffer.append(number, p);
-        buffer += end;
-      };
-      for (std::size_t i = 0; i < c.rows; ++i) {
-        for (int j = 0; j < k; ++j) put(c.x[j][i], ',');
-        put(c.y[i], ',');
-        put(c.fit[i], ',');
-        put(c.y[i] - c.fit[i], '\n');
-      }
+      append_rows(buffer, c, k, delimiter);
       csv->write(buffer);
     }
     if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
   });
   if (csv) csv->commit();
   if (plot) {
-    PlotBuilder::CurveFn curve;
-    if (k == 1) {
-      const Eigen::VectorXd params = result.params;
-      curve = [&model, params](const double* x, std::size_t n, double* out) {
-        const double* xs[1] = {x};
-        model.evaluate(xs, n, params.data(), out);
-      };
-    }
     AtomicOutputFile svg(o.plot);
-    svg.write(plot->svg(curve, "curvefit: " + o.model, columns.at(0), columns.at(static_cast<std::size_t>(k))));
+    svg.write(plot_svg(*plot, *request.model, result, o.model, columns));
     svg.commit();
     if (plot->dropped() > 0)
       run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) +
@@ -274,220 +272,80 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The command line's request: the shared options, then the solver's.
+FitSpec fit_spec(const FitOptions& o) {
+  FitSpec spec = problem_spec(o);
+  if (!o.p0.empty()) spec.p0 = parse_named_values(o.p0, "--p0");
+  if (!o.bounds.empty()) spec.bounds = parse_named_ranges(o.bounds, "--bounds");
+  spec.natural_bounds = o.natural_bounds;
+  try {
+    spec.loss = parse_loss(o.loss);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--loss: ") + e.what());
+  }
+  spec.f_scale = o.f_scale;
+  if (o.x_scale == "jac")
+    spec.x_scale.jac = true;
+  else if (!o.x_scale.empty() && o.x_scale.find('=') == std::string::npos)
+    spec.x_scale.all = parse_number(o.x_scale, "--x-scale");
+  else if (!o.x_scale.empty())
+    spec.x_scale.by_name = parse_named_values(o.x_scale, "--x-scale");
+  spec.ftol = o.ftol;
+  spec.xtol = o.xtol;
+  spec.gtol = o.gtol;
+  spec.max_nfev = o.max_nfev;
+  spec.absolute_sigma = o.absolute_sigma;
+  spec.interrupt = &g_interrupted;
+  if (o.quiet) spec.data_options.on_notice = nullptr;  // -q: the readers' notes are not printed
+  return spec;
+}
+
+// Progress on stderr: the iteration table with --verbose, a progress bar on a terminal.
+void attach_progress(const FitOptions& o, FitSpec& spec, ProgressDisplay& progress, bool show_progress) {
+  spec.progress_rows = progress.rows();
+  spec.on_pass = [&progress](long pass) { progress.pass_started(pass); };
+  if (o.verbose && !o.quiet)
+    progress.line("     iter           cost  cost change   step norm  optimality      radius  nfev");
+  spec.on_iteration = [&o, &progress, show_progress](const IterationInfo& info, bool subsample) {
+    if (o.quiet) return;
+    if (o.verbose || show_progress) progress.line(iteration_line(info, subsample));
+  };
+}
+
 int run_fit(const FitOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   g_interrupted = false;
   std::signal(SIGINT, on_interrupt_signal);
   std::signal(SIGTERM, on_interrupt_signal);
-  if (o.output == "-" || o.plot == "-") throw UsageError("--output and --plot need a file name");
-  const MutedStderr muted(o.quiet);
+  check_outputs(o);
+  FitSpec spec = fit_spec(o);
+  const bool show_progress = !o.quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
+  ProgressDisplay progress(show_progress);
+  attach_progress(o, spec, progress, show_progress);
 
-  Problem problem = prepare_problem(o);
-  const Model& model = *problem.model;
-  const std::size_t n = model.num_params();
-  RunInfo run;
-  run.data = o.data == "-" ? "<stdin>" : o.data;
-  run.model = o.model;
-  run.formula = model.formula();
-  run.memory_limit_bytes = problem.memory_limit_bytes;
-  run.notes.push_back("memory limit from " + problem.limit_source);
-  const bool quiet = o.quiet;
-  const bool show_progress = !quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
-
-  // The data: loaded once, or opened for re-reading on every pass.
-  std::unique_ptr<DataSource> data;
-  MemoryDataSource* in_memory = nullptr;
-  Plan plan = problem.plan;
-  if (plan.mode == FitMode::stream) {
-    data = open_streaming(o.data, problem.data_options);
-  } else {
-    auto loaded = load_data(o.data, problem.data_options);
-    in_memory = loaded.get();
-    if (in_memory->external_columns())
-      run.notes.push_back("data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
-    data = std::move(loaded);
-    // Re-plan with the exact row count, the data now part of the process.
-    PlanRequest again = problem.plan_request;
-    again.rows = data->rows();
-    again.location = DataLocation::in_memory;
-    again.baseline_rss_bytes = current_rss_bytes();
-    again.mode = problem.plan_request.mode == FitMode::automatic ? FitMode::automatic : plan.mode;
-    plan = make_plan(again);
-    run.read_s = seconds_since(start);
-  }
-  if (data->rows() == 0) throw DataError(run.data + ": no data rows left to fit");
-  if (data->rows() < n) {
-    // Fewer points than parameters: allowed by the solvers (rank deficient), but say so.
-    run.notes.push_back("fewer data points than parameters: some parameters are undetermined");
-  }
-  run.has_sigma = data->has_sigma();
-  const std::vector<std::string> columns = data->column_names();
-  run.x_columns.assign(columns.begin(), columns.begin() + data->num_predictors());
-  run.y_column = columns.at(static_cast<std::size_t>(data->num_predictors()));
-  if (run.has_sigma) run.sigma_column = columns.back();
-  run.notes.insert(run.notes.end(), problem.info.notes.begin(), problem.info.notes.end());
-  // Why this mode: the first reason in the report, all of them with --verbose (and in JSON).
-  for (std::size_t i = 0; i < plan.reasons.size(); ++i)
-    if (i == 0 || o.verbose || o.json) run.notes.push_back(plan.reasons[i]);
-
-  // Starting point: --p0, else the built-in model's guess, else 1 for every parameter.
-  Eigen::VectorXd p0 = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(n));
-  std::vector<bool> given(n, false);
-  if (!o.p0.empty())
-    for (const auto& v : parse_named_values(o.p0, "--p0")) {
-      const std::size_t j = param_index(model.param_names(), v.name, "--p0");
-      p0[static_cast<Eigen::Index>(j)] = v.value;
-      given[j] = true;
-    }
-  std::vector<bool> fixed(n, false);
-  if (!o.fix.empty())
-    for (const auto& v : parse_named_values(o.fix, "--fix")) {
-      const std::size_t j = param_index(model.param_names(), v.name, "--fix");
-      if (given[j] && p0[static_cast<Eigen::Index>(j)] != v.value)
-        throw UsageError("--fix " + v.name + " contradicts --p0 " + v.name);
-      p0[static_cast<Eigen::Index>(j)] = v.value;
-      given[j] = fixed[j] = true;
-    }
-  const bool all_given = std::all_of(given.begin(), given.end(), [](bool g) { return g; });
-  if (all_given) {
-    run.p0_source = "given";
-  } else if (problem.builtin) {
-    const GuessSample sample = guess_sample(*data, in_memory);
-    const double* xs[2] = {sample.x.data(), sample.x2.empty() ? nullptr : sample.x2.data()};
-    const std::vector<double> guess = guess_parameters(*problem.builtin, xs, sample.y.data(), sample.y.size());
-    for (std::size_t j = 0; j < n; ++j)
-      if (!given[j]) p0[static_cast<Eigen::Index>(j)] = guess[j];
-    run.p0_source = "guess from the data";
-  } else {
-    std::string names;
-    for (std::size_t j = 0; j < n; ++j)
-      if (!given[j]) names += (names.empty() ? "" : ", ") + model.param_names()[j];
-    run.p0_source = "1 for every parameter not given";
-    run.notes.push_back("no --p0 for " + names + ": starting at 1 (a formula has no initial guess)");
-  }
-  run.p0 = p0;
-
-  // Bounds: the built-in model's natural ones (widths > 0, ...) unless turned off, then --bounds.
-  const double inf = std::numeric_limits<double>::infinity();
-  Eigen::VectorXd lower = Eigen::VectorXd::Constant(static_cast<Eigen::Index>(n), -inf);
-  Eigen::VectorXd upper = Eigen::VectorXd::Constant(static_cast<Eigen::Index>(n), inf);
-  if (problem.builtin && o.natural_bounds && problem.method != Algorithm::lm) {
-    for (std::size_t j = 0; j < n; ++j) {
-      lower[static_cast<Eigen::Index>(j)] = problem.builtin->bounds[j].lower;
-      upper[static_cast<Eigen::Index>(j)] = problem.builtin->bounds[j].upper;
-    }
-  }
-  if (problem.builtin && o.natural_bounds && problem.method == Algorithm::lm) {
-    // lm takes no bounds: say which natural ones go unapplied rather than drop them silently.
-    std::string unapplied;
-    for (std::size_t j = 0; j < n; ++j) {
-      const ParamBounds& b = problem.builtin->bounds[j];
-      if (std::isinf(b.lower) && std::isinf(b.upper)) continue;
-      std::ostringstream text;
-      text << model.param_names()[j] << " in [" << b.lower << ", " << b.upper << "]";
-      unapplied += (unapplied.empty() ? "" : ", ") + text.str();
-    }
-    if (!unapplied.empty())
-      run.notes.push_back("--method lm does not apply " + o.model + "'s natural bounds (" + unapplied +
-                          "); trf and dogbox do");
-  }
-  if (!o.bounds.empty())
-    for (const auto& b : parse_named_ranges(o.bounds, "--bounds")) {
-      const std::size_t j = param_index(model.param_names(), b.name, "--bounds");
-      lower[static_cast<Eigen::Index>(j)] = b.lower;
-      upper[static_cast<Eigen::Index>(j)] = b.upper;
-    }
-  const bool bounded = (lower.array() > -inf).any() || (upper.array() < inf).any();
-  if (bounded && problem.method == Algorithm::lm)
-    throw UsageError("--method lm does not support bounds; use trf or dogbox");
-  for (std::size_t j = 0; j < n; ++j) {
-    const auto J = static_cast<Eigen::Index>(j);
-    if (fixed[j]) continue;
-    if (p0[J] < lower[J] || p0[J] > upper[J]) {
-      if (given[j])
-        throw UsageError("--p0 " + model.param_names()[j] + " = " + std::to_string(p0[J]) +
-                         " lies outside its bounds [" + std::to_string(lower[J]) + ", " + std::to_string(upper[J]) + "]");
-      p0[J] = std::clamp(p0[J], lower[J], upper[J]);
-    }
-  }
-
-  FitRequest request;
-  request.model = &model;
-  request.data = data.get();
-  request.absolute_sigma = o.absolute_sigma;
-  request.p0 = p0;
-  if (bounded) {
-    request.lower = lower;
-    request.upper = upper;
-  }
-  request.fixed = fixed;
-  request.solver.method = problem.method;
-  request.solver.ftol = o.ftol;
-  request.solver.xtol = o.xtol;
-  request.solver.gtol = o.gtol;
-  request.solver.max_nfev = o.max_nfev;
-  if (o.max_nfev < 0) throw UsageError("--max-nfev: must be >= 0");
-  if (!o.x_scale.empty()) {
-    if (o.x_scale == "jac") {
-      request.solver.x_scale_jac = true;
-    } else {
-      Eigen::VectorXd scale = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(n));
-      if (o.x_scale.find('=') == std::string::npos) {
-        scale.setConstant(parse_number(o.x_scale, "--x-scale"));
-      } else {
-        for (const auto& v : parse_named_values(o.x_scale, "--x-scale"))
-          scale[static_cast<Eigen::Index>(param_index(model.param_names(), v.name, "--x-scale"))] = v.value;
-      }
-      if (!(scale.array() > 0).all() || !scale.allFinite())
-        throw UsageError("--x-scale: scales must be positive and finite");
-      request.solver.x_scale = scale;
-      request.solver.x_scale_jac = false;
-    }
-  }
-  try {
-    request.loss = parse_loss(o.loss);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--loss: ") + e.what());
-  }
-  if (!(o.f_scale > 0) || !std::isfinite(o.f_scale)) throw UsageError("--f-scale: must be positive");
-  request.f_scale = o.f_scale;
-  run.loss = request.loss;
-  run.f_scale = o.f_scale;
-  run.absolute_sigma = o.absolute_sigma;
-  request.plan = plan;
-  run.predicted_peak_bytes = plan.predicted_peak_bytes;
-  request.interrupt = &g_interrupted;
-
-  ProgressDisplay progress(show_progress, data->rows());
-  request.progress_rows = progress.rows();
-  request.on_pass = [&](long pass) { progress.pass_started(pass); };
-  if (o.verbose && !quiet)
-    progress.line("     iter           cost  cost change   step norm  optimality      radius  nfev");
-  request.on_iteration = [&](const IterationInfo& info, bool subsample) {
-    if (quiet) return;
-    if (o.verbose || show_progress) progress.line(iteration_line(info, subsample));
-  };
-
-  const auto fit_start = std::chrono::steady_clock::now();
-  FitResult result = fit(request);
+  PreparedFit prepared = prepare_fit(spec);
+  progress.set_total(prepared.data->rows());
+  FitResult result = fit(prepared);
   progress.stop();
-  run.fit_s = seconds_since(fit_start);
 
+  RunInfo run;
+  if (o.verbose || o.json)  // the first reason is among the fit's notes already
+    for (std::size_t i = 1; i < result.used.plan_reasons.size(); ++i) run.notes.push_back(result.used.plan_reasons[i]);
   const bool interrupted = result.status == Status::interrupted;
-  if (!interrupted && (!o.output.empty() || !o.plot.empty())) {
+  const bool outputs = !o.output.empty() || !o.plot.empty();
+  if (interrupted && outputs) run.notes.push_back("interrupted: --output and --plot were not written");
+  if (!interrupted && outputs) {
     const auto output_start = std::chrono::steady_clock::now();
-    write_outputs(o, request, result, model, in_memory, data->column_names(), run);
+    write_outputs(o, prepared, result, run);
     run.output_s = seconds_since(output_start);
   }
-  if (interrupted && (!o.output.empty() || !o.plot.empty()))
-    run.notes.push_back("interrupted: --output and --plot were not written");
-  run.peak_rss_bytes = peak_rss_bytes();
+  result.used.peak_rss_bytes = peak_rss_bytes();
   run.time_s = seconds_since(start);
 
   if (o.json) {
     std::cout << report_json(result, run).dump(2) << std::endl;
   } else {
-    if (quiet) run.notes.clear();
+    if (o.quiet) result.used.notes.clear(), run.notes.clear();
     std::cout << format_report(result, run) << std::flush;
   }
   remove_temporary_files();
@@ -517,9 +375,13 @@ void register_fit_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
-  command->add_option("-o,--output", o->output, "Write x, y, fit, residual to this CSV file");
+  command->add_option("-o,--output", o->output,
+                      "Write x, y, fit, residual to this .csv/.txt file (tab-separated for .tsv); "
+                      "never an input file");
   CLI::Option* plot = command->add_option(
-      "--plot", o->plot, "Write an SVG plot of data (+-sigma), fit and residuals (observed vs fitted for 2 predictors)");
+      "--plot", o->plot,
+      "Write an SVG plot of data (+-sigma), fit and residuals, observed vs fitted for several predictors "
+      "(the name must end in .svg)");
   command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
       ->check(CLI::IsMember({"x", "y", "xy"}))
       ->needs(plot);
@@ -535,7 +397,9 @@ void register_fit_command(CLI::App& app, Context& context) {
       "  cat data.csv | curvefit fit - --model linear\n"
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
-      "            4 memory limit cannot be met; 130 interrupted (the best point so far is reported).");
+      "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"
+      "            be written; 130 interrupted (the best point so far is reported). With --json a failure\n"
+      "            prints {\"status\": \"error\", \"exit_code\": N, \"message\": ...} on stdout.");
   command->callback([o, &context] { context.exit_code = run_fit(*o); });
 }
 

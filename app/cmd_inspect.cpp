@@ -5,6 +5,7 @@
 #include <string>
 
 #include "app/commands.h"
+#include "app/error_exit.h"
 #include "core/data/csv_reader.h"
 #include "core/data/data_open.h"
 #include "core/errors.h"
@@ -45,6 +46,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 
 void inspect_csv(const InspectOptions& inspect) {
   DataOptions options;
+  options.on_notice = print_notice;
   options.delimiter = parse_delimiter_option(inspect.delimiter);
   if (inspect.header) options.header = true;
   if (inspect.no_header) options.header = false;

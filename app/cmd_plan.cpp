@@ -96,7 +96,7 @@ void print_plan(const MemoryPlan& plan, bool json) {
             << "predicted peak     " << format_size(s.peak_bytes) << "\n";
 }
 
-void print_data_plan(const Problem& problem, bool json) {
+void print_data_plan(const FitPlan& problem, bool json) {
   const Plan& plan = problem.plan;
   const PlanRequest& request = problem.plan_request;
   const std::size_t chunk = plan.chunk_rows ? plan.chunk_rows : request.rows;
@@ -172,7 +172,7 @@ void register_plan_command(CLI::App& app, Context& context) {
   command->callback([options, &context] {
     if (!options->problem.data.empty()) {
       if (options->problem.model.empty()) throw UsageError("plan DATA needs --model");
-      print_data_plan(prepare_problem(options->problem), options->problem.json);
+      print_data_plan(plan_fit(problem_spec(options->problem)), options->problem.json);
     } else {
       if (options->points.empty() || options->params == 0)
         throw UsageError("plan needs DATA and --model, or --points and --params");

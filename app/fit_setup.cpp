@@ -1,16 +1,12 @@
 #include "app/fit_setup.h"
 
-#include <algorithm>
-#include <cctype>
+#include <stdexcept>
 
+#include "app/error_exit.h"
 #include "core/data/csv_reader.h"
-#include "core/errors.h"
-#include "core/formula/expression.h"
-#include "core/model/model_library.h"
 #include "core/engine/param_spec.h"
-#include "memory/memory_manager.h"
+#include "core/errors.h"
 #include "memory/size.h"
-#include "memory/system_probe.h"
 
 namespace curvefit::app {
 
@@ -54,23 +50,11 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_flag("--json", o.json, "Print one JSON object on stdout instead of the report");
 }
 
-std::vector<std::string> formula_predictor_names(const ProblemOptions& o, const DataOptions& data_options) {
-  const bool bare_word = std::all_of(o.model.begin(), o.model.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-  });
-  if (find_model(o.model) || bare_word || o.data.empty()) return {};  // make_model names a misspelt model
-  std::vector<std::string> names;
-  try {
-    names = formula_names(o.model);
-  } catch (const ModelError&) {
-    return {};  // the real compile reports the error
-  }
-  return formula_predictors(names, describe_columns(o.data, data_options));
-}
-
-Problem prepare_problem(const ProblemOptions& o) {
-  Problem problem;
-  DataOptions& d = problem.data_options;
+FitSpec problem_spec(const ProblemOptions& o) {
+  FitSpec spec;
+  spec.data_path = o.data;
+  spec.model = o.model;
+  DataOptions& d = spec.data_options;
   d.x = o.x;
   d.y = o.y;
   d.sigma = o.sigma;
@@ -85,63 +69,22 @@ Problem prepare_problem(const ProblemOptions& o) {
   if (o.header) d.header = true;
   if (o.no_header) d.header = false;
   d.skip_invalid = o.skip_invalid;
+  d.on_notice = print_notice;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
-
-  problem.builtin = find_model(o.model);
-  d.predictor_names = formula_predictor_names(o, d);
-  problem.model = make_model(o.model, d.predictor_names);
-  const Model& model = *problem.model;
-  d.num_predictors = model.num_predictors();
-  if (!d.x.empty() && static_cast<int>(d.x.size()) != model.num_predictors())
-    throw UsageError("--x names " + std::to_string(d.x.size()) + " column(s) but the model has " +
-                     std::to_string(model.num_predictors()) + " predictor(s)");
-
-  problem.method = parse_algorithm(o.method);
-  problem.info = probe_data(o.data, d);
-  if (problem.info.rows == 0) throw DataError(o.data + ": no data rows");
-
-  std::size_t fixed = 0;
-  if (!o.fix.empty()) {
-    for (const auto& f : parse_named_values(o.fix, "--fix")) {
-      param_index(model.param_names(), f.name, "--fix");
-      ++fixed;
-    }
-  }
-  if (fixed >= model.num_params()) throw UsageError("--fix: every parameter is fixed; nothing to fit");
-  problem.free_params = model.num_params() - fixed;
-
-  const MemorySnapshot snapshot = SystemProbe().snapshot();
+  if (!o.fix.empty()) spec.fix = parse_named_values(o.fix, "--fix");
+  spec.method = parse_algorithm(o.method);
   if (!o.memory_limit.empty()) {
     try {
-      problem.memory_limit_bytes = parse_size(o.memory_limit);
+      spec.memory_limit_bytes = parse_size(o.memory_limit);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--memory-limit: ") + e.what());
     }
-    if (problem.memory_limit_bytes == 0) throw UsageError("--memory-limit: must be positive");
-    problem.limit_source = "--memory-limit";
-  } else {
-    // What the process may still use, less the safety margin, plus what it already uses.
-    const double safety = get_memory_manager().safety_factor();
-    problem.memory_limit_bytes = static_cast<std::size_t>(static_cast<double>(snapshot.available_bytes) / safety) +
-                                 snapshot.process_rss_bytes;
-    problem.limit_source = "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
+    if (spec.memory_limit_bytes == 0) throw UsageError("--memory-limit: must be positive");
   }
-  if (o.threads < 0) throw UsageError("--threads: must be >= 0");
-
-  PlanRequest& r = problem.plan_request;
-  r.rows = problem.info.rows;
-  r.columns = static_cast<std::size_t>(model.num_predictors()) + 1 + (problem.info.has_sigma ? 1 : 0);
-  r.model_params = model.num_params();
-  r.free_params = problem.free_params;
-  r.method = problem.method;
-  r.memory_limit_bytes = problem.memory_limit_bytes;
-  r.baseline_rss_bytes = current_rss_bytes();
-  r.threads = o.threads;
-  r.location = problem.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file : DataLocation::csv_file;
-  r.mode = parse_fit_mode(o.mode);
-  r.chunk_rows = o.chunk_size;
-  problem.plan = make_plan(r);
-  return problem;
+  spec.mode = parse_fit_mode(o.mode);
+  spec.chunk_rows = o.chunk_size;
+  spec.threads = o.threads;
+  return spec;
 }
 
 }  // namespace curvefit::app

@@ -1,17 +1,14 @@
 #pragma once
-// What `curvefit fit` and `curvefit plan DATA` share: their options, the model and data they name,
-// and the plan. The fit command adds the solver options and the outputs.
+// What `curvefit fit` and `curvefit plan DATA` share: their options, mapped to core's FitSpec
+// (core/engine/fit_setup.h, which plans and fits). The fit command adds the solver options and
+// the outputs.
 #include <cstddef>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
-#include "core/data/data_open.h"
-#include "core/model.h"
-#include "core/model/model_library.h"
-#include "core/engine/planner.h"
+#include "core/engine/fit_setup.h"
 
 namespace curvefit::app {
 
@@ -37,26 +34,8 @@ struct ProblemOptions {
 // otherwise they are optional (plan, which also plans from --points/--params alone).
 void add_problem_options(CLI::App& command, ProblemOptions& options, bool required = true);
 
-struct Problem {
-  std::unique_ptr<Model> model;
-  const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in
-  DataOptions data_options;
-  DataInfo info;
-  Algorithm method = Algorithm::trf;
-  std::size_t memory_limit_bytes = 0;
-  std::string limit_source;
-  std::size_t free_params = 0;
-  PlanRequest plan_request;
-  Plan plan;
-};
-
-// Builds the model, probes the data and plans the fit. Throws UsageError, ModelError, DataError,
-// MemoryError with messages that name the option or the file.
-Problem prepare_problem(const ProblemOptions& options);
-
-// The predictor names a formula uses on the data (formula_predictors in core/data/columns.h):
-// the --x names, or its names that are columns; empty for a library model, without data, or
-// when the formula writes x or x1, x2, ...
-std::vector<std::string> formula_predictor_names(const ProblemOptions& options, const DataOptions& data_options);
+// The request the shared options describe (data, columns, model, --fix, method, memory limit,
+// mode, chunk size, threads). Throws UsageError naming a bad option.
+FitSpec problem_spec(const ProblemOptions& options);
 
 }  // namespace curvefit::app

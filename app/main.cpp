@@ -1,24 +1,41 @@
 // curvefit: nonlinear least-squares curve fitting from a handful of points to billions.
-#include <cstdio>
-#include <exception>
+//
+// Process policy lives in app/: signal handlers (app/signals.h) and the one place where errors
+// become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON object on
+// stdout).
 #include <iostream>
 #include <string>
+#include <string_view>
 
 #include "app/commands.h"
+#include "app/error_exit.h"
 #include "app/suggest.h"
+#include "app/signals.h"
 #include "core/errors.h"
 #include "core/version.h"
-#include "memory/memory_manager.h"
+
+namespace {
+
+using namespace curvefit;
+
+bool wants_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "--json") return true;
+  return false;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  using namespace curvefit;
+  app::install_signal_handlers();
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("curvefit ") + version());
   app.footer(
       "Exit codes: 0 converged; 1 stopped without converging (max evaluations); 2 usage error;\n"
-      "            3 bad data or model; 4 memory limit cannot be met; 130 interrupted.");
+      "            3 bad data or model; 4 memory limit cannot be met; 5 an output or temporary file\n"
+      "            cannot be written; 130 interrupted.");
   app::Context context;
   app::register_fit_command(app, context);
   app::register_plan_command(app, context);
@@ -37,22 +54,11 @@ int main(int argc, char** argv) {
       }
     }
     const int code = app.exit(e);
-    return code == 0 ? 0 : kExitUsage;
-  } catch (const UsageError& e) {
-    std::cerr << "curvefit: " << e.what() << "\n";
+    if (code == 0) return 0;
+    if (wants_json(argc, argv)) std::cout << app::error_json(kExitUsage, e.what()) << std::endl;
     return kExitUsage;
-  } catch (const DataError& e) {
-    std::cerr << "curvefit: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const ModelError& e) {
-    std::cerr << "curvefit: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const MemoryError& e) {
-    std::cerr << "curvefit: " << e.what() << "\n";
-    return kExitMemory;
-  } catch (const std::exception& e) {
-    std::cerr << "curvefit: " << e.what() << "\n";
-    return kExitBadInput;
+  } catch (...) {
+    return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
   }
   return context.exit_code;
 }

@@ -1,6 +1,9 @@
 #pragma once
 // Errors that reach the user, each with the exit code the command line documents:
-//   2 usage error, 3 bad data or model, 4 memory limit cannot be met.
+//   2 usage error, 3 bad data or model, 4 memory limit cannot be met (MemoryError in memory/, and
+//   std::bad_alloc), 5 an output or temporary file cannot be written.
+// The library throws them where they arise; only the front end (app/main.cpp) turns them into
+// exit codes and messages.
 // (0 converged, 1 stopped without converging and 130 interrupted are outcomes, not errors.)
 #include <cstddef>
 #include <stdexcept>
@@ -14,6 +17,7 @@ enum ExitCode : int {
   kExitUsage = 2,
   kExitBadInput = 3,
   kExitMemory = 4,
+  kExitIo = 5,
   kExitInterrupted = 130,
 };
 
@@ -45,6 +49,13 @@ class ModelError : public std::runtime_error {
 
  private:
   std::size_t position_;
+};
+
+// An output or temporary file that cannot be written (permission, missing directory, disk full):
+// the message names the path and the system's reason (strerror). Exit 5.
+class IoError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 }  // namespace curvefit

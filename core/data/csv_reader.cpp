@@ -15,7 +15,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <iostream>
 #include <mutex>
 #include <optional>
 
@@ -779,14 +778,14 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
                 give_back(block);
               }));
 
-  if (stats.skipped_invalid > 0)
-    std::cerr << "curvefit: " << display_name_ << ": skipped " << stats.skipped_invalid << " invalid row"
-              << (stats.skipped_invalid == 1 ? "" : "s") << " ("
-              << format_line_list(stats.first_skipped, stats.skipped_invalid) << ")\n";
-  if (stats.omitted_nonfinite > 0)
-    std::cerr << "curvefit: " << display_name_ << ": omitted " << stats.omitted_nonfinite << " row"
-              << (stats.omitted_nonfinite == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 ("
-              << format_line_list(stats.first_omitted, stats.omitted_nonfinite) << ")\n";
+  if (stats.skipped_invalid > 0 && options_.on_notice)
+    options_.on_notice(display_name_ + ": skipped " + std::to_string(stats.skipped_invalid) + " invalid row" +
+                       (stats.skipped_invalid == 1 ? "" : "s") + " (" +
+                       format_line_list(stats.first_skipped, stats.skipped_invalid) + ")");
+  if (stats.omitted_nonfinite > 0 && options_.on_notice)
+    options_.on_notice(display_name_ + ": omitted " + std::to_string(stats.omitted_nonfinite) + " row" +
+                       (stats.omitted_nonfinite == 1 ? "" : "s") + " with non-finite x/y or sigma <= 0 (" +
+                       format_line_list(stats.first_omitted, stats.omitted_nonfinite) + ")");
   if (data_lines_seen == 0) {
     if (dialect_.has_header)
       throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");

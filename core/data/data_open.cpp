@@ -11,7 +11,6 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
-#include <csignal>
 #include <cstdint>
 #include <cstring>
 
@@ -31,17 +30,9 @@ bool ends_with(const std::string& text, const std::string& suffix) {
                     [](char a, char b) { return a == static_cast<char>(std::tolower(static_cast<unsigned char>(b))); });
 }
 
-// A mapped file that shrinks under us turns reads of the lost pages into SIGBUS: say so in one line
-// and exit with the bad-input code rather than crash. Only async-signal-safe calls in the handler.
+// The last file mapped in place, for a front end's SIGBUS handler (a mapped file that shrinks
+// under us turns reads of the lost pages into SIGBUS).
 std::array<char, 4096> g_mapped_path{};
-extern "C" void on_mapped_file_lost(int) {
-  static const char prefix[] = "curvefit: ";
-  static const char suffix[] = ": the file changed or became unreadable while it was being read\n";
-  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, prefix, sizeof prefix - 1);
-  ignored = ::write(STDERR_FILENO, g_mapped_path.data(), ::strnlen(g_mapped_path.data(), g_mapped_path.size()));
-  ignored = ::write(STDERR_FILENO, suffix, sizeof suffix - 1);
-  ::_exit(kExitBadInput);
-}
 
 // The whole file mapped read-only, unmapped when the last holder lets go; null if it cannot be.
 std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t& bytes) {
@@ -99,7 +90,6 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
     if (!(std::min(std::min(smallest[0], smallest[1]), std::min(smallest[2], smallest[3])) > 0)) return nullptr;
   }
   std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
-  std::signal(SIGBUS, on_mapped_file_lost);
   const double* y = columns[k];
   const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
   columns.resize(k);
@@ -140,7 +130,7 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
     if (!sigma_slab.empty()) sigma.insert(sigma.end(), sigma_slab.begin(), sigma_slab.begin() + n);
   }
   std::vector<std::string> names = source.column_names();
-  apply_nan_policy(x, y, sigma, options.nan_policy, path, names);
+  apply_nan_policy(x, y, sigma, options.nan_policy, path, names, options.on_notice);
   return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), std::move(names), path);
 }
 
@@ -218,9 +208,10 @@ std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataO
 
 std::unique_ptr<DataSource> open_streaming(const std::string& path, const DataOptions& options) {
   if (detect_format(path) == FileFormat::hdf5) return std::make_unique<Hdf5DataSource>(path, options, true);
-  install_temporary_file_cleanup();
   CsvReader reader(path, options);
   return std::make_unique<SpillDataSource>(reader, options.temp_dir);
 }
+
+const char* mapped_file_path() { return g_mapped_path.data(); }
 
 }  // namespace curvefit

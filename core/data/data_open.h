@@ -2,6 +2,7 @@
 // Opening data files: what the planner asks before it decides (rows and columns), and the three
 // ways the fit engine then reads them (loaded into RAM once, or re-read on every pass).
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,10 @@ struct DataOptions {
   NanPolicy nan_policy = NanPolicy::raise;
   // Directory for the CSV spill file of streaming fits; empty = $TMPDIR or /tmp.
   std::string temp_dir;
+  // Receives one line per remark about the data ("FILE: skipped 3 invalid rows (lines 4, 9, 12)",
+  // rows omitted by nan_policy omit); null = the remarks are dropped. The library prints nothing:
+  // the command line sends them to stderr.
+  std::function<void(const std::string& line)> on_notice;
 };
 
 enum class FileFormat { csv, hdf5 };
@@ -66,11 +71,16 @@ DataInfo probe_data(const std::string& path, const DataOptions& options);
 ColumnRequest describe_columns(const std::string& path, const DataOptions& options);
 
 // Loads the selected columns into RAM (CSV parsed in parallel blocks; HDF5 read in hyperslabs),
-// applying skip_invalid and nan_policy. Reports skipped/omitted rows on stderr. HDF5 datasets
+// applying skip_invalid and nan_policy. Reports skipped/omitted rows to options.on_notice. HDF5 datasets
 // stored as contiguous float64 are not copied but mapped read-only (external_columns() is then
 // true): the file must not be rewritten while the source is in use; if it is truncated, reading
-// the lost rows prints one line and exits with code 3 (a SIGBUS handler).
+// the lost rows raises SIGBUS: a front end handles it (app/main.cpp prints one line naming
+// mapped_file_path() and exits with code 3).
 std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataOptions& options);
+
+// The path of the file last mapped by load_data ("" if none). Async-signal-safe: for a SIGBUS
+// handler.
+const char* mapped_file_path();
 
 // A source that re-reads the file on every pass: HDF5 hyperslabs of the requested range; CSV is
 // converted once into a binary columnar spill file in temp_dir (removed when the source dies, at

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 
 #include "core/data/csv_reader.h"
 #include "core/errors.h"
@@ -185,7 +184,7 @@ struct Hdf5DataSource::Handles {
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
-    : path_(path) {
+    : path_(path), on_notice_(options.on_notice) {
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
@@ -350,8 +349,9 @@ void Hdf5DataSource::find_invalid_rows() {
     for (auto& row : first) ++row;
     std::string list = format_line_list(first, invalid_rows_.size());
     list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
-    std::cerr << "curvefit: " << path_ << ": omitted " << invalid_rows_.size() << " row"
-              << (invalid_rows_.size() == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
+    if (on_notice_)
+      on_notice_(path_ + ": omitted " + std::to_string(invalid_rows_.size()) + " row" +
+                 (invalid_rows_.size() == 1 ? "" : "s") + " with non-finite x/y or sigma <= 0 (" + list + ")");
   }
   if (rows() == 0) throw DataError(path_ + ": no valid rows remain (" + std::to_string(invalid_rows_.size()) + " omitted)");
 }
@@ -430,7 +430,8 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
 
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
-                             const std::vector<std::string>& names) {
+                             const std::vector<std::string>& names,
+                             const std::function<void(const std::string&)>& on_notice) {
   const std::size_t n = y.size(), k = x.size();
   std::size_t kept = 0, omitted = 0;
   std::vector<std::size_t> first;
@@ -461,8 +462,9 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
   if (omitted > 0) {
     std::string list = format_line_list(first, omitted);
     list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
-    std::cerr << "curvefit: " << file << ": omitted " << omitted << " row" << (omitted == 1 ? "" : "s")
-              << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
+    if (on_notice)
+      on_notice(file + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
+                " with non-finite x/y or sigma <= 0 (" + list + ")");
   }
   if (kept == 0) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
   return omitted;

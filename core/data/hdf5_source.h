@@ -8,6 +8,7 @@
 // (the streaming reader); concurrent calls are serialised, never parallel.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -79,6 +80,7 @@ class Hdf5DataSource : public DataSource {
                   const double* sigma, std::size_t offset);
 
   std::string path_;
+  std::function<void(const std::string&)> on_notice_;  // DataOptions::on_notice
   int num_predictors_ = 1;
   bool has_sigma_ = false;
   std::vector<std::string> names_;
@@ -94,8 +96,10 @@ class Hdf5DataSource : public DataSource {
 
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
 // dataset; omit drops the rows and returns how many. Rows are 1-based in messages.
+// Omitted rows are reported to on_notice (may be null).
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
-                             const std::vector<std::string>& names);
+                             const std::vector<std::string>& names,
+                             const std::function<void(const std::string&)>& on_notice);
 
 }  // namespace curvefit

@@ -22,7 +22,7 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
       std::string path_template = directory + "/curvefit-spill-XXXXXX";
       int fd = ::mkstemp(path_template.data());
       if (fd < 0)
-        throw DataError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
+        throw IoError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
       files_.push_back({path_template, fd});
       register_temporary_file(path_template);
     }
@@ -34,7 +34,7 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
           ssize_t written = ::write(files_[c].fd, bytes, left);
           if (written < 0 && errno == EINTR) continue;
           if (written <= 0)
-            throw DataError(description_ + ": writing the spill file " + files_[c].path +
+            throw IoError(description_ + ": writing the spill file " + files_[c].path +
                             " failed: " + std::strerror(errno));
           bytes += written;
           left -= static_cast<std::size_t>(written);

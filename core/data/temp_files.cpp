@@ -2,7 +2,6 @@
 // that a signal handler can walk it without locks or allocation.
 #include "core/data/temp_files.h"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,33 +26,14 @@ struct Slot {
 
 Slot g_slots[kSlots];
 std::once_flag g_atexit_once;
-std::once_flag g_signal_once;
 
 void remove_at_exit() { remove_temporary_files(); }
-
-extern "C" void remove_and_reraise(int signal_number) {
-  remove_temporary_files();
-  ::signal(signal_number, SIG_DFL);
-  ::raise(signal_number);
-}
-
-void install_if_default(int signal_number) {
-  struct sigaction current {};
-  if (::sigaction(signal_number, nullptr, &current) != 0) return;
-  // Someone (the fit command) installed a handler already: keep it; it calls us itself.
-  if ((current.sa_flags & SA_SIGINFO) || current.sa_handler != SIG_DFL) return;
-  struct sigaction ours {};
-  ours.sa_handler = remove_and_reraise;
-  sigemptyset(&ours.sa_mask);
-  ours.sa_flags = SA_RESETHAND;
-  ::sigaction(signal_number, &ours, nullptr);
-}
 
 }  // namespace
 
 void register_temporary_file(const std::string& path) {
   std::call_once(g_atexit_once, [] { std::atexit(remove_at_exit); });
-  if (path.size() + 1 > kPathBytes) throw DataError(path + ": temporary file path too long");
+  if (path.size() + 1 > kPathBytes) throw IoError(path + ": temporary file path too long");
   for (Slot& slot : g_slots) {
     int expected = kFree;
     if (slot.state.compare_exchange_strong(expected, kWriting)) {
@@ -62,7 +42,7 @@ void register_temporary_file(const std::string& path) {
       return;
     }
   }
-  throw DataError(path + ": too many temporary files at once (limit 64)");
+  throw IoError(path + ": too many temporary files at once (limit 64)");
 }
 
 void unregister_temporary_file(const std::string& path) {
@@ -82,13 +62,6 @@ void unregister_temporary_file(const std::string& path) {
 void remove_temporary_files() noexcept {
   for (Slot& slot : g_slots)
     if (slot.state.load(std::memory_order_acquire) == kLive) ::unlink(slot.path);
-}
-
-void install_temporary_file_cleanup() {
-  std::call_once(g_signal_once, [] {
-    install_if_default(SIGINT);
-    install_if_default(SIGTERM);
-  });
 }
 
 int temporary_file_count() {

@@ -6,15 +6,13 @@
 //   - register_temporary_file() adds a path; unregister_temporary_file() unlinks and forgets it
 //     (called by the owner's destructor).
 //   - At normal exit (std::exit / return from main) an atexit hook removes whatever is left.
-//   - install_temporary_file_cleanup() installs SIGINT/SIGTERM handlers that remove the files
-//     and then re-raise the signal with its default action, but only where the disposition is
-//     still the default: a command that installs its own handler (the fit command, which wants
-//     to exit 130 after reporting) keeps it and must call remove_temporary_files() itself.
+//   - On SIGINT/SIGTERM the front end's handler calls remove_temporary_files() (signal policy is
+//     the process's, not the library's: app/main.cpp installs it).
 #include <string>
 
 namespace curvefit {
 
-// Adds path to the registry and makes sure the atexit hook is installed. Throws DataError when
+// Adds path to the registry and makes sure the atexit hook is installed. Throws IoError when
 // the registry is full (more than 64 live temporary files).
 void register_temporary_file(const std::string& path);
 
@@ -25,9 +23,6 @@ void unregister_temporary_file(const std::string& path);
 // signal handler, from an error path or at exit. Files stay registered-but-gone afterwards
 // until their owners unregister them.
 void remove_temporary_files() noexcept;
-
-// Installs the SIGINT/SIGTERM handlers described above (idempotent). open_streaming() calls it.
-void install_temporary_file_cleanup();
 
 // Number of registered files (for tests).
 int temporary_file_count();

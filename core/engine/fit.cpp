@@ -6,14 +6,21 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/engine/subsample.h"
 #include "core/errors.h"
-#include "memory/huge_pages.h"
+#include "memory/system_probe.h"
 #include "solvers/covariance.h"
 #include "solvers/solve.h"
 
 namespace curvefit {
 
 namespace {
+
+std::string format_number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.6g", value);
+  return buffer;
+}
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // From this many rows on, evaluating the Jacobian at every trial point pays: a pass costs far
@@ -32,43 +39,6 @@ Eigen::VectorXd take(const Eigen::VectorXd& full, const std::vector<int>& indice
   Eigen::VectorXd reduced(static_cast<Eigen::Index>(indices.size()));
   for (std::size_t j = 0; j < indices.size(); ++j) reduced[static_cast<Eigen::Index>(j)] = full[indices[j]];
   return reduced;
-}
-
-// Rows taken for the subsample fit come in blocks of this many consecutive rows: a block is one
-// short read of a file and a few pages of memory, where single rows every stride-th row would
-// touch every page (and, from a file, read all of it).
-constexpr std::size_t kSubsampleBlockRows = 256;
-
-// A subsample of about m / stride rows copied into RAM: blocks of kSubsampleBlockRows consecutive
-// rows at evenly spaced places from the first row to the last, so that it spans the whole data.
-// Only those blocks are read (from RAM or from a file): not a full pass.
-std::unique_ptr<MemoryDataSource> subsample(DataSource& data, std::size_t stride) {
-  const std::size_t m = data.rows();
-  const std::size_t rows = (m + stride - 1) / stride;
-  const std::size_t block = std::min(kSubsampleBlockRows, rows);
-  const std::size_t blocks = (rows + block - 1) / block;
-  const std::size_t k = static_cast<std::size_t>(data.num_predictors());
-  // One buffer for every column, in huge pages: the subsample is written once and read by every
-  // iteration of its fit, and fresh 4 KiB pages are what copying it would mostly cost.
-  const std::size_t columns = k + 1 + (data.has_sigma() ? 1 : 0);
-  std::shared_ptr<double> storage = allocate_huge_page_doubles(columns * rows);
-  std::vector<double*> x(k);
-  for (std::size_t q = 0; q < k; ++q) x[q] = storage.get() + q * rows;
-  double* y = storage.get() + k * rows;
-  double* sigma = data.has_sigma() ? storage.get() + (k + 1) * rows : nullptr;
-  std::vector<double*> xs(k);
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const std::size_t out = b * block;
-    const std::size_t count = std::min(block, rows - out);
-    // Evenly spaced starts, the first at row 0 and the last ending at row m (stride >= 2 keeps
-    // the blocks apart).
-    const std::size_t begin = blocks == 1 ? 0 : (m - count) * b / (blocks - 1);
-    for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
-    data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
-  }
-  return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y, sigma, rows,
-                                            std::move(storage), data.column_names(),
-                                            data.description() + " (subsample)");
 }
 
 ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t rows) {
@@ -109,18 +79,53 @@ SolverOptions solver_options(const FitRequest& request, const std::vector<int>& 
                        std::to_string(n_model) + "), got " + std::to_string(v.size()));
     return take(v, free);
   };
-  options.lower = reduce(request.lower, "lower bounds");
-  options.upper = reduce(request.upper, "upper bounds");
+  options.lower = reduce(request.solver.lower, "lower bounds");
+  options.upper = reduce(request.solver.upper, "upper bounds");
   options.x_scale = reduce(request.solver.x_scale, "x_scale");
   if (subsample_stage) options.keep_history = false;
-  options.interrupt = request.interrupt;  // also between rejected steps, each a full pass
   const std::function<bool(const IterationInfo&)> user = request.solver.callback;
   options.callback = [&request, user, subsample_stage](const IterationInfo& info) {
     if (user && !user(info)) return false;
     if (request.on_iteration) request.on_iteration(info, subsample_stage);
-    return !(request.interrupt && request.interrupt->load());
+    return !(request.solver.interrupt && request.solver.interrupt->load());
   };
   return options;
+}
+
+// The first row where the model is not finite at `params` (model-sized), as "row N (x = ...)";
+// empty when every fitted value is finite (the derivatives are then what is not).
+std::string first_non_finite_row(const FitRequest& request, const Eigen::VectorXd& params) {
+  std::string found;
+  for_each_chunk_fitted(request, params, [&](const FittedChunk& chunk) {
+    if (!found.empty()) return;
+    for (std::size_t i = 0; i < chunk.rows && found.empty(); ++i) {
+      if (std::isfinite(chunk.fit[i])) continue;
+      found = "data row " + std::to_string(chunk.begin + i + 1) + " (x = ";
+      for (int q = 0; q < request.model->num_predictors(); ++q)
+        found += (q ? ", " : "") + format_number(chunk.x[q][i]);
+      found += ") gives " + format_number(chunk.fit[i]);
+    }
+  });
+  return found;
+}
+
+// The solvers report a bad option and a start where the residuals or the Jacobian are not finite
+// alike (std::invalid_argument, as scipy's ValueError): here the first is a usage error and the
+// second bad data or model, named by its first row.
+SolverResult solve_from(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options,
+                        const FitRequest& request, const std::vector<int>& free) {
+  try {
+    return solve(objective, x0, options);
+  } catch (const std::invalid_argument& error) {
+    Eigen::VectorXd full = request.p0;
+    for (std::size_t j = 0; j < free.size(); ++j) full[free[j]] = x0[static_cast<Eigen::Index>(j)];
+    const Evaluation start = objective.evaluate(x0, true);
+    if (start.finite && start.has_linearization) throw UsageError(error.what());
+    const std::string row = first_non_finite_row(request, full);
+    throw ModelError("the model is not finite at the starting point: " +
+                     (row.empty() ? std::string("its derivatives are not (at some row)") : row) +
+                     "; give --p0 values, --bounds or data where it is defined");
+  }
 }
 
 void validate(const FitRequest& request) {
@@ -203,6 +208,71 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   }
 }
 
+// The solver settings a fit ran with, for the result's summary.
+void echo_settings(const FitRequest& request, FitSettings& used) {
+  const Eigen::Index n = static_cast<Eigen::Index>(request.model->num_params());
+  const double inf = std::numeric_limits<double>::infinity();
+  used.has_sigma = request.data->has_sigma();
+  const std::vector<std::string> columns = request.data->column_names();
+  const auto k = static_cast<std::size_t>(request.data->num_predictors());
+  used.x_columns.assign(columns.begin(), columns.begin() + static_cast<std::ptrdiff_t>(k));
+  used.y_column = columns.at(k);
+  used.sigma_column = used.has_sigma ? columns.back() : std::string();
+  used.formula = request.model->formula();
+  used.init = request.p0;
+  used.lower = request.solver.lower.size() ? request.solver.lower : Eigen::VectorXd::Constant(n, -inf);
+  used.upper = request.solver.upper.size() ? request.solver.upper : Eigen::VectorXd::Constant(n, inf);
+  used.loss = request.loss;
+  used.f_scale = request.f_scale;
+  used.absolute_sigma = request.absolute_sigma;
+  used.x_scale = request.solver.x_scale;
+  used.x_scale_jac = request.solver.x_scale.size() == 0 && request.solver.x_scale_jac.value_or(false);
+  used.ftol = request.solver.ftol;
+  used.xtol = request.solver.xtol;
+  used.gtol = request.solver.gtol;
+  used.max_nfev = request.solver.max_nfev;
+  used.predicted_peak_bytes = request.plan.predicted_peak_bytes;
+  used.memory_limit_bytes = request.plan.memory_limit_bytes;
+  used.plan_reasons = request.plan.reasons;
+}
+
+// 1. The subsample fit, in RAM, from x0; returns its solution (or x0 when it fails).
+Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>& free,
+                              const Eigen::VectorXd& x0, FitResult& result) {
+  const bool interrupted_early = request.solver.interrupt && request.solver.interrupt->load();
+  if (!request.plan.subsample || request.plan.subsample_stride <= 1 || interrupted_early) return x0;
+  ChunkedObjectiveOptions options = objective_options(request, 0);
+  const std::size_t m = request.data->rows(), stride = request.plan.subsample_stride;
+  std::unique_ptr<MemoryDataSource> sample = sample_rows(*request.data, (m + stride - 1) / stride);
+  result.subsample_rows = sample->rows();
+  if (sample->rows() <= free.size()) return x0;
+  std::atomic<long> sample_passes{0};
+  options.pass_counter = &sample_passes;
+  ChunkedObjective objective(*request.model, *sample, options);
+  const SolverResult solved = solve_from(objective, x0, solver_options(request, free, true), request, free);
+  result.subsample_nfev = solved.nfev;
+  return solved.status != Status::failed && solved.x.allFinite() ? solved.x : x0;
+}
+
+// The solver's answer, mapped back to model-sized parameters.
+void take_solution(const SolverResult& solved, const ChunkedObjective& objective, const Eigen::VectorXd& x0,
+                   const std::vector<int>& free, FitResult& result) {
+  result.params = objective.full_params(solved.x.size() == x0.size() ? solved.x : x0);
+  result.cost = solved.cost;
+  result.nfev = solved.nfev;
+  result.njev = solved.njev;
+  result.iterations = solved.iterations;
+  result.status = solved.status;
+  result.message = solved.message.empty() ? std::string(status_message(solved.status)) : solved.message;
+  result.success = solved.success;
+  result.optimality = solved.optimality;
+  result.history = solved.history;
+  result.active_mask = Eigen::VectorXi::Zero(static_cast<Eigen::Index>(result.names.size()));
+  if (solved.active_mask.size() == result.n_free)
+    for (std::size_t j = 0; j < free.size(); ++j)
+      result.active_mask[free[j]] = solved.active_mask[static_cast<Eigen::Index>(j)];
+}
+
 }  // namespace
 
 FitResult fit(const FitRequest& request) {
@@ -211,8 +281,7 @@ FitResult fit(const FitRequest& request) {
   const int n_model = static_cast<int>(model.num_params());
   const std::vector<int> free = free_indices(request.fixed, n_model);
   if (free.empty()) throw UsageError("every parameter is fixed: nothing to fit");
-  DataSource& data = *request.data;
-  const std::size_t m = data.rows();
+  const std::size_t m = request.data->rows();
 
   FitResult result;
   result.names = model.param_names();
@@ -224,57 +293,26 @@ FitResult fit(const FitRequest& request) {
   result.method = request.solver.method;
   result.mode = request.plan.mode;
   result.threads = request.plan.threads > 0 ? request.plan.threads : 0;
+  echo_settings(request, result.used);
 
+  const Eigen::VectorXd x0 = fit_subsample(request, free, take(request.p0, free), result);
+
+  // 2. The full fit.
   std::atomic<long> passes{0};
-  Eigen::VectorXd x0 = take(request.p0, free);
-  try {
-    // 1. The subsample fit, in RAM, from p0.
-    const bool interrupted_early = request.interrupt && request.interrupt->load();
-    if (request.plan.subsample && request.plan.subsample_stride > 1 && !interrupted_early) {
-      ChunkedObjectiveOptions options = objective_options(request, 0);
-      std::unique_ptr<MemoryDataSource> sample = subsample(data, request.plan.subsample_stride);
-      result.subsample_rows = sample->rows();
-      if (sample->rows() > free.size()) {
-        std::atomic<long> sample_passes{0};
-        options.pass_counter = &sample_passes;
-        ChunkedObjective objective(model, *sample, options);
-        const SolverResult solved = solve(objective, x0, solver_options(request, free, true));
-        result.subsample_nfev = solved.nfev;
-        if (solved.status != Status::failed && solved.x.allFinite()) x0 = solved.x;
-      }
-    }
+  ChunkedObjectiveOptions options = objective_options(request, m);
+  options.pass_counter = &passes;
+  options.rows_done = request.progress_rows;
+  options.on_pass = request.on_pass;
+  std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
+  result.chunk_rows = objective->chunk_rows();
+  result.threads = objective->threads();
+  const SolverResult solved = solve_from(*objective, x0, solver_options(request, free, false), request, free);
+  take_solution(solved, *objective, x0, free, result);
 
-    // 2. The full fit.
-    ChunkedObjectiveOptions options = objective_options(request, m);
-    options.pass_counter = &passes;
-    options.rows_done = request.progress_rows;
-    options.on_pass = request.on_pass;
-    std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
-    result.chunk_rows = objective->chunk_rows();
-    result.threads = objective->threads();
-    const SolverResult solved = solve(*objective, x0, solver_options(request, free, false));
-
-    result.params = objective->full_params(solved.x.size() == x0.size() ? solved.x : x0);
-    result.cost = solved.cost;
-    result.nfev = solved.nfev;
-    result.njev = solved.njev;
-    result.iterations = solved.iterations;
-    result.status = solved.status;
-    result.message = solved.message.empty() ? std::string(status_message(solved.status)) : solved.message;
-    result.success = solved.success;
-    result.optimality = solved.optimality;
-    result.history = solved.history;
-    result.active_mask = Eigen::VectorXi::Zero(n_model);
-    if (solved.active_mask.size() == result.n_free)
-      for (std::size_t j = 0; j < free.size(); ++j)
-        result.active_mask[free[j]] = solved.active_mask[static_cast<Eigen::Index>(j)];
-
-    // 3. Statistics and covariance at the solution.
-    fill_statistics(request, *objective, solved, free, result);
-  } catch (const std::invalid_argument& error) {
-    throw UsageError(error.what());
-  }
+  // 3. Statistics and covariance at the solution.
+  fill_statistics(request, *objective, solved, free, result);
   result.passes = passes.load();
+  result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The fit driver: a model, data, options and a plan in; parameters, their uncertainties and the
-// statistics of the fit out. The command line (`curvefit fit`) and C++ users call the same
-// function; it does no I/O of its own beyond reading the data source.
+// statistics of the fit out. It does no I/O of its own beyond reading the data source. Front ends
+// call it through fit(const FitSpec&) (core/engine/fit_setup.h), which builds the request.
 //
 //   1. For large data (plan.subsample), fit a subsample of about m / k rows first, from p0, in
 //      RAM: evenly spaced blocks of consecutive rows, read on their own (no pass over the data).
@@ -27,6 +27,9 @@
 
 namespace curvefit {
 
+// The low-level request: a model and a data source already built, a starting point and a plan.
+// Most callers want `fit(const FitSpec&)` (core/engine/fit_setup.h), which builds this request the
+// way `curvefit fit` does (open the data, plan, guess, natural bounds, --fix).
 struct FitRequest {
   const Model* model = nullptr;
   // The data. Modes memory and chunked need a MemoryDataSource (read in place); mode stream
@@ -37,22 +40,20 @@ struct FitRequest {
   bool absolute_sigma = false;
   // Starting point, one value per model parameter (fixed parameters: their fixed value).
   Eigen::VectorXd p0;
-  // Bounds per model parameter; empty = unbounded. Entries of fixed parameters are ignored.
-  Eigen::VectorXd lower;
-  Eigen::VectorXd upper;
   // Parameters held at their p0 value (--fix); empty = none. They are removed from the solver's
   // vector and reinserted in the result.
   std::vector<bool> fixed;
-  // Method, tolerances, x_scale, max_nfev, keep_history... (lower/upper/x_scale are per model
-  // parameter here and are reduced to the free ones by the driver; callback is chained).
+  // Method, tolerances, max_nfev, keep_history, and per MODEL parameter (reduced to the free ones
+  // by the driver): solver.lower / solver.upper (empty = unbounded; entries of fixed parameters
+  // are ignored) and solver.x_scale. solver.callback is chained after on_iteration's caller.
+  // solver.interrupt: set (e.g. by a SIGINT handler) to stop; checked after every solver
+  // iteration and between rejected steps; the fit then ends with Status::interrupted and the
+  // best point so far.
   SolverOptions solver;
   Loss loss = Loss::linear;
   double f_scale = 1.0;
   // Mode, chunk size, threads and subsample from make_plan (mode must not be automatic).
   Plan plan;
-  // Set (e.g. by a SIGINT handler) to stop: checked after every solver iteration; the fit then
-  // ends with Status::interrupted and the best point so far.
-  const std::atomic<bool>* interrupt = nullptr;
   // Called after each iteration of the full fit (for progress); `subsample` true during the
   // subsample fit.
   std::function<void(const IterationInfo& info, bool subsample)> on_iteration;
@@ -62,6 +63,38 @@ struct FitRequest {
   // If not null: rows done in the current full-data pass (reset at each pass start, advanced
   // after every chunk by the workers), for a progress display polling from its own thread.
   std::atomic<std::size_t>* progress_rows = nullptr;
+};
+
+// What a fit actually used, echoed in the result (as Ceres's Solver::Summary does) so that a
+// report can be printed from the result alone. fit(FitRequest) fills the solver settings;
+// fit(FitSpec) adds where the data, model, starting point and memory limit came from.
+struct FitSettings {
+  std::string data;                     // where the data came from (path, "<stdin>", ...)
+  std::vector<std::string> x_columns;   // the columns used as predictors, as the data name them
+  std::string y_column;
+  std::string sigma_column;             // empty: no weights
+  bool has_sigma = false;               // residuals weighted by 1/sigma
+  std::string model;                    // as given: library name or formula
+  std::string formula;                  // the model's formula
+  Eigen::VectorXd init;                 // starting point actually used (model-sized)
+  std::string init_source;              // "given", "guess from the data", "1 for every ..."
+  Eigen::VectorXd lower;                // bounds used (model-sized; -inf/+inf when unbounded)
+  Eigen::VectorXd upper;
+  Loss loss = Loss::linear;
+  double f_scale = 1.0;
+  bool absolute_sigma = false;
+  Eigen::VectorXd x_scale;              // model-sized; empty: 1 for every parameter, or jac
+  bool x_scale_jac = false;
+  double ftol = 0, xtol = 0, gtol = 0;
+  int max_nfev = 0;                     // 0: the solver's default (1000 per parameter)
+  std::size_t memory_limit_bytes = 0;
+  std::string memory_limit_source;      // "given", or the probe that found available memory
+  std::size_t predicted_peak_bytes = 0; // the plan's prediction for its mode
+  double read_s = 0;                    // reading the data into RAM (0 when streamed)
+  double fit_s = 0;                     // the fit: subsample stage, full fit, statistics
+  std::size_t peak_rss_bytes = 0;       // measured at the end of the fit (0 if unknown)
+  std::vector<std::string> notes;       // why this plan (first reason), and other remarks
+  std::vector<std::string> plan_reasons;  // every reason of the plan
 };
 
 struct FitResult {
@@ -110,10 +143,12 @@ struct FitResult {
   std::vector<IterationInfo> history;   // of the full fit
   // Doubts about the answer for the reader (e.g. no better than a constant); empty when none.
   std::vector<std::string> warnings;
+  FitSettings used;                     // the configuration this fit ran with
 };
 
 // Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it
-// needs, p0 outside bounds), ModelError/DataError from the model and the data.
+// needs, p0 outside bounds), ModelError when the model is not finite at the starting point (the
+// message names the first such row and its x), DataError from the data.
 FitResult fit(const FitRequest& request);
 
 // One more pass over the data computing the fitted values at `params` (model-sized) and handing

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <numbers>
@@ -63,7 +65,7 @@ class CsvWriter final : public Writer {
  public:
   CsvWriter(const std::string& path, const std::string& comment, int predictors) : path_(path) {
     file_ = std::fopen(path.c_str(), "wb");
-    if (!file_) throw DataError(path + ": cannot create the file");
+    if (!file_) throw IoError(path + ": cannot create the file: " + std::strerror(errno));
     std::string head = "# " + comment + "\n";
     head += predictors == 1 ? "x,y\n" : "x1,x2,y\n";
     put(head);
@@ -86,15 +88,17 @@ class CsvWriter final : public Writer {
     put(buffer_);
   }
   void finish() override {
-    const bool ok = std::fclose(file_) == 0;
+    const bool ok = std::fflush(file_) == 0 && !std::ferror(file_);
+    const int reason = errno;
+    const bool closed = std::fclose(file_) == 0;
     file_ = nullptr;
-    if (!ok) throw DataError(path_ + ": write failed");
+    if (!ok || !closed) throw IoError(path_ + ": write failed: " + std::strerror(ok ? errno : reason));
   }
 
  private:
   void put(const std::string& text) {
     if (std::fwrite(text.data(), 1, text.size(), file_) != text.size())
-      throw DataError(path_ + ": write failed (disk full?)");
+      throw IoError(path_ + ": write failed: " + std::strerror(errno));
   }
   static constexpr std::size_t kFlushBytes = 1 << 22;  // text held at once, whatever the chunk size
   std::string path_;
@@ -260,11 +264,11 @@ void generate_data(const Model& model, const GenerateSpec& spec, const std::stri
   } catch (const H5::Exception& e) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw DataError(out_path + ": cannot write HDF5: " + e.getDetailMsg());
+    throw IoError(out_path + ": cannot write HDF5: " + e.getDetailMsg());
   } catch (const std::filesystem::filesystem_error& e) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);
-    throw DataError(out_path + ": " + e.code().message());
+    throw IoError(out_path + ": " + e.code().message());
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);

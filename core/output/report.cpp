@@ -45,12 +45,12 @@ std::string relative_error(double value, double se) {
 
 // What the standard errors are scaled by. A robust loss weights the Jacobian's rows (as in
 // scipy's least_squares) and, without absolute sigma, scales by its own cost per degree of freedom.
-std::string covariance_basis(const RunInfo& run) {
-  if (run.loss == Loss::linear)
-    return run.absolute_sigma ? "standard errors from absolute sigma" : "standard errors scaled by reduced chi-square";
+std::string covariance_basis(const FitSettings& used) {
+  if (used.loss == Loss::linear)
+    return used.absolute_sigma ? "standard errors from absolute sigma" : "standard errors scaled by reduced chi-square";
   const std::string weighted = "Jacobian rows weighted by the loss";
-  if (run.absolute_sigma) return "standard errors from absolute sigma, " + weighted;
-  return "standard errors scaled by sum rho(r^2) / dof of the " + std::string(to_string(run.loss)) +
+  if (used.absolute_sigma) return "standard errors from absolute sigma, " + weighted;
+  return "standard errors scaled by sum rho(r^2) / dof of the " + std::string(to_string(used.loss)) +
          " loss, not by reduced chi-square; " + weighted;
 }
 
@@ -81,22 +81,66 @@ double t_quantile_975(long dof) {
   return boost::math::quantile(distribution, 0.975);
 }
 
+namespace {
+
+// "jac", one scale per parameter, or 1 (every parameter).
+nlohmann::ordered_json x_scale_json(const FitSettings& used) {
+  if (used.x_scale_jac) return "jac";
+  if (used.x_scale.size() == 0) return 1.0;
+  return std::vector<double>(used.x_scale.begin(), used.x_scale.end());
+}
+
+// The settings the report does not show elsewhere (FitResult::used).
+nlohmann::ordered_json settings_json(const FitSettings& used) {
+  return {{"init_source", used.init_source},
+          {"ftol", number(used.ftol)},
+          {"xtol", number(used.xtol)},
+          {"gtol", number(used.gtol)},
+          {"max_nfev", used.max_nfev},
+          {"x_scale", x_scale_json(used)},
+          {"memory_limit_source", used.memory_limit_source}};
+}
+
+// The whole command's time when the front end measured it, else reading and fitting.
+double wall_time(const FitResult& r, const RunInfo& run) {
+  return run.time_s > 0 ? run.time_s : r.used.read_s + r.used.fit_s;
+}
+
+// [[Execution]]: mode, memory, time, and the notes of the fit and of the front end.
+void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo& run) {
+  out << "[[Execution]]\n";
+  out << "    mode               = " << to_string(r.mode);
+  if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
+  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
+  out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
+      << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
+      << "\n";
+  out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data "
+      << fmt("%.3g", r.used.read_s) << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs "
+      << fmt("%.3g", run.output_s) << " s)\n";
+  for (const auto& note : r.used.notes) out << "    note: " << note << "\n";
+  for (const auto& note : run.notes) out << "    note: " << note << "\n";
+}
+
+}  // namespace
+
 std::string format_report(const FitResult& r, const RunInfo& run) {
   std::ostringstream out;
   const double t = t_quantile_975(r.dof);
   out << "[[Model]]\n";
-  out << "    " << run.model;
-  if (run.formula != run.model) out << ": y = " << run.formula;
-  out << "\n    data: " << run.data << "\n";
-  if (!run.y_column.empty()) {
+  out << "    " << r.used.model;
+  if (r.used.formula != r.used.model) out << ": y = " << r.used.formula;
+  out << "\n    data: " << r.used.data << "\n";
+  if (!r.used.y_column.empty()) {
     out << "    columns: x = ";
-    for (std::size_t k = 0; k < run.x_columns.size(); ++k) out << (k ? ", " : "") << run.x_columns[k];
-    out << "; y = " << run.y_column << "; sigma = " << (run.sigma_column.empty() ? "none" : run.sigma_column) << "\n";
+    for (std::size_t k = 0; k < r.used.x_columns.size(); ++k) out << (k ? ", " : "") << r.used.x_columns[k];
+    out << "; y = " << r.used.y_column << "; sigma = " << (r.used.sigma_column.empty() ? "none" : r.used.sigma_column) << "\n";
   }
   out << "[[Fit Statistics]]\n";
   out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
   out << "    method             = " << to_string(r.method);
-  if (run.loss != Loss::linear) out << ", loss " << to_string(run.loss) << " (f_scale " << g(run.f_scale) << ")";
+  if (r.used.loss != Loss::linear)
+    out << ", loss " << to_string(r.used.loss) << " (f_scale " << g(r.used.f_scale) << ")";
   out << "\n";
   out << "    iterations         = " << r.iterations << "\n";
   out << "    function evals     = " << r.nfev << " (Jacobian evals " << r.njev << ")\n";
@@ -109,10 +153,10 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   if (static_cast<std::size_t>(r.n_free) != r.names.size()) out << " free of " << r.names.size();
   out << "\n";
   out << "    degrees of freedom = " << r.dof << "\n";
-  out << "    chi-square         = " << g(r.chi2) << (run.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
+  out << "    chi-square         = " << g(r.chi2) << (r.used.has_sigma ? " (weighted by 1/sigma^2)" : "") << "\n";
   out << "    reduced chi-square = " << g(r.reduced_chi2) << "\n";
   // R-squared and RMSE are of the raw residuals fit - y, whatever sigma says.
-  const char* unweighted = run.has_sigma ? " (unweighted)" : "";
+  const char* unweighted = r.used.has_sigma ? " (unweighted)" : "";
   out << "    R-squared          = " << g(r.r_squared, 10) << unweighted << "\n";
   out << "    RMSE               = " << g(r.rmse) << unweighted << "\n";
   out << "    Akaike info crit   = " << g(r.aic) << "\n";
@@ -120,7 +164,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
   for (const auto& warning : r.warnings) out << "    warning: " << warning << "\n";
 
-  out << "[[Variables]] (" << covariance_basis(run) << ")\n";
+  out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
   std::size_t width = 0;
   for (const auto& name : r.names) width = std::max(width, name.size());
   for (std::size_t j = 0; j < r.names.size(); ++j) {
@@ -139,7 +183,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
       if (std::isfinite(t))
         out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
     }
-    if (run.p0.size() > J) out << "  (init = " << g(run.p0[J], 6) << ")";
+    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
     if (r.active_mask.size() > J && r.active_mask[J] != 0)
       out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
     out << "\n";
@@ -157,21 +201,14 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
     for (const auto& [c, i, k] : strong)
       out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
   }
-  out << "[[Execution]]\n";
-  out << "    mode               = " << to_string(r.mode);
-  if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
-  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
-  out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
-      << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
-      << "\n";
-  out << "    wall time          = " << fmt("%.3g", run.time_s) << " s (reading the data " << fmt("%.3g", run.read_s)
-      << " s, fit " << fmt("%.3g", run.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
-  for (const auto& note : run.notes) out << "    note: " << note << "\n";
+  append_execution(out, r, run);
   return out.str();
 }
 
 nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
   using json = nlohmann::ordered_json;
+  std::vector<std::string> notes = r.used.notes;
+  notes.insert(notes.end(), run.notes.begin(), run.notes.end());
   const double t = t_quantile_975(r.dof);
   json params = json::array();
   for (std::size_t j = 0; j < r.names.size(); ++j) {
@@ -183,7 +220,8 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       p["ci95"] = {number(r.params[J] - t * se), number(r.params[J] + t * se)};
     else
       p["ci95"] = nullptr;
-    if (run.p0.size() > J) p["init"] = number(run.p0[J]);
+    if (r.used.init.size() > J) p["init"] = number(r.used.init[J]);
+    if (r.used.lower.size() > J) p["bounds"] = {number(r.used.lower[J]), number(r.used.upper[J])};  // null: none
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
     params.push_back(std::move(p));
   }
@@ -208,15 +246,15 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"message", r.message},
       {"method", std::string(to_string(r.method))},
       {"mode", std::string(to_string(r.mode))},
-      {"model", run.model},
-      {"formula", run.formula},
-      {"data", run.data},
-      {"columns", json{{"x", run.x_columns},
-                       {"y", run.y_column},
-                       {"sigma", run.sigma_column.empty() ? json(nullptr) : json(run.sigma_column)}}},
-      {"loss", std::string(to_string(run.loss))},
-      {"f_scale", number(run.f_scale)},
-      {"absolute_sigma", run.absolute_sigma},
+      {"model", r.used.model},
+      {"formula", r.used.formula},
+      {"data", r.used.data},
+      {"columns", json{{"x", r.used.x_columns},
+                       {"y", r.used.y_column},
+                       {"sigma", r.used.sigma_column.empty() ? json(nullptr) : json(r.used.sigma_column)}}},
+      {"loss", std::string(to_string(r.used.loss))},
+      {"f_scale", number(r.used.f_scale)},
+      {"absolute_sigma", r.used.absolute_sigma},
       {"params", std::move(params)},
       {"covariance", matrix(r.covariance)},
       {"correlation", matrix(r.correlation)},
@@ -239,14 +277,15 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"chunk_rows", r.chunk_rows},
       {"threads", r.threads},
       {"memory",
-       {{"limit_bytes", run.memory_limit_bytes},
-        {"predicted_peak_bytes", run.predicted_peak_bytes},
-        {"peak_rss_bytes", run.peak_rss_bytes}}},
-      {"time_s", run.time_s},
-      {"timing", {{"read_s", run.read_s}, {"fit_s", run.fit_s}, {"output_s", run.output_s}}},
+       {{"limit_bytes", r.used.memory_limit_bytes},
+        {"predicted_peak_bytes", r.used.predicted_peak_bytes},
+        {"peak_rss_bytes", r.used.peak_rss_bytes}}},
+      {"time_s", wall_time(r, run)},
+      {"timing", {{"read_s", r.used.read_s}, {"fit_s", r.used.fit_s}, {"output_s", run.output_s}}},
       {"warnings", r.warnings},
       {"history", std::move(history)},
-      {"notes", run.notes},
+      {"settings", settings_json(r.used)},
+      {"notes", notes},
   };
 }
 

@@ -10,6 +10,7 @@
 
 #include <H5Cpp.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "app/cli_util.h"
 
@@ -86,10 +87,15 @@ TEST(FitColumns, AmbiguousColumnsExitThreeWithTheListing) {
              }));
   const RunResult r = run({"fit", file, "--model", "exponential", "--json"});
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_TRUE(r.out.empty()) << r.out;
-  EXPECT_EQ(r.err, "curvefit: " + file +
-                       ":1:1: cannot tell which columns to fit: no column is named x or y, and 3 other columns could "
-                       "be (columns: a, b, c); choose with --x NAME, --y NAME (and --sigma NAME for weights)\n");
+  const std::string message = file +
+                              ":1:1: cannot tell which columns to fit: no column is named x or y, and 3 other columns "
+                              "could be (columns: a, b, c); choose with --x NAME, --y NAME (and --sigma NAME for weights)";
+  EXPECT_EQ(r.err, "curvefit: " + message + "\n");
+  // With --json the failure is also one JSON object on stdout.
+  const auto error = nlohmann::json::parse(r.out);
+  EXPECT_EQ(error.at("status"), "error");
+  EXPECT_EQ(error.at("exit_code"), 3);
+  EXPECT_EQ(error.at("message"), message);
   // The options that choose make it fit.
   expect_decay_truth(run({"fit", file, "--model", "exponential", "--x", "a", "--y", "b", "--json"}), "a", "b");
 }

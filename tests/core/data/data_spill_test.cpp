@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "core/data/data_test_util.h"
 #include "core/data/spill_source.h"
 #include "core/data/temp_files.h"
+#include "core/errors.h"
 
 namespace curvefit {
 namespace {
@@ -106,13 +108,19 @@ TEST(Spill, BadInputLeavesNoFileBehind) {
   EXPECT_EQ(temporary_file_count(), 0);
 }
 
-TEST(Spill, UnwritableTempDirIsADataError) {
+// A temporary file that cannot be written is an I/O error (exit 5), not bad data.
+TEST(Spill, UnwritableTempDirIsAnIoError) {
   ScratchDir data;
   auto path = data.write("t.csv", table(10));
   DataOptions options;
   options.temp_dir = "/nonexistent-dir";
-  EXPECT_EQ(data_error([&] { open_streaming(path, options); }),
-            path + ": cannot create a spill file in /nonexistent-dir: No such file or directory");
+  std::string message;
+  try {
+    open_streaming(path, options);
+  } catch (const IoError& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message, path + ": cannot create a spill file in /nonexistent-dir: No such file or directory");
 }
 
 // The child half of the cleanup tests. It is not a test: main() below runs it instead of the
@@ -120,9 +128,18 @@ TEST(Spill, UnwritableTempDirIsADataError) {
 // up in test listings. It opens a streaming source, prints the spill directory's state, then ends
 // as asked. The source is deliberately never destroyed (the files must go by the cleanup hooks,
 // not by a destructor); it is kept in a global so a leak checker sees it as still reachable.
+// Signal policy is the front end's: the child installs the handler app/main.cpp installs.
 DataSource* spill_child_source = nullptr;
 
+extern "C" void remove_and_reraise(int signal_number) {
+  remove_temporary_files();
+  std::signal(signal_number, SIG_DFL);
+  std::raise(signal_number);
+}
+
 int run_spill_child(const std::string& how) {
+  std::signal(SIGINT, remove_and_reraise);
+  std::signal(SIGTERM, remove_and_reraise);
   DataOptions options;
   options.temp_dir = std::getenv("CURVEFIT_SPILL_DIR");
   spill_child_source = open_streaming(std::getenv("CURVEFIT_SPILL_CSV"), options).release();

@@ -213,7 +213,7 @@ TEST(Fit, InterruptStopsWithTheBestPointSoFar) {
   MemoryDataSource data = make_decay_data(kRows, false);
   std::atomic<bool> stop{false};
   FitRequest request = make_request(model, data, FitMode::chunked, 1000);
-  request.interrupt = &stop;
+  request.solver.interrupt = &stop;
   double start_cost = 0;
   request.on_iteration = [&](const IterationInfo& info, bool) {
     if (info.iteration == 0) start_cost = info.cost;

@@ -1,0 +1,368 @@
+#include "core/engine/fit_setup.h"
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "core/data/columns.h"
+#include "core/engine/subsample.h"
+#include "core/errors.h"
+#include "core/formula/expression.h"
+#include "memory/memory_manager.h"
+#include "memory/system_probe.h"
+
+namespace curvefit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string data_name(const FitSpec& spec) {
+  if (spec.data_path.empty()) return "<memory>";
+  return spec.data_path == "-" ? "<stdin>" : spec.data_path;
+}
+
+// The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file).
+std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors) {
+  if (spec.y.empty()) throw UsageError("no data: give a data file or the arrays x and y");
+  if (static_cast<int>(spec.x.size()) != num_predictors)
+    throw UsageError("x has " + std::to_string(spec.x.size()) +
+                     " predictor column(s) but the model has " + std::to_string(num_predictors));
+  for (const auto& column : spec.x)
+    if (column.size() != spec.y.size()) throw UsageError("x and y have different lengths");
+  if (!spec.sigma.empty() && spec.sigma.size() != spec.y.size())
+    throw UsageError("sigma and y have different lengths");
+  for (std::size_t i = 0; i < spec.y.size(); ++i) {
+    bool finite = std::isfinite(spec.y[i]);
+    for (const auto& column : spec.x) finite = finite && std::isfinite(column[i]);
+    if (!finite)
+      throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
+    if (!spec.sigma.empty() && !(spec.sigma[i] > 0 && std::isfinite(spec.sigma[i])))
+      throw DataError("<memory>: row " + std::to_string(i + 1) +
+                      ": sigma must be positive and finite");
+  }
+  return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
+}
+
+DataInfo array_info(const FitSpec& spec) {
+  DataInfo info;
+  info.rows = spec.y.size();
+  info.rows_exact = true;
+  info.num_predictors = static_cast<int>(spec.x.size());
+  info.has_sigma = !spec.sigma.empty();
+  return info;
+}
+
+// The memory limit and where it comes from: given, or what the process may still use less the
+// safety margin, plus what it already uses.
+std::size_t memory_limit(const FitSpec& spec, std::string& source) {
+  if (spec.memory_limit_bytes > 0) {
+    source = "given";
+    return spec.memory_limit_bytes;
+  }
+  const MemorySnapshot snapshot = SystemProbe().snapshot();
+  const double safety = get_memory_manager().safety_factor();
+  source =
+      "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
+  return static_cast<std::size_t>(static_cast<double>(snapshot.available_bytes) / safety) +
+         snapshot.process_rss_bytes;
+}
+
+std::size_t count_free_params(const FitSpec& spec, const Model& model) {
+  std::vector<bool> fixed(model.num_params(), false);
+  for (const auto& f : spec.fix) fixed[param_index(model.param_names(), f.name, "--fix")] = true;
+  const auto n_fixed = static_cast<std::size_t>(std::count(fixed.begin(), fixed.end(), true));
+  if (n_fixed >= model.num_params())
+    throw UsageError("--fix: every parameter is fixed; nothing to fit");
+  return model.num_params() - n_fixed;
+}
+
+void check_scalar_options(const FitSpec& spec) {
+  if (spec.threads < 0) throw UsageError("--threads: must be >= 0");
+  if (spec.max_nfev < 0) throw UsageError("--max-nfev: must be >= 0");
+  if (!(spec.f_scale > 0) || !std::isfinite(spec.f_scale))
+    throw UsageError("--f-scale: must be positive");
+}
+
+}  // namespace
+
+std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
+  const std::string& model = spec.model;
+  const bool bare_word = std::all_of(model.begin(), model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+  // A bare word is a model name (make_model names a misspelt one); arrays have no column names.
+  if (find_model(model) || bare_word || spec.data_path.empty()) return {};
+  std::vector<std::string> names;
+  try {
+    names = formula_names(model);
+  } catch (const ModelError&) {
+    return {};  // the real compile reports the error
+  }
+  return formula_predictors(names, describe_columns(spec.data_path, spec.data_options));
+}
+
+FitPlan plan_fit(const FitSpec& spec) {
+  check_scalar_options(spec);
+  FitPlan setup;
+  setup.builtin = find_model(spec.model);
+  DataOptions& d = setup.data_options;
+  d = spec.data_options;
+  d.predictor_names = formula_predictor_names(spec);
+  setup.model = make_model(spec.model, d.predictor_names);
+  const Model& model = *setup.model;
+  setup.data_name = data_name(spec);
+  d.num_predictors = model.num_predictors();
+  if (!d.x.empty() && static_cast<int>(d.x.size()) != model.num_predictors())
+    throw UsageError("--x names " + std::to_string(d.x.size()) + " column(s) but the model has " +
+                     std::to_string(model.num_predictors()) + " predictor(s)");
+  setup.info = spec.data_path.empty() ? array_info(spec) : probe_data(spec.data_path, d);
+  if (setup.info.rows == 0) throw DataError(setup.data_name + ": no data rows");
+  setup.free_params = count_free_params(spec, model);
+
+  PlanRequest& r = setup.plan_request;
+  r.rows = setup.info.rows;
+  r.columns = static_cast<std::size_t>(model.num_predictors()) + 1 + (setup.info.has_sigma ? 1 : 0);
+  r.model_params = model.num_params();
+  r.free_params = setup.free_params;
+  r.method = spec.method;
+  r.memory_limit_bytes = memory_limit(spec, setup.limit_source);
+  r.baseline_rss_bytes = current_rss_bytes();
+  r.threads = spec.threads;
+  r.location = spec.data_path.empty()                  ? DataLocation::in_memory
+               : setup.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file
+                                                       : DataLocation::csv_file;
+  r.mode = spec.mode;
+  r.chunk_rows = spec.chunk_rows;
+  setup.plan = make_plan(r);
+  return setup;
+}
+
+namespace {
+
+// Opens the data as the plan says (loaded once, or re-read on every pass) and re-plans with the
+// exact row count once the data are part of the process.
+void open_data(const FitSpec& spec, PreparedFit& prepared) {
+  FitPlan& setup = prepared.setup;
+  const auto start = Clock::now();
+  if (setup.plan.mode == FitMode::stream) {
+    prepared.data = open_streaming(spec.data_path, setup.data_options);
+    return;
+  }
+  std::unique_ptr<MemoryDataSource> loaded = spec.data_path.empty()
+                                                 ? array_source(spec, setup.model->num_predictors())
+                                                 : load_data(spec.data_path, setup.data_options);
+  if (loaded->external_columns())
+    prepared.used.notes.push_back(
+        "data used in place: the file's datasets are contiguous doubles, mapped read-only, not "
+        "copied");
+  prepared.in_memory = loaded.get();
+  prepared.data = std::move(loaded);
+  PlanRequest again = setup.plan_request;
+  again.rows = prepared.data->rows();
+  again.location = DataLocation::in_memory;
+  again.baseline_rss_bytes = current_rss_bytes();
+  again.mode = setup.plan_request.mode == FitMode::automatic ? FitMode::automatic : setup.plan.mode;
+  setup.plan = make_plan(again);
+  prepared.used.read_s = seconds_since(start);
+}
+
+// The built-in model's guess from one deterministic sample of the data: single rows spread over
+// the whole data when they are in RAM, blocks of rows from a file (a few reads, not a pass).
+std::vector<double> guess_from_data(const ModelInfo& info, DataSource& data, bool in_memory) {
+  const std::unique_ptr<MemoryDataSource> sample =
+      sample_rows(data, kGuessSamplePoints, in_memory ? 1 : kSubsampleBlockRows);
+  const double* xs[2] = {sample->x_column(0),
+                         sample->num_predictors() > 1 ? sample->x_column(1) : nullptr};
+  return guess_parameters(info, xs, sample->y_column(), sample->rows());
+}
+
+// The starting point: --p0, --fix (which overrides --p0), else the guess, else 1. Sets `given`
+// and `fixed` per parameter.
+Eigen::VectorXd starting_point(const FitSpec& spec, PreparedFit& prepared, std::vector<bool>& given,
+                               std::vector<bool>& fixed) {
+  const Model& model = *prepared.setup.model;
+  const std::size_t n = model.num_params();
+  Eigen::VectorXd p0 = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(n));
+  given.assign(n, false);
+  fixed.assign(n, false);
+  for (const auto& v : spec.p0) {
+    const std::size_t j = param_index(model.param_names(), v.name, "--p0");
+    p0[static_cast<Eigen::Index>(j)] = v.value;
+    given[j] = true;
+  }
+  for (const auto& v : spec.fix) {
+    const std::size_t j = param_index(model.param_names(), v.name, "--fix");
+    if (given[j] && p0[static_cast<Eigen::Index>(j)] != v.value)
+      prepared.used.notes.push_back("--fix " + v.name + " overrides --p0 " + v.name);
+    p0[static_cast<Eigen::Index>(j)] = v.value;
+    given[j] = fixed[j] = true;
+  }
+  std::string missing;
+  for (std::size_t j = 0; j < n; ++j)
+    if (!given[j]) missing += (missing.empty() ? "" : ", ") + model.param_names()[j];
+  if (missing.empty()) {
+    prepared.used.init_source = "given";
+  } else if (prepared.setup.builtin) {
+    const std::vector<double> guess =
+        guess_from_data(*prepared.setup.builtin, *prepared.data, prepared.in_memory != nullptr);
+    for (std::size_t j = 0; j < n; ++j)
+      if (!given[j]) p0[static_cast<Eigen::Index>(j)] = guess[j];
+    prepared.used.init_source = "guess from the data";
+  } else {
+    prepared.used.init_source = "1 for every parameter not given";
+    prepared.used.notes.push_back("no --p0 for " + missing +
+                                  ": starting at 1 (a formula has no initial guess)");
+  }
+  return p0;
+}
+
+// lm takes no bounds: say which natural ones go unapplied rather than drop them silently.
+void note_unapplied_natural_bounds(const ModelInfo& builtin, const std::string& model,
+                                   std::vector<std::string>& notes) {
+  std::string unapplied;
+  for (std::size_t j = 0; j < builtin.bounds.size(); ++j) {
+    const ParamBounds& b = builtin.bounds[j];
+    if (std::isinf(b.lower) && std::isinf(b.upper)) continue;
+    std::ostringstream text;
+    text << builtin.param_names[j] << " in [" << b.lower << ", " << b.upper << "]";
+    unapplied += (unapplied.empty() ? "" : ", ") + text.str();
+  }
+  if (!unapplied.empty())
+    notes.push_back("--method lm does not apply " + model + "'s natural bounds (" + unapplied +
+                    "); trf and dogbox do");
+}
+
+// Bounds: the built-in model's natural ones unless turned off (or lm), then --bounds. A guessed
+// start outside them is clamped; a given one is an error.
+void apply_bounds(const FitSpec& spec, PreparedFit& prepared, const std::vector<bool>& given) {
+  const Model& model = *prepared.setup.model;
+  const ModelInfo* builtin = prepared.setup.builtin;
+  const auto n = static_cast<Eigen::Index>(model.num_params());
+  const double inf = std::numeric_limits<double>::infinity();
+  Eigen::VectorXd lower = Eigen::VectorXd::Constant(n, -inf),
+                  upper = Eigen::VectorXd::Constant(n, inf);
+  if (builtin && spec.natural_bounds && spec.method != Algorithm::lm)
+    for (Eigen::Index j = 0; j < n; ++j) {
+      lower[j] = builtin->bounds[static_cast<std::size_t>(j)].lower;
+      upper[j] = builtin->bounds[static_cast<std::size_t>(j)].upper;
+    }
+  for (const auto& b : spec.bounds) {
+    const auto j = static_cast<Eigen::Index>(param_index(model.param_names(), b.name, "--bounds"));
+    lower[j] = b.lower;
+    upper[j] = b.upper;
+  }
+  if (builtin && spec.natural_bounds && spec.method == Algorithm::lm)
+    note_unapplied_natural_bounds(*builtin, spec.model, prepared.used.notes);
+  const bool bounded = (lower.array() > -inf).any() || (upper.array() < inf).any();
+  if (bounded && spec.method == Algorithm::lm)
+    throw UsageError("--method lm does not support bounds; use trf or dogbox");
+  Eigen::VectorXd& p0 = prepared.request.p0;
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const auto J = static_cast<std::size_t>(j);
+    if (prepared.request.fixed[J] || (p0[j] >= lower[j] && p0[j] <= upper[j])) continue;
+    if (given[J])
+      throw UsageError("--p0 " + model.param_names()[J] + " = " + std::to_string(p0[j]) +
+                       " lies outside its bounds [" + std::to_string(lower[j]) + ", " +
+                       std::to_string(upper[j]) + "]");
+    p0[j] = std::clamp(p0[j], lower[j], upper[j]);
+  }
+  if (bounded) {
+    prepared.request.solver.lower = lower;
+    prepared.request.solver.upper = upper;
+  }
+}
+
+void apply_x_scale(const XScaleSpec& x_scale, const Model& model, SolverOptions& solver) {
+  if (x_scale.jac) {
+    solver.x_scale_jac = true;
+    return;
+  }
+  if (x_scale.all == 0 && x_scale.by_name.empty()) return;
+  Eigen::VectorXd scale = Eigen::VectorXd::Ones(static_cast<Eigen::Index>(model.num_params()));
+  if (x_scale.all != 0) scale.setConstant(x_scale.all);
+  for (const auto& v : x_scale.by_name)
+    scale[static_cast<Eigen::Index>(param_index(model.param_names(), v.name, "--x-scale"))] =
+        v.value;
+  if (!(scale.array() > 0).all() || !scale.allFinite())
+    throw UsageError("--x-scale: scales must be positive and finite");
+  solver.x_scale = scale;
+  solver.x_scale_jac = false;
+}
+
+void build_request(const FitSpec& spec, PreparedFit& prepared) {
+  FitRequest& request = prepared.request;
+  const Model& model = *prepared.setup.model;
+  request.model = &model;
+  request.data = prepared.data.get();
+  request.absolute_sigma = spec.absolute_sigma;
+  std::vector<bool> given;
+  request.p0 = starting_point(spec, prepared, given, request.fixed);
+  apply_bounds(spec, prepared, given);
+  request.solver.method = spec.method;
+  request.solver.ftol = spec.ftol;
+  request.solver.xtol = spec.xtol;
+  request.solver.gtol = spec.gtol;
+  request.solver.max_nfev = spec.max_nfev;
+  request.solver.interrupt = spec.interrupt;
+  apply_x_scale(spec.x_scale, model, request.solver);
+  request.loss = spec.loss;
+  request.f_scale = spec.f_scale;
+  request.plan = prepared.setup.plan;
+  request.on_iteration = spec.on_iteration;
+  request.on_pass = spec.on_pass;
+  request.progress_rows = spec.progress_rows;
+}
+
+}  // namespace
+
+PreparedFit prepare_fit(const FitSpec& spec) {
+  PreparedFit prepared;
+  prepared.setup = plan_fit(spec);
+  open_data(spec, prepared);
+  if (prepared.data->rows() == 0)
+    throw DataError(prepared.setup.data_name + ": no data rows left to fit");
+  prepared.used.notes.insert(prepared.used.notes.end(), prepared.setup.info.notes.begin(),
+                             prepared.setup.info.notes.end());
+  if (prepared.data->rows() < prepared.setup.model->num_params())
+    prepared.used.notes.push_back(
+        "fewer data points than parameters: some parameters are undetermined");
+  build_request(spec, prepared);
+  FitSettings& used = prepared.used;
+  used.data = prepared.setup.data_name;
+  used.model = spec.model;
+  used.memory_limit_source = prepared.setup.limit_source;
+  const Plan& plan = prepared.setup.plan;
+  const std::string& source = prepared.setup.limit_source;
+  used.notes.insert(used.notes.begin(),
+                    source == "given" ? "memory limit as given" : "memory limit from " + source);
+  if (!plan.reasons.empty()) used.notes.insert(used.notes.begin() + 1, plan.reasons.front());
+  return prepared;
+}
+
+FitResult fit(PreparedFit& prepared) {
+  const auto start = Clock::now();
+  FitResult result = fit(prepared.request);
+  FitSettings& used = result.used;
+  used.data = prepared.used.data;
+  used.model = prepared.used.model;
+  used.init_source = prepared.used.init_source;
+  used.memory_limit_source = prepared.used.memory_limit_source;
+  used.notes = prepared.used.notes;
+  used.read_s = prepared.used.read_s;
+  used.fit_s = seconds_since(start);
+  return result;
+}
+
+FitResult fit(const FitSpec& spec) {
+  PreparedFit prepared = prepare_fit(spec);
+  return fit(prepared);
+}
+
+}  // namespace curvefit

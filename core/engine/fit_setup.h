@@ -1,0 +1,116 @@
+#pragma once
+// The whole fit in one call, as `curvefit fit` does it: open the data and pick its columns, plan
+// the mode under the memory limit, guess a starting point from one sample of the data (the
+// subsample machinery), apply the model's natural bounds, --bounds and --fix, then fit (a
+// subsample fit first for large data) and compute the statistics. Front ends (the CLI, the
+// Python module, an MPI driver) only fill a FitSpec and print the FitResult, whose `used` member
+// echoes every setting the fit ran with.
+//
+// No output on stdout or stderr, no signal handlers, no exit(): errors are thrown, typed where
+// they arise (core/errors.h; MemoryError from memory/).
+//
+//   FitResult r = curvefit::fit(spec);                 // everything
+//   PreparedFit p = prepare_fit(spec);                 // or in steps: data open, request built,
+//   FitResult r = fit(p);                              // then fitted, and p.request still serves
+//   for_each_chunk_fitted(p.request, r.params, ...);   // a pass for fitted values (--output)
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/data/data_open.h"
+#include "core/engine/fit.h"
+#include "core/engine/param_spec.h"
+#include "core/engine/planner.h"
+#include "core/model.h"
+#include "core/model/model_library.h"
+
+namespace curvefit {
+
+// --x-scale: 'jac', one number for every parameter, or values per parameter name (others 1).
+struct XScaleSpec {
+  bool jac = false;
+  double all = 0;  // > 0: this scale for every parameter
+  std::vector<NamedValue> by_name;
+};
+
+struct FitSpec {
+  // The data: a file (CSV/TSV or HDF5; "-" for CSV on stdin) read with data_options (columns,
+  // delimiter, header, skip_invalid, nan_policy, temp_dir; num_predictors comes from the model),
+  // or, when data_path is empty, the arrays x (one vector per predictor), y and sigma (optional).
+  std::string data_path;
+  DataOptions data_options;
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  std::vector<double> sigma;
+  // A built-in model name (`curvefit models`) or a formula such as "a*exp(-b*x)+c".
+  std::string model;
+  // Starting values by name; parameters not given start from the built-in model's guess from the
+  // data, or at 1 for a formula.
+  std::vector<NamedValue> p0;
+  // Parameters held at a value (they override p0 of the same name).
+  std::vector<NamedValue> fix;
+  // Bounds by name (trf and dogbox); they replace a built-in model's natural bounds (widths > 0,
+  // ...), which apply unless natural_bounds is false or the method is lm.
+  std::vector<NamedRange> bounds;
+  bool natural_bounds = true;
+  Algorithm method = Algorithm::trf;
+  Loss loss = Loss::linear;
+  double f_scale = 1.0;  // soft margin between inlier and outlier residuals
+  double ftol = SolverOptions{}.ftol;
+  double xtol = SolverOptions{}.xtol;
+  double gtol = SolverOptions{}.gtol;
+  int max_nfev = 0;    // 0: 1000 per parameter
+  XScaleSpec x_scale;  // default: 1 for every parameter
+  // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
+  bool absolute_sigma = false;
+  std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety
+  FitMode mode = FitMode::automatic;   // a forced mode, or the planner's choice
+  std::size_t chunk_rows = 0;          // 0: the planner chooses
+  int threads = 0;                     // 0: all cores
+  // Progress and stopping (see FitRequest): after each iteration, at each full pass, rows done in
+  // the current pass, and a flag that stops the fit with the best point so far.
+  std::function<void(const IterationInfo& info, bool subsample)> on_iteration;
+  std::function<void(long pass)> on_pass;
+  std::atomic<std::size_t>* progress_rows = nullptr;
+  const std::atomic<bool>* interrupt = nullptr;
+};
+
+// What is decided before the data are read: the model, a look at the data, the memory limit and
+// the plan. `curvefit plan DATA` prints this.
+struct FitPlan {
+  std::unique_ptr<Model> model;
+  const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in
+  DataOptions data_options;            // as used to open the file (num_predictors set)
+  DataInfo info;                       // rows and columns of the file (or of the arrays)
+  std::string data_name;               // the path, "<stdin>" or "<memory>"
+  std::size_t free_params = 0;
+  std::string limit_source;  // where memory_limit_bytes came from
+  PlanRequest plan_request;
+  Plan plan;
+};
+
+// A fit ready to run: the data open (or loaded), the request built. Keep it alive while the
+// request is used (for_each_chunk_fitted after the fit).
+struct PreparedFit {
+  FitPlan setup;
+  std::unique_ptr<DataSource> data;
+  const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
+  FitRequest request;
+  FitSettings used;  // what fit(PreparedFit&) echoes besides the solver's own
+};
+
+// Throws UsageError (naming the option), ModelError, DataError, MemoryError.
+FitPlan plan_fit(const FitSpec& spec);
+PreparedFit prepare_fit(const FitSpec& spec);
+FitResult fit(PreparedFit& prepared);
+FitResult fit(const FitSpec& spec);
+
+// The predictor names a formula uses on the spec's data file (formula_predictors in
+// core/data/columns.h): the --x names, or its names that are columns; empty for a library model,
+// for arrays, or when the formula writes x or x1, x2, ...
+std::vector<std::string> formula_predictor_names(const FitSpec& spec);
+
+}  // namespace curvefit

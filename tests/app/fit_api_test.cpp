@@ -1,0 +1,151 @@
+// The C++ fit API (core/engine/fit_setup.h) and `curvefit fit` are one code path: the same fit
+// through both gives the same parameters and standard errors, and the result echoes the settings
+// it ran with. Known truth: data from `curvefit generate` (y = 5 exp(-0.5 x) + 1, noise 0.05).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "app/cli_util.h"
+#include "core/curvefit.h"
+
+namespace curvefit::cli {
+namespace {
+
+class FitApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    csv_ = dir_ / "exp.csv";
+    const RunResult g = run({"generate", "--model", "exponential", "--points", "3000", "--noise",
+                             "0.05", "--seed", "11", "--out", csv_});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+  }
+  TempDir dir_;
+  std::string csv_;
+};
+
+TEST_F(FitApi, GivesTheCommandLinesAnswerAndEchoesItsSettings) {
+  const RunResult cli = run(
+      {"fit", csv_, "--model", "exponential", "--loss", "soft_l1", "--f-scale", "0.1", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const nlohmann::json j = cli.json();
+
+  FitSpec spec;
+  spec.data_path = csv_;
+  spec.model = "exponential";
+  spec.loss = Loss::soft_l1;
+  spec.f_scale = 0.1;
+  const FitResult api = fit(spec);
+  ASSERT_TRUE(api.success) << api.message;
+  for (std::size_t k = 0; k < api.names.size(); ++k) {
+    const auto K = static_cast<Eigen::Index>(k);
+    // One code path: the same numbers to the last digits JSON carries.
+    EXPECT_NEAR(api.params[K], param(j, api.names[k]), 1e-12 * std::abs(api.params[K]))
+        << api.names[k];
+    EXPECT_NEAR(api.stderr_[K], param(j, api.names[k], "stderr"), 1e-9 * api.stderr_[K])
+        << api.names[k];
+    EXPECT_EQ(api.used.init[K], param(j, api.names[k], "init")) << api.names[k];
+  }
+  // And the answer is the truth, within a few standard errors.
+  EXPECT_NEAR(api.params[0], 5.0, 5 * api.stderr_[0]);
+  EXPECT_NEAR(api.params[1], 0.5, 5 * api.stderr_[1]);
+  EXPECT_NEAR(api.params[2], 1.0, 5 * api.stderr_[2]);
+  // The settings actually used travel with the result.
+  EXPECT_EQ(api.used.loss, Loss::soft_l1);
+  EXPECT_EQ(api.used.f_scale, 0.1);
+  EXPECT_EQ(api.used.init_source, "guess from the data");
+  EXPECT_EQ(api.used.data, csv_);
+  EXPECT_GT(api.used.memory_limit_bytes, 0u);
+  ASSERT_EQ(api.used.lower.size(), 3);
+  for (std::size_t k = 0; k < 3; ++k) {  // the model's natural bounds
+    EXPECT_EQ(api.used.lower[static_cast<Eigen::Index>(k)],
+              find_model("exponential")->bounds[k].lower);
+    EXPECT_EQ(api.used.upper[static_cast<Eigen::Index>(k)],
+              find_model("exponential")->bounds[k].upper);
+  }
+  EXPECT_EQ(j.at("loss"), "soft_l1");
+  EXPECT_EQ(j.at("settings").at("init_source"), "guess from the data");
+  EXPECT_TRUE(j.at("params").at(0).at("bounds").at(0).is_null());  // no natural bound on a
+}
+
+TEST_F(FitApi, InMemoryArraysGiveTheFilesAnswer) {
+  // The generated CSV read back: the same rows through the arrays path.
+  FitSpec from_file;
+  from_file.data_path = csv_;
+  from_file.model = "exponential";
+  PreparedFit prepared = prepare_fit(from_file);
+  ASSERT_NE(prepared.in_memory, nullptr);
+  const std::size_t m = prepared.in_memory->rows();
+  FitSpec arrays;
+  arrays.model = "exponential";
+  arrays.x = {
+      std::vector<double>(prepared.in_memory->x_column(0), prepared.in_memory->x_column(0) + m)};
+  arrays.y.assign(prepared.in_memory->y_column(), prepared.in_memory->y_column() + m);
+  const FitResult a = fit(arrays), f = fit(prepared);
+  ASSERT_TRUE(a.success && f.success);
+  for (Eigen::Index k = 0; k < a.params.size(); ++k) {
+    EXPECT_NEAR(a.params[k], f.params[k], 1e-12 * std::abs(f.params[k]));
+    EXPECT_NEAR(a.stderr_[k], f.stderr_[k], 1e-9 * f.stderr_[k]);
+  }
+  EXPECT_EQ(a.used.data, "<memory>");
+}
+
+TEST_F(FitApi, FixOverridesP0OfTheSameName) {
+  const RunResult cli =
+      run({"fit", csv_, "--model", "exponential", "--p0", "c=1", "--fix", "c=1.2", "--json"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  const nlohmann::json j = cli.json();
+  EXPECT_EQ(param(j, "c"), 1.2);
+  EXPECT_EQ(param(j, "c", "stderr"), 0.0);
+
+  FitSpec spec;
+  spec.data_path = csv_;
+  spec.model = "exponential";
+  spec.p0 = {{"c", 1.0}};
+  spec.fix = {{"c", 1.2}};
+  const FitResult api = fit(spec);
+  EXPECT_EQ(api.params[2], 1.2);
+  EXPECT_TRUE(api.fixed[2]);
+  EXPECT_NEAR(api.params[0], param(j, "a"), 1e-12 * std::abs(api.params[0]));
+}
+
+// The API applies a built-in model's natural bounds as the command line does (a width > 0), and
+// echoes them; lm takes none.
+TEST(FitApiBounds, NaturalBoundsApplyAndAreEchoed) {
+  FitSpec spec;
+  spec.model = "gaussian";
+  std::vector<double> x, y;
+  for (int i = 0; i < 400; ++i) {
+    x.push_back(i * 0.025);
+    y.push_back(3.0 * std::exp(-std::pow(x.back() - 5.0, 2) / (2 * 1.2 * 1.2)) +
+                0.001 * std::sin(i));
+  }
+  spec.x = {x};
+  spec.y = y;
+  const FitResult bounded = fit(spec);
+  ASSERT_TRUE(bounded.success) << bounded.message;
+  EXPECT_EQ(bounded.used.lower[2], find_model("gaussian")->bounds[2].lower);
+  EXPECT_GE(bounded.used.lower[2], 0.0);
+  EXPECT_NEAR(bounded.params[2], 1.2, 1e-3);
+  spec.method = Algorithm::lm;
+  const FitResult free = fit(spec);
+  EXPECT_TRUE(std::isinf(free.used.lower[2]));
+  EXPECT_NEAR(std::abs(free.params[2]), 1.2, 1e-3);
+}
+
+TEST(FitApiErrors, AModelNotFiniteAtTheStartIsBadModelNamingTheRow) {
+  FitSpec spec;
+  spec.model = "a*x^-2+b";
+  spec.x = {{3, 2, 0, 1, 4}};
+  spec.y = {1, 2, 3, 4, 5};
+  try {
+    fit(spec);
+    FAIL() << "no error";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("data row 3 (x = 0)"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace curvefit::cli
