@@ -11,7 +11,7 @@
 
 #include <Eigen/Core>
 
-#include "memory/solver_workspace.h"
+#include "solvers/algorithm.h"
 #include "solvers/objective.h"
 
 namespace curvefit {
@@ -93,12 +93,20 @@ struct SolverOptions {
   bool keep_history = true;
 };
 
+// Whether x_scale is 'jac' for this method: x_scale empty and x_scale_jac, whose default is each
+// method's own (lm: true, trf and dogbox: false; see x_scale above).
+inline bool uses_jacobian_scaling(const SolverOptions& options) {
+  return options.x_scale.size() == 0 && options.x_scale_jac.value_or(options.method == Algorithm::lm);
+}
+
 // Whether options.interrupt asks the run to stop.
 inline bool interrupt_requested(const SolverOptions& options) {
   return options.interrupt && options.interrupt->load(std::memory_order_relaxed);
 }
 
 struct SolverResult {
+  Eigen::VectorXd start;          // the point the run started from: x0, moved strictly inside the
+                                  // bounds where it lay on one (report this as the initial point)
   Eigen::VectorXd x;              // solution (the best point found)
   double cost = 0;                // 0.5 * sum rho(f^2) at x
   Eigen::VectorXd grad;           // gradient J^T f at x
