@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 #include <vector>
@@ -14,13 +15,17 @@ Eigen::VectorXi TrustRegionStrategy::active_mask(const ConstVecRef& x) const {
 
 namespace {
 
-// Whether the start can move every pushed component: finite residuals and Jacobian, and a
-// nonzero Jacobian column for each.
-bool can_move(const Evaluation& e, const std::vector<Eigen::Index>& pushed) {
-  if (!e.finite || !e.has_linearization) return false;
+// The pushed components that could not move from the start: all of them where the residuals or
+// the Jacobian are not finite; otherwise those whose Jacobian column does not resolve a move of
+// max(1, |x_i|) against the residuals (a column that vanishes to rounding there, as a Gaussian's at
+// a width of 1e-10, leaves the variable stuck).
+std::vector<Eigen::Index> stuck(const Evaluation& e, const ConstVecRef& x, const std::vector<Eigen::Index>& pushed) {
+  if (!e.finite || !e.has_linearization) return pushed;
+  const double resolvable = std::sqrt(std::numeric_limits<double>::epsilon() * e.lin.f_norm2);
+  std::vector<Eigen::Index> out;
   for (Eigen::Index i : pushed)
-    if (!(e.lin.col_norms[i] > 0)) return false;
-  return true;
+    if (!(e.lin.col_norms[i] * std::max(1.0, std::abs(x[i])) >= resolvable)) out.push_back(i);
+  return out;
 }
 
 // x0's component i moved `relative` * max(1, |bound|) inside from the bound it lies on, at most
@@ -44,11 +49,14 @@ Start feasible_start(Objective& objective, VecRef x, const ConstVecRef& lb, cons
   for (Eigen::Index i = 0; i < x.size(); ++i)
     if (on_bound[i] != 0) pushed.push_back(i);
   Start start;
-  for (double relative = 1e-10;; relative *= 100) {
+  // Pushes of 1e-10, 1e-8, ..., 1 relative; each round pushes further only what is still stuck.
+  for (int round = 0;; ++round) {
+    const double relative = std::pow(10.0, 2 * round - 10);
     for (Eigen::Index i : pushed) x[i] = pushed_inside(x0[i], lb[i], ub[i], relative);
     start.evaluation = objective.evaluate(x, true);
     ++start.evaluations;
-    if (pushed.empty() || can_move(start.evaluation, pushed) || relative >= 1) break;
+    pushed = stuck(start.evaluation, x, pushed);
+    if (pushed.empty() || round == 5) break;
   }
   if (!start.evaluation.finite || !start.evaluation.has_linearization)
     throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +

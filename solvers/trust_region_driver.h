@@ -77,9 +77,10 @@ SolverResult run_trust_region(Objective& objective, const Eigen::VectorXd& x0, c
                               SolverWorkspace& workspace, TrustRegionStrategy& strategy);
 
 // The start actually used: x0 with every component that lies on a bound moved strictly inside
-// (scipy's make_strictly_feasible). A component moved off a bound whose Jacobian column vanishes
-// there (or where the residuals are not finite) cannot move: it is pushed further in, by factors of
-// 100 up to 1% of max(1, |bound|) and at most half-way to its other bound, until it can.
+// (scipy's make_strictly_feasible, by 1e-10 relative). A component whose Jacobian column vanishes
+// there to rounding (a Gaussian's width at 1e-10), or where the residuals are not finite, could not
+// move: it is pushed further in, by factors of 100 up to max(1, |bound|), at most half-way to its
+// other bound, until it can. Every method starts from this point; SolverResult::start reports it.
 struct Start {
   Evaluation evaluation;
   int evaluations = 0;
