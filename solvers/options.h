@@ -58,8 +58,10 @@ struct SolverOptions {
   // - lm: 'jac' (MINPACK's mode 1). All ones loses MGH10 from its first start (53/54).
   Eigen::VectorXd x_scale;
   std::optional<bool> x_scale_jac;
-  // Termination tolerances, as in scipy (ftol: relative cost reduction; xtol: relative step;
-  // gtol: gradient optimality). A value of 0 disables that test. Defaults chosen on NIST StRD
+  // Termination tolerances, as in scipy (ftol: relative cost reduction; xtol: relative step),
+  // except gtol, which every method compares with MINPACK's largest cosine between f and a column
+  // of J (of the gradient the method measures optimality by: Coleman-Li weighted for trf, masked for
+  // dogbox), so that no test depends on the units of y. A value of 0 disables that test. Defaults chosen on NIST StRD
   // (tests/solvers/nist_test.cpp): ftol on the cost is a square-root-precision test on x (a
   // relative cost change of 1e-12 still leaves x wrong in the 6th-8th digit on the nonzero-residual
   // problems), so it is kept at rounding level; x is certified by xtol, which trf and dogbox

@@ -1,7 +1,7 @@
 #pragma once
-// Pieces shared by the trust-region solvers (TRF and dogbox), as scipy's optimize/_lsq/common.py:
-// the exact trust-region subproblem through an SVD, bound handling, 1-D quadratic models, the
-// radius update and the termination tests. Everything works on n-sized quantities: the solvers
+// Pieces shared by the trust-region strategies (TRF and dogbox; the loop itself is
+// trust_region_driver.h), as scipy's optimize/_lsq/common.py: the exact trust-region subproblem
+// through an SVD, bound handling, 1-D quadratic models, the radius update and the termination tests. Everything works on n-sized quantities: the solvers
 // never see m, so "J" below is always represented by an n x n upper-triangular factor R with
 // ||J v|| = ||R v|| for every v (J = Q R).
 #include <optional>
