@@ -115,10 +115,10 @@ TEST(Dogbox, CallbackInterruptsAndMaxNfevStops) {
   EXPECT_EQ(s.nfev, 2);
 }
 
-// The `exponential` model's data (y = 5 exp(-0.5 x) + 1 on [0, 10], 200 points, a fixed small
-// perturbation) from the far start a = 20, b = 0.05, c = -3: a first step that trusts the
-// Gauss-Newton step of that start ran off along the valley where b -> 0 and a + c stays put, and
-// stopped there (a = -27992, c = 27994) claiming convergence. Every method must reach the truth.
+// The far start of issue 11 (a = 20, b = 0.05, c = -3) on the `exponential` model's data
+// (y = 5 exp(-0.5 x) + 1 on [0, 10], 200 points, a fixed small perturbation). A first step that
+// trusts the Gauss-Newton step of such a start can run off along the valley where b -> 0 and a + c
+// stays put (the issue saw a = -27992, c = 27994 with success); every method must reach the truth.
 TEST(Dogbox, FarStartOnExponentialDataReachesTheTruth) {
   constexpr int m = 200;
   auto x_of = [](int i) { return 10.0 * i / (m - 1); };
