@@ -51,7 +51,7 @@ MemoryPlan make_size_plan(const PlanOptions& options) {
     if (*limit == 0) throw UsageError("--memory-limit: must be positive");
   }
   try {
-    return plan_memory(points, options.params, algorithm, limit);
+    return plan_memory(points, options.params, workspace_spec(algorithm), limit);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -61,7 +61,7 @@ void print_plan(const MemoryPlan& plan, bool json) {
   const ChunkingStrategy& s = plan.strategy;
   if (json) {
     nlohmann::json out{
-        {"method", std::string(to_string(plan.algorithm))},
+        {"method", std::string(plan.solver.solver)},
         {"points", plan.n_points},
         {"params", plan.n_params},
         {"predicted_bytes", plan.predicted_bytes},
@@ -77,7 +77,7 @@ void print_plan(const MemoryPlan& plan, bool json) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::cout << "method             " << to_string(plan.algorithm) << "\n"
+  std::cout << "method             " << plan.solver.solver << "\n"
             << "problem            " << plan.n_points << " points x " << plan.n_params
             << " parameters\n"
             << "in-memory fit      " << format_size(plan.predicted_bytes)

@@ -210,11 +210,11 @@ std::uint64_t MemoryManager::available_memory() const { return snapshot().availa
 // What a fit needs.
 
 std::uint64_t MemoryManager::predict_memory_requirement(std::size_t n_points, std::size_t n_params,
-                                                        Algorithm algorithm) const {
+                                                        const WorkspaceSpec& solver) const {
   check_plannable(n_points, n_params);
   const std::uint64_t bytes = footprint::data_bytes(n_points, kDataColumns) +
                               footprint::full_jacobian_bytes(n_points, n_params) +
-                              solver_workspace_bytes(algorithm, n_params) +
+                              solver_workspace_bytes(solver, n_params) +
                               sizeof(double) * kInMemoryRowVectors * n_points;
   return times_safety(safety_factor_, bytes);
 }
@@ -254,9 +254,9 @@ MemoryGuard::~MemoryGuard() {
 
 ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
                                                            std::size_t n_params,
-                                                           Algorithm algorithm,
+                                                           const WorkspaceSpec& solver,
                                                            std::uint64_t memory_limit) const {
-  const std::uint64_t predicted = predict_memory_requirement(n_points, n_params, algorithm);
+  const std::uint64_t predicted = predict_memory_requirement(n_points, n_params, solver);
   const std::uint64_t limit = memory_limit ? memory_limit : available_memory();
   ChunkingStrategy strategy;
   if (predicted <= limit) {
@@ -270,7 +270,7 @@ ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
 
   // Everything a chunked fit holds besides the chunk: the solver, the running R and one partial R.
   const std::uint64_t fixed =
-      solver_workspace_bytes(algorithm, n_params) + 2 * footprint::tsqr_factor_bytes(n_params);
+      solver_workspace_bytes(solver, n_params) + 2 * footprint::tsqr_factor_bytes(n_params);
   const std::uint64_t data = footprint::data_bytes(n_points, kDataColumns);
   const auto peak = [&](std::size_t rows, bool data_resident) {
     return times_safety(safety_factor_,
@@ -438,13 +438,13 @@ MemoryStats get_memory_stats() { return get_memory_manager().statistics(); }
 
 void clear_memory_pool() { get_memory_manager().clear_pool(); }
 
-MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, Algorithm algorithm,
+MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, const WorkspaceSpec& solver,
                        std::optional<std::uint64_t> memory_limit, MemoryManager& manager) {
   MemoryPlan plan;
-  plan.algorithm = algorithm;
+  plan.solver = solver;
   plan.n_points = n_points;
   plan.n_params = n_params;
-  plan.predicted_bytes = manager.predict_memory_requirement(n_points, n_params, algorithm);
+  plan.predicted_bytes = manager.predict_memory_requirement(n_points, n_params, solver);
   if (memory_limit) {
     if (*memory_limit == 0) throw std::invalid_argument("memory limit must be positive");
     plan.memory_limit_bytes = *memory_limit;
@@ -456,15 +456,15 @@ MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, Algorithm alg
     plan.limit_source = now.limit_source;
   }
   plan.strategy =
-      manager.estimate_chunking_strategy(n_points, n_params, algorithm, plan.memory_limit_bytes);
+      manager.estimate_chunking_strategy(n_points, n_params, solver, plan.memory_limit_bytes);
   return plan;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Solver workspaces.
 
-SolverWorkspace::SolverWorkspace(Algorithm algorithm, std::size_t n_params, MemoryManager& manager)
-    : n_(n_params), spec_(workspace_spec(algorithm)) {
+SolverWorkspace::SolverWorkspace(const WorkspaceSpec& spec, std::size_t n_params, MemoryManager& manager)
+    : n_(n_params), spec_(spec) {
   storage_ = manager.allocate<double>(
       n_params, static_cast<std::size_t>(spec_.square_matrices) * n_params + spec_.vectors, true);
 }
@@ -478,26 +478,6 @@ double* SolverWorkspace::vector(int slot) const {
   if (slot < 0 || slot >= spec_.vectors) throw std::out_of_range("workspace vector slot");
   return storage_.data() + static_cast<std::size_t>(spec_.square_matrices) * n_ * n_ +
          static_cast<std::size_t>(slot) * n_;
-}
-
-std::string_view to_string(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::trf:
-      return "trf";
-    case Algorithm::lm:
-      return "lm";
-    case Algorithm::dogbox:
-      return "dogbox";
-  }
-  return "?";
-}
-
-Algorithm parse_algorithm(std::string_view text) {
-  if (text == "trf") return Algorithm::trf;
-  if (text == "lm") return Algorithm::lm;
-  if (text == "dogbox") return Algorithm::dogbox;
-  throw std::invalid_argument("unknown method '" + std::string(text) +
-                              "' (expected trf, lm or dogbox)");
 }
 
 }  // namespace curvefit

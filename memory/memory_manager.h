@@ -196,11 +196,11 @@ class MemoryManager {
   // Bytes an in-memory fit of n_points x n_params needs, times safety_factor:
   //   footprint::data_bytes(m, kDataColumns)    the x and y columns
   // + footprint::full_jacobian_bytes(m, n)       the m x n Jacobian and the residual vector
-  // + solver_workspace_bytes(algorithm, n)       the solver's n x n matrices and n-vectors
+  // + solver_workspace_bytes(solver, n)          the solver's n x n matrices and n-vectors
   // + kInMemoryRowVectors * m doubles            trial residuals and row weights
   // Throws std::invalid_argument when n_points or n_params is 0 or the product overflows.
   std::uint64_t predict_memory_requirement(std::size_t n_points, std::size_t n_params,
-                                           Algorithm algorithm) const;
+                                           const WorkspaceSpec& solver) const;
   AvailabilityCheck check_memory_availability(std::uint64_t bytes) const;
   // Returns a guard when `bytes` are available; otherwise trims the pool, looks again, and throws
   // MemoryError(needed, available, source) if they are still not there.
@@ -213,7 +213,7 @@ class MemoryManager {
   // c that fits, at least min(m, kMinChunkRows). Throws MemoryError stating the minimum limit when
   // even that smallest chunk does not fit.
   ChunkingStrategy estimate_chunking_strategy(std::size_t n_points, std::size_t n_params,
-                                              Algorithm algorithm,
+                                              const WorkspaceSpec& solver,
                                               std::uint64_t memory_limit = 0) const;
 
   // ---- Buffer pool ----
@@ -281,7 +281,7 @@ void clear_memory_pool();
 // What `curvefit plan --points N --params P` reports: the in-memory prediction and the chunking
 // strategy under a limit.
 struct MemoryPlan {
-  Algorithm algorithm = Algorithm::trf;
+  WorkspaceSpec solver;                  // the solver planned for (its name and workspace)
   std::size_t n_points = 0;
   std::size_t n_params = 0;
   std::uint64_t predicted_bytes = 0;     // predict_memory_requirement (all rows, whole Jacobian)
@@ -290,15 +290,15 @@ struct MemoryPlan {
   ChunkingStrategy strategy;
 };
 // Plans against `memory_limit` when given, else the manager's available memory.
-MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, Algorithm algorithm,
+MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, const WorkspaceSpec& solver,
                        std::optional<std::uint64_t> memory_limit,
                        MemoryManager& manager = get_memory_manager());
 
 // The n x n matrices and n-vectors of one solver run, taken from the pool as one block per slot.
-// The slot counts are workspace_spec(algorithm): what predict_memory_requirement adds up.
+// The slot counts are the solver's WorkspaceSpec: what predict_memory_requirement adds up.
 class SolverWorkspace {
  public:
-  SolverWorkspace(Algorithm algorithm, std::size_t n_params,
+  SolverWorkspace(const WorkspaceSpec& spec, std::size_t n_params,
                   MemoryManager& manager = get_memory_manager());
   std::size_t n() const { return n_; }
   double* matrix(int slot) const;  // n x n, column-major

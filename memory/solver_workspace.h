@@ -1,36 +1,20 @@
 #pragma once
-// The workspace each solver allocates, written once: the solvers allocate through SolverWorkspace,
-// and MemoryManager::predict_memory_requirement adds up the same table, so the prediction and the
-// allocation cannot drift apart.
+// The size of a solver's workspace, in the memory module's neutral terms: how many n x n matrices
+// and n-vectors of doubles it keeps. The solvers own their table (solvers/algorithm.h,
+// workspace_spec) and allocate through SolverWorkspace; MemoryManager::predict_memory_requirement
+// adds up the same spec, so the prediction and the allocation cannot drift apart.
 #include <cstddef>
 #include <string_view>
 
 namespace curvefit {
 
-enum class Algorithm { trf, lm, dogbox };
-
-std::string_view to_string(Algorithm algorithm);
-// Parses "trf", "lm" or "dogbox"; throws std::invalid_argument naming the bad text.
-Algorithm parse_algorithm(std::string_view text);
-
-// How many n x n matrices and n-vectors of doubles a solver keeps for a problem with n parameters.
-// Each solver documents, next to its SolverWorkspace, what every slot holds.
 struct WorkspaceSpec {
-  int square_matrices = 0;  // n x n
-  int vectors = 0;          // n
+  int square_matrices = 0;      // n x n
+  int vectors = 0;              // n
+  std::string_view solver = "";  // whose workspace, for reports ("trf", ...)
 };
 
-constexpr WorkspaceSpec workspace_spec(Algorithm algorithm) {
-  switch (algorithm) {
-    case Algorithm::trf: return {3, 15};     // documented in solvers/trf.cpp
-    case Algorithm::lm: return {1, 11};      // documented in solvers/lm.cpp, LmWorkspace
-    case Algorithm::dogbox: return {1, 8};   // documented in solvers/dogbox.cpp
-  }
-  return {};
-}
-
-constexpr std::size_t solver_workspace_bytes(Algorithm algorithm, std::size_t n_params) {
-  const WorkspaceSpec spec = workspace_spec(algorithm);
+constexpr std::size_t solver_workspace_bytes(const WorkspaceSpec& spec, std::size_t n_params) {
   return sizeof(double) * n_params *
          (static_cast<std::size_t>(spec.square_matrices) * n_params +
           static_cast<std::size_t>(spec.vectors));

@@ -22,14 +22,12 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <sstream>
-#include <stdexcept>
-#include <string>
 
 #include <Eigen/Core>
 
 #include "memory/memory_manager.h"
 #include "solvers/solve.h"
+#include "solvers/trust_region_driver.h"
 
 namespace curvefit {
 
@@ -41,42 +39,37 @@ using VectorView = Eigen::Map<Eigen::VectorXd>;
 
 constexpr double machine_epsilon = std::numeric_limits<double>::epsilon();
 
-// The n x n matrix and n-vectors of one LM run, from the memory module's pool. The counts here are
-// workspace_spec(Algorithm::lm) in memory/solver_workspace.h: change both together.
-// (x and the trial point are Eigen::VectorXd outside the pool because Objective::evaluate takes
-// const Eigen::VectorXd&; the Linearizations are the objective's.)
+// The n x n matrix and n-vectors of one LM run, views into the run's SolverWorkspace beyond the
+// driver's own vectors (x, g, the step and the trial point: trust_region_driver.h). The counts are
+// workspace_spec(Algorithm::lm) in solvers/algorithm.h: 1 matrix, 14 vectors; change both together.
 struct LmWorkspace {
-  explicit LmWorkspace(Index n)
-      : pool(Algorithm::lm, static_cast<std::size_t>(n)),
-        r(pool.matrix(0), n, n),
-        diag(pool.vector(0), n),
-        qtf(pool.vector(1), n),
-        pivot(pool.vector(2), n),
-        grad(pool.vector(3), n),
-        step(pool.vector(4), n),
-        sdiag(pool.vector(5), n),
-        wa1(pool.vector(6), n),
-        wa2(pool.vector(7), n),
-        model_residual(pool.vector(8), n),
-        qr_norms(pool.vector(9), n),
-        qr_reference_norms(pool.vector(10), n) {}
+  LmWorkspace(SolverWorkspace& pool, Index n)
+      : r(pool.matrix(0), n, n),
+        diag(pool.vector(tr::kDriverVectors + 0), n),
+        qtf(pool.vector(tr::kDriverVectors + 1), n),
+        pivot(pool.vector(tr::kDriverVectors + 2), n),
+        step(pool.vector(tr::kDriverVectors + 3), n),
+        sdiag(pool.vector(tr::kDriverVectors + 4), n),
+        wa1(pool.vector(tr::kDriverVectors + 5), n),
+        wa2(pool.vector(tr::kDriverVectors + 6), n),
+        model_residual(pool.vector(tr::kDriverVectors + 7), n),
+        qr_norms(pool.vector(tr::kDriverVectors + 8), n),
+        qr_reference_norms(pool.vector(tr::kDriverVectors + 9), n) {}
 
-  SolverWorkspace pool;
   MatrixView r;                   // matrix 0: pivoted R (upper triangle); its strict lower triangle
                                   //           holds S^T of the damped system (step 2)
-  VectorView diag;                // vector 0: the scaling D (MINPACK's diag)
-  VectorView qtf;                 // vector 1: (Q1 Q2)^T f, the first n components
-  VectorView pivot;               // vector 2: column permutation, pivot[j] = original index of
+  VectorView diag;                // vector 4: the scaling D (MINPACK's diag)
+  VectorView qtf;                 // vector 5: (Q1 Q2)^T f, the first n components
+  VectorView pivot;               // vector 6: column permutation, pivot[j] = original index of
                                   //           column j (exact small integers kept as doubles, so
                                   //           that the whole workspace lives in the pool)
-  VectorView grad;                // vector 3: J^T f at the current point
-  VectorView step;                // vector 4: the trial step p
-  VectorView sdiag;               // vector 5: diagonal of S (step 2)
-  VectorView wa1;                 // vector 6: lmpar's first work vector; sqrt(par) D for step 2
-  VectorView wa2;                 // vector 7: lmpar's second work vector; D p; step 2's rhs
-  VectorView model_residual;      // vector 8: R P^T p, for the predicted reduction
-  VectorView qr_norms;            // vector 9: step 1's partial column norms (downdated)
-  VectorView qr_reference_norms;  // vector 10: step 1's column norms at their last recomputation
+  VectorView step;                // vector 7: lmpar's solution x (the trial step is -x)
+  VectorView sdiag;               // vector 8: diagonal of S (step 2)
+  VectorView wa1;                 // vector 9: lmpar's first work vector; sqrt(par) D for step 2
+  VectorView wa2;                 // vector 10: lmpar's second work vector; D p; step 2's rhs
+  VectorView model_residual;      // vector 11: R P^T p, for the predicted reduction
+  VectorView qr_norms;            // vector 12: step 1's partial column norms (downdated)
+  VectorView qr_reference_norms;  // vector 13: step 1's column norms at their last recomputation
 };
 
 Index column_of(const VectorView& pivot, Index j) { return static_cast<Index>(pivot[j]); }
@@ -285,233 +278,148 @@ double levenberg_marquardt_parameter(LmWorkspace& ws, double delta, double par) 
   return par;
 }
 
-std::string describe_point(const Eigen::VectorXd& x) {
-  std::ostringstream out;
-  out.precision(10);
-  out << '[';
-  for (Index j = 0; j < x.size(); ++j) out << (j ? ", " : "") << x[j];
-  out << ']';
-  return out.str();
-}
-
-// MINPACK's gradient test (Moré §7): the largest cosine of the angle between f and a column of J,
-//     max_j |(J^T f)_j| / (||J_j|| ||f||),
-// which is scale-free; zero columns are skipped, and a zero residual counts as converged.
-double largest_gradient_cosine(const VectorView& grad, const Eigen::VectorXd& col_norms, double fnorm) {
-  if (fnorm == 0) return 0;
-  double gnorm = 0;
-  for (Index j = 0; j < grad.size(); ++j)
-    if (col_norms[j] != 0) gnorm = std::max(gnorm, std::abs(grad[j] / fnorm) / col_norms[j]);
-  return gnorm;
-}
-
-// LM's termination settings: the shared defaults of SolverOptions, measured on NIST StRD for LM
-// too (54 runs, exact derivatives; tests/solvers/nist_test.cpp, NistStrd.LmSolvesAtLeast53Runs):
-// - ftol 1e-15. MINPACK's ftol bounds the relative reduction of the cost, which for
-//   large-residual problems says little about the parameters: with 1e-12 ENSO stops at LRE 5.1
-//   (MINPACK itself, through scipy, does the same); 1e-14 is the loosest value that certifies all
-//   54 runs (mean LRE 9.00), 1e-15 costs 2.5% more evaluations for mean 9.13.
-// - max_nfev 0 means 1000 n. MGH09 start 1 needs 526 evaluations (132 n) and Bennett5 start 1
-//   needs 767 (256 n), as in MINPACK: scipy's 100 n would stop both early.
-struct LmTolerances {
-  double ftol, xtol, gtol;
-  int max_nfev;
-};
-constexpr int lm_default_evaluations_per_parameter = 1000;
-
-LmTolerances effective_tolerances(const SolverOptions& options, Index n) {
-  LmTolerances tol{options.ftol, options.xtol, options.gtol, options.max_nfev};
-  if (tol.max_nfev == 0) tol.max_nfev = lm_default_evaluations_per_parameter * static_cast<int>(n);
-  return tol;
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
-// 4. The iteration (MINPACK lmder).
+// 4. The iteration (MINPACK lmder), as a strategy of the one trust-region loop
+// (trust_region_driver.h), which owns the start, the counts, the history, gtol (Moré's gradient
+// cosine, tr::largest_gradient_cosine) and max_nfev; this class owns the rest of lmder.
 //
 // Options as MINPACK reads them:
-// - x_scale given: D = 1 / x_scale, fixed (MINPACK mode 2). x_scale empty and x_scale_jac:
-//   D = the running maximum of the Jacobian column norms (MINPACK mode 1, scipy's x_scale='jac').
-//   x_scale empty without x_scale_jac: D = I.
+// - x_scale given: D = 1 / x_scale, fixed (MINPACK mode 2). x_scale empty and x_scale_jac (lm's
+//   default): D = the running maximum of the Jacobian column norms (MINPACK mode 1, scipy's
+//   x_scale='jac'). x_scale empty without x_scale_jac: D = I.
 // - ftol, xtol, gtol are MINPACK's: ftol bounds the relative actual and predicted reductions of the
 //   cost, xtol the radius relative to ||D x||, gtol the largest gradient cosine. When a test can
 //   only be met at machine precision (MINPACK's info 6, 7, 8: a tolerance below what rounding
-//   allows), the run stops with the matching ftol / xtol / gtol status. Defaults: see
-//   effective_tolerances above.
+//   allows), the run stops with the matching ftol / xtol / gtol status. The defaults (options.h)
+//   were measured on NIST StRD for LM too: ftol 1e-15 (1e-12 stops ENSO at LRE 5.1, as MINPACK
+//   itself through scipy does; 1e-14 is the loosest value that certifies all 54 runs); max_nfev
+//   1000 n (MGH09 start 1 needs 526 evaluations, Bennett5 start 1 767, as in MINPACK).
 // - initial_radius_factor is MINPACK's factor: Delta_0 = factor * ||D x0||.
 // Counting as MINPACK: nfev counts residual evaluations (the start and every trial point), njev
 // Jacobian evaluations. A point reached by an accepted step is linearized once (njev only), unless
 // its trial evaluation already carried the Jacobian (trial_linearization), which is then reused.
 // ---------------------------------------------------------------------------------------------
-SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
-  const Index n = objective.num_params();
-  LmWorkspace ws(n);
-  const LmTolerances tol = effective_tolerances(options, n);
-  const bool scale_by_jacobian = options.x_scale.size() == 0 && options.x_scale_jac.value_or(true);
-  bool linearize_trials = objective.prefers_linearization_at_trial_points();
-  if (options.trial_linearization == SolverOptions::TrialLinearization::always) linearize_trials = true;
-  if (options.trial_linearization == SolverOptions::TrialLinearization::never) linearize_trials = false;
-
-  SolverResult result;
-  Eigen::VectorXd x = x0;
-  Evaluation current = objective.evaluate(x, true);
-  int nfev = 1;
-  int njev = 1;
-  if (!current.finite || !current.has_linearization)
-    throw std::invalid_argument("residuals are not finite at the starting point x0 = " + describe_point(x));
-
-  int iteration = 0;
-  std::optional<Status> status;
-
-  // Called whenever x moves (and at the start): the gradient J^T f = R1^T (Q1^T f) at x, then the
-  // history line and the callback.
-  auto record_iteration = [&](double cost_change, double step_norm, double radius) {
-    ws.grad.noalias() = current.lin.R.triangularView<Eigen::Upper>().transpose() * current.lin.qtf;
-    IterationInfo info;
-    info.iteration = iteration;
-    info.cost = current.cost;
-    info.cost_change = cost_change;
-    info.step_norm = step_norm;
-    info.optimality = ws.grad.lpNorm<Eigen::Infinity>();
-    info.radius = radius;
-    info.nfev = nfev;
-    info.njev = njev;
-    if (options.keep_history) result.history.push_back(info);
-    if (options.callback && !options.callback(info)) status = Status::interrupted;
-  };
+class LmStrategy final : public tr::TrustRegionStrategy {
+ public:
+  LmStrategy(const SolverOptions& options, SolverWorkspace& pool, Index n)
+      : options_(options), ws_(pool, n), scale_by_jacobian_(uses_jacobian_scaling(options)) {}
 
   // Scaling (Moré §6) and the initial radius Delta_0 = factor * ||D x0|| (factor if that is 0).
-  if (scale_by_jacobian) {
-    ws.diag = current.lin.col_norms;
+  void start(const tr::ConstVecRef& x, const tr::ConstVecRef&, const Linearization& lin, double) override {
+    if (scale_by_jacobian_) {
+      ws_.diag = lin.col_norms;
+      for (Index j = 0; j < ws_.diag.size(); ++j)
+        if (ws_.diag[j] == 0) ws_.diag[j] = 1;
+    } else if (options_.x_scale.size() != 0) {
+      ws_.diag = options_.x_scale.cwiseInverse();
+    } else {
+      ws_.diag.setOnes();
+    }
+    xnorm_ = ws_.diag.cwiseProduct(x).norm();
+    delta_ = options_.initial_radius_factor * xnorm_;
+    if (delta_ == 0) delta_ = options_.initial_radius_factor;
+  }
+
+  tr::Optimality measure(const tr::ConstVecRef&, const tr::ConstVecRef& g, const Linearization& lin,
+                         double cost) override {
+    gnorm_ = tr::largest_gradient_cosine(g, lin.col_norms, std::sqrt(2 * cost));
+    return {g.lpNorm<Eigen::Infinity>(), gnorm_};
+  }
+
+  // The linearization at x, pivoted (step 1); D grows with the column norms.
+  void prepare(const tr::ConstVecRef&, const tr::ConstVecRef&, const Linearization& lin, double cost) override {
+    ws_.r = lin.R;
+    ws_.qtf = lin.qtf;
+    pivoted_qr(ws_);
+    cost_ = cost;
+    fnorm_ = std::sqrt(2 * cost);
+    if (scale_by_jacobian_) ws_.diag = ws_.diag.cwiseMax(lin.col_norms);
+  }
+
+  // The step from the LM parameter (step 3), and the predicted relative reduction and directional
+  // derivative (Moré §4) from ||J p||^2 = ||R P^T p||^2 and par ||D p||^2.
+  tr::Proposal propose(const tr::ConstVecRef& x, tr::VecRef step, tr::VecRef x_new) override {
+    par_ = levenberg_marquardt_parameter(ws_, delta_, par_);
+    step = -ws_.step;
+    x_new = x + step;
+    ws_.wa2 = ws_.diag.cwiseProduct(step);
+    pnorm_ = ws_.wa2.norm();
+    if (first_step_) delta_ = std::min(delta_, pnorm_);  // Delta_0 no larger than the first step
+    const Index n = step.size();
+    ws_.model_residual.setZero();
     for (Index j = 0; j < n; ++j)
-      if (ws.diag[j] == 0) ws.diag[j] = 1;
-  } else if (options.x_scale.size() != 0) {
-    ws.diag = options.x_scale.cwiseInverse();
-  } else {
-    ws.diag.setOnes();
-  }
-  double xnorm = ws.diag.cwiseProduct(x).norm();
-  double delta = options.initial_radius_factor * xnorm;
-  if (delta == 0) delta = options.initial_radius_factor;
-  double par = 0;
-
-  record_iteration(0, 0, delta);
-  bool first_step = true;
-  Eigen::VectorXd x_new(n);
-
-  while (!status) {
-    // The linearization at x, pivoted (step 1), and the gradient test on ws.grad = J^T f at x.
-    ws.r = current.lin.R;
-    ws.qtf = current.lin.qtf;
-    pivoted_qr(ws);
-    const Eigen::VectorXd& col_norms = current.lin.col_norms;
-    const double cost = current.cost;
-    const double fnorm = std::sqrt(2 * cost);
-    const double gnorm = largest_gradient_cosine(ws.grad, col_norms, fnorm);
-    if (gnorm <= tol.gtol) {
-      status = Status::gtol;
-      break;
-    }
-    if (scale_by_jacobian) ws.diag = ws.diag.cwiseMax(col_norms);
-
-    // Trial steps from x until one is accepted or a test stops the run.
-    for (;;) {
-      if (interrupt_requested(options)) {
-        status = Status::interrupted;
-        break;
-      }
-      par = levenberg_marquardt_parameter(ws, delta, par);
-      ws.step = -ws.step;
-      x_new = x + ws.step;
-      ws.wa2 = ws.diag.cwiseProduct(ws.step);
-      const double pnorm = ws.wa2.norm();
-      if (first_step) delta = std::min(delta, pnorm);  // Delta_0 no larger than the first step
-
-      Evaluation trial = objective.evaluate(x_new, linearize_trials);
-      ++nfev;
-      if (linearize_trials) ++njev;
-
-      // Predicted relative reduction of the model and the directional derivative (Moré §4), from
-      // ||J p||^2 = ||R P^T p||^2 and par ||D p||^2.
-      ws.model_residual.setZero();
-      for (Index j = 0; j < n; ++j)
-        ws.model_residual.head(j + 1) += ws.step[column_of(ws.pivot, j)] * ws.r.col(j).head(j + 1);
-      const double temp1 = ws.model_residual.norm() / fnorm;
-      const double temp2 = std::sqrt(par) * pnorm / fnorm;
-      const double prered = temp1 * temp1 + temp2 * temp2 / 0.5;
-      const double dirder = -(temp1 * temp1 + temp2 * temp2);
-
-      // Actual relative reduction; a cost that grew a hundredfold (or is not finite: residuals
-      // that overflowed or are undefined there) counts as -1, a plain failure.
-      auto actual_reduction = [cost](const Evaluation& e) {
-        return e.finite && e.cost < 100 * cost ? 1 - e.cost / cost : -1.0;
-      };
-      double actred = actual_reduction(trial);
-      double ratio = prered != 0 ? actred / prered : 0;
-
-      // MINPACK linearizes an accepted point at the top of its next iteration; we do it here, so
-      // that a point whose Jacobian is not finite turns into a failed step like any other.
-      if (ratio >= 1e-4 && !trial.has_linearization) {
-        trial = objective.evaluate(x_new, true);
-        ++njev;
-        actred = actual_reduction(trial);
-        ratio = prered != 0 ? actred / prered : 0;
-      }
-
-      // The radius update (Moré §4).
-      if (ratio <= 0.25) {
-        double contraction = actred >= 0 ? 0.5 : 0.5 * dirder / (dirder + 0.5 * actred);
-        if (!(trial.finite && trial.cost < 100 * cost) || contraction < 0.1) contraction = 0.1;
-        delta = contraction * std::min(delta, pnorm / 0.1);
-        par /= contraction;
-      } else if (par == 0 || ratio >= 0.75) {
-        delta = pnorm / 0.5;
-        par *= 0.5;
-      }
-
-      const bool accepted = ratio >= 1e-4;
-      if (accepted) {
-        const double cost_change = cost - trial.cost;
-        x.swap(x_new);
-        current = std::move(trial);
-        xnorm = ws.diag.cwiseProduct(x).norm();
-        ++iteration;
-        first_step = false;
-        record_iteration(cost_change, ws.step.norm(), delta);
-        if (status) break;
-      }
-
-      // Convergence (Moré §7; MINPACK info 1, 2, 3), then the limits (info 5, 6, 7, 8).
-      const bool ftol_met =
-          std::abs(actred) <= tol.ftol && prered <= tol.ftol && 0.5 * ratio <= 1;
-      const bool xtol_met = delta <= tol.xtol * xnorm;
-      if (ftol_met && xtol_met) status = Status::ftol_and_xtol;
-      else if (ftol_met) status = Status::ftol;
-      else if (xtol_met) status = Status::xtol;
-      else if (nfev >= tol.max_nfev) status = Status::max_evaluations;
-      else if (std::abs(actred) <= machine_epsilon && prered <= machine_epsilon && 0.5 * ratio <= 1)
-        status = Status::ftol;
-      else if (delta <= machine_epsilon * xnorm) status = Status::xtol;
-      else if (gnorm <= machine_epsilon) status = Status::gtol;
-      if (status || accepted) break;
-    }
+      ws_.model_residual.head(j + 1) += step[column_of(ws_.pivot, j)] * ws_.r.col(j).head(j + 1);
+    const double temp1 = ws_.model_residual.norm() / fnorm_;
+    const double temp2 = std::sqrt(par_) * pnorm_ / fnorm_;
+    prered_ = temp1 * temp1 + temp2 * temp2 / 0.5;
+    dirder_ = -(temp1 * temp1 + temp2 * temp2);
+    return {prered_, false};  // lmder has no test on the step before evaluating it
   }
 
-  const Linearization& lin = current.lin;
-  result.x = x;
-  result.cost = current.cost;
-  result.grad = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
-  result.optimality = result.grad.lpNorm<Eigen::Infinity>();
-  result.active_mask = Eigen::VectorXi::Zero(n);
-  result.nfev = nfev;
-  result.njev = njev;
-  result.iterations = iteration;
-  result.status = *status;
-  result.message = std::string(status_message(*status));
-  result.success = status_converged(*status);
-  result.linearization = std::move(current.lin);
-  return result;
+  bool acceptable(double trial_cost) const override { return ratio(actual_reduction(trial_cost)) >= 1e-4; }
+
+  // The radius update (Moré §4), acceptance at ratio >= 1e-4, and the convergence tests (Moré §7;
+  // MINPACK info 1, 2, 3, then 6, 7, 8).
+  tr::Verdict judge(const tr::ConstVecRef& x_new, const tr::Trial& trial) override {
+    const bool sane = trial.finite && trial.cost < 100 * cost_;
+    const double actred = sane ? actual_reduction(trial.cost) : -1.0;
+    const double r = ratio(actred);
+    if (r <= 0.25) {
+      double contraction = actred >= 0 ? 0.5 : 0.5 * dirder_ / (dirder_ + 0.5 * actred);
+      if (!sane || contraction < 0.1) contraction = 0.1;
+      delta_ = contraction * std::min(delta_, pnorm_ / 0.1);
+      par_ /= contraction;
+    } else if (par_ == 0 || r >= 0.75) {
+      delta_ = pnorm_ / 0.5;
+      par_ *= 0.5;
+    }
+    tr::Verdict verdict{r >= 1e-4, std::nullopt};
+    if (verdict.accept) {
+      xnorm_ = ws_.diag.cwiseProduct(x_new).norm();
+      first_step_ = false;
+    }
+    verdict.status = convergence(actred, r);
+    return verdict;
+  }
+
+  double radius() const override { return delta_; }
+
+ private:
+  // Actual relative reduction; a cost that grew a hundredfold (or is not finite: residuals that
+  // overflowed or are undefined there) counts as -1, a plain failure.
+  double actual_reduction(double trial_cost) const {
+    return trial_cost < 100 * cost_ ? 1 - trial_cost / cost_ : -1.0;
+  }
+  double ratio(double actred) const { return prered_ != 0 ? actred / prered_ : 0; }
+
+  std::optional<Status> convergence(double actred, double r) const {
+    const bool ftol_met = std::abs(actred) <= options_.ftol && prered_ <= options_.ftol && 0.5 * r <= 1;
+    const bool xtol_met = delta_ <= options_.xtol * xnorm_;
+    if (ftol_met && xtol_met) return Status::ftol_and_xtol;
+    if (ftol_met) return Status::ftol;
+    if (xtol_met) return Status::xtol;
+    if (std::abs(actred) <= machine_epsilon && prered_ <= machine_epsilon && 0.5 * r <= 1) return Status::ftol;
+    if (delta_ <= machine_epsilon * xnorm_) return Status::xtol;
+    if (gnorm_ <= machine_epsilon) return Status::gtol;
+    return std::nullopt;
+  }
+
+  const SolverOptions& options_;
+  LmWorkspace ws_;
+  const bool scale_by_jacobian_;
+  double delta_ = 0, par_ = 0, xnorm_ = 0, cost_ = 0, fnorm_ = 0, gnorm_ = 0;
+  bool first_step_ = true;
+  // The last proposal.
+  double pnorm_ = 0, prered_ = 0, dirder_ = 0;
+};
+
+}  // namespace
+
+SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
+  const Index n = objective.num_params();
+  SolverWorkspace workspace(workspace_spec(Algorithm::lm), static_cast<std::size_t>(n));
+  LmStrategy strategy(options, workspace, n);
+  return tr::run_trust_region(objective, x0, options, workspace, strategy);
 }
 
 }  // namespace curvefit

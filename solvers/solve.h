@@ -1,6 +1,7 @@
 #pragma once
 // Entry points of the solvers. `solve` validates the options (a message naming the bad one,
-// std::invalid_argument) and dispatches to the algorithm's own file: trf.cpp, lm.cpp, dogbox.cpp.
+// std::invalid_argument) and dispatches to the algorithm's own file: trf.cpp, lm.cpp, dogbox.cpp,
+// each a strategy of the one trust-region loop (trust_region_driver.h).
 #include <Eigen/Core>
 
 #include "solvers/objective.h"

@@ -7,37 +7,39 @@
 //                      right-hand side [Q^T f; 0] rotated along
 //   model              0.5 ||R D p_h||^2 + 0.5 p_h^T diag_h p_h + g_h^T p_h
 //
-// Non-finite residuals at the starting point are an error: std::invalid_argument naming the point
-// (solve() is the place where bad input is reported; a fit from there cannot start). At a trial
-// point they reject the step and shrink the radius.
+// This file is TRF's strategy for the one trust-region loop (trust_region_driver.h): the scaling,
+// the step and the radius rule. Non-finite residuals at a trial point reject the step and shrink
+// the radius.
 //
 // Stopping (what makes the NIST defaults both strict and cheap):
-//   - the step about to be taken is checked before a pass is spent on it: when it is the full
-//     Gauss-Newton step (inside the region and the bounds) and ||step|| < xtol (xtol + ||x||),
-//     x is already at the model's minimum to that precision: stop with `xtol`, no evaluation;
+//   - the driver stops with `xtol`, without spending a pass, when the step about to be taken is the
+//     full Gauss-Newton step (inside the region and the bounds) and ||step|| < xtol (xtol + ||x||);
 //   - a full Gauss-Newton step whose predicted reduction is at the cost's rounding level is
 //     accepted even when the computed cost does not decrease (tr::at_rounding_level): rejecting it
 //     would leave x where cost comparisons stop resolving it, not where the model says;
 //   - ftol counts only after a full Gauss-Newton step (a small reduction from a truncated step
-//     says the region is small, not that the minimum is near); scipy's xtol and gtol as usual.
+//     says the region is small, not that the minimum is near); scipy's xtol as usual; gtol on the
+//     largest gradient cosine of the Coleman-Li weighted gradient (tr::largest_gradient_cosine).
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 
 #include <Eigen/SVD>
 
 #include "memory/memory_manager.h"
 #include "solvers/solve.h"
 #include "solvers/trust_region.h"
+#include "solvers/trust_region_driver.h"
 
 namespace curvefit {
 
 namespace {
 
 using tr::Vec;
+using MapV = Eigen::Map<Vec>;
+using MapM = Eigen::Map<Eigen::MatrixXd>;
 
 constexpr double kEps = std::numeric_limits<double>::epsilon();
-
 
 // The step TRF takes when the trust-region solution p leaves the feasible box (scipy's
 // select_step): the best of (1) p truncated at the bound and stepped back by theta, (2) the
@@ -107,188 +109,156 @@ SelectedStep select_step(const tr::ConstVecRef& x, const tr::ConstMatRef& RD, co
   return {-ag_value};
 }
 
+class TrfStrategy final : public tr::TrustRegionStrategy {
+ public:
+  // Workspace beyond the driver's (algorithm.h, trf: 3 matrices, 15 vectors):
+  //   matrices: 0 RD = R diag(d) (the model's J_h), 1 the factor whose SVD is taken, 2 V
+  //   vectors:  4 scale, 5 scale_inv, 6 v, 7 dv, 8 d, 9 diag_h, 10 g_h, 11 uf, 12 singular values,
+  //             13 rhs of the stacked system, 14 p_h (the step in the scaled variables)
+  //   (Eigen's JacobiSVD keeps its own U, V and work arrays: about 3 n x n more, not pooled)
+  TrfStrategy(const SolverOptions& options, SolverWorkspace& ws, Eigen::Index n)
+      : options_(options), lb_(tr::lower_bounds(options, n)), ub_(tr::upper_bounds(options, n)),
+        bounded_(tr::has_finite_bounds(lb_, ub_)),
+        RD_(ws.matrix(0), n, n), factor_(ws.matrix(1), n, n), V_(ws.matrix(2), n, n),
+        scale_(ws.vector(4), n), scale_inv_(ws.vector(5), n), v_(ws.vector(6), n), dv_(ws.vector(7), n),
+        d_(ws.vector(8), n), diag_h_(ws.vector(9), n), g_h_(ws.vector(10), n), uf_(ws.vector(11), n),
+        sv_(ws.vector(12), n), rhs_(ws.vector(13), n), p_h_(ws.vector(14), n) {}
+
+  // x_scale, and the first radius: ||x0|| in the scaled variables (1 when x0 = 0), as scipy.
+  void start(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin, double) override {
+    jac_scale_ = tr::initial_x_scale(options_, lin.col_norms, scale_, scale_inv_);
+    if (bounded_) {
+      scaled_coleman_li(x, g);
+      Delta_ = (x.cwiseProduct(scale_inv_).array() / v_.array().sqrt()).matrix().norm();
+    } else {
+      Delta_ = x.cwiseProduct(scale_inv_).norm();
+    }
+    if (Delta_ == 0 || !std::isfinite(Delta_)) Delta_ = 1.0;
+  }
+
+  // scipy's optimality ||v g||_inf; gtol on the cosine of g weighted by min(1, v / x_scale), which
+  // vanishes, as v g does, for a variable held on its bound.
+  tr::Optimality measure(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin,
+                         double cost) override {
+    tr::Optimality o;
+    Vec weighted = g;
+    if (bounded_) {
+      tr::cl_scaling_vector(x, g, lb_, ub_, v_, dv_);
+      o.reported = g.cwiseProduct(v_).lpNorm<Eigen::Infinity>();
+      for (Eigen::Index i = 0; i < g.size(); ++i)
+        if (dv_[i] != 0) weighted[i] *= std::min(1.0, v_[i] * scale_inv_[i]);
+    } else {
+      o.reported = g.lpNorm<Eigen::Infinity>();
+    }
+    o.scale_free = tr::largest_gradient_cosine(weighted, lin.col_norms, std::sqrt(2 * cost));
+    scale_free_optimality_ = o.scale_free;
+    return o;
+  }
+
+  // The subproblem's SVD: of R D (J_h), stacked with diag(sqrt(diag_h)) when bounded.
+  void prepare(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin,
+               double cost) override {
+    cost_ = cost;
+    x_norm_ = x.norm();
+    if (bounded_) {
+      scaled_coleman_li(x, g);
+      d_ = v_.cwiseSqrt().cwiseProduct(scale_);
+      diag_h_ = g.cwiseProduct(dv_).cwiseProduct(scale_);
+    } else {
+      d_ = scale_;
+    }
+    g_h_ = d_.cwiseProduct(g);
+    RD_ = lin.R * d_.asDiagonal();
+    factor_ = RD_;
+    rhs_ = lin.qtf;
+    if (bounded_) tr::append_diagonal_and_retriangularize(factor_, rhs_, diag_h_.cwiseSqrt());
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(factor_, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    sv_ = svd.singularValues();
+    V_ = svd.matrixV();
+    uf_ = svd.matrixU().transpose() * rhs_;
+    // Step-back factor: how close to a bound a step may go (1 - theta of the way is kept clear).
+    theta_ = std::max(0.995, 1 - scale_free_optimality_);
+  }
+
+  tr::Proposal propose(const tr::ConstVecRef& x, tr::VecRef p, tr::VecRef x_new) override {
+    const double rank_tolerance = kEps * static_cast<double>(x.size());
+    const tr::TrustRegionSolution sol = tr::solve_trust_region_svd(uf_, sv_, V_, Delta_, alpha_, p_h_, rank_tolerance);
+    alpha_ = sol.alpha;
+    p = d_.cwiseProduct(p_h_);
+    gauss_newton_ = sol.gauss_newton && (!bounded_ || tr::in_bounds(x + p, lb_, ub_));
+    const Vec no_diag;
+    predicted_reduction_ =
+        bounded_ ? select_step(x, RD_, diag_h_, g_h_, p, p_h_, d_, Delta_, lb_, ub_, theta_).predicted_reduction
+                 : -tr::evaluate_quadratic(RD_, g_h_, p_h_, no_diag);
+    step_norm_ = p.norm();
+    x_new = x + p;
+    if (bounded_) tr::make_strictly_feasible(x_new, lb_, ub_, 0.0);
+    return {predicted_reduction_, gauss_newton_};
+  }
+
+  bool acceptable(double trial_cost) const override {
+    const double actual_reduction = cost_ - trial_cost;
+    return actual_reduction > 0 ||
+           tr::at_rounding_level(gauss_newton_, predicted_reduction_, actual_reduction, cost_);
+  }
+
+  tr::Verdict judge(const tr::ConstVecRef&, const tr::Trial& trial) override {
+    const double step_h_norm = p_h_.norm();
+    if (!trial.finite) {
+      // Outside the region where the model can be evaluated: shrink and try again.
+      Delta_ = 0.25 * step_h_norm;
+      return {};
+    }
+    const double actual_reduction = cost_ - trial.cost;
+    const tr::RadiusUpdate update = tr::update_tr_radius(Delta_, actual_reduction, predicted_reduction_,
+                                                         step_h_norm, step_h_norm > 0.95 * Delta_);
+    // ftol counts only for a full Gauss-Newton step: a small reduction from a step the region
+    // truncated says the region is small, not that the minimum is near.
+    tr::Verdict verdict{acceptable(trial.cost),
+                    tr::check_termination(actual_reduction, cost_, step_norm_, x_norm_, update.ratio,
+                                          gauss_newton_ ? options_.ftol : 0.0, options_.xtol)};
+    if (!verdict.status) {
+      alpha_ *= Delta_ / update.Delta;
+      Delta_ = update.Delta;
+    }
+    return verdict;
+  }
+
+  void accepted(const Linearization& lin) override {
+    if (jac_scale_) tr::update_jac_scale(lin.col_norms, scale_inv_, scale_, false);
+  }
+  double radius() const override { return Delta_; }
+  Eigen::VectorXi active_mask(const tr::ConstVecRef& x) const override {
+    return tr::find_active_constraints(x, lb_, ub_);
+  }
+
+ private:
+  // v and dv at x, with v in the scaled variables where a bound applies.
+  void scaled_coleman_li(const tr::ConstVecRef& x, const tr::ConstVecRef& g) {
+    tr::cl_scaling_vector(x, g, lb_, ub_, v_, dv_);
+    for (Eigen::Index i = 0; i < x.size(); ++i)
+      if (dv_[i] != 0) v_[i] *= scale_inv_[i];
+  }
+
+  const SolverOptions& options_;
+  const Vec lb_, ub_;
+  const bool bounded_;
+  MapM RD_, factor_, V_;
+  MapV scale_, scale_inv_, v_, dv_, d_, diag_h_, g_h_, uf_, sv_, rhs_, p_h_;
+  bool jac_scale_ = false;
+  double Delta_ = 1, alpha_ = 0, theta_ = 0.995, cost_ = 0, x_norm_ = 0, scale_free_optimality_ = 0;
+  // The last proposal.
+  bool gauss_newton_ = false;
+  double predicted_reduction_ = 0, step_norm_ = 0;
+};
+
 }  // namespace
 
 SolverResult solve_trf(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
   const Eigen::Index n = objective.num_params();
-  const Vec lb = tr::lower_bounds(options, n);
-  const Vec ub = tr::upper_bounds(options, n);
-  const bool bounded = tr::has_finite_bounds(lb, ub);
-  const bool trial_linearization =
-      options.trial_linearization == SolverOptions::TrialLinearization::always ||
-      (options.trial_linearization == SolverOptions::TrialLinearization::objective_default &&
-       objective.prefers_linearization_at_trial_points());
-  const int max_nfev = options.max_nfev > 0 ? options.max_nfev : 1000 * static_cast<int>(n);
-
-  // Workspace (memory/solver_workspace.h, trf row: 3 matrices, 15 vectors):
-  //   matrices: 0 RD = R diag(d) (the model's J_h), 1 the factor whose SVD is taken, 2 V
-  //   vectors:  0 x, 1 g, 2 scale, 3 scale_inv, 4 v, 5 dv, 6 d, 7 diag_h, 8 g_h, 9 uf,
-  //             10 singular values, 11 rhs of the stacked system, 12 p_h (step, scaled), 13 p (step), 14 x_new
-  //   (Eigen's JacobiSVD keeps its own U, V and work arrays: about 3 n x n more, not pooled)
-  SolverWorkspace ws(Algorithm::trf, static_cast<std::size_t>(n));
-  using MapV = Eigen::Map<Vec>;
-  using MapM = Eigen::Map<Eigen::MatrixXd>;
-  MapM RD(ws.matrix(0), n, n), factor(ws.matrix(1), n, n), V(ws.matrix(2), n, n);
-  MapV x(ws.vector(0), n), g(ws.vector(1), n), scale(ws.vector(2), n), scale_inv(ws.vector(3), n),
-      v(ws.vector(4), n), dv(ws.vector(5), n), d(ws.vector(6), n), diag_h(ws.vector(7), n),
-      g_h(ws.vector(8), n), uf(ws.vector(9), n), sv(ws.vector(10), n), rhs(ws.vector(11), n),
-      p_h(ws.vector(12), n), p(ws.vector(13), n), x_new(ws.vector(14), n);
-
-  // Start strictly inside the bounds, as scipy's least_squares does for trf.
-  x = x0;
-  if (bounded) tr::make_strictly_feasible(x, lb, ub);
-
-  SolverResult result;
-  Evaluation current = tr::evaluate_start(objective, x);
-  result.nfev = 1;
-  result.njev = 1;
-  double cost = current.cost;
-  Linearization lin = std::move(current.lin);
-  g = lin.R.transpose() * lin.qtf;
-  const bool jac_scale = tr::initial_x_scale(options, lin.col_norms, scale, scale_inv);
-
-  // Initial radius: ||x0|| in the scaled variables (1 when x0 = 0), as scipy.
-  double Delta;
-  if (bounded) {
-    tr::cl_scaling_vector(x, g, lb, ub, v, dv);
-    for (Eigen::Index i = 0; i < n; ++i)
-      if (dv[i] != 0) v[i] *= scale_inv[i];
-    Delta = (x.cwiseProduct(scale_inv).array() / v.array().sqrt()).matrix().norm();
-  } else {
-    Delta = x.cwiseProduct(scale_inv).norm();
-  }
-  if (Delta == 0 || !std::isfinite(Delta)) Delta = 1.0;
-
-  double alpha = 0;  // LM parameter, carried between subproblems as a warm start
-  double g_norm = 0;
-  std::optional<Status> status;
-  double step_norm = 0, actual_reduction = 0;
-  const Vec no_diag;
-
-  auto optimality = [&] {
-    if (!bounded) return g.lpNorm<Eigen::Infinity>();
-    tr::cl_scaling_vector(x, g, lb, ub, v, dv);
-    return g.cwiseProduct(v).lpNorm<Eigen::Infinity>();
-  };
-  // History and callback; a callback returning false interrupts a run that has not ended otherwise.
-  auto report = [&](int iteration) {
-    IterationInfo info{iteration, cost, actual_reduction, step_norm, g_norm, Delta, result.nfev, result.njev};
-    if (options.keep_history) result.history.push_back(info);
-    if (options.callback && !options.callback(info) && !status) status = Status::interrupted;
-  };
-
-  g_norm = optimality();
-  report(0);
-  int iteration = 0;
-  while (!status) {
-    // Coleman-Li scaling: v and dv at x (computed by optimality()); gtol on the scaled gradient.
-    g_norm = optimality();
-    if (g_norm < options.gtol) status = Status::gtol;
-    if (status || result.nfev >= max_nfev) break;
-
-    if (bounded) {
-      for (Eigen::Index i = 0; i < n; ++i)
-        if (dv[i] != 0) v[i] *= scale_inv[i];
-      d = v.cwiseSqrt().cwiseProduct(scale);
-      diag_h = g.cwiseProduct(dv).cwiseProduct(scale);
-    } else {
-      d = scale;
-    }
-    g_h = d.cwiseProduct(g);
-
-    // The subproblem's matrix: R D (J_h), stacked with diag(sqrt(diag_h)) when bounded.
-    RD = lin.R * d.asDiagonal();
-    factor = RD;
-    rhs = lin.qtf;
-    if (bounded) tr::append_diagonal_and_retriangularize(factor, rhs, diag_h.cwiseSqrt());
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(factor, Eigen::ComputeFullU | Eigen::ComputeFullV);
-    sv = svd.singularValues();
-    V = svd.matrixV();
-    uf = svd.matrixU().transpose() * rhs;
-    const double rank_tolerance = kEps * static_cast<double>(n);
-
-    // Step-back factor: how close to a bound a step may go (1 - theta of the way is kept clear).
-    const double theta = std::max(0.995, 1 - g_norm);
-    actual_reduction = 0;
-    bool accepted = false;
-    Evaluation trial;
-    while (!accepted && result.nfev < max_nfev) {
-      if (interrupt_requested(options)) {
-        status = Status::interrupted;
-        break;
-      }
-      const tr::TrustRegionSolution sol =
-          tr::solve_trust_region_svd(uf, sv, V, Delta, alpha, p_h, rank_tolerance);
-      alpha = sol.alpha;
-      p = d.cwiseProduct(p_h);
-      // The full Gauss-Newton step: inside the region and (when bounded) inside the box.
-      const bool gauss_newton = sol.gauss_newton && (!bounded || tr::in_bounds(x + p, lb, ub));
-      double predicted_reduction;
-      if (bounded) {
-        predicted_reduction =
-            select_step(x, RD, diag_h, g_h, p, p_h, d, Delta, lb, ub, theta).predicted_reduction;
-      } else {
-        predicted_reduction = -tr::evaluate_quadratic(RD, g_h, p_h, no_diag);
-      }
-      // Converged: the full Gauss-Newton step is already below xtol; no pass is spent on it.
-      if (gauss_newton && p.norm() < options.xtol * (options.xtol + x.norm())) {
-        status = Status::xtol;
-        step_norm = 0;
-        break;
-      }
-      x_new = x + p;
-      if (bounded) tr::make_strictly_feasible(x_new, lb, ub, 0.0);
-      trial = objective.evaluate(x_new, trial_linearization);
-      ++result.nfev;
-      if (trial_linearization) ++result.njev;
-      const double step_h_norm = p_h.norm();
-      if (!trial.finite) {
-        // Outside the region where the model can be evaluated: shrink and try again.
-        Delta = 0.25 * step_h_norm;
-        continue;
-      }
-      actual_reduction = cost - trial.cost;
-      accepted = actual_reduction > 0 || tr::at_rounding_level(gauss_newton, predicted_reduction, actual_reduction, cost);
-      const tr::RadiusUpdate update =
-          tr::update_tr_radius(Delta, actual_reduction, predicted_reduction, step_h_norm, step_h_norm > 0.95 * Delta);
-      step_norm = p.norm();
-      // ftol counts only for a full Gauss-Newton step: a small reduction from a step the region
-      // truncated says the region is small, not that the minimum is near.
-      status = tr::check_termination(actual_reduction, cost, step_norm, x.norm(), update.ratio,
-                                     gauss_newton ? options.ftol : 0.0, options.xtol);
-      if (status) break;
-      alpha *= Delta / update.Delta;
-      Delta = update.Delta;
-    }
-
-    if (accepted) {
-      x = x_new;
-      cost = trial.cost;
-      if (trial.has_linearization) {
-        lin = std::move(trial.lin);
-      } else {
-        Evaluation at_x = objective.evaluate(x, true);
-        ++result.njev;
-        if (!at_x.finite || !at_x.has_linearization) {
-          status = Status::failed;
-          result.message = "the Jacobian is not finite at x = " + tr::point_text(x);
-          break;
-        }
-        lin = std::move(at_x.lin);
-      }
-      g = lin.R.transpose() * lin.qtf;
-      if (jac_scale) tr::update_jac_scale(lin.col_norms, scale_inv, scale, false);
-    } else {
-      step_norm = 0;
-      actual_reduction = 0;
-    }
-    ++iteration;
-    g_norm = optimality();
-    report(iteration);
-  }
-
-  tr::finish_result(result, x, cost, g, optimality(), iteration, status, tr::find_active_constraints(x, lb, ub), std::move(lin));
-  return result;
+  SolverWorkspace workspace(workspace_spec(Algorithm::trf), static_cast<std::size_t>(n));
+  TrfStrategy strategy(options, workspace, n);
+  return tr::run_trust_region(objective, x0, options, workspace, strategy);
 }
 
 }  // namespace curvefit

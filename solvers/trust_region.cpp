@@ -85,6 +85,14 @@ Vec upper_bounds(const SolverOptions& options, Eigen::Index n) {
 bool has_finite_bounds(const ConstVecRef& lb, const ConstVecRef& ub) {
   return lb.array().isFinite().any() || ub.array().isFinite().any();
 }
+bool far_bound(double x, double bound) {
+  return !std::isfinite(bound) || std::abs(bound - x) > kFarBound * std::max(1.0, std::abs(x));
+}
+bool has_near_bounds(const ConstVecRef& x, const ConstVecRef& lb, const ConstVecRef& ub) {
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    if (!far_bound(x[i], lb[i]) || !far_bound(x[i], ub[i])) return true;
+  return false;
+}
 
 double step_size_to_bound(const ConstVecRef& x, const ConstVecRef& s, const ConstVecRef& lb,
                           const ConstVecRef& ub, Eigen::VectorXi* hits) {
@@ -142,10 +150,10 @@ void cl_scaling_vector(const ConstVecRef& x, const ConstVecRef& g, const ConstVe
   for (Eigen::Index i = 0; i < x.size(); ++i) {
     v[i] = 1;
     dv[i] = 0;
-    if (g[i] < 0 && std::isfinite(ub[i])) {
+    if (g[i] < 0 && !far_bound(x[i], ub[i])) {
       v[i] = ub[i] - x[i];
       dv[i] = -1;
-    } else if (g[i] > 0 && std::isfinite(lb[i])) {
+    } else if (g[i] > 0 && !far_bound(x[i], lb[i])) {
       v[i] = x[i] - lb[i];
       dv[i] = 1;
     }
@@ -188,6 +196,14 @@ double evaluate_quadratic(const ConstMatRef& R, const ConstVecRef& g, const Cons
   double q = (R.triangularView<Eigen::Upper>() * s).squaredNorm();
   if (diag.size()) q += s.dot(diag.cwiseProduct(s));
   return 0.5 * q + g.dot(s);
+}
+
+double largest_gradient_cosine(const ConstVecRef& gradient, const ConstVecRef& col_norms, double f_norm) {
+  if (f_norm == 0) return 0;
+  double largest = 0;
+  for (Eigen::Index j = 0; j < gradient.size(); ++j)
+    if (col_norms[j] != 0) largest = std::max(largest, std::abs(gradient[j] / f_norm) / col_norms[j]);
+  return largest;
 }
 
 RadiusUpdate update_tr_radius(double Delta, double actual_reduction, double predicted_reduction,
@@ -277,7 +293,7 @@ void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef sca
 
 bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
                      VecRef scale_inv) {
-  const bool jac_scale = options.x_scale.size() == 0 && options.x_scale_jac.value_or(false);
+  const bool jac_scale = uses_jacobian_scaling(options);
   if (options.x_scale.size()) {
     scale = options.x_scale;
     scale_inv = scale.cwiseInverse();
@@ -290,14 +306,6 @@ bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms,
   return jac_scale;
 }
 
-Evaluation evaluate_start(Objective& objective, const Vec& x) {
-  Evaluation start = objective.evaluate(x, true);
-  if (!start.finite || !start.has_linearization)
-    throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +
-                                point_text(x));
-  return start;
-}
-
 std::string point_text(const ConstVecRef& x) {
   std::ostringstream out;
   out.precision(17);
@@ -305,21 +313,6 @@ std::string point_text(const ConstVecRef& x) {
   for (Eigen::Index i = 0; i < x.size(); ++i) out << (i ? ", " : "") << x[i];
   out << "]";
   return out.str();
-}
-
-void finish_result(SolverResult& result, const ConstVecRef& x, double cost, const ConstVecRef& g,
-                   double optimality, int iterations, std::optional<Status> status,
-                   Eigen::VectorXi active_mask, Linearization lin) {
-  result.x = x;
-  result.cost = cost;
-  result.grad = g;
-  result.optimality = optimality;
-  result.iterations = iterations;
-  result.status = status.value_or(Status::max_evaluations);
-  if (result.message.empty()) result.message = std::string(status_message(result.status));
-  result.success = status_converged(result.status);
-  result.active_mask = std::move(active_mask);
-  result.linearization = std::move(lin);
 }
 
 }  // namespace curvefit::tr

@@ -1,7 +1,7 @@
 #pragma once
-// Pieces shared by the trust-region solvers (TRF and dogbox), as scipy's optimize/_lsq/common.py:
-// the exact trust-region subproblem through an SVD, bound handling, 1-D quadratic models, the
-// radius update and the termination tests. Everything works on n-sized quantities: the solvers
+// Pieces shared by the trust-region strategies (TRF and dogbox; the loop itself is
+// trust_region_driver.h), as scipy's optimize/_lsq/common.py: the exact trust-region subproblem
+// through an SVD, bound handling, 1-D quadratic models, the radius update and the termination tests. Everything works on n-sized quantities: the solvers
 // never see m, so "J" below is always represented by an n x n upper-triangular factor R with
 // ||J v|| = ||R v|| for every v (J = Q R).
 #include <optional>
@@ -44,6 +44,13 @@ std::pair<double, double> intersect_trust_region(const ConstVecRef& x, const Con
 Vec lower_bounds(const SolverOptions& options, Eigen::Index n);
 Vec upper_bounds(const SolverOptions& options, Eigen::Index n);
 bool has_finite_bounds(const ConstVecRef& lb, const ConstVecRef& ub);
+// A bound so far from x that it cannot matter: infinite, or beyond kFarBound * max(1, |x|).
+// Such bounds still confine the steps, but scale nothing (Coleman-Li) and change no rule, so
+// bounds of +-1e300 give the unbounded fit.
+constexpr double kFarBound = 1e12;
+bool far_bound(double x, double bound);
+// Whether some bound is near enough to x to matter.
+bool has_near_bounds(const ConstVecRef& x, const ConstVecRef& lb, const ConstVecRef& ub);
 
 // Largest t >= 0 with lb <= x + t s <= ub; `hits` (optional) gets sign(s_i) for the components
 // that reach their bound at that t, 0 for the others.
@@ -59,7 +66,8 @@ Eigen::VectorXi find_active_constraints(const ConstVecRef& x, const ConstVecRef&
 void make_strictly_feasible(VecRef x, const ConstVecRef& lb, const ConstVecRef& ub, double rstep = 1e-10);
 
 // Coleman-Li scaling vector v and its derivative dv (Branch, Coleman & Li 1999, eq. 2.3):
-// v_i is the distance to the bound the anti-gradient points at (1 if that bound is infinite).
+// v_i is the distance to the bound the anti-gradient points at (1 if that bound is infinite or
+// far: a bound 1e300 away scales nothing, as none).
 void cl_scaling_vector(const ConstVecRef& x, const ConstVecRef& g, const ConstVecRef& lb, const ConstVecRef& ub,
                        VecRef v, VecRef dv);
 
@@ -73,6 +81,13 @@ Quadratic1D build_quadratic_1d(const ConstMatRef& R, const ConstVecRef& g, const
 // Minimiser over t in [lo, hi] of a t^2 + b t + c, and the minimum value.
 std::pair<double, double> minimize_quadratic_1d(const Quadratic1D& q, double lo, double hi);
 double evaluate_quadratic(const ConstMatRef& R, const ConstVecRef& g, const ConstVecRef& s, const ConstVecRef& diag);
+
+// MINPACK's gradient test (Moré 1978, §7), the largest cosine between f and a column of J:
+//     max_j |gradient_j| / (||J_j|| ||f||),
+// of the gradient the method measures optimality by (J^T f, or it with components weighted or
+// masked). It does not change when f is multiplied by a constant or a variable is rescaled;
+// zero columns are skipped, and a zero residual counts as converged (0).
+double largest_gradient_cosine(const ConstVecRef& gradient, const ConstVecRef& col_norms, double f_norm);
 
 // ---- Radius and termination (scipy's update_tr_radius and check_termination) ----
 struct RadiusUpdate {
@@ -120,22 +135,13 @@ void append_diagonal_and_retriangularize(Eigen::Ref<Mat> T, VecRef rhs, const Co
 // Jacobian column norms (zero norms count as 1). scale_inv = 1 / scale.
 void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef scale, bool first);
 
-// The x_scale at the start of a run: options.x_scale, 'jac' from the first column norms, or ones.
+// The x_scale at the start of a run: options.x_scale, 'jac' (uses_jacobian_scaling) from the first
+// column norms, or ones.
 // Returns whether 'jac' scaling is on (the solver then updates it every iteration).
 bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
                      VecRef scale_inv);
 
-// The first evaluation of a run, with its linearization; throws std::invalid_argument naming x
-// when the residuals or the Jacobian are not finite there.
-Evaluation evaluate_start(Objective& objective, const Vec& x);
-
 // x as "[x1, x2, ...]" with 17 significant digits, for messages.
 std::string point_text(const ConstVecRef& x);
-
-// Fills the end-of-run fields of `result` (x, cost, gradient, optimality, status and its message,
-// success, active mask, the linearization at x). A run that ended without a status hit max_nfev.
-void finish_result(SolverResult& result, const ConstVecRef& x, double cost, const ConstVecRef& g,
-                   double optimality, int iterations, std::optional<Status> status,
-                   Eigen::VectorXi active_mask, Linearization lin);
 
 }  // namespace curvefit::tr

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "memory/solver_workspace.h"
+#include "solvers/algorithm.h"
 
 namespace curvefit {
 

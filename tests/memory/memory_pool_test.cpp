@@ -15,6 +15,9 @@
 namespace curvefit {
 namespace {
 
+// Workspaces of the sizes the solvers declare (the memory module takes any spec).
+constexpr WorkspaceSpec kTrf{3, 15, "trf"}, kLm{1, 11, "lm"}, kDogbox{1, 8, "dogbox"};
+
 constexpr std::uint64_t kPlenty = std::uint64_t{1} << 40;
 
 bool aligned64(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 64 == 0; }
@@ -213,8 +216,8 @@ TEST(MemoryPool, ProcessWideInstanceAndShortcuts) {
 TEST(SolverWorkspace, SlotsAreDisjointZeroedAndChecked) {
   MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
   constexpr std::size_t n = 7;
-  for (Algorithm algorithm : {Algorithm::trf, Algorithm::lm, Algorithm::dogbox}) {
-    const WorkspaceSpec spec = workspace_spec(algorithm);
+  for (const WorkspaceSpec& algorithm : {kTrf, kLm, kDogbox}) {
+    const WorkspaceSpec spec = algorithm;
     SolverWorkspace workspace(algorithm, n, manager);
     // Write each slot's index into every element; overlapping slots would overwrite each other.
     for (int s = 0; s < spec.square_matrices; ++s)
@@ -234,9 +237,9 @@ TEST(SolverWorkspace, SlotsAreDisjointZeroedAndChecked) {
   }
   // The bytes the workspaces took are what solver_workspace_bytes predicts (before rounding to 64).
   const MemoryStats stats = manager.statistics();
-  EXPECT_EQ(stats.total_requested_bytes, solver_workspace_bytes(Algorithm::trf, n) +
-                                             solver_workspace_bytes(Algorithm::lm, n) +
-                                             solver_workspace_bytes(Algorithm::dogbox, n));
+  EXPECT_EQ(stats.total_requested_bytes, solver_workspace_bytes(kTrf, n) +
+                                             solver_workspace_bytes(kLm, n) +
+                                             solver_workspace_bytes(kDogbox, n));
 }
 
 TEST(MemoryPoolConcurrency, ManyThreadsAllocateAndReleaseWithoutSharingBlocks) {

@@ -115,5 +115,34 @@ TEST(Dogbox, CallbackInterruptsAndMaxNfevStops) {
   EXPECT_EQ(s.nfev, 2);
 }
 
+// The far start of issue 11 (a = 20, b = 0.05, c = -3) on the `exponential` model's data
+// (y = 5 exp(-0.5 x) + 1 on [0, 10], 200 points, a fixed small perturbation). A first step that
+// trusts the Gauss-Newton step of such a start can run off along the valley where b -> 0 and a + c
+// stays put (the issue saw a = -27992, c = 27994 with success); every method must reach the truth.
+TEST(Dogbox, FarStartOnExponentialDataReachesTheTruth) {
+  constexpr int m = 200;
+  auto x_of = [](int i) { return 10.0 * i / (m - 1); };
+  auto y_of = [&](int i) { return 5.0 * std::exp(-0.5 * x_of(i)) + 1.0 + 0.02 * std::sin(12.9 * i); };
+  auto residuals = [&](const Eigen::VectorXd& p, Eigen::VectorXd& f) {
+    for (int i = 0; i < m; ++i) f[i] = p[0] * std::exp(-p[1] * x_of(i)) + p[2] - y_of(i);
+  };
+  auto jacobian = [&](const Eigen::VectorXd& p, Eigen::MatrixXd& J) {
+    for (int i = 0; i < m; ++i) {
+      const double e = std::exp(-p[1] * x_of(i));
+      J(i, 0) = e;
+      J(i, 1) = -p[0] * x_of(i) * e;
+      J(i, 2) = 1.0;
+    }
+  };
+  for (Algorithm method : {Algorithm::dogbox, Algorithm::trf, Algorithm::lm}) {
+    DenseObjective objective(3, m, residuals, jacobian);
+    SolverOptions o;
+    o.method = method;
+    const SolverResult r = solve(objective, Eigen::Vector3d(20.0, 0.05, -3.0), o);
+    EXPECT_TRUE(r.success) << to_string(method) << ": " << r.message;
+    EXPECT_LT((r.x - Eigen::Vector3d(5.0, 0.5, 1.0)).norm(), 0.05) << to_string(method) << ": " << r.x.transpose();
+  }
+}
+
 }  // namespace
 }  // namespace curvefit

@@ -1,0 +1,195 @@
+#include "solvers/trust_region_driver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace curvefit::tr {
+
+Eigen::VectorXi TrustRegionStrategy::active_mask(const ConstVecRef& x) const {
+  return Eigen::VectorXi::Zero(x.size());
+}
+
+namespace {
+
+// The pushed components that could not move from the start: all of them where the residuals or
+// the Jacobian are not finite; otherwise those whose Jacobian column does not resolve a move of
+// max(1, |x_i|) against the residuals (a column that vanishes to rounding there, as a Gaussian's at
+// a width of 1e-10, leaves the variable stuck).
+std::vector<Eigen::Index> stuck(const Evaluation& e, const ConstVecRef& x, const std::vector<Eigen::Index>& pushed) {
+  if (!e.finite || !e.has_linearization) return pushed;
+  const double resolvable = std::sqrt(std::numeric_limits<double>::epsilon() * e.lin.f_norm2);
+  std::vector<Eigen::Index> out;
+  for (Eigen::Index i : pushed)
+    if (!(e.lin.col_norms[i] * std::max(1.0, std::abs(x[i])) >= resolvable)) out.push_back(i);
+  return out;
+}
+
+// x0's component i moved `relative` * max(1, |bound|) inside from the bound it lies on, at most
+// half-way to the other bound.
+double pushed_inside(double x0, double lb, double ub, double relative) {
+  const double mid = std::isfinite(lb) && std::isfinite(ub) ? 0.5 * (lb + ub) : 0.0;
+  if (x0 <= lb) {
+    const double x = lb + relative * std::max(1.0, std::abs(lb));
+    return std::isfinite(ub) ? std::min(x, mid) : x;
+  }
+  const double x = ub - relative * std::max(1.0, std::abs(ub));
+  return std::isfinite(lb) ? std::max(x, mid) : x;
+}
+
+}  // namespace
+
+Start feasible_start(Objective& objective, VecRef x, const ConstVecRef& lb, const ConstVecRef& ub) {
+  const Vec x0 = x;
+  std::vector<Eigen::Index> pushed;
+  const Eigen::VectorXi on_bound = find_active_constraints(x0, lb, ub, 1e-10);
+  for (Eigen::Index i = 0; i < x.size(); ++i)
+    if (on_bound[i] != 0) pushed.push_back(i);
+  Start start;
+  // Pushes of 1e-10, 1e-8, ..., 1 relative; each round pushes further only what is still stuck.
+  for (int round = 0;; ++round) {
+    const double relative = std::pow(10.0, 2 * round - 10);
+    for (Eigen::Index i : pushed) x[i] = pushed_inside(x0[i], lb[i], ub[i], relative);
+    start.evaluation = objective.evaluate(x, true);
+    ++start.evaluations;
+    pushed = stuck(start.evaluation, x, pushed);
+    if (pushed.empty() || round == 5) break;
+  }
+  if (!start.evaluation.finite || !start.evaluation.has_linearization)
+    throw std::invalid_argument("residuals or Jacobian are not finite at the starting point x0 = " +
+                                point_text(x));
+  return start;
+}
+
+namespace {
+
+// The run's state and bookkeeping: counts, history, callback, interrupt and the end of the run.
+struct Run {
+  Objective& objective;
+  const SolverOptions& options;
+  TrustRegionStrategy& strategy;
+  Eigen::Map<Vec> x, g, step, x_new;
+  SolverResult result;
+  double cost = 0;
+  Linearization lin;
+  Optimality optimality;
+  std::optional<Status> status;
+  int iteration = 0;
+  int max_nfev = 0;
+  bool linearize_trials = false;
+
+  Run(Objective& o, const SolverOptions& opts, SolverWorkspace& ws, TrustRegionStrategy& s)
+      : objective(o), options(opts), strategy(s),
+        x(ws.vector(0), o.num_params()), g(ws.vector(1), o.num_params()),
+        step(ws.vector(2), o.num_params()), x_new(ws.vector(3), o.num_params()) {
+    const int n = o.num_params();
+    max_nfev = options.max_nfev > 0 ? options.max_nfev : 1000 * n;
+    using Trials = SolverOptions::TrialLinearization;
+    linearize_trials = options.trial_linearization == Trials::always ||
+                       (options.trial_linearization == Trials::objective_default &&
+                        objective.prefers_linearization_at_trial_points());
+  }
+
+  // x has become the current point (start or accepted step): gradient, optimality, history line.
+  void arrived(double cost_change, double step_norm) {
+    g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
+    optimality = strategy.measure(x, g, lin, cost);
+    const IterationInfo info{iteration, cost, cost_change, step_norm, optimality.reported,
+                             strategy.radius(), result.nfev, result.njev};
+    if (options.keep_history) result.history.push_back(info);
+    if (options.callback && !options.callback(info) && !status) status = Status::interrupted;
+  }
+
+  // One evaluation of the trial point; one the strategy would accept also carries the Jacobian,
+  // and a non-finite Jacobian makes it a failed trial.
+  Trial evaluate_trial(Evaluation& e) {
+    e = objective.evaluate(x_new, linearize_trials);
+    ++result.nfev;
+    if (linearize_trials) ++result.njev;
+    if (e.finite && !e.has_linearization && strategy.acceptable(e.cost)) {
+      e = objective.evaluate(x_new, true);
+      ++result.njev;
+    }
+    const bool usable = e.finite && (e.has_linearization || !strategy.acceptable(e.cost));
+    return {usable, e.cost};
+  }
+
+  // Trial steps from x until one is accepted or a test ends the run.
+  void iterate() {
+    const double x_norm = x.norm();
+    for (;;) {
+      if (interrupt_requested(options)) {
+        status = Status::interrupted;
+        return;
+      }
+      const Proposal proposal = strategy.propose(x, step, x_new);
+      // x is already at the model's minimum to xtol: no pass is spent on the step.
+      if (proposal.model_minimum && step.norm() < options.xtol * (options.xtol + x_norm)) {
+        status = Status::xtol;
+        return;
+      }
+      Evaluation e;
+      const Trial trial = evaluate_trial(e);
+      const Verdict verdict = strategy.judge(x_new, trial);
+      status = verdict.status;
+      if (verdict.accept) {
+        const double cost_change = cost - trial.cost;
+        const double step_norm = step.norm();
+        x = x_new;
+        cost = e.cost;
+        lin = std::move(e.lin);
+        strategy.accepted(lin);
+        ++iteration;
+        arrived(cost_change, step_norm);
+      }
+      if (!status && result.nfev >= max_nfev) status = Status::max_evaluations;
+      if (status || verdict.accept) return;
+    }
+  }
+
+  SolverResult finish() {
+    result.x = x;
+    result.cost = cost;
+    result.grad = g;
+    result.optimality = optimality.reported;
+    result.iterations = iteration;
+    result.status = status.value_or(Status::max_evaluations);
+    result.message = std::string(status_message(result.status));
+    result.success = status_converged(result.status);
+    result.active_mask = strategy.active_mask(x);
+    result.linearization = std::move(lin);
+    return std::move(result);
+  }
+};
+
+}  // namespace
+
+SolverResult run_trust_region(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options,
+                              SolverWorkspace& workspace, TrustRegionStrategy& strategy) {
+  const Eigen::Index n = objective.num_params();
+  Run run(objective, options, workspace, strategy);
+  run.x = x0;
+  Start start = feasible_start(objective, run.x, lower_bounds(options, n), upper_bounds(options, n));
+  run.result.start = run.x;
+  run.result.nfev = run.result.njev = start.evaluations;
+  run.cost = start.evaluation.cost;
+  run.lin = std::move(start.evaluation.lin);
+  run.g.noalias() = run.lin.R.triangularView<Eigen::Upper>().transpose() * run.lin.qtf;
+  strategy.start(run.x, run.g, run.lin, run.cost);
+  run.arrived(0, 0);
+  while (!run.status) {
+    if (run.optimality.scale_free <= options.gtol) {
+      run.status = Status::gtol;
+      break;
+    }
+    if (run.result.nfev >= run.max_nfev) break;
+    strategy.prepare(run.x, run.g, run.lin, run.cost);
+    run.iterate();
+  }
+  return run.finish();
+}
+
+}  // namespace curvefit::tr
