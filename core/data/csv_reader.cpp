@@ -176,13 +176,6 @@ bool is_csv_number(const std::string& text) {
   return parse_exact(text.data(), text.data() + text.size(), value);
 }
 
-std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total) {
-  std::string text = lines.size() == 1 ? "line " : "lines ";
-  for (std::size_t i = 0; i < lines.size(); ++i) text += (i ? ", " : "") + std::to_string(lines[i]);
-  if (total > lines.size()) text += ", ...";
-  return text;
-}
-
 CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning)
     : path_(path), display_name_(path == "-" ? "<stdin>" : path), options_(options), tuning_(tuning) {
   input_ = std::make_unique<Input>(path);
@@ -771,11 +764,11 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   if (stats.skipped_invalid > 0)
     std::cerr << "curvefit: " << display_name_ << ": skipped " << stats.skipped_invalid << " invalid row"
               << (stats.skipped_invalid == 1 ? "" : "s") << " ("
-              << format_line_list(stats.first_skipped, stats.skipped_invalid) << ")\n";
+              << format_place_list(PlaceUnit::line, stats.first_skipped, stats.skipped_invalid) << ")\n";
   if (stats.omitted_nonfinite > 0)
     std::cerr << "curvefit: " << display_name_ << ": omitted " << stats.omitted_nonfinite << " row"
               << (stats.omitted_nonfinite == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 ("
-              << format_line_list(stats.first_omitted, stats.omitted_nonfinite) << ")\n";
+              << format_place_list(PlaceUnit::line, stats.first_omitted, stats.omitted_nonfinite) << ")\n";
   if (data_lines_seen == 0) {
     if (dialect_.has_header)
       throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");

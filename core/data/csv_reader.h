@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/data/data_open.h"
+#include "core/data/data_source.h"
+#include "core/data/data_types.h"
 
 namespace curvefit {
 
@@ -118,8 +119,5 @@ char parse_delimiter_option(const std::string& text);
 
 // Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
 bool is_csv_number(const std::string& text);
-
-// "line 5, 9, 12" style list for messages, with "..." when more were seen than listed.
-std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total);
 
 }  // namespace curvefit

@@ -3,6 +3,7 @@
 #include "core/data/hdf5_source.h"
 
 #include <H5Cpp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,6 @@
 #include <fstream>
 #include <iostream>
 
-#include "core/data/csv_reader.h"
 #include "core/errors.h"
 
 namespace curvefit {
@@ -116,6 +116,49 @@ std::vector<Hdf5DatasetInfo> datasets_of(const H5::H5File& file) {
   return datasets;
 }
 
+// Filters people meet in files written elsewhere (h5py's LZF, the HDF5 plugin registry's ids),
+// named in messages when the file's own name for the filter is empty.
+std::string known_filter_name(H5Z_filter_t id) {
+  switch (id) {
+    case 307: return "BZIP2";
+    case 32000: return "LZF";
+    case 32001: return "Blosc";
+    case 32004: return "LZ4";
+    case 32008: return "bitshuffle";
+    case 32013: return "ZFP";
+    case 32015: return "Zstandard";
+    case 32017: return "SZ";
+    default: return "";
+  }
+}
+
+// The first filter of the dataset's pipeline this HDF5 library cannot apply, as "filter 32000
+// (LZF)", and whether the file marks it optional (then only chunks it actually filtered are
+// unreadable); empty when every filter is available.
+std::string unavailable_filter(const H5::DataSet& dataset, bool& optional) {
+  const hid_t create = H5Dget_create_plist(dataset.getId());
+  std::string found;
+  const int filters = H5Pget_nfilters(create);
+  for (int i = 0; i < filters && found.empty(); ++i) {
+    unsigned flags = 0, config = 0;
+    std::size_t values = 0;
+    char name[256] = {};
+    const H5Z_filter_t id = H5Pget_filter2(create, static_cast<unsigned>(i), &flags, &values, nullptr,
+                                           sizeof name, name, &config);
+    if (id < 0 || H5Zfilter_avail(id) > 0) continue;
+    std::string label = name[0] ? name : known_filter_name(id);
+    found = "filter " + std::to_string(id) + (label.empty() ? "" : " (" + label + ")");
+    optional = (flags & H5Z_FLAG_OPTIONAL) != 0;
+  }
+  H5Pclose(create);
+  return found;
+}
+
+std::string filter_advice(const std::string& path, const std::string& filter) {
+  return "stored with " + filter + ", which this HDF5 library does not provide; convert the file to " +
+         "an unfiltered copy, e.g. h5repack -f NONE " + path + " unfiltered.h5";
+}
+
 std::string row_problem(bool is_sigma) {
   return is_sigma ? "sigma must be finite and > 0 (use --nan-policy omit to drop such rows)"
                   : "non-finite value (use --nan-policy omit to drop such rows)";
@@ -157,11 +200,14 @@ struct Hdf5DataSource::Column {
   H5::DataSet dataset;
   std::string spec;
   int column = -1;  // 0-based column of a 2-D dataset, -1 for 1-D
+  std::string missing_filter;  // an optional filter the library lacks ("" when none)
 };
 
 struct Hdf5DataSource::Handles {
   H5::H5File file;
   std::vector<Column> columns;  // predictors, y, sigma
+  int fd = -1;                  // HDF5's own descriptor of the file (sec2 driver)
+  std::size_t bytes_at_open = 0;
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
@@ -169,6 +215,13 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
+  void* vfd_handle = nullptr;
+  struct stat info {};
+  if (H5Fget_vfd_handle(handles_->file.getId(), H5P_DEFAULT, &vfd_handle) < 0 || !vfd_handle ||
+      ::fstat(*static_cast<int*>(vfd_handle), &info) != 0)
+    throw DataError(path + ": cannot determine the file's size");
+  handles_->fd = *static_cast<int*>(vfd_handle);
+  handles_->bytes_at_open = static_cast<std::size_t>(info.st_size);
 
   std::vector<std::string> specs = options.x;
   if (specs.empty()) {
@@ -215,6 +268,10 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
     } catch (const H5::Exception& e) {
       throw DataError(where + ": cannot open: " + hdf5_reason(e));
     }
+    bool optional_filter = false;
+    const std::string filter = unavailable_filter(column.dataset, optional_filter);
+    if (!filter.empty() && !optional_filter) throw DataError(where + ": " + filter_advice(path, filter));
+    column.missing_filter = filter;
     Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
     if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
     std::size_t length = 0;
@@ -223,6 +280,11 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
         throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
       length = info.dims[0];
     } else if (info.dims.size() == 2) {
+      if (column.column < 0 && info.dims[1] == 1) column.column = 0;  // N x 1: the one column
+      if (column.column < 0 && info.dims[0] == 1)
+        throw DataError(where + ": is 2-D (1 x " + std::to_string(info.dims[1]) +
+                        "), one row; curvefit reads the columns of a 2-D dataset, so store these values as a "
+                        "1-D dataset or as " + std::to_string(info.dims[1]) + " x 1");
       if (column.column < 0)
         throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
                         "): choose a column, e.g. " + dataset_path + ":1");
@@ -279,10 +341,23 @@ void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double*
       H5::DataSpace memory_space(1, memory_size);
       column.dataset.read(target, H5::PredType::NATIVE_DOUBLE, memory_space, file_space);
     } catch (const H5::Exception& e) {
-      throw DataError(path_ + ": dataset " + column.spec + ": reading rows " + std::to_string(begin + 1) + ".." +
-                      std::to_string(begin + count) + " failed: " + hdf5_reason(e));
+      const std::string where = path_ + ": dataset " + column.spec;
+      if (!column.missing_filter.empty()) throw DataError(where + ": " + filter_advice(path_, column.missing_filter));
+      check_file_size();
+      throw DataError(where + ": reading rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                      " failed: " + hdf5_reason(e));
     }
   }
+  check_file_size();
+}
+
+void Hdf5DataSource::check_file_size() const {
+  // HDF5 returns zeros for storage past the end of a truncated file instead of failing, so
+  // every read is checked against the size the file had when it was opened.
+  struct stat now {};
+  if (::fstat(handles_->fd, &now) != 0 || static_cast<std::size_t>(now.st_size) < handles_->bytes_at_open)
+    throw DataError(path_ + ": the file shrank from " + std::to_string(handles_->bytes_at_open) + " to " +
+                    std::to_string(now.st_size) + " bytes while it was being read; it must not change during a fit");
 }
 
 void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,
@@ -328,8 +403,7 @@ void Hdf5DataSource::find_invalid_rows() {
     std::vector<std::size_t> first(invalid_rows_.begin(),
                                    invalid_rows_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, invalid_rows_.size())));
     for (auto& row : first) ++row;
-    std::string list = format_line_list(first, invalid_rows_.size());
-    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    const std::string list = format_place_list(PlaceUnit::row, first, invalid_rows_.size());
     std::cerr << "curvefit: " << path_ << ": omitted " << invalid_rows_.size() << " row"
               << (invalid_rows_.size() == 1 ? "" : "s") << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
   }
@@ -439,8 +513,7 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
   y.resize(kept);
   if (!sigma.empty()) sigma.resize(kept);
   if (omitted > 0) {
-    std::string list = format_line_list(first, omitted);
-    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    const std::string list = format_place_list(PlaceUnit::row, first, omitted);
     std::cerr << "curvefit: " << file << ": omitted " << omitted << " row" << (omitted == 1 ? "" : "s")
               << " with non-finite x/y or sigma <= 0 (" << list << ")\n";
   }
