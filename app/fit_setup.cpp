@@ -26,6 +26,8 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_option("--y", o.y, "Response column (CSV name or index; HDF5 dataset path)");
   command.add_option("--sigma", o.sigma, "Column of measurement uncertainties (weights 1/sigma)");
   command.add_option("--delimiter", o.delimiter, "CSV delimiter: , ; tab space (default: detected)");
+  command.add_option("--decimal", o.decimal,
+                     "CSV decimal separator: . or , (default: '.', or ',' when detected in a ';'-separated file)");
   command.add_flag("--header", o.header, "The first CSV row is a header");
   command.add_flag("--no-header", o.no_header, "The CSV has no header row");
   command.add_flag("--skip-invalid", o.skip_invalid, "Skip CSV rows that do not parse (and say how many)");
@@ -86,6 +88,7 @@ Problem prepare_problem(const ProblemOptions& o) {
       throw UsageError(std::string("--delimiter: ") + e.what());
     }
   }
+  d.decimal = parse_decimal_option(o.decimal);
   if (o.header && o.no_header) throw UsageError("--header and --no-header contradict each other");
   if (o.header) d.header = true;
   if (o.no_header) d.header = false;

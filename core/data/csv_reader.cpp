@@ -724,6 +724,18 @@ struct LineParser {
     return "non-finite value" + advice;
   }
 
+  // Records may span lines (quoted newlines): a column counted from the record's start becomes
+  // the line within the record and the column on that line.
+  static void fail_at(Block& block, std::size_t line, const char* record, std::size_t column, std::string message) {
+    const char* at = record + column - 1;
+    for (const char* q = record; q < at; ++q)
+      if (*q == '\n') {
+        ++line;
+        column = static_cast<std::size_t>(at - q);
+      }
+    block.fail(line, column, std::move(message));
+  }
+
   // Checks and stores one parsed (or, when !parsed, yet to be parsed) record. False when it
   // ends the block with an error.
   bool take_row(Block& block, std::size_t line, const char* p, const char* line_end, bool parsed, double* values,
@@ -732,7 +744,7 @@ struct LineParser {
     if (!parsed) {
       if (auto error = parse_line(p, line_end, values, columns, missing)) {
         if (!skip_invalid) {
-          block.fail(line, error->column, std::move(error->message));
+          fail_at(block, line, p, error->column, std::move(error->message));
           return false;
         }
         if (block.skipped_lines.size() < kListedLines) block.skipped_lines.push_back(line);
@@ -757,7 +769,7 @@ struct LineParser {
       return true;
     }
     if (!omit_nonfinite) {
-      block.fail(line, columns[bad], bad_value_message(bad, missing >> bad & 1, p + columns[bad] - 1, line_end));
+      fail_at(block, line, p, columns[bad], bad_value_message(bad, missing >> bad & 1, p + columns[bad] - 1, line_end));
       return false;
     }
     if (block.omitted_lines.size() < kListedLines) block.omitted_lines.push_back(line);
@@ -789,7 +801,7 @@ struct LineParser {
       }
       const char* next = line_end < end ? line_end + 1 : end;
       if (const char* zero = nul.first_before(line_end)) {
-        block.fail(line, static_cast<std::size_t>(zero - p) + 1, "embedded NUL byte (is this a binary file?)");
+        fail_at(block, line, p, static_cast<std::size_t>(zero - p) + 1, "embedded NUL byte (is this a binary file?)");
         return;
       }
       if (static_cast<std::size_t>(line_end - p) > max_line_bytes) {
