@@ -97,13 +97,30 @@ TEST_F(Inspect, BadFilesExitThreeWithOneLine) {
   CommandResult binary = run("inspect " + nul);
   EXPECT_EQ(binary.exit_code, 3);
   EXPECT_EQ(binary.output, "curvefit: " + nul + ":2:3: embedded NUL byte (is this a binary file?)\n");
-  auto fake = write("fake.h5", "not hdf5\n");
+  // The content decides: binary named .h5 without the signature is not HDF5; text named .h5 is CSV.
+  auto fake = write("fake.h5", std::string("\x01\0not hdf5\n", 11));
   CommandResult hdf5 = run("inspect " + fake);
   EXPECT_EQ(hdf5.exit_code, 3);
   EXPECT_EQ(hdf5.output, "curvefit: " + fake + ": not an HDF5 file (no HDF5 signature)\n");
+  auto text = write("text.h5", "t y\n1 2\n");
+  EXPECT_THAT(run("inspect " + text).output, HasSubstr(text + ": CSV, delimiter runs of whitespace, header row (line 1), 1 data row\n"));
   CommandResult missing = run("inspect " + (dir_ / "missing.csv").string());
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_EQ(missing.output, "curvefit: " + (dir_ / "missing.csv").string() + ": cannot open: No such file or directory\n");
+}
+
+TEST_F(Inspect, CountsRecordsWithQuotedNewlinesOnceAndShowsADecimalComma) {
+  auto notes = write("notes.csv", "t,note,y\n1,\"two\nlines\",2\n2,\"three\n\nlines\",4\n3,plain,6\n");
+  CommandResult result = run("inspect " + notes);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr(notes + ": CSV, delimiter ',', header row (line 1), 3 data rows\n"));
+  auto german = write("de.csv", "\xEF\xBB\xBFZeit;Wert\r\n0,5;1,25\r\n1,5;2,75\r\n");
+  result = run("inspect " + german);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_EQ(result.output, german + ": CSV, delimiter ';', decimal comma, header row (line 1), 2 data rows\n"
+                                    "  column  name  type\n"
+                                    "  1       Zeit  numeric\n"
+                                    "  2       Wert  numeric\n");
 }
 
 TEST_F(Inspect, UsageErrorsExitTwo) {
