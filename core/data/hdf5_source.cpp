@@ -238,79 +238,85 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
 
   std::string first_spec;
   for (const std::string& spec : specs) {
-    Column column;
-    column.spec = spec;
-    std::string dataset_path = spec;
-    std::size_t colon = spec.rfind(':');
-    if (colon != std::string::npos && colon + 1 < spec.size() &&
-        std::all_of(spec.begin() + static_cast<std::ptrdiff_t>(colon) + 1, spec.end(),
-                    [](char c) { return c >= '0' && c <= '9'; })) {
-      dataset_path = spec.substr(0, colon);
-      column.column = std::stoi(spec.substr(colon + 1)) - 1;
-      if (column.column < 0) throw DataError(path + ": dataset " + spec + ": columns are numbered from 1");
-    }
-    if (dataset_path.empty() || dataset_path[0] != '/') dataset_path = "/" + dataset_path;
-    const std::string where = path + ": dataset " + dataset_path;
-    bool exists = false;
-    try {
-      exists = handles_->file.nameExists(dataset_path) &&
-               handles_->file.childObjType(dataset_path) == H5O_TYPE_DATASET;
-    } catch (const H5::Exception&) {
-      exists = false;  // an intermediate group is missing
-    }
-    if (!exists) {
-      std::string names;
-      for (const auto& info : datasets_of(handles_->file)) names += (names.empty() ? "" : ", ") + info.path;
-      throw DataError(where + ": not found (datasets in the file: " + (names.empty() ? "none" : names) + ")");
-    }
-    try {
-      column.dataset = handles_->file.openDataSet(dataset_path);
-    } catch (const H5::Exception& e) {
-      throw DataError(where + ": cannot open: " + hdf5_reason(e));
-    }
-    bool optional_filter = false;
-    const std::string filter = unavailable_filter(column.dataset, optional_filter);
-    if (!filter.empty() && !optional_filter) throw DataError(where + ": " + filter_advice(path, filter));
-    column.missing_filter = filter;
-    Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
-    if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
-    std::size_t length = 0;
-    if (info.dims.size() == 1) {
-      if (column.column >= 0)
-        throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
-      length = info.dims[0];
-    } else if (info.dims.size() == 2) {
-      if (column.column < 0 && info.dims[1] == 1) column.column = 0;  // N x 1: the one column
-      if (column.column < 0 && info.dims[0] == 1)
-        throw DataError(where + ": is 2-D (1 x " + std::to_string(info.dims[1]) +
-                        "), one row; curvefit reads the columns of a 2-D dataset, so store these values as a "
-                        "1-D dataset or as " + std::to_string(info.dims[1]) + " x 1");
-      if (column.column < 0)
-        throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
-                        "): choose a column, e.g. " + dataset_path + ":1");
-      if (static_cast<unsigned long long>(column.column) >= info.dims[1])
-        throw DataError(where + ": has " + std::to_string(info.dims[1]) + " columns; no column " +
-                        std::to_string(column.column + 1));
-      length = info.dims[0];
-    } else {
-      throw DataError(where + ": rank " + std::to_string(info.dims.size()) +
-                      " is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
-    }
-    if (first_spec.empty()) {
-      first_spec = spec;
-      rows_ = length;
-    } else if (length != rows_) {
-      throw DataError(where + ": has " + std::to_string(length) + " rows but " + first_spec + " has " +
-                      std::to_string(rows_));
-    }
+    open_column(spec, first_spec);
     names_.push_back(spec);
-    handles_->columns.push_back(std::move(column));
   }
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
   // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
   // raise checks each row the first time a read delivers it, so no pass is spent on checking.
   if (scan_invalid && options.nan_policy == NanPolicy::omit) find_invalid_rows();
   check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
+}
+
+// Opens and checks the dataset spec names ("/t", "/table:2") and appends it to the columns; the
+// first one (first_spec, set here when empty) fixes the number of rows the others must have.
+void Hdf5DataSource::open_column(const std::string& spec, std::string& first_spec) {
+  Column column;
+  column.spec = spec;
+  std::string dataset_path = spec;
+  std::size_t colon = spec.rfind(':');
+  if (colon != std::string::npos && colon + 1 < spec.size() &&
+      std::all_of(spec.begin() + static_cast<std::ptrdiff_t>(colon) + 1, spec.end(),
+                  [](char c) { return c >= '0' && c <= '9'; })) {
+    dataset_path = spec.substr(0, colon);
+    column.column = std::stoi(spec.substr(colon + 1)) - 1;
+    if (column.column < 0) throw DataError(path_ + ": dataset " + spec + ": columns are numbered from 1");
+  }
+  if (dataset_path.empty() || dataset_path[0] != '/') dataset_path = "/" + dataset_path;
+  const std::string where = path_ + ": dataset " + dataset_path;
+  bool exists = false;
+  try {
+    exists = handles_->file.nameExists(dataset_path) &&
+             handles_->file.childObjType(dataset_path) == H5O_TYPE_DATASET;
+  } catch (const H5::Exception&) {
+    exists = false;  // an intermediate group is missing
+  }
+  if (!exists) {
+    std::string names;
+    for (const auto& info : datasets_of(handles_->file)) names += (names.empty() ? "" : ", ") + info.path;
+    throw DataError(where + ": not found (datasets in the file: " + (names.empty() ? "none" : names) + ")");
+  }
+  try {
+    column.dataset = handles_->file.openDataSet(dataset_path);
+  } catch (const H5::Exception& e) {
+    throw DataError(where + ": cannot open: " + hdf5_reason(e));
+  }
+  bool optional_filter = false;
+  const std::string filter = unavailable_filter(column.dataset, optional_filter);
+  if (!filter.empty() && !optional_filter) throw DataError(where + ": " + filter_advice(path_, filter));
+  column.missing_filter = filter;
+  Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
+  if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
+  std::size_t length = 0;
+  if (info.dims.size() == 1) {
+    if (column.column >= 0)
+      throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
+    length = info.dims[0];
+  } else if (info.dims.size() == 2) {
+    if (column.column < 0 && info.dims[1] == 1) column.column = 0;  // N x 1: the one column
+    if (column.column < 0 && info.dims[0] == 1)
+      throw DataError(where + ": is 2-D (1 x " + std::to_string(info.dims[1]) +
+                      "), one row; curvefit reads the columns of a 2-D dataset, so store these values as a "
+                      "1-D dataset or as " + std::to_string(info.dims[1]) + " x 1");
+    if (column.column < 0)
+      throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
+                      "): choose a column, e.g. " + dataset_path + ":1");
+    if (static_cast<unsigned long long>(column.column) >= info.dims[1])
+      throw DataError(where + ": has " + std::to_string(info.dims[1]) + " columns; no column " +
+                      std::to_string(column.column + 1));
+    length = info.dims[0];
+  } else {
+    throw DataError(where + ": rank " + std::to_string(info.dims.size()) +
+                    " is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
+  }
+  if (first_spec.empty()) {
+    first_spec = spec;
+    rows_ = length;
+  } else if (length != rows_) {
+    throw DataError(where + ": has " + std::to_string(length) + " rows but " + first_spec + " has " +
+                    std::to_string(rows_));
+  }
+  handles_->columns.push_back(std::move(column));
 }
 
 Hdf5DataSource::~Hdf5DataSource() {

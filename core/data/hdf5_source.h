@@ -67,6 +67,7 @@ class Hdf5DataSource : public DataSource {
 
  private:
   struct Column;
+  void open_column(const std::string& spec, std::string& first_spec);
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
   // Throws DataError when the file is now shorter than when it was opened.
   void check_file_size() const;
