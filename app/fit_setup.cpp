@@ -32,7 +32,8 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_flag("--no-header", o.no_header, "The CSV has no header row");
   command.add_flag("--skip-invalid", o.skip_invalid, "Skip CSV rows that do not parse (and say how many)");
   command.add_option("--nan-policy", o.nan_policy,
-                     "raise: non-finite x/y or sigma <= 0 is an error; omit: drop those rows")
+                     "raise: a missing (empty, NA, N/A, NaN, null) or non-finite x/y, or sigma <= 0, is an error; "
+                     "omit: drop those rows")
       ->check(CLI::IsMember({"raise", "omit"}))
       ->capture_default_str();
   command.add_option("--fix", o.fix, "Hold parameters at a value, e.g. c=0,d=1");
