@@ -130,20 +130,36 @@ bool is_skippable(const char* p, const char* end) {
   return p == end || *p == '#';
 }
 
-// The '\n' that ends the record starting at p: the first newline outside double quotes, or null
-// when [p, end) holds no complete record. embedded counts the newlines inside quotes passed.
-const char* record_end(const char* p, const char* end, std::size_t& embedded) {
+// The '\n' that ends the record starting at p: the first newline outside a quoted field, or null
+// when [p, end) holds no complete record. embedded counts the newlines inside quotes passed. As
+// in parse_line, a quote opens a quoted field only at the start of a field (after the delimiter
+// and any padding; delimiter 0 stands for any of , ; tab while the dialect is not known yet), and
+// "" inside one is a quote: a stray quote in the middle of a field does not swallow lines.
+const char* record_end(const char* p, const char* end, char delimiter, std::size_t& embedded) {
   embedded = 0;
   const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-  const char* quote = static_cast<const char*>(std::memchr(p, '"', static_cast<std::size_t>((nl ? nl : end) - p)));
-  if (!quote) return nl;
-  bool quoted = false;
-  for (const char* q = quote; q < end; ++q) {
-    if (*q == '"') {
-      quoted = !quoted;
-    } else if (*q == '\n') {
-      if (!quoted) return q;
-      ++embedded;
+  if (!std::memchr(p, '"', static_cast<std::size_t>((nl ? nl : end) - p))) return nl;
+  auto separates = [delimiter](char c) {
+    return delimiter == 0 ? (c == ',' || c == ';' || c == '\t') : (c == delimiter || (delimiter == ' ' && is_blank(c)));
+  };
+  bool quoted = false, field_start = true;
+  for (const char* q = p; q < end; ++q) {
+    const char c = *q;
+    if (quoted) {
+      if (c == '\n') ++embedded;
+      if (c != '"') continue;
+      if (q + 1 == end) return nullptr;  // "" or the closing quote: the next byte decides
+      if (q[1] == '"') ++q;
+      else quoted = false;
+    } else if (c == '\n') {
+      return q;
+    } else if (c == '"' && field_start) {
+      quoted = true;
+      field_start = false;
+    } else if (separates(c)) {
+      field_start = true;
+    } else if (!is_blank(c)) {
+      field_start = false;
     }
   }
   return nullptr;
@@ -151,7 +167,7 @@ const char* record_end(const char* p, const char* end, std::size_t& embedded) {
 
 // Bytes of [text, text + size), which starts a record, that form complete records. Without a
 // quote in the text (has_quote false) a record is a line.
-std::size_t complete_records_length(const char* text, std::size_t size, bool has_quote) {
+std::size_t complete_records_length(const char* text, std::size_t size, bool has_quote, char delimiter) {
   if (!has_quote) {
     for (const char* q = text + size; q > text;)
       if (*--q == '\n') return static_cast<std::size_t>(q - text) + 1;
@@ -159,7 +175,7 @@ std::size_t complete_records_length(const char* text, std::size_t size, bool has
   }
   const char* p = text;
   std::size_t embedded = 0;
-  while (const char* nl = record_end(p, text + size, embedded)) p = nl + 1;
+  while (const char* nl = record_end(p, text + size, delimiter, embedded)) p = nl + 1;
   return static_cast<std::size_t>(p - text);
 }
 
@@ -334,7 +350,7 @@ std::vector<CsvReader::SampleLine> CsvReader::scan_sample(std::size_t& data_byte
   while (offset < sample_.size()) {
     const char* begin = sample_.data() + offset;
     std::size_t embedded = 0;
-    const char* nl = record_end(begin, sample_end, embedded);
+    const char* nl = record_end(begin, sample_end, 0, embedded);
     if (!nl && !sample_is_whole_file_) break;  // an incomplete last record
     const char* end = nl ? nl : sample_end;
     const std::size_t first_line = ++line_number;
@@ -797,7 +813,7 @@ struct LineParser {
       const bool parsed = line_end != nullptr;
       std::size_t embedded = 0;
       if (!parsed) {
-        line_end = record_end(p, end, embedded);
+        line_end = record_end(p, end, whitespace ? ' ' : delimiter, embedded);
         if (!line_end) line_end = end;
       }
       const char* next = line_end < end ? line_end + 1 : end;
@@ -822,8 +838,9 @@ struct LineParser {
 // Stage 1: fills blocks with whole records from the input, carrying an unfinished record over.
 class BlockCutter {
  public:
-  BlockCutter(std::function<std::size_t(char*, std::size_t)> read, std::size_t block_bytes, std::size_t max_line_bytes)
-      : read_(std::move(read)), block_bytes_(block_bytes), max_line_bytes_(max_line_bytes) {}
+  BlockCutter(std::function<std::size_t(char*, std::size_t)> read, char delimiter, std::size_t block_bytes,
+              std::size_t max_line_bytes)
+      : read_(std::move(read)), delimiter_(delimiter), block_bytes_(block_bytes), max_line_bytes_(max_line_bytes) {}
 
   Block* next(BlockPool& pool, tbb::flow_control& control) {
     if (done_) {
@@ -842,7 +859,7 @@ class BlockCutter {
       const std::size_t got = read_noting_quotes(text + have, std::min(block_bytes_, block->capacity - have));
       have += got;
       const bool input_done = got == 0;
-      const std::size_t cut = input_done ? have : complete_records_length(text, have, has_quote_);
+      const std::size_t cut = input_done ? have : complete_records_length(text, have, has_quote_, delimiter_);
       if (cut == 0 && !input_done) continue;
       done_ = input_done;
       carry_.assign(text + cut, text + have);
@@ -877,6 +894,7 @@ class BlockCutter {
   }
 
   std::function<std::size_t(char*, std::size_t)> read_;
+  char delimiter_;  // ' ' for runs of whitespace
   std::size_t block_bytes_;
   std::size_t max_line_bytes_;
   std::vector<char> carry_;
@@ -941,8 +959,8 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
   // Room for a block after a carried partial record; a record that does not fit is too long anyway.
   BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
-  BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, block_bytes,
-                     tuning_.max_line_bytes);
+  BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, dialect_.delimiter,
+                     block_bytes, tuning_.max_line_bytes);
   BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
   const auto tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
   tbb::parallel_pipeline(
@@ -997,7 +1015,7 @@ std::size_t CsvReader::count_data_lines() {
     const char* p = buffer.data();
     const char* const end = p + have + got;
     std::size_t embedded = 0;
-    while (const char* nl = record_end(p, end, embedded)) {
+    while (const char* nl = record_end(p, end, dialect_.delimiter, embedded)) {
       count_record(p, nl);
       line += 1 + embedded;
       p = nl + 1;

@@ -145,6 +145,26 @@ TEST(CsvVariants, QuotedNewlinesNeverSplitAcrossBlocksAndLinesStayExact) {
   }
 }
 
+// Only a quote that starts a field opens a quoted field: a stray one in the middle of a text
+// field (inches) must not join the lines after it into one record.
+TEST(CsvVariants, AQuoteInsideAFieldIsText) {
+  ScratchDir dir;
+  const std::string path = dir.write("inches.csv", "t,label,y\n1,5\" pipe,2\n2,ok,4\n3,\"6\"\" pipe\n, bent\",6\n4,x,8\n");
+  for (std::size_t block : {1u, 3u, 8u << 20}) {
+    CsvParseTuning tuning;
+    tuning.block_bytes = block;
+    DataOptions options;
+    options.y = "y";
+    CsvReader reader(path, options, tuning);
+    std::vector<double> y;
+    reader.parse([&](CsvColumnsBlock& b) { y.insert(y.end(), b.columns[1].begin(), b.columns[1].end()); });
+    EXPECT_EQ(y, (std::vector<double>{2, 4, 6, 8})) << "block " << block;
+  }
+  DataOptions options;
+  options.y = "y";
+  EXPECT_EQ(CsvReader(path, options).count_data_lines(), 4u);
+}
+
 TEST(CsvVariants, MissingValuesAreRaisedWithTheirPlaceOrOmitted) {
   const Truth truth;
   std::string text = "t,y\n";
