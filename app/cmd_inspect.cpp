@@ -17,6 +17,7 @@ namespace {
 struct InspectOptions {
   std::string path;
   std::string delimiter;
+  std::string decimal;
   bool header = false;
   bool no_header = false;
 };
@@ -48,6 +49,7 @@ void inspect_csv(const InspectOptions& inspect) {
   DataOptions options;
   options.on_notice = print_notice;
   options.delimiter = parse_delimiter_option(inspect.delimiter);
+  options.decimal = parse_decimal_option(inspect.decimal);
   if (inspect.header) options.header = true;
   if (inspect.no_header) options.header = false;
   options.y = "1";  // any existing column: inspect selects nothing in particular
@@ -56,6 +58,7 @@ void inspect_csv(const InspectOptions& inspect) {
   const CsvDialect& dialect = reader.dialect();
   const std::size_t rows = reader.count_data_lines();
   std::cout << reader.display_name() << ": CSV, delimiter " << delimiter_name(dialect) << ", "
+            << (dialect.decimal == ',' ? "decimal comma, " : "")
             << (dialect.has_header ? "header row (line " + std::to_string(dialect.header_line) + ")" : "no header row")
             << ", " << rows << " data row" << (rows == 1 ? "" : "s") << "\n";
   std::vector<std::vector<std::string>> table{{"column", "name", "type"}};
@@ -65,7 +68,7 @@ void inspect_csv(const InspectOptions& inspect) {
     std::string type = "-";
     if (c < sample.size()) {
       const std::string& field = sample[c];
-      type = field.empty() ? "empty" : (is_csv_number(field) ? "numeric" : "text");
+      type = field.empty() ? "empty" : (is_csv_number(field, dialect.decimal) ? "numeric" : "text");
     }
     table.push_back({std::to_string(c + 1), name, type});
   }
@@ -94,6 +97,7 @@ void register_inspect_command(CLI::App& app, Context& context) {
   command->add_option("file", options->path, "CSV/TSV/text file, HDF5 file, or - for CSV on stdin")->required();
   command->footer("Examples:\n  curvefit inspect data/decay.csv\n  curvefit inspect run42.h5\n  cat data.tsv | curvefit inspect -");
   command->add_option("--delimiter", options->delimiter, "CSV delimiter: one character, 'tab' or 'space' (default: detect)");
+  command->add_option("--decimal", options->decimal, "CSV decimal separator: . or , (default: detect)");
   auto* header = command->add_flag("--header", options->header, "CSV: the first row is a header");
   command->add_flag("--no-header", options->no_header, "CSV: there is no header row")->excludes(header);
   command->callback([options, &context] {

@@ -28,11 +28,14 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
                      "Column of measurement uncertainties (weights 1/sigma). Never chosen on its own; "
                      "a column named sigma, sigma_y, dy, yerr or err is noted in the report");
   command.add_option("--delimiter", o.delimiter, "CSV delimiter: , ; tab space (default: detected)");
+  command.add_option("--decimal", o.decimal,
+                     "CSV decimal separator: . or , (default: '.', or ',' when detected in a ';'-separated file)");
   command.add_flag("--header", o.header, "The first CSV row is a header");
   command.add_flag("--no-header", o.no_header, "The CSV has no header row");
   command.add_flag("--skip-invalid", o.skip_invalid, "Skip CSV rows that do not parse (and say how many)");
   command.add_option("--nan-policy", o.nan_policy,
-                     "raise: non-finite x/y or sigma <= 0 is an error; omit: drop those rows")
+                     "raise: a missing (empty, NA, N/A, NaN, null) or non-finite x/y, or sigma <= 0, is an error; "
+                     "omit: drop those rows")
       ->check(CLI::IsMember({"raise", "omit"}))
       ->capture_default_str();
   command.add_option("--fix", o.fix, "Hold parameters at a value, e.g. c=0,d=1");
@@ -65,6 +68,7 @@ FitSpec problem_spec(const ProblemOptions& o) {
       throw UsageError(std::string("--delimiter: ") + e.what());
     }
   }
+  d.decimal = parse_decimal_option(o.decimal);
   if (o.header && o.no_header) throw UsageError("--header and --no-header contradict each other");
   if (o.header) d.header = true;
   if (o.no_header) d.header = false;

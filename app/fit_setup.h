@@ -18,6 +18,7 @@ struct ProblemOptions {
   std::vector<std::string> x;       // --x (comma-separated)
   std::string y, sigma;
   std::string delimiter;
+  std::string decimal;
   bool header = false, no_header = false;
   bool skip_invalid = false;
   std::string nan_policy = "raise";

@@ -1,6 +1,8 @@
 // CSV reading: detection from a sample prefix, then a three-stage TBB pipeline
-//   read blocks split at line boundaries (serial) -> parse lines (parallel) -> deliver (serial, in
-//   file order, where block-relative line numbers become absolute ones).
+//   cut blocks at record boundaries (serial) -> parse records (parallel) -> deliver (serial, in file
+//   order, where block-relative line numbers become absolute ones).
+// A record is one line, or several when a quoted field holds newlines; blocks are cut between
+// records only, so a quoted newline never straddles a block border.
 #include "core/data/csv_reader.h"
 
 #include <fast_float/fast_float.h>
@@ -12,9 +14,12 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <optional>
 
@@ -24,6 +29,7 @@ namespace curvefit {
 namespace {
 
 constexpr std::size_t kListedLines = 5;
+constexpr char kByteOrderMark[] = "\xEF\xBB\xBF";
 
 // Standard input can be probed and then loaded: the probe's sample is kept here and served
 // again to the next reader of "-". Bytes read past the sample are consumed for good.
@@ -33,8 +39,12 @@ bool g_stdin_streamed = false;
 
 bool is_blank(char c) { return c == ' ' || c == '\t'; }
 
+fast_float::parse_options number_format(char decimal) {
+  return fast_float::parse_options(fast_float::chars_format::general, decimal);
+}
+
 // A number filling [first, last) exactly; '+' accepted, nan/inf recognised (fast_float).
-bool parse_exact(const char* first, const char* last, double& value) {
+bool parse_exact(const char* first, const char* last, double& value, char decimal = '.') {
   while (first < last && is_blank(*first)) ++first;
   while (last > first && is_blank(last[-1])) --last;
   if (first < last && *first == '+') {
@@ -42,8 +52,18 @@ bool parse_exact(const char* first, const char* last, double& value) {
     if (first == last || *first == '-' || *first == '+') return false;
   }
   if (first == last) return false;
-  auto result = fast_float::from_chars(first, last, value);
+  auto result = fast_float::from_chars_advanced(first, last, value, number_format(decimal));
   return result.ec == std::errc() && result.ptr == last;
+}
+
+// An empty field, or a marker spreadsheets, R and pandas write for a missing value: NA, N/A,
+// NaN, null (any case).
+bool is_missing_marker(const char* first, const char* last) {
+  while (first < last && is_blank(*first)) ++first;
+  while (last > first && is_blank(last[-1])) --last;
+  std::string text(first, last);
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text.empty() || text == "na" || text == "n/a" || text == "nan" || text == "null";
 }
 
 std::string quote_for_message(const char* first, const char* last) {
@@ -52,7 +72,11 @@ std::string quote_for_message(const char* first, const char* last) {
   return "'" + text + "'";
 }
 
-// Splits one line (no '\n', '\r' already stripped) into fields for detection and headers:
+std::string too_long(std::size_t max_line_bytes) {
+  return "line longer than " + std::to_string(max_line_bytes) + " bytes";
+}
+
+// Splits one record ('\r' before its end already stripped) into fields for detection and headers:
 // trimmed, quotes removed, "" inside quotes unescaped. Not the hot path.
 std::vector<std::string> split_fields(const char* p, const char* end, char delimiter, bool whitespace) {
   std::vector<std::string> fields;
@@ -105,9 +129,59 @@ bool is_skippable(const char* p, const char* end) {
   return p == end || *p == '#';
 }
 
+// The '\n' that ends the record starting at p: the first newline outside a quoted field, or null
+// when [p, end) holds no complete record. embedded counts the newlines inside quotes passed. As
+// in parse_line, a quote opens a quoted field only at the start of a field (after the delimiter
+// and any padding; delimiter 0 stands for any of , ; tab while the dialect is not known yet), and
+// "" inside one is a quote: a stray quote in the middle of a field does not swallow lines.
+const char* record_end(const char* p, const char* end, char delimiter, std::size_t& embedded) {
+  embedded = 0;
+  const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+  if (!std::memchr(p, '"', static_cast<std::size_t>((nl ? nl : end) - p))) return nl;
+  auto separates = [delimiter](char c) {
+    return delimiter == 0 ? (c == ',' || c == ';' || c == '\t') : (c == delimiter || (delimiter == ' ' && is_blank(c)));
+  };
+  bool quoted = false, field_start = true;
+  for (const char* q = p; q < end; ++q) {
+    const char c = *q;
+    if (quoted) {
+      if (c == '\n') ++embedded;
+      if (c != '"') continue;
+      if (q + 1 == end) return nullptr;  // "" or the closing quote: the next byte decides
+      if (q[1] == '"') ++q;
+      else quoted = false;
+    } else if (c == '\n') {
+      return q;
+    } else if (c == '"' && field_start) {
+      quoted = true;
+      field_start = false;
+    } else if (separates(c)) {
+      field_start = true;
+    } else if (!is_blank(c)) {
+      field_start = false;
+    }
+  }
+  return nullptr;
+}
+
+// Bytes of [text, text + size), which starts a record, that form complete records. Without a
+// quote in the text (has_quote false) a record is a line.
+std::size_t complete_records_length(const char* text, std::size_t size, bool has_quote, char delimiter) {
+  if (!has_quote) {
+    for (const char* q = text + size; q > text;)
+      if (*--q == '\n') return static_cast<std::size_t>(q - text) + 1;
+    return 0;
+  }
+  const char* p = text;
+  std::size_t embedded = 0;
+  while (const char* nl = record_end(p, text + size, delimiter, embedded)) p = nl + 1;
+  return static_cast<std::size_t>(p - text);
+}
+
 }  // namespace
 
-// Bytes from a file descriptor, after a prefix that was read earlier and pushed back.
+// Bytes from a file descriptor, after a prefix that was read earlier and pushed back. Old Mac
+// files end lines with a lone '\r': once told so, every '\r' read becomes '\n'.
 class CsvReader::Input {
  public:
   explicit Input(const std::string& path) : is_stdin_(path == "-") {
@@ -136,6 +210,7 @@ class CsvReader::Input {
     prefix_ = std::move(prefix);
     prefix_position_ = 0;
   }
+  void translate_carriage_returns() { translate_cr_ = true; }
   // Reads up to n bytes; 0 at end of input.
   std::size_t read(char* destination, std::size_t n, const std::string& name) {
     if (prefix_position_ < prefix_.size()) {
@@ -146,7 +221,10 @@ class CsvReader::Input {
     }
     while (true) {
       ssize_t got = ::read(fd_, destination, n);
-      if (got >= 0) return static_cast<std::size_t>(got);
+      if (got >= 0) {
+        if (translate_cr_) std::replace(destination, destination + got, '\r', '\n');
+        return static_cast<std::size_t>(got);
+      }
       if (errno != EINTR) throw DataError(name + ": read error: " + std::strerror(errno));
     }
   }
@@ -157,6 +235,7 @@ class CsvReader::Input {
   std::size_t size_ = 0;
   std::string prefix_;
   std::size_t prefix_position_ = 0;
+  bool translate_cr_ = false;
 };
 
 char parse_delimiter_option(const std::string& text) {
@@ -170,22 +249,41 @@ char parse_delimiter_option(const std::string& text) {
                    text + "'");
 }
 
-bool is_csv_number(const std::string& text) {
+char parse_decimal_option(const std::string& text) {
+  if (text.empty()) return 0;
+  if (text == "." || text == "point" || text == "dot") return '.';
+  if (text == "," || text == "comma") return ',';
+  throw UsageError("--decimal: expected '.' or ',', got '" + text + "'");
+}
+
+bool is_csv_number(const std::string& text, char decimal) {
   double value;
-  return parse_exact(text.data(), text.data() + text.size(), value);
+  return parse_exact(text.data(), text.data() + text.size(), value, decimal);
 }
 
-std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total) {
-  std::string text = lines.size() == 1 ? "line " : "lines ";
-  for (std::size_t i = 0; i < lines.size(); ++i) text += (i ? ", " : "") + std::to_string(lines[i]);
-  if (total > lines.size()) text += ", ...";
-  return text;
-}
+// One record of the sample: its text, its first and last physical line, and the sample offset
+// just past it.
+struct CsvReader::SampleLine {
+  std::string text;
+  std::size_t number = 0;
+  std::size_t last_number = 0;
+  std::size_t end_offset = 0;
+};
 
-CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning, bool choose_columns)
+CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning,
+                     bool choose_columns)
     : path_(path), display_name_(path == "-" ? "<stdin>" : path), options_(options), tuning_(tuning) {
   input_ = std::make_unique<Input>(path);
   file_bytes_ = input_->size();
+  read_sample();
+  if (sample_.empty()) throw DataError(display_name_, 1, 1, "empty file");
+  detect(options);
+  if (choose_columns) select(options);
+}
+
+CsvReader::~CsvReader() = default;
+
+void CsvReader::read_sample() {
   // The sample: up to sample_bytes, plus one byte so a maximal line is recognisably complete.
   const std::size_t want = tuning_.sample_bytes + 1;
   if (input_->is_stdin()) {
@@ -205,110 +303,30 @@ CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvPar
   sample_is_whole_file_ = eof;
   if (input_->is_stdin()) {
     std::lock_guard lock(g_stdin_mutex);
-    g_stdin_pushback = sample_;
+    g_stdin_pushback = sample_;  // as read: the next reader normalises it the same way
   }
-  if (sample_.empty()) throw DataError(display_name_, 1, 1, "empty file");
-  detect(options);
-  if (choose_columns) select(options);
+  // A UTF-8 byte order mark (spreadsheet exports) is not part of the first field.
+  if (sample_.starts_with(kByteOrderMark)) sample_.erase(0, sizeof kByteOrderMark - 1);
+  // Lines ended by a lone '\r' (old Mac exports): no '\n' at all in the sample, but '\r's.
+  if (sample_.find('\n') == std::string::npos && sample_.find('\r') != std::string::npos) {
+    std::replace(sample_.begin(), sample_.end(), '\r', '\n');
+    input_->translate_carriage_returns();
+  }
 }
 
-CsvReader::~CsvReader() = default;
-
 void CsvReader::detect(const DataOptions& options) {
-  // Complete, non-comment, non-blank lines of the sample, with their line numbers and bytes.
-  struct SampleLine { std::string text; std::size_t number; };
-  std::vector<SampleLine> lines;
-  std::size_t data_bytes = 0, data_lines = 0, line_number = 0, offset = 0;
+  std::size_t data_bytes = 0, data_lines = 0;
+  const std::vector<SampleLine> lines = scan_sample(data_bytes, data_lines);
+  choose_delimiter(lines, options);
+  choose_decimal(lines, options);
+  detect_header(lines, options);
   std::size_t header_end_offset = 0;
-  while (offset < sample_.size()) {
-    const char* begin = sample_.data() + offset;
-    const char* nl = static_cast<const char*>(std::memchr(begin, '\n', sample_.size() - offset));
-    if (!nl && !sample_is_whole_file_) break;  // an incomplete last line
-    const char* end = nl ? nl : sample_.data() + sample_.size();
-    ++line_number;
-    if (static_cast<std::size_t>(end - begin) > tuning_.max_line_bytes)
-      throw DataError(display_name_, line_number, 1,
-                      "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
-    const char* stripped_end = (end > begin && end[-1] == '\r') ? end - 1 : end;
-    if (const void* nul = std::memchr(begin, '\0', static_cast<std::size_t>(end - begin)))
-      throw DataError(display_name_, line_number, static_cast<const char*>(nul) - begin + 1,
-                      "embedded NUL byte (is this a binary file?)");
-    if (!is_skippable(begin, stripped_end)) {
-      if (lines.size() < 64) lines.push_back({std::string(begin, stripped_end), line_number});
-      data_bytes += static_cast<std::size_t>(end - begin) + 1;
-      ++data_lines;
-    }
-    offset = static_cast<std::size_t>(end - sample_.data()) + (nl ? 1 : 0);
-  }
-  if (lines.empty()) {
-    if (!sample_is_whole_file_)
-      throw DataError(display_name_, line_number + 1, 1,
-                      "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
-    throw DataError(display_name_, line_number, 1, "empty file: only comments and blank lines");
-  }
-
-  // Delimiter: the candidate that splits most sample lines into the first line's field count.
-  if (options.delimiter == ' ') {
-    dialect_.whitespace = true;
-    dialect_.delimiter = ' ';
-  } else if (options.delimiter != 0) {
-    dialect_.delimiter = options.delimiter;
-  } else {
-    std::size_t best_score = 0, best_count = 0;
-    char best = 0;
-    for (char candidate : {',', '\t', ';'}) {
-      std::size_t first = count_outside_quotes(lines[0].text, candidate);
-      if (first == 0) continue;
-      std::size_t score = 0;
-      for (const auto& line : lines) score += count_outside_quotes(line.text, candidate) == first;
-      if (score > best_score || (score == best_score && first > best_count)) {
-        best_score = score;
-        best_count = first;
-        best = candidate;
-      }
-    }
-    if (best != 0 && best_score * 2 >= lines.size()) {
-      dialect_.delimiter = best;
-    } else {
-      dialect_.whitespace = true;
-      dialect_.delimiter = ' ';
-    }
-  }
-
-  // Header: forced, or the first line has a non-empty field that is not a number.
-  auto fields_of = [&](const std::string& text) {
-    return split_fields(text.data(), text.data() + text.size(), dialect_.delimiter, dialect_.whitespace);
-  };
-  std::vector<std::string> first = fields_of(lines[0].text);
-  bool header = false;
-  if (options.header.has_value()) {
-    header = *options.header;
-  } else {
-    for (const auto& field : first) {
-      double value;
-      if (!field.empty() && !parse_exact(field.data(), field.data() + field.size(), value)) header = true;
-    }
-  }
-  dialect_.has_header = header;
-  dialect_.field_count = first.size();
-  first_row_fields_ = first;
-  if (!header) first_data_fields_ = first;
-  else if (lines.size() > 1) first_data_fields_ = fields_of(lines[1].text);
-  if (header) {
-    dialect_.header_line = lines[0].number;
-    dialect_.header = first;
+  if (dialect_.has_header) {
     data_bytes -= lines[0].text.size() + 1;
     --data_lines;
-    // Parsing starts after the header line: drop it (and what precedes it) from the sample.
-    std::size_t seen = 0;
-    header_end_offset = 0;
-    while (seen < lines[0].number) {
-      const char* nl = static_cast<const char*>(
-          std::memchr(sample_.data() + header_end_offset, '\n', sample_.size() - header_end_offset));
-      header_end_offset = nl ? static_cast<std::size_t>(nl - sample_.data()) + 1 : sample_.size();
-      ++seen;
-    }
-    lines_before_data_ = lines[0].number;
+    // Parsing starts after the header record: drop it (and what precedes it) from the sample.
+    header_end_offset = lines[0].end_offset;
+    lines_before_data_ = lines[0].last_number;
   }
   input_->push_back(sample_.substr(header_end_offset));
 
@@ -321,6 +339,117 @@ void CsvReader::detect(const DataOptions& options) {
     estimated_rows_ = static_cast<std::size_t>(static_cast<double>(file_bytes_) / per_line);
   } else {
     estimated_rows_ = data_lines;
+  }
+}
+
+std::vector<CsvReader::SampleLine> CsvReader::scan_sample(std::size_t& data_bytes, std::size_t& data_lines) {
+  // Complete, non-comment, non-blank records of the sample (the first 64 kept), with their bytes.
+  std::vector<SampleLine> lines;
+  std::size_t line_number = 0, offset = 0;
+  const char* const sample_end = sample_.data() + sample_.size();
+  while (offset < sample_.size()) {
+    const char* begin = sample_.data() + offset;
+    std::size_t embedded = 0;
+    const char* nl = record_end(begin, sample_end, 0, embedded);
+    if (!nl && !sample_is_whole_file_) break;  // an incomplete last record
+    const char* end = nl ? nl : sample_end;
+    const std::size_t first_line = ++line_number;
+    line_number += embedded;
+    if (static_cast<std::size_t>(end - begin) > tuning_.max_line_bytes)
+      throw DataError(display_name_, first_line, 1, too_long(tuning_.max_line_bytes));
+    const char* stripped_end = (end > begin && end[-1] == '\r') ? end - 1 : end;
+    if (const void* nul = std::memchr(begin, '\0', static_cast<std::size_t>(end - begin)))
+      throw DataError(display_name_, first_line, static_cast<std::size_t>(static_cast<const char*>(nul) - begin) + 1,
+                      "embedded NUL byte (is this a binary file?)");
+    offset = static_cast<std::size_t>(end - sample_.data()) + (nl ? 1 : 0);
+    if (!is_skippable(begin, stripped_end)) {
+      if (lines.size() < 64) lines.push_back({std::string(begin, stripped_end), first_line, line_number, offset});
+      data_bytes += static_cast<std::size_t>(end - begin) + 1;
+      ++data_lines;
+    }
+  }
+  if (lines.empty()) {
+    if (!sample_is_whole_file_) throw DataError(display_name_, line_number + 1, 1, too_long(tuning_.max_line_bytes));
+    throw DataError(display_name_, line_number, 1, "empty file: only comments and blank lines");
+  }
+  return lines;
+}
+
+void CsvReader::choose_delimiter(const std::vector<SampleLine>& lines, const DataOptions& options) {
+  if (options.delimiter == ' ') {
+    dialect_.whitespace = true;
+    dialect_.delimiter = ' ';
+    return;
+  }
+  if (options.delimiter != 0) {
+    dialect_.delimiter = options.delimiter;
+    return;
+  }
+  // The candidate that splits most sample lines into the first line's field count. A decimal
+  // comma rules out the comma.
+  std::size_t best_score = 0, best_count = 0;
+  char best = 0;
+  for (char candidate : {',', '\t', ';'}) {
+    if (candidate == ',' && options.decimal == ',') continue;
+    std::size_t first = count_outside_quotes(lines[0].text, candidate);
+    if (first == 0) continue;
+    std::size_t score = 0;
+    for (const auto& line : lines) score += count_outside_quotes(line.text, candidate) == first;
+    if (score > best_score || (score == best_score && first > best_count)) {
+      best_score = score;
+      best_count = first;
+      best = candidate;
+    }
+  }
+  if (best != 0 && best_score * 2 >= lines.size()) {
+    dialect_.delimiter = best;
+  } else {
+    dialect_.whitespace = true;
+    dialect_.delimiter = ' ';
+  }
+}
+
+void CsvReader::choose_decimal(const std::vector<SampleLine>& lines, const DataOptions& options) {
+  dialect_.decimal = options.decimal != 0 ? options.decimal : '.';
+  if (options.decimal == 0 && !dialect_.whitespace && dialect_.delimiter == ';') {
+    // A ';'-separated export from a locale that writes 0,5: numbers with a comma and none with a
+    // point among the sample's fields.
+    std::size_t with_comma = 0, with_point = 0;
+    for (const auto& line : lines)
+      for (const auto& field : split_fields(line.text.data(), line.text.data() + line.text.size(), ';', false)) {
+        if (field.find(',') != std::string::npos && is_csv_number(field, ',')) ++with_comma;
+        if (field.find('.') != std::string::npos && is_csv_number(field, '.')) ++with_point;
+      }
+    if (with_comma > 0 && with_point == 0) dialect_.decimal = ',';
+  }
+  if (!dialect_.whitespace && dialect_.delimiter == dialect_.decimal)
+    throw UsageError(std::string("--decimal '") + dialect_.decimal + "' needs a delimiter other than '" +
+                     dialect_.delimiter + "' (e.g. --delimiter ';')");
+}
+
+void CsvReader::detect_header(const std::vector<SampleLine>& lines, const DataOptions& options) {
+  auto fields_of = [&](const std::string& text) {
+    return split_fields(text.data(), text.data() + text.size(), dialect_.delimiter, dialect_.whitespace);
+  };
+  // Forced, or the first record has a field that is neither a number nor a missing value.
+  std::vector<std::string> first = fields_of(lines[0].text);
+  bool header = false;
+  if (options.header.has_value()) {
+    header = *options.header;
+  } else {
+    for (const auto& field : first) {
+      const char* text = field.data();
+      if (!is_missing_marker(text, text + field.size()) && !is_csv_number(field, dialect_.decimal)) header = true;
+    }
+  }
+  dialect_.has_header = header;
+  dialect_.field_count = first.size();
+  first_row_fields_ = first;
+  if (!header) first_data_fields_ = first;
+  else if (lines.size() > 1) first_data_fields_ = fields_of(lines[1].text);
+  if (header) {
+    dialect_.header_line = lines[0].number;
+    dialect_.header = first;
   }
 }
 
@@ -353,7 +482,10 @@ ColumnRequest CsvReader::column_request(const DataOptions& options) const {
   request.where = display_name_ + ":" + std::to_string(dialect_.has_header ? dialect_.header_line : 1) + ":1";
   request.source = dialect_.has_header ? ColumnSource::csv_header : ColumnSource::csv_no_header;
   if (dialect_.has_header) request.columns = dialect_.header;
-  for (const std::string& field : first_data_fields_) request.text.push_back(!field.empty() && !is_csv_number(field));
+  // Text: neither a number in the file's decimal convention nor a missing-value marker.
+  for (const std::string& field : first_data_fields_)
+    request.text.push_back(!is_missing_marker(field.data(), field.data() + field.size()) &&
+                           !is_csv_number(field, dialect_.decimal));
   request.x = options.x;
   request.y = options.y;
   request.sigma = options.sigma;
@@ -414,34 +546,128 @@ struct Block {
   }
 };
 
+// Every block ever made is owned here (freed with the pool); free ones wait for reuse.
+class BlockPool {
+ public:
+  explicit BlockPool(std::size_t capacity) : capacity_(capacity) {}
+  Block* take() {
+    std::lock_guard lock(mutex_);
+    if (!free_.empty()) {
+      Block* block = free_.back();
+      free_.pop_back();
+      block->reset();
+      return block;
+    }
+    blocks_.push_back(std::make_unique<Block>());
+    blocks_.back()->text.reset(new char[capacity_]);
+    blocks_.back()->capacity = capacity_;
+    return blocks_.back().get();
+  }
+  void give_back(Block* block) {
+    std::lock_guard lock(mutex_);
+    free_.push_back(block);
+  }
+
+ private:
+  std::size_t capacity_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::vector<Block*> free_;
+};
+
+// Finds the first NUL byte a little ahead of the parse (64 KB at a time), so the text is still in
+// cache when its lines are parsed; the first NUL is all that matters.
+class NulScanner {
+ public:
+  NulScanner(const char* text, const char* end) : checked_(text), end_(end) {}
+  // The first NUL before limit, or null.
+  const char* first_before(const char* limit) {
+    if (!nul_ && limit > checked_) {
+      const char* until = std::min(end_, std::max(limit, checked_ + (64 << 10)));
+      nul_ = static_cast<const char*>(std::memchr(checked_, '\0', static_cast<std::size_t>(until - checked_)));
+      checked_ = until;
+    }
+    return nul_ && nul_ < limit ? nul_ : nullptr;
+  }
+
+ private:
+  const char* checked_;
+  const char* end_;
+  const char* nul_ = nullptr;
+};
+
 // What the parallel stage needs to know about the layout.
 struct LineParser {
-  char delimiter;
-  bool whitespace;
-  std::size_t field_count;
+  char delimiter = ',';
+  bool whitespace = false;
+  fast_float::parse_options numbers = number_format('.');
+  std::size_t field_count = 0;
   std::vector<int> slot_of_field;  // -1 when the field is not selected
   std::vector<std::pair<std::size_t, std::size_t>> duplicates;  // (slot, slot it copies)
-  std::size_t slots;
-  int predictors;
-  bool has_sigma;
-  bool skip_invalid;
-  bool omit_nonfinite;
-  std::size_t max_line_bytes;
+  std::size_t slots = 0;
+  bool has_sigma = false;
+  bool skip_invalid = false;
+  bool omit_nonfinite = false;
+  std::size_t max_line_bytes = 0;
 
   struct LineError {
     std::size_t column;
     std::string message;
   };
 
-  // Parses the fields of [begin, end) into values[slot] and their columns; returns an error or
-  // nothing. The hot path: one pass over the characters, fast_float straight from the field.
-  std::optional<LineError> parse_line(const char* begin, const char* end, double* values,
-                                      std::size_t* columns) const {
+  bool at_separator(const char* q) const { return whitespace ? is_blank(*q) : *q == delimiter; }
+
+  // Parses the selected field at p into value: a quoted number, a number, or a missing value
+  // (empty, NA, ...: NaN, its slot marked in missing). Leaves p after the field.
+  std::optional<LineError> parse_field(const char*& p, const char* begin, const char* end, std::size_t field,
+                                       double& value, bool& missing) const {
+    const auto where = static_cast<std::size_t>(p - begin) + 1;
+    missing = false;
+    if (p < end && *p == '"') {
+      const char* close = p + 1;
+      while (true) {
+        close = static_cast<const char*>(std::memchr(close, '"', static_cast<std::size_t>(end - close)));
+        if (!close) return LineError{where, "unterminated quoted field"};
+        if (close + 1 < end && close[1] == '"') { close += 2; continue; }
+        break;
+      }
+      missing = !parse_exact(p + 1, close, value, numbers.decimal_point) && is_missing_marker(p + 1, close);
+      if (missing) value = std::numeric_limits<double>::quiet_NaN();
+      else if (!parse_exact(p + 1, close, value, numbers.decimal_point))
+        return LineError{where, "field " + std::to_string(field + 1) + " " + quote_for_message(p, close + 1) +
+                                    " is not a number"};
+      p = close + 1;
+      return std::nullopt;
+    }
+    const char* number = p;
+    if (number < end && *number == '+' && number + 1 < end && number[1] != '-' && number[1] != '+') ++number;
+    auto result = fast_float::from_chars_advanced(number, end, value, numbers);
+    const char* stop = result.ptr;
+    bool ok = result.ec == std::errc() && stop > number;
+    while (ok && stop < end && is_blank(*stop) && !at_separator(stop)) ++stop;
+    if (ok && (stop == end || at_separator(stop))) {
+      p = result.ptr;
+      return std::nullopt;
+    }
+    const char* field_end = p;
+    while (field_end < end && !at_separator(field_end)) ++field_end;
+    const char* trimmed = field_end;
+    while (trimmed > p && is_blank(trimmed[-1])) --trimmed;
+    if (!is_missing_marker(p, trimmed))
+      return LineError{where, "field " + std::to_string(field + 1) + " " + quote_for_message(p, trimmed) +
+                                  " is not a number"};
+    value = std::numeric_limits<double>::quiet_NaN();
+    missing = true;
+    p = trimmed;
+    return std::nullopt;
+  }
+
+  // Parses the fields of the record [begin, end) into values[slot], their columns and the
+  // missing-value bit of each slot; returns an error or nothing.
+  std::optional<LineError> parse_line(const char* begin, const char* end, double* values, std::size_t* columns,
+                                      std::uint64_t& missing) const {
     const char* p = begin;
     std::size_t field = 0;
-    auto at_separator = [&](const char* q) {
-      return whitespace ? is_blank(*q) : *q == delimiter;
-    };
     auto skip_padding = [&] {
       while (p < end && is_blank(*p) && !(!whitespace && *p == delimiter)) ++p;
     };
@@ -449,56 +675,23 @@ struct LineParser {
     if (whitespace && p == end) return LineError{1, "no fields"};
     while (true) {
       const char* field_start = p;
-      int slot = field < field_count ? slot_of_field[field] : -1;
-      if (p < end && *p == '"') {
+      const int slot = field < field_count ? slot_of_field[field] : -1;
+      if (slot >= 0) {
+        bool is_missing = false;
+        if (auto error = parse_field(p, begin, end, field, values[slot], is_missing)) return error;
+        columns[slot] = static_cast<std::size_t>(field_start - begin) + 1;
+        if (is_missing) missing |= std::uint64_t{1} << slot;
+      } else if (p < end && *p == '"') {
         const char* close = p + 1;
         while (true) {
           close = static_cast<const char*>(std::memchr(close, '"', static_cast<std::size_t>(end - close)));
-          if (!close)
-            return LineError{static_cast<std::size_t>(field_start - begin) + 1, "unterminated quoted field"};
+          if (!close) return LineError{static_cast<std::size_t>(field_start - begin) + 1, "unterminated quoted field"};
           if (close + 1 < end && close[1] == '"') { close += 2; continue; }
           break;
         }
-        if (slot >= 0) {
-          if (!parse_exact(p + 1, close, values[slot]))
-            return LineError{static_cast<std::size_t>(field_start - begin) + 1,
-                             "field " + std::to_string(field + 1) + " " +
-                                 quote_for_message(p, close + 1) + " is not a number"};
-          columns[slot] = static_cast<std::size_t>(field_start - begin) + 1;
-        }
         p = close + 1;
-      } else if (slot >= 0) {
-        const char* number = p;
-        if (number < end && *number == '+' && number + 1 < end && number[1] != '-' && number[1] != '+') ++number;
-        auto result = fast_float::from_chars(number, end, values[slot]);
-        const char* stop = result.ptr;
-        bool ok = result.ec == std::errc() && stop > number;
-        if (ok && whitespace) {
-          ok = stop == end || is_blank(*stop);
-        } else if (ok) {
-          const char* q = stop;
-          while (q < end && is_blank(*q) && *q != delimiter) ++q;
-          ok = q == end || *q == delimiter;
-        }
-        if (!ok) {
-          const char* field_end = p;
-          while (field_end < end && !at_separator(field_end)) ++field_end;
-          const char* trimmed = field_end;
-          while (trimmed > p && is_blank(trimmed[-1])) --trimmed;
-          if (trimmed == p)
-            return LineError{static_cast<std::size_t>(field_start - begin) + 1,
-                             "field " + std::to_string(field + 1) + " is empty"};
-          return LineError{static_cast<std::size_t>(field_start - begin) + 1,
-                           "field " + std::to_string(field + 1) + " " + quote_for_message(p, trimmed) +
-                               " is not a number"};
-        }
-        columns[slot] = static_cast<std::size_t>(field_start - begin) + 1;
-        p = stop;
-      } else if (whitespace) {
-        while (p < end && !is_blank(*p)) ++p;
       } else {
-        const char* next = static_cast<const char*>(std::memchr(p, delimiter, static_cast<std::size_t>(end - p)));
-        p = next ? next : end;
+        while (p < end && !at_separator(p)) ++p;
       }
       ++field;
       if (whitespace) {
@@ -509,8 +702,7 @@ struct LineParser {
       skip_padding();
       if (p == end) break;
       if (*p != delimiter)
-        return LineError{static_cast<std::size_t>(p - begin) + 1,
-                         "unexpected character after field " + std::to_string(field)};
+        return LineError{static_cast<std::size_t>(p - begin) + 1, "unexpected character after field " + std::to_string(field)};
       ++p;
       skip_padding();
     }
@@ -530,7 +722,7 @@ struct LineParser {
     while (true) {
       const int slot = field < field_count ? slot_of_field[field] : -1;
       if (slot >= 0) {
-        auto result = fast_float::from_chars(p, end, values[slot]);
+        auto result = fast_float::from_chars_advanced(p, end, values[slot], numbers);
         if (result.ec != std::errc() || result.ptr == p) return nullptr;
         columns[slot] = static_cast<std::size_t>(p - line) + 1;
         p = result.ptr;
@@ -549,108 +741,221 @@ struct LineParser {
     return field == field_count ? p : nullptr;
   }
 
+  // Why the value in slot makes its row invalid under nan_policy raise.
+  std::string bad_value_message(std::size_t slot, bool missing, const char* field, const char* line_end) const {
+    const std::string advice = " (use --nan-policy omit to drop such rows)";
+    if (missing) {
+      const char* stop = field;
+      while (stop < line_end && !at_separator(stop)) ++stop;
+      while (stop > field && is_blank(stop[-1])) --stop;
+      return (stop == field ? std::string("empty field: a missing value") : "missing value " + quote_for_message(field, stop)) +
+             advice;
+    }
+    if (has_sigma && slot + 1 == slots) return "sigma must be finite and > 0" + advice;
+    return "non-finite value" + advice;
+  }
+
+  // Records may span lines (quoted newlines): a column counted from the record's start becomes
+  // the line within the record and the column on that line.
+  static void fail_at(Block& block, std::size_t line, const char* record, std::size_t column, std::string message) {
+    const char* at = record + column - 1;
+    for (const char* q = record; q < at; ++q)
+      if (*q == '\n') {
+        ++line;
+        column = static_cast<std::size_t>(at - q);
+      }
+    block.fail(line, column, std::move(message));
+  }
+
+  // Checks and stores one parsed (or, when !parsed, yet to be parsed) record. False when it
+  // ends the block with an error.
+  bool take_row(Block& block, std::size_t line, const char* p, const char* line_end, bool parsed, double* values,
+                std::size_t* columns) const {
+    std::uint64_t missing = 0;
+    if (!parsed) {
+      if (auto error = parse_line(p, line_end, values, columns, missing)) {
+        if (!skip_invalid) {
+          fail_at(block, line, p, error->column, std::move(error->message));
+          return false;
+        }
+        if (block.skipped_lines.size() < kListedLines) block.skipped_lines.push_back(line);
+        ++block.skipped;
+        return true;
+      }
+    }
+    for (const auto& [slot, source] : duplicates) {
+      values[slot] = values[source];
+      columns[slot] = columns[source];
+      if (missing >> source & 1) missing |= std::uint64_t{1} << slot;
+    }
+    // Non-finite or missing x or y, or sigma <= 0 (NaN included): an error, or the row is omitted.
+    std::size_t bad = slots;
+    for (std::size_t s = 0; s < slots && bad == slots; ++s) {
+      const bool is_sigma = has_sigma && s + 1 == slots;
+      if (is_sigma ? !(values[s] > 0.0 && std::isfinite(values[s])) : !std::isfinite(values[s])) bad = s;
+    }
+    if (bad == slots) {
+      for (std::size_t s = 0; s < slots; ++s) block.parsed.columns[s].push_back(values[s]);
+      ++block.parsed.rows;
+      return true;
+    }
+    if (!omit_nonfinite) {
+      fail_at(block, line, p, columns[bad], bad_value_message(bad, missing >> bad & 1, p + columns[bad] - 1, line_end));
+      return false;
+    }
+    if (block.omitted_lines.size() < kListedLines) block.omitted_lines.push_back(line);
+    ++block.omitted;
+    return true;
+  }
+
   void parse_block(Block& block) const {
     const bool fast_path = !whitespace && delimiter != '"';
     const char* text = block.text.get();
     const char* const end = text + block.size;
-    // NUL bytes are looked for a little ahead of the parse (64 KB at a time) so the text is
-    // still in cache when the lines are parsed; the first NUL is all that matters.
-    const char* nul = nullptr;
-    const char* nul_checked = text;
-    auto check_nul_through = [&](const char* limit) {
-      if (nul || limit <= nul_checked) return;
-      const char* until = std::min(end, std::max(limit, nul_checked + (64 << 10)));
-      nul = static_cast<const char*>(std::memchr(nul_checked, '\0', static_cast<std::size_t>(until - nul_checked)));
-      nul_checked = until;
-    };
+    NulScanner nul(text, end);
     block.parsed.columns.resize(slots);
     const char* first_nl = static_cast<const char*>(std::memchr(text, '\n', block.size));
     std::size_t first_length = first_nl ? static_cast<std::size_t>(first_nl - text) + 1 : block.size;
-    for (auto& column : block.parsed.columns)
-      column.reserve(block.size / std::max<std::size_t>(first_length, 1) + 16);
+    for (auto& column : block.parsed.columns) column.reserve(block.size / std::max<std::size_t>(first_length, 1) + 16);
     double values[64];
     std::size_t columns[64];
     std::size_t line = 0;
-    for (const char* p = text; p < end; ++line) {
+    for (const char* p = text; p < end;) {
       // Plain numeric lines parse in one pass that also finds the line end; anything else
-      // (padding, quotes, comments, errors) takes the general path below.
+      // (padding, quotes, comments, missing values, errors) takes the general path.
       const char* line_end = fast_path ? parse_plain_line(p, end, values, columns) : nullptr;
-      bool parsed = line_end != nullptr;
+      const bool parsed = line_end != nullptr;
+      std::size_t embedded = 0;
       if (!parsed) {
-        const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-        line_end = nl ? nl : end;
+        line_end = record_end(p, end, whitespace ? ' ' : delimiter, embedded);
+        if (!line_end) line_end = end;
       }
       const char* next = line_end < end ? line_end + 1 : end;
-      check_nul_through(line_end);
-      if (nul && nul < line_end) {
-        block.fail(line, static_cast<std::size_t>(nul - p) + 1, "embedded NUL byte (is this a binary file?)");
+      if (const char* zero = nul.first_before(line_end)) {
+        fail_at(block, line, p, static_cast<std::size_t>(zero - p) + 1, "embedded NUL byte (is this a binary file?)");
         return;
       }
       if (static_cast<std::size_t>(line_end - p) > max_line_bytes) {
-        block.fail(line, 1, "line longer than " + std::to_string(max_line_bytes) + " bytes");
+        block.fail(line, 1, too_long(max_line_bytes));
         return;
       }
       if (line_end > p && line_end[-1] == '\r') --line_end;
-      if (!parsed && (p == line_end || is_skippable(p, line_end))) {
-        p = next;
-        continue;
-      }
-      if (auto error = parsed ? std::nullopt : parse_line(p, line_end, values, columns)) {
-        if (!skip_invalid) {
-          block.fail(line, error->column, std::move(error->message));
-          return;
-        }
-        if (block.skipped_lines.size() < kListedLines) block.skipped_lines.push_back(line);
-        ++block.skipped;
-        p = next;
-        continue;
-      }
-      for (const auto& [slot, source] : duplicates) {
-        values[slot] = values[source];
-        columns[slot] = columns[source];
-      }
-      // Non-finite x or y, or sigma <= 0 (NaN included): an error, or the row is omitted.
-      std::size_t bad = slots;
-      for (std::size_t s = 0; s < slots; ++s) {
-        bool is_sigma = has_sigma && s + 1 == slots;
-        if (is_sigma ? !(values[s] > 0.0 && std::isfinite(values[s])) : !std::isfinite(values[s])) {
-          bad = s;
-          break;
-        }
-      }
-      if (bad < slots) {
-        if (!omit_nonfinite) {
-          bool is_sigma = has_sigma && bad + 1 == slots;
-          block.fail(line, columns[bad],
-                     is_sigma ? "sigma must be finite and > 0 (use --nan-policy omit to drop such rows)"
-                              : "non-finite value (use --nan-policy omit to drop such rows)");
-          return;
-        }
-        if (block.omitted_lines.size() < kListedLines) block.omitted_lines.push_back(line);
-        ++block.omitted;
-        p = next;
-        continue;
-      }
-      for (std::size_t s = 0; s < slots; ++s) block.parsed.columns[s].push_back(values[s]);
-      ++block.parsed.rows;
+      if ((parsed || !is_skippable(p, line_end)) && !take_row(block, line, p, line_end, parsed, values, columns))
+        return;
       p = next;
+      line += 1 + embedded;
     }
     block.lines = line;
   }
 };
 
+// Stage 1: fills blocks with whole records from the input, carrying an unfinished record over.
+class BlockCutter {
+ public:
+  BlockCutter(std::function<std::size_t(char*, std::size_t)> read, char delimiter, std::size_t block_bytes,
+              std::size_t max_line_bytes)
+      : read_(std::move(read)), delimiter_(delimiter), block_bytes_(block_bytes), max_line_bytes_(max_line_bytes) {}
+
+  Block* next(BlockPool& pool, tbb::flow_control& control) {
+    if (done_) {
+      control.stop();
+      return nullptr;
+    }
+    Block* block = pool.take();
+    char* text = block->text.get();
+    std::memcpy(text, carry_.data(), carry_.size());
+    std::size_t have = carry_.size();
+    has_quote_ = std::memchr(carry_.data(), '"', carry_.size()) != nullptr;
+    carry_.clear();
+    while (true) {
+      // A record with no end in sight: report it instead of buffering forever.
+      if (have == block->capacity || have > max_line_bytes_) return refuse(block);
+      const std::size_t got = read_noting_quotes(text + have, std::min(block_bytes_, block->capacity - have));
+      have += got;
+      const bool input_done = got == 0;
+      const std::size_t cut = input_done ? have : complete_records_length(text, have, has_quote_, delimiter_);
+      if (cut == 0 && !input_done) continue;
+      done_ = input_done;
+      carry_.assign(text + cut, text + have);
+      block->size = cut;
+      if (cut == 0) {
+        pool.give_back(block);
+        control.stop();
+        return nullptr;
+      }
+      return block;
+    }
+  }
+
+ private:
+  // Reads up to n bytes in pieces small enough to be still in cache when they are searched for a
+  // quote right after: the search then costs little next to the parse.
+  std::size_t read_noting_quotes(char* to, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+      const std::size_t got = read_(to + done, std::min<std::size_t>(n - done, 256u << 10));
+      if (got == 0) break;
+      if (!has_quote_ && std::memchr(to + done, '"', got)) has_quote_ = true;
+      done += got;
+    }
+    return done;
+  }
+
+  Block* refuse(Block* block) {
+    block->fail(0, 1, too_long(max_line_bytes_));
+    done_ = true;
+    return block;
+  }
+
+  std::function<std::size_t(char*, std::size_t)> read_;
+  char delimiter_;  // ' ' for runs of whitespace
+  std::size_t block_bytes_;
+  std::size_t max_line_bytes_;
+  std::vector<char> carry_;
+  bool has_quote_ = false;  // the block being filled holds a '"'
+  bool done_ = false;
+};
+
+// Stage 3: in file order, turns block-relative lines into file lines and hands rows to the sink.
+struct BlockDelivery {
+  const std::string& name;
+  const std::function<void(CsvColumnsBlock&)>& sink;
+  std::size_t line_base;  // lines before the block
+  CsvParseStats stats;
+  std::size_t data_lines_seen = 0;
+
+  void operator()(Block& block) {
+    if (block.has_error) throw DataError(name, line_base + block.error_line + 1, block.error_column, block.error_message);
+    for (std::size_t line : block.skipped_lines)
+      if (stats.first_skipped.size() < kListedLines) stats.first_skipped.push_back(line_base + line + 1);
+    for (std::size_t line : block.omitted_lines)
+      if (stats.first_omitted.size() < kListedLines) stats.first_omitted.push_back(line_base + line + 1);
+    stats.skipped_invalid += block.skipped;
+    stats.omitted_nonfinite += block.omitted;
+    stats.rows += block.parsed.rows;
+    data_lines_seen += block.parsed.rows + block.skipped + block.omitted;
+    line_base += block.lines;
+    if (block.parsed.rows > 0) sink(block.parsed);
+  }
+};
+
 }  // namespace
 
-CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink) {
+void CsvReader::start_reading() {
   if (parsed_) throw DataError(display_name_ + ": the data were already read once");
   parsed_ = true;
   if (input_->is_stdin()) {
     std::lock_guard lock(g_stdin_mutex);
     g_stdin_streamed = true;
   }
+}
+
+CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink) {
+  start_reading();
   LineParser parser;
   parser.delimiter = dialect_.delimiter;
   parser.whitespace = dialect_.whitespace;
+  parser.numbers = number_format(dialect_.decimal);
   parser.field_count = dialect_.field_count;
   parser.slot_of_field.assign(dialect_.field_count, -1);
   for (std::size_t s = 0; s < selection_.fields.size(); ++s) {
@@ -660,176 +965,83 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   }
   parser.slots = selection_.fields.size();
   if (parser.slots > 64) throw DataError(display_name_ + ": too many selected columns (limit 64)");
-  parser.predictors = selection_.num_predictors;
   parser.has_sigma = selection_.has_sigma;
   parser.skip_invalid = options_.skip_invalid;
   parser.omit_nonfinite = options_.nan_policy == NanPolicy::omit;
   parser.max_line_bytes = tuning_.max_line_bytes;
 
-  // Stage 1 state (serial): the unfinished line carried into the next block.
-  std::vector<char> carry;
-  bool input_done = false;
-  bool stop_next = false;
-  // Stage 3 state (serial, in file order).
-  std::size_t line_base = lines_before_data_;
-  CsvParseStats stats;
-  std::size_t data_lines_seen = 0;
-
   const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
-  // Room for a block after a carried partial line; a line that does not fit is too long anyway.
-  const std::size_t capacity = block_bytes + tuning_.max_line_bytes + 1;
-  const std::size_t tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
-
-  // Every block ever made is owned here (freed on return or error); free ones wait for reuse.
-  std::mutex blocks_mutex;
-  std::vector<std::unique_ptr<Block>> blocks;
-  std::vector<Block*> free_blocks;
-  auto take_block = [&]() -> Block* {
-    std::lock_guard lock(blocks_mutex);
-    if (!free_blocks.empty()) {
-      Block* block = free_blocks.back();
-      free_blocks.pop_back();
-      block->reset();
-      return block;
-    }
-    blocks.push_back(std::make_unique<Block>());
-    blocks.back()->text.reset(new char[capacity]);
-    blocks.back()->capacity = capacity;
-    return blocks.back().get();
-  };
-  auto give_back = [&](Block* block) {
-    std::lock_guard lock(blocks_mutex);
-    free_blocks.push_back(block);
-  };
-
+  // Room for a block after a carried partial record; a record that does not fit is too long anyway.
+  BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
+  BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, dialect_.delimiter,
+                     block_bytes, tuning_.max_line_bytes);
+  BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
+  const auto tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
   tbb::parallel_pipeline(
       tokens,
-      tbb::make_filter<void, Block*>(
-          tbb::filter_mode::serial_in_order,
-          [&](tbb::flow_control& control) -> Block* {
-            if (input_done || stop_next) {
-              control.stop();
-              return nullptr;
-            }
-            Block* block = take_block();
-            char* text = block->text.get();
-            std::memcpy(text, carry.data(), carry.size());
-            std::size_t have = carry.size();
-            carry.clear();
-            while (true) {
-              if (have == block->capacity) {
-                // A line with no end in sight: report it instead of buffering forever.
-                block->fail(0, 1, "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
-                stop_next = true;
-                return block;
-              }
-              std::size_t got =
-                  input_->read(text + have, std::min(block_bytes, block->capacity - have), display_name_);
-              const std::size_t searched_from = have;
-              have += got;
-              if (got == 0) input_done = true;
-              // The last newline among the new bytes.
-              const char* last_nl = nullptr;
-              for (const char* q = text + have; q > text + searched_from;) {
-                --q;
-                if (*q == '\n') {
-                  last_nl = q;
-                  break;
-                }
-              }
-              if (last_nl || input_done) {
-                const std::size_t cut = input_done ? have : static_cast<std::size_t>(last_nl - text) + 1;
-                carry.assign(text + cut, text + have);
-                block->size = cut;
-                if (cut == 0) {
-                  give_back(block);
-                  control.stop();
-                  return nullptr;
-                }
-                return block;
-              }
-              if (have > tuning_.max_line_bytes) {
-                block->fail(0, 1, "line longer than " + std::to_string(tuning_.max_line_bytes) + " bytes");
-                stop_next = true;
-                return block;
-              }
-            }
-          }) &
+      tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order,
+                                     [&](tbb::flow_control& control) { return cutter.next(pool, control); }) &
           tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel,
-                                           [&](Block* block) -> Block* {
+                                           [&](Block* block) {
                                              if (!block->has_error) parser.parse_block(*block);
                                              return block;
                                            }) &
-          tbb::make_filter<Block*, void>(
-              tbb::filter_mode::serial_in_order, [&](Block* block) {
-                if (block->has_error)
-                  throw DataError(display_name_, line_base + block->error_line + 1, block->error_column,
-                                  block->error_message);
-                for (std::size_t line : block->skipped_lines)
-                  if (stats.first_skipped.size() < kListedLines) stats.first_skipped.push_back(line_base + line + 1);
-                for (std::size_t line : block->omitted_lines)
-                  if (stats.first_omitted.size() < kListedLines) stats.first_omitted.push_back(line_base + line + 1);
-                stats.skipped_invalid += block->skipped;
-                stats.omitted_nonfinite += block->omitted;
-                stats.rows += block->parsed.rows;
-                data_lines_seen += block->parsed.rows + block->skipped + block->omitted;
-                line_base += block->lines;
-                if (block->parsed.rows > 0) sink(block->parsed);
-                give_back(block);
-              }));
+          tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* block) {
+            delivery(*block);
+            pool.give_back(block);
+          }));
+  finish_parse(delivery.stats, delivery.data_lines_seen, delivery.line_base);
+  return delivery.stats;
+}
 
+void CsvReader::finish_parse(const CsvParseStats& stats, std::size_t data_lines_seen, std::size_t last_line) const {
   if (stats.skipped_invalid > 0 && options_.on_notice)
     options_.on_notice(display_name_ + ": skipped " + std::to_string(stats.skipped_invalid) + " invalid row" +
                        (stats.skipped_invalid == 1 ? "" : "s") + " (" +
-                       format_line_list(stats.first_skipped, stats.skipped_invalid) + ")");
+                       format_place_list(PlaceUnit::line, stats.first_skipped, stats.skipped_invalid) + ")");
   if (stats.omitted_nonfinite > 0 && options_.on_notice)
     options_.on_notice(display_name_ + ": omitted " + std::to_string(stats.omitted_nonfinite) + " row" +
                        (stats.omitted_nonfinite == 1 ? "" : "s") + " with non-finite x/y or sigma <= 0 (" +
-                       format_line_list(stats.first_omitted, stats.omitted_nonfinite) + ")");
+                       format_place_list(PlaceUnit::line, stats.first_omitted, stats.omitted_nonfinite) + ")");
   if (data_lines_seen == 0) {
-    if (dialect_.has_header)
-      throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");
-    throw DataError(display_name_, std::max<std::size_t>(line_base, 1), 1, "empty file: no data rows");
+    if (dialect_.has_header) throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");
+    throw DataError(display_name_, std::max<std::size_t>(last_line, 1), 1, "empty file: no data rows");
   }
   if (stats.rows == 0)
-    throw DataError(display_name_, line_base, 1,
+    throw DataError(display_name_, last_line, 1,
                     "no valid rows remain (" + std::to_string(stats.skipped_invalid) + " skipped, " +
                         std::to_string(stats.omitted_nonfinite) + " omitted)");
-  return stats;
 }
 
 std::size_t CsvReader::count_data_lines() {
   if (parsed_) throw DataError(display_name_ + ": the data were already read once");
   parsed_ = true;
-  std::vector<char> buffer(tuning_.block_bytes);
-  std::string partial;  // the start of a line split across reads
-  std::size_t count = 0;
-  auto count_line = [&](const char* begin, const char* end) {
+  // Whole records are counted (a quoted field may hold newlines); an unfinished one is carried
+  // to the front of the buffer.
+  std::vector<char> buffer(tuning_.block_bytes + tuning_.max_line_bytes + 1);
+  std::size_t have = 0, count = 0, line = lines_before_data_;
+  auto count_record = [&](const char* begin, const char* end) {
     if (end > begin && end[-1] == '\r') --end;
     if (!is_skippable(begin, end)) ++count;
   };
-  while (std::size_t got = input_->read(buffer.data(), buffer.size(), display_name_)) {
+  while (true) {
+    const std::size_t got = input_->read(buffer.data() + have, buffer.size() - have, display_name_);
     const char* p = buffer.data();
-    const char* const end = p + got;
-    while (p < end) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-      if (!nl) {
-        partial.append(p, end);
-        if (partial.size() > tuning_.max_line_bytes) partial.erase(64);  // only its start matters
-        break;
-      }
-      if (partial.empty()) {
-        count_line(p, nl);
-      } else {
-        partial.append(p, nl);
-        count_line(partial.data(), partial.data() + partial.size());
-        partial.clear();
-      }
+    const char* const end = p + have + got;
+    std::size_t embedded = 0;
+    while (const char* nl = record_end(p, end, dialect_.delimiter, embedded)) {
+      count_record(p, nl);
+      line += 1 + embedded;
       p = nl + 1;
     }
+    have = static_cast<std::size_t>(end - p);
+    if (got == 0) {
+      if (have > 0) count_record(p, end);
+      return count;
+    }
+    if (have > tuning_.max_line_bytes) throw DataError(display_name_, line + 1, 1, too_long(tuning_.max_line_bytes));
+    std::memmove(buffer.data(), p, have);
   }
-  if (!partial.empty()) count_line(partial.data(), partial.data() + partial.size());
-  return count;
 }
 
 }  // namespace curvefit

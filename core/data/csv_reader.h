@@ -2,6 +2,10 @@
 // CSV, TSV and whitespace-separated text: dialect and header detection, column selection, and a
 // block-parallel parser that never holds the whole file as text.
 //
+// Understood as people write it: a UTF-8 byte order mark, CRLF or lone-CR line ends, quoted fields
+// (with newlines inside), a decimal comma (forced, or detected in ';'-separated files), and empty
+// fields or NA, N/A, NaN, null as missing values, which nan_policy then raises on or omits.
+//
 // The file is read in blocks (8 MB by default) split at line boundaries. A TBB pipeline reads
 // blocks in order (one thread), parses them in parallel into column vectors, and hands them to a
 // sink in file order, so errors name the exact line and the first error in file order wins.
@@ -11,13 +15,16 @@
 #include <string>
 #include <vector>
 
-#include "core/data/data_open.h"
+#include "core/data/columns.h"
+#include "core/data/data_source.h"
+#include "core/data/data_types.h"
 
 namespace curvefit {
 
 // The CSV dialect found (or forced) from the first lines of the file.
 struct CsvDialect {
   char delimiter = ',';        // ',', '\t', ';', another forced character, or ' ' for whitespace runs
+  char decimal = '.';          // the decimal separator: '.' or ','
   bool whitespace = false;     // fields separated by runs of spaces/tabs
   bool has_header = false;
   std::size_t header_line = 0;         // 1-based line number of the header row, 0 when none
@@ -60,7 +67,8 @@ class CsvReader {
  public:
   // Opens path ("-" = stdin), reads the sample prefix, detects the dialect and header (unless
   // forced by options) and resolves the selected columns (unless !choose_columns: then
-  // selection() is empty, for describe_columns). Throws DataError with FILE:LINE:COL.
+  // selection() is empty, for describe_columns). Throws DataError with FILE:LINE:COL, and
+  // UsageError when the decimal separator is also the delimiter.
   CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning = {},
             bool choose_columns = true);
   ~CsvReader();
@@ -84,7 +92,8 @@ class CsvReader {
   // The header as the column rule (core/data/columns.h) sees it, with options' --x/--y/--sigma.
   ColumnRequest column_request(const DataOptions& options) const;
 
-  // Counts data lines (not comments or blanks) without parsing numbers; for `inspect`. Like
+  // Counts data records (not comments or blanks; a record with quoted newlines counts once)
+  // without parsing numbers; for `inspect`. Like
   // parse(), callable once and not together with parse().
   std::size_t count_data_lines();
 
@@ -95,7 +104,15 @@ class CsvReader {
 
  private:
   class Input;
+  struct SampleLine;
+  void read_sample();
   void detect(const DataOptions& options);
+  std::vector<SampleLine> scan_sample(std::size_t& data_bytes, std::size_t& data_lines);
+  void choose_delimiter(const std::vector<SampleLine>& lines, const DataOptions& options);
+  void choose_decimal(const std::vector<SampleLine>& lines, const DataOptions& options);
+  void detect_header(const std::vector<SampleLine>& lines, const DataOptions& options);
+  void start_reading();
+  void finish_parse(const CsvParseStats& stats, std::size_t data_lines_seen, std::size_t last_line) const;
   void select(const DataOptions& options);
   std::size_t resolve_column(const std::string& spec, const char* option) const;
 
@@ -122,10 +139,11 @@ class CsvReader {
 // means detect (0). Throws UsageError otherwise. Shared by every command that reads CSV.
 char parse_delimiter_option(const std::string& text);
 
-// Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
-bool is_csv_number(const std::string& text);
+// The value of a --decimal option for DataOptions::decimal: "." or ","; empty means detect (0).
+// Throws UsageError otherwise.
+char parse_decimal_option(const std::string& text);
 
-// "line 5, 9, 12" style list for messages, with "..." when more were seen than listed.
-std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t total);
+// Whether text (trimmed) is a number as the parser reads it: fast_float, '+' allowed, nan/inf.
+bool is_csv_number(const std::string& text, char decimal = '.');
 
 }  // namespace curvefit

@@ -30,6 +30,16 @@ bool ends_with(const std::string& text, const std::string& suffix) {
                     [](char a, char b) { return a == static_cast<char>(std::tolower(static_cast<unsigned char>(b))); });
 }
 
+// A NUL byte in the first 4 KB: no text file has one.
+bool looks_binary(const std::string& path) {
+  std::array<char, 4096> head{};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t got = ::read(fd, head.data(), head.size());
+  ::close(fd);
+  return got > 0 && std::memchr(head.data(), '\0', static_cast<std::size_t>(got)) != nullptr;
+}
+
 // The last file mapped in place, for a front end's SIGBUS handler (a mapped file that shrinks
 // under us turns reads of the lost pages into SIGBUS).
 std::array<char, 4096> g_mapped_path{};
@@ -165,9 +175,10 @@ FileFormat detect_format(const std::string& path) {
   if (::stat(path.c_str(), &info) != 0) throw DataError(path + ": cannot open: " + std::strerror(errno));
   if (S_ISDIR(info.st_mode)) throw DataError(path + ": is a directory");
   if (has_hdf5_signature(path)) return FileFormat::hdf5;
-  // Named like HDF5 but without the signature: treat as HDF5 so the error says so.
+  // Text is CSV whatever its name. Binary named like HDF5 but without the signature goes to the
+  // HDF5 reader so that the error says what is missing.
   for (const char* suffix : {".h5", ".hdf5", ".he5", ".hdf"})
-    if (ends_with(path, suffix)) return FileFormat::hdf5;
+    if (ends_with(path, suffix) && looks_binary(path)) return FileFormat::hdf5;
   return FileFormat::csv;
 }
 

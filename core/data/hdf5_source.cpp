@@ -3,13 +3,13 @@
 #include "core/data/hdf5_source.h"
 
 #include <H5Cpp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 
-#include "core/data/csv_reader.h"
 #include "core/errors.h"
 
 namespace curvefit {
@@ -115,6 +115,49 @@ std::vector<Hdf5DatasetInfo> datasets_of(const H5::H5File& file) {
   return datasets;
 }
 
+// Filters people meet in files written elsewhere (h5py's LZF, the HDF5 plugin registry's ids),
+// named in messages when the file's own name for the filter is empty.
+std::string known_filter_name(H5Z_filter_t id) {
+  switch (id) {
+    case 307: return "BZIP2";
+    case 32000: return "LZF";
+    case 32001: return "Blosc";
+    case 32004: return "LZ4";
+    case 32008: return "bitshuffle";
+    case 32013: return "ZFP";
+    case 32015: return "Zstandard";
+    case 32017: return "SZ";
+    default: return "";
+  }
+}
+
+// The first filter of the dataset's pipeline this HDF5 library cannot apply, as "filter 32000
+// (LZF)", and whether the file marks it optional (then only chunks it actually filtered are
+// unreadable); empty when every filter is available.
+std::string unavailable_filter(const H5::DataSet& dataset, bool& optional) {
+  const hid_t create = H5Dget_create_plist(dataset.getId());
+  std::string found;
+  const int filters = H5Pget_nfilters(create);
+  for (int i = 0; i < filters && found.empty(); ++i) {
+    unsigned flags = 0, config = 0;
+    std::size_t values = 0;
+    char name[256] = {};
+    const H5Z_filter_t id = H5Pget_filter2(create, static_cast<unsigned>(i), &flags, &values, nullptr,
+                                           sizeof name, name, &config);
+    if (id < 0 || H5Zfilter_avail(id) > 0) continue;
+    std::string label = name[0] ? name : known_filter_name(id);
+    found = "filter " + std::to_string(id) + (label.empty() ? "" : " (" + label + ")");
+    optional = (flags & H5Z_FLAG_OPTIONAL) != 0;
+  }
+  H5Pclose(create);
+  return found;
+}
+
+std::string filter_advice(const std::string& path, const std::string& filter) {
+  return "stored with " + filter + ", which this HDF5 library does not provide; convert the file to " +
+         "an unfiltered copy, e.g. h5repack -f NONE " + path + " unfiltered.h5";
+}
+
 std::string row_problem(bool is_sigma) {
   return is_sigma ? "sigma must be finite and > 0 (use --nan-policy omit to drop such rows)"
                   : "non-finite value (use --nan-policy omit to drop such rows)";
@@ -124,14 +167,16 @@ bool row_value_bad(double value, bool is_sigma) {
   return is_sigma ? !(value > 0.0 && std::isfinite(value)) : !std::isfinite(value);
 }
 
-// The 1-D numeric datasets are the columns the rule of core/data/columns.h may choose.
+// The numeric datasets that are one column (1-D, or N x 1) are the columns the rule of
+// core/data/columns.h may choose.
 ColumnRequest column_request_of(const std::string& path, const std::vector<Hdf5DatasetInfo>& datasets,
                                 const DataOptions& options) {
   ColumnRequest request;
   request.where = path;
   request.source = ColumnSource::hdf5;
   for (const Hdf5DatasetInfo& info : datasets)
-    if (info.numeric && info.dims.size() == 1) request.columns.push_back(info.path);
+    if (info.numeric && (info.dims.size() == 1 || (info.dims.size() == 2 && info.dims[1] == 1)))
+      request.columns.push_back(info.path);
   request.x = options.x;
   request.y = options.y;
   request.sigma = options.sigma;
@@ -176,11 +221,14 @@ struct Hdf5DataSource::Column {
   H5::DataSet dataset;
   std::string spec;
   int column = -1;  // 0-based column of a 2-D dataset, -1 for 1-D
+  std::string missing_filter;  // an optional filter the library lacks ("" when none)
 };
 
 struct Hdf5DataSource::Handles {
   H5::H5File file;
   std::vector<Column> columns;  // predictors, y, sigma
+  int fd = -1;                  // HDF5's own descriptor of the file (sec2 driver)
+  std::size_t bytes_at_open = 0;
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
@@ -188,6 +236,13 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
+  void* vfd_handle = nullptr;
+  struct stat info {};
+  if (H5Fget_vfd_handle(handles_->file.getId(), H5P_DEFAULT, &vfd_handle) < 0 || !vfd_handle ||
+      ::fstat(*static_cast<int*>(vfd_handle), &info) != 0)
+    throw DataError(path + ": cannot determine the file's size");
+  handles_->fd = *static_cast<int*>(vfd_handle);
+  handles_->bytes_at_open = static_cast<std::size_t>(info.st_size);
 
   ColumnRequest request = column_request_of(path, datasets_of(handles_->file), options);
   request.predictor_names = options.predictor_names.empty() ? default_predictor_names(options.num_predictors)
@@ -204,70 +259,85 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
 
   std::string first_spec;
   for (const std::string& spec : specs) {
-    Column column;
-    column.spec = spec;
-    std::string dataset_path = spec;
-    std::size_t colon = spec.rfind(':');
-    if (colon != std::string::npos && colon + 1 < spec.size() &&
-        std::all_of(spec.begin() + static_cast<std::ptrdiff_t>(colon) + 1, spec.end(),
-                    [](char c) { return c >= '0' && c <= '9'; })) {
-      dataset_path = spec.substr(0, colon);
-      column.column = std::stoi(spec.substr(colon + 1)) - 1;
-      if (column.column < 0) throw DataError(path + ": dataset " + spec + ": columns are numbered from 1");
-    }
-    if (dataset_path.empty() || dataset_path[0] != '/') dataset_path = "/" + dataset_path;
-    const std::string where = path + ": dataset " + dataset_path;
-    bool exists = false;
-    try {
-      exists = handles_->file.nameExists(dataset_path) &&
-               handles_->file.childObjType(dataset_path) == H5O_TYPE_DATASET;
-    } catch (const H5::Exception&) {
-      exists = false;  // an intermediate group is missing
-    }
-    if (!exists) {
-      std::string names;
-      for (const auto& info : datasets_of(handles_->file)) names += (names.empty() ? "" : ", ") + info.path;
-      throw DataError(where + ": not found (datasets in the file: " + (names.empty() ? "none" : names) + ")");
-    }
-    try {
-      column.dataset = handles_->file.openDataSet(dataset_path);
-    } catch (const H5::Exception& e) {
-      throw DataError(where + ": cannot open: " + hdf5_reason(e));
-    }
-    Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
-    if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
-    std::size_t length = 0;
-    if (info.dims.size() == 1) {
-      if (column.column >= 0)
-        throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
-      length = info.dims[0];
-    } else if (info.dims.size() == 2) {
-      if (column.column < 0)
-        throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
-                        "): choose a column, e.g. " + dataset_path + ":1");
-      if (static_cast<unsigned long long>(column.column) >= info.dims[1])
-        throw DataError(where + ": has " + std::to_string(info.dims[1]) + " columns; no column " +
-                        std::to_string(column.column + 1));
-      length = info.dims[0];
-    } else {
-      throw DataError(where + ": rank " + std::to_string(info.dims.size()) +
-                      " is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
-    }
-    if (first_spec.empty()) {
-      first_spec = spec;
-      rows_ = length;
-    } else if (length != rows_) {
-      throw DataError(where + ": has " + std::to_string(length) + " rows but " + first_spec + " has " +
-                      std::to_string(rows_));
-    }
+    open_column(spec, first_spec);
     names_.push_back(spec);
-    handles_->columns.push_back(std::move(column));
   }
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
   // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
   // raise checks each row the first time a read delivers it, so no pass is spent on checking.
   if (scan_invalid && options.nan_policy == NanPolicy::omit) find_invalid_rows();
   check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
+}
+
+// Opens and checks the dataset spec names ("/t", "/table:2") and appends it to the columns; the
+// first one (first_spec, set here when empty) fixes the number of rows the others must have.
+void Hdf5DataSource::open_column(const std::string& spec, std::string& first_spec) {
+  Column column;
+  column.spec = spec;
+  std::string dataset_path = spec;
+  std::size_t colon = spec.rfind(':');
+  if (colon != std::string::npos && colon + 1 < spec.size() &&
+      std::all_of(spec.begin() + static_cast<std::ptrdiff_t>(colon) + 1, spec.end(),
+                  [](char c) { return c >= '0' && c <= '9'; })) {
+    dataset_path = spec.substr(0, colon);
+    column.column = std::stoi(spec.substr(colon + 1)) - 1;
+    if (column.column < 0) throw DataError(path_ + ": dataset " + spec + ": columns are numbered from 1");
+  }
+  if (dataset_path.empty() || dataset_path[0] != '/') dataset_path = "/" + dataset_path;
+  const std::string where = path_ + ": dataset " + dataset_path;
+  bool exists = false;
+  try {
+    exists = handles_->file.nameExists(dataset_path) &&
+             handles_->file.childObjType(dataset_path) == H5O_TYPE_DATASET;
+  } catch (const H5::Exception&) {
+    exists = false;  // an intermediate group is missing
+  }
+  if (!exists) {
+    std::string names;
+    for (const auto& info : datasets_of(handles_->file)) names += (names.empty() ? "" : ", ") + info.path;
+    throw DataError(where + ": not found (datasets in the file: " + (names.empty() ? "none" : names) + ")");
+  }
+  try {
+    column.dataset = handles_->file.openDataSet(dataset_path);
+  } catch (const H5::Exception& e) {
+    throw DataError(where + ": cannot open: " + hdf5_reason(e));
+  }
+  bool optional_filter = false;
+  const std::string filter = unavailable_filter(column.dataset, optional_filter);
+  if (!filter.empty() && !optional_filter) throw DataError(where + ": " + filter_advice(path_, filter));
+  column.missing_filter = filter;
+  Hdf5DatasetInfo info = describe(column.dataset.getId(), dataset_path);
+  if (!info.numeric) throw DataError(where + ": type " + info.type + " is not numeric");
+  std::size_t length = 0;
+  if (info.dims.size() == 1) {
+    if (column.column >= 0)
+      throw DataError(where + ": is 1-D; a column (" + spec + ") needs a 2-D dataset");
+    length = info.dims[0];
+  } else if (info.dims.size() == 2) {
+    if (column.column < 0 && info.dims[1] == 1) column.column = 0;  // N x 1: the one column
+    if (column.column < 0 && info.dims[0] == 1)
+      throw DataError(where + ": is 2-D (1 x " + std::to_string(info.dims[1]) +
+                      "), one row; curvefit reads the columns of a 2-D dataset, so store these values as a "
+                      "1-D dataset or as " + std::to_string(info.dims[1]) + " x 1");
+    if (column.column < 0)
+      throw DataError(where + ": is 2-D (" + std::to_string(info.dims[0]) + " x " + std::to_string(info.dims[1]) +
+                      "): choose a column, e.g. " + dataset_path + ":1");
+    if (static_cast<unsigned long long>(column.column) >= info.dims[1])
+      throw DataError(where + ": has " + std::to_string(info.dims[1]) + " columns; no column " +
+                      std::to_string(column.column + 1));
+    length = info.dims[0];
+  } else {
+    throw DataError(where + ": rank " + std::to_string(info.dims.size()) +
+                    " is not supported (1-D datasets, or a column of a 2-D dataset as /name:N)");
+  }
+  if (first_spec.empty()) {
+    first_spec = spec;
+    rows_ = length;
+  } else if (length != rows_) {
+    throw DataError(where + ": has " + std::to_string(length) + " rows but " + first_spec + " has " +
+                    std::to_string(rows_));
+  }
+  handles_->columns.push_back(std::move(column));
 }
 
 Hdf5DataSource::~Hdf5DataSource() {
@@ -298,10 +368,23 @@ void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double*
       H5::DataSpace memory_space(1, memory_size);
       column.dataset.read(target, H5::PredType::NATIVE_DOUBLE, memory_space, file_space);
     } catch (const H5::Exception& e) {
-      throw DataError(path_ + ": dataset " + column.spec + ": reading rows " + std::to_string(begin + 1) + ".." +
-                      std::to_string(begin + count) + " failed: " + hdf5_reason(e));
+      const std::string where = path_ + ": dataset " + column.spec;
+      if (!column.missing_filter.empty()) throw DataError(where + ": " + filter_advice(path_, column.missing_filter));
+      check_file_size();
+      throw DataError(where + ": reading rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                      " failed: " + hdf5_reason(e));
     }
   }
+  check_file_size();
+}
+
+void Hdf5DataSource::check_file_size() const {
+  // HDF5 returns zeros for storage past the end of a truncated file instead of failing, so
+  // every read is checked against the size the file had when it was opened.
+  struct stat now {};
+  if (::fstat(handles_->fd, &now) != 0 || static_cast<std::size_t>(now.st_size) < handles_->bytes_at_open)
+    throw DataError(path_ + ": the file shrank from " + std::to_string(handles_->bytes_at_open) + " to " +
+                    std::to_string(now.st_size) + " bytes while it was being read; it must not change during a fit");
 }
 
 void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,
@@ -347,8 +430,7 @@ void Hdf5DataSource::find_invalid_rows() {
     std::vector<std::size_t> first(invalid_rows_.begin(),
                                    invalid_rows_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, invalid_rows_.size())));
     for (auto& row : first) ++row;
-    std::string list = format_line_list(first, invalid_rows_.size());
-    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    const std::string list = format_place_list(PlaceUnit::row, first, invalid_rows_.size());
     if (on_notice_)
       on_notice_(path_ + ": omitted " + std::to_string(invalid_rows_.size()) + " row" +
                  (invalid_rows_.size() == 1 ? "" : "s") + " with non-finite x/y or sigma <= 0 (" + list + ")");
@@ -460,8 +542,7 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
   y.resize(kept);
   if (!sigma.empty()) sigma.resize(kept);
   if (omitted > 0) {
-    std::string list = format_line_list(first, omitted);
-    list.replace(0, list.find(' '), first.size() == 1 ? "row" : "rows");
+    const std::string list = format_place_list(PlaceUnit::row, first, omitted);
     if (on_notice)
       on_notice(file + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
                 " with non-finite x/y or sigma <= 0 (" + list + ")");

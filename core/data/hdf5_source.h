@@ -1,7 +1,10 @@
 #pragma once
 // HDF5 data: 1-D numeric datasets, or columns of 2-D ones ("/table:2", 1-based), served by row
 // range through hyperslabs of the requested rows only (chunked and compressed datasets included).
-// Integer and float32 datasets are converted to double by HDF5 on read.
+// Integer and float32 datasets are converted to double by HDF5 on read; an N x 1 dataset is its one
+// column. A filter the library lacks (LZF, Blosc, ...) is reported at open with how to convert the
+// file, and every read is checked against the file's size at open (a truncated file is an error,
+// not rows of zeros).
 //
 // Threading: Debian's libhdf5 is built without thread safety, so every HDF5 call in curvefit goes
 // through one process-wide mutex (hdf5_mutex()). read() is meant to be called from one thread
@@ -14,7 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "core/data/data_open.h"
+#include "core/data/columns.h"
+#include "core/data/data_source.h"
+#include "core/data/data_types.h"
 
 namespace curvefit {
 
@@ -70,7 +75,10 @@ class Hdf5DataSource : public DataSource {
 
  private:
   struct Column;
+  void open_column(const std::string& spec, std::string& first_spec);
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
+  // Throws DataError when the file is now shorter than when it was opened.
+  void check_file_size() const;
   // nan_policy omit: one pass over the file remembering the rows with a non-finite x/y or a
   // sigma <= 0, which read() then skips.
   void find_invalid_rows();

@@ -74,14 +74,32 @@ TEST_F(Inspect, BadFilesExitThreeWithOneLine) {
   EXPECT_EQ(binary.exit_code, 3);
   EXPECT_EQ(binary.out, "");
   EXPECT_EQ(binary.err, "curvefit: " + nul + ":2:3: embedded NUL byte (is this a binary file?)\n");
-  auto fake = write("fake.h5", "not hdf5\n");
+  // The content decides: binary named .h5 without the signature is not HDF5; text named .h5 is CSV.
+  auto fake = write("fake.h5", std::string("\x01\0not hdf5\n", 11));
   const RunResult hdf5 = run({"inspect", fake});
   EXPECT_EQ(hdf5.exit_code, 3);
   EXPECT_EQ(hdf5.err, "curvefit: " + fake + ": not an HDF5 file (no HDF5 signature)\n");
+  auto text = write("text.h5", "t y\n1 2\n");
+  EXPECT_THAT(run({"inspect", text}).out,
+              HasSubstr(text + ": CSV, delimiter runs of whitespace, header row (line 1), 1 data row\n"));
   const std::string absent = dir_ / "missing.csv";
   const RunResult missing = run({"inspect", absent});
   EXPECT_EQ(missing.exit_code, 3);
   EXPECT_EQ(missing.err, "curvefit: " + absent + ": cannot open: No such file or directory\n");
+}
+
+TEST_F(Inspect, CountsRecordsWithQuotedNewlinesOnceAndShowsADecimalComma) {
+  auto notes = write("notes.csv", "t,note,y\n1,\"two\nlines\",2\n2,\"three\n\nlines\",4\n3,plain,6\n");
+  RunResult result = run({"inspect", notes});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr(notes + ": CSV, delimiter ',', header row (line 1), 3 data rows\n"));
+  auto german = write("de.csv", "\xEF\xBB\xBFZeit;Wert\r\n0,5;1,25\r\n1,5;2,75\r\n");
+  result = run({"inspect", german});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, german + ": CSV, delimiter ';', decimal comma, header row (line 1), 2 data rows\n"
+                                    "  column  name  type\n"
+                                    "  1       Zeit  numeric\n"
+                                    "  2       Wert  numeric\n");
 }
 
 TEST_F(Inspect, UsageErrorsExitTwo) {

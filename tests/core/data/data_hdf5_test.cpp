@@ -303,9 +303,18 @@ TEST(Hdf5BadInput, EachProblemHasAClearMessage) {
 
 TEST(Hdf5BadInput, NotHdf5AndTruncatedFiles) {
   Fixture f;
-  auto text = f.dir.write("text.h5", "x,y\n1,2\n");
-  EXPECT_EQ(detect_format(text), FileFormat::hdf5);
-  EXPECT_EQ(data_error([&] { load_data(text, {}); }), text + ": not an HDF5 file (no HDF5 signature)");
+  // The content decides, not the name: text named .h5 is CSV, binary named .h5 without the
+  // signature is reported as not HDF5, and HDF5 named .bin is HDF5.
+  auto text = f.dir.write("text.h5", "x,y\n1,2\n3,5\n");
+  EXPECT_EQ(detect_format(text), FileFormat::csv);
+  EXPECT_EQ(load_data(text, {})->y_column()[1], 5.0);
+  auto junk = f.dir.write("junk.h5", std::string("\x01\x02\0\0binary", 10));
+  EXPECT_EQ(detect_format(junk), FileFormat::hdf5);
+  EXPECT_EQ(data_error([&] { load_data(junk, {}); }), junk + ": not an HDF5 file (no HDF5 signature)");
+  auto renamed = f.dir.file("data.bin");
+  std::filesystem::copy_file(f.path, renamed);
+  EXPECT_EQ(detect_format(renamed), FileFormat::hdf5);
+  EXPECT_EQ(load_data(renamed, {})->rows(), kRows);
 
   // The first half of a real file: the signature is there, the rest is not.
   auto truncated = f.dir.file("truncated.h5");
@@ -315,6 +324,109 @@ TEST(Hdf5BadInput, NotHdf5AndTruncatedFiles) {
   EXPECT_THAT(message, HasSubstr(truncated + ": cannot open as HDF5: "));
   EXPECT_THAT(message, HasSubstr("truncated"));
   EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+}
+
+TEST(Hdf5Shapes, AnNx1DatasetIsItsColumnAndA1xNDatasetGetsAHintThatWorks) {
+  ScratchDir dir;
+  const std::string path = dir.file("shapes.h5");
+  std::vector<double> x(50), y(50);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = 0.5 * static_cast<double>(i);
+    y[i] = 3.0 - 2.0 * x[i];
+  }
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    hsize_t column[2] = {50, 1}, row[2] = {1, 50};
+    file.createDataSet("/x", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, column)).write(x.data(), H5::PredType::NATIVE_DOUBLE);
+    file.createDataSet("/y", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, column)).write(y.data(), H5::PredType::NATIVE_DOUBLE);
+    file.createDataSet("/row", H5::PredType::NATIVE_DOUBLE, H5::DataSpace(2, row)).write(y.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  auto data = load_data(path, {});
+  ASSERT_EQ(data->rows(), 50u);
+  EXPECT_EQ(std::vector<double>(data->x_column(0), data->x_column(0) + 50), x);
+  EXPECT_EQ(std::vector<double>(data->y_column(), data->y_column() + 50), y);
+  DataOptions row;
+  row.y = "/row";
+  EXPECT_EQ(data_error([&] { load_data(path, row); }),
+            path + ": dataset /row: is 2-D (1 x 50), one row; curvefit reads the columns of a 2-D dataset, so "
+                   "store these values as a 1-D dataset or as 50 x 1");
+}
+
+// A filter registered only while the file is written, then gone: the reader meets a file whose
+// filter its HDF5 library lacks, as with h5py's LZF on a stock libhdf5.
+constexpr H5Z_filter_t kTestFilterId = 40123;
+std::size_t xor_bytes(unsigned, std::size_t, const unsigned[], std::size_t bytes, std::size_t*, void** buffer) {
+  auto* data = static_cast<unsigned char*>(*buffer);
+  for (std::size_t i = 0; i < bytes; ++i) data[i] ^= 0x5a;
+  return bytes;
+}
+
+std::string write_with_unavailable_filter(const ScratchDir& dir) {
+  const H5Z_class2_t filter = {H5Z_CLASS_T_VERS, kTestFilterId, 1, 1, "xor test filter", nullptr, nullptr, xor_bytes};
+  EXPECT_GE(H5Zregister(&filter), 0);
+  const std::string path = dir.file("filtered.h5");
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    std::vector<double> values(300);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<double>(i);
+    write_1d(file, "/x", values, H5::PredType::NATIVE_DOUBLE, false);
+    for (const auto& [name, flags] : {std::pair{"/mandatory", H5Z_FLAG_MANDATORY}, {"/optional", H5Z_FLAG_OPTIONAL}}) {
+      hsize_t dims[1] = {values.size()}, chunk[1] = {kChunk};
+      H5::DSetCreatPropList properties;
+      properties.setChunk(1, chunk);
+      EXPECT_GE(H5Pset_filter(properties.getId(), kTestFilterId, flags, 0, nullptr), 0);
+      file.createDataSet(name, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(1, dims), properties)
+          .write(values.data(), H5::PredType::NATIVE_DOUBLE);
+    }
+  }
+  EXPECT_GE(H5Zunregister(kTestFilterId), 0);
+  return path;
+}
+
+TEST(Hdf5Filters, AFilterTheLibraryLacksIsNamedWithHowToConvertTheFile) {
+  ScratchDir dir;
+  const std::string path = write_with_unavailable_filter(dir);
+  const std::string advice = "stored with filter 40123 (xor test filter), which this HDF5 library does not provide; "
+                             "convert the file to an unfiltered copy, e.g. h5repack -f NONE " + path + " unfiltered.h5";
+  DataOptions mandatory;
+  mandatory.y = "/mandatory";
+  EXPECT_EQ(data_error([&] { load_data(path, mandatory); }), path + ": dataset /mandatory: " + advice);
+  EXPECT_EQ(data_error([&] { open_streaming(path, mandatory); }), path + ": dataset /mandatory: " + advice);
+  // An optional filter may have been skipped for some chunks: the file opens, and the first read
+  // of a filtered chunk says the same.
+  DataOptions optional;
+  optional.y = "/optional";
+  auto stream = open_streaming(path, optional);
+  std::vector<double> x(10), y(10);
+  double* xs[1] = {x.data()};
+  EXPECT_EQ(data_error([&] { stream->read(0, 10, xs, y.data(), nullptr); }), path + ": dataset /optional: " + advice);
+}
+
+// HDF5 hands back zeros for storage past the end of a truncated file: the source must notice.
+TEST(Hdf5Streaming, AFileTruncatedBetweenPassesIsAnErrorNamingTheFile) {
+  ScratchDir dir;
+  const std::string path = dir.file("shrinks.h5");
+  constexpr std::size_t rows = 100000;
+  std::vector<double> x(rows), y(rows);
+  for (std::size_t i = 0; i < rows; ++i) {
+    x[i] = static_cast<double>(i) * 1e-3;
+    y[i] = 2.0 + 0.5 * x[i];
+  }
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, true);
+  }
+  auto stream = open_streaming(path, {});
+  std::vector<double> x_read(1000), y_read(1000);
+  double* xs[1] = {x_read.data()};
+  stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr);  // the first pass reads the end
+  EXPECT_EQ(y_read.back(), y.back());
+  const auto full = std::filesystem::file_size(path);
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(full / 3)), 0);
+  const std::string message = data_error([&] { stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr); });
+  EXPECT_THAT(message, HasSubstr(path + ": the file shrank from " + std::to_string(full) + " to " +
+                                 std::to_string(full / 3) + " bytes while it was being read"));
 }
 
 TEST(Hdf5List, DatasetsWithTypesAndShapes) {

@@ -73,6 +73,25 @@ TEST(Spill, RangesReadBackExactlyAndFilesAreRemoved) {
   EXPECT_EQ(temporary_file_count(), 0);
 }
 
+// A spill file cut short under a streaming fit (a full disk cleaned up, another process): the next
+// read fails naming the data and the spill file instead of returning stale or zero rows.
+TEST(Spill, ASpillFileTruncatedBetweenPassesIsAnErrorNamingTheFile) {
+  ScratchDir data, temp;
+  auto path = data.write("t.csv", table(5000));
+  DataOptions options;
+  options.temp_dir = temp.path().string();
+  CsvReader reader(path, options);
+  SpillDataSource source(reader, options.temp_dir);
+  std::vector<double> x(100), y(100);
+  double* xs[1] = {x.data()};
+  source.read(4900, 100, xs, y.data(), nullptr);
+  EXPECT_EQ(y.back(), 3.0 * 4999 + 1);
+  const std::string spill = source.spill_paths()[1];
+  ASSERT_EQ(::truncate(spill.c_str(), 4000 * sizeof(double)), 0);
+  EXPECT_EQ(data_error([&] { source.read(4900, 100, xs, y.data(), nullptr); }),
+            path + ": reading the spill file " + spill + " failed: unexpected end of file");
+}
+
 // Small parse blocks: the spill is written from many blocks; rows at their borders survive.
 TEST(Spill, ManyParseBlocksConcatenateExactly) {
   ScratchDir data, temp;
