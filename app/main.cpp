@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstring>
 #include <exception>
 #include <iostream>

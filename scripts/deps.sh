@@ -4,7 +4,8 @@ set -euo pipefail
 packages=(cmake ninja-build g++ pkg-config
   libeigen3-dev libceres-dev libtbb-dev libcli11-dev libhdf5-dev nlohmann-json3-dev
   libfast-float-dev libsleef-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libboost-dev hdf5-tools libxml2-utils)
+  libboost-dev hdf5-tools libxml2-utils
+  pybind11-dev python3-dev python3-numpy python3-scipy python3-pandas python3-pytest python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -26,8 +26,53 @@ std::string data_name(const FitSpec& spec) {
   return spec.data_path == "-" ? "<stdin>" : spec.data_path;
 }
 
+// The first row of the arrays where x or y is not finite, or sigma not positive and finite (for
+// the message; checked only once a fast scan has found one).
+std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, const double* sigma,
+                          std::size_t rows) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    bool good = std::isfinite(y[i]) && (!sigma || (sigma[i] > 0 && std::isfinite(sigma[i])));
+    for (const double* column : x) good = good && std::isfinite(column[i]);
+    if (!good) return i;
+  }
+  return rows;
+}
+
+void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows) {
+  bool bad = any_non_finite(y, rows);
+  for (const double* column : x) bad = bad || any_non_finite(column, rows);
+  if (sigma) bad = bad || any_non_finite(sigma, rows) || std::any_of(sigma, sigma + rows, [](double s) { return s <= 0; });
+  if (!bad) return;
+  const std::size_t i = first_bad_row(x, y, sigma, rows);
+  const bool sigma_bad = sigma && !(sigma[i] > 0 && std::isfinite(sigma[i]));
+  throw DataError("<memory>: row " + std::to_string(i + 1) +
+                  (sigma_bad ? ": sigma must be positive and finite" : ": x or y is not finite"));
+}
+
+// The caller's arrays, used in place (FitSpec::external).
+std::unique_ptr<MemoryDataSource> external_source(const FitSpec& spec, int num_predictors) {
+  const FitSpec::ExternalArrays& a = spec.external;
+  if (static_cast<int>(a.x.size()) != num_predictors)
+    throw UsageError("x has " + std::to_string(a.x.size()) + " predictor column(s) but the model has " +
+                     std::to_string(num_predictors));
+  for (const double* column : a.x)
+    if (!column) throw UsageError("x: a predictor array is missing");
+  check_array_values(a.x, a.y, a.sigma, a.rows);
+  std::vector<std::string> names = a.names;
+  if (names.empty()) {
+    for (std::size_t k = 0; k < a.x.size(); ++k) names.push_back(a.x.size() == 1 ? "x" : "x" + std::to_string(k + 1));
+    names.push_back("y");
+    if (a.sigma) names.push_back("sigma");
+  }
+  // The caller owns the arrays; the source only needs a non-null owner to serve them in place.
+  return std::make_unique<MemoryDataSource>(a.x, a.y, a.sigma, a.rows, std::make_shared<int>(0), std::move(names),
+                                            "<memory>");
+}
+
 // The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file).
 std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors) {
+  if (spec.external.y) return external_source(spec, num_predictors);
   if (spec.y.empty()) throw UsageError("no data: give a data file or the arrays x and y");
   if (static_cast<int>(spec.x.size()) != num_predictors)
     throw UsageError("x has " + std::to_string(spec.x.size()) + " predictor column(s) but the model has " +
@@ -36,24 +81,40 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
     if (column.size() != spec.y.size()) throw UsageError("x and y have different lengths");
   if (!spec.sigma.empty() && spec.sigma.size() != spec.y.size())
     throw UsageError("sigma and y have different lengths");
-  for (std::size_t i = 0; i < spec.y.size(); ++i) {
-    bool finite = std::isfinite(spec.y[i]);
-    for (const auto& column : spec.x) finite = finite && std::isfinite(column[i]);
-    if (!finite) throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
-    if (!spec.sigma.empty() && !(spec.sigma[i] > 0 && std::isfinite(spec.sigma[i])))
-      throw DataError("<memory>: row " + std::to_string(i + 1) + ": sigma must be positive and finite");
-  }
+  std::vector<const double*> x;
+  for (const auto& column : spec.x) x.push_back(column.data());
+  check_array_values(x, spec.y.data(), spec.sigma.empty() ? nullptr : spec.sigma.data(), spec.y.size());
   return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
 }
 
 DataInfo array_info(const FitSpec& spec) {
   DataInfo info;
-  info.rows = spec.y.size();
+  const bool external = spec.external.y != nullptr;
+  info.rows = external ? spec.external.rows : spec.y.size();
   info.rows_exact = true;
-  info.num_predictors = static_cast<int>(spec.x.size());
-  info.has_sigma = !spec.sigma.empty();
+  info.num_predictors = static_cast<int>(external ? spec.external.x.size() : spec.x.size());
+  info.has_sigma = external ? spec.external.sigma != nullptr : !spec.sigma.empty();
   return info;
 }
+
+// FitSpec::custom_model served through the FitPlan's owning pointer without taking ownership.
+class BorrowedModel : public Model {
+ public:
+  explicit BorrowedModel(const Model& model) : model_(model) {}
+  const std::vector<std::string>& param_names() const override { return model_.param_names(); }
+  int num_predictors() const override { return model_.num_predictors(); }
+  std::string formula() const override { return model_.formula(); }
+  void evaluate(const double* const* x, std::size_t n, const double* p, double* values) const override {
+    model_.evaluate(x, n, p, values);
+  }
+  void evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
+                              double* jac) const override {
+    model_.evaluate_with_jacobian(x, n, p, values, jac);
+  }
+
+ private:
+  const Model& model_;
+};
 
 // The memory limit and where it comes from: given, or what the process may still use less the
 // safety margin, plus what it already uses.
@@ -108,8 +169,9 @@ std::vector<std::string> formula_predictor_names(const std::string& model,
 FitPlan plan_fit(const FitSpec& spec) {
   check_scalar_options(spec);
   FitPlan setup;
-  setup.builtin = find_model(spec.model);
-  setup.model = make_model(spec.model, formula_predictor_names(spec.model, spec.data_options.x));
+  setup.builtin = spec.custom_model ? nullptr : find_model(spec.model);
+  setup.model = spec.custom_model ? std::make_unique<BorrowedModel>(*spec.custom_model)
+                                  : make_model(spec.model, formula_predictor_names(spec.model, spec.data_options.x));
   const Model& model = *setup.model;
   setup.data_name = data_name(spec);
   DataOptions& d = setup.data_options;
@@ -155,8 +217,10 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
                                                  ? array_source(spec, setup.model->num_predictors())
                                                  : load_data(spec.data_path, setup.data_options);
   if (loaded->external_columns())
-    prepared.used.notes.push_back(
-        "data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
+    prepared.used.notes.push_back(spec.data_path.empty()
+                                      ? "data used in place: the caller's arrays, not copied"
+                                      : "data used in place: the file's datasets are contiguous doubles, mapped "
+                                        "read-only, not copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
   PlanRequest again = setup.plan_request;

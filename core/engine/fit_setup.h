@@ -45,8 +45,21 @@ struct FitSpec {
   std::vector<std::vector<double>> x;
   std::vector<double> y;
   std::vector<double> sigma;
+  // Or, when data_path is empty and external.y is set, arrays owned by the caller, used in place
+  // (not copied; e.g. numpy arrays): one pointer per predictor, y and sigma (null: none), `rows`
+  // values each. They must stay valid and unchanged until the fit returns.
+  struct ExternalArrays {
+    std::vector<const double*> x;
+    const double* y = nullptr;
+    const double* sigma = nullptr;
+    std::size_t rows = 0;
+    std::vector<std::string> names;     // column names for reports (default x, y, sigma)
+  } external;
   // A built-in model name (`curvefit models`) or a formula such as "a*exp(-b*x)+c".
   std::string model;
+  // A model of the front end's own (e.g. a Python function), used instead of building one from
+  // `model` (which then only names it in reports). Not owned; it must outlive the fit.
+  const Model* custom_model = nullptr;
   // Starting values by name; parameters not given start from the built-in model's guess from the
   // data, or at 1 for a formula.
   std::vector<NamedValue> p0;
