@@ -242,6 +242,13 @@ py::array_t<double> evaluate(const NativeResult& r, const std::vector<DoubleArra
   return values;
 }
 
+// What `curvefit fit --json` adds to the fit's own notes: every reason of the plan after the first.
+RunInfo json_run_info(const FitResult& result) {
+  RunInfo run;
+  for (std::size_t i = 1; i < result.used.plan_reasons.size(); ++i) run.notes.push_back(result.used.plan_reasons[i]);
+  return run;
+}
+
 py::dict plan_dict(const py::dict& o) {
   const FitSpec spec = fit_spec(o);
   const FitPlan setup = plan_fit(spec);
@@ -361,7 +368,7 @@ PYBIND11_MODULE(_curvefit, m) {
         return model ? model->function_calls() : 0L;
       })
       .def("report", [](const NativeResult& r) { return format_report(r.result); })
-      .def("json", [](const NativeResult& r) { return report_json(r.result).dump(); })
+      .def("json", [](const NativeResult& r) { return report_json(r.result, json_run_info(r.result)).dump(); })
       .def("evaluate", &evaluate);
   m.def("fit", &run_fit, "Fits as `curvefit fit` does, from a dict of options");
   m.def("plan", &plan_dict, "Plans as `curvefit plan` does, from a dict of options");
