@@ -179,6 +179,7 @@ NativeResult run_fit(const py::dict& o) {
   FitSpec spec = fit_spec(o);
   const std::shared_ptr<PythonModel> own_model = python_model(o, spec);
   if (own_model) {
+    own_model->set_arrays(spec.external.x, spec.external.rows);
     spec.custom_model = own_model.get();
     spec.threads = 1;  // one Python call at a time: more threads would only queue for the GIL
   }

@@ -119,23 +119,48 @@ void PythonModel::difference_jacobian(const py::object& x, std::size_t n, const 
   }
 }
 
-void PythonModel::evaluate(const double* const* x, std::size_t n, const double* p, double* values) const {
-  py::gil_scoped_acquire gil;
-  if (error_) throw ModelError("the Python model function raised an exception");
-  try {
-    call_function(x_array(x, n), n, p, values);
-  } catch (py::error_already_set& error) {
-    keep_error(error);
-  }
+void PythonModel::set_arrays(std::vector<const double*> columns, std::size_t rows) {
+  arrays_ = std::move(columns);
+  array_rows_ = rows;
+  window_ = Window{};
 }
 
-void PythonModel::evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
-                                         double* jac) const {
-  py::gil_scoped_acquire gil;
-  if (error_) throw ModelError("the Python model function raised an exception");
+std::size_t PythonModel::array_row(const double* const* x, std::size_t n) const {
+  if (arrays_.size() != static_cast<std::size_t>(num_predictors_) || arrays_.empty()) return std::string::npos;
+  const auto row = x[0] - arrays_[0];
+  if (row < 0 || static_cast<std::size_t>(row) + n > array_rows_) return std::string::npos;
+  for (std::size_t k = 1; k < arrays_.size(); ++k)
+    if (x[k] - arrays_[k] != row) return std::string::npos;
+  return static_cast<std::size_t>(row);
+}
+
+bool PythonModel::window_has(std::size_t row, std::size_t n, const double* p, bool jacobian) const {
+  return window_.rows > 0 && (window_.jacobian || !jacobian) && row >= window_.begin &&
+         row + n <= window_.begin + window_.rows && std::equal(window_.p.begin(), window_.p.end(), p);
+}
+
+// Evaluates rows [row, row + kCallRows) of the arrays (fewer at the end) at p in one call.
+void PythonModel::fill_window(std::size_t row, const double* p, bool jacobian) const {
+  window_.rows = 0;  // invalid until filled
+  const std::size_t n = std::min(kCallRows, array_rows_ - row);
+  std::vector<const double*> x;
+  for (const double* column : arrays_) x.push_back(column + row);
+  window_.values.resize(n);
+  window_.jac.resize(jacobian ? n * num_params() : 0);
+  evaluate_direct(x.data(), n, p, window_.values.data(), jacobian ? window_.jac.data() : nullptr);
+  window_.p.assign(p, p + num_params());
+  window_.jacobian = jacobian;
+  window_.begin = row;
+  window_.rows = n;
+}
+
+// f (and the Jacobian when jac is not null) at exactly these rows. Called with the GIL held.
+void PythonModel::evaluate_direct(const double* const* x, std::size_t n, const double* p, double* values,
+                                  double* jac) const {
   try {
     const py::object xs = x_array(x, n);
     call_function(xs, n, p, values);
+    if (!jac) return;
     if (jacobian_.is_none())
       difference_jacobian(xs, n, p, values, jac);
     else
@@ -143,6 +168,25 @@ void PythonModel::evaluate_with_jacobian(const double* const* x, std::size_t n, 
   } catch (py::error_already_set& error) {
     keep_error(error);
   }
+}
+
+void PythonModel::evaluate(const double* const* x, std::size_t n, const double* p, double* values) const {
+  evaluate_with_jacobian(x, n, p, values, nullptr);
+}
+
+// jac may be null: values only.
+void PythonModel::evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
+                                         double* jac) const {
+  py::gil_scoped_acquire gil;
+  if (error_) throw ModelError("the Python model function raised an exception");
+  const std::size_t row = n < kCallRows ? array_row(x, n) : std::string::npos;
+  if (row == std::string::npos) return evaluate_direct(x, n, p, values, jac);
+  if (!window_has(row, n, p, jac != nullptr)) fill_window(row, p, jac != nullptr);
+  const std::size_t offset = row - window_.begin;
+  std::copy_n(window_.values.data() + offset, n, values);
+  if (jac)
+    for (std::size_t j = 0; j < num_params(); ++j)
+      std::copy_n(window_.jac.data() + j * window_.rows + offset, n, jac + j * n);
 }
 
 }  // namespace curvefit::python

@@ -4,8 +4,11 @@
 // the (n, p) Jacobian. Without jac, the Jacobian is taken by forward differences with scipy's
 // steps (the one place curvefit differentiates numerically: the user gave no derivative).
 //
-// The engine calls it on blocks of rows with the GIL released; each call takes the GIL back for
-// the Python calls. A Python exception is kept (error()) and the engine is stopped with a
+// The engine calls it on blocks of a few hundred rows with the GIL released; each call takes the
+// GIL back for the Python calls. A Python call costs microseconds, so when the rows are those of
+// the fit's own arrays (set_arrays) the model evaluates kCallRows rows ahead in one call and
+// serves the engine's next blocks from that window (the engine walks the rows in order on one
+// thread); the window holds kCallRows * (params + 1) doubles. A Python exception is kept (error()) and the engine is stopped with a
 // ModelError; the binding raises the kept exception once the fit has returned.
 #include <cstddef>
 #include <optional>
@@ -32,6 +35,10 @@ class PythonModel : public Model {
   void evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
                               double* jac) const override;
 
+  // The arrays the fit reads (one per predictor, `rows` each), which the window may run ahead in.
+  void set_arrays(std::vector<const double*> columns, std::size_t rows);
+  static constexpr std::size_t kCallRows = 1 << 16;
+
   // The Python exception raised by f or jac, if any (call with the GIL held); clears it.
   std::optional<pybind11::error_already_set> take_error() const;
   // Calls to f and to jac so far.
@@ -45,12 +52,27 @@ class PythonModel : public Model {
   void difference_jacobian(const pybind11::object& x, std::size_t n, const double* p, const double* values,
                            double* jac) const;
   [[noreturn]] void keep_error(pybind11::error_already_set& error) const;
+  // Rows of the fit's arrays that x[..][0..n) are (their first index), or npos.
+  std::size_t array_row(const double* const* x, std::size_t n) const;
+  bool window_has(std::size_t row, std::size_t n, const double* p, bool jacobian) const;
+  void fill_window(std::size_t row, const double* p, bool jacobian) const;
+  void evaluate_direct(const double* const* x, std::size_t n, const double* p, double* values, double* jac) const;
+
+  struct Window {
+    std::vector<double> p;
+    bool jacobian = false;
+    std::size_t begin = 0, rows = 0;
+    std::vector<double> values, jac;   // jac column-major, leading dimension `rows`
+  };
 
   pybind11::object function_;
   pybind11::object jacobian_;
   std::vector<std::string> names_;
   int num_predictors_;
   std::vector<double> lower_, upper_;
+  std::vector<const double*> arrays_;
+  std::size_t array_rows_ = 0;
+  mutable Window window_;
   mutable std::optional<pybind11::error_already_set> error_;
   mutable long function_calls_ = 0;
   mutable long jacobian_calls_ = 0;
