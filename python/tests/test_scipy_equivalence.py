@@ -99,3 +99,22 @@ def test_not_converged_raises_runtime_error(decay):
     x, y = decay
     with pytest.raises(RuntimeError, match="Optimal parameters not found"):
         curvefit.curve_fit("a*exp(-b*x)+c", x, y, max_nfev=2)
+
+
+def test_python_function_sees_bounded_blocks(rng):
+    """A Python f is called on blocks of rows (memory stays bounded), never on all 300000 at once,
+    and few enough times that the Python call overhead stays small."""
+    n = 300_000
+    x = np.linspace(0, 8, n)
+    y = exp_decay(x, 3.0, 0.7, 0.5) + 0.05 * rng.standard_normal(n)
+    sizes = []
+
+    def f(x, a, b, c):
+        sizes.append(x.size)
+        return exp_decay(x, a, b, c)
+
+    popt, _, info, _, _ = curvefit.curve_fit(f, x, y, p0=[1, 1, 1], full_output=True)
+    np.testing.assert_allclose(popt, scipy_curve_fit(exp_decay, x, y, p0=[1, 1, 1])[0], rtol=1e-6)
+    assert max(sizes) <= 65536
+    evaluations = info["result"].nfev + info["result"].njev * 3  # f and 3 difference steps
+    assert len(sizes) <= 2 * evaluations * -(-n // 65536)
