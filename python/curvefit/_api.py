@@ -2,6 +2,8 @@
 import inspect
 import math
 
+import numpy as np
+
 from . import _curvefit
 from ._data import data_options
 from ._result import FitResult
@@ -75,7 +77,15 @@ def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
     if model_options.get("function") is not None and options.get("p0") == []:
         options["p0"] = [(n, 1.0) for n in names]  # a function has no guess: 1, as scipy starts
     options.update({k: v for k, v in settings.items() if v is not None})
+    options["x_scale"] = per_parameter_scale(options.get("x_scale"), names)
     return options
+
+
+def per_parameter_scale(x_scale, names):
+    """x_scale as least_squares takes it ('jac', a number, one per parameter) or a dict by name."""
+    if x_scale is None or isinstance(x_scale, (str, dict)) or np.ndim(x_scale) == 0:
+        return x_scale
+    return dict(_named(np.asarray(x_scale, dtype=float).ravel(), names, "x_scale"))
 
 
 def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,

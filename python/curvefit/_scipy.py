@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from . import _curvefit
-from ._api import function_parameters, run
+from ._api import function_parameters, per_parameter_scale, run
 from ._data import as_column, predictor_columns
 
 _LEAST_SQUARES_OPTIONS = {"ftol", "xtol", "gtol", "max_nfev", "loss", "f_scale", "x_scale",
@@ -136,6 +136,7 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
     options["bounds"] = _bounds(bounds, names)
     options["method"] = method or ("trf" if options["bounds"] else "lm")
     options.update(_settings(dict(kwargs)))
+    options["x_scale"] = per_parameter_scale(options.get("x_scale"), names)
     result = run(options)
     if result.status not in ("converged",):
         raise RuntimeError(f"Optimal parameters not found: {result.message}")

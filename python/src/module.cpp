@@ -44,7 +44,12 @@ struct NativeResult {
 template <typename T>
 T option(const py::dict& o, const char* key, T fallback) {
   if (!o.contains(key) || o[key].is_none()) return fallback;
-  return o[key].cast<T>();
+  try {
+    return o[key].cast<T>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string(key) + ": " + std::string(py::str(py::type::of(o[key]).attr("__name__"))) +
+                         " is not a valid value");
+  }
 }
 
 std::vector<NamedValue> named_values(const py::dict& o, const char* key) {
@@ -104,8 +109,8 @@ void fill_x_scale(const py::dict& o, FitSpec& spec) {
     if (x_scale.cast<std::string>() != "jac") throw UsageError("x_scale: 'jac', a number or a dict of numbers");
     spec.x_scale.jac = true;
   } else if (py::isinstance<py::dict>(x_scale)) {
-    for (const auto& [name, value] : x_scale.cast<std::vector<std::pair<std::string, double>>>())
-      spec.x_scale.by_name.push_back({name, value});
+    for (const auto& [name, value] : x_scale.cast<py::dict>())
+      spec.x_scale.by_name.push_back({name.cast<std::string>(), value.cast<double>()});
   } else {
     spec.x_scale.all = x_scale.cast<double>();
     if (!(spec.x_scale.all > 0)) throw UsageError("x_scale: scales must be positive and finite");
@@ -197,6 +202,7 @@ NativeResult run_fit(const py::dict& o) {
   try {
     py::gil_scoped_release release;
     out.result = curvefit::fit(spec);
+    if (own_model) own_model->set_arrays({}, 0);  // the arrays may be freed once the fit returns
   } catch (...) {
     if (own_model)
       if (auto error = own_model->take_error()) throw *error;

@@ -162,3 +162,10 @@ def test_help_reads_like_scipy():
     for function in (curvefit.fit, curvefit.curve_fit):
         doc = function.__doc__
         assert "Parameters\n    ----------" in doc and "Returns\n    -------" in doc and "Examples" in doc
+
+
+def test_wrong_option_types_raise_type_error():
+    with pytest.raises(TypeError, match="max_nfev"):
+        curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", max_nfev="many")
+    with pytest.raises(TypeError, match="threads"):
+        curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", threads=[1])

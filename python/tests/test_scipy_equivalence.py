@@ -118,3 +118,15 @@ def test_python_function_sees_bounded_blocks(rng):
     assert max(sizes) <= 65536
     evaluations = info["result"].nfev + info["result"].njev * 3  # f and 3 difference steps
     assert len(sizes) <= 2 * evaluations * -(-n // 65536)
+
+
+@pytest.mark.parametrize("loss", ["soft_l1", "huber", "cauchy"])
+def test_least_squares_options(loss, decay):
+    """loss, f_scale and a per-parameter x_scale mean what they mean to scipy (method trf)."""
+    x, y = decay
+    y = y.copy()
+    y[::50] += 2.0  # outliers
+    options = dict(loss=loss, f_scale=0.1, x_scale=[1.0, 0.5, 1.0], method="trf")
+    ours = curvefit.curve_fit("a*exp(-b*x)+c", x, y, p0=[1, 1, 1], **options)
+    theirs = scipy_curve_fit(exp_decay, x, y, p0=[1, 1, 1], **options)
+    np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-6)
