@@ -201,8 +201,12 @@ NativeResult run_fit(const py::dict& o) {
   NativeResult out;
   try {
     py::gil_scoped_release release;
-    out.result = curvefit::fit(spec);
-    if (own_model) own_model->set_arrays({}, 0);  // the arrays may be freed once the fit returns
+    PreparedFit prepared = prepare_fit(spec);
+    out.result = curvefit::fit(prepared);
+    if (own_model)
+      own_model->set_arrays({}, 0);  // the arrays may be freed once the fit returns
+    else
+      out.model = std::move(prepared.setup.model);
   } catch (...) {
     if (own_model)
       if (auto error = own_model->take_error()) throw *error;
@@ -219,8 +223,6 @@ NativeResult run_fit(const py::dict& o) {
                                     std::string(option<py::object>(o, "jac", py::none()).is_none()
                                                     ? "forward differences (no jac given)"
                                                     : "the given jac"));
-  } else {
-    out.model = make_model(spec.model, formula_predictor_names(spec.model, spec.data_options.x));
   }
   return out;
 }
