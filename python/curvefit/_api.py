@@ -74,8 +74,6 @@ def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
     options["p0"] = _named(p0, names, "p0")
     options["fix"] = _named(fix, names, "fix")
     options["bounds"] = _bounds(bounds)
-    if model_options.get("function") is not None and options.get("p0") == []:
-        options["p0"] = [(n, 1.0) for n in names]  # a function has no guess: 1, as scipy starts
     options.update({k: v for k, v in settings.items() if v is not None})
     options["x_scale"] = per_parameter_scale(options.get("x_scale"), names)
     return options

@@ -131,8 +131,6 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
         if p0.size != len(names):
             raise ValueError(f"p0 has {p0.size} values; the model has {len(names)} parameters ({', '.join(names)})")
         options["p0"] = list(zip(names, map(float, p0)))
-    elif not (isinstance(f, str) and info["builtin"]):
-        options["p0"] = [(n, 1.0) for n in names]
     options["bounds"] = _bounds(bounds, names)
     options["method"] = method or ("trf" if options["bounds"] else "lm")
     options.update(_settings(dict(kwargs)))
