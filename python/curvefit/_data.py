@@ -26,9 +26,10 @@ def predictor_columns(x):
 
 
 def _names(value):
+    """A column or a list of columns (names, or 1-based indices for a CSV) as a list of strings."""
     if value is None:
         return None
-    return [value] if isinstance(value, str) else list(value)
+    return [str(value)] if isinstance(value, (str, int)) else [str(v) for v in value]
 
 
 def _from_table(table, keys, x, y, sigma):
@@ -55,7 +56,8 @@ def _from_table(table, keys, x, y, sigma):
 def data_options(data, x=None, y=None, sigma=None):
     """The options dict entries for `data` (path, dict, DataFrame or (x, y[, sigma]) tuple)."""
     if isinstance(data, (str, os.PathLike)):
-        return {"path": os.fspath(data), "x": _names(x) or [], "y": y or "", "sigma": sigma or ""}
+        return {"path": os.fspath(data), "x": _names(x) or [], "y": "" if y is None else str(y),
+                "sigma": "" if sigma is None else str(sigma)}
     if isinstance(data, dict):
         return _from_table(data, list(data.keys()), x, y, sigma)
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):

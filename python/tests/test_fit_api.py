@@ -169,3 +169,12 @@ def test_wrong_option_types_raise_type_error():
         curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", max_nfev="many")
     with pytest.raises(TypeError, match="threads"):
         curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", threads=[1])
+
+
+def test_csv_columns_by_index_and_options(tmp_path):
+    path = tmp_path / "semi.csv"
+    x = np.arange(1.0, 51.0)
+    np.savetxt(path, np.column_stack([x * 0, x, 2 * x + 1]), delimiter=";", fmt="%.17g")
+    r = curvefit.fit(path, "linear", x=2, y=3, delimiter=";", header=False)
+    assert r.params == pytest.approx({"a": 2.0, "b": 1.0})
+    assert r.n_points == 50
