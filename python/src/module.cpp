@@ -191,6 +191,7 @@ NativeResult run_fit(const py::dict& o) {
   std::atomic<bool> interrupt{false};
   std::optional<py::error_already_set> signal_error;
   spec.interrupt = &interrupt;
+  if (own_model) own_model->set_interrupt(&interrupt);
   spec.on_iteration = [&](const IterationInfo&, bool) {
     py::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) {

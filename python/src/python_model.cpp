@@ -154,19 +154,31 @@ void PythonModel::fill_window(std::size_t row, const double* p, bool jacobian) c
   window_.rows = n;
 }
 
+void PythonModel::call_python(const double* const* x, std::size_t n, const double* p, double* values,
+                              double* jac) const {
+  const py::object xs = x_array(x, n);
+  call_function(xs, n, p, values);
+  if (!jac) return;
+  if (jacobian_.is_none())
+    difference_jacobian(xs, n, p, values, jac);
+  else
+    call_jacobian(xs, n, p, jac);
+}
+
 // f (and the Jacobian when jac is not null) at exactly these rows. Called with the GIL held.
 void PythonModel::evaluate_direct(const double* const* x, std::size_t n, const double* p, double* values,
                                   double* jac) const {
   try {
-    const py::object xs = x_array(x, n);
-    call_function(xs, n, p, values);
-    if (!jac) return;
-    if (jacobian_.is_none())
-      difference_jacobian(xs, n, p, values, jac);
-    else
-      call_jacobian(xs, n, p, jac);
+    call_python(x, n, p, values, jac);
   } catch (py::error_already_set& error) {
-    keep_error(error);
+    const bool first_interrupt =
+        error.matches(PyExc_KeyboardInterrupt) && interrupt_ && !interrupt_->exchange(true);
+    if (!first_interrupt) keep_error(error);
+    try {
+      call_python(x, n, p, values, jac);  // the fit stops after this evaluation, at its best point
+    } catch (py::error_already_set& again) {
+      keep_error(again);
+    }
   }
 }
 

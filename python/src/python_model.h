@@ -10,6 +10,7 @@
 // serves the engine's next blocks from that window (the engine walks the rows in order on one
 // thread); the window holds kCallRows * (params + 1) doubles. A Python exception is kept (error()) and the engine is stopped with a
 // ModelError; the binding raises the kept exception once the fit has returned.
+#include <atomic>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -35,6 +36,10 @@ class PythonModel : public Model {
   void evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
                               double* jac) const override;
 
+  // The fit's stop flag. Ctrl-C while f runs raises KeyboardInterrupt inside f: the first one sets
+  // the flag and repeats the call (the fit then stops at its best point); a second one aborts.
+  void set_interrupt(std::atomic<bool>* interrupt) { interrupt_ = interrupt; }
+
   // The arrays the fit reads (one per predictor, `rows` each), which the window may run ahead in.
   void set_arrays(std::vector<const double*> columns, std::size_t rows);
   static constexpr std::size_t kCallRows = 1 << 16;
@@ -57,6 +62,7 @@ class PythonModel : public Model {
   bool window_has(std::size_t row, std::size_t n, const double* p, bool jacobian) const;
   void fill_window(std::size_t row, const double* p, bool jacobian) const;
   void evaluate_direct(const double* const* x, std::size_t n, const double* p, double* values, double* jac) const;
+  void call_python(const double* const* x, std::size_t n, const double* p, double* values, double* jac) const;
 
   struct Window {
     std::vector<double> p;
@@ -73,6 +79,7 @@ class PythonModel : public Model {
   std::vector<const double*> arrays_;
   std::size_t array_rows_ = 0;
   mutable Window window_;
+  std::atomic<bool>* interrupt_ = nullptr;
   mutable std::optional<pybind11::error_already_set> error_;
   mutable long function_calls_ = 0;
   mutable long jacobian_calls_ = 0;

@@ -114,3 +114,29 @@ def test_ctrl_c_stops_the_fit_with_its_result(tmp_path):
     """)
     assert out["raised"] and out["status"] == "interrupted"
     assert set(out["params"]) == {"a", "mu", "sigma"}
+
+
+def test_ctrl_c_inside_a_python_model_stops_the_fit_with_its_result(tmp_path):
+    """SIGINT while f runs raises KeyboardInterrupt inside f; the fit still stops at its best point
+    and raises KeyboardInterrupt with that result."""
+    out = run_script(tmp_path, """
+    import json, os, signal
+    import numpy as np, curvefit
+    x = np.linspace(0, 10, 200_000)
+    y = 3 * np.exp(-0.7 * x) + 0.5
+    calls = [0]
+    def f(x, a, b, c):
+        calls[0] += 1
+        if calls[0] == 20:
+            os.kill(os.getpid(), signal.SIGINT)  # Python raises KeyboardInterrupt at its next check, in f
+        return a * np.exp(-b * x) + c
+    try:
+        curvefit.curve_fit(f, x, y, p0=[1, 1, 1])
+        print(json.dumps({"raised": False}))
+    except KeyboardInterrupt as e:
+        r = getattr(e, "result", None)
+        print(json.dumps({"raised": True, "status": r and r.status, "calls": calls[0],
+                          "params": r and r.params}))
+    """)
+    assert out["raised"] and out["status"] == "interrupted", out
+    assert set(out["params"]) == {"a", "b", "c"}
