@@ -45,9 +45,10 @@ void check_array_values(const std::vector<const double*>& x, const double* y, co
   if (sigma) bad = bad || any_non_finite(sigma, rows) || std::any_of(sigma, sigma + rows, [](double s) { return s <= 0; });
   if (!bad) return;
   const std::size_t i = first_bad_row(x, y, sigma, rows);
-  const bool sigma_bad = sigma && !(sigma[i] > 0 && std::isfinite(sigma[i]));
+  bool xy_finite = std::isfinite(y[i]);
+  for (const double* column : x) xy_finite = xy_finite && std::isfinite(column[i]);
   throw DataError("<memory>: row " + std::to_string(i + 1) +
-                  (sigma_bad ? ": sigma must be positive and finite" : ": x or y is not finite"));
+                  (xy_finite ? ": sigma must be positive and finite" : ": x or y is not finite"));
 }
 
 // The caller's arrays, used in place (FitSpec::external).
