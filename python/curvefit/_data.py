@@ -32,25 +32,24 @@ def _names(value):
     return [str(value)] if isinstance(value, (str, int)) else [str(v) for v in value]
 
 
-def _from_table(table, keys, x, y, sigma):
+def _from_table(table, columns, x, y, sigma):
     """A dict of arrays or a DataFrame: columns by name (default x or x1, x2...; y; sigma if present)."""
+    keys = {str(c): c for c in columns}
     x_names = _names(x)
     if x_names is None:
         x_names = ["x"] if "x" in keys else [k for k in keys if k in ("x1", "x2")] or list(keys)[:1]
-    y_name = y if y is not None else "y"
-    if sigma is None and "sigma" in keys:
-        sigma = "sigma"
+    y_name = "y" if y is None else str(y)
+    sigma = "sigma" if sigma is None and "sigma" in keys else None if sigma is None else str(sigma)
     for name in x_names + [y_name] + ([sigma] if sigma else []):
         if name not in keys:
-            raise ValueError(f"no column {name!r} in the data (columns: {', '.join(map(str, keys))})")
-    columns = {
-        "x_arrays": [as_column(table[n], f"x {n!r}") for n in x_names],
-        "y_array": as_column(table[y_name], f"y {y_name!r}"),
-        "sigma_array": as_column(table[sigma], f"sigma {sigma!r}") if sigma else None,
+            raise ValueError(f"no column {name!r} in the data (columns: {', '.join(keys)})")
+    return {
+        "x_arrays": [as_column(table[keys[n]], f"x {n!r}") for n in x_names],
+        "y_array": as_column(table[keys[y_name]], f"y {y_name!r}"),
+        "sigma_array": as_column(table[keys[sigma]], f"sigma {sigma!r}") if sigma else None,
         "names": x_names + [y_name] + ([sigma] if sigma else []),
         "x": x_names,
     }
-    return columns
 
 
 def data_options(data, x=None, y=None, sigma=None):
@@ -61,7 +60,7 @@ def data_options(data, x=None, y=None, sigma=None):
     if isinstance(data, dict):
         return _from_table(data, list(data.keys()), x, y, sigma)
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
-        return _from_table(data, [str(c) for c in data.columns], x, y, sigma)
+        return _from_table(data, list(data.columns), x, y, sigma)
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
         if x is not None or y is not None:
             raise ValueError("x= and y= name columns; with (x, y) arrays leave them out")

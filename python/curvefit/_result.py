@@ -1,4 +1,5 @@
 """FitResult: what curvefit.fit returns, built on the native result (core's FitResult)."""
+import html
 import json
 import math
 
@@ -63,10 +64,10 @@ class FitResult:
 
     def _repr_html_(self):
         rows = "".join(
-            f"<tr><td>{name}</td><td>{value:.6g}</td><td>{self.stderr[name]:.3g}</td>"
+            f"<tr><td>{html.escape(name)}</td><td>{value:.6g}</td><td>{self.stderr[name]:.3g}</td>"
             f"<td>{'' if self.ci95[name] is None else '[%.6g, %.6g]' % self.ci95[name]}</td></tr>"
             for name, value in self.params.items())
-        return (f"<p><b>curvefit</b> {self.model}: {self.status}, {self.n_points} points, "
+        return (f"<p><b>curvefit</b> {html.escape(self.model)}: {self.status}, {self.n_points} points, "
                 f"reduced &chi;&sup2; {self.reduced_chi2:.4g}, R&sup2; {self.r_squared:.6g}, mode {self.mode}</p>"
                 "<table><tr><th>parameter</th><th>value</th><th>stderr</th><th>95% CI</th></tr>"
                 f"{rows}</table>")

@@ -178,3 +178,12 @@ def test_csv_columns_by_index_and_options(tmp_path):
     r = curvefit.fit(path, "linear", x=2, y=3, delimiter=";", header=False)
     assert r.params == pytest.approx({"a": 2.0, "b": 1.0})
     assert r.n_points == 50
+
+
+def test_dataframe_with_numbered_columns_and_missing_column():
+    pd = pytest.importorskip("pandas")
+    x = np.linspace(0, 1, 40)
+    frame = pd.DataFrame({0: x, 1: 3 * x - 2})
+    assert curvefit.fit(frame, "linear", x=0, y=1).params == pytest.approx({"a": 3.0, "b": -2.0})
+    with pytest.raises(ValueError, match="no column 'q'"):
+        curvefit.fit(frame, "linear", x="q", y=1)
