@@ -66,8 +66,8 @@ def function_parameters(function, count=None):
 
 def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
     options = data_options(data, x, y, sigma)
-    k = len(options.get("x_arrays") or options.get("x") or [None])
-    model_options, names = _model_options(model, jac, options.get("x"), k)
+    num_predictors = len(options.get("x_arrays") or options.get("x") or [None])
+    model_options, names = _model_options(model, jac, options.get("x"), num_predictors)
     if callable(model) and "path" in options:
         raise ValueError("a Python function model needs the data as arrays (a file is read by the native engine)")
     options.update(model_options)
