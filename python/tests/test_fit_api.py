@@ -187,3 +187,11 @@ def test_dataframe_with_numbered_columns_and_missing_column():
     assert curvefit.fit(frame, "linear", x=0, y=1).params == pytest.approx({"a": 3.0, "b": -2.0})
     with pytest.raises(ValueError, match="no column 'q'"):
         curvefit.fit(frame, "linear", x="q", y=1)
+
+
+def test_docstring_examples_run():
+    import doctest
+    from curvefit import _api, _scipy
+    for module in (_api, _scipy):
+        outcome = doctest.testmod(module, extraglobs={"curvefit": curvefit})
+        assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
