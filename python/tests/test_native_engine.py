@@ -140,3 +140,28 @@ def test_ctrl_c_inside_a_python_model_stops_the_fit_with_its_result(tmp_path):
     """)
     assert out["raised"] and out["status"] == "interrupted", out
     assert set(out["params"]) == {"a", "b", "c"}
+
+
+def test_fits_from_several_python_threads_at_once():
+    import threading
+    import numpy as np
+    import curvefit
+    x = np.linspace(0, 10, 300_000)
+    y = 3 * np.exp(-0.7 * x) + 0.5
+
+    def f(x, a, b, c):
+        return a * np.exp(-b * x) + c
+
+    out = {}
+
+    def work(i):
+        out[i] = curvefit.curve_fit(["exponential", "a*exp(-b*x)+c", f][i % 3], x, y, p0=[1, 1, 1])[0]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 6
+    for popt in out.values():
+        np.testing.assert_allclose(popt, [3.0, 0.7, 0.5], rtol=1e-8)
