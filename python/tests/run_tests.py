@@ -3,6 +3,8 @@ are missing; FAIL when pytest collects no test (its exit 5), so that a broken la
 import importlib.util
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
 missing = [m for m in ("numpy", "scipy", "pytest") if importlib.util.find_spec(m) is None]
 if missing:
     print(f"SKIP: {sys.executable} lacks {', '.join(missing)} (Debian: python3-numpy python3-scipy python3-pytest)")
