@@ -26,8 +26,8 @@ std::string data_name(const FitSpec& spec) {
   return spec.data_path == "-" ? "<stdin>" : spec.data_path;
 }
 
-// The first row of the arrays where x or y is not finite, or sigma not positive and finite (for
-// the message; checked only once a fast scan has found one).
+// The first row of the caller's arrays where x or y is not finite, or sigma not positive and
+// finite (for the message; searched only once a fast scan has found one).
 std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, const double* sigma,
                           std::size_t rows) {
   for (std::size_t i = 0; i < rows; ++i) {
@@ -38,6 +38,7 @@ std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, 
   return rows;
 }
 
+// The caller's arrays checked as nan_policy raise checks a file: one fast scan per column.
 void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
                         std::size_t rows) {
   bool bad = any_non_finite(y, rows);
@@ -82,9 +83,13 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
     if (column.size() != spec.y.size()) throw UsageError("x and y have different lengths");
   if (!spec.sigma.empty() && spec.sigma.size() != spec.y.size())
     throw UsageError("sigma and y have different lengths");
-  std::vector<const double*> x;
-  for (const auto& column : spec.x) x.push_back(column.data());
-  check_array_values(x, spec.y.data(), spec.sigma.empty() ? nullptr : spec.sigma.data(), spec.y.size());
+  for (std::size_t i = 0; i < spec.y.size(); ++i) {
+    bool finite = std::isfinite(spec.y[i]);
+    for (const auto& column : spec.x) finite = finite && std::isfinite(column[i]);
+    if (!finite) throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
+    if (!spec.sigma.empty() && !(spec.sigma[i] > 0 && std::isfinite(spec.sigma[i])))
+      throw DataError("<memory>: row " + std::to_string(i + 1) + ": sigma must be positive and finite");
+  }
   return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
 }
 
