@@ -222,11 +222,10 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   std::unique_ptr<MemoryDataSource> loaded = spec.data_path.empty()
                                                  ? array_source(spec, setup.model->num_predictors())
                                                  : load_data(spec.data_path, setup.data_options);
-  if (loaded->external_columns())
-    prepared.used.notes.push_back(spec.data_path.empty()
-                                      ? "data used in place: the caller's arrays, not copied"
-                                      : "data used in place: the file's datasets are contiguous doubles, mapped "
-                                        "read-only, not copied");
+  if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
+  if (loaded->external_columns() && !spec.external.y)
+    prepared.used.notes.push_back(
+        "data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
   PlanRequest again = setup.plan_request;
