@@ -97,7 +97,8 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     data : str, os.PathLike, dict, pandas.DataFrame or tuple
         A CSV/TSV or HDF5 file (read, or streamed under `memory_limit`, by the native engine), a
         dict of arrays or a DataFrame (columns by name), or an ``(x, y)`` / ``(x, y, sigma)`` tuple
-        with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied.
+        with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied
+        (other dtypes or strides are converted to float64 once: a copy).
     model : str or callable
         A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, or a
         Python function ``f(x, *params)`` vectorised over x (called on blocks of rows; its
