@@ -28,8 +28,55 @@ std::string data_name(const FitSpec& spec) {
   return spec.data_path == "-" ? "<stdin>" : spec.data_path;
 }
 
+// The first row of the caller's arrays where x or y is not finite, or sigma not positive and
+// finite (for the message; searched only once a fast scan has found one).
+std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, const double* sigma,
+                          std::size_t rows) {
+  for (std::size_t i = 0; i < rows; ++i) {
+    bool good = std::isfinite(y[i]) && (!sigma || (sigma[i] > 0 && std::isfinite(sigma[i])));
+    for (const double* column : x) good = good && std::isfinite(column[i]);
+    if (!good) return i;
+  }
+  return rows;
+}
+
+// The caller's arrays checked as nan_policy raise checks a file: one fast scan per column.
+void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows) {
+  bool bad = any_non_finite(y, rows);
+  for (const double* column : x) bad = bad || any_non_finite(column, rows);
+  if (sigma) bad = bad || any_non_finite(sigma, rows) || std::any_of(sigma, sigma + rows, [](double s) { return s <= 0; });
+  if (!bad) return;
+  const std::size_t i = first_bad_row(x, y, sigma, rows);
+  bool xy_finite = std::isfinite(y[i]);
+  for (const double* column : x) xy_finite = xy_finite && std::isfinite(column[i]);
+  throw DataError("<memory>: row " + std::to_string(i + 1) +
+                  (xy_finite ? ": sigma must be positive and finite" : ": x or y is not finite"));
+}
+
+// The caller's arrays, used in place (FitSpec::external).
+std::unique_ptr<MemoryDataSource> external_source(const FitSpec& spec, int num_predictors) {
+  const FitSpec::ExternalArrays& a = spec.external;
+  if (static_cast<int>(a.x.size()) != num_predictors)
+    throw UsageError("x has " + std::to_string(a.x.size()) + " predictor column(s) but the model has " +
+                     std::to_string(num_predictors));
+  for (const double* column : a.x)
+    if (!column) throw UsageError("x: a predictor array is missing");
+  check_array_values(a.x, a.y, a.sigma, a.rows);
+  std::vector<std::string> names = a.names;
+  if (names.empty()) {
+    for (std::size_t k = 0; k < a.x.size(); ++k) names.push_back(a.x.size() == 1 ? "x" : "x" + std::to_string(k + 1));
+    names.push_back("y");
+    if (a.sigma) names.push_back("sigma");
+  }
+  // The caller owns the arrays; the source only needs a non-null owner to serve them in place.
+  return std::make_unique<MemoryDataSource>(a.x, a.y, a.sigma, a.rows, std::make_shared<int>(0), std::move(names),
+                                            "<memory>");
+}
+
 // The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file).
 std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors) {
+  if (spec.external.y) return external_source(spec, num_predictors);
   if (spec.y.empty()) throw UsageError("no data: give a data file or the arrays x and y");
   if (static_cast<int>(spec.x.size()) != num_predictors)
     throw UsageError("x has " + std::to_string(spec.x.size()) +
@@ -52,12 +99,32 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
 
 DataInfo array_info(const FitSpec& spec) {
   DataInfo info;
-  info.rows = spec.y.size();
+  const bool external = spec.external.y != nullptr;
+  info.rows = external ? spec.external.rows : spec.y.size();
   info.rows_exact = true;
-  info.num_predictors = static_cast<int>(spec.x.size());
-  info.has_sigma = !spec.sigma.empty();
+  info.num_predictors = static_cast<int>(external ? spec.external.x.size() : spec.x.size());
+  info.has_sigma = external ? spec.external.sigma != nullptr : !spec.sigma.empty();
   return info;
 }
+
+// FitSpec::custom_model served through the FitPlan's owning pointer without taking ownership.
+class BorrowedModel : public Model {
+ public:
+  explicit BorrowedModel(const Model& model) : model_(model) {}
+  const std::vector<std::string>& param_names() const override { return model_.param_names(); }
+  int num_predictors() const override { return model_.num_predictors(); }
+  std::string formula() const override { return model_.formula(); }
+  void evaluate(const double* const* x, std::size_t n, const double* p, double* values) const override {
+    model_.evaluate(x, n, p, values);
+  }
+  void evaluate_with_jacobian(const double* const* x, std::size_t n, const double* p, double* values,
+                              double* jac) const override {
+    model_.evaluate_with_jacobian(x, n, p, values, jac);
+  }
+
+ private:
+  const Model& model_;
+};
 
 // The memory limit and where it comes from: given, or what the process may still use less the
 // safety margin, plus what it already uses.
@@ -92,13 +159,28 @@ void check_scalar_options(const FitSpec& spec) {
 
 }  // namespace
 
+std::vector<std::string> formula_predictor_names(const std::string& model,
+                                                 const std::vector<std::string>& x_names) {
+  if (x_names.empty() || find_model(model)) return {};
+  std::vector<std::string> names;
+  try {
+    names = formula_names(model);
+  } catch (const ModelError&) {
+    return {};  // the real compile reports the error
+  }
+  for (const auto& x : x_names)
+    if (std::find(names.begin(), names.end(), x) == names.end()) return {};
+  return x_names;
+}
+
 std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
   const std::string& model = spec.model;
+  if (spec.data_path.empty()) return formula_predictor_names(model, spec.data_options.x);
   const bool bare_word = std::all_of(model.begin(), model.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
-  // A bare word is a model name (make_model names a misspelt one); arrays have no column names.
-  if (find_model(model) || bare_word || spec.data_path.empty()) return {};
+  // A bare word is a model name (make_model names a misspelt one).
+  if (find_model(model) || bare_word) return {};
   std::vector<std::string> names;
   try {
     names = formula_names(model);
@@ -111,11 +193,12 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
 FitPlan plan_fit(const FitSpec& spec) {
   check_scalar_options(spec);
   FitPlan setup;
-  setup.builtin = find_model(spec.model);
+  setup.builtin = spec.custom_model ? nullptr : find_model(spec.model);
   DataOptions& d = setup.data_options;
   d = spec.data_options;
-  d.predictor_names = formula_predictor_names(spec);
-  setup.model = make_model(spec.model, d.predictor_names);
+  if (!spec.custom_model) d.predictor_names = formula_predictor_names(spec);
+  setup.model = spec.custom_model ? std::make_unique<BorrowedModel>(*spec.custom_model)
+                                  : make_model(spec.model, d.predictor_names);
   const Model& model = *setup.model;
   setup.data_name = data_name(spec);
   d.num_predictors = model.num_predictors();
@@ -158,7 +241,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   std::unique_ptr<MemoryDataSource> loaded = spec.data_path.empty()
                                                  ? array_source(spec, setup.model->num_predictors())
                                                  : load_data(spec.data_path, setup.data_options);
-  if (loaded->external_columns())
+  if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
+  if (loaded->external_columns() && !spec.external.y)
     prepared.used.notes.push_back(
         "data used in place: the file's datasets are contiguous doubles, mapped read-only, not "
         "copied");

@@ -45,8 +45,21 @@ struct FitSpec {
   std::vector<std::vector<double>> x;
   std::vector<double> y;
   std::vector<double> sigma;
+  // Or, when data_path is empty and external.y is set, arrays owned by the caller, used in place
+  // (not copied; e.g. numpy arrays): one pointer per predictor, y and sigma (null: none), `rows`
+  // values each. They must stay valid and unchanged until the fit returns.
+  struct ExternalArrays {
+    std::vector<const double*> x;
+    const double* y = nullptr;
+    const double* sigma = nullptr;
+    std::size_t rows = 0;
+    std::vector<std::string> names;     // column names for reports (default x, y, sigma)
+  } external;
   // A built-in model name (`curvefit models`) or a formula such as "a*exp(-b*x)+c".
   std::string model;
+  // A model of the front end's own (e.g. a Python function), used instead of building one from
+  // `model` (which then only names it in reports). Not owned; it must outlive the fit.
+  const Model* custom_model = nullptr;
   // Starting values by name; parameters not given start from the built-in model's guess from the
   // data, or at 1 for a formula.
   std::vector<NamedValue> p0;
@@ -108,9 +121,12 @@ PreparedFit prepare_fit(const FitSpec& spec);
 FitResult fit(PreparedFit& prepared);
 FitResult fit(const FitSpec& spec);
 
-// The predictor names a formula uses on the spec's data file (formula_predictors in
-// core/data/columns.h): the --x names, or its names that are columns; empty for a library model,
-// for arrays, or when the formula writes x or x1, x2, ...
+// The predictor names a formula uses on the spec's data: on a file, the rule of
+// formula_predictors in core/data/columns.h (the --x names, or its names that are columns); on
+// arrays, the x names when the formula uses them all. Empty for a library model, or when the
+// formula writes x or x1, x2, ...
 std::vector<std::string> formula_predictor_names(const FitSpec& spec);
+std::vector<std::string> formula_predictor_names(const std::string& model,
+                                                 const std::vector<std::string>& x_names);
 
 }  // namespace curvefit

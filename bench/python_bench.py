@@ -1,0 +1,64 @@
+"""curvefit's Python API against scipy.optimize.curve_fit on the same data in RAM.
+
+    PYTHONPATH=build/python /usr/bin/python3 bench/python_bench.py [sizes...]
+
+Two workloads with noise (sd 0.05): the exponential decay of bench/RESULTS.md and a Gaussian peak,
+each fitted from the same starting point by scipy's curve_fit (a Python function; method lm, as
+curve_fit picks without bounds) and by curvefit.curve_fit with the built-in name, the formula and
+the same Python function (also lm). Median wall time of 3 runs, the call as the user makes it;
+speed-up = scipy / curvefit. Every curvefit popt must equal scipy's to 1e-6 relative.
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+from scipy.optimize import curve_fit as scipy_curve_fit
+
+import curvefit
+
+
+def gaussian(x, a, mu, sigma):
+    return a * np.exp(-((x - mu) ** 2) / (2 * sigma ** 2))
+
+
+def exponential(x, a, b, c):
+    return a * np.exp(-b * x) + c
+
+
+# name, Python function, formula, truth, start
+WORKLOADS = [
+    ("exponential", exponential, "a*exp(-b*x) + c", [3.0, 0.7, 0.5], [1.0, 1.0, 1.0]),
+    ("gaussian", gaussian, "a*exp(-((x - mu)^2)/(2*sigma^2))", [3.0, 5.0, 1.2], [2.0, 4.5, 1.0]),
+]
+
+
+def median_time(call, repeats=3):
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def main(sizes):
+    print("| model | points | scipy curve_fit | curvefit name | curvefit formula | curvefit python f | "
+          "× name | × formula | × python f |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, function, formula, truth, p0 in WORKLOADS:
+        for n in sizes:
+            x = np.linspace(0, 10, n)
+            y = function(x, *truth) + 0.05 * np.random.default_rng(1).standard_normal(n)
+            t_scipy, (p_scipy, _) = median_time(lambda: scipy_curve_fit(function, x, y, p0=p0))
+            times = []
+            for model in (name, formula, function):
+                t, (p, _) = median_time(lambda: curvefit.curve_fit(model, x, y, p0=p0))
+                np.testing.assert_allclose(p, p_scipy, rtol=1e-6, err_msg=str(model))
+                times.append(t)
+            print(f"| {name} | {n:.0e} | {t_scipy:.3g} s | " + " | ".join(f"{t:.3g} s" for t in times) + " | " +
+                  " | ".join(f"{t_scipy / t:.1f}×" for t in times) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main([int(float(s)) for s in sys.argv[1:]] or [100_000, 1_000_000, 10_000_000])

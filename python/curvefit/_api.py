@@ -1,0 +1,208 @@
+"""curvefit.fit, plan, models, memory and generate: the subcommands of the command line."""
+import inspect
+import math
+
+import numpy as np
+
+from . import _curvefit
+from ._data import data_options
+from ._result import FitResult
+
+
+def _named(values, names, what):
+    """A dict name -> value, or a sequence in parameter order -> [(name, value)]."""
+    if values is None:
+        return []
+    if isinstance(values, dict):
+        return [(str(k), float(v)) for k, v in values.items()]
+    values = list(values)
+    if names is None or len(values) != len(names):
+        raise ValueError(f"{what}: give a dict name -> value, or one value per parameter "
+                         f"({', '.join(names or [])})")
+    return [(n, float(v)) for n, v in zip(names, values)]
+
+
+def _bounds(bounds):
+    """{name: (low, high)} -> [(name, low, high)]."""
+    if bounds is None:
+        return []
+    if not isinstance(bounds, dict):
+        raise ValueError("bounds: a dict name -> (low, high), e.g. {'b': (0, inf)}")
+    out = []
+    for name, (low, high) in bounds.items():
+        low = -math.inf if low is None else float(low)
+        high = math.inf if high is None else float(high)
+        if not low < high:
+            raise ValueError(f"bounds: {name}: low must be below high")
+        out.append((str(name), low, high))
+    return out
+
+
+def _model_options(model, jac, x_names, num_predictors):
+    """A model name/formula, or a Python function f(x, *params) (scipy's convention)."""
+    if isinstance(model, str):
+        if jac is not None:
+            raise ValueError("jac: only for a Python function model (names and formulas have exact derivatives)")
+        return {"model": model}, _curvefit.model_info(model, x_names or [])["params"]
+    if not callable(model):
+        raise TypeError("model: a built-in model name, a formula string, or a function f(x, *params)")
+    names = function_parameters(model)
+    name = getattr(model, "__name__", "function")
+    return ({"model": f"python:{name}", "function": model, "jac": jac, "param_names": names,
+             "num_predictors": num_predictors}, names)
+
+
+def function_parameters(function, count=None):
+    """The parameter names of f(x, p1, p2, ...): its signature after x, or p0..p{count-1} for *args."""
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters) or count is not None and len(parameters) != count:
+        if count is None:
+            raise ValueError("the model function takes *args: give p0 so that the number of parameters is known")
+        return [f"p{j}" for j in range(count)]
+    if not parameters:
+        raise ValueError("the model function takes no parameters after x")
+    return [p.name for p in parameters]
+
+
+def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
+    options = data_options(data, x, y, sigma)
+    num_predictors = len(options.get("x_arrays") or options.get("x") or [None])
+    model_options, names = _model_options(model, jac, options.get("x"), num_predictors)
+    if callable(model) and "path" in options:
+        raise ValueError("a Python function model needs the data as arrays (a file is read by the native engine)")
+    options.update(model_options)
+    options["p0"] = _named(p0, names, "p0")
+    options["fix"] = _named(fix, names, "fix")
+    options["bounds"] = _bounds(bounds)
+    options.update({k: v for k, v in settings.items() if v is not None})
+    options["x_scale"] = per_parameter_scale(options.get("x_scale"), names)
+    return options
+
+
+def per_parameter_scale(x_scale, names):
+    """x_scale as least_squares takes it ('jac', a number, one per parameter) or a dict by name."""
+    if x_scale is None or isinstance(x_scale, (str, dict)) or np.ndim(x_scale) == 0:
+        return x_scale
+    return dict(_named(np.asarray(x_scale, dtype=float).ravel(), names, "x_scale"))
+
+
+def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
+        method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
+        x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None):
+    """Fit a model to data, as ``curvefit fit`` does.
+
+    Parameters
+    ----------
+    data : str, os.PathLike, dict, pandas.DataFrame or tuple
+        A CSV/TSV or HDF5 file (read, or streamed under `memory_limit`, by the native engine), a
+        dict of arrays or a DataFrame (columns by name), or an ``(x, y)`` / ``(x, y, sigma)`` tuple
+        with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied
+        (other dtypes or strides are converted to float64 once: a copy).
+    model : str or callable
+        A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, or a
+        Python function ``f(x, *params)`` vectorised over x (called on blocks of rows; its
+        Jacobian comes from `jac` or forward differences).
+    x, y, sigma : str or list of str, optional
+        Columns: CSV header names or 1-based indices, HDF5 dataset paths, dict keys. sigma gives
+        weights 1/sigma.
+    p0, fix : dict or sequence, optional
+        Starting values, and parameters held at a value (name -> value, or one per parameter).
+        Without p0 a built-in model guesses from the data; a formula starts at 1.
+    bounds : dict, optional
+        name -> (low, high), for trf and dogbox. They replace a built-in model's natural bounds,
+        which apply unless ``natural_bounds=False``.
+    method : {"trf", "lm", "dogbox"}
+    loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
+    f_scale, ftol, xtol, gtol, max_nfev, x_scale
+        As in scipy.optimize.least_squares (x_scale: "jac", a number or a dict name -> scale).
+    absolute_sigma : bool
+        sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
+    memory_limit : int or str, optional
+        Cap on the peak memory of the process: bytes, or "512MB", "4GB", "1.5GiB".
+    mode : {"auto", "memory", "chunked", "stream"}
+    chunk_size, threads : int, optional
+        Rows per chunk, worker threads (default: chosen by the planner, all cores).
+    delimiter, header, skip_invalid, nan_policy
+        CSV reading, as the command line's --delimiter, --header/--no-header, --skip-invalid,
+        --nan-policy.
+
+    Returns
+    -------
+    FitResult
+        params, stderr, covariance, correlation, ci95, chi2, reduced_chi2, r_squared, aic, bic,
+        status, success, mode, passes, memory; str() is the report, to_dict() the JSON object.
+
+    Raises
+    ------
+    ValueError, curvefit.DataError, curvefit.ModelError, curvefit.MemoryError, OSError
+    KeyboardInterrupt
+        On Ctrl-C, with the best point so far as ``.result``.
+
+    Examples
+    --------
+    >>> import numpy as np, curvefit
+    >>> t = np.linspace(0, 10, 1000)
+    >>> r = curvefit.fit((t, 3 * np.exp(-0.5 * t) + 1), "a*exp(-b*x)+c")
+    >>> round(r.params["b"], 6)
+    0.5
+    >>> r = curvefit.fit("data.h5", "gaussian", x="/t", y="/signal", memory_limit="64MB")  # doctest: +SKIP
+    """
+    settings = dict(natural_bounds=natural_bounds, method=method, loss=loss, f_scale=f_scale, ftol=ftol,
+                    xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
+                    memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
+                    delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy)
+    options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
+    return run(options)
+
+
+def run(options):
+    """Runs the native fit of an options dict; KeyboardInterrupt carries an interrupted result."""
+    kept = None
+    if "x_arrays" in options:
+        kept = (options["x_arrays"][0], options["y_array"]) if len(options["x_arrays"]) == 1 else None
+    result = FitResult(_curvefit.fit(options), kept)
+    if result.status == "interrupted":
+        error = KeyboardInterrupt("curvefit: fit interrupted; the best point so far is in .result")
+        error.result = result
+        raise error
+    return result
+
+
+def plan(data, model, *, x=None, y=None, sigma=None, fix=None, method="trf", memory_limit=None, mode="auto",
+         chunk_size=None, threads=None, delimiter=None, header=None, nan_policy="raise"):
+    """The plan ``curvefit plan`` prints, as a dict: mode, chunk_rows, predicted_peak_bytes, the
+    memory limit, whether a subsample fit comes first, each mode's prediction and the reasons.
+
+    >>> curvefit.plan("big.h5", "gaussian", x="/x", y="/y", memory_limit="64MB")["mode"]  # doctest: +SKIP
+    'stream'
+    """
+    settings = dict(method=method, memory_limit=memory_limit, mode=mode, chunk_size=chunk_size,
+                    threads=threads, delimiter=delimiter, header=header, nan_policy=nan_policy)
+    return _curvefit.plan(_options(data, model, None, x, y, sigma, None, fix, None, settings))
+
+
+def models():
+    """The built-in models, as ``curvefit models`` lists them: a list of dicts with name, formula,
+    params, num_predictors, example, bounds, x_range and description."""
+    return _curvefit.models()
+
+
+def memory():
+    """What memory this process may use (``curvefit memory``): total_bytes, available_bytes,
+    limit_bytes, limit_source, process_rss_bytes, process_peak_bytes, notes."""
+    return _curvefit.memory()
+
+
+def generate(path, model, points, params=None, noise=0.0, seed=1, x_range=None):
+    """Write synthetic data with known parameters (``curvefit generate``) to a .csv or .h5 file.
+
+    points: a count (1000, 1e8 or "1e8"); params: dict name -> value (default: the built-in
+    model's example); noise: standard deviation of Gaussian noise; x_range: (low, high).
+
+    >>> curvefit.generate("big.h5", "gaussian", 1e7, noise=0.05)  # doctest: +SKIP
+    """
+    points = points if isinstance(points, str) else f"{int(points)}"
+    text = ",".join(f"{k}={float(v)!r}" for k, v in (params or {}).items())
+    _curvefit.generate(str(path), model, points, text, float(noise), int(seed),
+                       None if x_range is None else (float(x_range[0]), float(x_range[1])))

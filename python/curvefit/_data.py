@@ -1,0 +1,72 @@
+"""Turning the data a user hands to curvefit.fit into what the native engine reads.
+
+Arrays are passed to the engine in place: a C-contiguous float64 array is not copied (numpy's
+ascontiguousarray returns it as is); anything else is converted once.
+"""
+import os
+
+import numpy as np
+
+
+def as_column(values, what):
+    array = np.ascontiguousarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{what}: expected a 1-D array, got shape {array.shape}")
+    return array
+
+
+def predictor_columns(x):
+    """x of shape (m,) or (k, m), as scipy's xdata -> a list of k contiguous 1-D arrays."""
+    array = np.ascontiguousarray(x, dtype=np.float64)
+    if array.ndim == 1:
+        return [array]
+    if array.ndim == 2:
+        return [array[k] for k in range(array.shape[0])]
+    raise ValueError(f"x: expected shape (m,) or (k, m), got {array.shape}")
+
+
+def _names(value):
+    """A column or a list of columns (names, or 1-based indices for a CSV) as a list of strings."""
+    if value is None:
+        return None
+    return [str(value)] if isinstance(value, (str, int)) else [str(v) for v in value]
+
+
+def _from_table(table, columns, x, y, sigma):
+    """A dict of arrays or a DataFrame: columns by name (default x or x1, x2...; y; sigma if present)."""
+    keys = {str(c): c for c in columns}
+    x_names = _names(x)
+    if x_names is None:
+        x_names = ["x"] if "x" in keys else [k for k in keys if k in ("x1", "x2")] or list(keys)[:1]
+    y_name = "y" if y is None else str(y)
+    sigma = "sigma" if sigma is None and "sigma" in keys else None if sigma is None else str(sigma)
+    for name in x_names + [y_name] + ([sigma] if sigma else []):
+        if name not in keys:
+            raise ValueError(f"no column {name!r} in the data (columns: {', '.join(keys)})")
+    return {
+        "x_arrays": [as_column(table[keys[n]], f"x {n!r}") for n in x_names],
+        "y_array": as_column(table[keys[y_name]], f"y {y_name!r}"),
+        "sigma_array": as_column(table[keys[sigma]], f"sigma {sigma!r}") if sigma else None,
+        "names": x_names + [y_name] + ([sigma] if sigma else []),
+        "x": x_names,
+    }
+
+
+def data_options(data, x=None, y=None, sigma=None):
+    """The options dict entries for `data` (path, dict, DataFrame or (x, y[, sigma]) tuple)."""
+    if isinstance(data, (str, os.PathLike)):
+        return {"path": os.fspath(data), "x": _names(x) or [], "y": "" if y is None else str(y),
+                "sigma": "" if sigma is None else str(sigma)}
+    if isinstance(data, dict):
+        return _from_table(data, list(data.keys()), x, y, sigma)
+    if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
+        return _from_table(data, list(data.columns), x, y, sigma)
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        if x is not None or y is not None:
+            raise ValueError("x= and y= name columns; with (x, y) arrays leave them out")
+        xs = predictor_columns(data[0])
+        s = data[2] if len(data) == 3 else sigma
+        return {"x_arrays": xs, "y_array": as_column(data[1], "y"),
+                "sigma_array": None if s is None else as_column(s, "sigma")}
+    raise TypeError("data: a path, a dict of arrays, a pandas DataFrame or an (x, y[, sigma]) tuple, "
+                    f"not {type(data).__name__}")

@@ -1,0 +1,197 @@
+"""curvefit.fit and the subcommand mirrors: the same fit as the command line (to_dict() equals its
+--json, str() its report), every kind of data input, eval/plot, and the errors users meet."""
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import curvefit
+from conftest import gaussian
+
+# Wall times, this process's own memory, and the plan's reasons (their figures include the
+# process's RSS before the fit), compared apart.
+VOLATILE = ("time_s", "timing", "memory", "notes")
+
+
+@pytest.fixture
+def peak_csv(tmp_path, rng):
+    t = np.linspace(-5, 5, 5000)
+    s = 0.02 + 0.03 * rng.random(t.size)
+    y = gaussian(t, 2.0, 0.3, 1.2) + s * rng.standard_normal(t.size)
+    path = tmp_path / "peak.csv"
+    np.savetxt(path, np.column_stack([t, y, s]), delimiter=",", header="t,signal,err", comments="", fmt="%.17g")
+    return path, t, y, s
+
+
+def cli_json(cli, *args):
+    run = subprocess.run([cli, "fit", *map(str, args), "--json", "--no-progress"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def without(d, keys):
+    return {k: v for k, v in d.items() if k not in keys}
+
+
+@pytest.mark.parametrize("model, extra", [("gaussian", {}), ("a*exp(-((t - mu)^2)/(2*w^2))", {"p0": {"a": 1, "mu": 0, "w": 1}})])
+def test_to_dict_equals_cli_json(cli, peak_csv, model, extra):
+    path = peak_csv[0]
+    ours = curvefit.fit(path, model, x="t", y="signal", sigma="err", memory_limit="1GB", **extra).to_dict()
+    p0 = ["--p0", ",".join(f"{k}={v}" for k, v in extra["p0"].items())] if extra else []
+    theirs = cli_json(cli, path, "--model", model, "--x", "t", "--y", "signal", "--sigma", "err",
+                      "--memory-limit", "1GB", *p0)
+    assert without(ours, VOLATILE) == without(theirs, VOLATILE)
+    assert ours["notes"][:2] == theirs["notes"][:2] and len(ours["notes"]) == len(theirs["notes"])
+    assert ours["status"] == "converged"
+    assert ours["params"][1]["value"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_report_is_the_cli_report(cli, peak_csv):
+    path = peak_csv[0]
+    result = curvefit.fit(path, "gaussian", x="t", y="signal", memory_limit="1GB")
+    run = subprocess.run([cli, "fit", str(path), "--model", "gaussian", "--x", "t", "--y", "signal",
+                          "--memory-limit", "1GB", "--no-progress"], capture_output=True, text=True)
+    ours = [l for l in str(result).splitlines() if "wall time" not in l and "memory  " not in l]
+    theirs = [l for l in run.stdout.splitlines() if "wall time" not in l and "memory  " not in l]
+    assert ours == theirs
+    assert "[[Variables]]" in str(result)
+
+
+def test_inputs_agree(peak_csv):
+    """A path, a dict, a DataFrame and a tuple of the same numbers give the same parameters."""
+    pd = pytest.importorskip("pandas")
+    path, t, y, s = peak_csv
+    results = [
+        curvefit.fit(path, "gaussian", x="t", y="signal", sigma="err"),
+        curvefit.fit({"t": t, "signal": y, "err": s}, "gaussian", x="t", y="signal", sigma="err"),
+        curvefit.fit(pd.DataFrame({"t": t, "signal": y, "err": s}), "gaussian", x="t", y="signal", sigma="err"),
+        curvefit.fit((t, y, s), "gaussian"),
+    ]
+    for r in results[1:]:
+        for name in ("a", "mu", "sigma"):
+            assert r.params[name] == pytest.approx(results[0].params[name], rel=1e-10)
+            assert r.stderr[name] == pytest.approx(results[0].stderr[name], rel=1e-8)
+
+
+def test_result_fields(peak_csv):
+    _, t, y, s = peak_csv
+    r = curvefit.fit({"t": t, "y": y, "sigma": s}, "a*exp(-((t - mu)^2)/(2*w^2))", x="t",
+                     p0={"a": 1, "mu": 0, "w": 1})
+    assert r.success and r.status == "converged" and r.mode == "memory"
+    assert list(r.params) == ["a", "mu", "w"]
+    assert r.covariance.shape == (3, 3) and np.allclose(np.diag(r.correlation), 1)
+    assert np.sqrt(r.covariance[1, 1]) == pytest.approx(r.stderr["mu"])
+    lo, hi = r.ci95["mu"]
+    assert lo < r.params["mu"] < hi
+    assert r.chi2 == pytest.approx(np.sum(((gaussian(t, *r.params.values()) - y) / s) ** 2), rel=1e-9)
+    assert r.reduced_chi2 == pytest.approx(r.chi2 / (t.size - 3))
+    np.testing.assert_allclose(r.eval(t[:10]), gaussian(t[:10], *r.params.values()), rtol=1e-12)
+    assert "<table>" in r._repr_html_() and "mu" in r._repr_html_()
+    assert r.passes >= 1 and r.memory["peak_rss_bytes"] > 0
+
+
+def test_fix_and_bounds_by_name(peak_csv):
+    _, t, y, _ = peak_csv
+    r = curvefit.fit((t, y), "gaussian", fix={"mu": 0.25}, bounds={"a": (0, 1.9)})
+    assert r.params["mu"] == 0.25 and r.stderr["mu"] == 0
+    assert r.params["a"] == pytest.approx(1.9)
+
+
+def test_plot(peak_csv):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    _, t, y, _ = peak_csv
+    ax, ax_res = curvefit.fit((t, y), "gaussian").plot()
+    assert len(ax.lines) == 2 and len(ax_res.lines) >= 1
+
+
+def test_models_memory_plan_generate(tmp_path):
+    names = [m["name"] for m in curvefit.models()]
+    assert "gaussian" in names and "exponential" in names
+    assert curvefit.memory()["total_bytes"] > 0
+    path = tmp_path / "g.csv"
+    curvefit.generate(path, "linear", 1000, params={"a": 2, "b": -1})
+    x, y = np.loadtxt(path, delimiter=",", skiprows=2, unpack=True)
+    np.testing.assert_allclose(y, 2 * x - 1, rtol=1e-12, atol=1e-12)
+    p = curvefit.plan(path, "linear", memory_limit="1GB")
+    assert p["rows"] == 1000 and p["mode"] in ("memory", "chunked", "stream")
+    assert p["memory_limit_bytes"] == 10 ** 9
+
+
+@pytest.mark.parametrize("call, error, text", [
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, np.nan, 3]), "linear"), curvefit.DataError, "row 2"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3], [1.0, 0, 1]), "linear"), curvefit.DataError, "sigma"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2]), "linear"), ValueError, "different lengths"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "nosuchmodel"), curvefit.ModelError, "nosuchmodel"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "a*x+"), curvefit.ModelError, ""),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", p0={"zz": 1}), ValueError, "zz"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", method="newton"), ValueError, "newton"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", loss="l7"), ValueError, "loss"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", memory_limit="lots"), ValueError, "memory_limit"),
+    (lambda: curvefit.fit("/nonexistent/file.csv", "linear"), curvefit.DataError, "/nonexistent/file.csv"),
+    (lambda: curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", memory_limit=1000), curvefit.MemoryError, "memory"),
+    (lambda: curvefit.fit(42, "linear"), TypeError, "data"),
+    (lambda: curvefit.curve_fit("linear", [1.0, 2], [1.0, 2], p0=[1, 2, 3]), ValueError, "p0"),
+    (lambda: curvefit.curve_fit("linear", [1.0, 2, 3], [1.0, 2, 3], bogus=1), TypeError, "bogus"),
+])
+def test_bad_inputs_raise(call, error, text):
+    with pytest.raises(error, match=text.replace("*", r"\*").replace("+", r"\+")):
+        call()
+
+
+def test_exception_classes():
+    assert issubclass(curvefit.DataError, ValueError) and issubclass(curvefit.ModelError, ValueError)
+    assert issubclass(curvefit.MemoryError, MemoryError)
+
+
+def test_python_function_errors_propagate():
+    def broken(x, a):
+        raise ZeroDivisionError("inside the model")
+    with pytest.raises(ZeroDivisionError, match="inside the model"):
+        curvefit.curve_fit(broken, np.arange(10.0), np.arange(10.0))
+
+    def wrong_length(x, a):
+        return np.ones(3)
+    with pytest.raises(curvefit.ModelError, match="returned 3 values"):
+        curvefit.curve_fit(wrong_length, np.arange(10.0), np.arange(10.0))
+
+
+def test_help_reads_like_scipy():
+    for function in (curvefit.fit, curvefit.curve_fit):
+        doc = function.__doc__
+        assert "Parameters\n    ----------" in doc and "Returns\n    -------" in doc and "Examples" in doc
+
+
+def test_wrong_option_types_raise_type_error():
+    with pytest.raises(TypeError, match="max_nfev"):
+        curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", max_nfev="many")
+    with pytest.raises(TypeError, match="threads"):
+        curvefit.fit(([1.0, 2, 3], [1.0, 2, 3]), "linear", threads=[1])
+
+
+def test_csv_columns_by_index_and_options(tmp_path):
+    path = tmp_path / "semi.csv"
+    x = np.arange(1.0, 51.0)
+    np.savetxt(path, np.column_stack([x * 0, x, 2 * x + 1]), delimiter=";", fmt="%.17g")
+    r = curvefit.fit(path, "linear", x=2, y=3, delimiter=";", header=False)
+    assert r.params == pytest.approx({"a": 2.0, "b": 1.0})
+    assert r.n_points == 50
+
+
+def test_dataframe_with_numbered_columns_and_missing_column():
+    pd = pytest.importorskip("pandas")
+    x = np.linspace(0, 1, 40)
+    frame = pd.DataFrame({0: x, 1: 3 * x - 2})
+    assert curvefit.fit(frame, "linear", x=0, y=1).params == pytest.approx({"a": 3.0, "b": -2.0})
+    with pytest.raises(ValueError, match="no column 'q'"):
+        curvefit.fit(frame, "linear", x="q", y=1)
+
+
+def test_docstring_examples_run():
+    import doctest
+    from curvefit import _api, _scipy
+    for module in (_api, _scipy):
+        outcome = doctest.testmod(module, extraglobs={"curvefit": curvefit})
+        assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
