@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "core/data/csv_reader.h"
 #include "core/errors.h"
@@ -38,8 +39,9 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
       ->check(CLI::IsMember({"trf", "lm", "dogbox"}))
       ->capture_default_str();
   command.add_option("--memory-limit", o.memory_limit,
-                     "Cap on the peak memory of the whole process, e.g. 512MB, 4GB, 1.5GiB "
-                     "(default: available memory / 1.2)");
+                     "Cap on the peak RSS of the whole process, e.g. 512MB, 4GB, 1.5GiB; MB = 10^6 "
+                     "bytes, MiB = 2^20 (default: available memory / 1.2 plus this process's RSS, "
+                     "as `curvefit memory` shows)");
   command.add_option("--mode", o.mode, "auto, memory, chunked or stream")
       ->check(CLI::IsMember({"auto", "memory", "chunked", "stream"}))
       ->capture_default_str();
@@ -109,22 +111,18 @@ Problem prepare_problem(const ProblemOptions& o) {
   if (fixed >= model.num_params()) throw UsageError("--fix: every parameter is fixed; nothing to fit");
   problem.free_params = model.num_params() - fixed;
 
-  const MemorySnapshot snapshot = SystemProbe().snapshot();
+  std::optional<std::uint64_t> requested;
   if (!o.memory_limit.empty()) {
     try {
-      problem.memory_limit_bytes = parse_size(o.memory_limit);
+      requested = parse_size(o.memory_limit);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--memory-limit: ") + e.what());
     }
-    if (problem.memory_limit_bytes == 0) throw UsageError("--memory-limit: must be positive");
-    problem.limit_source = "--memory-limit";
-  } else {
-    // What the process may still use, less the safety margin, plus what it already uses.
-    const double safety = get_memory_manager().safety_factor();
-    problem.memory_limit_bytes = static_cast<std::size_t>(static_cast<double>(snapshot.available_bytes) / safety) +
-                                 snapshot.process_rss_bytes;
-    problem.limit_source = "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
+    if (*requested == 0) throw UsageError("--memory-limit: must be positive");
   }
+  const MemoryManager::DefaultLimit limit = get_memory_manager().fit_limit(requested);
+  problem.memory_limit_bytes = limit.bytes;
+  problem.limit_source = limit.source;
   if (o.threads < 0) throw UsageError("--threads: must be >= 0");
 
   PlanRequest& r = problem.plan_request;

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <new>
 
 #include "app/commands.h"
 #include "core/errors.h"
@@ -39,6 +40,11 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   } catch (const MemoryError& e) {
     std::cerr << "curvefit: " << e.what() << "\n";
+    return kExitMemory;
+  } catch (const std::bad_alloc&) {
+    // An allocation the prediction did not foresee failed: a memory limit, not bad data.
+    std::cerr << "curvefit: memory limit: an allocation failed (out of memory or address space); "
+                 "lower --memory-limit or raise the limit\n";
     return kExitMemory;
   } catch (const std::exception& e) {
     std::cerr << "curvefit: " << e.what() << "\n";

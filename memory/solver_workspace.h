@@ -1,7 +1,7 @@
 #pragma once
 // The workspace each solver allocates, written once: the solvers allocate through SolverWorkspace,
-// and MemoryManager::predict_memory_requirement adds up the same table, so the prediction and the
-// allocation cannot drift apart.
+// and the planner's prediction (solver_workspace_bytes) adds up the same table, so the prediction and
+// the allocation cannot drift apart.
 #include <cstddef>
 #include <string_view>
 

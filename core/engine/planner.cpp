@@ -1,7 +1,6 @@
 #include "core/engine/planner.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include <oneapi/tbb/info.h>
 
@@ -10,6 +9,7 @@
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
+#include "memory/size.h"
 
 namespace curvefit {
 
@@ -29,19 +29,6 @@ FitMode parse_fit_mode(std::string_view text) {
   if (text == "chunked") return FitMode::chunked;
   if (text == "stream") return FitMode::stream;
   throw UsageError("unknown mode '" + std::string(text) + "' (expected auto, memory, chunked or stream)");
-}
-
-std::string format_bytes(std::size_t bytes) {
-  const char* units[] = {"B", "KB", "MB", "GB", "TB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024.0 && unit < 4) {
-    value /= 1024.0;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-  return text;
 }
 
 namespace {
@@ -124,12 +111,12 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
 }
 
 std::string describe(const PeakParts& parts) {
-  std::string text = "baseline " + format_bytes(parts.baseline);
-  if (parts.data) text += " + data " + format_bytes(parts.data);
-  if (parts.jacobian) text += " + Jacobian " + format_bytes(parts.jacobian);
-  if (parts.read_ahead) text += " + read-ahead " + format_bytes(parts.read_ahead);
-  if (parts.subsample) text += " + subsample " + format_bytes(parts.subsample);
-  text += " + factors/solver " + format_bytes(parts.small);
+  std::string text = "baseline " + format_size(parts.baseline);
+  if (parts.data) text += " + data " + format_size(parts.data);
+  if (parts.jacobian) text += " + Jacobian " + format_size(parts.jacobian);
+  if (parts.read_ahead) text += " + read-ahead " + format_size(parts.read_ahead);
+  if (parts.subsample) text += " + subsample " + format_size(parts.subsample);
+  text += " + factors/solver " + format_size(parts.small);
   return text;
 }
 
@@ -193,10 +180,10 @@ Plan make_plan(const PlanRequest& request) {
     if (!mode_plan.possible)
       verdict = "not possible: the data are not in a file that can be re-read";
     else if (mode_plan.fits)
-      verdict = "fits in " + format_bytes(request.memory_limit_bytes);
+      verdict = "fits in " + format_size(request.memory_limit_bytes);
     else
-      verdict = "does not fit in " + format_bytes(request.memory_limit_bytes);
-    mode_plan.reason = std::string(to_string(mode)) + ": " + format_bytes(parts.total()) + " with " +
+      verdict = "does not fit in " + format_size(request.memory_limit_bytes);
+    mode_plan.reason = std::string(to_string(mode)) + ": " + format_size(parts.total()) + " with " +
                        std::to_string(mode_plan.chunk_rows) + "-row chunks (" + describe(parts) +
                        "); " + verdict;
   }
@@ -209,7 +196,7 @@ Plan make_plan(const PlanRequest& request) {
     if (!forced.fits)
       throw MemoryError(forced.predicted_peak_bytes, request.memory_limit_bytes,
                         "--memory-limit; mode " + std::string(to_string(forced.mode)) +
-                            " needs at least " + format_bytes(forced.predicted_peak_bytes) +
+                            " needs at least " + format_size(forced.predicted_peak_bytes) +
                             " with " + std::to_string(forced.chunk_rows) + "-row chunks");
     chosen = &forced;
     plan.reasons.push_back("mode " + std::string(to_string(forced.mode)) + " was asked for");
@@ -231,7 +218,7 @@ Plan make_plan(const PlanRequest& request) {
                         "--memory-limit; the leanest plan, mode " +
                             std::string(to_string(leanest.mode)) + " with " +
                             std::to_string(leanest.chunk_rows) + "-row chunks, needs " +
-                            format_bytes(leanest.predicted_peak_bytes));
+                            format_size(leanest.predicted_peak_bytes));
     }
     plan.reasons.push_back("mode " + std::string(to_string(chosen->mode)) +
                            ": the fastest mode that fits (" +

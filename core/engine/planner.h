@@ -94,7 +94,4 @@ std::size_t predict_peak_bytes(const PlanRequest& request, FitMode mode, std::si
 // mode is impossible (streaming without a file) or the request is malformed.
 Plan make_plan(const PlanRequest& request);
 
-// "1.5 GB"-style rendering (binary units, as --memory-limit parses them) for the reasons.
-std::string format_bytes(std::size_t bytes);
-
 }  // namespace curvefit

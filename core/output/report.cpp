@@ -7,7 +7,7 @@
 #include <limits>
 #include <sstream>
 
-#include "core/engine/planner.h"
+#include "memory/size.h"
 #include "core/version.h"
 
 namespace curvefit {
@@ -128,8 +128,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    mode               = " << to_string(r.mode);
   if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
   out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
-  out << "    memory             = limit " << format_bytes(run.memory_limit_bytes) << ", predicted peak "
-      << format_bytes(run.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(run.peak_rss_bytes)
+  out << "    memory             = limit " << format_size(run.memory_limit_bytes) << ", predicted peak "
+      << format_size(run.predicted_peak_bytes) << ", measured peak RSS " << format_size(run.peak_rss_bytes)
       << "\n";
   out << "    wall time          = " << fmt("%.3g", run.time_s) << " s (reading the data " << fmt("%.3g", run.read_s)
       << " s, fit " << fmt("%.3g", run.fit_s) << " s, outputs " << fmt("%.3g", run.output_s) << " s)\n";
