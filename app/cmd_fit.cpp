@@ -26,6 +26,7 @@
 #include "core/output/plot.h"
 #include "core/output/report.h"
 #include "core/data/temp_files.h"
+#include "memory/memory_manager.h"
 #include "memory/system_probe.h"
 
 namespace curvefit::app {
@@ -258,7 +259,9 @@ int run_fit(const FitOptions& o) {
   std::signal(SIGTERM, on_interrupt_signal);
   if (o.output == "-" || o.plot == "-") throw UsageError("--output and --plot need a file name");
 
-  Problem problem = prepare_problem(o);
+  ProblemOptions problem_options = o;
+  problem_options.writes_fitted_csv = !o.output.empty();
+  Problem problem = prepare_problem(problem_options);
   const Model& model = *problem.model;
   const std::size_t n = model.num_params();
   RunInfo run;
@@ -282,15 +285,23 @@ int run_fit(const FitOptions& o) {
     if (in_memory->external_columns())
       run.notes.push_back("data used in place: the file's datasets are contiguous doubles, mapped read-only, not copied");
     data = std::move(loaded);
-    // Re-plan with the exact row count, the data now part of the process.
-    PlanRequest again = problem.plan_request;
-    again.rows = data->rows();
-    again.location = DataLocation::in_memory;
-    again.baseline_rss_bytes = current_rss_bytes();
-    again.mode = problem.plan_request.mode == FitMode::automatic ? FitMode::automatic : plan.mode;
-    plan = make_plan(again);
+    if (data->rows() != problem.plan_request.rows) {
+      // The CSV's row count was an estimate: the chosen mode is checked again for the exact count
+      // with the same arithmetic (a MemoryError if it no longer fits).
+      PlanRequest again = problem.plan_request;
+      again.rows = data->rows();
+      again.mode = plan.mode;
+      again.csv_block_bytes = plan.csv_block_bytes;
+      plan = make_plan(again);
+      plan.reasons.front() = "mode " + std::string(to_string(plan.mode)) + " as planned for about " +
+                             std::to_string(problem.plan_request.rows) + " rows, checked again for the exact " +
+                             std::to_string(again.rows);
+    }
     run.read_s = seconds_since(start);
   }
+  // The parser's freed blocks go back to the system before the fit allocates: the plan counts
+  // loading and fitting as phases that do not overlap.
+  get_memory_manager().clear_pool();
   if (data->rows() == 0) throw DataError(run.data + ": no data rows left to fit");
   if (data->rows() < n) {
     // Fewer points than parameters: allowed by the solvers (rank deficient), but say so.

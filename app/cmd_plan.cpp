@@ -63,6 +63,7 @@ Problem size_problem(const PlanOptions& options) {
   r.model_params = r.free_params = options.params;
   r.method = problem.method;
   r.memory_limit_bytes = problem.memory_limit_bytes;
+  r.limit_source = problem.limit_source;
   r.baseline_rss_bytes = current_rss_bytes();
   r.threads = o.threads;
   r.location = DataLocation::hdf5_file;

@@ -132,12 +132,16 @@ Problem prepare_problem(const ProblemOptions& o) {
   r.free_params = problem.free_params;
   r.method = problem.method;
   r.memory_limit_bytes = problem.memory_limit_bytes;
+  r.limit_source = problem.limit_source;
   r.baseline_rss_bytes = current_rss_bytes();
   r.threads = o.threads;
   r.location = problem.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file : DataLocation::csv_file;
   r.mode = parse_fit_mode(o.mode);
   r.chunk_rows = o.chunk_size;
+  r.file_bytes = problem.info.format == FileFormat::csv ? problem.info.file_bytes : 0;
+  r.writes_fitted_csv = o.writes_fitted_csv;
   problem.plan = make_plan(r);
+  problem.data_options.csv_block_bytes = problem.plan.csv_block_bytes;
   return problem;
 }
 

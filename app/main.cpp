@@ -10,6 +10,7 @@
 
 int main(int argc, char** argv) {
   using namespace curvefit;
+  map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);

@@ -8,9 +8,12 @@
 #include <list>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/resource.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -190,11 +193,28 @@ MemorySnapshot MemoryManager::snapshot() const { return source_(); }
 
 std::uint64_t MemoryManager::available_memory() const { return snapshot().available_bytes; }
 
+namespace {
+
+// What the process may still allocate. Under an address-space limit (RLIMIT_AS, RLIMIT_DATA) each
+// thread's stack is reserved from the same room, though little of it becomes resident: room for a
+// stack per core and two more (the caller, a read-ahead thread) is set aside.
+std::uint64_t room_to_allocate(const MemorySnapshot& now) {
+  if (now.limit_source != "rlimit") return now.available_bytes;
+  rlimit stack{};
+  std::uint64_t stack_bytes = std::uint64_t{8} << 20;
+  if (::getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
+    stack_bytes = static_cast<std::uint64_t>(stack.rlim_cur);
+  const std::uint64_t stacks = (std::thread::hardware_concurrency() + 2) * stack_bytes;
+  return now.available_bytes > stacks ? now.available_bytes - stacks : 0;
+}
+
+}  // namespace
+
 MemoryManager::DefaultLimit MemoryManager::default_limit() const {
   const MemorySnapshot now = snapshot();
   char factor[16];
   std::snprintf(factor, sizeof factor, "%g", safety_factor_);
-  return {static_cast<std::uint64_t>(static_cast<double>(now.available_bytes) / safety_factor_) +
+  return {static_cast<std::uint64_t>(static_cast<double>(room_to_allocate(now)) / safety_factor_) +
               now.process_rss_bytes,
           "available memory (" + now.limit_source + ") / " + factor};
 }
@@ -202,7 +222,7 @@ MemoryManager::DefaultLimit MemoryManager::default_limit() const {
 MemoryManager::DefaultLimit MemoryManager::fit_limit(std::optional<std::uint64_t> requested) const {
   if (!requested) return default_limit();
   const MemorySnapshot now = snapshot();
-  const std::uint64_t room = now.available_bytes + now.process_rss_bytes;
+  const std::uint64_t room = room_to_allocate(now) + now.process_rss_bytes;
   if (*requested <= room) return {*requested, "--memory-limit"};
   return {room, "--memory-limit " + format_size(*requested) + ", capped at what the process can hold (" +
                     now.limit_source + ")"};
@@ -315,6 +335,12 @@ MemoryStats MemoryManager::statistics() const {
 
 // ---------------------------------------------------------------------------------------------
 // The process-wide instance.
+
+void map_large_allocations() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMappedAllocationBytes));
+#endif
+}
 
 MemoryManager& get_memory_manager() {
   static MemoryManager manager;

@@ -183,8 +183,19 @@ std::string format_line_list(const std::vector<std::size_t>& lines, std::size_t 
   return text;
 }
 
+std::size_t CsvParseTuning::pipeline_tokens() {
+  return static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
+}
+
+std::size_t CsvParseTuning::parse_buffer_bytes(std::size_t columns, double bytes_per_row) const {
+  const double rows_per_block = static_cast<double>(block_bytes) / std::max(bytes_per_row, 1.0) + 16;
+  const auto parsed = static_cast<std::size_t>(2 * rows_per_block) * columns * sizeof(double);
+  return sample_bytes + pipeline_tokens() * (block_bytes + max_line_bytes + 1 + parsed);
+}
+
 CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning)
     : path_(path), display_name_(path == "-" ? "<stdin>" : path), options_(options), tuning_(tuning) {
+  if (options.csv_block_bytes > 0) tuning_.block_bytes = options.csv_block_bytes;
   input_ = std::make_unique<Input>(path);
   file_bytes_ = input_->size();
   // The sample: up to sample_bytes, plus one byte so a maximal line is recognisably complete.
@@ -668,7 +679,7 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
   // Room for a block after a carried partial line; a line that does not fit is too long anyway.
   const std::size_t capacity = block_bytes + tuning_.max_line_bytes + 1;
-  const std::size_t tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
+  const std::size_t tokens = CsvParseTuning::pipeline_tokens();
 
   // Every block ever made is owned here (freed on return or error); free ones wait for reuse.
   std::mutex blocks_mutex;

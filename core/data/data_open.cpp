@@ -125,7 +125,7 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
   reserve(y);
   if (source.has_sigma()) reserve(sigma);
   // Read in slabs (2 MB per column) so HDF5's conversion buffers and ours stay small.
-  constexpr std::size_t kSlab = 1u << 18;
+  constexpr std::size_t kSlab = kHdf5LoadSlabRows;
   const std::size_t slab_rows = std::min(kSlab, rows);
   std::vector<std::vector<double>> x_slab(k, std::vector<double>(slab_rows));
   std::vector<double> y_slab(slab_rows), sigma_slab(source.has_sigma() ? slab_rows : 0);

@@ -34,7 +34,13 @@ struct DataOptions {
   NanPolicy nan_policy = NanPolicy::raise;
   // Directory for the CSV spill file of streaming fits; empty = $TMPDIR or /tmp.
   std::string temp_dir;
+  // CSV: text per parallel parse block; 0 = the parser's default. The planner makes it smaller
+  // under a tight memory limit (CsvParseTuning::parse_buffer_bytes).
+  std::size_t csv_block_bytes = 0;
 };
+
+// HDF5 data loaded into RAM are read in slabs of this many rows per column (load_data).
+inline constexpr std::size_t kHdf5LoadSlabRows = std::size_t{1} << 18;
 
 enum class FileFormat { csv, hdf5 };
 
