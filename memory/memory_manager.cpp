@@ -191,7 +191,6 @@ MemoryManager::~MemoryManager() {
 
 MemorySnapshot MemoryManager::snapshot() const { return source_(); }
 
-std::uint64_t MemoryManager::available_memory() const { return snapshot().available_bytes; }
 
 namespace {
 

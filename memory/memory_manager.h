@@ -135,7 +135,6 @@ class MemoryManager {
 
   // ---- What there is ----
   MemorySnapshot snapshot() const;         // a fresh reading of the source
-  std::uint64_t available_memory() const;  // snapshot().available_bytes
 
   // The limit a fit plans against when none is given: what the process may still use divided by
   // safety_factor, plus what it already holds (its RSS is part of the peak the limit bounds).
@@ -166,12 +165,6 @@ class MemoryManager {
     buffer.cols_ = cols;
     return buffer;
   }
-  // Explicitly gives a buffer back (same as letting it die).
-  template <class T>
-  void free(PooledBuffer<T>& buffer) {
-    buffer.reset();
-  }
-
   // Low-level pool access, used by PooledBuffer; `zero` fills the block with zeros.
   PoolBlock acquire_block(std::size_t bytes, bool zero);
   void release_block(PoolBlock block) noexcept;

@@ -110,7 +110,7 @@ TEST(MemoryPool, EvictsLeastRecentlyReturnedBeyondMaxArrays) {
   std::vector<PooledBuffer<double>> buffers;
   for (std::size_t i = 1; i <= kMax + 2; ++i) buffers.push_back(manager.allocate<double>(8 * i));
   const double* newest = buffers.back().data();
-  for (PooledBuffer<double>& buffer : buffers) manager.free(buffer);
+  for (PooledBuffer<double>& buffer : buffers) buffer.reset();
   MemoryStats stats = manager.statistics();
   EXPECT_EQ(stats.pool_arrays, kMax);
   EXPECT_EQ(stats.evictions, 2u);
