@@ -16,7 +16,7 @@ struct MemoryOptions {
   bool json = false;
 };
 
-void print_snapshot(const MemorySnapshot& snapshot, const MemoryManager::DefaultLimit& fit_limit,
+void print_snapshot(const MemorySnapshot& snapshot, const MemoryManager::FitLimit& fit_limit,
                     bool json) {
   if (json) {
     nlohmann::json out{

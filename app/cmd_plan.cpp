@@ -50,7 +50,7 @@ Problem size_problem(const PlanOptions& options) {
   if (o.threads < 0) throw UsageError("--threads: must be >= 0");
   Problem problem;
   problem.method = parse_algorithm(o.method);
-  const MemoryManager::DefaultLimit limit = get_memory_manager().fit_limit(requested);
+  const MemoryManager::FitLimit limit = get_memory_manager().fit_limit(requested);
   problem.memory_limit_bytes = limit.bytes;
   problem.limit_source = limit.source;
   problem.free_params = options.params;

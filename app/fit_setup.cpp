@@ -42,7 +42,9 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
                      "Cap on the peak RSS of the whole process, e.g. 512MB, 4GB, 1.5GiB; MB = 10^6 "
                      "bytes, MiB = 2^20 (default: available memory / 1.2 plus this process's RSS, "
                      "as `curvefit memory` shows)");
-  command.add_option("--mode", o.mode, "auto, memory, chunked or stream")
+  command.add_option("--mode", o.mode,
+                     "auto, memory (data loaded once, largest chunks), chunked (data loaded once, the "
+                     "largest chunks that fit) or stream (data re-read from the file on every pass)")
       ->check(CLI::IsMember({"auto", "memory", "chunked", "stream"}))
       ->capture_default_str();
   command.add_option("--chunk-size", o.chunk_size, "Rows per chunk (default: chosen by the planner)");
@@ -120,7 +122,7 @@ Problem prepare_problem(const ProblemOptions& o) {
     }
     if (*requested == 0) throw UsageError("--memory-limit: must be positive");
   }
-  const MemoryManager::DefaultLimit limit = get_memory_manager().fit_limit(requested);
+  const MemoryManager::FitLimit limit = get_memory_manager().fit_limit(requested);
   problem.memory_limit_bytes = limit.bytes;
   problem.limit_source = limit.source;
   if (o.threads < 0) throw UsageError("--threads: must be >= 0");

@@ -2,7 +2,7 @@
 // Transparent huge pages for large buffers that are written once and read many times: one page
 // fault per 2 MiB instead of 512. A first touch of a 4 KiB page is costly (about 10 us on this
 // project's VM, where 4 MiB take 11 ms in 4 KiB pages and 0.5 ms in huge pages), so the buffers of
-// a fit that hold data or a whole Jacobian ask for huge pages. Advice only: where the kernel
+// a fit that hold data ask for huge pages. Advice only: where the kernel
 // refuses (THP "never"), the memory behaves as before.
 #include <cstddef>
 #include <memory>

@@ -28,7 +28,7 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;
 
-// Blocks from this size on (a whole Jacobian, say) start on a 2 MiB boundary, are a whole number
+// Blocks from this size on (a read-ahead ring of a huge fit, say) start on a 2 MiB boundary, are a whole number
 // of 2 MiB and ask for huge pages: the rounding costs under 6%, the first touch 512 times fewer
 // page faults (see huge_pages.h).
 constexpr std::size_t kHugePageBlockBytes = std::size_t{32} << 20;
@@ -209,7 +209,7 @@ std::uint64_t room_to_allocate(const MemorySnapshot& now) {
 
 }  // namespace
 
-MemoryManager::DefaultLimit MemoryManager::default_limit() const {
+MemoryManager::FitLimit MemoryManager::default_limit() const {
   const MemorySnapshot now = snapshot();
   char factor[16];
   std::snprintf(factor, sizeof factor, "%g", safety_factor_);
@@ -218,7 +218,7 @@ MemoryManager::DefaultLimit MemoryManager::default_limit() const {
           "available memory (" + now.limit_source + ") / " + factor};
 }
 
-MemoryManager::DefaultLimit MemoryManager::fit_limit(std::optional<std::uint64_t> requested) const {
+MemoryManager::FitLimit MemoryManager::fit_limit(std::optional<std::uint64_t> requested) const {
   if (!requested) return default_limit();
   const MemorySnapshot now = snapshot();
   const std::uint64_t room = room_to_allocate(now) + now.process_rss_bytes;

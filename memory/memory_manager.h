@@ -118,20 +118,18 @@ class MemoryManager {
   // The gc_threshold check reads /proc; it runs after this many bytes of fresh allocation.
   static constexpr std::uint64_t kGcProbeIntervalBytes = std::uint64_t{64} << 20;
 
-  // gc_threshold: usage fraction above which the pool is trimmed; safety_factor: multiplier on
-  // every prediction. Reads the real system through SystemProbe("/").
+  // gc_threshold: usage fraction above which the pool is trimmed; safety_factor: what the
+  // available memory is divided by for the default limit. Reads the real system through
+  // SystemProbe("/").
   explicit MemoryManager(double gc_threshold = 0.8, double safety_factor = 1.2);
   MemoryManager(SnapshotSource source, double gc_threshold = 0.8, double safety_factor = 1.2);
   MemoryManager(const SystemProbe& probe, double gc_threshold = 0.8, double safety_factor = 1.2);
   // A source that always reports `available_bytes` free out of that limit, RSS 0, with `source`
-  // as the limit's name (for tests and for an explicit --memory-limit).
+  // as the limit's name (for tests and benchmarks).
   static SnapshotSource fixed_limit(std::uint64_t available_bytes, std::string source = "fixed");
   ~MemoryManager();
   MemoryManager(const MemoryManager&) = delete;
   MemoryManager& operator=(const MemoryManager&) = delete;
-
-  double gc_threshold() const { return gc_threshold_; }
-  double safety_factor() const { return safety_factor_; }
 
   // ---- What there is ----
   MemorySnapshot snapshot() const;         // a fresh reading of the source
@@ -140,15 +138,15 @@ class MemoryManager {
   // safety_factor, plus what it already holds (its RSS is part of the peak the limit bounds).
   // Under an address-space rlimit, thread stacks are set aside from what it may still use.
   // `source` says where the figure comes from, e.g. "available memory (cgroup v2) / 1.2".
-  struct DefaultLimit {
+  struct FitLimit {
     std::uint64_t bytes = 0;
     std::string source;
   };
-  DefaultLimit default_limit() const;
+  FitLimit default_limit() const;
   // The limit a fit plans against: `requested` (--memory-limit) when given, but never more than
   // the process can hold (its RSS plus the available figure, e.g. RLIMIT_AS less the address
   // space already mapped): a promise the system cannot keep is not made. Else default_limit().
-  DefaultLimit fit_limit(std::optional<std::uint64_t> requested) const;
+  FitLimit fit_limit(std::optional<std::uint64_t> requested) const;
 
   // ---- Buffer pool ----
   // rows x cols elements of T, 64-byte aligned, zero-filled when `zero`. Equal-sized requests

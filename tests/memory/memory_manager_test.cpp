@@ -23,14 +23,27 @@ MemoryManager::SnapshotSource machine(std::uint64_t available, std::uint64_t rss
 
 // The process may use what is available beyond what it holds: 1.2 GB available at a safety factor
 // of 1.2 leaves 1 GB, and the 100 MB it already holds count towards its peak.
-TEST(DefaultLimit, AvailableOverSafetyFactorPlusWhatTheProcessHolds) {
+TEST(FitLimit, AvailableOverSafetyFactorPlusWhatTheProcessHolds) {
   MemoryManager manager(machine(1'200'000'000, 100'000'000, "cgroup v1"), 0.8, 1.2);
-  const MemoryManager::DefaultLimit limit = manager.default_limit();
+  const MemoryManager::FitLimit limit = manager.default_limit();
   EXPECT_EQ(limit.bytes, 1'100'000'000u);
   EXPECT_EQ(limit.source, "available memory (cgroup v1) / 1.2");
   MemoryManager cautious(machine(3'000'000'000, 0, "meminfo"), 0.8, 1.5);
   EXPECT_EQ(cautious.default_limit().bytes, 2'000'000'000u);
   EXPECT_EQ(cautious.default_limit().source, "available memory (meminfo) / 1.5");
+}
+
+// --memory-limit is taken as given unless the process cannot hold it (here 1.2 GB available and
+// 100 MB held): a larger request is capped at 1.3 GB and says why.
+TEST(FitLimit, RequestedLimitIsCappedAtWhatTheProcessCanHold) {
+  MemoryManager manager(machine(1'200'000'000, 100'000'000, "cgroup v2"), 0.8, 1.2);
+  EXPECT_EQ(manager.fit_limit(512'000'000).bytes, 512'000'000u);
+  EXPECT_EQ(manager.fit_limit(512'000'000).source, "--memory-limit");
+  const MemoryManager::FitLimit capped = manager.fit_limit(4'000'000'000);
+  EXPECT_EQ(capped.bytes, 1'300'000'000u);
+  EXPECT_NE(capped.source.find("capped"), std::string::npos) << capped.source;
+  EXPECT_NE(capped.source.find("cgroup v2"), std::string::npos) << capped.source;
+  EXPECT_EQ(manager.fit_limit(std::nullopt).bytes, manager.default_limit().bytes);
 }
 
 TEST(MemoryErrorMessage, NamesNeededAvailableAndTheLimitInDecimalUnits) {
