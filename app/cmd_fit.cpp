@@ -450,6 +450,12 @@ int run_fit(const FitOptions& o) {
   if (interrupted && (!o.output.empty() || !o.plot.empty()))
     run.notes.push_back("interrupted: --output and --plot were not written");
   run.peak_rss_bytes = peak_rss_bytes();
+  if (o.verbose) {
+    const MemoryStats pool = get_memory_manager().statistics();
+    run.notes.push_back("buffer pool: " + std::to_string(pool.allocations) + " requests, " +
+                        std::to_string(pool.pool_hits) + " served by idle blocks, " +
+                        std::to_string(pool.evictions) + " evictions");
+  }
   run.time_s = seconds_since(start);
 
   if (o.json)

@@ -197,5 +197,15 @@ TEST_F(MemoryLimit, MegabytesAreDecimalInTheReport) {
   EXPECT_NE(mib.out.find("67.11 MB"), std::string::npos) << mib.out;
 }
 
+// --verbose reports the buffer pool: a streamed fit's workspaces, factors and read-ahead buffers
+// all come from it.
+TEST_F(MemoryLimit, VerboseReportsTheBufferPool) {
+  const RunResult r = run({"fit", data(".h5"), "--model", "exponential", "--mode", "stream", "--verbose"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::size_t at = r.out.find("buffer pool: ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GT(std::stoul(r.out.substr(at + 13)), 3u) << r.out.substr(at);
+}
+
 }  // namespace
 }  // namespace curvefit::cli
