@@ -290,6 +290,7 @@ int run_fit(const FitOptions& o) {
       // with the same arithmetic (a MemoryError if it no longer fits).
       PlanRequest again = problem.plan_request;
       again.rows = data->rows();
+      again.rows_exact = true;
       again.mode = plan.mode;
       again.csv_block_bytes = plan.csv_block_bytes;
       plan = make_plan(again);

@@ -129,6 +129,7 @@ Problem prepare_problem(const ProblemOptions& o) {
 
   PlanRequest& r = problem.plan_request;
   r.rows = problem.info.rows;
+  r.rows_exact = problem.info.rows_exact;
   r.columns = static_cast<std::size_t>(model.num_predictors()) + 1 + (problem.info.has_sigma ? 1 : 0);
   r.model_params = model.num_params();
   r.free_params = problem.free_params;

@@ -148,8 +148,7 @@ std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOp
   CsvReader reader(path, options);
   const std::size_t slots = reader.selection().fields.size();
   std::vector<std::vector<double>> columns(slots);
-  // Reserve a little above the estimate: growing a billion-row vector would double its peak.
-  const std::size_t reserve = reader.estimated_rows() + reader.estimated_rows() / 32 + 16;
+  const std::size_t reserve = csv_reserved_rows(reader.estimated_rows());
   for (auto& column : columns) {
     column.reserve(reserve);
     advise_huge_pages(column.data(), column.capacity() * sizeof(double));

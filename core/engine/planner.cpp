@@ -76,9 +76,10 @@ struct PeakParts {
 // CSV: the parse of the whole file (loading it, or converting it to the spill file streaming
 // reads), with the block already chosen or else the largest, halving from the parser's default,
 // that fits in `room`.
-void add_csv_load(const PlanRequest& request, std::size_t room, PeakParts& parts) {
+// `rows` is the planned count (an upper estimate), so that bytes per row is a lower one.
+void add_csv_load(const PlanRequest& request, std::size_t rows, std::size_t room, PeakParts& parts) {
   const double bytes_per_row = request.file_bytes > 0
-                                   ? static_cast<double>(request.file_bytes) / static_cast<double>(request.rows)
+                                   ? static_cast<double>(request.file_bytes) / static_cast<double>(rows)
                                    : 2.0 * static_cast<double>(request.columns);
   CsvParseTuning tuning;
   if (request.csv_block_bytes > 0) tuning.block_bytes = request.csv_block_bytes;
@@ -91,18 +92,18 @@ void add_csv_load(const PlanRequest& request, std::size_t room, PeakParts& parts
 }
 
 // What reading the data costs besides the data: the CSV parse, or HDF5 slabs and chunk cache.
-void add_load(const PlanRequest& request, FitMode mode, PeakParts& parts) {
+void add_load(const PlanRequest& request, FitMode mode, std::size_t rows, PeakParts& parts) {
   if (request.location == DataLocation::csv_file) {
-    add_csv_load(request, saturating_sub(request.memory_limit_bytes, parts.baseline + parts.data), parts);
+    add_csv_load(request, rows, saturating_sub(request.memory_limit_bytes, parts.baseline + parts.data), parts);
   } else if (request.location == DataLocation::hdf5_file && mode != FitMode::stream) {
-    parts.load = request.columns * (footprint::data_bytes(std::min(request.rows, kHdf5LoadSlabRows), 1) +
+    parts.load = request.columns * (footprint::data_bytes(std::min(rows, kHdf5LoadSlabRows), 1) +
                                     kHdf5CacheBytesPerColumn) +
                  kHdf5MetadataCacheBytes;
   }
 }
 
 PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk_rows) {
-  const std::size_t m = request.rows;
+  const std::size_t m = request.rows_exact ? request.rows : csv_reserved_rows(request.rows);
   const std::size_t threads = static_cast<std::size_t>(resolved_threads(request));
   const std::size_t n_free = free_params(request);
   const std::size_t chunk = std::max<std::size_t>(1, std::min(chunk_rows, std::max<std::size_t>(m, 1)));
@@ -123,7 +124,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   } else if (request.location != DataLocation::in_memory) {
     parts.data = footprint::data_bytes(m, request.columns);
   }
-  add_load(request, mode, parts);
+  add_load(request, mode, m, parts);
   const std::size_t stride = subsample_stride(request);
   if (stride > 1) {
     // The subsample's own data and factors; its worker workspaces go back to the pool and are

@@ -38,6 +38,9 @@ enum class DataLocation {
 
 struct PlanRequest {
   std::size_t rows = 0;              // m
+  // false: `rows` is a CSV parser's estimate; the data are planned for csv_reserved_rows(rows),
+  // what the loader reserves, so that the exact count rarely exceeds the plan.
+  bool rows_exact = true;
   std::size_t columns = 2;           // data columns: predictors + y (+ sigma)
   std::size_t model_params = 1;      // parameters of the model (Jacobian columns evaluated)
   std::size_t free_params = 0;       // parameters the solver fits (model minus fixed); 0 = all
