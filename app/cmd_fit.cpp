@@ -27,6 +27,7 @@
 #include "core/output/plot.h"
 #include "core/output/report.h"
 #include "core/data/temp_files.h"
+#include "memory/memory_manager.h"
 #include "memory/system_probe.h"
 
 namespace curvefit::app {
@@ -296,6 +297,7 @@ FitSpec fit_spec(const FitOptions& o) {
   spec.max_nfev = o.max_nfev;
   spec.absolute_sigma = o.absolute_sigma;
   spec.interrupt = &g_interrupted;
+  spec.writes_fitted_csv = !o.output.empty();
   if (o.quiet) spec.data_options.on_notice = nullptr;  // -q: the readers' notes are not printed
   return spec;
 }
@@ -340,6 +342,12 @@ int run_fit(const FitOptions& o) {
     run.output_s = seconds_since(output_start);
   }
   result.used.peak_rss_bytes = peak_rss_bytes();
+  if (o.verbose) {
+    const MemoryStats pool = get_memory_manager().statistics();
+    run.notes.push_back("buffer pool: " + std::to_string(pool.allocations) + " requests, " +
+                        std::to_string(pool.pool_hits) + " served by idle blocks, " +
+                        std::to_string(pool.evictions) + " evictions");
+  }
   run.time_s = seconds_since(start);
 
   if (o.json) {

@@ -1,5 +1,5 @@
-// `curvefit plan --points N --params P [--method] [--memory-limit] [--json]`: what a fit of that
-// size needs in memory, and how it would be chunked under the limit.
+// `curvefit plan DATA --model M` or `curvefit plan --points N --params P`: the planner's modes,
+// predicted peaks, chosen mode and chunk size for a fit under the memory limit, and why.
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,8 +9,10 @@
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
+#include "core/engine/fit_setup.h"
 #include "core/engine/planner.h"
 #include "memory/footprint.h"
+#include "memory/system_probe.h"
 #include "core/errors.h"
 #include "memory/memory_manager.h"
 #include "memory/size.h"
@@ -25,8 +27,9 @@ struct PlanOptions {
   std::size_t params = 0;
 };
 
-// Turns the text options into a plan; bad values are usage errors naming the option.
-MemoryPlan make_size_plan(const PlanOptions& options) {
+// A problem of --points rows and --params parameters, planned by the same planner as `plan DATA`
+// for data of that many rows of x and y in an HDF5 file (the format of large data).
+FitPlan size_problem(const PlanOptions& options) {
   std::uint64_t points = 0;
   try {
     points = parse_count(options.points);
@@ -35,65 +38,38 @@ MemoryPlan make_size_plan(const PlanOptions& options) {
   }
   if (points == 0) throw UsageError("--points: must be at least 1");
   if (options.params == 0) throw UsageError("--params: must be at least 1");
-  Algorithm algorithm{};
-  try {
-    algorithm = parse_algorithm(options.problem.method);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string("--method: ") + e.what());
-  }
-  std::optional<std::uint64_t> limit;
-  if (!options.problem.memory_limit.empty()) {
+  const ProblemOptions& o = options.problem;
+  std::optional<std::uint64_t> requested;
+  if (!o.memory_limit.empty()) {
     try {
-      limit = parse_size(options.problem.memory_limit);
+      requested = parse_size(o.memory_limit);
     } catch (const std::invalid_argument& e) {
       throw UsageError(std::string("--memory-limit: ") + e.what());
     }
-    if (*limit == 0) throw UsageError("--memory-limit: must be positive");
+    if (*requested == 0) throw UsageError("--memory-limit: must be positive");
   }
-  try {
-    return plan_memory(points, options.params, workspace_spec(algorithm), limit);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what());
-  }
-}
-
-void print_plan(const MemoryPlan& plan, bool json) {
-  const ChunkingStrategy& s = plan.strategy;
-  if (json) {
-    nlohmann::json out{
-        {"method", std::string(plan.solver.solver)},
-        {"points", plan.n_points},
-        {"params", plan.n_params},
-        {"predicted_bytes", plan.predicted_bytes},
-        {"memory_limit_bytes", plan.memory_limit_bytes},
-        {"limit_source", plan.limit_source},
-        {"needs_chunking", s.needs_chunking},
-        {"chunk_size", s.chunk_size},
-        {"n_chunks", s.n_chunks},
-        {"memory_per_chunk_bytes", s.memory_per_chunk},
-        {"data_in_memory", s.data_in_memory},
-        {"peak_bytes", s.peak_bytes},
-    };
-    std::cout << out.dump(2) << "\n";
-    return;
-  }
-  std::cout << "method             " << plan.solver.solver << "\n"
-            << "problem            " << plan.n_points << " points x " << plan.n_params
-            << " parameters\n"
-            << "in-memory fit      " << format_size(plan.predicted_bytes)
-            << " (data, whole Jacobian, solver)\n"
-            << "memory limit       " << format_size(plan.memory_limit_bytes) << " (from "
-            << plan.limit_source << ")\n";
-  if (!s.needs_chunking) {
-    std::cout << "plan               in memory: fits under the limit\n";
-    return;
-  }
-  std::cout << "plan               chunked, "
-            << (s.data_in_memory ? "data in memory" : "data streamed from its file") << "\n"
-            << "chunk size         " << s.chunk_size << " rows\n"
-            << "chunks             " << s.n_chunks << "\n"
-            << "memory per chunk   " << format_size(s.memory_per_chunk) << "\n"
-            << "predicted peak     " << format_size(s.peak_bytes) << "\n";
+  if (o.threads < 0) throw UsageError("--threads: must be >= 0");
+  FitPlan problem;
+  const MemoryManager::FitLimit limit = get_memory_manager().fit_limit(requested);
+  problem.limit_source = limit.source;
+  problem.free_params = options.params;
+  problem.info.format = FileFormat::hdf5;
+  problem.info.rows = points;
+  problem.info.rows_exact = true;
+  PlanRequest& r = problem.plan_request;
+  r.rows = points;
+  r.columns = 2;
+  r.model_params = r.free_params = options.params;
+  r.method = parse_algorithm(o.method);
+  r.memory_limit_bytes = limit.bytes;
+  r.limit_source = limit.source;
+  r.baseline_rss_bytes = current_rss_bytes();
+  r.threads = o.threads;
+  r.location = DataLocation::hdf5_file;
+  r.mode = parse_fit_mode(o.mode);
+  r.chunk_rows = o.chunk_size;
+  problem.plan = make_plan(r);
+  return problem;
 }
 
 void print_data_plan(const FitPlan& problem, bool json) {
@@ -112,7 +88,6 @@ void print_data_plan(const FitPlan& problem, bool json) {
                      {"predicted_peak_bytes", m.predicted_peak_bytes}, {"reason", m.reason}};
     }
     nlohmann::ordered_json out{
-        {"data", problem.info.column_names.empty() ? "" : problem.info.column_names.front()},
         {"rows", request.rows},
         {"rows_exact", problem.info.rows_exact},
         {"params", request.model_params},
@@ -123,6 +98,8 @@ void print_data_plan(const FitPlan& problem, bool json) {
         {"predicted_peak_bytes", peaks},
         {"memory_limit_bytes", plan.memory_limit_bytes},
         {"limit_source", problem.limit_source},
+        {"baseline_rss_bytes", request.baseline_rss_bytes},
+        {"chosen_predicted_peak_bytes", plan.predicted_peak_bytes},
         {"needs_chunking", plan.mode != FitMode::memory},
         {"chunk_size", chunk},
         {"n_chunks", n_chunks},
@@ -133,17 +110,16 @@ void print_data_plan(const FitPlan& problem, bool json) {
         {"modes", modes},
         {"reasons", plan.reasons},
     };
-    out.erase("data");
     std::cout << out.dump(2) << "\n";
     return;
   }
   std::cout << "data               " << request.rows << (problem.info.rows_exact ? "" : " (estimated)")
             << " rows x " << request.columns << " columns, " << request.model_params << " parameters ("
             << request.free_params << " free), method " << to_string(request.method) << "\n"
-            << "memory limit       " << format_bytes(plan.memory_limit_bytes) << " (" << problem.limit_source << ")\n";
+            << "memory limit       " << format_size(plan.memory_limit_bytes) << " (" << problem.limit_source << ")\n";
   for (const ModePlan& m : plan.modes)
     std::cout << "  " << (m.mode == plan.mode ? "* " : "  ") << std::string(to_string(m.mode)) << std::string(9 - to_string(m.mode).size(), ' ')
-              << (m.possible ? format_bytes(m.predicted_peak_bytes) : std::string("-")) << "  " << m.reason << "\n";
+              << (m.possible ? format_size(m.predicted_peak_bytes) : std::string("-")) << "  " << m.reason << "\n";
   std::cout << "plan               " << to_string(plan.mode) << ", chunks of " << chunk << " rows (" << n_chunks
             << " chunks), " << plan.threads << " threads\n";
   if (plan.subsample)
@@ -165,7 +141,8 @@ void register_plan_command(CLI::App& app, Context& context) {
   command->add_option("--params", options->params, "Number of model parameters P, without DATA");
   command->footer(
       "With DATA and --model: each mode's predicted peak, the chosen mode, chunk size and expected\n"
-      "passes. Without DATA: the memory a fit of --points N and --params P needs, and its chunking.\n\n"
+      "passes. Without DATA: the same plan for --points N rows of x and y in an HDF5 file and a model\n"
+      "of --params P parameters. Sizes: MB = 10^6 bytes, MiB = 2^20.\n\n"
       "Examples:\n"
       "  curvefit plan data.h5 --model gaussian --memory-limit 1GB\n"
       "  curvefit plan --points 1e9 --params 5 --memory-limit 4GB --json");
@@ -176,7 +153,7 @@ void register_plan_command(CLI::App& app, Context& context) {
     } else {
       if (options->points.empty() || options->params == 0)
         throw UsageError("plan needs DATA and --model, or --points and --params");
-      print_plan(make_size_plan(*options), options->problem.json);
+      print_data_plan(size_problem(*options), options->problem.json);
     }
     context.exit_code = 0;
   });

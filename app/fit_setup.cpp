@@ -43,9 +43,12 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
       ->check(CLI::IsMember({"trf", "lm", "dogbox"}))
       ->capture_default_str();
   command.add_option("--memory-limit", o.memory_limit,
-                     "Cap on the peak memory of the whole process, e.g. 512MB, 4GB, 1.5GiB "
-                     "(default: available memory / 1.2)");
-  command.add_option("--mode", o.mode, "auto, memory, chunked or stream")
+                     "Cap on the peak RSS of the whole process, e.g. 512MB, 4GB, 1.5GiB; MB = 10^6 "
+                     "bytes, MiB = 2^20 (default: available memory / 1.2 plus this process's RSS, "
+                     "as `curvefit memory` shows)");
+  command.add_option("--mode", o.mode,
+                     "auto, memory (data loaded once, largest chunks), chunked (data loaded once, the "
+                     "largest chunks that fit) or stream (data re-read from the file on every pass)")
       ->check(CLI::IsMember({"auto", "memory", "chunked", "stream"}))
       ->capture_default_str();
   command.add_option("--chunk-size", o.chunk_size, "Rows per chunk (default: chosen by the planner)");

@@ -29,6 +29,7 @@ struct ProblemOptions {
   std::size_t chunk_size = 0;
   int threads = 0;
   bool json = false;
+  bool writes_fitted_csv = false;   // fit --output: the planner counts the CSV text of a chunk
 };
 
 // Adds the shared options to a subcommand. `required`: DATA and --model must be given (fit);

@@ -13,6 +13,7 @@
 #include "app/signals.h"
 #include "core/errors.h"
 #include "core/version.h"
+#include "memory/memory_manager.h"
 
 namespace {
 
@@ -28,6 +29,7 @@ bool wants_json(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   app::install_signal_handlers();
+  map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
   app.require_subcommand(1);
@@ -59,6 +61,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   } catch (...) {
     return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
+  map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   }
   return context.exit_code;
 }

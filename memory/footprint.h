@@ -24,9 +24,4 @@ constexpr std::size_t tsqr_factor_bytes(std::size_t n_params) {
   return sizeof(double) * (n_params + 1) * (n_params + 1);
 }
 
-// The whole m x n Jacobian plus the residual vector, as the in-memory mode materialises them.
-constexpr std::size_t full_jacobian_bytes(std::size_t rows, std::size_t n_params) {
-  return sizeof(double) * rows * (n_params + 1);
-}
-
 }  // namespace curvefit::footprint

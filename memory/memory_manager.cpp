@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <list>
 #include <mutex>
 #include <new>
+#include <thread>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/resource.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -24,7 +28,7 @@ namespace {
 
 constexpr std::size_t kAlignment = 64;
 
-// Blocks from this size on (a whole Jacobian, say) start on a 2 MiB boundary, are a whole number
+// Blocks from this size on (a read-ahead ring of a huge fit, say) start on a 2 MiB boundary, are a whole number
 // of 2 MiB and ask for huge pages: the rounding costs under 6%, the first touch 512 times fewer
 // page faults (see huge_pages.h).
 constexpr std::size_t kHugePageBlockBytes = std::size_t{32} << 20;
@@ -51,22 +55,6 @@ void return_memory_to_system() noexcept {
 
 std::string describe(std::uint64_t bytes) {
   return std::to_string(bytes) + " bytes (" + format_size(bytes) + ")";
-}
-
-std::uint64_t times_safety(double safety_factor, std::uint64_t bytes) {
-  return static_cast<std::uint64_t>(std::ceil(safety_factor * static_cast<double>(bytes)));
-}
-
-// Rejects problems whose byte counts would overflow 64 bits.
-void check_plannable(std::size_t n_points, std::size_t n_params) {
-  if (n_points == 0) throw std::invalid_argument("n_points must be at least 1");
-  if (n_params == 0) throw std::invalid_argument("n_params must be at least 1");
-  constexpr double kMaxBytes = 1.0e18;  // well below 2^64, leaving room for the safety factor
-  const double m = static_cast<double>(n_points);
-  const double n = static_cast<double>(n_params);
-  if (n > 1.0e5 || 8.0 * m * (n + 8.0) > kMaxBytes)
-    throw std::invalid_argument("problem too large to plan: " + std::to_string(n_points) +
-                                " points x " + std::to_string(n_params) + " parameters");
 }
 
 }  // namespace
@@ -97,7 +85,6 @@ struct MemoryManager::Impl {
   mutable std::mutex mutex;
   Recency recency;
   std::unordered_map<std::size_t, std::vector<Recency::iterator>> by_capacity;
-  std::size_t max_arrays = kDefaultMaxPoolArrays;
   std::uint64_t idle_bytes = 0;
   std::uint64_t fresh_bytes_since_probe = 0;
   MemoryStats counters;  // only the pool fields are kept up to date here
@@ -134,10 +121,10 @@ struct MemoryManager::Impl {
     return data;
   }
 
-  // Evicts down to max_arrays; the evicted blocks are freed by the caller outside the lock.
+  // Evicts down to kDefaultMaxPoolArrays; the evicted blocks are freed by the caller outside the lock.
   std::vector<void*> evict_over_bound() {
     std::vector<void*> evicted;
-    while (recency.size() > max_arrays) evicted.push_back(evict_oldest());
+    while (recency.size() > kDefaultMaxPoolArrays) evicted.push_back(evict_oldest());
     return evicted;
   }
 
@@ -204,106 +191,40 @@ MemoryManager::~MemoryManager() {
 
 MemorySnapshot MemoryManager::snapshot() const { return source_(); }
 
-std::uint64_t MemoryManager::available_memory() const { return snapshot().available_bytes; }
 
-// ---------------------------------------------------------------------------------------------
-// What a fit needs.
+namespace {
 
-std::uint64_t MemoryManager::predict_memory_requirement(std::size_t n_points, std::size_t n_params,
-                                                        const WorkspaceSpec& solver) const {
-  check_plannable(n_points, n_params);
-  const std::uint64_t bytes = footprint::data_bytes(n_points, kDataColumns) +
-                              footprint::full_jacobian_bytes(n_points, n_params) +
-                              solver_workspace_bytes(solver, n_params) +
-                              sizeof(double) * kInMemoryRowVectors * n_points;
-  return times_safety(safety_factor_, bytes);
+// What the process may still allocate. Under an address-space limit (RLIMIT_AS, RLIMIT_DATA) each
+// thread's stack is reserved from the same room, though little of it becomes resident: room for a
+// stack per core and two more (the caller, a read-ahead thread) is set aside.
+std::uint64_t room_to_allocate(const MemorySnapshot& now) {
+  if (now.limit_source != "rlimit") return now.available_bytes;
+  rlimit stack{};
+  std::uint64_t stack_bytes = std::uint64_t{8} << 20;
+  if (::getrlimit(RLIMIT_STACK, &stack) == 0 && stack.rlim_cur != RLIM_INFINITY)
+    stack_bytes = static_cast<std::uint64_t>(stack.rlim_cur);
+  const std::uint64_t stacks = (std::thread::hardware_concurrency() + 2) * stack_bytes;
+  return now.available_bytes > stacks ? now.available_bytes - stacks : 0;
 }
 
-AvailabilityCheck MemoryManager::check_memory_availability(std::uint64_t bytes) const {
+}  // namespace
+
+MemoryManager::FitLimit MemoryManager::default_limit() const {
   const MemorySnapshot now = snapshot();
-  AvailabilityCheck check;
-  check.needed_bytes = bytes;
-  check.available_bytes = now.available_bytes;
-  check.source = now.limit_source;
-  check.ok = bytes <= now.available_bytes;
-  check.message = (check.ok ? "ok: needs " : "not enough memory: needs ") + format_size(bytes) +
-                  ", " + format_size(now.available_bytes) + " available (limit from " +
-                  now.limit_source + ")";
-  return check;
+  char factor[16];
+  std::snprintf(factor, sizeof factor, "%g", safety_factor_);
+  return {static_cast<std::uint64_t>(static_cast<double>(room_to_allocate(now)) / safety_factor_) +
+              now.process_rss_bytes,
+          "available memory (" + now.limit_source + ") / " + factor};
 }
 
-MemoryGuard MemoryManager::memory_guard(std::uint64_t bytes) {
-  AvailabilityCheck check = check_memory_availability(bytes);
-  if (!check.ok) {
-    // Idle pooled blocks count against us; give them back and look again.
-    clear_pool();
-    check = check_memory_availability(bytes);
-    if (!check.ok) throw MemoryError(bytes, check.available_bytes, check.source);
-  }
-  return MemoryGuard(this, bytes, check.available_bytes);
-}
-
-MemoryGuard::~MemoryGuard() {
-  if (!manager_) return;
-  try {
-    manager_->trim_if_above_threshold();
-  } catch (...) {
-    // A failed probe must not escape a destructor; the next guard will look again.
-  }
-}
-
-ChunkingStrategy MemoryManager::estimate_chunking_strategy(std::size_t n_points,
-                                                           std::size_t n_params,
-                                                           const WorkspaceSpec& solver,
-                                                           std::uint64_t memory_limit) const {
-  const std::uint64_t predicted = predict_memory_requirement(n_points, n_params, solver);
-  const std::uint64_t limit = memory_limit ? memory_limit : available_memory();
-  ChunkingStrategy strategy;
-  if (predicted <= limit) {
-    strategy.needs_chunking = false;
-    strategy.chunk_size = n_points;
-    strategy.n_chunks = 1;
-    strategy.memory_per_chunk = predicted;
-    strategy.peak_bytes = predicted;
-    return strategy;
-  }
-
-  // Everything a chunked fit holds besides the chunk: the solver, the running R and one partial R.
-  const std::uint64_t fixed =
-      solver_workspace_bytes(solver, n_params) + 2 * footprint::tsqr_factor_bytes(n_params);
-  const std::uint64_t data = footprint::data_bytes(n_points, kDataColumns);
-  const auto peak = [&](std::size_t rows, bool data_resident) {
-    return times_safety(safety_factor_,
-                        (data_resident ? data : 0) + fixed +
-                            footprint::chunk_workspace_bytes(rows, n_params, kDataColumns));
-  };
-  const std::size_t min_rows = std::min(n_points, kMinChunkRows);
-  if (peak(min_rows, false) > limit) {
-    const std::uint64_t minimum = peak(min_rows, false);
-    throw MemoryError("memory limit " + format_size(limit) + " is too small: the smallest chunk (" +
-                          std::to_string(min_rows) + " rows x " + std::to_string(n_params) +
-                          " parameters) needs " + format_size(minimum) + "; a limit of at least " +
-                          std::to_string(minimum) + " bytes would work",
-                      minimum, limit, "memory limit");
-  }
-  strategy.needs_chunking = true;
-  strategy.data_in_memory = peak(min_rows, true) <= limit;
-  // The largest chunk that fits: invert peak(rows) <= limit, then step down over rounding.
-  const std::uint64_t base = strategy.data_in_memory ? data + fixed : fixed;
-  const std::uint64_t row_bytes = footprint::chunk_workspace_bytes(1, n_params, kDataColumns);
-  const double budget =
-      std::floor(static_cast<double>(limit) / safety_factor_) - static_cast<double>(base);
-  std::size_t rows =
-      budget > 0 ? static_cast<std::size_t>(std::min(budget / static_cast<double>(row_bytes),
-                                                     static_cast<double>(n_points)))
-                 : min_rows;
-  rows = std::max(rows, min_rows);
-  while (rows > min_rows && peak(rows, strategy.data_in_memory) > limit) --rows;
-  strategy.chunk_size = rows;
-  strategy.n_chunks = (n_points + rows - 1) / rows;
-  strategy.memory_per_chunk = footprint::chunk_workspace_bytes(rows, n_params, kDataColumns);
-  strategy.peak_bytes = peak(rows, strategy.data_in_memory);
-  return strategy;
+MemoryManager::FitLimit MemoryManager::fit_limit(std::optional<std::uint64_t> requested) const {
+  if (!requested) return default_limit();
+  const MemorySnapshot now = snapshot();
+  const std::uint64_t room = room_to_allocate(now) + now.process_rss_bytes;
+  if (*requested <= room) return {*requested, "--memory-limit"};
+  return {room, "--memory-limit " + format_size(*requested) + ", capped at what the process can hold (" +
+                    now.limit_source + ")"};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,25 +283,10 @@ void MemoryManager::release_block(PoolBlock block) noexcept {
     std::lock_guard lock(impl_->mutex);
     --impl_->counters.live_arrays;
     impl_->counters.live_bytes -= block.capacity_bytes;
-    if (impl_->max_arrays == 0) {
-      evicted.push_back(block.data);
-    } else {
-      impl_->put(block.capacity_bytes, block.data);
-      evicted = impl_->evict_over_bound();
-    }
-  }
-  free_all(evicted);
-}
-
-void MemoryManager::optimize_memory_pool(std::size_t max_arrays) {
-  std::vector<void*> evicted;
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->max_arrays = max_arrays;
+    impl_->put(block.capacity_bytes, block.data);
     evicted = impl_->evict_over_bound();
   }
   free_all(evicted);
-  if (!evicted.empty()) return_memory_to_system();
 }
 
 void MemoryManager::clear_pool() {
@@ -429,35 +335,15 @@ MemoryStats MemoryManager::statistics() const {
 // ---------------------------------------------------------------------------------------------
 // The process-wide instance.
 
+void map_large_allocations() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMappedAllocationBytes));
+#endif
+}
+
 MemoryManager& get_memory_manager() {
   static MemoryManager manager;
   return manager;
-}
-
-MemoryStats get_memory_stats() { return get_memory_manager().statistics(); }
-
-void clear_memory_pool() { get_memory_manager().clear_pool(); }
-
-MemoryPlan plan_memory(std::size_t n_points, std::size_t n_params, const WorkspaceSpec& solver,
-                       std::optional<std::uint64_t> memory_limit, MemoryManager& manager) {
-  MemoryPlan plan;
-  plan.solver = solver;
-  plan.n_points = n_points;
-  plan.n_params = n_params;
-  plan.predicted_bytes = manager.predict_memory_requirement(n_points, n_params, solver);
-  if (memory_limit) {
-    if (*memory_limit == 0) throw std::invalid_argument("memory limit must be positive");
-    plan.memory_limit_bytes = *memory_limit;
-    plan.limit_source = "--memory-limit";
-  } else {
-    const MemorySnapshot now = manager.snapshot();
-    // Nothing available is still a limit (of one byte), not "ask the probe again".
-    plan.memory_limit_bytes = std::max<std::uint64_t>(now.available_bytes, 1);
-    plan.limit_source = now.limit_source;
-  }
-  plan.strategy =
-      manager.estimate_chunking_strategy(n_points, n_params, solver, plan.memory_limit_bytes);
-  return plan;
 }
 
 // ---------------------------------------------------------------------------------------------

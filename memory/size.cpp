@@ -121,8 +121,12 @@ std::string format_size(std::uint64_t bytes) {
     ++unit;
   }
   char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.2f %s", value, kNames[unit]);
-  return buffer;
+  std::snprintf(buffer, sizeof buffer, "%.2f", value);
+  // "512 MB" and "1.5 GB", not "512.00 MB": trailing zeros of the fraction say nothing.
+  std::string text = buffer;
+  while (text.back() == '0') text.pop_back();
+  if (text.back() == '.') text.pop_back();
+  return text + " " + kNames[unit];
 }
 
 }  // namespace curvefit

@@ -19,8 +19,9 @@ std::uint64_t parse_size(std::string_view text);
 // whole non-negative number. Throws std::invalid_argument naming the bad text.
 std::uint64_t parse_count(std::string_view text);
 
-// A human-readable size with decimal units and two decimals: "4.00 GB", "512.00 kB"; below 1 kB
-// the exact byte count: "512 B".
+// The one byte formatter: decimal units (kB = 10^3, MB = 10^6, GB = 10^9, as parse_size reads
+// them) with at most two decimals and no trailing zeros: "4 GB", "512 MB", "1.5 MB", "4.19 MB";
+// below 1 kB the exact byte count: "512 B".
 std::string format_size(std::uint64_t bytes);
 
 }  // namespace curvefit

@@ -1,8 +1,9 @@
 #pragma once
 // The size of a solver's workspace, in the memory module's neutral terms: how many n x n matrices
 // and n-vectors of doubles it keeps. The solvers own their table (solvers/algorithm.h,
-// workspace_spec) and allocate through SolverWorkspace; MemoryManager::predict_memory_requirement
-// adds up the same spec, so the prediction and the allocation cannot drift apart.
+// workspace_spec) and allocate through SolverWorkspace; the planner's prediction
+// (solver_workspace_bytes) adds up the same spec, so the prediction and the allocation cannot
+// drift apart.
 #include <cstddef>
 #include <string_view>
 

@@ -270,9 +270,20 @@ struct CsvReader::SampleLine {
   std::size_t end_offset = 0;
 };
 
+std::size_t CsvParseTuning::pipeline_tokens() {
+  return static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
+}
+
+std::size_t CsvParseTuning::parse_buffer_bytes(std::size_t columns, double bytes_per_row) const {
+  const double rows_per_block = static_cast<double>(block_bytes) / std::max(bytes_per_row, 1.0) + 16;
+  const auto parsed = static_cast<std::size_t>(2 * rows_per_block) * columns * sizeof(double);
+  return sample_bytes + pipeline_tokens() * (block_bytes + max_line_bytes + 1 + parsed);
+}
+
 CsvReader::CsvReader(const std::string& path, const DataOptions& options, CsvParseTuning tuning,
                      bool choose_columns)
     : path_(path), display_name_(path == "-" ? "<stdin>" : path), options_(options), tuning_(tuning) {
+  if (options.csv_block_bytes > 0) tuning_.block_bytes = options.csv_block_bytes;
   input_ = std::make_unique<Input>(path);
   file_bytes_ = input_->size();
   read_sample();
@@ -976,7 +987,7 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
   BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, dialect_.delimiter,
                      block_bytes, tuning_.max_line_bytes);
   BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
-  const auto tokens = static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()) + 2;
+  const std::size_t tokens = CsvParseTuning::pipeline_tokens();
   tbb::parallel_pipeline(
       tokens,
       tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order,

@@ -55,6 +55,16 @@ struct CsvParseTuning {
   std::size_t block_bytes = 8u << 20;     // text per parallel block
   std::size_t max_line_bytes = 1u << 20;  // longer lines are an error, not an unbounded buffer
   std::size_t sample_bytes = 1u << 20;    // prefix read for detection and row estimates
+
+  // Blocks in flight in the parse pipeline: one per worker, plus the one being read and the one
+  // being handed to the sink.
+  static std::size_t pipeline_tokens();
+  // The most a parse holds at once besides the caller's columns, so that the planner can count it:
+  // the sample and pipeline_tokens() blocks, each its text buffer (block_bytes + max_line_bytes)
+  // and its parsed columns (`columns` doubles a row, rows of bytes_per_row bytes on average;
+  // twice that, since a column's reserve is sized from the block's first line and grows by
+  // doubling when later lines are shorter).
+  std::size_t parse_buffer_bytes(std::size_t columns, double bytes_per_row) const;
 };
 
 // The selected columns of one parsed block, each of length rows.

@@ -125,7 +125,7 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
   reserve(y);
   if (source.has_sigma()) reserve(sigma);
   // Read in slabs (2 MB per column) so HDF5's conversion buffers and ours stay small.
-  constexpr std::size_t kSlab = 1u << 18;
+  constexpr std::size_t kSlab = kHdf5LoadSlabRows;
   const std::size_t slab_rows = std::min(kSlab, rows);
   std::vector<std::vector<double>> x_slab(k, std::vector<double>(slab_rows));
   std::vector<double> y_slab(slab_rows), sigma_slab(source.has_sigma() ? slab_rows : 0);
@@ -148,8 +148,7 @@ std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOp
   CsvReader reader(path, options);
   const std::size_t slots = reader.selection().fields.size();
   std::vector<std::vector<double>> columns(slots);
-  // Reserve a little above the estimate: growing a billion-row vector would double its peak.
-  const std::size_t reserve = reader.estimated_rows() + reader.estimated_rows() / 32 + 16;
+  const std::size_t reserve = csv_reserved_rows(reader.estimated_rows());
   for (auto& column : columns) {
     column.reserve(reserve);
     advise_huge_pages(column.data(), column.capacity() * sizeof(double));

@@ -17,6 +17,16 @@ namespace curvefit {
 
 // Format from the content: the HDF5 signature (at 0, 512, 1024, ...) means HDF5, text means CSV
 // whatever the name; "-" is CSV on stdin.
+
+// CSV data loaded into RAM: the columns reserve a little above the estimated row count (growing a
+// billion-row vector would double its peak); the planner plans for as many rows.
+constexpr std::size_t csv_reserved_rows(std::size_t estimated_rows) {
+  return estimated_rows + estimated_rows / 32 + 16;
+}
+
+// HDF5 data loaded into RAM are read in slabs of this many rows per column (load_data).
+inline constexpr std::size_t kHdf5LoadSlabRows = std::size_t{1} << 18;
+
 FileFormat detect_format(const std::string& path);
 
 // Cheap look at a file: format, selected columns, rows (HDF5 exact; CSV estimated from a sample

@@ -37,6 +37,9 @@ struct DataOptions {
   NanPolicy nan_policy = NanPolicy::raise;
   // Directory for the CSV spill file of streaming fits; empty = $TMPDIR or /tmp.
   std::string temp_dir;
+  // CSV: text per parallel parse block; 0 = the parser's default. The planner makes it smaller
+  // under a tight memory limit (CsvParseTuning::parse_buffer_bytes).
+  std::size_t csv_block_bytes = 0;
   // Receives one line per remark about the data ("FILE: skipped 3 invalid rows (lines 4, 9, 12)",
   // rows omitted by nan_policy omit); null = the remarks are dropped. The library prints nothing:
   // the command line sends them to stderr.

@@ -92,7 +92,6 @@ struct ChunkedObjective::Impl {
     std::vector<const double*> x;
   };
   tbb::enumerable_thread_specific<Worker> workers;
-  PooledBuffer<double> full_jacobian;        // in-memory mode: every chunk's [J | f]
 
   // One partial result of the tree.
   struct Slot {
@@ -192,12 +191,10 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
 }
 
 // Evaluates one chunk at the model parameters p and folds it into `slot`, sub-block by sub-block
-// in row order. `block` is the worker's workspace (reused for every sub-block), or in memory mode
-// the chunk's own part of the whole Jacobian (each sub-block stored after the previous one).
+// in row order. `block` is the worker's workspace, reused for every sub-block.
 void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOptions& options,
                    const ChunkRows& in, const double* p, bool linearize, double* block,
-                   bool keep_every_sub_block, ChunkedObjective::Impl::Slot& slot) {
-  const std::size_t n_model = impl.model.num_params();
+                   ChunkedObjective::Impl::Slot& slot) {
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
   const double* x[8];
   std::vector<const double*> many_x(k > 8 ? k : 0);
@@ -205,9 +202,8 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
   for (std::size_t begin = 0; begin < in.rows && slot.finite; begin += kSubBlockRows) {
     const std::size_t rows = std::min(kSubBlockRows, in.rows - begin);
     for (std::size_t q = 0; q < k; ++q) xs[q] = in.x[q] + begin;
-    double* sub_block = keep_every_sub_block ? block + begin * (n_model + 1) : block;
     process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
-                 linearize, sub_block, slot);
+                 linearize, block, slot);
     // The moments of y, needed once: from these rows while they are in cache.
     if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y + begin, rows));
   }
@@ -224,9 +220,6 @@ ChunkedObjective::ChunkedObjective(const Model& model, const MemoryDataSource& d
   impl_ = std::make_unique<Impl>(model, threads_);
   impl_->memory = &data;
   set_up(model, data.num_predictors(), data.has_sigma(), data.rows());
-  if (options_.materialise_jacobian)
-    impl_->full_jacobian = get_memory_manager().allocate<double>(
-        footprint::full_jacobian_bytes(m_, static_cast<std::size_t>(n_model_)) / sizeof(double));
 }
 
 ChunkedObjective::ChunkedObjective(const Model& model, DataSource& source,
@@ -235,7 +228,6 @@ ChunkedObjective::ChunkedObjective(const Model& model, DataSource& source,
   threads_ = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   impl_ = std::make_unique<Impl>(model, threads_);
   impl_->stream = &source;
-  options_.materialise_jacobian = false;  // a streamed pass never holds more than its chunks
   set_up(model, source.num_predictors(), source.has_sigma(), source.rows());
 }
 
@@ -289,94 +281,106 @@ void ChunkedObjective::start_pass() {
   if (options_.on_pass) options_.on_pass(number);
 }
 
-bool ChunkedObjective::run_pass(const double* p, bool linearize) {
-  Impl& impl = *impl_;
-  start_pass();
-  if (options_.rows_done) options_.rows_done->store(0, std::memory_order_relaxed);
-  const std::size_t n_free = static_cast<std::size_t>(n_free_);
-  const std::size_t n_model = static_cast<std::size_t>(n_model_);
-  for (Impl::Slot& slot : impl.slots) {
+void ChunkedObjective::reset_slots() {
+  for (Impl::Slot& slot : impl_->slots) {
     std::fill_n(slot.factor.data(), slot.factor.size(), 0.0);
     slot.sums = {};
     slot.f_norm2 = 0;
     slot.moments = {};
     slot.finite = true;
   }
+}
+
+bool ChunkedObjective::run_pass(const double* p, bool linearize) {
+  Impl& impl = *impl_;
+  start_pass();
+  if (options_.rows_done) options_.rows_done->store(0, std::memory_order_relaxed);
+  reset_slots();
   std::atomic<bool> cut_short{false};
   const std::size_t workspace_doubles =
-      worker_workspace_bytes(chunk_rows_, n_model, impl.columns) / sizeof(double);
-  const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
+      worker_workspace_bytes(chunk_rows_, static_cast<std::size_t>(n_model_), impl.columns) / sizeof(double);
 
   // Chunk c of the data, its rows at the given pointers: evaluate and fold into slot c mod S.
-  auto run_chunk = [&](std::size_t chunk, const double* const* x_at_begin, const double* y,
-                       const double* sigma) {
+  const ChunkRunner run_chunk = [&](std::size_t chunk, const double* const* x_at_begin, const double* y,
+                                    const double* sigma) {
     if (cut_short.load(std::memory_order_relaxed)) return;
     Impl::Worker& worker = impl.workers.local();
-    const std::size_t begin = chunk * chunk_rows_;
-    const std::size_t rows = std::min(chunk_rows_, m_ - begin);
-    double* block;
-    if (options_.materialise_jacobian) {
-      block = impl.full_jacobian.data() + begin * (n_model + 1);
-    } else {
-      if (!worker.block) worker.block = get_memory_manager().allocate<double>(workspace_doubles);
-      block = worker.block.data();
-    }
+    const std::size_t rows = std::min(chunk_rows_, m_ - chunk * chunk_rows_);
+    if (!worker.block) worker.block = get_memory_manager().allocate<double>(workspace_doubles);
     Impl::Slot& slot = impl.slots[chunk % num_slots_];
     process_chunk(impl, options_, ChunkRows{rows, x_at_begin, y, sigma}, p, linearize,
-                  block, options_.materialise_jacobian, slot);
+                  worker.block.data(), slot);
     if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
     if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
   };
+  if (impl.memory)
+    run_chunks_in_memory(run_chunk);
+  else
+    run_chunks_streamed(run_chunk, cut_short);
+  if (cut_short.load()) return false;
+  combine_slots(linearize);
+  if (!impl.response_moments) impl.response_moments = impl.slots[0].moments;
+  return true;
+}
 
-  if (impl.memory) {
-    // Slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
+void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
+  Impl& impl = *impl_;
+  const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
+  // Slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
+  impl.arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, num_slots_, 1),
+        [&](const tbb::blocked_range<std::size_t>& range) {
+          Impl::Worker& worker = impl.workers.local();
+          worker.x.resize(k);
+          for (std::size_t s = range.begin(); s != range.end(); ++s)
+            for (std::size_t chunk = s; chunk < num_chunks_; chunk += num_slots_) {
+              const std::size_t begin = chunk * chunk_rows_;
+              for (std::size_t q = 0; q < k; ++q)
+                worker.x[q] = impl.memory->x_column(static_cast<int>(q)) + begin;
+              const double* sigma = impl.memory->sigma_column();
+              run_chunk(chunk, worker.x.data(), impl.memory->y_column() + begin,
+                        sigma ? sigma + begin : nullptr);
+            }
+        },
+        tbb::simple_partitioner());
+  });
+}
+
+void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
+                                           const std::atomic<bool>& cut_short) {
+  Impl& impl = *impl_;
+  const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
+  // Batches of consecutive chunks, at most S of them, so that the chunks of one batch belong to
+  // distinct slots and run in parallel; batches come in row order, so every slot still folds its
+  // chunks in increasing order.
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
+  ReadAhead reader(*impl.stream, 0, m_, batch_chunks * chunk_rows_);
+  while (const RowBatch* batch = reader.next()) {
+    const std::size_t first_chunk = batch->begin / chunk_rows_;
+    const std::size_t chunks = (batch->rows + chunk_rows_ - 1) / chunk_rows_;
     impl.arena.execute([&] {
       tbb::parallel_for(
-          tbb::blocked_range<std::size_t>(0, num_slots_, 1),
+          tbb::blocked_range<std::size_t>(0, chunks, 1),
           [&](const tbb::blocked_range<std::size_t>& range) {
             Impl::Worker& worker = impl.workers.local();
             worker.x.resize(k);
-            for (std::size_t s = range.begin(); s != range.end(); ++s)
-              for (std::size_t chunk = s; chunk < num_chunks_; chunk += num_slots_) {
-                const std::size_t begin = chunk * chunk_rows_;
-                for (std::size_t q = 0; q < k; ++q)
-                  worker.x[q] = impl.memory->x_column(static_cast<int>(q)) + begin;
-                const double* sigma = impl.memory->sigma_column();
-                run_chunk(chunk, worker.x.data(), impl.memory->y_column() + begin,
-                          sigma ? sigma + begin : nullptr);
-              }
+            for (std::size_t i = range.begin(); i != range.end(); ++i) {
+              const std::size_t offset = i * chunk_rows_;
+              for (std::size_t q = 0; q < k; ++q) worker.x[q] = batch->x[q] + offset;
+              run_chunk(first_chunk + i, worker.x.data(), batch->y + offset,
+                        batch->sigma ? batch->sigma + offset : nullptr);
+            }
           },
           tbb::simple_partitioner());
     });
-  } else {
-    // Streaming: batches of consecutive chunks, at most S of them, so that the chunks of one
-    // batch belong to distinct slots and run in parallel; batches come in row order, so every
-    // slot still folds its chunks in increasing order.
-    const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
-    ReadAhead reader(*impl.stream, 0, m_, batch_chunks * chunk_rows_);
-    while (const RowBatch* batch = reader.next()) {
-      const std::size_t first_chunk = batch->begin / chunk_rows_;
-      const std::size_t chunks = (batch->rows + chunk_rows_ - 1) / chunk_rows_;
-      impl.arena.execute([&] {
-        tbb::parallel_for(
-            tbb::blocked_range<std::size_t>(0, chunks, 1),
-            [&](const tbb::blocked_range<std::size_t>& range) {
-              Impl::Worker& worker = impl.workers.local();
-              worker.x.resize(k);
-              for (std::size_t i = range.begin(); i != range.end(); ++i) {
-                const std::size_t offset = i * chunk_rows_;
-                for (std::size_t q = 0; q < k; ++q) worker.x[q] = batch->x[q] + offset;
-                run_chunk(first_chunk + i, worker.x.data(), batch->y + offset,
-                          batch->sigma ? batch->sigma + offset : nullptr);
-              }
-            },
-            tbb::simple_partitioner());
-      });
-      if (cut_short.load()) break;  // the reader is stopped by its destructor
-    }
+    if (cut_short.load()) break;  // the reader is stopped by its destructor
   }
-  if (cut_short.load()) return false;
+}
 
+void ChunkedObjective::combine_slots(bool linearize) {
+  Impl& impl = *impl_;
+  const std::size_t n_free = static_cast<std::size_t>(n_free_);
   // Fixed binary tree over slot index: level by level, slot a absorbs slot a + step.
   for (std::size_t step = 1; step < num_slots_; step *= 2) {
     const std::size_t pairs = (num_slots_ - step + 2 * step - 1) / (2 * step);
@@ -393,8 +397,6 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
       });
     });
   }
-  if (!impl.response_moments) impl.response_moments = impl.slots[0].moments;
-  return true;
 }
 
 Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linearization) {

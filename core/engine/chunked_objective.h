@@ -17,10 +17,8 @@
 //
 // Memory (the planner predicts it with the same functions, memory/footprint.h):
 //   - S factors of footprint::tsqr_factor_bytes(n_model);
-//   - in-memory mode (materialise_jacobian): one block of footprint::full_jacobian_bytes(m, n_model)
-//     holding every chunk's [J | f], allocated once and reused by every pass;
-//   - chunked and streaming modes: one block of worker_workspace_bytes(chunk_rows, n_model,
-//     columns) per worker thread: one sub-block of kSubBlockRows rows, reused for every sub-block;
+//   - one block of worker_workspace_bytes(chunk_rows, n_model, columns) per worker thread: one
+//     sub-block of kSubBlockRows rows, reused for every sub-block (the Jacobian is never whole);
 //   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
 //     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S).
 #include <algorithm>
@@ -66,9 +64,6 @@ struct ChunkedObjectiveOptions {
   std::size_t chunk_rows = 16384;
   // Worker threads; 0 means TBB's default (all cores).
   int threads = 0;
-  // In-memory mode: every chunk's Jacobian block lives in one m x (n + 1) buffer that is kept for
-  // the objective's lifetime. Otherwise one chunk workspace per worker.
-  bool materialise_jacobian = false;
   // Parameters held at a value: empty, or one entry per model parameter. The objective's own
   // vector x has only the free parameters, in model order; fixed values come from fixed_values.
   std::vector<bool> fixed;
@@ -163,6 +158,14 @@ class ChunkedObjective : public Objective {
   // One pass: every chunk evaluated (and folded when `linearize`), partials combined; returns
   // false when a non-finite residual cut the pass short.
   bool run_pass(const double* p, bool linearize);
+  void reset_slots();
+  // Evaluates (and folds) chunk c whose rows start at the given pointers.
+  using ChunkRunner = std::function<void(std::size_t chunk, const double* const* x, const double* y,
+                                         const double* sigma)>;
+  void run_chunks_in_memory(const ChunkRunner& run_chunk);
+  void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& cut_short);
+  // Combines the S partial results into slot 0 in the fixed tree over slot index.
+  void combine_slots(bool linearize);
 
   std::unique_ptr<Impl> impl_;
   ChunkedObjectiveOptions options_;

@@ -64,7 +64,6 @@ std::unique_ptr<ChunkedObjective> full_objective(const FitRequest& request,
   if (!memory)
     throw UsageError("mode " + std::string(to_string(request.plan.mode)) +
                      " needs the data loaded into memory (load_data)");
-  options.materialise_jacobian = request.plan.mode == FitMode::memory;
   return std::make_unique<ChunkedObjective>(model, *memory, options);
 }
 
@@ -324,7 +323,6 @@ void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& par
   FitRequest all_free = request;
   all_free.fixed.clear();
   ChunkedObjectiveOptions options = objective_options(all_free, request.data->rows());
-  if (request.plan.mode == FitMode::memory) all_free.plan.mode = FitMode::chunked;  // no full J
   std::unique_ptr<ChunkedObjective> objective = full_objective(all_free, options);
   objective->for_each_chunk_fitted(params, consume);
 }

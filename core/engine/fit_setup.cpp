@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include "core/data/columns.h"
@@ -126,19 +127,14 @@ class BorrowedModel : public Model {
   const Model& model_;
 };
 
-// The memory limit and where it comes from: given, or what the process may still use less the
-// safety margin, plus what it already uses.
+// The memory limit and where it comes from: given (capped at what the process can hold), or
+// what the process may still use less the safety margin, plus what it already uses.
 std::size_t memory_limit(const FitSpec& spec, std::string& source) {
-  if (spec.memory_limit_bytes > 0) {
-    source = "given";
-    return spec.memory_limit_bytes;
-  }
-  const MemorySnapshot snapshot = SystemProbe().snapshot();
-  const double safety = get_memory_manager().safety_factor();
-  source =
-      "available memory (" + snapshot.limit_source + ") / " + std::to_string(safety).substr(0, 3);
-  return static_cast<std::size_t>(static_cast<double>(snapshot.available_bytes) / safety) +
-         snapshot.process_rss_bytes;
+  std::optional<std::uint64_t> requested;
+  if (spec.memory_limit_bytes > 0) requested = spec.memory_limit_bytes;
+  const MemoryManager::FitLimit limit = get_memory_manager().fit_limit(requested);
+  source = limit.source;
+  return static_cast<std::size_t>(limit.bytes);
 }
 
 std::size_t count_free_params(const FitSpec& spec, const Model& model) {
@@ -211,11 +207,13 @@ FitPlan plan_fit(const FitSpec& spec) {
 
   PlanRequest& r = setup.plan_request;
   r.rows = setup.info.rows;
+  r.rows_exact = setup.info.rows_exact;
   r.columns = static_cast<std::size_t>(model.num_predictors()) + 1 + (setup.info.has_sigma ? 1 : 0);
   r.model_params = model.num_params();
   r.free_params = setup.free_params;
   r.method = spec.method;
   r.memory_limit_bytes = memory_limit(spec, setup.limit_source);
+  r.limit_source = setup.limit_source;
   r.baseline_rss_bytes = current_rss_bytes();
   r.threads = spec.threads;
   r.location = spec.data_path.empty()                  ? DataLocation::in_memory
@@ -223,7 +221,10 @@ FitPlan plan_fit(const FitSpec& spec) {
                                                        : DataLocation::csv_file;
   r.mode = spec.mode;
   r.chunk_rows = spec.chunk_rows;
+  r.file_bytes = r.location == DataLocation::csv_file ? setup.info.file_bytes : 0;
+  r.writes_fitted_csv = spec.writes_fitted_csv;
   setup.plan = make_plan(r);
+  d.csv_block_bytes = setup.plan.csv_block_bytes;
   return setup;
 }
 
@@ -248,12 +249,19 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
         "copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
-  PlanRequest again = setup.plan_request;
-  again.rows = prepared.data->rows();
-  again.location = DataLocation::in_memory;
-  again.baseline_rss_bytes = current_rss_bytes();
-  again.mode = setup.plan_request.mode == FitMode::automatic ? FitMode::automatic : setup.plan.mode;
-  setup.plan = make_plan(again);
+  if (prepared.data->rows() != setup.plan_request.rows) {
+    // The CSV's row count was an estimate: the chosen mode is checked again for the exact count
+    // with the same arithmetic (a MemoryError if it no longer fits).
+    PlanRequest again = setup.plan_request;
+    again.rows = prepared.data->rows();
+    again.rows_exact = true;
+    again.mode = setup.plan.mode;
+    again.csv_block_bytes = setup.plan.csv_block_bytes;
+    setup.plan = make_plan(again);
+    setup.plan.reasons.front() = "mode " + std::string(to_string(setup.plan.mode)) +
+                                 " as planned for about " + std::to_string(setup.plan_request.rows) +
+                                 " rows, checked again for the exact " + std::to_string(again.rows);
+  }
   prepared.used.read_s = seconds_since(start);
 }
 
@@ -418,6 +426,9 @@ PreparedFit prepare_fit(const FitSpec& spec) {
     prepared.used.notes.push_back(
         "fewer data points than parameters: some parameters are undetermined");
   build_request(spec, prepared);
+  // The parser's blocks and the guess's sample go back to the system before the fit allocates:
+  // the plan counts loading and fitting as phases that do not overlap.
+  get_memory_manager().clear_pool();
   FitSettings& used = prepared.used;
   used.data = prepared.setup.data_name;
   used.model = spec.model;

@@ -80,6 +80,7 @@ struct FitSpec {
   // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
   bool absolute_sigma = false;
   std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety
+  bool writes_fitted_csv = false;      // --output follows: the planner counts a chunk's CSV text
   FitMode mode = FitMode::automatic;   // a forced mode, or the planner's choice
   std::size_t chunk_rows = 0;          // 0: the planner chooses
   int threads = 0;                     // 0: all cores

@@ -7,7 +7,7 @@
 #include <limits>
 #include <sstream>
 
-#include "core/engine/planner.h"
+#include "memory/size.h"
 #include "core/version.h"
 
 namespace curvefit {
@@ -112,8 +112,8 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
   out << "    mode               = " << to_string(r.mode);
   if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
   out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
-  out << "    memory             = limit " << format_bytes(r.used.memory_limit_bytes) << ", predicted peak "
-      << format_bytes(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_bytes(r.used.peak_rss_bytes)
+  out << "    memory             = limit " << format_size(r.used.memory_limit_bytes) << ", predicted peak "
+      << format_size(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_size(r.used.peak_rss_bytes)
       << "\n";
   out << "    wall time          = " << fmt("%.3g", wall_time(r, run)) << " s (reading the data "
       << fmt("%.3g", r.used.read_s) << " s, fit " << fmt("%.3g", r.used.fit_s) << " s, outputs "

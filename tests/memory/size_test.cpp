@@ -64,14 +64,26 @@ TEST(ParseCount, AcceptsIntegersAndScientificNotation) {
     EXPECT_THROW(parse_count(bad), std::invalid_argument) << bad;
 }
 
-TEST(FormatSize, DecimalUnitsWithTwoDecimals) {
+TEST(FormatSize, DecimalUnitsWithoutTrailingZeros) {
   EXPECT_EQ(format_size(0), "0 B");
   EXPECT_EQ(format_size(999), "999 B");
-  EXPECT_EQ(format_size(1000), "1.00 kB");
-  EXPECT_EQ(format_size(4'000'000'000ull), "4.00 GB");
-  EXPECT_EQ(format_size(1'500'000), "1.50 MB");
-  EXPECT_EQ(format_size(999'999), "1.00 MB");  // not "1000.00 kB"
-  EXPECT_EQ(format_size(2'000'000'000'000ull), "2.00 TB");
+  EXPECT_EQ(format_size(1000), "1 kB");
+  EXPECT_EQ(format_size(4'000'000'000ull), "4 GB");
+  EXPECT_EQ(format_size(1'500'000), "1.5 MB");
+  EXPECT_EQ(format_size(999'999), "1 MB");  // not "1000 kB"
+  EXPECT_EQ(format_size(2'000'000'000'000ull), "2 TB");
+  EXPECT_EQ(format_size(1'234'567), "1.23 MB");
+}
+
+// MB is 10^6 bytes and MiB 2^20, on the way in and on the way out: --memory-limit 512MB is shown
+// as 512 MB (a binary formatter labelled "MB" showed 488.3 MB), and 1 MiB as 1.05 MB.
+TEST(SizeConvention, MegabyteIsTenToTheSixAndMebibyteTwoToTheTwenty) {
+  EXPECT_EQ(parse_size("512MB"), 512'000'000u);
+  EXPECT_EQ(parse_size("512MiB"), 512u << 20);
+  EXPECT_EQ(format_size(parse_size("512MB")), "512 MB");
+  EXPECT_EQ(format_size(parse_size("1MiB")), "1.05 MB");
+  EXPECT_EQ(format_size(parse_size("64MiB")), "67.11 MB");
+  EXPECT_EQ(format_size(parse_size("1.5GB")), "1.5 GB");
 }
 
 TEST(FormatSize, RoundTripsThroughParse) {
