@@ -235,6 +235,14 @@ void echo_settings(const FitRequest& request, FitSettings& used) {
   used.plan_reasons = request.plan.reasons;
 }
 
+// The starting point a solver actually used (x0 moved strictly inside its bounds) becomes the
+// `init` the result reports.
+void record_start(const SolverResult& solved, const std::vector<int>& free, FitResult& result) {
+  if (solved.start.size() != static_cast<Eigen::Index>(free.size())) return;
+  for (std::size_t j = 0; j < free.size(); ++j)
+    result.used.init[free[j]] = solved.start[static_cast<Eigen::Index>(j)];
+}
+
 // 1. The subsample fit, in RAM, from x0; returns its solution (or x0 when it fails).
 Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>& free,
                               const Eigen::VectorXd& x0, FitResult& result) {
@@ -250,6 +258,7 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   ChunkedObjective objective(*request.model, *sample, options);
   const SolverResult solved = solve_from(objective, x0, solver_options(request, free, true), request, free);
   result.subsample_nfev = solved.nfev;
+  record_start(solved, free, result);
   return solved.status != Status::failed && solved.x.allFinite() ? solved.x : x0;
 }
 
@@ -306,6 +315,7 @@ FitResult fit(const FitRequest& request) {
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
   const SolverResult solved = solve_from(*objective, x0, solver_options(request, free, false), request, free);
+  if (result.subsample_nfev == 0) record_start(solved, free, result);  // else the subsample's start
   take_solution(solved, *objective, x0, free, result);
 
   // 3. Statistics and covariance at the solution.

@@ -149,3 +149,35 @@ TEST(FitApiErrors, AModelNotFiniteAtTheStartIsBadModelNamingTheRow) {
 
 }  // namespace
 }  // namespace curvefit::cli
+
+namespace curvefit::cli {
+namespace {
+
+// A start on a bound (gaussian's sigma > 0 given as 0, the amplitude on an upper --bounds) is moved
+// strictly inside by every bounded method, the fit reaches the truth (a = 3, mu = 5, sigma = 1.2),
+// and `init` reports the point actually used, not the one asked for.
+TEST(FitApiBounds, AStartOnABoundIsMovedInsideAndReportedAsUsed) {
+  TempDir dir;
+  const std::string csv = dir / "peak.csv";
+  std::string text = "x,y\n";
+  for (int i = 0; i < 400; ++i) {
+    const double x = i * 0.025;
+    text += std::to_string(x) + "," + std::to_string(3.0 * std::exp(-std::pow(x - 5.0, 2) / (2 * 1.2 * 1.2))) + "\n";
+  }
+  write_text(csv, text);
+  for (const char* method : {"trf", "dogbox"}) {
+    const RunResult r = run({"fit", csv, "--model", "gaussian", "--method", method, "--p0", "a=4,mu=4.5,sigma=0",
+                             "--bounds", "a=0:4", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << method << "\n" << r.err << r.out;
+    const auto j = r.json();
+    EXPECT_NEAR(param(j, "a"), 3.0, 1e-4) << method;
+    EXPECT_NEAR(param(j, "mu"), 5.0, 1e-4) << method;
+    EXPECT_NEAR(param(j, "sigma"), 1.2, 1e-4) << method;
+    EXPECT_GT(param(j, "sigma", "init"), 0.0) << method << ": init is the start used, inside sigma > 0";
+    EXPECT_LT(param(j, "a", "init"), 4.0) << method << ": init is the start used, inside a <= 4";
+    EXPECT_NEAR(param(j, "mu", "init"), 4.5, 1e-12) << method << ": a start inside stays";
+  }
+}
+
+}  // namespace
+}  // namespace curvefit::cli
