@@ -8,7 +8,9 @@ packages=(cmake ninja-build g++ pkg-config
   # Independent references for tests and the bench harness, and the Python module's build and
   # tests (Debian's /usr/bin/python3).
   python3-numpy python3-scipy python3-h5py python3-pandas
-  pybind11-dev python3-dev python3-pytest python3-matplotlib)
+  pybind11-dev python3-dev python3-pytest python3-matplotlib
+  # The layout checks (scripts/check_function_length.sh).
+  universal-ctags)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

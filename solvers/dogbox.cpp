@@ -100,9 +100,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
   }
 
   bool acceptable(double trial_cost) const override {
-    const double actual_reduction = cost_ - trial_cost;
-    return actual_reduction > 0 ||
-           tr::at_rounding_level(gauss_newton_, predicted_reduction_, actual_reduction, cost_);
+    return tr::lowers_cost(cost_, trial_cost, gauss_newton_, predicted_reduction_);
   }
 
   tr::Verdict judge(const tr::ConstVecRef&, const tr::Trial& trial) override {
@@ -197,10 +195,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
 }  // namespace
 
 SolverResult solve_dogbox(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
-  const Eigen::Index n = objective.num_params();
-  SolverWorkspace workspace(workspace_spec(Algorithm::dogbox), static_cast<std::size_t>(n));
-  DogboxStrategy strategy(options, workspace, n);
-  return tr::run_trust_region(objective, x0, options, workspace, strategy);
+  return tr::run_method<DogboxStrategy>(Algorithm::dogbox, objective, x0, options);
 }
 
 }  // namespace curvefit

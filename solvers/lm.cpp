@@ -416,10 +416,7 @@ class LmStrategy final : public tr::TrustRegionStrategy {
 }  // namespace
 
 SolverResult solve_lm(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options) {
-  const Index n = objective.num_params();
-  SolverWorkspace workspace(workspace_spec(Algorithm::lm), static_cast<std::size_t>(n));
-  LmStrategy strategy(options, workspace, n);
-  return tr::run_trust_region(objective, x0, options, workspace, strategy);
+  return tr::run_method<LmStrategy>(Algorithm::lm, objective, x0, options);
 }
 
 }  // namespace curvefit

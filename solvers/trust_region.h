@@ -125,6 +125,13 @@ inline bool at_rounding_level(bool gauss_newton, double predicted_reduction, dou
   return gauss_newton && predicted_reduction <= noise && actual_reduction >= -noise;
 }
 
+// TRF's and dogbox's test of a trial point: it lowers the cost, or it is a Gauss-Newton step at the
+// rounding level of the cost.
+inline bool lowers_cost(double cost, double trial_cost, bool gauss_newton, double predicted_reduction) {
+  const double actual_reduction = cost - trial_cost;
+  return actual_reduction > 0 || at_rounding_level(gauss_newton, predicted_reduction, actual_reduction, cost);
+}
+
 // ---- Linear algebra on the triangular factor ----
 // Re-triangularises [T; diag(sqrt_diag)] in place with Givens rotations (MINPACK qrsolv's
 // elimination), applying the same rotations to [rhs; 0]. T is n x n upper triangular; after the

@@ -14,6 +14,7 @@
 #include <Eigen/Core>
 
 #include "memory/memory_manager.h"
+#include "solvers/algorithm.h"
 #include "solvers/objective.h"
 #include "solvers/options.h"
 #include "solvers/trust_region.h"
@@ -75,6 +76,17 @@ constexpr int kDriverVectors = 4;
 // throw std::invalid_argument naming the point.
 SolverResult run_trust_region(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options,
                               SolverWorkspace& workspace, TrustRegionStrategy& strategy);
+
+// A method's whole run: its workspace from the memory module (workspace_spec), its strategy over
+// that workspace, and the one loop.
+template <class Strategy>
+SolverResult run_method(Algorithm algorithm, Objective& objective, const Eigen::VectorXd& x0,
+                        const SolverOptions& options) {
+  const Eigen::Index n = objective.num_params();
+  SolverWorkspace workspace(workspace_spec(algorithm), static_cast<std::size_t>(n));
+  Strategy strategy(options, workspace, n);
+  return run_trust_region(objective, x0, options, workspace, strategy);
+}
 
 // The start actually used: x0 with every component that lies on a bound moved strictly inside
 // (scipy's make_strictly_feasible, by 1e-10 relative). A component whose Jacobian column vanishes

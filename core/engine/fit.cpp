@@ -209,6 +209,7 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
 
 // The solver settings a fit ran with, for the result's summary.
 void echo_settings(const FitRequest& request, FitSettings& used) {
+  used = request.settings;
   const Eigen::Index n = static_cast<Eigen::Index>(request.model->num_params());
   const double inf = std::numeric_limits<double>::infinity();
   used.has_sigma = request.data->has_sigma();

@@ -30,7 +30,43 @@ namespace curvefit {
 // The low-level request: a model and a data source already built, a starting point and a plan.
 // Most callers want `fit(const FitSpec&)` (core/engine/fit_setup.h), which builds this request the
 // way `curvefit fit` does (open the data, plan, guess, natural bounds, --fix).
+// What a fit actually used, echoed in the result (as Ceres's Solver::Summary does) so that a
+// report can be printed from the result alone. fit(FitRequest) fills the solver settings;
+// fit(FitSpec) adds where the data, model, starting point and memory limit came from.
+struct FitSettings {
+  std::string data;                     // where the data came from (path, "<stdin>", ...)
+  std::vector<std::string> x_columns;   // the columns used as predictors, as the data name them
+  std::string y_column;
+  std::string sigma_column;             // empty: no weights
+  bool has_sigma = false;               // residuals weighted by 1/sigma
+  std::string model;                    // as given: library name or formula
+  std::string formula;                  // the model's formula
+  Eigen::VectorXd init;                 // starting point actually used (model-sized)
+  std::string init_source;              // "given", "guess from the data", "1 for every ..."
+  Eigen::VectorXd lower;                // bounds used (model-sized; -inf/+inf when unbounded)
+  Eigen::VectorXd upper;
+  Loss loss = Loss::linear;
+  double f_scale = 1.0;
+  bool absolute_sigma = false;
+  Eigen::VectorXd x_scale;              // model-sized; empty: 1 for every parameter, or jac
+  bool x_scale_jac = false;
+  double ftol = 0, xtol = 0, gtol = 0;
+  int max_nfev = 0;                     // 0: the solver's default (1000 per parameter)
+  std::size_t memory_limit_bytes = 0;
+  std::string memory_limit_source;      // "given", or the probe that found available memory
+  std::size_t predicted_peak_bytes = 0; // the plan's prediction for its mode
+  double read_s = 0;                    // reading the data into RAM (0 when streamed)
+  double fit_s = 0;                     // the fit: subsample stage, full fit, statistics
+  std::size_t peak_rss_bytes = 0;       // measured at the end of the fit (0 if unknown)
+  std::vector<std::string> notes;       // why this plan (first reason), and other remarks
+  std::vector<std::string> plan_reasons;  // every reason of the plan
+};
+
 struct FitRequest {
+  // What the front end decided before the fit (data, columns, model, where the start and the
+  // memory limit came from, notes, reading time); fit() adds the settings it runs with and echoes
+  // the whole as FitResult::used.
+  FitSettings settings;
   const Model* model = nullptr;
   // The data. Modes memory and chunked need a MemoryDataSource (read in place); mode stream
   // re-reads any DataSource (a file-backed one from open_streaming) on every pass.
@@ -63,38 +99,6 @@ struct FitRequest {
   // If not null: rows done in the current full-data pass (reset at each pass start, advanced
   // after every chunk by the workers), for a progress display polling from its own thread.
   std::atomic<std::size_t>* progress_rows = nullptr;
-};
-
-// What a fit actually used, echoed in the result (as Ceres's Solver::Summary does) so that a
-// report can be printed from the result alone. fit(FitRequest) fills the solver settings;
-// fit(FitSpec) adds where the data, model, starting point and memory limit came from.
-struct FitSettings {
-  std::string data;                     // where the data came from (path, "<stdin>", ...)
-  std::vector<std::string> x_columns;   // the columns used as predictors, as the data name them
-  std::string y_column;
-  std::string sigma_column;             // empty: no weights
-  bool has_sigma = false;               // residuals weighted by 1/sigma
-  std::string model;                    // as given: library name or formula
-  std::string formula;                  // the model's formula
-  Eigen::VectorXd init;                 // starting point actually used (model-sized)
-  std::string init_source;              // "given", "guess from the data", "1 for every ..."
-  Eigen::VectorXd lower;                // bounds used (model-sized; -inf/+inf when unbounded)
-  Eigen::VectorXd upper;
-  Loss loss = Loss::linear;
-  double f_scale = 1.0;
-  bool absolute_sigma = false;
-  Eigen::VectorXd x_scale;              // model-sized; empty: 1 for every parameter, or jac
-  bool x_scale_jac = false;
-  double ftol = 0, xtol = 0, gtol = 0;
-  int max_nfev = 0;                     // 0: the solver's default (1000 per parameter)
-  std::size_t memory_limit_bytes = 0;
-  std::string memory_limit_source;      // "given", or the probe that found available memory
-  std::size_t predicted_peak_bytes = 0; // the plan's prediction for its mode
-  double read_s = 0;                    // reading the data into RAM (0 when streamed)
-  double fit_s = 0;                     // the fit: subsample stage, full fit, statistics
-  std::size_t peak_rss_bytes = 0;       // measured at the end of the fit (0 if unknown)
-  std::vector<std::string> notes;       // why this plan (first reason), and other remarks
-  std::vector<std::string> plan_reasons;  // every reason of the plan
 };
 
 struct FitResult {

@@ -443,15 +443,9 @@ PreparedFit prepare_fit(const FitSpec& spec) {
 
 FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
+  prepared.request.settings = prepared.used;
   FitResult result = fit(prepared.request);
-  FitSettings& used = result.used;
-  used.data = prepared.used.data;
-  used.model = prepared.used.model;
-  used.init_source = prepared.used.init_source;
-  used.memory_limit_source = prepared.used.memory_limit_source;
-  used.notes = prepared.used.notes;
-  used.read_s = prepared.used.read_s;
-  used.fit_s = seconds_since(start);
+  result.used.fit_s = seconds_since(start);
   return result;
 }
 

@@ -319,25 +319,37 @@ Vector double_exponential(const GuessSample& s) {
           b2, amplitudes[2]};
 }
 
-// a e^(-(x/tau)^beta) + c: a grid over (tau, beta) with a and c by least squares at each point.
+// The best of a 16 x 30 logarithmic grid over two nonlinear parameters: `shape` spans [lo, hi]
+// in 16 steps, `scale` [lo, hi] in 30; at each point `fit(shape, scale, rss)` solves the linear
+// parameters and returns the guess, rss its residual sum of squares.
+struct LogGrid {
+  double lo, hi;
+  double at(int k, int steps) const { return lo * std::pow(hi / lo, k / static_cast<double>(steps - 1)); }
+};
+template <class Fit>
+Vector best_on_log_grid(LogGrid shapes, LogGrid scales, Vector best, Fit fit) {
+  double best_rss = std::numeric_limits<double>::infinity();
+  for (int ks = 0; ks < 16; ++ks)
+    for (int kc = 0; kc < 30; ++kc) {
+      double rss;
+      Vector guess = fit(shapes.at(ks, 16), scales.at(kc, 30), rss);
+      if (rss < best_rss) best_rss = rss, best = std::move(guess);
+    }
+  return best;
+}
+
+// a e^(-(x/tau)^beta) + c: a grid over (beta, tau) with a and c by least squares at each point.
 Vector stretched_exponential(const GuessSample& sample) {
   const GuessSample s = thin(sample, 1000);
   const double width = std::max(std::abs(s.x.back()), span(s.x));
-  double best_rss = std::numeric_limits<double>::infinity();
-  Vector best{1, width / 4, 1, 0};
-  for (int kb = 0; kb < 16; ++kb) {
-    const double beta = 0.2 * std::pow(15.0, kb / 15.0);  // 0.2 .. 3
-    for (int kt = 0; kt < 30; ++kt) {
-      const double tau = width * 1e-3 * std::pow(3e3, kt / 29.0);
-      double rss;
-      const Vector ac = least_squares(
-          {map(s.x, [=](double v) { return std::exp(-std::pow(std::max(v, 0.0) / tau, beta)); }),
-           ones(s.x.size())},
-          s.y, &rss);
-      if (rss < best_rss) best_rss = rss, best = {ac[0], tau, beta, ac[1]};
-    }
-  }
-  return best;
+  return best_on_log_grid({0.2, 3.0}, {width * 1e-3, width * 3.0}, {1, width / 4, 1, 0},
+                          [&](double beta, double tau, double& rss) -> Vector {
+                            const Vector ac = least_squares(
+                                {map(s.x, [=](double v) { return std::exp(-std::pow(std::max(v, 0.0) / tau, beta)); }),
+                                 ones(s.x.size())},
+                                s.y, &rss);
+                            return {ac[0], tau, beta, ac[1]};
+                          });
 }
 
 // a x^b: weighted log-log regression.
@@ -465,19 +477,13 @@ Vector erf_step(const GuessSample& s) {
 Vector hill(const GuessSample& sample) {
   const GuessSample s = thin(sample, 1000);
   const double x_top = std::max(std::abs(s.x.back()), std::abs(s.x.front()));
-  double best_rss = std::numeric_limits<double>::infinity();
-  Vector best{1, 1, x_top / 2};
-  for (int kn = 0; kn < 16; ++kn) {
-    const double n = 0.3 * std::pow(20.0, kn / 15.0);  // 0.3 .. 6
-    for (int kk = 0; kk < 30; ++kk) {
-      const double k = x_top * 1e-3 * std::pow(1e4, kk / 29.0);
-      double rss;
-      const Vector v = least_squares(
-          {map(s.x, [=](double x) { return x > 0 ? 1.0 / (1.0 + std::pow(k / x, n)) : 0.0; })}, s.y, &rss);
-      if (rss < best_rss) best_rss = rss, best = {v[0], n, k};
-    }
-  }
-  return best;
+  return best_on_log_grid({0.3, 6.0}, {x_top * 1e-3, x_top * 10.0}, {1, 1, x_top / 2},
+                          [&](double n, double k, double& rss) -> Vector {
+                            const Vector v = least_squares(
+                                {map(s.x, [=](double x) { return x > 0 ? 1.0 / (1.0 + std::pow(k / x, n)) : 0.0; })},
+                                s.y, &rss);
+                            return {v[0], n, k};
+                          });
 }
 
 // vmax x/(km + x): a grid over km, vmax by least squares, refined by golden section.

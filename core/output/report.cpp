@@ -205,10 +205,11 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   return out.str();
 }
 
-nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
+namespace {
+
+// One entry per parameter: value, standard error, 95% interval, start used, bounds, active.
+nlohmann::ordered_json params_json(const FitResult& r) {
   using json = nlohmann::ordered_json;
-  std::vector<std::string> notes = r.used.notes;
-  notes.insert(notes.end(), run.notes.begin(), run.notes.end());
   const double t = t_quantile_975(r.dof);
   json params = json::array();
   for (std::size_t j = 0; j < r.names.size(); ++j) {
@@ -225,20 +226,34 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
     params.push_back(std::move(p));
   }
-  auto matrix = [](const Eigen::MatrixXd& m) {
-    json rows = json::array();
-    for (Eigen::Index i = 0; i < m.rows(); ++i) {
-      json row = json::array();
-      for (Eigen::Index k = 0; k < m.cols(); ++k) row.push_back(number(m(i, k)));
-      rows.push_back(std::move(row));
-    }
-    return rows;
-  };
-  json history = json::array();
+  return params;
+}
+
+nlohmann::ordered_json matrix_json(const Eigen::MatrixXd& m) {
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (Eigen::Index i = 0; i < m.rows(); ++i) {
+    nlohmann::ordered_json row = nlohmann::ordered_json::array();
+    for (Eigen::Index k = 0; k < m.cols(); ++k) row.push_back(number(m(i, k)));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+nlohmann::ordered_json history_json(const FitResult& r) {
+  nlohmann::ordered_json history = nlohmann::ordered_json::array();
   for (const auto& h : r.history)
     history.push_back({{"iteration", h.iteration}, {"cost", number(h.cost)}, {"cost_change", number(h.cost_change)},
                        {"step_norm", number(h.step_norm)}, {"optimality", number(h.optimality)},
                        {"radius", number(h.radius)}, {"nfev", h.nfev}, {"njev", h.njev}});
+  return history;
+}
+
+}  // namespace
+
+nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
+  using json = nlohmann::ordered_json;
+  std::vector<std::string> notes = r.used.notes;
+  notes.insert(notes.end(), run.notes.begin(), run.notes.end());
   return json{
       {"curvefit_version", version()},
       {"status", status_name(r.status)},
@@ -255,9 +270,9 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"loss", std::string(to_string(r.used.loss))},
       {"f_scale", number(r.used.f_scale)},
       {"absolute_sigma", r.used.absolute_sigma},
-      {"params", std::move(params)},
-      {"covariance", matrix(r.covariance)},
-      {"correlation", matrix(r.correlation)},
+      {"params", params_json(r)},
+      {"covariance", matrix_json(r.covariance)},
+      {"correlation", matrix_json(r.correlation)},
       {"cost", number(r.cost)},
       {"chi2", number(r.chi2)},
       {"reduced_chi2", number(r.reduced_chi2)},
@@ -283,7 +298,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"time_s", wall_time(r, run)},
       {"timing", {{"read_s", r.used.read_s}, {"fit_s", r.used.fit_s}, {"output_s", run.output_s}}},
       {"warnings", r.warnings},
-      {"history", std::move(history)},
+      {"history", history_json(r)},
       {"settings", settings_json(r.used)},
       {"notes", notes},
   };
