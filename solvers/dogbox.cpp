@@ -53,7 +53,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
 
   // x_scale, and the first radius: ||x0||_inf in the scaled variables (1 when x0 = 0), as scipy.
   void start(const tr::ConstVecRef& x, const tr::ConstVecRef&, const Linearization& lin, double) override {
-    jac_scale_ = tr::initial_x_scale(options_, lin.col_norms, scale_, scale_inv_);
+    jac_scale_ = tr::initial_x_scale(options_, x, lin.col_norms, scale_, scale_inv_);
     Delta_ = x.cwiseProduct(scale_inv_).lpNorm<Eigen::Infinity>();
     if (Delta_ == 0 || !std::isfinite(Delta_)) Delta_ = 1.0;
     initial_guess_ = Delta_;
@@ -71,7 +71,6 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
   void prepare(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin,
                double cost) override {
     cost_ = cost;
-    x_norm_ = x.norm();
     select_free_variables(x, g);
     reduce(lin);
     if (gauss_newton_first() && accepted_steps_ == 0 && k() > 0 && !bounded_) {
@@ -89,6 +88,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
     predicted_reduction_ = -tr::evaluate_quadratic(T_, g_free_, dog_.step, none);
     gauss_newton_ = !dog_.tr_hit && (dog_.step - newton_step_).norm() == 0;
     step_norm_ = step.norm();
+    relative_step_ = tr::relative_step(step, x, options_.xtol);
     step_h_norm_ = step.cwiseProduct(scale_inv_).lpNorm<Eigen::Infinity>();
     // Variables that reach a bound are put exactly on it.
     x_new = (x + step).cwiseMax(lb_).cwiseMin(ub_);
@@ -115,7 +115,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
     Delta_ = update.Delta;
     if (gauss_newton_first() && update.ratio < 0.25) shrink_to_quadratic_minimum(actual_reduction);
     // ftol counts only for a full Gauss-Newton step (see trf.cpp).
-    return {acceptable(trial.cost), tr::check_termination(actual_reduction, cost_, step_norm_, x_norm_, update.ratio,
+    return {acceptable(trial.cost), tr::check_termination(actual_reduction, cost_, relative_step_, update.ratio,
                                                           gauss_newton_ ? options_.ftol : 0.0, options_.xtol)};
   }
 
@@ -179,7 +179,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
   MapV g_masked_, scale_, scale_inv_, reduced_qtf_;
   Eigen::VectorXi on_bound_;  // -1 / +1: the variable sits exactly on its lower / upper bound
   bool jac_scale_ = false, bounded_ = false;
-  double Delta_ = 1, initial_guess_ = 1, cost_ = 0, x_norm_ = 0;
+  double Delta_ = 1, initial_guess_ = 1, cost_ = 0;
   int accepted_steps_ = 0;
   // The reduced problem at x.
   std::vector<Eigen::Index> free_;
@@ -189,7 +189,7 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
   // The last proposal.
   tr::DoglegStep dog_;
   bool gauss_newton_ = false;
-  double predicted_reduction_ = 0, step_norm_ = 0, step_h_norm_ = 0;
+  double predicted_reduction_ = 0, step_norm_ = 0, step_h_norm_ = 0, relative_step_ = 0;
 };
 
 }  // namespace

@@ -53,8 +53,11 @@ struct SolverOptions {
   // Characteristic scale of each variable. Empty with x_scale_jac = true: 'jac', the inverse of
   // the running maximum of the Jacobian column norms. Empty with x_scale_jac = false: all ones.
   // Unset (the default) is each method's own best on NIST StRD:
-  // - trf, dogbox: all ones, as scipy. 'jac' costs dogbox 5 of its 51 certified runs (it drives
-  //   Lanczos1-3, Thurber, MGH10 from their first starts into flat regions) and gains trf nothing.
+  // - trf: the magnitudes of the start, |x0_j| (1 where x0_j = 0), so that the trust region has the
+  //   shape of the parameters in any units (with all ones, scipy's default, a = 1e27 next to
+  //   ea = 1e5 stops at the start); NIST 54/54 either way.
+  // - dogbox: all ones, as scipy. 'jac' costs it 5 of its 51 certified runs (it drives Lanczos1-3,
+  //   Thurber, MGH10 from their first starts into flat regions), |x0| one.
   // - lm: 'jac' (MINPACK's mode 1). All ones loses MGH10 from its first start (53/54).
   Eigen::VectorXd x_scale;
   std::optional<bool> x_scale_jac;

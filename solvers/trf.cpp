@@ -13,12 +13,13 @@
 //
 // Stopping (what makes the NIST defaults both strict and cheap):
 //   - the driver stops with `xtol`, without spending a pass, when the step about to be taken is the
-//     full Gauss-Newton step (inside the region and the bounds) and ||step|| < xtol (xtol + ||x||);
+//     full Gauss-Newton step (inside the region and the bounds) and every |step_j| < xtol (xtol + |x_j|);
 //   - a full Gauss-Newton step whose predicted reduction is at the cost's rounding level is
 //     accepted even when the computed cost does not decrease (tr::at_rounding_level): rejecting it
 //     would leave x where cost comparisons stop resolving it, not where the model says;
 //   - ftol counts only after a full Gauss-Newton step (a small reduction from a truncated step
-//     says the region is small, not that the minimum is near); scipy's xtol as usual; gtol on the
+//     says the region is small, not that the minimum is near); xtol per parameter (tr::relative_step,
+//     so no parameter's units hide another's step); gtol on the
 //     largest gradient cosine of the Coleman-Li weighted gradient (tr::largest_gradient_cosine).
 #include <algorithm>
 #include <cmath>
@@ -126,7 +127,7 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
 
   // x_scale, and the first radius: ||x0|| in the scaled variables (1 when x0 = 0), as scipy.
   void start(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin, double) override {
-    jac_scale_ = tr::initial_x_scale(options_, lin.col_norms, scale_, scale_inv_);
+    jac_scale_ = tr::initial_x_scale(options_, x, lin.col_norms, scale_, scale_inv_);
     if (bounded_) {
       scaled_coleman_li(x, g);
       Delta_ = (x.cwiseProduct(scale_inv_).array() / v_.array().sqrt()).matrix().norm();
@@ -159,7 +160,6 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
   void prepare(const tr::ConstVecRef& x, const tr::ConstVecRef& g, const Linearization& lin,
                double cost) override {
     cost_ = cost;
-    x_norm_ = x.norm();
     if (bounded_) {
       scaled_coleman_li(x, g);
       d_ = v_.cwiseSqrt().cwiseProduct(scale_);
@@ -191,6 +191,7 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
         bounded_ ? select_step(x, RD_, diag_h_, g_h_, p, p_h_, d_, Delta_, lb_, ub_, theta_).predicted_reduction
                  : -tr::evaluate_quadratic(RD_, g_h_, p_h_, no_diag);
     step_norm_ = p.norm();
+    relative_step_ = tr::relative_step(p, x, options_.xtol);
     x_new = x + p;
     if (bounded_) tr::make_strictly_feasible(x_new, lb_, ub_, 0.0);
     return {predicted_reduction_, gauss_newton_};
@@ -213,7 +214,7 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
     // ftol counts only for a full Gauss-Newton step: a small reduction from a step the region
     // truncated says the region is small, not that the minimum is near.
     tr::Verdict verdict{acceptable(trial.cost),
-                    tr::check_termination(actual_reduction, cost_, step_norm_, x_norm_, update.ratio,
+                    tr::check_termination(actual_reduction, cost_, relative_step_, update.ratio,
                                           gauss_newton_ ? options_.ftol : 0.0, options_.xtol)};
     if (!verdict.status) {
       alpha_ *= Delta_ / update.Delta;
@@ -244,10 +245,10 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
   MapM RD_, factor_, V_;
   MapV scale_, scale_inv_, v_, dv_, d_, diag_h_, g_h_, uf_, sv_, rhs_, p_h_;
   bool jac_scale_ = false;
-  double Delta_ = 1, alpha_ = 0, theta_ = 0.995, cost_ = 0, x_norm_ = 0, scale_free_optimality_ = 0;
+  double Delta_ = 1, alpha_ = 0, theta_ = 0.995, cost_ = 0, scale_free_optimality_ = 0;
   // The last proposal.
   bool gauss_newton_ = false;
-  double predicted_reduction_ = 0, step_norm_ = 0;
+  double predicted_reduction_ = 0, step_norm_ = 0, relative_step_ = 0;
 };
 
 }  // namespace

@@ -216,10 +216,16 @@ RadiusUpdate update_tr_radius(double Delta, double actual_reduction, double pred
   return {Delta, ratio};
 }
 
-std::optional<Status> check_termination(double dF, double F, double dx_norm, double x_norm, double ratio,
+double relative_step(const ConstVecRef& dx, const ConstVecRef& x, double xtol) {
+  double largest = 0;
+  for (Eigen::Index j = 0; j < dx.size(); ++j) largest = std::max(largest, std::abs(dx[j]) / (xtol + std::abs(x[j])));
+  return largest;
+}
+
+std::optional<Status> check_termination(double dF, double F, double relative_step, double ratio,
                                         double ftol, double xtol) {
   const bool ftol_satisfied = dF < ftol * F && ratio > 0.25;
-  const bool xtol_satisfied = dx_norm < xtol * (xtol + x_norm);
+  const bool xtol_satisfied = relative_step < xtol;
   if (ftol_satisfied && xtol_satisfied) return Status::ftol_and_xtol;
   if (ftol_satisfied) return Status::ftol;
   if (xtol_satisfied) return Status::xtol;
@@ -291,7 +297,7 @@ void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef sca
   }
 }
 
-bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
+bool initial_x_scale(const SolverOptions& options, const ConstVecRef& x0, const ConstVecRef& col_norms, VecRef scale,
                      VecRef scale_inv) {
   const bool jac_scale = uses_jacobian_scaling(options);
   if (options.x_scale.size()) {
@@ -299,6 +305,14 @@ bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms,
     scale_inv = scale.cwiseInverse();
   } else if (jac_scale) {
     update_jac_scale(col_norms, scale_inv, scale, true);
+  } else if (options.method == Algorithm::trf) {
+    // The start's magnitudes (1 where it is 0): the region then has the shape of the parameters,
+    // whatever their units (SolverOptions::x_scale).
+    for (Eigen::Index j = 0; j < scale.size(); ++j) {
+      const double magnitude = std::abs(x0[j]);
+      scale[j] = magnitude > 0 && std::isfinite(magnitude) ? magnitude : 1.0;
+    }
+    scale_inv = scale.cwiseInverse();
   } else {
     scale.setOnes();
     scale_inv.setOnes();

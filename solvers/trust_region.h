@@ -96,8 +96,12 @@ struct RadiusUpdate {
 };
 RadiusUpdate update_tr_radius(double Delta, double actual_reduction, double predicted_reduction,
                               double step_norm, bool bound_hit);
-// ftol: dF < ftol F with a trusted model (ratio > 0.25); xtol: ||dx|| < xtol (xtol + ||x||).
-std::optional<Status> check_termination(double dF, double F, double dx_norm, double x_norm, double ratio,
+// The step relative to each parameter: max_j |dx_j| / (xtol + |x_j|). scipy's xtol test compares
+// ||dx|| with ||x||, so a parameter of 1e15 hides a step of 1e-3 relative in one of 1e5 and the
+// answer then depends on units; per parameter it does not.
+double relative_step(const ConstVecRef& dx, const ConstVecRef& x, double xtol);
+// ftol: dF < ftol F with a trusted model (ratio > 0.25); xtol: relative_step(dx, x) < xtol.
+std::optional<Status> check_termination(double dF, double F, double relative_step, double ratio,
                                         double ftol, double xtol);
 
 // ---- Dogleg in a box (Voglis & Lagaris 2004; scipy's dogbox.dogleg_step) ----
@@ -145,7 +149,7 @@ void update_jac_scale(const ConstVecRef& col_norms, VecRef scale_inv, VecRef sca
 // The x_scale at the start of a run: options.x_scale, 'jac' (uses_jacobian_scaling) from the first
 // column norms, or ones.
 // Returns whether 'jac' scaling is on (the solver then updates it every iteration).
-bool initial_x_scale(const SolverOptions& options, const ConstVecRef& col_norms, VecRef scale,
+bool initial_x_scale(const SolverOptions& options, const ConstVecRef& x0, const ConstVecRef& col_norms, VecRef scale,
                      VecRef scale_inv);
 
 // x as "[x1, x2, ...]" with 17 significant digits, for messages.

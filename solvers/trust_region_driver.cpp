@@ -119,7 +119,6 @@ struct Run {
 
   // Trial steps from x until one is accepted or a test ends the run.
   void iterate() {
-    const double x_norm = x.norm();
     for (;;) {
       if (interrupt_requested(options)) {
         status = Status::interrupted;
@@ -127,7 +126,7 @@ struct Run {
       }
       const Proposal proposal = strategy.propose(x, step, x_new);
       // x is already at the model's minimum to xtol: no pass is spent on the step.
-      if (proposal.model_minimum && step.norm() < options.xtol * (options.xtol + x_norm)) {
+      if (proposal.model_minimum && relative_step(step, x, options.xtol) < options.xtol) {
         status = Status::xtol;
         return;
       }
