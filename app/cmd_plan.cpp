@@ -98,7 +98,7 @@ void print_data_plan(const FitPlan& problem, bool json) {
         {"predicted_peak_bytes", peaks},
         {"memory_limit_bytes", plan.memory_limit_bytes},
         {"limit_source", problem.limit_source},
-        {"baseline_rss_bytes", request.baseline_rss_bytes},
+        {"baseline_rss_bytes", planned_baseline_bytes(request)},
         {"chosen_predicted_peak_bytes", plan.predicted_peak_bytes},
         {"needs_chunking", plan.mode != FitMode::memory},
         {"chunk_size", chunk},

@@ -157,8 +157,15 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
     Eigen::HouseholderQR<Eigen::Ref<Eigen::MatrixXd>> qr(R_free);
     reduced_qtf_ = qr.householderQ().adjoint() * lin.qtf;
     T_ = R_free.topRows(k()).triangularView<Eigen::Upper>();
-    Eigen::JacobiSVD<Eigen::MatrixXd> svd(T_, Eigen::ComputeFullU | Eigen::ComputeFullV);
-    newton_step_ = -svd.solve(reduced_qtf_.head(k()));
+    // The Gauss-Newton step as the least-squares solution of T p = -Q^T f, computed on the
+    // column-scaled T: the SVD's cut-off for small singular values then does not depend on the
+    // parameters' units (unscaled, an amplitude of 1e15 beside a rate of 1e2 truncates the step).
+    Vec column_norms = T_.colwise().norm().transpose();
+    for (Eigen::Index j = 0; j < k(); ++j)
+      if (!(column_norms[j] > 0) || !std::isfinite(column_norms[j])) column_norms[j] = 1.0;
+    const Eigen::MatrixXd scaled = T_ * column_norms.cwiseInverse().asDiagonal();
+    Eigen::JacobiSVD<Eigen::MatrixXd> svd(scaled, Eigen::ComputeFullU | Eigen::ComputeFullV);
+    newton_step_ = -svd.solve(reduced_qtf_.head(k())).cwiseQuotient(column_norms);
     const Vec none;
     along_anti_gradient_ = tr::build_quadratic_1d(T_, g_free_, -g_free_, none, none);
   }

@@ -83,7 +83,7 @@ struct SolverOptions {
   // (within [0.1, 0.5] of the step). `scipy`: radius ||x0||_inf and a fixed quarter, as scipy's
   // dogbox. Measured (tests/solvers/nist_test.cpp, mgh_test.cpp): NIST StRD 52/54 vs 51/54 runs at
   // LRE >= 6 (scipy's stops Rat43 start 1 at a wrong point with `gtol`); Moré-Garbow-Hillstrom from
-  // 1, 10 and 100 times the standard starts 38/48 vs 39/48 at a listed minimum.
+  // 1, 10 and 100 times the standard starts 38/48 for both at a listed minimum (trf 41, lm 40).
   enum class DogboxRadiusRule { gauss_newton_first, scipy };
   DogboxRadiusRule dogbox_radius_rule = DogboxRadiusRule::gauss_newton_first;
   // Initial trust-region radius factor (MINPACK's `factor`), for lm. trf and dogbox start, as

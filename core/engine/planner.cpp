@@ -25,6 +25,13 @@ std::string_view to_string(FitMode mode) {
   return "?";
 }
 
+std::size_t planned_baseline_bytes(const PlanRequest& request) {
+  // Rounded up to a whole MiB: two processes planning the same fit (`plan` and `fit`) measure their
+  // RSS a few pages apart, and near a threshold that alone would make them choose differently.
+  constexpr std::size_t kQuantum = std::size_t{1} << 20;
+  return (request.baseline_rss_bytes + kQuantum - 1) / kQuantum * kQuantum;
+}
+
 FitMode parse_fit_mode(std::string_view text) {
   if (text == "auto") return FitMode::automatic;
   if (text == "memory") return FitMode::memory;
@@ -110,7 +117,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   const std::size_t worker_workspace =
       ChunkedObjective::worker_workspace_bytes(chunk, request.model_params, request.columns);
   PeakParts parts;
-  parts.baseline = request.baseline_rss_bytes;
+  parts.baseline = planned_baseline_bytes(request);
   parts.small = slots_for(m, chunk) * footprint::tsqr_factor_bytes(n_free) +
                 solver_workspace_bytes(workspace_spec(request.method), n_free) + sizeof(double) * chunk;
   if (request.writes_fitted_csv) parts.small += chunk * (request.columns + 2) * kFittedCsvBytesPerField;

@@ -66,6 +66,10 @@ struct PlanRequest {
   bool writes_fitted_csv = false;
 };
 
+// The process's RSS before the fit as the prediction counts it: baseline_rss_bytes rounded up to a
+// whole MiB.
+std::size_t planned_baseline_bytes(const PlanRequest& request);
+
 // One mode's prediction.
 struct ModePlan {
   FitMode mode = FitMode::memory;

@@ -78,10 +78,10 @@ TEST(MghAllStarts, MethodsAndDogboxRadiusRules) {
   const int dogbox_scipy = solved_from_all_starts("dogbox (scipy)", options);
   std::printf("at a listed minimum of 48: trf %d, lm %d, dogbox %d, dogbox with scipy's rule %d\n", trf, lm,
               dogbox, dogbox_scipy);
-  EXPECT_GE(trf, 39);
+  EXPECT_GE(trf, 41);
   EXPECT_GE(lm, 40);
   EXPECT_GE(dogbox, 38);
-  EXPECT_GE(dogbox_scipy, 39);
+  EXPECT_GE(dogbox_scipy, 38);  // the comparison rule, not the default (options.h)
 }
 
 }  // namespace
