@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <optional>
 #include <string>
@@ -192,6 +193,14 @@ NativeResult run_fit(const py::dict& o) {
   std::atomic<bool> interrupt{false};
   std::optional<py::error_already_set> signal_error;
   spec.interrupt = &interrupt;
+  // The readers' remarks (rows skipped or omitted) join the result's notes, where the report and
+  // to_dict() show them; they may come from any thread while the GIL is released.
+  std::mutex notices_mutex;
+  std::vector<std::string> notices;
+  spec.data_options.on_notice = [&](const std::string& line) {
+    const std::lock_guard lock(notices_mutex);
+    notices.push_back(line);
+  };
   if (own_model) own_model->set_interrupt(&interrupt);
   spec.on_iteration = [&](const IterationInfo&, bool) {
     py::gil_scoped_acquire gil;
@@ -219,6 +228,7 @@ NativeResult run_fit(const py::dict& o) {
     if (auto error = own_model->take_error()) throw *error;
   if (signal_error && !signal_error->matches(PyExc_KeyboardInterrupt)) throw *signal_error;
   out.result.used.peak_rss_bytes = peak_rss_bytes();
+  out.result.used.notes.insert(out.result.used.notes.end(), notices.begin(), notices.end());
   if (own_model) {
     out.model = own_model;
     out.result.used.notes.push_back("Jacobian of the Python function: " +

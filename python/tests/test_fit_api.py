@@ -195,3 +195,14 @@ def test_docstring_examples_run():
     for module in (_api, _scipy):
         outcome = doctest.testmod(module, extraglobs={"curvefit": curvefit})
         assert outcome.attempted > 0 and outcome.failed == 0, module.__name__
+
+
+def test_rows_the_reader_omits_are_in_the_notes(tmp_path):
+    # Known truth y = 2 x + 1; one row has a missing y, which nan_policy="omit" drops and says so.
+    path = tmp_path / "gaps.csv"
+    rows = ["x,y"] + [f"{x},{2 * x + 1}" for x in range(20)]
+    rows[6] = "5,NA"
+    path.write_text("\n".join(rows) + "\n")
+    r = curvefit.fit(path, "linear", nan_policy="omit")
+    assert r.params["a"] == pytest.approx(2.0, rel=1e-12) and r.params["b"] == pytest.approx(1.0, rel=1e-12)
+    assert any("omitted 1 row" in note and "line 7" in note for note in r.to_dict()["notes"]), r.to_dict()["notes"]
