@@ -17,10 +17,12 @@ constexpr double kDefaultRcond = 1e-12;
 // A parameter whose unit vector has more than this weight in the null space of R is undetermined.
 const double kNullSpaceWeight = std::sqrt(std::numeric_limits<double>::epsilon());
 
-// Column norms of R (those of J). A parameter that moves nothing has norm 0: it keeps scale 1 so
-// that its zero column shows up as a null direction.
+// Column norms of R (those of J), computed without squaring (a column of 1e-217 has squares that
+// underflow). A parameter that moves nothing has norm 0: it keeps scale 1 so that its zero column
+// shows up as a null direction.
 Eigen::VectorXd column_scales(const Eigen::MatrixXd& upper) {
-  Eigen::VectorXd d = upper.colwise().norm().transpose();
+  Eigen::VectorXd d(upper.cols());
+  for (Eigen::Index j = 0; j < d.size(); ++j) d[j] = upper.col(j).stableNorm();
   for (Eigen::Index j = 0; j < d.size(); ++j)
     if (!(d[j] > 0) || !std::isfinite(d[j])) d[j] = 1.0;
   return d;
@@ -70,7 +72,11 @@ Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcon
       }
     }
   }
+  // Standard errors from the rows of the root, not from the diagonal: a parameter of 1e217 has a
+  // variance beyond the largest double but a standard error well inside it.
   out.stderr_ = out.matrix.diagonal().cwiseSqrt();
+  for (Eigen::Index j = 0; j < n; ++j)
+    if (out.determined[j] && std::isfinite(scale)) out.stderr_[j] = std::sqrt(scale) * root.row(j).stableNorm();
   return out;
 }
 

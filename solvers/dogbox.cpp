@@ -160,7 +160,8 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
     // The Gauss-Newton step as the least-squares solution of T p = -Q^T f, computed on the
     // column-scaled T: the SVD's cut-off for small singular values then does not depend on the
     // parameters' units (unscaled, an amplitude of 1e15 beside a rate of 1e2 truncates the step).
-    Vec column_norms = T_.colwise().norm().transpose();
+    Vec column_norms(k());
+    for (Eigen::Index j = 0; j < k(); ++j) column_norms[j] = T_.col(j).stableNorm();
     for (Eigen::Index j = 0; j < k(); ++j)
       if (!(column_norms[j] > 0) || !std::isfinite(column_norms[j])) column_norms[j] = 1.0;
     const Eigen::MatrixXd scaled = T_ * column_norms.cwiseInverse().asDiagonal();

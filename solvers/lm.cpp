@@ -84,7 +84,7 @@ void pivoted_qr(LmWorkspace& ws) {
   MatrixView& a = ws.r;
   const Index n = a.cols();
   for (Index j = 0; j < n; ++j) {
-    ws.qr_norms[j] = a.col(j).norm();
+    ws.qr_norms[j] = a.col(j).stableNorm();
     ws.qr_reference_norms[j] = ws.qr_norms[j];
     ws.pivot[j] = static_cast<double>(j);
   }
@@ -99,7 +99,7 @@ void pivoted_qr(LmWorkspace& ws) {
       std::swap(ws.pivot[j], ws.pivot[largest]);
     }
     // The reflection I - v v^T / v_0 maps column j below the diagonal onto -ajnorm e_j.
-    double ajnorm = a.col(j).tail(n - j).norm();
+    double ajnorm = a.col(j).tail(n - j).stableNorm();
     if (ajnorm != 0) {
       if (a(j, j) < 0) ajnorm = -ajnorm;
       auto v = a.col(j).tail(n - j);
@@ -114,7 +114,7 @@ void pivoted_qr(LmWorkspace& ws) {
           ws.qr_norms[k] *= std::sqrt(std::max(0.0, 1 - ratio * ratio));
           const double kept = ws.qr_norms[k] / ws.qr_reference_norms[k];
           if (0.05 * kept * kept <= machine_epsilon) {
-            ws.qr_norms[k] = a.col(k).tail(n - j - 1).norm();
+            ws.qr_norms[k] = a.col(k).tail(n - j - 1).stableNorm();
             ws.qr_reference_norms[k] = ws.qr_norms[k];
           }
         }
@@ -222,7 +222,7 @@ double levenberg_marquardt_parameter(LmWorkspace& ws, double delta, double par) 
 
   // Accept it if it lies (nearly) within the trust region.
   wa2 = diag.cwiseProduct(x);
-  double dxnorm = wa2.norm();
+  double dxnorm = wa2.stableNorm();
   double fp = dxnorm - delta;
   if (fp <= 0.1 * delta) return 0;
 
@@ -234,13 +234,13 @@ double levenberg_marquardt_parameter(LmWorkspace& ws, double delta, double par) 
       wa1[j] = diag[l] * (wa2[l] / dxnorm);
     }
     for (Index j = 0; j < n; ++j) wa1[j] = (wa1[j] - r.col(j).head(j).dot(wa1.head(j))) / r(j, j);
-    const double norm = wa1.norm();
+    const double norm = wa1.stableNorm();
     parl = ((fp / delta) / norm) / norm;
   }
   // Upper bound paru = ||D^-1 J^T f|| / Delta.
   for (Index j = 0; j < n; ++j)
     wa1[j] = r.col(j).head(j + 1).dot(qtb.head(j + 1)) / diag[column_of(ws.pivot, j)];
-  const double gnorm = wa1.norm();
+  const double gnorm = wa1.stableNorm();
   double paru = gnorm / delta;
   if (paru == 0) paru = dwarf / std::min(delta, 0.1);
 
@@ -253,7 +253,7 @@ double levenberg_marquardt_parameter(LmWorkspace& ws, double delta, double par) 
     wa1 = std::sqrt(par) * diag;
     solve_damped(r, ws.pivot, wa1, qtb, x, ws.sdiag, wa2);
     wa2 = diag.cwiseProduct(x);
-    dxnorm = wa2.norm();
+    dxnorm = wa2.stableNorm();
     const double previous_fp = fp;
     fp = dxnorm - delta;
     // Close enough; or parl = 0 and phi stopped increasing towards zero from below; or 10 tries.
@@ -269,7 +269,7 @@ double levenberg_marquardt_parameter(LmWorkspace& ws, double delta, double par) 
       wa1[j] /= ws.sdiag[j];
       wa1.tail(n - j - 1) -= wa1[j] * r.col(j).tail(n - j - 1);
     }
-    const double norm = wa1.norm();
+    const double norm = wa1.stableNorm();
     const double correction = ((fp / delta) / norm) / norm;
     if (fp > 0) parl = std::max(parl, par);
     if (fp < 0) paru = std::min(paru, par);
@@ -315,7 +315,7 @@ class LmStrategy final : public tr::TrustRegionStrategy {
     } else {
       ws_.diag.setOnes();
     }
-    xnorm_ = ws_.diag.cwiseProduct(x).norm();
+    xnorm_ = ws_.diag.cwiseProduct(x).stableNorm();
     delta_ = options_.initial_radius_factor * xnorm_;
     if (delta_ == 0) delta_ = options_.initial_radius_factor;
   }
@@ -343,13 +343,13 @@ class LmStrategy final : public tr::TrustRegionStrategy {
     step = -ws_.step;
     x_new = x + step;
     ws_.wa2 = ws_.diag.cwiseProduct(step);
-    pnorm_ = ws_.wa2.norm();
+    pnorm_ = ws_.wa2.stableNorm();
     if (first_step_) delta_ = std::min(delta_, pnorm_);  // Delta_0 no larger than the first step
     const Index n = step.size();
     ws_.model_residual.setZero();
     for (Index j = 0; j < n; ++j)
       ws_.model_residual.head(j + 1) += step[column_of(ws_.pivot, j)] * ws_.r.col(j).head(j + 1);
-    const double temp1 = ws_.model_residual.norm() / fnorm_;
+    const double temp1 = ws_.model_residual.stableNorm() / fnorm_;
     const double temp2 = std::sqrt(par_) * pnorm_ / fnorm_;
     prered_ = temp1 * temp1 + temp2 * temp2 / 0.5;
     dirder_ = -(temp1 * temp1 + temp2 * temp2);
@@ -375,7 +375,7 @@ class LmStrategy final : public tr::TrustRegionStrategy {
     }
     tr::Verdict verdict{r >= 1e-4, std::nullopt};
     if (verdict.accept) {
-      xnorm_ = ws_.diag.cwiseProduct(x_new).norm();
+      xnorm_ = ws_.diag.cwiseProduct(x_new).stableNorm();
       first_step_ = false;
     }
     verdict.status = convergence(actred, r);

@@ -80,6 +80,9 @@ struct ChunkedObjective::Impl {
   std::size_t columns = 2;                   // data columns: predictors, y, sigma
   std::vector<int> free_index;               // model index of each free parameter
   Eigen::VectorXd fixed_values;
+  // The pass's column scales of the free Jacobian (jacobian_column_scales): the fold works on
+  // J diag(scale), and R is unscaled afterwards.
+  std::vector<double> column_scale;
 
   // More threads than cores were asked for: allow them (TBB otherwise caps its workers at the
   // core count, and says so on stderr). Results do not depend on the thread count anyway.
@@ -132,6 +135,20 @@ namespace {
 
 constexpr std::size_t kSubBlockRows = ChunkedObjective::kSubBlockRows;
 
+// Column j of the Jacobian is folded times 2^e, the power of two nearest the free parameter's
+// magnitude (1 for zero or non-finite values). A model a e^(-b t) with a = 1e217 at t = 1000 has
+// d/da ~ 1e-217, whose squares underflow in the Householder norms, so R would lose that column;
+// times |a| it is of order one. Powers of two scale exactly: where nothing under- or overflows the
+// fold gives the same bits as without them, and dividing R's columns afterwards is exact too.
+std::vector<double> jacobian_column_scales(const double* p, const std::vector<int>& free_index) {
+  std::vector<double> scale(free_index.size(), 1.0);
+  for (std::size_t j = 0; j < free_index.size(); ++j) {
+    const double magnitude = std::abs(p[free_index[j]]);
+    if (std::isnormal(magnitude)) scale[j] = std::ldexp(1.0, std::ilogb(magnitude));
+  }
+  return scale;
+}
+
 // The rows of one sub-block of a chunk: the model, the residuals (scaled by a robust loss when
 // there is one) and, when linearizing, the fold into the slot's factor. `block` holds
 // [J | values] for these rows, leading dimension `rows`: columns 0..n_model-1 the Jacobian,
@@ -148,6 +165,9 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
     for (std::size_t j = 0; j < n_free; ++j) {
       const std::size_t source = static_cast<std::size_t>(impl.free_index[j]);
       if (source != j) std::copy_n(block + source * rows, rows, block + j * rows);
+      const double scale = impl.column_scale[j];
+      if (scale != 1.0)
+        for (std::size_t i = 0; i < rows; ++i) block[j * rows + i] *= scale;
     }
   } else {
     impl.model.evaluate(x, rows, p, values);
@@ -294,6 +314,7 @@ void ChunkedObjective::reset_slots() {
 bool ChunkedObjective::run_pass(const double* p, bool linearize) {
   Impl& impl = *impl_;
   start_pass();
+  impl.column_scale = jacobian_column_scales(p, impl.free_index);
   if (options_.rows_done) options_.rows_done->store(0, std::memory_order_relaxed);
   reset_slots();
   std::atomic<bool> cut_short{false};
@@ -418,6 +439,7 @@ Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linear
   const Eigen::Map<const Eigen::MatrixXd> factor(root.factor.data(), n, n + 1);
   Linearization& lin = result.lin;
   lin.R = factor.leftCols(n).triangularView<Eigen::Upper>();
+  for (Eigen::Index j = 0; j < n; ++j) lin.R.col(j) /= impl_->column_scale[static_cast<std::size_t>(j)];
   lin.qtf = factor.col(n);
   lin.f_norm2 = root.f_norm2;
   if (!lin.R.allFinite() || !lin.qtf.allFinite()) {  // a non-finite Jacobian entry
@@ -426,7 +448,9 @@ Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linear
     result.lin = {};
     return result;
   }
-  lin.col_norms = lin.R.colwise().norm().transpose();
+  // Without squaring: the squares of a column of 1e-217 underflow.
+  lin.col_norms.resize(n);
+  for (Eigen::Index j = 0; j < n; ++j) lin.col_norms[j] = lin.R.col(j).stableNorm();
   result.has_linearization = true;
   return result;
 }
