@@ -135,16 +135,20 @@ namespace {
 
 constexpr std::size_t kSubBlockRows = ChunkedObjective::kSubBlockRows;
 
-// Column j of the Jacobian is folded times 2^e, the power of two nearest the free parameter's
-// magnitude (1 for zero or non-finite values). A model a e^(-b t) with a = 1e217 at t = 1000 has
+// Column j of the Jacobian is folded times 2^e, the power of two at the free parameter's magnitude
+// when that magnitude is extreme (beyond 2^+-64; else, and for zero or non-finite values, 1). A model a e^(-b t) with a = 1e217 at t = 1000 has
 // d/da ~ 1e-217, whose squares underflow in the Householder norms, so R would lose that column;
 // times |a| it is of order one. Powers of two scale exactly: where nothing under- or overflows the
 // fold gives the same bits as without them, and dividing R's columns afterwards is exact too.
+constexpr int kUnscaledExponent = 64;  // parameters within 2^-64 .. 2^64 keep scale 1
 std::vector<double> jacobian_column_scales(const double* p, const std::vector<int>& free_index) {
   std::vector<double> scale(free_index.size(), 1.0);
   for (std::size_t j = 0; j < free_index.size(); ++j) {
     const double magnitude = std::abs(p[free_index[j]]);
-    if (std::isnormal(magnitude)) scale[j] = std::ldexp(1.0, std::ilogb(magnitude));
+    // Only where the magnitude is extreme: elsewhere the products cannot under- or overflow and
+    // the pass is spared the multiplications.
+    if (std::isnormal(magnitude) && std::abs(std::ilogb(magnitude)) > kUnscaledExponent)
+      scale[j] = std::ldexp(1.0, std::ilogb(magnitude));
   }
   return scale;
 }
