@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "core/model/model_library.h"
+#include "core/model/model_test_support.h"
 #include "solvers/dense_objective.h"
 #include "solvers/solve.h"
 
@@ -131,15 +132,7 @@ const Rules* rules_for(const ModelInfo& info) {
   return it == rules().end() ? nullptr : &it->second;
 }
 
-struct Curve {
-  std::vector<std::vector<double>> x;  // per predictor
-  std::vector<double> y;
-  std::vector<const double*> columns() const {
-    std::vector<const double*> c;
-    for (const auto& v : x) c.push_back(v.data());
-    return c;
-  }
-};
+using Curve = test::Dataset;  // x per predictor, y
 
 // Points on the example range (a 40 x 40 grid for two predictors), y from the example parameters.
 Curve example_curve(const ModelInfo& info) {
