@@ -86,15 +86,9 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
     if (column.size() != spec.y.size()) throw UsageError("x and y have different lengths");
   if (!spec.sigma.empty() && spec.sigma.size() != spec.y.size())
     throw UsageError("sigma and y have different lengths");
-  for (std::size_t i = 0; i < spec.y.size(); ++i) {
-    bool finite = std::isfinite(spec.y[i]);
-    for (const auto& column : spec.x) finite = finite && std::isfinite(column[i]);
-    if (!finite)
-      throw DataError("<memory>: row " + std::to_string(i + 1) + ": x or y is not finite");
-    if (!spec.sigma.empty() && !(spec.sigma[i] > 0 && std::isfinite(spec.sigma[i])))
-      throw DataError("<memory>: row " + std::to_string(i + 1) +
-                      ": sigma must be positive and finite");
-  }
+  std::vector<const double*> x;
+  for (const auto& column : spec.x) x.push_back(column.data());
+  check_array_values(x, spec.y.data(), spec.sigma.empty() ? nullptr : spec.sigma.data(), spec.y.size());
   return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
 }
 
@@ -153,19 +147,24 @@ void check_scalar_options(const FitSpec& spec) {
     throw UsageError("--f-scale: must be positive");
 }
 
+// The free names of a formula, or none when it does not parse (the real compile reports that).
+std::optional<std::vector<std::string>> names_in_formula(const std::string& model) {
+  try {
+    return formula_names(model);
+  } catch (const ModelError&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 std::vector<std::string> formula_predictor_names(const std::string& model,
                                                  const std::vector<std::string>& x_names) {
   if (x_names.empty() || find_model(model)) return {};
-  std::vector<std::string> names;
-  try {
-    names = formula_names(model);
-  } catch (const ModelError&) {
-    return {};  // the real compile reports the error
-  }
+  const auto names = names_in_formula(model);
+  if (!names) return {};
   for (const auto& x : x_names)
-    if (std::find(names.begin(), names.end(), x) == names.end()) return {};
+    if (std::find(names->begin(), names->end(), x) == names->end()) return {};
   return x_names;
 }
 
@@ -177,13 +176,9 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
   });
   // A bare word is a model name (make_model names a misspelt one).
   if (find_model(model) || bare_word) return {};
-  std::vector<std::string> names;
-  try {
-    names = formula_names(model);
-  } catch (const ModelError&) {
-    return {};  // the real compile reports the error
-  }
-  return formula_predictors(names, describe_columns(spec.data_path, spec.data_options));
+  const auto names = names_in_formula(model);
+  if (!names) return {};
+  return formula_predictors(*names, describe_columns(spec.data_path, spec.data_options));
 }
 
 FitPlan plan_fit(const FitSpec& spec) {
