@@ -94,6 +94,13 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
 
 DataInfo array_info(const FitSpec& spec) {
   DataInfo info;
+  if (spec.source) {
+    info.rows = spec.source->rows();
+    info.rows_exact = true;
+    info.num_predictors = spec.source->num_predictors();
+    info.has_sigma = spec.source->has_sigma();
+    return info;
+  }
   const bool external = spec.external.y != nullptr;
   info.rows = external ? spec.external.rows : spec.y.size();
   info.rows_exact = true;
@@ -101,6 +108,23 @@ DataInfo array_info(const FitSpec& spec) {
   info.has_sigma = external ? spec.external.sigma != nullptr : !spec.sigma.empty();
   return info;
 }
+
+// FitSpec::source served through PreparedFit's owning pointer without taking ownership.
+class BorrowedSource : public DataSource {
+ public:
+  explicit BorrowedSource(DataSource& source) : source_(source) {}
+  std::size_t rows() const override { return source_.rows(); }
+  int num_predictors() const override { return source_.num_predictors(); }
+  bool has_sigma() const override { return source_.has_sigma(); }
+  std::vector<std::string> column_names() const override { return source_.column_names(); }
+  std::string description() const override { return source_.description(); }
+  void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override {
+    source_.read(begin, count, x, y, sigma);
+  }
+
+ private:
+  DataSource& source_;
+};
 
 // FitSpec::custom_model served through the FitPlan's owning pointer without taking ownership.
 class BorrowedModel : public Model {
@@ -211,7 +235,8 @@ FitPlan plan_fit(const FitSpec& spec) {
   r.limit_source = setup.limit_source;
   r.baseline_rss_bytes = current_rss_bytes();
   r.threads = spec.threads;
-  r.location = spec.data_path.empty()                  ? DataLocation::in_memory
+  r.location = spec.source                             ? DataLocation::converted_arrays
+               : spec.data_path.empty()                ? DataLocation::in_memory
                : setup.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file
                                                        : DataLocation::csv_file;
   r.mode = spec.mode;
@@ -231,6 +256,16 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   FitPlan& setup = prepared.setup;
   const auto start = Clock::now();
   if (setup.plan.mode == FitMode::stream) {
+    if (spec.source) {
+      if (spec.source->num_predictors() != setup.model->num_predictors())
+        throw UsageError("x has " + std::to_string(spec.source->num_predictors()) +
+                         " predictor column(s) but the model has " +
+                         std::to_string(setup.model->num_predictors()));
+      prepared.data = std::make_unique<BorrowedSource>(*spec.source);
+      prepared.used.notes.push_back("data converted chunk by chunk on every pass (not float64 or not contiguous), "
+                                    "never copied whole");
+      return;
+    }
     prepared.data = open_streaming(spec.data_path, setup.data_options);
     return;
   }

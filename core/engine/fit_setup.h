@@ -55,6 +55,11 @@ struct FitSpec {
     std::size_t rows = 0;
     std::vector<std::string> names;     // column names for reports (default x, y, sigma)
   } external;
+  // Or, when data_path is empty and `source` is set, rows served by the caller's reader (e.g.
+  // numpy arrays of another dtype or with strides, converted chunk by chunk): the fit streams from
+  // it on every pass and never holds a copy of the data. Not owned; it must outlive the fit, and
+  // its read() must throw DataError for a row that is not finite (as a file's reader does).
+  DataSource* source = nullptr;
   // A built-in model name (`curvefit models`) or a formula such as "a*exp(-b*x)+c".
   std::string model;
   // A model of the front end's own (e.g. a Python function), used instead of building one from

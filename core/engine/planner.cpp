@@ -186,7 +186,9 @@ void check_request(const PlanRequest& request) {
 ModePlan plan_mode(const PlanRequest& request, FitMode mode) {
   ModePlan mode_plan;
   mode_plan.mode = mode;
-  mode_plan.possible = mode != FitMode::stream || request.location != DataLocation::in_memory;
+  mode_plan.possible = request.location == DataLocation::converted_arrays
+                          ? mode == FitMode::stream
+                          : mode != FitMode::stream || request.location != DataLocation::in_memory;
   if (request.chunk_rows > 0) {
     mode_plan.chunk_rows = std::min(request.chunk_rows, request.rows);
   } else if (mode == FitMode::memory) {
@@ -201,7 +203,10 @@ ModePlan plan_mode(const PlanRequest& request, FitMode mode) {
   mode_plan.fits = mode_plan.possible && parts.total() <= request.memory_limit_bytes;
   std::string verdict;
   if (!mode_plan.possible)
-    verdict = "not possible: the data are not in a file that can be re-read";
+    verdict = request.location == DataLocation::converted_arrays
+                  ? "not possible: the arrays are not contiguous doubles and are converted chunk by chunk, "
+                    "never copied whole"
+                  : "not possible: the data are not in a file that can be re-read";
   else
     verdict = std::string(mode_plan.fits ? "fits in " : "does not fit in ") +
               format_size(request.memory_limit_bytes);
@@ -215,7 +220,12 @@ ModePlan plan_mode(const PlanRequest& request, FitMode mode) {
 const ModePlan& choose_mode(const PlanRequest& request, Plan& plan) {
   if (request.mode != FitMode::automatic) {
     const ModePlan& forced = plan.modes[static_cast<std::size_t>(request.mode) - 1];
-    if (!forced.possible) throw UsageError("--mode stream needs the data in a file that can be re-read");
+    if (!forced.possible)
+      throw UsageError(request.location == DataLocation::converted_arrays
+                           ? "--mode " + std::string(to_string(forced.mode)) +
+                                 " would copy the arrays: pass contiguous float64 arrays, or use mode stream "
+                                 "(other dtypes and strides are converted chunk by chunk)"
+                           : "--mode stream needs the data in a file that can be re-read");
     if (!forced.fits)
       throw MemoryError(forced.predicted_peak_bytes, request.memory_limit_bytes,
                         request.limit_source + "; mode " + std::string(to_string(forced.mode)) + " needs at least " +

@@ -34,6 +34,9 @@ enum class DataLocation {
   in_memory,  // already in RAM (counted in the baseline); streaming is not possible
   csv_file,   // loaded by the CSV parser, or streamed from its binary spill file
   hdf5_file,  // loaded or streamed by hyperslabs
+  // The caller's arrays in another form than contiguous doubles (another dtype, strides): they
+  // are converted chunk by chunk on every pass (stream), never copied whole.
+  converted_arrays,
 };
 
 struct PlanRequest {

@@ -70,6 +70,11 @@ def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
     model_options, names = _model_options(model, jac, options.get("x"), num_predictors)
     if callable(model) and "path" in options:
         raise ValueError("a Python function model needs the data as arrays (a file is read by the native engine)")
+    if callable(model):  # f receives contiguous float64 blocks of the arrays, as with scipy
+        for key in ("y_array", "sigma_array"):
+            if options.get(key) is not None:
+                options[key] = np.ascontiguousarray(options[key], dtype=np.float64)
+        options["x_arrays"] = [np.ascontiguousarray(a, dtype=np.float64) for a in options["x_arrays"]]
     options.update(model_options)
     options["p0"] = _named(p0, names, "p0")
     options["fix"] = _named(fix, names, "fix")
@@ -97,8 +102,10 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     data : str, os.PathLike, dict, pandas.DataFrame or tuple
         A CSV/TSV or HDF5 file (read, or streamed under `memory_limit`, by the native engine), a
         dict of arrays or a DataFrame (columns by name), or an ``(x, y)`` / ``(x, y, sigma)`` tuple
-        with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied
-        (other dtypes or strides are converted to float64 once: a copy).
+        with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied;
+        other real dtypes (float32, integers, bool) and strided views are converted chunk by
+        chunk on every pass (the fit streams), never copied whole. A Python function model
+        receives float64 blocks: its arrays are converted once, as scipy does.
     model : str or callable
         A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, or a
         Python function ``f(x, *params)`` vectorised over x (called on blocks of rows; its

@@ -1,27 +1,46 @@
 """Turning the data a user hands to curvefit.fit into what the native engine reads.
 
-Arrays are passed to the engine in place: a C-contiguous float64 array is not copied (numpy's
-ascontiguousarray returns it as is); anything else is converted once.
+Arrays are passed to the engine in place: a C-contiguous float64 array is read directly; a numpy
+array of another real dtype (float32, integers, bool) or with strides (a row of a 2-D array, a
+column of a record array) is converted chunk by chunk on every pass by the native reader, never
+copied whole. Anything else (lists, float16, big-endian data, ...) is converted to float64 once.
 """
 import os
+import sys
 
 import numpy as np
 
+_NATIVE_ORDER = "<" if sys.byteorder == "little" else ">"
+_READABLE = {("f", 4), ("f", 8), ("b", 1)} | {(k, s) for k in "iu" for s in (1, 2, 4, 8)}
 
-def as_column(values, what):
-    array = np.ascontiguousarray(values, dtype=np.float64)
+
+def _readable_in_place(array):
+    """Whether the native reader converts this array chunk by chunk (see array_source.h)."""
+    dtype = array.dtype
+    return (array.ndim == 1 and (dtype.kind, dtype.itemsize) in _READABLE
+            and dtype.byteorder in ("=", "|", _NATIVE_ORDER))
+
+
+def as_column(values, what, contiguous=False):
+    """A 1-D array the engine reads: the caller's own array when it can be read in place, else a
+    float64 copy. contiguous=True (a Python model function, which receives float64 blocks of the
+    arrays as scipy's does) always gives contiguous float64."""
+    array = values if isinstance(values, np.ndarray) else np.asarray(values)
+    if contiguous or not _readable_in_place(array):
+        array = np.ascontiguousarray(array, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"{what}: expected a 1-D array, got shape {array.shape}")
     return array
 
 
-def predictor_columns(x):
-    """x of shape (m,) or (k, m), as scipy's xdata -> a list of k contiguous 1-D arrays."""
-    array = np.ascontiguousarray(x, dtype=np.float64)
+def predictor_columns(x, contiguous=False):
+    """x of shape (m,) or (k, m), as scipy's xdata -> a list of k 1-D arrays (rows of a 2-D array
+    are views: read in place, whatever their strides)."""
+    array = x if isinstance(x, np.ndarray) else np.asarray(x)
     if array.ndim == 1:
-        return [array]
+        return [as_column(array, "x", contiguous)]
     if array.ndim == 2:
-        return [array[k] for k in range(array.shape[0])]
+        return [as_column(array[k], f"x[{k}]", contiguous) for k in range(array.shape[0])]
     raise ValueError(f"x: expected shape (m,) or (k, m), got {array.shape}")
 
 

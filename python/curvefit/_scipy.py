@@ -103,15 +103,16 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
     del check_finite
     if nan_policy not in (None, "raise"):
         raise ValueError("nan_policy: only 'raise' (omit missing points before the call)")
-    x_arrays = predictor_columns(xdata)
-    y = as_column(ydata, "ydata")
+    contiguous = callable(f) and not isinstance(f, str)  # f receives float64 blocks, as with scipy
+    x_arrays = predictor_columns(xdata, contiguous)
+    y = as_column(ydata, "ydata", contiguous)
     options = {"x_arrays": x_arrays, "y_array": y, "natural_bounds": False,
                "absolute_sigma": bool(absolute_sigma)}
     if sigma is not None:
         s = np.asarray(sigma)
         if s.ndim != 1:
             raise ValueError("sigma: a 1-D array of uncertainties (a 2-D covariance is not supported)")
-        options["sigma_array"] = as_column(s, "sigma")
+        options["sigma_array"] = as_column(s, "sigma", contiguous)
     count = None if p0 is None else np.size(p0)
     if isinstance(f, str):
         if jac is not None:

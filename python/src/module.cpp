@@ -26,6 +26,7 @@
 #include "memory/memory_manager.h"
 #include "memory/size.h"
 #include "memory/system_probe.h"
+#include "array_source.h"
 #include "python_model.h"
 
 namespace py = pybind11;
@@ -69,7 +70,7 @@ std::vector<NamedRange> named_ranges(const py::dict& o, const char* key) {
 }
 
 // The data part: a path with the CLI's column and CSV options, or arrays used in place.
-void fill_data(const py::dict& o, FitSpec& spec) {
+void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& converted) {
   DataOptions& d = spec.data_options;
   d.x = option<std::vector<std::string>>(o, "x", {});
   d.y = option<std::string>(o, "y", "");
@@ -89,19 +90,36 @@ void fill_data(const py::dict& o, FitSpec& spec) {
   d.nan_policy = nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   spec.data_path = option<std::string>(o, "path", "");
   if (!spec.data_path.empty()) return;
-  // Arrays: contiguous float64 (the Python layer converts what is not), used in place.
-  FitSpec::ExternalArrays& a = spec.external;
-  auto pointer = [&a](const py::handle& array) {
-    const auto buffer = py::cast<py::array_t<double, py::array::c_style>>(array);
-    if (a.rows == 0) a.rows = static_cast<std::size_t>(buffer.size());
-    if (static_cast<std::size_t>(buffer.size()) != a.rows) throw UsageError("x, y and sigma have different lengths");
-    return buffer.data();
+  // Arrays: contiguous float64 ones are used in place. Any other dtype or stride (the Python layer
+  // passes only what ArraySource reads) makes the whole set served by an ArraySource, converted
+  // chunk by chunk on every pass; the fit then streams and never copies the data.
+  std::vector<py::array> x;
+  for (const auto& column : o["x_arrays"].cast<py::list>()) x.push_back(column.cast<py::array>());
+  const auto y = o["y_array"].cast<py::array>();
+  std::optional<py::array> sigma;
+  if (o.contains("sigma_array") && !o["sigma_array"].is_none()) sigma = o["sigma_array"].cast<py::array>();
+  const auto names = option<std::vector<std::string>>(o, "names", {});
+  const auto in_place = [](const py::array& a) {
+    return a.ndim() == 1 && py::isinstance<py::array_t<double>>(a) && (a.flags() & py::array::c_style) != 0;
   };
-  a.y = pointer(o["y_array"]);
-  for (const auto& column : o["x_arrays"].cast<py::list>()) a.x.push_back(pointer(column));
-  if (o.contains("sigma_array") && !o["sigma_array"].is_none()) a.sigma = pointer(o["sigma_array"]);
-  a.names = option<std::vector<std::string>>(o, "names", {});
-  if (a.rows == 0) throw DataError("<memory>: no data rows");
+  bool all_in_place = in_place(y) && (!sigma || in_place(*sigma));
+  for (const py::array& column : x) all_in_place = all_in_place && in_place(column);
+  if (y.size() == 0) throw DataError("<memory>: no data rows");
+  if (!all_in_place) {
+    converted = std::make_unique<ArraySource>(x, y, sigma ? &*sigma : nullptr, names);
+    spec.source = converted.get();
+    return;
+  }
+  FitSpec::ExternalArrays& a = spec.external;
+  a.rows = static_cast<std::size_t>(y.size());
+  auto pointer = [&a](const py::array& array) {
+    if (static_cast<std::size_t>(array.size()) != a.rows) throw UsageError("x, y and sigma have different lengths");
+    return static_cast<const double*>(array.data());
+  };
+  a.y = pointer(y);
+  for (const py::array& column : x) a.x.push_back(pointer(column));
+  if (sigma) a.sigma = pointer(*sigma);
+  a.names = names;
 }
 
 void fill_x_scale(const py::dict& o, FitSpec& spec) {
@@ -139,9 +157,10 @@ std::size_t memory_limit(const py::dict& o) {
 }
 
 // Every option of `curvefit fit`, by the CLI's names with '_' for '-'.
-FitSpec fit_spec(const py::dict& o) {
+// `converted` receives the reader of arrays that are not contiguous float64 (it must outlive the fit).
+FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   FitSpec spec;
-  fill_data(o, spec);
+  fill_data(o, spec, converted);
   spec.model = option<std::string>(o, "model", "");
   spec.p0 = named_values(o, "p0");
   spec.fix = named_values(o, "fix");
@@ -183,9 +202,11 @@ std::shared_ptr<PythonModel> python_model(const py::dict& o, const FitSpec& spec
 // run its signal handlers and, on KeyboardInterrupt, asks the fit to stop at its best point; the
 // result then says "interrupted" and the Python layer raises KeyboardInterrupt with it attached.
 NativeResult run_fit(const py::dict& o) {
-  FitSpec spec = fit_spec(o);
+  std::unique_ptr<ArraySource> converted;
+  FitSpec spec = fit_spec(o, converted);
   const std::shared_ptr<PythonModel> own_model = python_model(o, spec);
   if (own_model) {
+    if (spec.source) throw UsageError("a Python function model needs contiguous float64 arrays");
     own_model->set_arrays(spec.external.x, spec.external.rows);
     spec.custom_model = own_model.get();
     spec.threads = 1;  // one Python call at a time: more threads would only queue for the GIL
@@ -271,7 +292,8 @@ RunInfo json_run_info(const FitResult& result) {
 }
 
 py::dict plan_dict(const py::dict& o) {
-  const FitSpec spec = fit_spec(o);
+  std::unique_ptr<ArraySource> converted;
+  const FitSpec spec = fit_spec(o, converted);
   const FitPlan setup = plan_fit(spec);
   const Plan& plan = setup.plan;
   py::list modes;

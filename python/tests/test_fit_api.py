@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import curvefit
-from conftest import gaussian
+from conftest import exp_decay, gaussian
 
 # Wall times, this process's own memory, and the plan's reasons (their figures include the
 # process's RSS before the fit), compared apart.
@@ -206,3 +206,50 @@ def test_rows_the_reader_omits_are_in_the_notes(tmp_path):
     r = curvefit.fit(path, "linear", nan_policy="omit")
     assert r.params["a"] == pytest.approx(2.0, rel=1e-12) and r.params["b"] == pytest.approx(1.0, rel=1e-12)
     assert any("omitted 1 row" in note and "line 7" in note for note in r.to_dict()["notes"]), r.to_dict()["notes"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32, np.uint16, np.int64])
+def test_other_dtypes_and_strides_give_the_fit_of_their_float64_values(rng, dtype):
+    """Arrays that are not contiguous float64 are converted chunk by chunk (stream mode); the fit
+    equals, bit for bit, the fit of the same values as float64 with the same chunk size."""
+    t = np.arange(40_000) * 0.001
+    counts = np.round(1000 * exp_decay(t, 2.5, 1.3, 0.5) + 10 * rng.standard_normal(t.size))
+    table = np.empty((t.size, 3), dtype=dtype)  # (m, 3): each column is a strided view
+    table[:, 0] = np.arange(t.size)
+    table[:, 1] = counts
+    table[:, 2] = 7 + np.arange(t.size) % 5
+    x, y, s = table[:, 0], table[:, 1], table[:, 2]
+    p0 = {"a": 2000, "b": 0.001, "c": 400}
+    r = curvefit.fit((x, y, s), "exponential", p0=p0, chunk_size=4096)
+    assert r.mode == "stream"
+    assert any("converted chunk by chunk" in n for n in r.to_dict()["notes"])
+    as64 = [np.ascontiguousarray(c, dtype=np.float64) for c in (x, y, s)]
+    ref = curvefit.fit(tuple(as64), "exponential", p0=p0, chunk_size=4096, mode="chunked")
+    assert r.params == ref.params
+    assert np.array_equal(r.covariance, ref.covariance)
+    assert r.params["b"] == pytest.approx(0.0013, rel=0.02)  # 1.3 per unit of t, t = 0.001 * row
+
+
+def test_converted_arrays_in_a_dataframe_and_with_a_python_function(rng):
+    pd = pytest.importorskip("pandas")
+    x = np.linspace(0, 4, 3000)
+    y = exp_decay(x, 2.5, 1.3, 0.5) + 0.01 * rng.standard_normal(x.size)
+    frame = pd.DataFrame({"x": x.astype(np.float32), "y": y.astype(np.float32)})
+    r = curvefit.fit(frame, "exponential")
+    assert r.mode == "stream"
+    assert r.params == pytest.approx({"a": 2.5, "b": 1.3, "c": 0.5}, rel=1e-2)
+    popt, _ = curvefit.curve_fit(exp_decay, x.astype(np.float32), y.astype(np.float32), p0=[1, 1, 0])
+    assert popt == pytest.approx([2.5, 1.3, 0.5], rel=1e-2)
+
+
+def test_converted_arrays_check_values_and_modes():
+    x = np.arange(10, dtype=np.float32)
+    y = (2 * x + 1).astype(np.float32)
+    y[7] = np.nan
+    with pytest.raises(curvefit.DataError, match="row 8: x or y is not finite"):
+        curvefit.fit((x, y), "linear")
+    y[7] = 15
+    with pytest.raises(curvefit.DataError, match="row 3: sigma must be positive"):
+        curvefit.fit((x, y, np.array([1, 1, 0, 1, 1, 1, 1, 1, 1, 1], dtype=np.int8)), "linear")
+    with pytest.raises(ValueError, match="would copy the arrays"):
+        curvefit.fit((x, y), "linear", mode="memory")
