@@ -24,6 +24,7 @@
 #include "core/errors.h"
 #include "core/engine/fit.h"
 #include "core/engine/param_spec.h"
+#include "core/engine/profile.h"
 #include "core/output/plot.h"
 #include "core/output/report.h"
 #include "core/data/temp_files.h"
@@ -46,6 +47,9 @@ struct FitOptions : ProblemOptions {
   double gtol = SolverOptions{}.gtol;
   int max_nfev = 0;
   bool absolute_sigma = false;
+  std::string ci;                  // "" or "profile"
+  std::string ci_levels;
+  std::string ci_rule = "f-test";
   std::string output;
   std::string plot;
   std::string plot_log;  // "", "x", "y" or "xy"
@@ -296,6 +300,14 @@ FitSpec fit_spec(const FitOptions& o) {
   spec.gtol = o.gtol;
   spec.max_nfev = o.max_nfev;
   spec.absolute_sigma = o.absolute_sigma;
+  if (!o.ci.empty()) {
+    ProfileOptions profile;
+    if (!o.ci_levels.empty()) profile.levels = parse_profile_levels(o.ci_levels);
+    profile.rule = parse_profile_rule(o.ci_rule);
+    spec.profile = profile;
+  } else if (!o.ci_levels.empty() || o.ci_rule != "f-test") {
+    throw UsageError("--ci-levels and --ci-rule need --ci profile");
+  }
   spec.interrupt = &g_interrupted;
   spec.writes_fitted_csv = !o.output.empty();
   if (o.quiet) spec.data_options.on_notice = nullptr;  // -q: the readers' notes are not printed
@@ -383,6 +395,17 @@ void register_fit_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
+  command->add_option("--ci", o->ci,
+                      "profile: also profile-likelihood confidence intervals, asymmetric, from refits with each "
+                      "parameter held (lmfit's conf_interval); in every mode, streamed data included")
+      ->check(CLI::IsMember({"profile"}));
+  command->add_option("--ci-levels", o->ci_levels,
+                      "Levels of --ci profile, as fractions or percentages (default: 68.27,95.45: 1 and 2 sigma)");
+  command->add_option("--ci-rule", o->ci_rule,
+                      "f-test: chi2 rises by chi2 * F(level; 1, dof) / dof, as lmfit (default); chi2: by the "
+                      "chi-square quantile (times reduced chi2 unless --absolute-sigma)")
+      ->check(CLI::IsMember({"f-test", "chi2"}))
+      ->capture_default_str();
   command->add_option("-o,--output", o->output,
                       "Write x, y, fit, residual to this .csv/.txt file (tab-separated for .tsv); "
                       "never an input file");

@@ -338,4 +338,12 @@ void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& par
   objective->for_each_chunk_fitted(params, consume);
 }
 
+double cost_at(const FitRequest& request, const Eigen::VectorXd& params) {
+  FitRequest all_free = request;
+  all_free.fixed.clear();
+  std::unique_ptr<ChunkedObjective> objective =
+      full_objective(all_free, objective_options(all_free, request.data->rows()));
+  return objective->evaluate(params, false).cost;
+}
+
 }  // namespace curvefit

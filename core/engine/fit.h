@@ -101,6 +101,33 @@ struct FitRequest {
   std::atomic<std::size_t>* progress_rows = nullptr;
 };
 
+// Profile-likelihood confidence intervals (core/engine/profile.h), when asked for.
+enum class ProfileRule {
+  f_test,  // lmfit's conf_interval: chi2 rises by chi2_best * F(level; 1, dof) / dof
+  chi2,    // the plain rule: chi2 rises by chi2(level; 1 dof), times reduced chi2 unless absolute_sigma
+};
+struct ProfileBound {
+  double value = 0;
+  // How the end was found: "crossed" (the profile crosses the level there), "bound" (the
+  // parameter's bound is reached first: the interval is cut there) or "not reached" (the profile
+  // stays below the level as far as it was followed: +-inf).
+  std::string found = "crossed";
+};
+struct ProfileInterval {
+  double level = 0;                     // probability in (0, 1), e.g. 0.6827
+  ProfileBound lower, upper;
+};
+struct ProfileResult {
+  bool computed = false;
+  ProfileRule rule = ProfileRule::f_test;
+  std::vector<double> levels;
+  // Per model parameter (empty for fixed ones), one interval per level.
+  std::vector<std::vector<ProfileInterval>> intervals;
+  int refits = 0;                       // fits with one parameter held
+  long passes = 0;                      // their passes over the data
+  double seconds = 0;
+};
+
 struct FitResult {
   // Per model parameter, fixed ones included (fixed[j] tells which).
   std::vector<std::string> names;
@@ -148,6 +175,7 @@ struct FitResult {
   // Doubts about the answer for the reader (e.g. no better than a constant); empty when none.
   std::vector<std::string> warnings;
   FitSettings used;                     // the configuration this fit ran with
+  ProfileResult profile;                // --ci profile (computed: false otherwise)
 };
 
 // Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it
@@ -160,5 +188,8 @@ FitResult fit(const FitRequest& request);
 // plan and model.
 void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& params,
                            const std::function<void(const FittedChunk&)>& consume);
+
+// The objective 0.5 sum rho(f^2) at `params` (model-sized): one pass over the data.
+double cost_at(const FitRequest& request, const Eigen::VectorXd& params);
 
 }  // namespace curvefit

@@ -456,6 +456,7 @@ PreparedFit prepare_fit(const FitSpec& spec) {
     prepared.used.notes.push_back(
         "fewer data points than parameters: some parameters are undetermined");
   build_request(spec, prepared);
+  prepared.profile = spec.profile;
   // The parser's blocks and the guess's sample go back to the system before the fit allocates:
   // the plan counts loading and fitting as phases that do not overlap.
   get_memory_manager().clear_pool();
@@ -475,6 +476,8 @@ FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
   prepared.request.settings = prepared.used;
   FitResult result = fit(prepared.request);
+  const bool solved = result.status != Status::failed && result.status != Status::interrupted;
+  if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
   result.used.fit_s = seconds_since(start);
   return result;
 }

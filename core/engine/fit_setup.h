@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "core/engine/fit.h"
 #include "core/engine/param_spec.h"
 #include "core/engine/planner.h"
+#include "core/engine/profile.h"
 #include "core/model.h"
 #include "core/model/model_library.h"
 
@@ -84,6 +86,8 @@ struct FitSpec {
   XScaleSpec x_scale;  // default: 1 for every parameter
   // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
   bool absolute_sigma = false;
+  // --ci profile: profile-likelihood intervals after the fit (core/engine/profile.h); none when empty.
+  std::optional<ProfileOptions> profile;
   std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety
   bool writes_fitted_csv = false;      // --output follows: the planner counts a chunk's CSV text
   FitMode mode = FitMode::automatic;   // a forced mode, or the planner's choice
@@ -119,6 +123,7 @@ struct PreparedFit {
   const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
   FitRequest request;
   FitSettings used;  // what fit(PreparedFit&) echoes besides the solver's own
+  std::optional<ProfileOptions> profile;  // FitSpec::profile
 };
 
 // Throws UsageError (naming the option), ModelError, DataError, MemoryError.

@@ -7,8 +7,9 @@
 #include <limits>
 #include <sstream>
 
-#include "memory/size.h"
+#include "core/engine/profile.h"
 #include "core/version.h"
+#include "memory/size.h"
 
 namespace curvefit {
 
@@ -124,6 +125,51 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
 
 }  // namespace
 
+namespace {
+
+// "-0.0123/+0.0150" of an interval's ends from the value, or "bound"/"inf" where it was cut.
+std::string profile_end(const ProfileBound& end, double value) {
+  if (end.found == "not reached") return end.value < 0 ? "-inf" : "+inf";
+  return fmt("%+.4g", end.value - value) + (end.found == "bound" ? " (bound)" : "");
+}
+
+// --ci profile: per parameter and level, the interval and its asymmetric ends.
+void append_profile(std::ostringstream& out, const FitResult& r) {
+  const ProfileResult& p = r.profile;
+  if (!p.computed) return;
+  out << "[[Profile Confidence Intervals]] (" << (p.rule == ProfileRule::f_test ? "F-test, as lmfit's conf_interval" : "chi-square rule")
+      << "; " << p.refits << " refits, " << p.passes << " passes, " << fmt("%.3g", p.seconds) << " s)\n";
+  std::size_t width = 0;
+  for (const auto& name : r.names) width = std::max(width, name.size());
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    if (p.intervals[j].empty()) continue;
+    const double value = r.params[static_cast<Eigen::Index>(j)];
+    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
+    for (const ProfileInterval& i : p.intervals[j])
+      out << "  " << fmt("%.2f", 100 * i.level) << "% [" << g(i.lower.value, 8) << ", " << g(i.upper.value, 8) << "] ("
+          << profile_end(i.lower, value) << "/" << profile_end(i.upper, value) << ")";
+    out << "\n";
+  }
+}
+
+// Correlations above 0.5 in magnitude, largest first.
+void append_correlations(std::ostringstream& out, const FitResult& r) {
+  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
+  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
+    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
+      if (std::abs(r.correlation(i, k)) > 0.5)
+        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
+  std::sort(strong.begin(), strong.end(),
+            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
+  if (!strong.empty()) {
+    out << "[[Correlations]] (|correlation| > 0.5)\n";
+    for (const auto& [c, i, k] : strong)
+      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
+  }
+}
+
+}  // namespace
+
 std::string format_report(const FitResult& r, const RunInfo& run) {
   std::ostringstream out;
   const double t = t_quantile_975(r.dof);
@@ -188,19 +234,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
       out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
     out << "\n";
   }
-  // Correlations above 0.5 in magnitude, largest first.
-  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
-  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
-    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
-      if (std::abs(r.correlation(i, k)) > 0.5)
-        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
-  std::sort(strong.begin(), strong.end(),
-            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
-  if (!strong.empty()) {
-    out << "[[Correlations]] (|correlation| > 0.5)\n";
-    for (const auto& [c, i, k] : strong)
-      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
-  }
+  append_correlations(out, r);
+  append_profile(out, r);
   append_execution(out, r, run);
   return out.str();
 }
@@ -227,6 +262,24 @@ nlohmann::ordered_json params_json(const FitResult& r) {
     params.push_back(std::move(p));
   }
   return params;
+}
+
+// --ci profile: the rule and cost, and per parameter name its intervals (null when not asked).
+nlohmann::ordered_json profile_json(const FitResult& r) {
+  using json = nlohmann::ordered_json;
+  const ProfileResult& p = r.profile;
+  if (!p.computed) return nullptr;
+  json params = json::object();
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    if (p.intervals[j].empty()) continue;
+    json intervals = json::array();
+    for (const ProfileInterval& i : p.intervals[j])
+      intervals.push_back({{"level", i.level}, {"lower", number(i.lower.value)}, {"upper", number(i.upper.value)},
+                           {"lower_found", i.lower.found}, {"upper_found", i.upper.found}});
+    params[r.names[j]] = std::move(intervals);
+  }
+  return {{"rule", to_string(p.rule)}, {"levels", p.levels}, {"refits", p.refits},
+          {"passes", p.passes}, {"time_s", p.seconds}, {"params", std::move(params)}};
 }
 
 nlohmann::ordered_json matrix_json(const Eigen::MatrixXd& m) {
@@ -273,6 +326,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"params", params_json(r)},
       {"covariance", matrix_json(r.covariance)},
       {"correlation", matrix_json(r.correlation)},
+      {"profile", profile_json(r)},
       {"cost", number(r.cost)},
       {"chi2", number(r.chi2)},
       {"reduced_chi2", number(r.reduced_chi2)},

@@ -94,7 +94,8 @@ def per_parameter_scale(x_scale, names):
 def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
-        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None):
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None, ci=None,
+        ci_levels=None, ci_rule="f-test"):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -127,6 +128,13 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
         sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
     memory_limit : int or str, optional
         Cap on the peak memory of the process: bytes, or "512MB", "4GB", "1.5GiB".
+    ci : {None, "profile"}
+        "profile": also profile-likelihood confidence intervals (``result.profile``), from refits
+        with each parameter held, as lmfit's ``conf_interval``; in every mode.
+    ci_levels : sequence of float, optional
+        Their probabilities (default: 0.6827 and 0.9545, i.e. 1 and 2 sigma).
+    ci_rule : {"f-test", "chi2"}
+        The F-test of lmfit (default), or the plain chi-square rise.
     mode : {"auto", "memory", "chunked", "stream"}
     chunk_size, threads : int, optional
         Rows per chunk, worker threads (default: chosen by the planner, all cores).
@@ -158,7 +166,9 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     settings = dict(natural_bounds=natural_bounds, method=method, loss=loss, f_scale=f_scale, ftol=ftol,
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
-                    delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy)
+                    delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,
+                    ci=ci, ci_levels=None if ci_levels is None else [float(v) for v in ci_levels],
+                    ci_rule=ci_rule)
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)
 

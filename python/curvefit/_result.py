@@ -29,6 +29,9 @@ class FitResult:
         "memory", "chunked" or "stream": how the data were held during the fit.
     memory : dict
         limit_bytes, predicted_peak_bytes and peak_rss_bytes.
+    profile : dict or None
+        With ``ci="profile"``: parameter name -> {level: (low, high)} profile-likelihood
+        intervals (an end is +-inf where the profile never reaches the level, or the bound).
 
     str(result) is the report of ``curvefit fit``; result.to_dict() its ``--json`` object.
     """
@@ -50,6 +53,12 @@ class FitResult:
                     "threads", "status", "success", "message", "mode", "method", "model", "formula"):
             setattr(self, key, self._dict[key])
         self.memory = dict(self._dict["memory"])
+        profile = self._dict.get("profile")
+        self.profile = None if not profile else {
+            name: {i["level"]: (-math.inf if i["lower_found"] == "not reached" else i["lower"],
+                                math.inf if i["upper_found"] == "not reached" else i["upper"])
+                   for i in intervals}
+            for name, intervals in profile["params"].items()}
 
     def to_dict(self):
         """The JSON object of ``curvefit fit --json`` for this fit, as Python objects."""

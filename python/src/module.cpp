@@ -179,6 +179,18 @@ FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   spec.max_nfev = option<int>(o, "max_nfev", 0);
   fill_x_scale(o, spec);
   spec.absolute_sigma = option<bool>(o, "absolute_sigma", false);
+  const std::string ci = option<std::string>(o, "ci", "");
+  if (!ci.empty()) {
+    if (ci != "profile") throw UsageError("ci: 'profile' or None");
+    ProfileOptions profile;
+    if (o.contains("ci_levels") && !o["ci_levels"].is_none()) {
+      std::string levels;
+      for (const auto& level : o["ci_levels"].cast<std::vector<double>>()) levels += (levels.empty() ? "" : ",") + std::to_string(level);
+      profile.levels = parse_profile_levels(levels);
+    }
+    profile.rule = parse_profile_rule(option<std::string>(o, "ci_rule", "f-test"));
+    spec.profile = profile;
+  }
   spec.memory_limit_bytes = memory_limit(o);
   spec.mode = parse_fit_mode(option<std::string>(o, "mode", "auto"));
   spec.chunk_rows = option<std::size_t>(o, "chunk_size", 0);
