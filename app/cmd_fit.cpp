@@ -47,6 +47,7 @@ struct FitOptions : ProblemOptions {
   double gtol = SolverOptions{}.gtol;
   int max_nfev = 0;
   bool absolute_sigma = false;
+  std::string cov = "standard";
   std::string ci;                  // "" or "profile"
   std::string ci_levels;
   std::string ci_rule = "f-test";
@@ -300,6 +301,7 @@ FitSpec fit_spec(const FitOptions& o) {
   spec.gtol = o.gtol;
   spec.max_nfev = o.max_nfev;
   spec.absolute_sigma = o.absolute_sigma;
+  spec.covariance = parse_covariance_kind(o.cov);
   if (!o.ci.empty()) {
     ProfileOptions profile;
     if (!o.ci_levels.empty()) profile.levels = parse_profile_levels(o.ci_levels);
@@ -395,6 +397,11 @@ void register_fit_command(CLI::App& app, Context& context) {
       ->capture_default_str();
   command->add_flag("--absolute-sigma", o->absolute_sigma,
                     "sigma are true standard deviations: do not scale the covariance by reduced chi-square");
+  command->add_option("--cov", o->cov,
+                      "standard, or robust (= hc1) / hc0: heteroscedasticity-consistent sandwich covariance "
+                      "(White), from one more pass; it does not trust sigma's scale nor a constant variance")
+      ->check(CLI::IsMember({"standard", "robust", "hc0", "hc1"}))
+      ->capture_default_str();
   command->add_option("--ci", o->ci,
                       "profile: also profile-likelihood confidence intervals, asymmetric, from refits with each "
                       "parameter held (lmfit's conf_interval); in every mode, streamed data included")

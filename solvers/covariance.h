@@ -19,6 +19,12 @@ struct Covariance {
 // rcond <= 0 selects max(1e-12, eps * n) (see covariance.cpp for why).
 Covariance covariance_from_r(const Eigen::MatrixXd& R, double scale, double rcond = 0.0);
 
+// The heteroscedasticity-consistent (sandwich) covariance scale * (J^T J)^+ (sum f_i^2 J_i^T J_i)
+// (J^T J)^+ from R (the factor of J) and meat_R (the factor of the rows f_i J_i); scale 1 is
+// White's HC0, m / (m - n) is HC1. Rank and undetermined parameters as covariance_from_r.
+Covariance sandwich_covariance_from_r(const Eigen::MatrixXd& R, const Eigen::MatrixXd& meat_R, double scale,
+                                      double rcond = 0.0);
+
 // scale for covariance_from_r: 2 cost / dof, or 1 for absolute sigma; inf when dof <= 0.
 double covariance_scale(double cost, long dof, bool absolute_sigma);
 

@@ -178,7 +178,7 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
   }
   double* f = block + n_free * rows;  // may alias `values` (no fixed parameters): read first
 
-  if (options.loss == Loss::linear) {
+  if (options.loss == Loss::linear && !options.scale_rows_by_residual) {
     kernel::LinearSums sums;
     kernel::linear_residuals(values, y, sigma, rows, linearize ? f : nullptr, block, n_free, rows, sums);
     slot.sums.rho += sums.chi2;
@@ -200,8 +200,9 @@ void process_rows(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpti
       sums.rho += loss.rho;
       if (linearize) {
         const RowScale scale = robust_row_scale(r, loss);
-        const double row_scale = (sigma ? 1.0 / sigma[i] : 1.0) * scale.jacobian_scale;
         f[i] = r * scale.residual_scale;
+        const double row_scale = (sigma ? 1.0 / sigma[i] : 1.0) * scale.jacobian_scale *
+                                 (options.scale_rows_by_residual ? f[i] : 1.0);
         f_norm2 += f[i] * f[i];
         for (std::size_t j = 0; j < n_free; ++j) block[j * rows + i] *= row_scale;
       }

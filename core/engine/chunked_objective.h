@@ -68,6 +68,10 @@ struct ChunkedObjectiveOptions {
   // vector x has only the free parameters, in model order; fixed values come from fixed_values.
   std::vector<bool> fixed;
   Eigen::VectorXd fixed_values;  // model-sized; entries of free parameters are ignored
+  // Each row of the linearization's Jacobian is multiplied by its residual f_i, so that R is the
+  // factor of the rows f_i J_i: the root of the sandwich covariance's meat sum f_i^2 J_i^T J_i
+  // (one pass at the solution, for --cov hc0/hc1). The cost and sums are unaffected.
+  bool scale_rows_by_residual = false;
   // What prefers_linearization_at_trial_points() answers.
   bool linearize_at_trial_points = false;
   // Counts every pass over the data (evaluate and for_each_chunk_fitted), if not null; shared

@@ -207,6 +207,34 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   }
 }
 
+// --cov hc0/hc1: one more pass at the solution folds the rows f_i J_i into the meat's factor; the
+// sandwich replaces the standard covariance (and the standard errors and correlations with it).
+void apply_sandwich_covariance(const FitRequest& request, const SolverResult& solved, const std::vector<int>& free,
+                               std::atomic<long>& passes, FitResult& result) {
+  const Eigen::MatrixXd& R = solved.linearization.R;
+  if (R.rows() != result.n_free || R.cols() != result.n_free || !R.allFinite()) return;
+  ChunkedObjectiveOptions options = objective_options(request, result.n_points);
+  options.pass_counter = &passes;
+  options.scale_rows_by_residual = true;
+  const Evaluation meat = full_objective(request, options)->evaluate(solved.x, true);
+  if (!meat.has_linearization || !meat.lin.R.allFinite()) return;
+  const double m = static_cast<double>(result.n_points), n = static_cast<double>(result.n_free);
+  const double scale = request.covariance == CovarianceKind::hc1 ? (m > n ? m / (m - n) : kNaN) : 1.0;
+  const Covariance sandwich = sandwich_covariance_from_r(R, meat.lin.R, scale, request.solver.covariance_rcond);
+  for (std::size_t a = 0; a < free.size(); ++a) {
+    const auto ia = static_cast<Eigen::Index>(a);
+    result.stderr_[free[a]] = sandwich.stderr_[ia];
+    for (std::size_t b = 0; b < free.size(); ++b) {
+      const auto ib = static_cast<Eigen::Index>(b);
+      result.covariance(free[a], free[b]) = sandwich.matrix(ia, ib);
+      const double denominator = std::sqrt(sandwich.matrix(ia, ia) * sandwich.matrix(ib, ib));
+      result.correlation(free[a], free[b]) =
+          a == b ? (sandwich.determined[ia] ? 1.0 : kNaN)
+                 : (std::isfinite(denominator) && denominator > 0 ? sandwich.matrix(ia, ib) / denominator : kNaN);
+    }
+  }
+}
+
 // The solver settings a fit ran with, for the result's summary.
 void echo_settings(const FitRequest& request, FitSettings& used) {
   used = request.settings;
@@ -225,6 +253,7 @@ void echo_settings(const FitRequest& request, FitSettings& used) {
   used.loss = request.loss;
   used.f_scale = request.f_scale;
   used.absolute_sigma = request.absolute_sigma;
+  used.covariance = request.covariance;
   used.x_scale = request.solver.x_scale;
   used.x_scale_jac = request.solver.x_scale.size() == 0 && request.solver.x_scale_jac.value_or(false);
   used.ftol = request.solver.ftol;
@@ -321,6 +350,8 @@ FitResult fit(const FitRequest& request) {
 
   // 3. Statistics and covariance at the solution.
   fill_statistics(request, *objective, solved, free, result);
+  if (request.covariance != CovarianceKind::standard && solved.status != Status::failed)
+    apply_sandwich_covariance(request, solved, free, passes, result);
   result.passes = passes.load();
   result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
@@ -336,6 +367,21 @@ void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& par
   ChunkedObjectiveOptions options = objective_options(all_free, request.data->rows());
   std::unique_ptr<ChunkedObjective> objective = full_objective(all_free, options);
   objective->for_each_chunk_fitted(params, consume);
+}
+
+const char* to_string(CovarianceKind kind) {
+  switch (kind) {
+    case CovarianceKind::hc0: return "hc0";
+    case CovarianceKind::hc1: return "hc1";
+    default: return "standard";
+  }
+}
+
+CovarianceKind parse_covariance_kind(const std::string& text) {
+  if (text == "standard") return CovarianceKind::standard;
+  if (text == "hc0") return CovarianceKind::hc0;
+  if (text == "hc1" || text == "robust") return CovarianceKind::hc1;
+  throw UsageError("--cov: '" + text + "' is not standard, robust, hc0 or hc1");
 }
 
 double cost_at(const FitRequest& request, const Eigen::VectorXd& params) {

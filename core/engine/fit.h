@@ -30,6 +30,14 @@ namespace curvefit {
 // The low-level request: a model and a data source already built, a starting point and a plan.
 // Most callers want `fit(const FitSpec&)` (core/engine/fit_setup.h), which builds this request the
 // way `curvefit fit` does (open the data, plan, guess, natural bounds, --fix).
+// Which covariance the fit reports: from the Jacobian alone (scaled by reduced chi-square unless
+// absolute_sigma), or heteroscedasticity-consistent (White's sandwich; HC1 = HC0 * m / (m - n)),
+// which does not assume that sigma, or a constant variance, describes the residuals.
+enum class CovarianceKind { standard, hc0, hc1 };
+const char* to_string(CovarianceKind kind);
+// "standard", "hc0", "hc1", or "robust" (= hc1, as statsmodels' and Stata's robust). Throws UsageError.
+CovarianceKind parse_covariance_kind(const std::string& text);
+
 // What a fit actually used, echoed in the result (as Ceres's Solver::Summary does) so that a
 // report can be printed from the result alone. fit(FitRequest) fills the solver settings;
 // fit(FitSpec) adds where the data, model, starting point and memory limit came from.
@@ -48,6 +56,7 @@ struct FitSettings {
   Loss loss = Loss::linear;
   double f_scale = 1.0;
   bool absolute_sigma = false;
+  CovarianceKind covariance = CovarianceKind::standard;
   Eigen::VectorXd x_scale;              // model-sized; empty: 1 for every parameter, or jac
   bool x_scale_jac = false;
   double ftol = 0, xtol = 0, gtol = 0;
@@ -74,6 +83,8 @@ struct FitRequest {
   // sigma is taken from the data when it has a sigma column. absolute_sigma: the covariance is
   // (R^T R)^-1 as is (sigma are true standard deviations) instead of scaled by reduced chi^2.
   bool absolute_sigma = false;
+  // hc0/hc1: the sandwich covariance, from one more pass at the solution.
+  CovarianceKind covariance = CovarianceKind::standard;
   // Starting point, one value per model parameter (fixed parameters: their fixed value).
   Eigen::VectorXd p0;
   // Parameters held at their p0 value (--fix); empty = none. They are removed from the solver's

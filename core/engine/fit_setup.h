@@ -86,6 +86,7 @@ struct FitSpec {
   XScaleSpec x_scale;  // default: 1 for every parameter
   // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
   bool absolute_sigma = false;
+  CovarianceKind covariance = CovarianceKind::standard;  // --cov: hc0/hc1 sandwich (one more pass)
   // --ci profile: profile-likelihood intervals after the fit (core/engine/profile.h); none when empty.
   std::optional<ProfileOptions> profile;
   std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety

@@ -47,6 +47,9 @@ std::string relative_error(double value, double se) {
 // What the standard errors are scaled by. A robust loss weights the Jacobian's rows (as in
 // scipy's least_squares) and, without absolute sigma, scales by its own cost per degree of freedom.
 std::string covariance_basis(const FitSettings& used) {
+  if (used.covariance != CovarianceKind::standard)
+    return std::string("standard errors from the ") + (used.covariance == CovarianceKind::hc1 ? "HC1" : "HC0") +
+           " sandwich: heteroscedasticity-consistent, sigma's scale not assumed";
   if (used.loss == Loss::linear)
     return used.absolute_sigma ? "standard errors from absolute sigma" : "standard errors scaled by reduced chi-square";
   const std::string weighted = "Jacobian rows weighted by the loss";
@@ -323,6 +326,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"loss", std::string(to_string(r.used.loss))},
       {"f_scale", number(r.used.f_scale)},
       {"absolute_sigma", r.used.absolute_sigma},
+      {"covariance_kind", to_string(r.used.covariance)},
       {"params", params_json(r)},
       {"covariance", matrix_json(r.covariance)},
       {"correlation", matrix_json(r.correlation)},

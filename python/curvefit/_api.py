@@ -94,8 +94,8 @@ def per_parameter_scale(x_scale, names):
 def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
-        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None, ci=None,
-        ci_levels=None, ci_rule="f-test"):
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None, cov="standard",
+        ci=None, ci_levels=None, ci_rule="f-test"):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -128,6 +128,9 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
         sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
     memory_limit : int or str, optional
         Cap on the peak memory of the process: bytes, or "512MB", "4GB", "1.5GiB".
+    cov : {"standard", "robust", "hc0", "hc1"}
+        "robust" (= "hc1") or "hc0": heteroscedasticity-consistent (sandwich) covariance, which
+        trusts neither sigma's scale nor a constant variance.
     ci : {None, "profile"}
         "profile": also profile-likelihood confidence intervals (``result.profile``), from refits
         with each parameter held, as lmfit's ``conf_interval``; in every mode.
@@ -167,7 +170,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,
-                    ci=ci, ci_levels=None if ci_levels is None else [float(v) for v in ci_levels],
+                    cov=cov, ci=ci, ci_levels=None if ci_levels is None else [float(v) for v in ci_levels],
                     ci_rule=ci_rule)
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)

@@ -179,6 +179,7 @@ FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   spec.max_nfev = option<int>(o, "max_nfev", 0);
   fill_x_scale(o, spec);
   spec.absolute_sigma = option<bool>(o, "absolute_sigma", false);
+  spec.covariance = parse_covariance_kind(option<std::string>(o, "cov", "standard"));
   const std::string ci = option<std::string>(o, "ci", "");
   if (!ci.empty()) {
     if (ci != "profile") throw UsageError("ci: 'profile' or None");
