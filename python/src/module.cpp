@@ -68,7 +68,8 @@ std::vector<NamedRange> named_ranges(const py::dict& o, const char* key) {
   return out;
 }
 
-// The data part: a path with the CLI's column and CSV options, or arrays used in place.
+// The data part: a path (or several paths and glob patterns, one dataset) with the CLI's column
+// and CSV options, or arrays used in place.
 void fill_data(const py::dict& o, FitSpec& spec) {
   DataOptions& d = spec.data_options;
   d.x = option<std::vector<std::string>>(o, "x", {});
@@ -88,7 +89,8 @@ void fill_data(const py::dict& o, FitSpec& spec) {
   if (nan_policy != "raise" && nan_policy != "omit") throw UsageError("nan_policy: must be 'raise' or 'omit'");
   d.nan_policy = nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   spec.data_path = option<std::string>(o, "path", "");
-  if (!spec.data_path.empty()) return;
+  spec.data_paths = option<std::vector<std::string>>(o, "paths", {});
+  if (!spec.data_path.empty() || !spec.data_paths.empty()) return;
   // Arrays: contiguous float64 (the Python layer converts what is not), used in place.
   FitSpec::ExternalArrays& a = spec.external;
   auto pointer = [&a](const py::handle& array) {
