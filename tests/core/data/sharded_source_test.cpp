@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "core/data/data_open.h"
@@ -119,6 +120,31 @@ TEST(ShardedSourceStreaming, CsvShardsShareOneSpillSoManyFilesNeedFewTemporaryFi
   ASSERT_EQ(streamed->rows(), 400u);
   expect_rows(*streamed, rows, 0, 400);
   expect_rows(*streamed, rows, 9, 111);
+}
+
+std::size_t open_descriptors() {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++count;
+  return count;
+}
+
+TEST(ShardedSourceStreaming, HoldsAtMostOneHdf5FileOpenHoweverManyThereAre) {
+  ScratchDir dir;
+  const Rows rows = exponential_rows(600);
+  std::vector<std::string> paths;
+  for (std::size_t s = 0; s < 60; ++s) {
+    char name[32];
+    std::snprintf(name, sizeof name, "s%03zu.h5", s);
+    paths.push_back(dir.file(name));
+    testing_data::write_hdf5_rows(paths.back(), rows, 10 * s, 10 * s + 10);
+  }
+  const std::size_t before = open_descriptors();
+  const std::unique_ptr<DataSource> streamed = open_streaming_files(paths, DataOptions{});
+  for (std::size_t begin = 0; begin < 600; begin += 7) {
+    expect_rows(*streamed, rows, begin, std::min<std::size_t>(7, 600 - begin));
+    ASSERT_LE(open_descriptors(), before + 1) << "reading row " << begin;
+  }
+  EXPECT_EQ(open_descriptors(), before + 1);  // the last file read: an open HDF5 file is counted
 }
 
 TEST(ShardedSourceErrors, AFileWithOtherColumnsIsNamedWithTheColumnsOfBoth) {
