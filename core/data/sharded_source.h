@@ -32,8 +32,9 @@ void check_same_columns(const std::string& first, const std::vector<std::string>
 
 // Streaming over several files: CSV files are spilled together once (one binary spill, rows in
 // file order); an HDF5 file is opened when its rows are read and closed when reading moves to
-// another file, so that at most one HDF5 file is open however many there are. Reads that cross a
-// file boundary are served from both files.
+// another file, so that at most one HDF5 file is open however many there are (with nan_policy
+// omit each opening scans that file for invalid rows again: one more read of it per pass). Reads
+// that cross a file boundary are served from both files.
 class ShardedDataSource : public DataSource {
  public:
   // Opens every file once to count its rows (spilling the CSV files), checking that each selects
