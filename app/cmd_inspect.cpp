@@ -121,7 +121,7 @@ void print_file_rows(const std::vector<std::string>& paths, const std::vector<st
 
 void register_inspect_command(CLI::App& app, Context& context) {
   auto options = std::make_shared<InspectOptions>();
-  CLI::App* command = app.add_subcommand("inspect", "Show the columns (CSV) or datasets (HDF5) of a data file, "
+  CLI::App* command = app.add_subcommand("inspect", "Show the columns (CSV) or datasets (HDF5) of data files, "
                                                     "with their types and lengths");
   command->add_option("file", options->paths,
                       "CSV/TSV/text file, HDF5 file, or - for CSV on stdin. Several files or a quoted pattern "
