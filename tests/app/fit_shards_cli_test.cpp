@@ -2,7 +2,8 @@
 // as one dataset (the JSON's parameters and covariance are those of one file with the same rows,
 // and "data" names the pattern and the count); a file with other columns is exit 3 naming it; a
 // bad value in the second file names that file and its own line; a pattern matching nothing is a
-// usage error (exit 2); `inspect` and `plan` count the rows of every file and their total.
+// usage error (exit 2); `inspect` and `plan` count the rows of every file and their total; the
+// loaded shards stay within the predicted peak memory.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -57,6 +58,24 @@ TEST_F(FitShardsCli, PatternAndListFitAsOneFileWithTheSameRowsInEveryMode) {
     EXPECT_EQ(pattern.json()["data"], (dir_ / "part-*") + " (3 files)");
     EXPECT_NEAR(param(expected, "b"), 0.5, 5 * param(expected, "b", "stderr"));
   }
+}
+
+// Loaded into one block, the shards are held once: the measured peak (VmHWM) stays within the
+// planner's prediction, which counts the data once (not the data plus a mapped file).
+TEST(FitShardsMemory, LoadedShardsStayWithinThePredictedPeak) {
+  TempDir dir;
+  const std::size_t n = 6'000'000, shards = 3;
+  {
+    const Rows rows = exponential_rows(n);
+    for (std::size_t s = 0; s < shards; ++s)
+      testing_data::write_hdf5_rows(dir / ("big-" + std::to_string(s) + ".h5"), rows, s * n / shards,
+                                    (s + 1) * n / shards);
+  }
+  const RunResult r = run({"fit", dir / "big-*.h5", "--model", "exponential", "--mode", "memory", "--json", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json memory = r.json()["memory"];
+  EXPECT_LE(memory["peak_rss_bytes"].get<std::uint64_t>(), memory["predicted_peak_bytes"].get<std::uint64_t>());
+  EXPECT_EQ(r.json()["n_points"], n);
 }
 
 TEST_F(FitShardsCli, AFileWithOtherColumnsIsBadDataNamingIt) {
