@@ -27,6 +27,7 @@
 #include "core/engine/profile.h"
 #include "core/output/plot.h"
 #include "core/output/report.h"
+#include "core/data/sharded_source.h"
 #include "core/data/temp_files.h"
 #include "memory/memory_manager.h"
 #include "memory/system_probe.h"
@@ -187,7 +188,8 @@ bool has_suffix(const std::string& path, std::initializer_list<const char*> suff
 // Before any work: outputs have the format their name says and never overwrite an input.
 void check_outputs(const FitOptions& o) {
   std::vector<std::string> inputs;
-  if (o.data != "-") inputs.push_back(o.data);
+  const bool writes = !o.output.empty() || !o.plot.empty();
+  if (writes && o.data != std::vector<std::string>{"-"}) inputs = expand_data_paths(o.data);
   if (!o.output.empty()) {
     struct stat info {};
     const bool special = ::stat(o.output.c_str(), &info) == 0 && !S_ISREG(info.st_mode);
@@ -433,6 +435,7 @@ void register_fit_command(CLI::App& app, Context& context) {
       "  curvefit fit data.h5 --x /t --y /signal --model \"a*exp(-b*x)+c\" --p0 a=1,b=0.1,c=0 --memory-limit 512MB\n"
       "  curvefit fit peaks.csv --model gaussian --loss soft_l1 --json --output fit.csv --plot fit.svg\n"
       "  cat data.csv | curvefit fit - --model linear\n"
+      "  curvefit fit 'runs/*.h5' --model gaussian        # every file, rows in sorted-name order\n"
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"

@@ -90,6 +90,7 @@ void print_data_plan(const FitPlan& problem, bool json) {
     nlohmann::ordered_json out{
         {"rows", request.rows},
         {"rows_exact", problem.info.rows_exact},
+        {"files", problem.data_files.size()},
         {"params", request.model_params},
         {"free_params", request.free_params},
         {"method", std::string(to_string(request.method))},
@@ -114,7 +115,9 @@ void print_data_plan(const FitPlan& problem, bool json) {
     return;
   }
   std::cout << "data               " << request.rows << (problem.info.rows_exact ? "" : " (estimated)")
-            << " rows x " << request.columns << " columns, " << request.model_params << " parameters ("
+            << " rows x " << request.columns << " columns"
+            << (problem.data_files.size() > 1 ? " in " + std::to_string(problem.data_files.size()) + " files" : "")
+            << ", " << request.model_params << " parameters ("
             << request.free_params << " free), method " << to_string(request.method) << "\n"
             << "memory limit       " << format_size(plan.memory_limit_bytes) << " (" << problem.limit_source << ")\n";
   for (const ModePlan& m : plan.modes)
@@ -141,8 +144,9 @@ void register_plan_command(CLI::App& app, Context& context) {
   command->add_option("--params", options->params, "Number of model parameters P, without DATA");
   command->footer(
       "With DATA and --model: each mode's predicted peak, the chosen mode, chunk size and expected\n"
-      "passes. Without DATA: the same plan for --points N rows of x and y in an HDF5 file and a model\n"
-      "of --params P parameters. Sizes: MB = 10^6 bytes, MiB = 2^20.\n\n"
+      "passes (several files, or a quoted pattern, are one dataset of their total rows). Without DATA:\n"
+      "the same plan for --points N rows of x and y in an HDF5 file and a model of --params P parameters.\n"
+      "Sizes: MB = 10^6 bytes, MiB = 2^20.\n\n"
       "Examples:\n"
       "  curvefit plan data.h5 --model gaussian --memory-limit 1GB\n"
       "  curvefit plan --points 1e9 --params 5 --memory-limit 4GB --json");

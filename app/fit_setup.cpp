@@ -11,7 +11,12 @@
 namespace curvefit::app {
 
 void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
-  command.add_option("DATA", o.data, "CSV/TSV file, HDF5 file, or - for CSV on stdin")->required(required);
+  command.add_option("DATA", o.data,
+                     "CSV/TSV file, HDF5 file, or - for CSV on stdin. Several files, or a quoted pattern such as "
+                     "'runs/*.h5' (expanded by curvefit), are one dataset: the rows of every file in the order of "
+                     "the sorted file names; every file must have the same columns (else exit 3 naming the first "
+                     "that differs); a pattern that matches nothing is a usage error (exit 2)")
+      ->required(required);
   command.add_option("-m,--model", o.model,
                      "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\". "
                      "In a formula, names that are columns of DATA are predictors (else x, or x1, x2, ...), "
@@ -58,7 +63,8 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
 
 FitSpec problem_spec(const ProblemOptions& o) {
   FitSpec spec;
-  spec.data_path = o.data;
+  if (o.data.size() == 1) spec.data_path = o.data.front();
+  else spec.data_paths = o.data;
   spec.model = o.model;
   DataOptions& d = spec.data_options;
   d.x = o.x;

@@ -13,7 +13,7 @@
 namespace curvefit::app {
 
 struct ProblemOptions {
-  std::string data;                 // path, or "-" for CSV on stdin
+  std::vector<std::string> data;    // paths or glob patterns (one dataset), or "-" for CSV on stdin
   std::string model;                // library name or formula
   std::vector<std::string> x;       // --x (comma-separated)
   std::string y, sigma;

@@ -49,6 +49,21 @@ std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataO
 // handler.
 const char* mapped_file_path();
 
+// Several files as one dataset, rows in the order given (expand_data_paths in sharded_source.h
+// sorts them). Every file must select the same columns: a DataError names the first that does
+// not. Errors about values name the file and its own line or row. One path: the one-file
+// functions above.
+//
+// probe_files: each file probed; rows and bytes summed; `shards` lists each file's rows; the
+// format is HDF5 when every file is.
+DataInfo probe_files(const std::vector<std::string>& paths, const DataOptions& options);
+// load_files: every file loaded into one MemoryDataSource (none mapped in place); `shards`, when
+// given, receives where each file's rows landed (after skip_invalid and nan_policy).
+std::unique_ptr<MemoryDataSource> load_files(const std::vector<std::string>& paths, const DataOptions& options,
+                                             std::vector<Shard>* shards = nullptr);
+// open_streaming_files: a ShardedDataSource (sharded_source.h).
+std::unique_ptr<DataSource> open_streaming_files(const std::vector<std::string>& paths, const DataOptions& options);
+
 // A source that re-reads the file on every pass: HDF5 hyperslabs of the requested range; CSV is
 // converted once into a binary columnar spill file in temp_dir (removed when the source dies, at
 // exit, on error and on SIGINT/SIGTERM) that later reads use.

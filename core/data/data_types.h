@@ -48,6 +48,14 @@ struct DataOptions {
 
 enum class FileFormat { csv, hdf5 };
 
+// One file of a dataset held in several files: where its rows sit in the whole (a driver that
+// spreads the work over processes can hand out whole files).
+struct Shard {
+  std::string path;
+  std::size_t first_row = 0;  // of the whole, 0-based
+  std::size_t rows = 0;
+};
+
 // What the planner needs before choosing a mode.
 struct DataInfo {
   FileFormat format = FileFormat::csv;
@@ -58,6 +66,9 @@ struct DataInfo {
   bool has_sigma = false;
   std::vector<std::string> column_names;  // selected columns: predictors, y, sigma
   std::vector<std::string> notes;         // about the choice of columns, for the report
+  // Several files: each one's rows as probed (CSV rows are estimates unless rows_exact). Empty for
+  // one file.
+  std::vector<Shard> shards;
 };
 
 // Where a set of problems sits: text lines of a CSV file, or rows of an HDF5 table.

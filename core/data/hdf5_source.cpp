@@ -513,11 +513,12 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
                              const std::vector<std::string>& names,
-                             const std::function<void(const std::string&)>& on_notice) {
+                             const std::function<void(const std::string&)>& on_notice,
+                             std::size_t first_row) {
   const std::size_t n = y.size(), k = x.size();
-  std::size_t kept = 0, omitted = 0;
+  std::size_t kept = first_row, omitted = 0;
   std::vector<std::size_t> first;
-  for (std::size_t r = 0; r < n; ++r) {
+  for (std::size_t r = first_row; r < n; ++r) {
     std::size_t bad = k + 2;
     for (std::size_t c = 0; c < k && bad > k + 1; ++c)
       if (row_value_bad(x[c][r], false)) bad = c;
@@ -526,8 +527,8 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
     if (bad <= k + 1) {
       if (policy == NanPolicy::raise)
         throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
-                        std::to_string(r + 1) + ": " + row_problem(bad == k + 1));
-      if (first.size() < 5) first.push_back(r + 1);
+                        std::to_string(r - first_row + 1) + ": " + row_problem(bad == k + 1));
+      if (first.size() < 5) first.push_back(r - first_row + 1);
       ++omitted;
       continue;
     }
@@ -547,7 +548,7 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
       on_notice(file + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
                 " with non-finite x/y or sigma <= 0 (" + list + ")");
   }
-  if (kept == 0) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
+  if (kept == first_row) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
   return omitted;
 }
 

@@ -104,10 +104,12 @@ class Hdf5DataSource : public DataSource {
 
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
 // dataset; omit drops the rows and returns how many. Rows are 1-based in messages.
-// Omitted rows are reported to on_notice (may be null).
+// Omitted rows are reported to on_notice (may be null). Rows before first_row belong to files
+// loaded before this one: they are left alone, and this file's rows count from first_row.
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
                              const std::vector<std::string>& names,
-                             const std::function<void(const std::string&)>& on_notice);
+                             const std::function<void(const std::string&)>& on_notice,
+                             std::size_t first_row = 0);
 
 }  // namespace curvefit

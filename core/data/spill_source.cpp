@@ -26,22 +26,7 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
       files_.push_back({path_template, fd});
       register_temporary_file(path_template);
     }
-    stats_ = reader.parse([&](CsvColumnsBlock& block) {
-      for (std::size_t c = 0; c < files_.size(); ++c) {
-        const char* bytes = reinterpret_cast<const char*>(block.columns[c].data());
-        std::size_t left = block.rows * sizeof(double);
-        while (left > 0) {
-          ssize_t written = ::write(files_[c].fd, bytes, left);
-          if (written < 0 && errno == EINTR) continue;
-          if (written <= 0)
-            throw IoError(description_ + ": writing the spill file " + files_[c].path +
-                            " failed: " + std::strerror(errno));
-          bytes += written;
-          left -= static_cast<std::size_t>(written);
-        }
-      }
-      rows_ += block.rows;
-    });
+    spill(reader);
   } catch (...) {
     release();
     throw;
@@ -49,6 +34,34 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
 }
 
 SpillDataSource::~SpillDataSource() { release(); }
+
+std::size_t SpillDataSource::append(CsvReader& reader) {
+  if (reader.selection().fields.size() != files_.size())
+    throw DataError(reader.display_name() + ": selects " + std::to_string(reader.selection().fields.size()) +
+                    " columns, the spill holds " + std::to_string(files_.size()));
+  const std::size_t before = rows_;
+  spill(reader);
+  return rows_ - before;
+}
+
+void SpillDataSource::spill(CsvReader& reader) {
+  stats_ = reader.parse([&](CsvColumnsBlock& block) {
+    for (std::size_t c = 0; c < files_.size(); ++c) {
+      const char* bytes = reinterpret_cast<const char*>(block.columns[c].data());
+      std::size_t left = block.rows * sizeof(double);
+      while (left > 0) {
+        ssize_t written = ::write(files_[c].fd, bytes, left);
+        if (written < 0 && errno == EINTR) continue;
+        if (written <= 0)
+          throw IoError(description_ + ": writing the spill file " + files_[c].path +
+                          " failed: " + std::strerror(errno));
+        bytes += written;
+        left -= static_cast<std::size_t>(written);
+      }
+    }
+    rows_ += block.rows;
+  });
+}
 
 void SpillDataSource::release() noexcept {
   for (ColumnFile& file : files_) {

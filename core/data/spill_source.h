@@ -17,6 +17,9 @@ class SpillDataSource : public DataSource {
   // Parses everything reader selects into spill files under temp_dir (empty: $TMPDIR or /tmp).
   SpillDataSource(CsvReader& reader, const std::string& temp_dir);
   ~SpillDataSource() override;
+  // Parses everything another reader selects onto the end of the same spill files (the next file
+  // of a dataset held in several); its selection must have as many columns. Returns its rows.
+  std::size_t append(CsvReader& reader);
   SpillDataSource(const SpillDataSource&) = delete;
   SpillDataSource& operator=(const SpillDataSource&) = delete;
 
@@ -38,6 +41,7 @@ class SpillDataSource : public DataSource {
     int fd = -1;
   };
   void release() noexcept;
+  void spill(CsvReader& reader);
 
   std::vector<ColumnFile> files_;
   std::size_t rows_ = 0;

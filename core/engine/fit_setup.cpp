@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/data/columns.h"
+#include "core/data/sharded_source.h"
 #include "core/engine/subsample.h"
 #include "core/errors.h"
 #include "core/formula/expression.h"
@@ -24,9 +25,10 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string data_name(const FitSpec& spec) {
-  if (spec.data_path.empty()) return "<memory>";
-  return spec.data_path == "-" ? "<stdin>" : spec.data_path;
+std::string data_name(const FitSpec& spec, const std::vector<std::string>& files) {
+  if (files.empty()) return "<memory>";
+  return describe_data_paths(spec.data_paths.empty() ? std::vector<std::string>{spec.data_path} : spec.data_paths,
+                             files);
 }
 
 // The first row of the caller's arrays where x or y is not finite, or sigma not positive and
@@ -192,9 +194,18 @@ std::vector<std::string> formula_predictor_names(const std::string& model,
   return x_names;
 }
 
-std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
+std::vector<std::string> data_files(const FitSpec& spec) {
+  if (!spec.data_paths.empty()) return expand_data_paths(spec.data_paths);
+  if (!spec.data_path.empty()) return expand_data_paths({spec.data_path});
+  return {};
+}
+
+namespace {
+
+// The formula's predictors among the columns of the first file (all files have the same ones).
+std::vector<std::string> formula_predictors_in_files(const FitSpec& spec, const std::vector<std::string>& files) {
   const std::string& model = spec.model;
-  if (spec.data_path.empty()) return formula_predictor_names(model, spec.data_options.x);
+  if (files.empty()) return formula_predictor_names(model, spec.data_options.x);
   const bool bare_word = std::all_of(model.begin(), model.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
@@ -202,7 +213,13 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
   if (find_model(model) || bare_word) return {};
   const auto names = names_in_formula(model);
   if (!names) return {};
-  return formula_predictors(*names, describe_columns(spec.data_path, spec.data_options));
+  return formula_predictors(*names, describe_columns(files.front(), spec.data_options));
+}
+
+}  // namespace
+
+std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
+  return formula_predictors_in_files(spec, data_files(spec));
 }
 
 FitPlan plan_fit(const FitSpec& spec) {
@@ -211,16 +228,17 @@ FitPlan plan_fit(const FitSpec& spec) {
   setup.builtin = spec.custom_model ? nullptr : find_model(spec.model);
   DataOptions& d = setup.data_options;
   d = spec.data_options;
-  if (!spec.custom_model) d.predictor_names = formula_predictor_names(spec);
+  setup.data_files = data_files(spec);
+  if (!spec.custom_model) d.predictor_names = formula_predictors_in_files(spec, setup.data_files);
   setup.model = spec.custom_model ? std::make_unique<BorrowedModel>(*spec.custom_model)
                                   : make_model(spec.model, d.predictor_names);
   const Model& model = *setup.model;
-  setup.data_name = data_name(spec);
+  setup.data_name = data_name(spec, setup.data_files);
   d.num_predictors = model.num_predictors();
   if (!d.x.empty() && static_cast<int>(d.x.size()) != model.num_predictors())
     throw UsageError("--x names " + std::to_string(d.x.size()) + " column(s) but the model has " +
                      std::to_string(model.num_predictors()) + " predictor(s)");
-  setup.info = spec.data_path.empty() ? array_info(spec) : probe_data(spec.data_path, d);
+  setup.info = setup.data_files.empty() ? array_info(spec) : probe_files(setup.data_files, d);
   if (setup.info.rows == 0) throw DataError(setup.data_name + ": no data rows");
   setup.free_params = count_free_params(spec, model);
 
@@ -236,7 +254,7 @@ FitPlan plan_fit(const FitSpec& spec) {
   r.baseline_rss_bytes = current_rss_bytes();
   r.threads = spec.threads;
   r.location = spec.source                             ? DataLocation::converted_arrays
-               : spec.data_path.empty()                ? DataLocation::in_memory
+               : setup.data_files.empty()              ? DataLocation::in_memory
                : setup.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file
                                                        : DataLocation::csv_file;
   r.mode = spec.mode;
@@ -266,12 +284,16 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
                                     "never copied whole");
       return;
     }
-    prepared.data = open_streaming(spec.data_path, setup.data_options);
+    prepared.data = open_streaming_files(setup.data_files, setup.data_options);
+    if (const auto* sharded = dynamic_cast<const ShardedDataSource*>(prepared.data.get()))
+      setup.info.shards = sharded->shards();
     return;
   }
-  std::unique_ptr<MemoryDataSource> loaded = spec.data_path.empty()
+  std::vector<Shard> shards;
+  std::unique_ptr<MemoryDataSource> loaded = setup.data_files.empty()
                                                  ? array_source(spec, setup.model->num_predictors())
-                                                 : load_data(spec.data_path, setup.data_options);
+                                                 : load_files(setup.data_files, setup.data_options, &shards);
+  if (setup.data_files.size() > 1) setup.info.shards = shards;
   if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
   if (loaded->external_columns() && !spec.external.y)
     prepared.used.notes.push_back(

@@ -39,15 +39,20 @@ struct XScaleSpec {
 };
 
 struct FitSpec {
-  // The data: a file (CSV/TSV or HDF5; "-" for CSV on stdin) read with data_options (columns,
-  // delimiter, header, skip_invalid, nan_policy, temp_dir; num_predictors comes from the model),
-  // or, when data_path is empty, the arrays x (one vector per predictor), y and sigma (optional).
+  // The data: a file (CSV/TSV or HDF5; "-" for CSV on stdin; a glob(3) pattern is expanded as in
+  // data_paths) read with data_options (columns, delimiter, header, skip_invalid, nan_policy,
+  // temp_dir; num_predictors comes from the model), or, when data_path and data_paths are empty,
+  // the arrays x (one vector per predictor), y and sigma (optional).
   std::string data_path;
+  // Or several files, or glob(3) patterns ("runs/*.h5"), fitted as one dataset: the rows of every
+  // file in the order of the sorted file names (core/data/sharded_source.h). Used instead of
+  // data_path when not empty. Every file must select the same columns.
+  std::vector<std::string> data_paths;
   DataOptions data_options;
   std::vector<std::vector<double>> x;
   std::vector<double> y;
   std::vector<double> sigma;
-  // Or, when data_path is empty and external.y is set, arrays owned by the caller, used in place
+  // Or, when there is no path and external.y is set, arrays owned by the caller, used in place
   // (not copied; e.g. numpy arrays): one pointer per predictor, y and sigma (null: none), `rows`
   // values each. They must stay valid and unchanged until the fit returns.
   struct ExternalArrays {
@@ -108,8 +113,10 @@ struct FitPlan {
   std::unique_ptr<Model> model;
   const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in
   DataOptions data_options;            // as used to open the file (num_predictors set)
-  DataInfo info;                       // rows and columns of the file (or of the arrays)
-  std::string data_name;               // the path, "<stdin>" or "<memory>"
+  DataInfo info;                       // rows and columns of the file (or of the arrays); several
+                                       // files: info.shards, exact once the data are open
+  std::vector<std::string> data_files; // the files read, patterns expanded and sorted (none: arrays)
+  std::string data_name;               // the path, "<stdin>", "<memory>" or "runs/*.h5 (12 files)"
   std::size_t free_params = 0;
   std::string limit_source;  // where memory_limit_bytes came from
   PlanRequest plan_request;
@@ -132,6 +139,10 @@ FitPlan plan_fit(const FitSpec& spec);
 PreparedFit prepare_fit(const FitSpec& spec);
 FitResult fit(PreparedFit& prepared);
 FitResult fit(const FitSpec& spec);
+
+// The files a spec reads: data_paths with patterns expanded and sorted, or data_path; none for
+// arrays. Throws UsageError for a pattern that matches nothing.
+std::vector<std::string> data_files(const FitSpec& spec);
 
 // The predictor names a formula uses on the spec's data: on a file, the rule of
 // formula_predictors in core/data/columns.h (the --x names, or its names that are columns); on

@@ -68,7 +68,7 @@ def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
     options = data_options(data, x, y, sigma)
     num_predictors = len(options.get("x_arrays") or options.get("x") or [None])
     model_options, names = _model_options(model, jac, options.get("x"), num_predictors)
-    if callable(model) and "path" in options:
+    if callable(model) and ("path" in options or "paths" in options):
         raise ValueError("a Python function model needs the data as arrays (a file is read by the native engine)")
     if callable(model):  # f receives contiguous float64 blocks of the arrays, as with scipy
         for key in ("y_array", "sigma_array"):
@@ -100,8 +100,10 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
 
     Parameters
     ----------
-    data : str, os.PathLike, dict, pandas.DataFrame or tuple
-        A CSV/TSV or HDF5 file (read, or streamed under `memory_limit`, by the native engine), a
+    data : str, os.PathLike, list of them, dict, pandas.DataFrame or tuple
+        A CSV/TSV or HDF5 file (read, or streamed under `memory_limit`, by the native engine); a
+        list of files or glob patterns ("runs/*.h5"), fitted as one dataset with the rows of every
+        file in the order of the sorted file names (every file with the same columns); a
         dict of arrays or a DataFrame (columns by name), or an ``(x, y)`` / ``(x, y, sigma)`` tuple
         with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied;
         other real dtypes (float32, integers, bool) and strided views are converted chunk by

@@ -72,10 +72,13 @@ def _from_table(table, columns, x, y, sigma):
 
 
 def data_options(data, x=None, y=None, sigma=None):
-    """The options dict entries for `data` (path, dict, DataFrame or (x, y[, sigma]) tuple)."""
+    """The options dict entries for `data` (path, list of paths, dict, DataFrame or (x, y[, sigma])
+    tuple)."""
+    columns = {"x": _names(x) or [], "y": "" if y is None else str(y), "sigma": "" if sigma is None else str(sigma)}
     if isinstance(data, (str, os.PathLike)):
-        return {"path": os.fspath(data), "x": _names(x) or [], "y": "" if y is None else str(y),
-                "sigma": "" if sigma is None else str(sigma)}
+        return {"path": os.fspath(data), **columns}
+    if isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data):
+        return {"paths": [os.fspath(d) for d in data], **columns}
     if isinstance(data, dict):
         return _from_table(data, list(data.keys()), x, y, sigma)
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
@@ -87,5 +90,5 @@ def data_options(data, x=None, y=None, sigma=None):
         s = data[2] if len(data) == 3 else sigma
         return {"x_arrays": xs, "y_array": as_column(data[1], "y"),
                 "sigma_array": None if s is None else as_column(s, "sigma")}
-    raise TypeError("data: a path, a dict of arrays, a pandas DataFrame or an (x, y[, sigma]) tuple, "
+    raise TypeError("data: a path, a list of paths, a dict of arrays, a pandas DataFrame or an (x, y[, sigma]) tuple, "
                     f"not {type(data).__name__}")

@@ -69,7 +69,8 @@ std::vector<NamedRange> named_ranges(const py::dict& o, const char* key) {
   return out;
 }
 
-// The data part: a path with the CLI's column and CSV options, or arrays used in place.
+// The data part: a path (or several paths and glob patterns, one dataset) with the CLI's column
+// and CSV options, or arrays used in place.
 void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& converted) {
   DataOptions& d = spec.data_options;
   d.x = option<std::vector<std::string>>(o, "x", {});
@@ -89,7 +90,8 @@ void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& c
   if (nan_policy != "raise" && nan_policy != "omit") throw UsageError("nan_policy: must be 'raise' or 'omit'");
   d.nan_policy = nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   spec.data_path = option<std::string>(o, "path", "");
-  if (!spec.data_path.empty()) return;
+  spec.data_paths = option<std::vector<std::string>>(o, "paths", {});
+  if (!spec.data_path.empty() || !spec.data_paths.empty()) return;
   // Arrays: contiguous float64 ones are used in place. Any other dtype or stride (the Python layer
   // passes only what ArraySource reads) makes the whole set served by an ArraySource, converted
   // chunk by chunk on every pass; the fit then streams and never copies the data.
