@@ -440,6 +440,7 @@ FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
   prepared.request.settings = prepared.used;
   FitResult result = fit(prepared.request);
+  prepared.data->check_unchanged();  // a file written to under the fit gives no result
   result.used.fit_s = seconds_since(start);
   return result;
 }
