@@ -206,3 +206,16 @@ def test_rows_the_reader_omits_are_in_the_notes(tmp_path):
     r = curvefit.fit(path, "linear", nan_policy="omit")
     assert r.params["a"] == pytest.approx(2.0, rel=1e-12) and r.params["b"] == pytest.approx(1.0, rel=1e-12)
     assert any("omitted 1 row" in note and "line 7" in note for note in r.to_dict()["notes"]), r.to_dict()["notes"]
+
+
+def test_temp_dir_holds_the_spill_of_a_streamed_csv(peak_csv, tmp_path):
+    path = peak_csv[0]
+    missing = tmp_path / "missing"
+    with pytest.raises(OSError, match="cannot create a spill file in " + str(missing)):
+        curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err", mode="stream", temp_dir=missing)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    streamed = curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err", mode="stream", temp_dir=spill)
+    in_memory = curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err")
+    assert streamed.params == pytest.approx(in_memory.params, rel=1e-10)
+    assert list(spill.iterdir()) == []
