@@ -7,10 +7,12 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -29,6 +31,7 @@
 #include "core/output/report.h"
 #include "core/data/sharded_source.h"
 #include "core/data/temp_files.h"
+#include "core/owned_files.h"
 #include "memory/memory_manager.h"
 #include "memory/system_probe.h"
 
@@ -330,12 +333,26 @@ void attach_progress(const FitOptions& o, FitSpec& spec, ProgressDisplay& progre
   };
 }
 
+// The report in one write() once it is complete: stdout redirected to a file holds nothing or the
+// whole report if the process is killed, never a part of it.
+void print_whole(const std::string& text) {
+  std::cout.flush();
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t written = ::write(STDOUT_FILENO, text.data() + done, text.size() - done);
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) throw IoError(std::string("standard output: write failed: ") + std::strerror(errno));
+    done += static_cast<std::size_t>(written);
+  }
+}
+
 int run_fit(const FitOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   g_interrupted = false;
   std::signal(SIGINT, on_interrupt_signal);
   std::signal(SIGTERM, on_interrupt_signal);
   check_outputs(o);
+  remove_stale_files(temporary_directory(o.temp_dir));  // spill files of killed runs
   FitSpec spec = fit_spec(o);
   const bool show_progress = !o.quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
   ProgressDisplay progress(show_progress);
@@ -367,10 +384,10 @@ int run_fit(const FitOptions& o) {
   run.time_s = seconds_since(start);
 
   if (o.json) {
-    std::cout << report_json(result, run).dump(2) << std::endl;
+    print_whole(report_json(result, run).dump(2) + "\n");
   } else {
     if (o.quiet) result.used.notes.clear(), run.notes.clear();
-    std::cout << format_report(result, run) << std::flush;
+    print_whole(format_report(result, run));
   }
   remove_temporary_files();
   if (interrupted) return kExitInterrupted;

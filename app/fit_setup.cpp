@@ -58,6 +58,9 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
       ->capture_default_str();
   command.add_option("--chunk-size", o.chunk_size, "Rows per chunk (default: chosen by the planner)");
   command.add_option("--threads", o.threads, "Worker threads (default: all cores)");
+  command.add_option("--temp-dir", o.temp_dir,
+                     "Folder for the binary spill of a streamed CSV (default: $TMPDIR, else /tmp); "
+                     "files of killed runs there are removed");
   command.add_flag("--json", o.json, "Print one JSON object on stdout instead of the report");
 }
 
@@ -82,6 +85,7 @@ FitSpec problem_spec(const ProblemOptions& o) {
   if (o.header) d.header = true;
   if (o.no_header) d.header = false;
   d.skip_invalid = o.skip_invalid;
+  d.temp_dir = o.temp_dir;
   d.on_notice = print_notice;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   if (!o.fix.empty()) spec.fix = parse_named_values(o.fix, "--fix");

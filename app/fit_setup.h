@@ -28,6 +28,7 @@ struct ProblemOptions {
   std::string mode = "auto";
   std::size_t chunk_size = 0;
   int threads = 0;
+  std::string temp_dir;             // --temp-dir: where a streamed CSV is spilled (default $TMPDIR)
   bool json = false;
   bool writes_fitted_csv = false;   // fit --output: the planner counts the CSV text of a chunk
 };

@@ -207,21 +207,29 @@ std::uint64_t room_to_allocate(const MemorySnapshot& now) {
   return now.available_bytes > stacks ? now.available_bytes - stacks : 0;
 }
 
+// A cgroup's limit bounds what the process may reach whatever its RSS already holds: RSS counts
+// shared library pages charged to other cgroups, so "available + RSS" can exceed the limit.
+std::uint64_t within_cgroup_limit(const MemorySnapshot& now, std::uint64_t bytes) {
+  if (now.limit_source.rfind("cgroup", 0) != 0) return bytes;
+  return std::min(bytes, now.limit_bytes);
+}
+
 }  // namespace
 
 MemoryManager::FitLimit MemoryManager::default_limit() const {
   const MemorySnapshot now = snapshot();
   char factor[16];
   std::snprintf(factor, sizeof factor, "%g", safety_factor_);
-  return {static_cast<std::uint64_t>(static_cast<double>(room_to_allocate(now)) / safety_factor_) +
-              now.process_rss_bytes,
+  return {within_cgroup_limit(now, static_cast<std::uint64_t>(static_cast<double>(room_to_allocate(now)) /
+                                                             safety_factor_) +
+                                       now.process_rss_bytes),
           "available memory (" + now.limit_source + ") / " + factor};
 }
 
 MemoryManager::FitLimit MemoryManager::fit_limit(std::optional<std::uint64_t> requested) const {
   if (!requested) return default_limit();
   const MemorySnapshot now = snapshot();
-  const std::uint64_t room = room_to_allocate(now) + now.process_rss_bytes;
+  const std::uint64_t room = within_cgroup_limit(now, room_to_allocate(now) + now.process_rss_bytes);
   if (*requested <= room) return {*requested, "--memory-limit"};
   return {room, "--memory-limit " + format_size(*requested) + ", capped at what the process can hold (" +
                     now.limit_source + ")"};

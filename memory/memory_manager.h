@@ -136,7 +136,8 @@ class MemoryManager {
 
   // The limit a fit plans against when none is given: what the process may still use divided by
   // safety_factor, plus what it already holds (its RSS is part of the peak the limit bounds).
-  // Under an address-space rlimit, thread stacks are set aside from what it may still use.
+  // Under an address-space rlimit, thread stacks are set aside from what it may still use; under a
+  // cgroup limit, the result never exceeds that limit.
   // `source` says where the figure comes from, e.g. "available memory (cgroup v2) / 1.2".
   struct FitLimit {
     std::uint64_t bytes = 0;

@@ -197,7 +197,11 @@ class CsvReader::Input {
         ::close(fd_);
         throw DataError(path + ": is a directory");
       }
-      if (S_ISREG(info.st_mode)) size_ = static_cast<std::size_t>(info.st_size);
+      if (S_ISREG(info.st_mode)) {
+        size_ = static_cast<std::size_t>(info.st_size);
+        opened_ = info;
+        regular_ = true;
+      }
     }
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
@@ -222,6 +226,8 @@ class CsvReader::Input {
     while (true) {
       ssize_t got = ::read(fd_, destination, n);
       if (got >= 0) {
+        if (got == 0) check_unchanged(name);
+        bytes_read_ += static_cast<std::size_t>(got);
         if (translate_cr_) std::replace(destination, destination + got, '\r', '\n');
         return static_cast<std::size_t>(got);
       }
@@ -230,7 +236,24 @@ class CsvReader::Input {
   }
 
  private:
+  // At the end of a regular file: everything it held when opened was read and it was not written
+  // since. A file cut short or rewritten under the parse would otherwise give fewer or other rows
+  // without an error (a file replaced by rename is not a change: the open descriptor keeps the
+  // old one).
+  void check_unchanged(const std::string& name) const {
+    struct stat now {};
+    if (!regular_ || ::fstat(fd_, &now) != 0) return;
+    const bool written = now.st_mtim.tv_sec != opened_.st_mtim.tv_sec || now.st_mtim.tv_nsec != opened_.st_mtim.tv_nsec;
+    if (bytes_read_ == size_ && static_cast<std::size_t>(now.st_size) == size_ && !written) return;
+    throw DataError(name + ": the file changed while it was being read (" + std::to_string(size_) +
+                    " bytes when opened, " + std::to_string(now.st_size) + " now, " + std::to_string(bytes_read_) +
+                    " read); it must not change during a fit");
+  }
+
   bool is_stdin_;
+  bool regular_ = false;
+  struct stat opened_ {};
+  std::size_t bytes_read_ = 0;
   int fd_ = -1;
   std::size_t size_ = 0;
   std::string prefix_;

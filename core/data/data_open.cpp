@@ -46,7 +46,10 @@ bool looks_binary(const std::string& path) {
 std::array<char, 4096> g_mapped_path{};
 
 // The whole file mapped read-only, unmapped when the last holder lets go; null if it cannot be.
-std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t& bytes) {
+// The descriptor stays open with the mapping, so that `unchanged` can tell whether the file the
+// mapping shows was written to (a file replaced by rename is not: the mapping keeps the old one).
+std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t& bytes,
+                                           std::function<void()>& unchanged) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return nullptr;
   struct stat info {};
@@ -55,10 +58,21 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
     bytes = static_cast<std::size_t>(info.st_size);
     address = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
   }
-  ::close(fd);
-  if (address == MAP_FAILED) return nullptr;
+  if (address == MAP_FAILED) {
+    ::close(fd);
+    return nullptr;
+  }
+  unchanged = [fd, info, path] {
+    struct stat now {};
+    if (::fstat(fd, &now) != 0 || now.st_size != info.st_size || now.st_mtim.tv_sec != info.st_mtim.tv_sec ||
+        now.st_mtim.tv_nsec != info.st_mtim.tv_nsec)
+      throw DataError(path + ": the file was written to while it was being read; it must not change during a fit");
+  };
   const std::size_t size = bytes;
-  return std::shared_ptr<const void>(address, [size](const void* a) { ::munmap(const_cast<void*>(a), size); });
+  return std::shared_ptr<const void>(address, [size, fd](const void* a) {
+    ::munmap(const_cast<void*>(a), size);
+    ::close(fd);
+  });
 }
 
 // The selected columns used in place, when the file stores them as plain contiguous doubles (see
@@ -69,7 +83,8 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
   const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
   if (offsets.empty()) return nullptr;
   std::size_t bytes = 0;
-  std::shared_ptr<const void> mapping = map_whole_file(path, bytes);
+  std::function<void()> unchanged;
+  std::shared_ptr<const void> mapping = map_whole_file(path, bytes, unchanged);
   if (!mapping) return nullptr;
   const std::size_t rows = source.file_rows();
   const auto* base = static_cast<const char*>(mapping.get());
@@ -104,8 +119,10 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
   const double* y = columns[k];
   const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
   columns.resize(k);
-  return std::make_unique<MemoryDataSource>(std::move(columns), y, sigma, rows, std::move(mapping),
-                                            source.column_names(), path);
+  auto mapped = std::make_unique<MemoryDataSource>(std::move(columns), y, sigma, rows, std::move(mapping),
+                                                   source.column_names(), path);
+  mapped->set_unchanged_check(std::move(unchanged));
+  return mapped;
 }
 
 // Columns being loaded: one vector per predictor, y, and sigma (empty without a sigma column).

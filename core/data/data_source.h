@@ -38,6 +38,10 @@ class DataSource {
   // Not required to be thread-safe: one reader thread feeds the workers.
   virtual void read(std::size_t begin, std::size_t count, double* const* x, double* y,
                     double* sigma) = 0;
+  // Throws DataError when the file the rows come from was written to since it was opened (a
+  // result computed from it could mix old and new values). Sources holding their own copy, or
+  // checking on every read anyway, have nothing more to check.
+  virtual void check_unchanged() const {}
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {
     return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *

@@ -229,6 +229,7 @@ struct Hdf5DataSource::Handles {
   std::vector<Column> columns;  // predictors, y, sigma
   int fd = -1;                  // HDF5's own descriptor of the file (sec2 driver)
   std::size_t bytes_at_open = 0;
+  timespec modified_at_open{};
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
@@ -243,6 +244,7 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
     throw DataError(path + ": cannot determine the file's size");
   handles_->fd = *static_cast<int*>(vfd_handle);
   handles_->bytes_at_open = static_cast<std::size_t>(info.st_size);
+  handles_->modified_at_open = info.st_mtim;
 
   ColumnRequest request = column_request_of(path, datasets_of(handles_->file), options);
   request.predictor_names = options.predictor_names.empty() ? default_predictor_names(options.num_predictors)
@@ -379,12 +381,18 @@ void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double*
 }
 
 void Hdf5DataSource::check_file_size() const {
-  // HDF5 returns zeros for storage past the end of a truncated file instead of failing, so
-  // every read is checked against the size the file had when it was opened.
+  // HDF5 returns zeros for storage past the end of a truncated file instead of failing, and a
+  // file rewritten in place would mix old and new rows across passes, so every read is checked
+  // against the size and modification time the file had when it was opened. A file replaced by
+  // rename is not a change: the open descriptor keeps the old one.
   struct stat now {};
   if (::fstat(handles_->fd, &now) != 0 || static_cast<std::size_t>(now.st_size) < handles_->bytes_at_open)
     throw DataError(path_ + ": the file shrank from " + std::to_string(handles_->bytes_at_open) + " to " +
                     std::to_string(now.st_size) + " bytes while it was being read; it must not change during a fit");
+  const timespec& then = handles_->modified_at_open;
+  if (static_cast<std::size_t>(now.st_size) != handles_->bytes_at_open || now.st_mtim.tv_sec != then.tv_sec ||
+      now.st_mtim.tv_nsec != then.tv_nsec)
+    throw DataError(path_ + ": the file was written to while it was being read; it must not change during a fit");
 }
 
 void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const double* const* x,

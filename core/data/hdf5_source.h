@@ -60,6 +60,7 @@ class Hdf5DataSource : public DataSource {
   std::vector<std::string> column_names() const override { return names_; }
   std::string description() const override { return path_; }
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+  void check_unchanged() const override { check_file_size(); }
 
   // About the choice of columns (ColumnChoice::notes).
   const std::vector<std::string>& column_notes() const { return column_notes_; }
@@ -77,7 +78,7 @@ class Hdf5DataSource : public DataSource {
   struct Column;
   void open_column(const std::string& spec, std::string& first_spec);
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
-  // Throws DataError when the file is now shorter than when it was opened.
+  // Throws DataError when the file is now shorter than when it was opened, or was written since.
   void check_file_size() const;
   // nan_policy omit: one pass over the file remembering the rows with a non-finite x/y or a
   // sigma <= 0, which read() then skips.

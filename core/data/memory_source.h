@@ -2,6 +2,7 @@
 // Data held in RAM as columns of doubles: the loaded form of every source, and what tests build.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,11 @@ class MemoryDataSource : public DataSource {
   // Whether the columns live outside this object (the second constructor): for loaded data, a
   // mapping of the file rather than a copy (the report says so).
   bool external_columns() const { return owner_ != nullptr; }
+  // For columns mapped from a file: how to tell that the file was written to (throws DataError).
+  void set_unchanged_check(std::function<void()> check) { unchanged_check_ = std::move(check); }
+  void check_unchanged() const override {
+    if (unchanged_check_) unchanged_check_();
+  }
 
  private:
   std::vector<std::vector<double>> x_;
@@ -79,6 +85,7 @@ class MemoryDataSource : public DataSource {
   const double* external_sigma_ = nullptr;
   std::size_t external_rows_ = 0;
   std::shared_ptr<const void> owner_;
+  std::function<void()> unchanged_check_;
 };
 
 }  // namespace curvefit

@@ -1,12 +1,14 @@
 #include "core/data/spill_source.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "core/errors.h"
+#include "core/owned_files.h"
 #include "core/data/temp_files.h"
 
 namespace curvefit {
@@ -17,14 +19,14 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
       names_(reader.selection().names),
       description_(reader.display_name()) {
   const std::string directory = temporary_directory(temp_dir);
+  remove_stale_files(directory);  // spill files of runs that were killed
   try {
     for (std::size_t c = 0; c < reader.selection().fields.size(); ++c) {
-      std::string path_template = directory + "/curvefit-spill-XXXXXX";
-      int fd = ::mkstemp(path_template.data());
-      if (fd < 0)
+      const OwnedFile file = create_owned_file(directory, "curvefit-spill", S_IRUSR | S_IWUSR);
+      if (file.fd < 0)
         throw IoError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
-      files_.push_back({path_template, fd});
-      register_temporary_file(path_template);
+      files_.push_back({file.path, file.fd});
+      register_temporary_file(file.path);
     }
     spill(reader);
   } catch (...) {

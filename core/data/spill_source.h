@@ -3,7 +3,9 @@
 // blocks) and each selected column is appended to its own file of native doubles in the temp
 // directory; later passes read row ranges with pread() instead of re-parsing text.
 // The files are registered with core/temp_files.h: removed when the source is destroyed, at exit,
-// and on SIGINT/SIGTERM.
+// and on SIGINT/SIGTERM. They are owned files (core/owned_files.h: mode 0600, created with O_EXCL
+// and never through a symlink, named with the owner's pid and start time): the spill files of a
+// run killed with SIGKILL are removed by the next spill into the same directory.
 #include <string>
 #include <vector>
 

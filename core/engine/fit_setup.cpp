@@ -123,6 +123,7 @@ class BorrowedSource : public DataSource {
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override {
     source_.read(begin, count, x, y, sigma);
   }
+  void check_unchanged() const override { source_.check_unchanged(); }
 
  private:
   DataSource& source_;
@@ -501,6 +502,7 @@ FitResult fit(PreparedFit& prepared) {
   FitResult result = fit(prepared.request);
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;
   if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
+  prepared.data->check_unchanged();  // a file written to under the fit gives no result
   result.used.fit_s = seconds_since(start);
   return result;
 }

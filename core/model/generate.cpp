@@ -8,12 +8,14 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <numbers>
 
 #include "core/errors.h"
+#include "core/owned_files.h"
 
 namespace curvefit {
 namespace {
@@ -63,9 +65,15 @@ class Writer {
 
 class CsvWriter final : public Writer {
  public:
-  CsvWriter(const std::string& path, const std::string& comment, int predictors) : path_(path) {
-    file_ = std::fopen(path.c_str(), "wb");
-    if (!file_) throw IoError(path + ": cannot create the file: " + std::strerror(errno));
+  // Writes through a duplicate of fd (the owned temporary file, whose descriptor and lock the
+  // caller keeps); errors name `path`, the destination.
+  CsvWriter(int fd, const std::string& path, const std::string& comment, int predictors) : path_(path) {
+    const int own = ::dup(fd);
+    file_ = own < 0 ? nullptr : ::fdopen(own, "wb");
+    if (!file_) {
+      if (own >= 0) ::close(own);
+      throw IoError(path + ": cannot write: " + std::strerror(errno));
+    }
     std::string head = "# " + comment + "\n";
     head += predictors == 1 ? "x,y\n" : "x1,x2,y\n";
     put(head);
@@ -107,10 +115,51 @@ class CsvWriter final : public Writer {
   std::string buffer_;
 };
 
+// The system's reason behind an HDF5 failure (its file driver records "errno = 28" on the error
+// stack), or HDF5's own innermost message.
+herr_t keep_reason(unsigned, const H5E_error2_t* error, void* data) {
+  auto& reason = *static_cast<std::string*>(data);
+  const char* text = error->desc ? error->desc : "";
+  if (const char* at = std::strstr(text, "errno = ")) {
+    reason = std::strerror(std::atoi(at + 8));
+    return 1;  // stop: the system's reason is the one to report
+  }
+  if (reason.empty()) reason = text;
+  return 0;
+}
+std::string hdf5_write_reason(const H5::Exception& e) {
+  std::string reason;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_reason, &reason);
+  return reason.empty() ? e.getDetailMsg() : reason;
+}
+
+// Runs HDF5 calls, turning a failure into IoError while the error stack still holds the reason
+// (closing the file would clear it).
+template <class Calls>
+void hdf5_guarded(const std::string& out_path, Calls calls) {
+  try {
+    calls();
+  } catch (const H5::Exception& e) {
+    throw IoError(out_path + ": cannot write HDF5: " + hdf5_write_reason(e));
+  }
+}
+
 class Hdf5Writer final : public Writer {
  public:
-  Hdf5Writer(const std::string& path, const Model& model, const GenerateSpec& spec)
-      : file_(path, H5F_ACC_TRUNC) {
+  Hdf5Writer(const std::string& temporary, const std::string& out_path, const Model& model, const GenerateSpec& spec)
+      : out_path_(out_path) {
+    hdf5_guarded(out_path, [&] { create(temporary, model, spec); });
+  }
+  void finish() override {
+    hdf5_guarded(out_path_, [&] {
+      columns_.clear();
+      file_->close();
+    });
+  }
+
+ private:
+  void create(const std::string& temporary, const Model& model, const GenerateSpec& spec) {
+    file_ = std::make_unique<H5::H5File>(temporary, H5F_ACC_TRUNC);
     // Contiguous datasets (h5py's default too): a reader can use the values in place, and a
     // hyperslab read is one read of the file, without a chunk index or a chunk cache.
     const hsize_t dims[1] = {spec.points};
@@ -118,17 +167,17 @@ class Hdf5Writer final : public Writer {
     H5::DSetCreatPropList properties;
     const int k = model.num_predictors();
     for (int j = 0; j < k; ++j)
-      columns_.push_back(file_.createDataSet(k == 1 ? "x" : "x" + std::to_string(j + 1),
+      columns_.push_back(file_->createDataSet(k == 1 ? "x" : "x" + std::to_string(j + 1),
                                              H5::PredType::NATIVE_DOUBLE, space, properties));
-    columns_.push_back(file_.createDataSet("y", H5::PredType::NATIVE_DOUBLE, space, properties));
+    columns_.push_back(file_->createDataSet("y", H5::PredType::NATIVE_DOUBLE, space, properties));
 
     auto string_attribute = [&](const char* name, const std::string& value) {
       const H5::StrType type(H5::PredType::C_S1, std::max<std::size_t>(value.size(), 1));
-      file_.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
+      file_->createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
     };
     auto double_attribute = [&](const char* name, const double* values, hsize_t n) {
       const hsize_t size[1] = {n};
-      file_.createAttribute(name, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(1, size))
+      file_->createAttribute(name, H5::PredType::NATIVE_DOUBLE, H5::DataSpace(1, size))
           .write(H5::PredType::NATIVE_DOUBLE, values);
     };
     std::string names;
@@ -139,25 +188,27 @@ class Hdf5Writer final : public Writer {
     double_attribute("param_values", spec.params.data(), spec.params.size());
     double_attribute("noise_sd", &spec.noise_sd, 1);
     const hsize_t seed_size[1] = {1};
-    file_.createAttribute("seed", H5::PredType::NATIVE_UINT64, H5::DataSpace(1, seed_size))
+    file_->createAttribute("seed", H5::PredType::NATIVE_UINT64, H5::DataSpace(1, seed_size))
         .write(H5::PredType::NATIVE_UINT64, &spec.seed);
   }
+ public:
   void write(std::uint64_t begin, std::size_t count, const double* const* x, const double* y) override {
     const hsize_t start[1] = {begin}, size[1] = {count};
+    // The dataspaces outlive the guarded calls: closing them would clear the error stack.
     const H5::DataSpace memory(1, size);
-    for (std::size_t c = 0; c < columns_.size(); ++c) {
-      H5::DataSpace in_file = columns_[c].getSpace();
-      in_file.selectHyperslab(H5S_SELECT_SET, size, start);
-      columns_[c].write(c + 1 < columns_.size() ? x[c] : y, H5::PredType::NATIVE_DOUBLE, memory, in_file);
-    }
-  }
-  void finish() override {
-    columns_.clear();
-    file_.close();
+    std::vector<H5::DataSpace> in_file;
+    for (const H5::DataSet& column : columns_) in_file.push_back(column.getSpace());
+    hdf5_guarded(out_path_, [&] {
+      for (std::size_t c = 0; c < columns_.size(); ++c) {
+        in_file[c].selectHyperslab(H5S_SELECT_SET, size, start);
+        columns_[c].write(c + 1 < columns_.size() ? x[c] : y, H5::PredType::NATIVE_DOUBLE, memory, in_file[c]);
+      }
+    });
   }
 
  private:
-  H5::H5File file_;
+  std::string out_path_;
+  std::unique_ptr<H5::H5File> file_;
   std::vector<H5::DataSet> columns_;
 };
 
@@ -217,17 +268,10 @@ double noise_deviate(std::uint64_t seed, std::uint64_t index) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
-void generate_data(const Model& model, const GenerateSpec& spec, const std::string& out_path) {
-  if (spec.points == 0) throw UsageError("--points: must be at least 1");
-  if (spec.params.size() != model.num_params())
-    throw UsageError("--params: the model has " + std::to_string(model.num_params()) + " parameters");
-  if (!(spec.noise_sd >= 0) || !std::isfinite(spec.noise_sd)) throw UsageError("--noise: must be finite and >= 0");
-  if (!(spec.x_min < spec.x_max)) throw UsageError("--x-range: lo must be below hi");
-  const OutputFormat format = output_format_for(out_path);
-  const int k = model.num_predictors();
+namespace {
 
-  // The temporary lives next to the target so that the final rename is atomic.
-  const std::string temporary = out_path + ".tmp-" + std::to_string(::getpid());
+// The comment line a CSV starts with: the command that makes the same file.
+std::string generate_comment(const Model& model, const GenerateSpec& spec) {
   const bool quote = spec.model_label.find_first_of(" \t*()") != std::string::npos;
   std::string comment = "curvefit generate --model " +
                         (quote ? "\"" + spec.model_label + "\"" : spec.model_label) +
@@ -236,44 +280,76 @@ void generate_data(const Model& model, const GenerateSpec& spec, const std::stri
                         " --seed " + std::to_string(spec.seed) + " --x-range " + number_text(spec.x_min) +
                         ":" + number_text(spec.x_max);
   std::replace(comment.begin(), comment.end(), '\n', ' ');
+  return comment;
+}
+
+void write_points(const Model& model, const GenerateSpec& spec, Writer& writer) {
+  const int k = model.num_predictors();
+  const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::size_t>(spec.chunk_points, 1), spec.points));
+  std::vector<std::vector<double>> x(static_cast<std::size_t>(k), std::vector<double>(chunk));
+  std::vector<double*> x_out;
+  std::vector<const double*> x_in;
+  for (auto& column : x) x_out.push_back(column.data()), x_in.push_back(column.data());
+  std::vector<double> y(chunk);
+  for (std::uint64_t begin = 0; begin < spec.points; begin += chunk) {
+    const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, spec.points - begin));
+    generate_predictors(k, spec.points, spec.x_min, spec.x_max, begin, count, x_out.data());
+    model.evaluate(x_in.data(), count, spec.params.data(), y.data());
+    require_finite(model, spec, x_in.data(), y.data(), count);
+    if (spec.noise_sd > 0)
+      for (std::size_t i = 0; i < count; ++i) y[i] += spec.noise_sd * noise_deviate(spec.seed, begin + i);
+    writer.write(begin, count, x_in.data(), y.data());
+  }
+  writer.finish();
+}
+
+// The file is written as an owned temporary next to the target (core/owned_files.h), so that the
+// final rename is atomic, a planted symlink is never followed, and what a killed run leaves is
+// removed by the next run writing there.
+void write_file_atomically(const Model& model, const GenerateSpec& spec, const std::string& out_path) {
+  const std::filesystem::path destination(out_path);
+  std::string directory = destination.parent_path().string();
+  if (directory.empty()) directory = ".";
+  remove_stale_files(directory);
+  const OwnedFile temporary = create_owned_file(directory, destination.filename().string(), 0666);
+  if (temporary.fd < 0) throw IoError(out_path + ": cannot write: " + std::strerror(errno));
+  auto discard = [&] {
+    ::unlink(temporary.path.c_str());
+    ::close(temporary.fd);
+  };
   try {
     std::unique_ptr<Writer> writer;
-    if (format == OutputFormat::csv) {
-      writer = std::make_unique<CsvWriter>(temporary, comment, k);
+    if (output_format_for(out_path) == OutputFormat::csv) {
+      writer = std::make_unique<CsvWriter>(temporary.fd, out_path, generate_comment(model, spec), model.num_predictors());
     } else {
       H5::Exception::dontPrint();
-      writer = std::make_unique<Hdf5Writer>(temporary, model, spec);
+      writer = std::make_unique<Hdf5Writer>(temporary.path, out_path, model, spec);
     }
-    const std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(std::max<std::size_t>(spec.chunk_points, 1), spec.points));
-    std::vector<std::vector<double>> x(static_cast<std::size_t>(k), std::vector<double>(chunk));
-    std::vector<double*> x_out;
-    std::vector<const double*> x_in;
-    for (auto& column : x) x_out.push_back(column.data()), x_in.push_back(column.data());
-    std::vector<double> y(chunk);
-    for (std::uint64_t begin = 0; begin < spec.points; begin += chunk) {
-      const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, spec.points - begin));
-      generate_predictors(k, spec.points, spec.x_min, spec.x_max, begin, count, x_out.data());
-      model.evaluate(x_in.data(), count, spec.params.data(), y.data());
-      require_finite(model, spec, x_in.data(), y.data(), count);
-      if (spec.noise_sd > 0)
-        for (std::size_t i = 0; i < count; ++i) y[i] += spec.noise_sd * noise_deviate(spec.seed, begin + i);
-      writer->write(begin, count, x_in.data(), y.data());
-    }
-    writer->finish();
-    std::filesystem::rename(temporary, out_path);
-  } catch (const H5::Exception& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
+    write_points(model, spec, *writer);
+    writer.reset();
+    if (::fsync(temporary.fd) != 0) throw IoError(out_path + ": write failed: " + std::strerror(errno));
+    if (::rename(temporary.path.c_str(), out_path.c_str()) != 0)
+      throw IoError(out_path + ": cannot rename the finished file into place: " + std::strerror(errno));
+    ::close(temporary.fd);
+  } catch (const H5::Exception& e) {  // closing a file that failed to write
+    discard();
     throw IoError(out_path + ": cannot write HDF5: " + e.getDetailMsg());
-  } catch (const std::filesystem::filesystem_error& e) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw IoError(out_path + ": " + e.code().message());
   } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
+    discard();
     throw;
   }
+}
+
+}  // namespace
+
+void generate_data(const Model& model, const GenerateSpec& spec, const std::string& out_path) {
+  if (spec.points == 0) throw UsageError("--points: must be at least 1");
+  if (spec.params.size() != model.num_params())
+    throw UsageError("--params: the model has " + std::to_string(model.num_params()) + " parameters");
+  if (!(spec.noise_sd >= 0) || !std::isfinite(spec.noise_sd)) throw UsageError("--noise: must be finite and >= 0");
+  if (!(spec.x_min < spec.x_max)) throw UsageError("--x-range: lo must be below hi");
+  output_format_for(out_path);
+  write_file_atomically(model, spec, out_path);
 }
 
 std::uint64_t parse_point_count(std::string_view text) {

@@ -12,7 +12,8 @@
 // (x,y or x1,x2,y), numbers in shortest round-trip form. HDF5: 1-D chunked double datasets /x, /y
 // (/x1, /x2, /y); the root group carries attributes model, formula, param_names (comma-separated),
 // param_values (double array), noise_sd, seed. Written under a temporary name in the same folder
-// and renamed when complete, so a reader never sees a partial file.
+// and renamed when complete, so a reader never sees a partial file (core/owned_files.h: a killed
+// run's temporary is removed by the next run writing to that folder).
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/errors.h"
+#include "core/owned_files.h"
 
 namespace curvefit {
 
@@ -23,12 +24,28 @@ std::string reason() { return std::strerror(errno); }
 
 }  // namespace
 
-AtomicOutputFile::AtomicOutputFile(std::string path)
-    : path_(std::move(path)),
-      temporary_(existing_special_file(path_) ? path_
-                                              : path_ + ".tmp-" + std::to_string(::getpid())) {
-  file_ = std::fopen(temporary_.c_str(), "wb");
-  if (!file_) throw IoError(path_ + ": cannot write: " + reason());
+AtomicOutputFile::AtomicOutputFile(std::string path) : path_(std::move(path)) {
+  if (existing_special_file(path_)) {
+    temporary_ = path_;
+    file_ = std::fopen(path_.c_str(), "wb");
+    if (!file_) throw IoError(path_ + ": cannot write: " + reason());
+    return;
+  }
+  const std::filesystem::path destination(path_);
+  std::string directory = destination.parent_path().string();
+  if (directory.empty()) directory = ".";
+  remove_stale_files(directory);  // what runs killed while writing here left behind
+  const OwnedFile file = create_owned_file(directory, destination.filename().string(), 0666);
+  if (file.fd < 0) throw IoError(path_ + ": cannot write: " + reason());
+  temporary_ = file.path;
+  file_ = ::fdopen(file.fd, "wb");
+  if (!file_) {
+    const int error = errno;
+    ::close(file.fd);
+    std::remove(temporary_.c_str());
+    errno = error;
+    throw IoError(path_ + ": cannot write: " + reason());
+  }
 }
 
 AtomicOutputFile::~AtomicOutputFile() {
@@ -43,7 +60,10 @@ void AtomicOutputFile::write(std::string_view text) {
 
 void AtomicOutputFile::commit() {
   errno = 0;
-  const bool ok = std::fflush(file_) == 0 && !std::ferror(file_);
+  // fsync before the rename: after a crash of the machine the name holds the old file or the
+  // whole new one.
+  const bool ok = std::fflush(file_) == 0 && !std::ferror(file_) &&
+                  (temporary_ == path_ || ::fsync(::fileno(file_)) == 0);
   const int flush_errno = errno;
   const int close_result = std::fclose(file_);
   file_ = nullptr;

@@ -1,7 +1,10 @@
 #pragma once
 // An output file that appears under its name only when complete: written to a temporary name in
-// the same directory and renamed on commit(). Destroyed without commit (error, interrupt), the
-// temporary file is removed, so no partial output file is ever left behind. A path that already
+// the same directory (an owned file, core/owned_files.h: created with O_EXCL, never through a
+// symlink, named with the owner's pid and start time) and renamed on commit(). Destroyed without
+// commit (error, interrupt), the temporary file is removed; a run killed with SIGKILL leaves it,
+// and the next AtomicOutputFile in that directory removes it. No partial file ever appears under
+// the destination's name. A path that already
 // exists as something other than a regular file (/dev/stdout, a FIFO, /dev/full) is written in
 // place: renaming over a device would replace it.
 #include <cstdio>
@@ -12,8 +15,9 @@ namespace curvefit {
 
 class AtomicOutputFile {
  public:
-  // Opens "<path>.tmp-<pid>" (or the device itself) for writing; throws IoError naming the path
-  // and the system's reason on failure.
+  // Opens "<path>.tmp-curvefit-<pid>-<start>-<random>" (or the device itself) for writing, after
+  // removing the leftovers of dead runs in that directory; throws IoError naming the path and the
+  // system's reason on failure.
   explicit AtomicOutputFile(std::string path);
   ~AtomicOutputFile();
   AtomicOutputFile(const AtomicOutputFile&) = delete;

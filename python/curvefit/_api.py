@@ -94,8 +94,8 @@ def per_parameter_scale(x_scale, names):
 def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
-        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None, cov="standard",
-        ci=None, ci_levels=None, ci_rule="f-test"):
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", temp_dir=None, jac=None,
+        cov="standard", ci=None, ci_levels=None, ci_rule="f-test"):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -146,6 +146,8 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     delimiter, header, skip_invalid, nan_policy
         CSV reading, as the command line's --delimiter, --header/--no-header, --skip-invalid,
         --nan-policy.
+    temp_dir : str, optional
+        Folder for the binary spill of a streamed CSV (default: $TMPDIR, else /tmp).
 
     Returns
     -------
@@ -172,8 +174,8 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,
-                    cov=cov, ci=ci, ci_levels=None if ci_levels is None else [float(v) for v in ci_levels],
-                    ci_rule=ci_rule)
+                    temp_dir=None if temp_dir is None else str(temp_dir), cov=cov, ci=ci,
+                    ci_levels=None if ci_levels is None else [float(v) for v in ci_levels], ci_rule=ci_rule)
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)
 

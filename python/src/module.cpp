@@ -86,6 +86,7 @@ void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& c
   }
   if (o.contains("header") && !o["header"].is_none()) d.header = o["header"].cast<bool>();
   d.skip_invalid = option<bool>(o, "skip_invalid", false);
+  d.temp_dir = option<std::string>(o, "temp_dir", "");
   const std::string nan_policy = option<std::string>(o, "nan_policy", "raise");
   if (nan_policy != "raise" && nan_policy != "omit") throw UsageError("nan_policy: must be 'raise' or 'omit'");
   d.nan_policy = nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;

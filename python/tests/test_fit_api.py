@@ -253,3 +253,16 @@ def test_converted_arrays_check_values_and_modes():
         curvefit.fit((x, y, np.array([1, 1, 0, 1, 1, 1, 1, 1, 1, 1], dtype=np.int8)), "linear")
     with pytest.raises(ValueError, match="would copy the arrays"):
         curvefit.fit((x, y), "linear", mode="memory")
+
+
+def test_temp_dir_holds_the_spill_of_a_streamed_csv(peak_csv, tmp_path):
+    path = peak_csv[0]
+    missing = tmp_path / "missing"
+    with pytest.raises(OSError, match="cannot create a spill file in " + str(missing)):
+        curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err", mode="stream", temp_dir=missing)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    streamed = curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err", mode="stream", temp_dir=spill)
+    in_memory = curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err")
+    assert streamed.params == pytest.approx(in_memory.params, rel=1e-10)
+    assert list(spill.iterdir()) == []

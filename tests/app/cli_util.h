@@ -1,14 +1,17 @@
 #pragma once
 // Running the real `curvefit` binary from a test: fork + exec with stdout and stderr captured
-// separately (and optional stdin), the exit code, a per-test temporary folder, and JSON parsing.
+// separately (and optional stdin), or sent to files (FileProcess), the exit code, a per-test
+// temporary folder, and JSON parsing.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -125,6 +128,78 @@ class Process {
   bool waited_ = false;
   RunResult result_;
 };
+
+// A child process running the binary with stdout and stderr going to files, as `curvefit ... >
+// out 2> err` in a shell, for tests that kill, stop or confine it. `in_child` runs in the child
+// just before exec (plant a file, join a cgroup, set the umask).
+class FileProcess {
+ public:
+  FileProcess(const std::vector<std::string>& args, const std::string& out_file, const std::string& err_file,
+              const std::vector<std::string>& env = {}, const std::function<void()>& in_child = {}) {
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork");
+    if (pid_ == 0) {
+      const int out = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      const int err = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0) ::_exit(126);
+      ::dup2(out, 1);
+      ::dup2(err, 2);
+      ::close(out);
+      ::close(err);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      if (in_child) in_child();
+      std::string binary = CURVEFIT_BINARY;
+      std::vector<std::string> copy = args;
+      std::vector<char*> argv{binary.data()};
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  FileProcess(const FileProcess&) = delete;
+  FileProcess& operator=(const FileProcess&) = delete;
+  ~FileProcess() {
+    if (!waited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  pid_t pid() const { return pid_; }
+  // True once the child has ended (it is then reaped: wait() returns at once).
+  bool ended() {
+    if (waited_) return true;
+    const pid_t done = ::wait4(pid_, &status_, WNOHANG, &usage_);
+    if (done == pid_) waited_ = true;
+    return waited_;
+  }
+  // WEXITSTATUS, or 128 + signal when killed by one.
+  int wait() {
+    if (!waited_) ::wait4(pid_, &status_, 0, &usage_);
+    waited_ = true;
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : WIFSIGNALED(status_) ? 128 + WTERMSIG(status_) : -1;
+  }
+  // The child's peak resident set size in bytes (after wait()).
+  long peak_rss_bytes() const { return usage_.ru_maxrss * 1024L; }
+
+ private:
+  pid_t pid_ = -1;
+  bool waited_ = false;
+  int status_ = 0;
+  struct rusage usage_ {};
+};
+
+// Polls `ready` (every 2 ms: a polling interval, not a timing assumption) until it holds; false
+// when the child ends first or after `deadline` (a guard against a hang only).
+inline bool wait_until(FileProcess& child, const std::function<bool()>& ready,
+                       std::chrono::seconds deadline = std::chrono::seconds(300)) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!ready()) {
+    if (child.ended() || std::chrono::steady_clock::now() > end) return ready();
+    ::usleep(2000);
+  }
+  return true;
+}
 
 inline RunResult run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
   Process p(args, {}, env);

@@ -33,6 +33,29 @@ TEST(FitLimit, AvailableOverSafetyFactorPlusWhatTheProcessHolds) {
   EXPECT_EQ(cautious.default_limit().source, "available memory (meminfo) / 1.5");
 }
 
+// In a fresh 64 MiB cgroup the process's RSS (14 MB, mostly shared libraries charged to the parent
+// cgroup) is not part of the cgroup's usage: available + RSS would plan beyond the cgroup's limit.
+TEST(FitLimit, NeverAboveTheCgroupLimit) {
+  const auto cgroup = [](std::string source) {
+    return [source] {
+      MemorySnapshot snapshot;
+      snapshot.total_bytes = 16'000'000'000;
+      snapshot.available_bytes = 66'000'000;
+      snapshot.limit_bytes = 67'108'864;
+      snapshot.limit_source = source;
+      snapshot.process_rss_bytes = 14'000'000;
+      return snapshot;
+    };
+  };
+  MemoryManager v1(cgroup("cgroup v1"), 0.8, 1.2);
+  EXPECT_EQ(v1.default_limit().bytes, 67'108'864u);
+  EXPECT_EQ(v1.fit_limit(100'000'000).bytes, 67'108'864u);
+  MemoryManager v2(cgroup("cgroup v2"), 0.8, 1.2);
+  EXPECT_EQ(v2.default_limit().bytes, 67'108'864u);
+  MemoryManager roomy(cgroup("cgroup v1"), 0.8, 2.0);  // 33 MB + 14 MB: below the limit, unchanged
+  EXPECT_EQ(roomy.default_limit().bytes, 47'000'000u);
+}
+
 // --memory-limit is taken as given unless the process cannot hold it (here 1.2 GB available and
 // 100 MB held): a larger request is capped at 1.3 GB and says why.
 TEST(FitLimit, RequestedLimitIsCappedAtWhatTheProcessCanHold) {

@@ -28,7 +28,7 @@ using ::testing::HasSubstr;
 std::size_t files_in(const std::filesystem::path& dir) {
   std::size_t count = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir))
-    if (entry.path().filename().string().rfind("curvefit-spill-", 0) == 0) ++count;
+    if (entry.path().filename().string().rfind("curvefit-spill.tmp-curvefit-", 0) == 0) ++count;
   return count;
 }
 
