@@ -2,6 +2,14 @@
 
 #include <cmath>
 
+// libcerf's real-valued entry points; its header declares the rest with C99 complex types, which
+// C++ does not have.
+extern "C" {
+double re_w_of_z(double x, double y);
+double im_w_of_z(double x, double y);
+double voigt(double x, double sigma, double gamma);
+}
+
 namespace curvefit::vmath {
 
 namespace avx2 {
@@ -51,5 +59,15 @@ void pow(const double* base, const double* exponent, double* out, std::size_t n)
   if (using_avx2()) return avx2::pow(base, exponent, out, n);
   for (std::size_t i = 0; i < n; ++i) out[i] = std::pow(base[i], exponent[i]);
 }
+
+double faddeeva_re(double x, double y) { return re_w_of_z(x, y); }
+double faddeeva_im(double x, double y) { return im_w_of_z(x, y); }
+void faddeeva_re(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = re_w_of_z(x[i], y[i]);
+}
+void faddeeva_im(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = im_w_of_z(x[i], y[i]);
+}
+double voigt_profile(double x, double sigma, double gamma) { return ::voigt(x, sigma, gamma); }
 
 }  // namespace curvefit::vmath
