@@ -69,5 +69,9 @@ std::unique_ptr<Model> make_model(std::string_view name_or_formula,
 // Throws ModelError when there are too few finite points.
 std::vector<double> guess_parameters(const ModelInfo& info, const double* const* x, const double* y,
                                      std::size_t n);
+// The steps of guess_parameters: the deterministic sample, and a guess made finite and strictly
+// inside info's natural bounds.
+GuessSample draw_guess_sample(int num_predictors, const double* const* x, const double* y, std::size_t n);
+void move_inside_bounds(const ModelInfo& info, std::vector<double>& p);
 
 }  // namespace curvefit

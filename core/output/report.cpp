@@ -167,6 +167,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
   std::size_t width = 0;
   for (const auto& name : r.names) width = std::max(width, name.size());
+  for (const auto& tied : r.tied) width = std::max(width, tied.name.size());
   for (std::size_t j = 0; j < r.names.size(); ++j) {
     const auto J = static_cast<Eigen::Index>(j);
     out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
@@ -187,6 +188,12 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
     if (r.active_mask.size() > J && r.active_mask[J] != 0)
       out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
     out << "\n";
+  }
+  for (const TiedParameter& tied : r.tied) {
+    out << "    " << tied.name << ":" << std::string(width - tied.name.size() + 1, ' ') << g(tied.value, 10);
+    if (std::isfinite(tied.stderr_)) out << " +/- " << g(tied.stderr_, 6) << relative_error(tied.value, tied.stderr_);
+    else out << " +/- (undetermined)";
+    out << "  (tied: " << tied.expression << ")\n";
   }
   // Correlations above 0.5 in magnitude, largest first.
   std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
@@ -224,6 +231,17 @@ nlohmann::ordered_json params_json(const FitResult& r) {
     if (r.used.init.size() > J) p["init"] = number(r.used.init[J]);
     if (r.used.lower.size() > J) p["bounds"] = {number(r.used.lower[J]), number(r.used.upper[J])};  // null: none
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
+    p["tied"] = nullptr;
+    params.push_back(std::move(p));
+  }
+  // Tied parameters follow the model's: not free, their expression under "tied".
+  for (const TiedParameter& tied : r.tied) {
+    json p = {{"name", tied.name}, {"value", number(tied.value)}, {"stderr", number(tied.stderr_)}, {"fixed", false}};
+    if (std::isfinite(tied.stderr_) && std::isfinite(t))
+      p["ci95"] = {number(tied.value - t * tied.stderr_), number(tied.value + t * tied.stderr_)};
+    else
+      p["ci95"] = nullptr;
+    p["tied"] = tied.expression;
     params.push_back(std::move(p));
   }
   return params;
