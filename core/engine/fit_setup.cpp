@@ -175,16 +175,22 @@ std::string apply_ties(const std::string& formula, const std::vector<Tie>& ties,
       if (name == tie.name) throw UsageError(option + ": tied twice");
     std::vector<std::string> names;
     try {
-      names = formula_parameters(tie.expression, {});
+      names = formula_names(tie.expression);
     } catch (const ModelError& e) {
       throw UsageError(option + ": " + e.what());
     }
     for (const std::string& name : names) {
+      if (name == "pi" || name == "e") continue;
       if (std::find(params.begin(), params.end(), name) == params.end() || name == tie.name)
         throw UsageError(option + ": '" + name + "' is not another parameter of the model");
       for (const Tie& other : ties)
         if (other.name == name)
           throw UsageError(option + ": uses the tied parameter '" + name + "'; write it in terms of free parameters");
+    }
+    try {
+      formula_parameters(tie.expression, {});  // the syntax, and at least one parameter
+    } catch (const ModelError& e) {
+      throw UsageError(option + ": " + e.what() + (names.empty() ? " (a parameter held at a value is --fix)" : ""));
     }
     replacements.emplace_back(tie.name, tie.expression);
   }

@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "core/formula/expression.h"
+#include "core/model/composite_model.h"
 #include "core/model/model_guess.h"
 #include "core/formula/vector_math.h"
 
@@ -703,6 +704,8 @@ std::unique_ptr<Model> make_builtin_model(const ModelInfo& info) {
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,
                                   const std::vector<std::string>& predictor_names) {
   if (const ModelInfo* info = find_model(name_or_formula)) return make_builtin_model(*info);
+  if (const auto composite = expand_composite(name_or_formula))
+    return compile_formula(composite->formula, predictor_names);
   // A bare word that is not a library name is a misspelt model, not a one-parameter formula.
   const bool bare_word = !name_or_formula.empty() &&
                          std::all_of(name_or_formula.begin(), name_or_formula.end(), [](char c) {

@@ -58,7 +58,8 @@ const ModelInfo* find_model(std::string_view name);
 // A built-in model, evaluating in blocks of kModelBlock points.
 std::unique_ptr<Model> make_builtin_model(const ModelInfo& info);
 
-// A model from a built-in name, else the text compiled as a formula.
+// A model from a built-in name, else a composite of built-ins (core/model/composite_model.h), else
+// the text compiled as a formula.
 // predictor_names: the names formulas may use for predictors (empty: x, or x1, x2, ...).
 // Throws ModelError("unknown model 'X'") when it is neither.
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,

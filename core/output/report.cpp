@@ -122,6 +122,57 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
 }
 
+// One line per parameter (fixed and tied ones marked), with its error and 95% interval.
+void append_variables(std::ostream& out, const FitResult& r, double t) {
+  out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
+  std::size_t width = 0;
+  for (const auto& name : r.names) width = std::max(width, name.size());
+  for (const auto& tied : r.tied) width = std::max(width, tied.name.size());
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    const auto J = static_cast<Eigen::Index>(j);
+    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
+    out << g(r.params[J], 10);
+    if (r.fixed.size() > j && r.fixed[j]) {
+      out << " (fixed)\n";
+      continue;
+    }
+    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
+    if (!std::isfinite(se)) {
+      out << undetermined_reason(r);
+    } else {
+      out << " +/- " << g(se, 6) << relative_error(r.params[J], se);
+      if (std::isfinite(t))
+        out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
+    }
+    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
+    if (r.active_mask.size() > J && r.active_mask[J] != 0)
+      out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
+    out << "\n";
+  }
+  for (const TiedParameter& tied : r.tied) {
+    out << "    " << tied.name << ":" << std::string(width - tied.name.size() + 1, ' ') << g(tied.value, 10);
+    if (std::isfinite(tied.stderr_)) out << " +/- " << g(tied.stderr_, 6) << relative_error(tied.value, tied.stderr_);
+    else out << " +/- (undetermined)";
+    out << "  (tied: " << tied.expression << ")\n";
+  }
+}
+
+void append_correlations(std::ostream& out, const FitResult& r) {
+  // Correlations above 0.5 in magnitude, largest first.
+  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
+  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
+    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
+      if (std::abs(r.correlation(i, k)) > 0.5)
+        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
+  std::sort(strong.begin(), strong.end(),
+            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
+  if (!strong.empty()) {
+    out << "[[Correlations]] (|correlation| > 0.5)\n";
+    for (const auto& [c, i, k] : strong)
+      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
+  }
+}
+
 }  // namespace
 
 std::string format_report(const FitResult& r, const RunInfo& run) {
@@ -164,50 +215,8 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
   for (const auto& warning : r.warnings) out << "    warning: " << warning << "\n";
 
-  out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
-  std::size_t width = 0;
-  for (const auto& name : r.names) width = std::max(width, name.size());
-  for (const auto& tied : r.tied) width = std::max(width, tied.name.size());
-  for (std::size_t j = 0; j < r.names.size(); ++j) {
-    const auto J = static_cast<Eigen::Index>(j);
-    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
-    out << g(r.params[J], 10);
-    if (r.fixed.size() > j && r.fixed[j]) {
-      out << " (fixed)\n";
-      continue;
-    }
-    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
-    if (!std::isfinite(se)) {
-      out << undetermined_reason(r);
-    } else {
-      out << " +/- " << g(se, 6) << relative_error(r.params[J], se);
-      if (std::isfinite(t))
-        out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
-    }
-    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
-    if (r.active_mask.size() > J && r.active_mask[J] != 0)
-      out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
-    out << "\n";
-  }
-  for (const TiedParameter& tied : r.tied) {
-    out << "    " << tied.name << ":" << std::string(width - tied.name.size() + 1, ' ') << g(tied.value, 10);
-    if (std::isfinite(tied.stderr_)) out << " +/- " << g(tied.stderr_, 6) << relative_error(tied.value, tied.stderr_);
-    else out << " +/- (undetermined)";
-    out << "  (tied: " << tied.expression << ")\n";
-  }
-  // Correlations above 0.5 in magnitude, largest first.
-  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
-  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
-    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
-      if (std::abs(r.correlation(i, k)) > 0.5)
-        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
-  std::sort(strong.begin(), strong.end(),
-            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
-  if (!strong.empty()) {
-    out << "[[Correlations]] (|correlation| > 0.5)\n";
-    for (const auto& [c, i, k] : strong)
-      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
-  }
+  append_variables(out, r, t);
+  append_correlations(out, r);
   append_execution(out, r, run);
   return out.str();
 }

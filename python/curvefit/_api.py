@@ -89,7 +89,7 @@ def per_parameter_scale(x_scale, names):
 def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
-        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None):
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", jac=None, tie=None, ties=None):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -100,7 +100,8 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
         with x of shape (m,) or (k, m). Contiguous float64 arrays are used in place, not copied
         (other dtypes or strides are converted to float64 once: a copy).
     model : str or callable
-        A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, or a
+        A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, built-ins
+        combined with formulas (``"gaussian[p1] + gaussian[p2] + linear"``: p1_a, p1_mu, ..., a, b), or a
         Python function ``f(x, *params)`` vectorised over x (called on blocks of rows; its
         Jacobian comes from `jac` or forward differences).
     x, y, sigma : str or list of str, optional
@@ -109,6 +110,10 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     p0, fix : dict or sequence, optional
         Starting values, and parameters held at a value (name -> value, or one per parameter).
         Without p0 a built-in model guesses from the data; a formula starts at 1.
+    tie, ties : dict or list of str, optional
+        Parameters given by expressions of the others (lmfit's ``expr``): ``tie={"p2_sigma": "p1_sigma"}``
+        or ``ties=["p2_sigma = p1_sigma"]``. They are not free; their values and propagated standard
+        errors appear in params and stderr (after the free ones), their expressions in ``tied``.
     bounds : dict, optional
         name -> (low, high), for trf and dogbox. They replace a built-in model's natural bounds,
         which apply unless ``natural_bounds=False``.
@@ -152,6 +157,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy)
+    settings["ties"] = [f"{name} = {expression}" for name, expression in (tie or {}).items()] + list(ties or [])
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)
 
