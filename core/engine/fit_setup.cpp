@@ -162,6 +162,12 @@ std::string formula_text(const std::string& model) {
   return model;
 }
 
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
 // The tied parameters' names and expressions checked against the model's parameters, then
 // substituted into its formula.
 std::string apply_ties(const std::string& formula, const std::vector<Tie>& ties,
@@ -208,6 +214,14 @@ std::unique_ptr<Model> build_model(const FitSpec& spec, FitPlan& setup) {
   setup.builtin = find_model(spec.model);
   setup.composite = expand_composite(spec.model);
   setup.ties = spec.ties;
+  if (setup.composite && !predictors.empty())  // columns by name: the components' x must be one
+    for (const CompositeComponent& c : setup.composite->components)
+      for (int k = 1; k <= c.info->num_predictors; ++k) {
+        const std::string x = c.info->num_predictors == 1 ? "x" : "x" + std::to_string(k);
+        if (std::find(predictors.begin(), predictors.end(), x) == predictors.end())
+          throw ModelError("model: the component " + c.info->name + "'s predictor is " + x +
+                           ", which is not among the predictors (" + join(predictors) + "); name it with --x");
+      }
   if (spec.ties.empty()) {
     if (setup.composite) return compile_formula(setup.composite->formula, predictors);
     return make_model(spec.model, predictors);

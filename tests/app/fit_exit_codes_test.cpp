@@ -110,6 +110,10 @@ TEST_F(FitExitCodes, CompositeClashesAndBadTiesNameTheProblem) {
   expect_error(run({"fit", data_, "--model", "linear", "--tie", "a = q"}), 2, "'q' is not another parameter",
                false);
   expect_error(run({"fit", data_, "--model", "linear", "--tie", "a == b"}), 2, "NAME = EXPRESSION", false);
+  const std::string columns = dir_ / "columns.csv";
+  write_text(columns, "x,temp,y\n0,1,1\n1,2,3.1\n2,3,4.9\n3,4,7.2\n4,5,9\n5,6,11.1\n6,7,12\n");
+  expect_error(run({"fit", columns, "--model", "gaussian[g] + k*temp", "--x", "temp"}), 3,
+               "gaussian's predictor is x, which is not among the predictors (temp)", false);
   const RunResult assignment = run({"fit", data_, "--model", "a*x + (x = 1)"});  // with the formula and a caret
   EXPECT_EQ(assignment.exit_code, 3);
   EXPECT_NE(assignment.err.find("column 10: unexpected '='; write == to compare"), std::string::npos) << assignment.err;
