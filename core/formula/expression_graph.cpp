@@ -79,6 +79,8 @@ double apply_scalar(Op op, int index, const double* args) {
     case Op::Select: return std::isnan(a) ? a : a != 0 ? b : args[2];
     case Op::FaddeevaRe: return vmath::faddeeva_re(a, b);
     case Op::FaddeevaIm: return vmath::faddeeva_im(a, b);
+    case Op::FaddeevaDRe: return vmath::faddeeva_derivative_re(a, b);
+    case Op::FaddeevaDIm: return vmath::faddeeva_derivative_im(a, b);
     case Op::Less:
     case Op::LessEq:
     case Op::Equal:
@@ -402,25 +404,31 @@ int Graph::derivative(int id, const std::vector<int>& d) {
     case Op::Select:  // the chosen branch's derivative
       return select(a, db, d[static_cast<std::size_t>(n.args[2])]);
     case Op::FaddeevaRe:
-    case Op::FaddeevaIm: return faddeeva_derivative(n, id, da, db);
+    case Op::FaddeevaIm:
+    case Op::FaddeevaDRe:
+    case Op::FaddeevaDIm: return faddeeva_derivative(n, da, db);
   }
   return zero;
 }
 
-// w(z) is analytic with w'(z) = -2 z w(z) + 2i/sqrt(pi). With z = x + iy and w = U + iV:
-//   w' = -2(xU - yV) + i(2/sqrt(pi) - 2(xV + yU)),
-// and by Cauchy-Riemann dU/dx = dV/dy = Re w', dV/dx = -dU/dy = Im w'.
-int Graph::faddeeva_derivative(const Node& n, int id, int da, int db) {
+// w(z) is analytic, so with f = U + iV (f = w or w') and z = x + iy, Cauchy-Riemann gives
+// dU/dx = dV/dy = Re f', dV/dx = -dU/dy = Im f'. w' = -2 z w + 2i/sqrt(pi) comes from
+// vmath::faddeeva_derivative (accurate far out); w'' = -2 (w + z w') is written out (only a second
+// derivative would need it).
+int Graph::faddeeva_derivative(const Node& n, int da, int db) {
   const int x = n.args[0], y = n.args[1];
-  const int re = n.op == Op::FaddeevaRe ? id : binary(Op::FaddeevaRe, x, y);
-  const int im = n.op == Op::FaddeevaIm ? id : binary(Op::FaddeevaIm, x, y);
+  const bool of_w = n.op == Op::FaddeevaRe || n.op == Op::FaddeevaIm;
+  const bool real = n.op == Op::FaddeevaRe || n.op == Op::FaddeevaDRe;
   const auto mul = [this](int u, int v) { return binary(Op::Mul, u, v); };
-  const int real_part = mul(constant(-2), binary(Op::Sub, mul(x, re), mul(y, im)));
-  const int imaginary_part =
-      binary(Op::Sub, constant(2 / std::sqrt(std::numbers::pi)), mul(constant(2), binary(Op::Add, mul(x, im), mul(y, re))));
-  if (n.op == Op::FaddeevaRe)  // dU = Re w' dx - Im w' dy
-    return binary(Op::Sub, mul(real_part, da), mul(imaginary_part, db));
-  return binary(Op::Add, mul(imaginary_part, da), mul(real_part, db));  // dV = Im w' dx + Re w' dy
+  int re = binary(Op::FaddeevaDRe, x, y), im = binary(Op::FaddeevaDIm, x, y);  // f' = w'
+  if (!of_w) {  // f' = w'' = -2 (w + z w')
+    const int w_re = binary(Op::FaddeevaRe, x, y), w_im = binary(Op::FaddeevaIm, x, y);
+    const int zw_re = binary(Op::Sub, mul(x, re), mul(y, im)), zw_im = binary(Op::Add, mul(x, im), mul(y, re));
+    re = mul(constant(-2), binary(Op::Add, w_re, zw_re));
+    im = mul(constant(-2), binary(Op::Add, w_im, zw_im));
+  }
+  if (real) return binary(Op::Sub, mul(re, da), mul(im, db));  // dU = Re f' dx - Im f' dy
+  return binary(Op::Add, mul(im, da), mul(re, db));            // dV = Im f' dx + Re f' dy
 }
 
 std::vector<int> Graph::differentiate(int root, int num_params) {

@@ -32,6 +32,7 @@ enum class Op : std::uint8_t {
   Less, LessEq, Equal, NotEqual, And, Or, Not,  // 1 or 0; NaN in, NaN out
   Select,    // if(c, a, b): c != 0 ? a : b, NaN when c is NaN
   FaddeevaRe, FaddeevaIm,  // Re and Im of w(a + ib), the Faddeeva function (libcerf)
+  FaddeevaDRe, FaddeevaDIm,  // Re and Im of w'(a + ib) (vmath::faddeeva_derivative)
 };
 
 struct Node {
@@ -76,7 +77,7 @@ class Graph {
  private:
   int intern(Node node);
   int derivative(int id, const std::vector<int>& d);
-  int faddeeva_derivative(const Node& n, int id, int da, int db);
+  int faddeeva_derivative(const Node& n, int da, int db);
   int build_call(const SyntaxNode& s, const int* args);
 
   struct Key {

@@ -14,6 +14,7 @@ enum class Tape::Kernel : unsigned char {
   Neg, PowInt, Exp, Log, Log10, Sqrt, Abs, Sign, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh,
   Erf, Erfc, Atan2, Pow, Min, Max, SelectLe,
   Log2, Floor, Ceil, Heaviside, Less, LessEq, Equal, NotEqual, And, Or, Not, Select, FaddeevaRe, FaddeevaIm,
+  FaddeevaDRe, FaddeevaDIm,
 };
 
 namespace {
@@ -50,7 +51,7 @@ bool needs_array_operands(Op op) {
   switch (op) {
     case Op::Atan2: case Op::Pow: case Op::Min: case Op::Max: case Op::SelectLe:
     case Op::Less: case Op::LessEq: case Op::Equal: case Op::NotEqual: case Op::And: case Op::Or:
-    case Op::Select: case Op::FaddeevaRe: case Op::FaddeevaIm:
+    case Op::Select: case Op::FaddeevaRe: case Op::FaddeevaIm: case Op::FaddeevaDRe: case Op::FaddeevaDIm:
       return true;
     default:
       return false;
@@ -260,6 +261,8 @@ bool Tape::select_kernel(const Node& n, bool s0, bool s1, Instruction& ins) {
     case Op::Select: ins.kernel = Kernel::Select; return true;
     case Op::FaddeevaRe: ins.kernel = Kernel::FaddeevaRe; return true;
     case Op::FaddeevaIm: ins.kernel = Kernel::FaddeevaIm; return true;
+    case Op::FaddeevaDRe: ins.kernel = Kernel::FaddeevaDRe; return true;
+    case Op::FaddeevaDIm: ins.kernel = Kernel::FaddeevaDIm; return true;
     case Op::Constant:
     case Op::Parameter:
     case Op::Predictor: return false;
@@ -350,6 +353,8 @@ void Tape::execute_piecewise(const Instruction& ins, double* const* regs) {
     }
     case Kernel::FaddeevaRe: vmath::faddeeva_re(a, reg(1), out, kBlock); break;
     case Kernel::FaddeevaIm: vmath::faddeeva_im(a, reg(1), out, kBlock); break;
+    case Kernel::FaddeevaDRe: vmath::faddeeva_derivative_re(a, reg(1), out, kBlock); break;
+    case Kernel::FaddeevaDIm: vmath::faddeeva_derivative_im(a, reg(1), out, kBlock); break;
     default: break;
   }
 }

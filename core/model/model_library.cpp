@@ -248,7 +248,7 @@ void pseudo_voigt(const double* const* xs, std::size_t n, const double* p, doubl
 
 // The Voigt profile a*V(x - mu; sigma, gamma), V = Re w(z)/(sigma sqrt(2 pi)),
 // z = (x - mu + i gamma)/(sigma sqrt 2), w the Faddeeva function (libcerf); a is the area. With
-// w' = -2 z w + 2i/sqrt(pi) and Cauchy-Riemann, d Re w/d Re z = Re w' and d Re w/d Im z = -Im w'.
+// w' (vmath::faddeeva_derivative) and Cauchy-Riemann, d Re w/d Re z = Re w', d Re w/d Im z = -Im w'.
 void voigt(const double* const* xs, std::size_t n, const double* p, double* v, double* jac,
            std::size_t ld) {
   const double *x = xs[0], a = p[0], mu = p[1], sigma = p[2], gamma = p[3];
@@ -259,9 +259,9 @@ void voigt(const double* const* xs, std::size_t n, const double* p, double* v, d
     const double re = vmath::faddeeva_re(u, y);
     v[i] = a * re * norm;
     if (!jac) continue;
-    const double im = vmath::faddeeva_im(u, y);
-    const double dre_du = -2.0 * (u * re - y * im);                    // Re w'
-    const double dre_dy = -(kTwoOverSqrtPi - 2.0 * (u * im + y * re));  // -Im w'
+    double w_re = 0, w_im = 0;  // w'
+    vmath::faddeeva_derivative(u, y, re, vmath::faddeeva_im(u, y), w_re, w_im);
+    const double dre_du = w_re, dre_dy = -w_im;
     column(jac, ld, 0)[i] = re * norm;
     column(jac, ld, 1)[i] = -a * norm * dre_du / scale;
     column(jac, ld, 2)[i] = -a * norm * (dre_du * u + dre_dy * y + re) / sigma;
