@@ -65,7 +65,16 @@ void print_table(std::ostream& out) {
     out << std::string(width + 2, ' ') << "  " << info.description << "; example " << params << "\n";
   }
   out << "\nPredictors are x (x1, x2 for two-predictor models). Each formula is itself a valid "
-         "--model formula.\n";
+         "--model formula.\n"
+         "Combine them: --model \"gaussian[p1] + gaussian[p2] + linear\" (parameters p1_a, p1_mu, ..., a, b; "
+         "+ - * / and parentheses, formulas too); --tie \"p2_sigma = p1_sigma\" ties a parameter to others.\n"
+         "\nFormula operators: + - * / ^ (** too), comparisons < <= > >= == != and && || ! (1 or 0).\n"
+         "Functions: exp log log10 log2 sqrt abs sin cos tan asin acos atan atan2(y, x) sinh cosh tanh erf erfc\n"
+         "  pow(u, v) min(u, v) max(u, v) sign floor ceil heaviside if(cond, a, b) voigt(u, sigma, gamma).\n"
+         "At kinks: floor, ceil, sign, heaviside and comparisons have derivative 0; heaviside(0) = 0.5;\n"
+         "  min/max and if() take the derivative of the branch they choose (min/max: the first at a tie);\n"
+         "  a NaN condition or comparison gives NaN. voigt(u, sigma, gamma) = Re w((u + i gamma)/(sigma sqrt 2))\n"
+         "  /(sigma sqrt(2 pi)), w the Faddeeva function (libcerf), sigma > 0: area 1, exact derivatives.\n";
 }
 
 }  // namespace

@@ -18,9 +18,12 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
                      "that differs); a pattern that matches nothing is a usage error (exit 2)")
       ->required(required);
   command.add_option("-m,--model", o.model,
-                     "Built-in model name (see `curvefit models`) or a formula such as \"a*exp(-b*x)+c\". "
+                     "Built-in model name (see `curvefit models`), a formula such as \"a*exp(-b*x)+c\", or built-ins "
+                     "combined with formulas, + - * / and parentheses, each with an optional prefix: "
+                     "\"gaussian[p1] + gaussian[p2] + linear\" has p1_a, p1_mu, ..., a, b. "
                      "In a formula, names that are columns of DATA are predictors (else x, or x1, x2, ...), "
-                     "pi and e are constants, and every other name is a parameter")
+                     "pi and e are constants, and every other name is a parameter. Operators + - * / ^ (or **), "
+                     "< <= > >= == != && || ! (1 or 0); functions: see `curvefit models`")
       ->required(required);
   command.add_option("--x", o.x,
                      "Predictor column(s): CSV header name or 1-based index; HDF5 dataset path "
@@ -44,6 +47,9 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
       ->check(CLI::IsMember({"raise", "omit"}))
       ->capture_default_str();
   command.add_option("--fix", o.fix, "Hold parameters at a value, e.g. c=0,d=1");
+  command.add_option("--tie", o.ties,
+                     "Give a parameter by an expression of the others, e.g. \"p2_sigma = p1_sigma\" (repeatable); "
+                     "it is not free, and its value and propagated standard error are reported");
   command.add_option("--method", o.method, "Solver: trf (bounds), lm, dogbox (bounds)")
       ->check(CLI::IsMember({"trf", "lm", "dogbox"}))
       ->capture_default_str();
@@ -89,6 +95,7 @@ FitSpec problem_spec(const ProblemOptions& o) {
   d.on_notice = print_notice;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
   if (!o.fix.empty()) spec.fix = parse_named_values(o.fix, "--fix");
+  for (const std::string& tie : o.ties) spec.ties.push_back(parse_tie(tie, "--tie"));
   spec.method = parse_algorithm(o.method);
   if (!o.memory_limit.empty()) {
     try {

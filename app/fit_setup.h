@@ -23,6 +23,7 @@ struct ProblemOptions {
   bool skip_invalid = false;
   std::string nan_policy = "raise";
   std::string fix;                  // --fix a=1 (reduces the free parameters)
+  std::vector<std::string> ties;    // --tie "NAME = EXPR", repeatable
   std::string method = "trf";
   std::string memory_limit;
   std::string mode = "auto";

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,16 @@ struct ProfileResult {
   double seconds = 0;
 };
 
+// A parameter tied to the others by --tie NAME = EXPR: not one of the model's parameters, its value
+// is EXPR at the fitted parameters and its standard error sqrt(g^T C g), g the gradient of EXPR
+// with respect to the model's parameters and C their covariance (the delta method).
+struct TiedParameter {
+  std::string name;
+  std::string expression;
+  double value = std::numeric_limits<double>::quiet_NaN();
+  double stderr_ = std::numeric_limits<double>::quiet_NaN();
+};
+
 struct FitResult {
   // Per model parameter, fixed ones included (fixed[j] tells which).
   std::vector<std::string> names;
@@ -187,6 +198,7 @@ struct FitResult {
   std::vector<std::string> warnings;
   FitSettings used;                     // the configuration this fit ran with
   ProfileResult profile;                // --ci profile (computed: false otherwise)
+  std::vector<TiedParameter> tied;      // --tie, in the order given
 };
 
 // Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it

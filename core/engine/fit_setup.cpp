@@ -183,11 +183,89 @@ std::optional<std::vector<std::string>> names_in_formula(const std::string& mode
   }
 }
 
+// The formula a model text stands for: a composite's expansion, else the text as given.
+std::string formula_text(const std::string& model) {
+  if (const auto composite = expand_composite(model)) return composite->formula;
+  return model;
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string text;
+  for (const std::string& name : names) text += (text.empty() ? "" : ", ") + name;
+  return text;
+}
+
+// The tied parameters' names and expressions checked against the model's parameters, then
+// substituted into its formula.
+std::string apply_ties(const std::string& formula, const std::vector<Tie>& ties,
+                       const std::vector<std::string>& predictor_names) {
+  const std::vector<std::string> params = formula_parameters(formula, predictor_names);
+  std::vector<std::pair<std::string, std::string>> replacements;
+  for (const Tie& tie : ties) {
+    const std::string option = "--tie " + tie.name;
+    param_index(params, tie.name, "--tie");
+    for (const auto& [name, expression] : replacements)
+      if (name == tie.name) throw UsageError(option + ": tied twice");
+    std::vector<std::string> names;
+    try {
+      names = formula_names(tie.expression);
+    } catch (const ModelError& e) {
+      throw UsageError(option + ": " + e.what());
+    }
+    for (const std::string& name : names) {
+      if (name == "pi" || name == "e") continue;
+      if (std::find(params.begin(), params.end(), name) == params.end() || name == tie.name)
+        throw UsageError(option + ": '" + name + "' is not another parameter of the model");
+      for (const Tie& other : ties)
+        if (other.name == name)
+          throw UsageError(option + ": uses the tied parameter '" + name + "'; write it in terms of free parameters");
+    }
+    try {
+      formula_parameters(tie.expression, {});  // the syntax, and at least one parameter
+    } catch (const ModelError& e) {
+      throw UsageError(option + ": " + e.what() + (names.empty() ? " (a parameter held at a value is --fix)" : ""));
+    }
+    replacements.emplace_back(tie.name, tie.expression);
+  }
+  return substitute_names(formula, replacements);
+}
+
+// The model a spec names: the front end's own, a built-in, or a formula (a composite expanded,
+// ties substituted). Sets builtin, composite and ties.
+std::unique_ptr<Model> build_model(const FitSpec& spec, FitPlan& setup) {
+  const std::vector<std::string>& predictors = setup.data_options.predictor_names;
+  if (spec.custom_model) {
+    if (!spec.ties.empty()) throw UsageError("--tie needs a built-in model or a formula, not a model function");
+    return std::make_unique<BorrowedModel>(*spec.custom_model);
+  }
+  setup.builtin = find_model(spec.model);
+  setup.composite = expand_composite(spec.model);
+  setup.ties = spec.ties;
+  if (setup.composite && !predictors.empty())  // columns by name: the components' x must be one
+    for (const CompositeComponent& c : setup.composite->components)
+      for (int k = 1; k <= c.info->num_predictors; ++k) {
+        const std::string x = c.info->num_predictors == 1 ? "x" : "x" + std::to_string(k);
+        if (std::find(predictors.begin(), predictors.end(), x) == predictors.end())
+          throw ModelError("model: the component " + c.info->name + "'s predictor is " + x +
+                           ", which is not among the predictors (" + join(predictors) + "); name it with --x");
+      }
+  if (spec.ties.empty()) {
+    if (setup.composite) return compile_formula(setup.composite->formula, predictors);
+    return make_model(spec.model, predictors);
+  }
+  if (setup.builtin) setup.composite = single_component(*setup.builtin);
+  setup.builtin = nullptr;
+  const std::string formula = setup.composite ? setup.composite->formula : spec.model;
+  make_model(formula, predictors);  // a misspelt model name is reported as such
+  return compile_formula(apply_ties(formula, spec.ties, predictors), predictors);
+}
+
 }  // namespace
 
-std::vector<std::string> formula_predictor_names(const std::string& model,
+std::vector<std::string> formula_predictor_names(const std::string& model_text,
                                                  const std::vector<std::string>& x_names) {
-  if (x_names.empty() || find_model(model)) return {};
+  if (x_names.empty() || find_model(model_text)) return {};
+  const std::string model = formula_text(model_text);
   const auto names = names_in_formula(model);
   if (!names) return {};
   for (const auto& x : x_names)
@@ -205,8 +283,8 @@ namespace {
 
 // The formula's predictors among the columns of the first file (all files have the same ones).
 std::vector<std::string> formula_predictors_in_files(const FitSpec& spec, const std::vector<std::string>& files) {
-  const std::string& model = spec.model;
-  if (files.empty()) return formula_predictor_names(model, spec.data_options.x);
+  if (files.empty()) return formula_predictor_names(spec.model, spec.data_options.x);
+  const std::string model = formula_text(spec.model);
   const bool bare_word = std::all_of(model.begin(), model.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
   });
@@ -226,13 +304,11 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
 FitPlan plan_fit(const FitSpec& spec) {
   check_scalar_options(spec);
   FitPlan setup;
-  setup.builtin = spec.custom_model ? nullptr : find_model(spec.model);
   DataOptions& d = setup.data_options;
   d = spec.data_options;
   setup.data_files = data_files(spec);
   if (!spec.custom_model) d.predictor_names = formula_predictors_in_files(spec, setup.data_files);
-  setup.model = spec.custom_model ? std::make_unique<BorrowedModel>(*spec.custom_model)
-                                  : make_model(spec.model, d.predictor_names);
+  setup.model = build_model(spec, setup);
   const Model& model = *setup.model;
   setup.data_name = data_name(spec, setup.data_files);
   d.num_predictors = model.num_predictors();
@@ -318,14 +394,17 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   prepared.used.read_s = seconds_since(start);
 }
 
-// The built-in model's guess from one deterministic sample of the data: single rows spread over
-// the whole data when they are in RAM, blocks of rows from a file (a few reads, not a pass).
-std::vector<double> guess_from_data(const ModelInfo& info, DataSource& data, bool in_memory) {
+// The built-in model's guess (or each component's) from one deterministic sample of the data:
+// single rows spread over the whole data when they are in RAM, blocks of rows from a file (a few
+// reads, not a pass). NaN for a composite's parameters that no component owns.
+std::vector<double> guess_from_data(const FitPlan& setup, DataSource& data, bool in_memory) {
   const std::unique_ptr<MemoryDataSource> sample =
       sample_rows(data, kGuessSamplePoints, in_memory ? 1 : kSubsampleBlockRows);
   const double* xs[2] = {sample->x_column(0),
                          sample->num_predictors() > 1 ? sample->x_column(1) : nullptr};
-  return guess_parameters(info, xs, sample->y_column(), sample->rows());
+  if (setup.composite)
+    return setup.composite->guess(setup.model->param_names(), xs, sample->y_column(), sample->rows());
+  return guess_parameters(*setup.builtin, xs, sample->y_column(), sample->rows());
 }
 
 // The starting point: --p0, --fix (which overrides --p0), else the guess, else 1. Sets `given`
@@ -354,12 +433,18 @@ Eigen::VectorXd starting_point(const FitSpec& spec, PreparedFit& prepared, std::
     if (!given[j]) missing += (missing.empty() ? "" : ", ") + model.param_names()[j];
   if (missing.empty()) {
     prepared.used.init_source = "given";
-  } else if (prepared.setup.builtin) {
-    const std::vector<double> guess =
-        guess_from_data(*prepared.setup.builtin, *prepared.data, prepared.in_memory != nullptr);
-    for (std::size_t j = 0; j < n; ++j)
-      if (!given[j]) p0[static_cast<Eigen::Index>(j)] = guess[j];
+  } else if (prepared.setup.builtin || prepared.setup.composite) {
+    const std::vector<double> guess = guess_from_data(prepared.setup, *prepared.data, prepared.in_memory != nullptr);
+    std::string unguessed;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (given[j]) continue;
+      const bool guessed = !std::isnan(guess[j]);
+      p0[static_cast<Eigen::Index>(j)] = guessed ? guess[j] : 1.0;
+      if (!guessed) unguessed += (unguessed.empty() ? "" : ", ") + model.param_names()[j];
+    }
     prepared.used.init_source = "guess from the data";
+    if (!unguessed.empty())
+      prepared.used.notes.push_back("no --p0 for " + unguessed + ": starting at 1 (no component guesses them)");
   } else {
     prepared.used.init_source = "1 for every parameter not given";
     prepared.used.notes.push_back("no --p0 for " + missing +
@@ -368,15 +453,23 @@ Eigen::VectorXd starting_point(const FitSpec& spec, PreparedFit& prepared, std::
   return p0;
 }
 
+// The natural bounds of the model's parameters (a built-in's, or its components'); empty when it
+// has none.
+std::vector<ParamBounds> natural_bounds(const FitPlan& setup) {
+  if (setup.builtin) return setup.builtin->bounds;
+  if (setup.composite) return setup.composite->bounds(setup.model->param_names());
+  return {};
+}
+
 // lm takes no bounds: say which natural ones go unapplied rather than drop them silently.
-void note_unapplied_natural_bounds(const ModelInfo& builtin, const std::string& model,
-                                   std::vector<std::string>& notes) {
+void note_unapplied_natural_bounds(const std::vector<ParamBounds>& bounds, const std::vector<std::string>& names,
+                                   const std::string& model, std::vector<std::string>& notes) {
   std::string unapplied;
-  for (std::size_t j = 0; j < builtin.bounds.size(); ++j) {
-    const ParamBounds& b = builtin.bounds[j];
+  for (std::size_t j = 0; j < bounds.size(); ++j) {
+    const ParamBounds& b = bounds[j];
     if (std::isinf(b.lower) && std::isinf(b.upper)) continue;
     std::ostringstream text;
-    text << builtin.param_names[j] << " in [" << b.lower << ", " << b.upper << "]";
+    text << names[j] << " in [" << b.lower << ", " << b.upper << "]";
     unapplied += (unapplied.empty() ? "" : ", ") + text.str();
   }
   if (!unapplied.empty())
@@ -388,23 +481,23 @@ void note_unapplied_natural_bounds(const ModelInfo& builtin, const std::string& 
 // start outside them is clamped; a given one is an error.
 void apply_bounds(const FitSpec& spec, PreparedFit& prepared, const std::vector<bool>& given) {
   const Model& model = *prepared.setup.model;
-  const ModelInfo* builtin = prepared.setup.builtin;
+  const std::vector<ParamBounds> natural = natural_bounds(prepared.setup);
   const auto n = static_cast<Eigen::Index>(model.num_params());
   const double inf = std::numeric_limits<double>::infinity();
   Eigen::VectorXd lower = Eigen::VectorXd::Constant(n, -inf),
                   upper = Eigen::VectorXd::Constant(n, inf);
-  if (builtin && spec.natural_bounds && spec.method != Algorithm::lm)
+  if (!natural.empty() && spec.natural_bounds && spec.method != Algorithm::lm)
     for (Eigen::Index j = 0; j < n; ++j) {
-      lower[j] = builtin->bounds[static_cast<std::size_t>(j)].lower;
-      upper[j] = builtin->bounds[static_cast<std::size_t>(j)].upper;
+      lower[j] = natural[static_cast<std::size_t>(j)].lower;
+      upper[j] = natural[static_cast<std::size_t>(j)].upper;
     }
   for (const auto& b : spec.bounds) {
     const auto j = static_cast<Eigen::Index>(param_index(model.param_names(), b.name, "--bounds"));
     lower[j] = b.lower;
     upper[j] = b.upper;
   }
-  if (builtin && spec.natural_bounds && spec.method == Algorithm::lm)
-    note_unapplied_natural_bounds(*builtin, spec.model, prepared.used.notes);
+  if (!natural.empty() && spec.natural_bounds && spec.method == Algorithm::lm)
+    note_unapplied_natural_bounds(natural, model.param_names(), spec.model, prepared.used.notes);
   const bool bounded = (lower.array() > -inf).any() || (upper.array() < inf).any();
   if (bounded && spec.method == Algorithm::lm)
     throw UsageError("--method lm does not support bounds; use trf or dogbox");
@@ -496,10 +589,45 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   return prepared;
 }
 
+namespace {
+
+// Each tie's expression and its standard error at the fitted parameters (the delta method).
+std::vector<TiedParameter> tied_parameters(const std::vector<Tie>& ties, const FitResult& r) {
+  std::vector<TiedParameter> tied;
+  for (const Tie& tie : ties) {
+    const std::unique_ptr<Model> expression = compile_formula(tie.expression);
+    const std::size_t k = expression->num_params();
+    std::vector<std::size_t> index(k);
+    std::vector<double> p(k), gradient(k);
+    for (std::size_t j = 0; j < k; ++j) {
+      index[j] = param_index(r.names, expression->param_names()[j], "--tie");
+      p[j] = r.params[static_cast<Eigen::Index>(index[j])];
+    }
+    const double x = 0;  // the expression uses no predictor
+    const double* xs[] = {&x};
+    TiedParameter t{tie.name, tie.expression};
+    expression->evaluate_with_jacobian(xs, 1, p.data(), &t.value, gradient.data());
+    if (r.covariance.rows() == static_cast<Eigen::Index>(r.names.size())) {
+      double variance = 0;  // only the terms with a gradient: 0 * inf (undetermined) is no term
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j)
+          if (gradient[i] != 0 && gradient[j] != 0)
+            variance += gradient[i] * gradient[j] *
+                        r.covariance(static_cast<Eigen::Index>(index[i]), static_cast<Eigen::Index>(index[j]));
+      t.stderr_ = std::sqrt(variance);
+    }
+    tied.push_back(std::move(t));
+  }
+  return tied;
+}
+
+}  // namespace
+
 FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
   prepared.request.settings = prepared.used;
   FitResult result = fit(prepared.request);
+  result.tied = tied_parameters(prepared.setup.ties, result);
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;
   if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
   prepared.data->check_unchanged();  // a file written to under the fit gives no result

@@ -27,6 +27,7 @@
 #include "core/engine/planner.h"
 #include "core/engine/profile.h"
 #include "core/model.h"
+#include "core/model/composite_model.h"
 #include "core/model/model_library.h"
 
 namespace curvefit {
@@ -67,7 +68,9 @@ struct FitSpec {
   // it on every pass and never holds a copy of the data. Not owned; it must outlive the fit, and
   // its read() must throw DataError for a row that is not finite (as a file's reader does).
   DataSource* source = nullptr;
-  // A built-in model name (`curvefit models`) or a formula such as "a*exp(-b*x)+c".
+  // A built-in model name (`curvefit models`), a formula such as "a*exp(-b*x)+c", or a composite
+  // of built-ins and formulas such as "gaussian[p1] + gaussian[p2] + linear"
+  // (core/model/composite_model.h).
   std::string model;
   // A model of the front end's own (e.g. a Python function), used instead of building one from
   // `model` (which then only names it in reports). Not owned; it must outlive the fit.
@@ -77,6 +80,9 @@ struct FitSpec {
   std::vector<NamedValue> p0;
   // Parameters held at a value (they override p0 of the same name).
   std::vector<NamedValue> fix;
+  // Parameters given by expressions of the others (--tie "p2_sigma = p1_sigma"): substituted into
+  // the model's formula, so they are not free; FitResult::tied reports them.
+  std::vector<Tie> ties;
   // Bounds by name (trf and dogbox); they replace a built-in model's natural bounds (widths > 0,
   // ...), which apply unless natural_bounds is false or the method is lm.
   std::vector<NamedRange> bounds;
@@ -111,7 +117,11 @@ struct FitSpec {
 // the plan. `curvefit plan DATA` prints this.
 struct FitPlan {
   std::unique_ptr<Model> model;
-  const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in
+  const ModelInfo* builtin = nullptr;  // the library entry, when the model is built in (untied)
+  // The components, when the model is a composite of built-ins (or a built-in with ties): their
+  // guesses and natural bounds.
+  std::optional<CompositeModel> composite;
+  std::vector<Tie> ties;
   DataOptions data_options;            // as used to open the file (num_predictors set)
   DataInfo info;                       // rows and columns of the file (or of the arrays); several
                                        // files: info.shards, exact once the data are open

@@ -1,5 +1,7 @@
 #include "core/engine/param_spec.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -47,6 +49,21 @@ double parse_number(std::string_view text, std::string_view option) {
   if (text.empty() || ec != std::errc() || end != text.data() + text.size() || std::isnan(value))
     throw UsageError(std::string(option) + ": '" + std::string(text) + "' is not a number");
   return value;
+}
+
+Tie parse_tie(std::string_view text, std::string_view option) {
+  const std::size_t eq = text.find('=');
+  const bool comparison = eq != std::string_view::npos && eq + 1 < text.size() && text[eq + 1] == '=';
+  const std::string_view name = trim(text.substr(0, eq == std::string_view::npos ? 0 : eq));
+  const std::string_view expression = eq == std::string_view::npos ? std::string_view{} : trim(text.substr(eq + 1));
+  const bool is_name = !name.empty() && (std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_') &&
+                       std::all_of(name.begin(), name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                       });
+  if (eq == std::string_view::npos || comparison || !is_name || expression.empty())
+    throw UsageError(std::string(option) + ": '" + std::string(text) +
+                     "' is not of the form NAME = EXPRESSION (e.g. \"p2_sigma = p1_sigma\")");
+  return {std::string(name), std::string(expression)};
 }
 
 std::vector<NamedValue> parse_named_values(std::string_view text, std::string_view option) {

@@ -20,6 +20,17 @@ struct NamedRange {
   double upper;
 };
 
+// --tie "p2_sigma = p1_sigma": a parameter given by an expression of other parameters (lmfit's
+// expr). The tied parameter is not free; its value and standard error follow from the others.
+struct Tie {
+  std::string name;
+  std::string expression;
+};
+
+// "NAME = EXPR" -> {NAME, EXPR}; UsageError unless NAME is a name and EXPR is not empty (EXPR is
+// checked when the model is known). `option` names the flag in messages ("--tie").
+Tie parse_tie(std::string_view text, std::string_view option);
+
 // "a=1,b=2e-3" -> {{a,1},{b,0.002}}. `option` names the flag in messages ("--p0").
 std::vector<NamedValue> parse_named_values(std::string_view text, std::string_view option);
 // "a=0:inf,b=-1:1" -> ranges; "inf", "+inf", "-inf" accepted; lower < upper required.

@@ -10,8 +10,24 @@
 
 #include "core/errors.h"
 #include "core/formula/expression_parser.h"
+#include "core/formula/vector_math.h"
 
 namespace curvefit::expr {
+
+double compare_scalar(Op op, double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return a + b;
+  bool result = false;
+  switch (op) {
+    case Op::Less: result = a < b; break;
+    case Op::LessEq: result = a <= b; break;
+    case Op::Equal: result = a == b; break;
+    case Op::NotEqual: result = a != b; break;
+    case Op::And: result = a != 0 && b != 0; break;
+    case Op::Or: result = a != 0 || b != 0; break;
+    default: return std::numeric_limits<double>::quiet_NaN();
+  }
+  return result ? 1.0 : 0.0;
+}
 
 double apply_scalar(Op op, int index, const double* args) {
   const double a = args[0];
@@ -55,6 +71,22 @@ double apply_scalar(Op op, int index, const double* args) {
     case Op::Min: return std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b);
     case Op::Max: return std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b);
     case Op::SelectLe: return a <= b ? args[2] : args[3];
+    case Op::Log2: return std::log2(a);
+    case Op::Floor: return std::floor(a);
+    case Op::Ceil: return std::ceil(a);
+    case Op::Heaviside: return std::isnan(a) ? a : a < 0 ? 0.0 : a > 0 ? 1.0 : 0.5;
+    case Op::Not: return std::isnan(a) ? a : a == 0 ? 1.0 : 0.0;
+    case Op::Select: return std::isnan(a) ? a : a != 0 ? b : args[2];
+    case Op::FaddeevaRe: return vmath::faddeeva_re(a, b);
+    case Op::FaddeevaIm: return vmath::faddeeva_im(a, b);
+    case Op::FaddeevaDRe: return vmath::faddeeva_derivative_re(a, b);
+    case Op::FaddeevaDIm: return vmath::faddeeva_derivative_im(a, b);
+    case Op::Less:
+    case Op::LessEq:
+    case Op::Equal:
+    case Op::NotEqual:
+    case Op::And:
+    case Op::Or: return compare_scalar(op, a, b);
   }
   return std::numeric_limits<double>::quiet_NaN();
 }
@@ -215,46 +247,88 @@ int Graph::select_le(int a, int b, int if_true, int if_false) {
   return intern(node);
 }
 
+int Graph::select(int condition, int if_true, int if_false) {
+  // Only a derivative drops the condition: the value keeps its NaN when the condition is NaN.
+  if (if_true == if_false && differentiating_) return if_true;
+  Node node;
+  node.op = Op::Select;
+  node.arity = 3;
+  node.args[0] = condition;
+  node.args[1] = if_true;
+  node.args[2] = if_false;
+  return intern(node);
+}
+
+int Graph::voigt(int u, int sigma, int gamma) {
+  const int scale = binary(Op::Mul, constant(std::numbers::sqrt2), sigma);
+  const int w_re = binary(Op::FaddeevaRe, binary(Op::Div, u, scale), binary(Op::Div, gamma, scale));
+  const double sqrt_2pi = std::sqrt(2 * std::numbers::pi);
+  return binary(Op::Div, w_re, binary(Op::Mul, constant(sqrt_2pi), sigma));
+}
+
+// A call, given the DAG ids of its arguments.
+int Graph::build_call(const SyntaxNode& s, const int* args) {
+  const int a = args[0], b = args[1];
+  switch (s.function) {
+    case Function::Exp: return unary(Op::Exp, a);
+    case Function::Log: return unary(Op::Log, a);
+    case Function::Log10: return unary(Op::Log10, a);
+    case Function::Log2: return unary(Op::Log2, a);
+    case Function::Sqrt: return unary(Op::Sqrt, a);
+    case Function::Abs: return unary(Op::Abs, a);
+    case Function::Sin: return unary(Op::Sin, a);
+    case Function::Cos: return unary(Op::Cos, a);
+    case Function::Tan: return unary(Op::Tan, a);
+    case Function::Asin: return unary(Op::Asin, a);
+    case Function::Acos: return unary(Op::Acos, a);
+    case Function::Atan: return unary(Op::Atan, a);
+    case Function::Sinh: return unary(Op::Sinh, a);
+    case Function::Cosh: return unary(Op::Cosh, a);
+    case Function::Tanh: return unary(Op::Tanh, a);
+    case Function::Erf: return unary(Op::Erf, a);
+    case Function::Erfc: return unary(Op::Erfc, a);
+    case Function::Atan2: return binary(Op::Atan2, a, b);
+    case Function::Pow: return binary(Op::Pow, a, b);
+    case Function::Min: return binary(Op::Min, a, b);
+    case Function::Max: return binary(Op::Max, a, b);
+    case Function::Sign: return unary(Op::Sign, a);
+    case Function::Floor: return unary(Op::Floor, a);
+    case Function::Ceil: return unary(Op::Ceil, a);
+    case Function::Heaviside: return unary(Op::Heaviside, a);
+    case Function::If: return select(a, b, args[2]);
+    case Function::Voigt: return voigt(a, b, args[2]);
+  }
+  return constant(std::numeric_limits<double>::quiet_NaN());
+}
+
 int Graph::build(const SyntaxTree& tree) {
+  using Kind = SyntaxNode::Kind;
   std::vector<int> id(tree.nodes.size());
   for (std::size_t k = 0; k < tree.nodes.size(); ++k) {
     const SyntaxNode& s = tree.nodes[k];
-    const int a = s.num_args > 0 ? id[static_cast<std::size_t>(s.args[0])] : -1;
-    const int b = s.num_args > 1 ? id[static_cast<std::size_t>(s.args[1])] : -1;
+    int args[3] = {-1, -1, -1};
+    for (int j = 0; j < s.num_args; ++j) args[j] = id[static_cast<std::size_t>(s.args[j])];
+    const int a = args[0], b = args[1];
     switch (s.kind) {
-      case SyntaxNode::Kind::Number: id[k] = constant(s.number); break;
-      case SyntaxNode::Kind::Parameter: id[k] = parameter(s.index); break;
-      case SyntaxNode::Kind::Predictor: id[k] = predictor(s.index); break;
-      case SyntaxNode::Kind::Negate: id[k] = unary(Op::Neg, a); break;
-      case SyntaxNode::Kind::Add: id[k] = binary(Op::Add, a, b); break;
-      case SyntaxNode::Kind::Subtract: id[k] = binary(Op::Sub, a, b); break;
-      case SyntaxNode::Kind::Multiply: id[k] = binary(Op::Mul, a, b); break;
-      case SyntaxNode::Kind::Divide: id[k] = binary(Op::Div, a, b); break;
-      case SyntaxNode::Kind::Power: id[k] = binary(Op::Pow, a, b); break;
-      case SyntaxNode::Kind::Call:
-        switch (s.function) {
-          case Function::Exp: id[k] = unary(Op::Exp, a); break;
-          case Function::Log: id[k] = unary(Op::Log, a); break;
-          case Function::Log10: id[k] = unary(Op::Log10, a); break;
-          case Function::Sqrt: id[k] = unary(Op::Sqrt, a); break;
-          case Function::Abs: id[k] = unary(Op::Abs, a); break;
-          case Function::Sin: id[k] = unary(Op::Sin, a); break;
-          case Function::Cos: id[k] = unary(Op::Cos, a); break;
-          case Function::Tan: id[k] = unary(Op::Tan, a); break;
-          case Function::Asin: id[k] = unary(Op::Asin, a); break;
-          case Function::Acos: id[k] = unary(Op::Acos, a); break;
-          case Function::Atan: id[k] = unary(Op::Atan, a); break;
-          case Function::Sinh: id[k] = unary(Op::Sinh, a); break;
-          case Function::Cosh: id[k] = unary(Op::Cosh, a); break;
-          case Function::Tanh: id[k] = unary(Op::Tanh, a); break;
-          case Function::Erf: id[k] = unary(Op::Erf, a); break;
-          case Function::Erfc: id[k] = unary(Op::Erfc, a); break;
-          case Function::Atan2: id[k] = binary(Op::Atan2, a, b); break;
-          case Function::Pow: id[k] = binary(Op::Pow, a, b); break;
-          case Function::Min: id[k] = binary(Op::Min, a, b); break;
-          case Function::Max: id[k] = binary(Op::Max, a, b); break;
-        }
-        break;
+      case Kind::Number: id[k] = constant(s.number); break;
+      case Kind::Parameter: id[k] = parameter(s.index); break;
+      case Kind::Predictor: id[k] = predictor(s.index); break;
+      case Kind::Negate: id[k] = unary(Op::Neg, a); break;
+      case Kind::Add: id[k] = binary(Op::Add, a, b); break;
+      case Kind::Subtract: id[k] = binary(Op::Sub, a, b); break;
+      case Kind::Multiply: id[k] = binary(Op::Mul, a, b); break;
+      case Kind::Divide: id[k] = binary(Op::Div, a, b); break;
+      case Kind::Power: id[k] = binary(Op::Pow, a, b); break;
+      case Kind::Call: id[k] = build_call(s, args); break;
+      case Kind::Less: id[k] = binary(Op::Less, a, b); break;
+      case Kind::LessEqual: id[k] = binary(Op::LessEq, a, b); break;
+      case Kind::Greater: id[k] = binary(Op::Less, b, a); break;
+      case Kind::GreaterEqual: id[k] = binary(Op::LessEq, b, a); break;
+      case Kind::Equal: id[k] = binary(Op::Equal, a, b); break;
+      case Kind::NotEqual: id[k] = binary(Op::NotEqual, a, b); break;
+      case Kind::And: id[k] = binary(Op::And, a, b); break;
+      case Kind::Or: id[k] = binary(Op::Or, a, b); break;
+      case Kind::Not: id[k] = unary(Op::Not, a); break;
     }
   }
   return id.back();
@@ -278,7 +352,18 @@ int Graph::derivative(int id, const std::vector<int>& d) {
     case Op::Constant:
     case Op::Parameter:  // handled by the caller
     case Op::Predictor:
-    case Op::Sign: return zero;
+    // Piecewise constant: the derivative is 0 between the jumps and taken as 0 at them.
+    case Op::Sign:
+    case Op::Floor:
+    case Op::Ceil:
+    case Op::Heaviside:
+    case Op::Less:
+    case Op::LessEq:
+    case Op::Equal:
+    case Op::NotEqual:
+    case Op::And:
+    case Op::Or:
+    case Op::Not: return zero;
     case Op::Neg: return neg(da);
     case Op::Add: return add(da, db);
     case Op::Sub: return sub(da, db);
@@ -315,8 +400,35 @@ int Graph::derivative(int id, const std::vector<int>& d) {
     case Op::Max: return select_le(b, a, da, db);
     case Op::SelectLe:
       return select_le(a, b, d[static_cast<std::size_t>(n.args[2])], d[static_cast<std::size_t>(n.args[3])]);
+    case Op::Log2: return div(da, mul(num(std::numbers::ln2), a));
+    case Op::Select:  // the chosen branch's derivative
+      return select(a, db, d[static_cast<std::size_t>(n.args[2])]);
+    case Op::FaddeevaRe:
+    case Op::FaddeevaIm:
+    case Op::FaddeevaDRe:
+    case Op::FaddeevaDIm: return faddeeva_derivative(n, da, db);
   }
   return zero;
+}
+
+// w(z) is analytic, so with f = U + iV (f = w or w') and z = x + iy, Cauchy-Riemann gives
+// dU/dx = dV/dy = Re f', dV/dx = -dU/dy = Im f'. w' = -2 z w + 2i/sqrt(pi) comes from
+// vmath::faddeeva_derivative (accurate far out); w'' = -2 (w + z w') is written out (only a second
+// derivative would need it).
+int Graph::faddeeva_derivative(const Node& n, int da, int db) {
+  const int x = n.args[0], y = n.args[1];
+  const bool of_w = n.op == Op::FaddeevaRe || n.op == Op::FaddeevaIm;
+  const bool real = n.op == Op::FaddeevaRe || n.op == Op::FaddeevaDRe;
+  const auto mul = [this](int u, int v) { return binary(Op::Mul, u, v); };
+  int re = binary(Op::FaddeevaDRe, x, y), im = binary(Op::FaddeevaDIm, x, y);  // f' = w'
+  if (!of_w) {  // f' = w'' = -2 (w + z w')
+    const int w_re = binary(Op::FaddeevaRe, x, y), w_im = binary(Op::FaddeevaIm, x, y);
+    const int zw_re = binary(Op::Sub, mul(x, re), mul(y, im)), zw_im = binary(Op::Add, mul(x, im), mul(y, re));
+    re = mul(constant(-2), binary(Op::Add, w_re, zw_re));
+    im = mul(constant(-2), binary(Op::Add, w_im, zw_im));
+  }
+  if (real) return binary(Op::Sub, mul(re, da), mul(im, db));  // dU = Re f' dx - Im f' dy
+  return binary(Op::Add, mul(im, da), mul(re, db));            // dV = Im f' dx + Re f' dy
 }
 
 std::vector<int> Graph::differentiate(int root, int num_params) {

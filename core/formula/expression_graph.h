@@ -18,6 +18,7 @@
 namespace curvefit::expr {
 
 struct SyntaxTree;
+struct SyntaxNode;
 
 enum class Op : std::uint8_t {
   Constant, Parameter, Predictor,
@@ -27,6 +28,11 @@ enum class Op : std::uint8_t {
   Exp, Log, Log10, Sqrt, Abs, Sign, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh, Erf, Erfc,
   Atan2, Min, Max,
   SelectLe,  // a <= b ? c : d   (the derivative of min and max)
+  Log2, Floor, Ceil, Heaviside,           // heaviside(0) = 0.5
+  Less, LessEq, Equal, NotEqual, And, Or, Not,  // 1 or 0; NaN in, NaN out
+  Select,    // if(c, a, b): c != 0 ? a : b, NaN when c is NaN
+  FaddeevaRe, FaddeevaIm,  // Re and Im of w(a + ib), the Faddeeva function (libcerf)
+  FaddeevaDRe, FaddeevaDIm,  // Re and Im of w'(a + ib) (vmath::faddeeva_derivative)
 };
 
 struct Node {
@@ -53,6 +59,9 @@ class Graph {
   int binary(Op op, int a, int b);
   int pow_int(int a, int exponent);
   int select_le(int a, int b, int if_true, int if_false);
+  int select(int condition, int if_true, int if_false);
+  // voigt(u, sigma, gamma) = Re w(z) / (sigma sqrt(2 pi)), z = (u + i gamma) / (sigma sqrt 2).
+  int voigt(int u, int sigma, int gamma);
 
   // Builds the DAG of a parsed formula; returns the root.
   int build(const SyntaxTree& tree);
@@ -68,6 +77,8 @@ class Graph {
  private:
   int intern(Node node);
   int derivative(int id, const std::vector<int>& d);
+  int faddeeva_derivative(const Node& n, int da, int db);
+  int build_call(const SyntaxNode& s, const int* args);
 
   struct Key {
     Op op;

@@ -6,9 +6,12 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "core/errors.h"
+#include "core/formula/vector_math.h"
 
 namespace curvefit::expr {
 
@@ -40,8 +43,16 @@ constexpr FunctionInfo kFunctions[] = {
     {"acos", Function::Acos, 1},   {"atan", Function::Atan, 1},   {"atan2", Function::Atan2, 2},
     {"sinh", Function::Sinh, 1},   {"cosh", Function::Cosh, 1},   {"tanh", Function::Tanh, 1},
     {"erf", Function::Erf, 1},     {"erfc", Function::Erfc, 1},   {"pow", Function::Pow, 2},
-    {"min", Function::Min, 2},     {"max", Function::Max, 2},
+    {"min", Function::Min, 2},     {"max", Function::Max, 2},     {"log2", Function::Log2, 1},
+    {"sign", Function::Sign, 1},   {"floor", Function::Floor, 1}, {"ceil", Function::Ceil, 1},
+    {"heaviside", Function::Heaviside, 1},   {"if", Function::If, 3},  {"voigt", Function::Voigt, 3},
 };
+
+std::string known_functions() {
+  std::string list;
+  for (const FunctionInfo& info : kFunctions) list += (list.empty() ? "" : " ") + std::string(info.name);
+  return list;
+}
 
 const FunctionInfo* find_function(std::string_view name) {
   for (const FunctionInfo& info : kFunctions)
@@ -71,7 +82,10 @@ int indexed_predictor(std::string_view name) {
 }
 
 struct Token {
-  enum class Kind { Number, Name, Plus, Minus, Star, Slash, Caret, Open, Close, Comma, End };
+  enum class Kind {
+    Number, Name, Plus, Minus, Star, Slash, Caret, Open, Close, Comma, End,
+    Less, LessEqual, Greater, GreaterEqual, EqualEqual, NotEqual, AndAnd, OrOr, Bang,
+  };
   Kind kind;
   std::size_t position;
   std::string_view text;
@@ -119,7 +133,7 @@ class Parser {
     if (rest.kind == Token::Kind::Close)
       fail(rest.position, "unbalanced parentheses: this ')' has no matching '('");
     if (rest.kind != Token::Kind::End)
-      fail(rest.position, "expected an operator (+ - * / ^) or the end of the formula, found " + describe(rest));
+      fail(rest.position, "expected an operator or the end of the formula, found " + describe(rest));
     if (tree_.parameter_names.empty())
       throw_formula_error(formula_, std::string::npos,
                           "the formula has no parameter to fit (every name in it is a predictor or a constant)");
@@ -170,6 +184,10 @@ class Parser {
         while (i < n && (std::isalnum(static_cast<unsigned char>(formula_[i])) || formula_[i] == '_')) ++i;
         token.kind = Token::Kind::Name;
         token.text = formula_.substr(start, i - start);
+      } else if (const auto [kind, length] = two_character_operator(formula_.substr(start)); length > 0) {
+        i += length;
+        token.kind = kind;
+        token.text = formula_.substr(start, length);
       } else {
         ++i;
         switch (c) {
@@ -181,14 +199,31 @@ class Parser {
           case '(': token.kind = Token::Kind::Open; break;
           case ')': token.kind = Token::Kind::Close; break;
           case ',': token.kind = Token::Kind::Comma; break;
+          case '<': token.kind = Token::Kind::Less; break;
+          case '>': token.kind = Token::Kind::Greater; break;
+          case '!': token.kind = Token::Kind::Bang; break;
+          case '=': fail(start, "unexpected '='; write == to compare");
           default:
             fail(start, "unexpected character '" + std::string(character_at(formula_, start)) +
-                            "'; expected a number, a name, an operator (+ - * / ^) or a parenthesis");
+                            "'; expected a number, a name, an operator (+ - * / ^ ** < <= > >= == != && || !) "
+                            "or a parenthesis");
         }
       }
       tokens_.push_back(token);
     }
     tokens_.push_back(Token{Token::Kind::End, n, {}});
+  }
+
+  // The operators of two characters ("**" is '^'), or a length of 0.
+  static std::pair<Token::Kind, std::size_t> two_character_operator(std::string_view rest) {
+    constexpr std::pair<std::string_view, Token::Kind> kOperators[] = {
+        {"**", Token::Kind::Caret},      {"<=", Token::Kind::LessEqual}, {">=", Token::Kind::GreaterEqual},
+        {"==", Token::Kind::EqualEqual}, {"!=", Token::Kind::NotEqual},  {"&&", Token::Kind::AndAnd},
+        {"||", Token::Kind::OrOr},
+    };
+    for (const auto& [text, kind] : kOperators)
+      if (rest.starts_with(text)) return {kind, text.size()};
+    return {Token::Kind::End, 0};
   }
 
   const Token& peek() const { return tokens_[next_]; }
@@ -219,6 +254,47 @@ class Parser {
   };
 
   int parse_expression() {
+    int left = parse_and();
+    while (peek().kind == Token::Kind::OrOr) {
+      const Token& op = take();
+      left = add_binary(SyntaxNode::Kind::Or, op.position, left, parse_and());
+    }
+    return left;
+  }
+
+  int parse_and() {
+    int left = parse_comparison();
+    while (peek().kind == Token::Kind::AndAnd) {
+      const Token& op = take();
+      left = add_binary(SyntaxNode::Kind::And, op.position, left, parse_comparison());
+    }
+    return left;
+  }
+
+  static std::optional<SyntaxNode::Kind> comparison_kind(Token::Kind kind) {
+    switch (kind) {
+      case Token::Kind::Less: return SyntaxNode::Kind::Less;
+      case Token::Kind::LessEqual: return SyntaxNode::Kind::LessEqual;
+      case Token::Kind::Greater: return SyntaxNode::Kind::Greater;
+      case Token::Kind::GreaterEqual: return SyntaxNode::Kind::GreaterEqual;
+      case Token::Kind::EqualEqual: return SyntaxNode::Kind::Equal;
+      case Token::Kind::NotEqual: return SyntaxNode::Kind::NotEqual;
+      default: return std::nullopt;
+    }
+  }
+
+  int parse_comparison() {
+    const int left = parse_sum();
+    const auto kind = comparison_kind(peek().kind);
+    if (!kind) return left;
+    const Token& op = take();
+    const int right = parse_sum();
+    if (comparison_kind(peek().kind))
+      fail(peek().position, "comparisons do not chain; write (a < b) && (b < c)");
+    return add_binary(*kind, op.position, left, right);
+  }
+
+  int parse_sum() {
     int left = parse_term();
     while (peek().kind == Token::Kind::Plus || peek().kind == Token::Kind::Minus) {
       const Token& op = take();
@@ -241,13 +317,14 @@ class Parser {
   }
 
   int parse_unary() {
-    if (peek().kind == Token::Kind::Minus || peek().kind == Token::Kind::Plus) {
+    const Token::Kind next = peek().kind;
+    if (next == Token::Kind::Minus || next == Token::Kind::Plus || next == Token::Kind::Bang) {
       const Token& sign = take();
       DepthGuard guard(*this, sign.position);
       const int operand = parse_unary();
       if (sign.kind == Token::Kind::Plus) return operand;
       SyntaxNode node;
-      node.kind = SyntaxNode::Kind::Negate;
+      node.kind = sign.kind == Token::Kind::Bang ? SyntaxNode::Kind::Not : SyntaxNode::Kind::Negate;
       node.position = sign.position;
       node.num_args = 1;
       node.args[0] = operand;
@@ -302,8 +379,7 @@ class Parser {
 
   int parse_call(const Token& name) {
     const FunctionInfo* info = find_function(name.text);
-    if (!info) fail(name.position, "unknown function '" + std::string(name.text) + "'; known: exp log log10 sqrt abs "
-                                   "sin cos tan asin acos atan atan2 sinh cosh tanh erf erfc pow min max");
+    if (!info) fail(name.position, "unknown function '" + std::string(name.text) + "'; known: " + known_functions());
     const Token& open = take();
     DepthGuard guard(*this, open.position);
     std::vector<int> args;
@@ -438,12 +514,69 @@ void throw_formula_error(std::string_view formula, std::size_t position, const s
   throw ModelError(what, position);
 }
 
+namespace {
+
+// NaN in gives NaN out, so that a NaN never silently chooses a branch.
+double truth(bool value) { return value ? 1.0 : 0.0; }
+
+double call_function(Function function, double a, double b, double c) {
+  switch (function) {
+    case Function::Exp: return std::exp(a);
+    case Function::Log: return std::log(a);
+    case Function::Log10: return std::log10(a);
+    case Function::Log2: return std::log2(a);
+    case Function::Sqrt: return std::sqrt(a);
+    case Function::Abs: return std::fabs(a);
+    case Function::Sin: return std::sin(a);
+    case Function::Cos: return std::cos(a);
+    case Function::Tan: return std::tan(a);
+    case Function::Asin: return std::asin(a);
+    case Function::Acos: return std::acos(a);
+    case Function::Atan: return std::atan(a);
+    case Function::Atan2: return std::atan2(a, b);
+    case Function::Sinh: return std::sinh(a);
+    case Function::Cosh: return std::cosh(a);
+    case Function::Tanh: return std::tanh(a);
+    case Function::Erf: return std::erf(a);
+    case Function::Erfc: return std::erfc(a);
+    case Function::Pow: return std::pow(a, b);
+    // min and max propagate NaN (std::fmin would hide it).
+    case Function::Min: return std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b);
+    case Function::Max: return std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b);
+    case Function::Sign: return a > 0 ? 1.0 : a < 0 ? -1.0 : a;
+    case Function::Floor: return std::floor(a);
+    case Function::Ceil: return std::ceil(a);
+    case Function::Heaviside: return std::isnan(a) ? a : a < 0 ? 0.0 : a > 0 ? 1.0 : 0.5;
+    case Function::If: return std::isnan(a) ? a : a != 0 ? b : c;
+    case Function::Voigt: return vmath::voigt_profile(a, b, c);
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double compare_or_combine(SyntaxNode::Kind kind, double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return a + b;
+  switch (kind) {
+    case SyntaxNode::Kind::Less: return truth(a < b);
+    case SyntaxNode::Kind::LessEqual: return truth(a <= b);
+    case SyntaxNode::Kind::Greater: return truth(a > b);
+    case SyntaxNode::Kind::GreaterEqual: return truth(a >= b);
+    case SyntaxNode::Kind::Equal: return truth(a == b);
+    case SyntaxNode::Kind::NotEqual: return truth(a != b);
+    case SyntaxNode::Kind::And: return truth(a != 0 && b != 0);
+    case SyntaxNode::Kind::Or: return truth(a != 0 || b != 0);
+    default: return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+}  // namespace
+
 double evaluate_syntax_tree(const SyntaxTree& tree, const double* x_point, const double* p) {
   std::vector<double> value(tree.nodes.size());
   for (std::size_t id = 0; id < tree.nodes.size(); ++id) {
     const SyntaxNode& node = tree.nodes[id];
-    const double a = node.num_args > 0 ? value[static_cast<std::size_t>(node.args[0])] : 0;
-    const double b = node.num_args > 1 ? value[static_cast<std::size_t>(node.args[1])] : 0;
+    double args[3] = {0, 0, 0};
+    for (int k = 0; k < node.num_args; ++k) args[k] = value[static_cast<std::size_t>(node.args[k])];
+    const double a = args[0], b = args[1];
     double& v = value[id];
     switch (node.kind) {
       case SyntaxNode::Kind::Number: v = node.number; break;
@@ -455,31 +588,9 @@ double evaluate_syntax_tree(const SyntaxTree& tree, const double* x_point, const
       case SyntaxNode::Kind::Multiply: v = a * b; break;
       case SyntaxNode::Kind::Divide: v = a / b; break;
       case SyntaxNode::Kind::Power: v = std::pow(a, b); break;
-      case SyntaxNode::Kind::Call:
-        switch (node.function) {
-          case Function::Exp: v = std::exp(a); break;
-          case Function::Log: v = std::log(a); break;
-          case Function::Log10: v = std::log10(a); break;
-          case Function::Sqrt: v = std::sqrt(a); break;
-          case Function::Abs: v = std::fabs(a); break;
-          case Function::Sin: v = std::sin(a); break;
-          case Function::Cos: v = std::cos(a); break;
-          case Function::Tan: v = std::tan(a); break;
-          case Function::Asin: v = std::asin(a); break;
-          case Function::Acos: v = std::acos(a); break;
-          case Function::Atan: v = std::atan(a); break;
-          case Function::Atan2: v = std::atan2(a, b); break;
-          case Function::Sinh: v = std::sinh(a); break;
-          case Function::Cosh: v = std::cosh(a); break;
-          case Function::Tanh: v = std::tanh(a); break;
-          case Function::Erf: v = std::erf(a); break;
-          case Function::Erfc: v = std::erfc(a); break;
-          case Function::Pow: v = std::pow(a, b); break;
-          // min and max propagate NaN (std::fmin would hide it).
-          case Function::Min: v = std::isnan(a) || std::isnan(b) ? a + b : std::min(a, b); break;
-          case Function::Max: v = std::isnan(a) || std::isnan(b) ? a + b : std::max(a, b); break;
-        }
-        break;
+      case SyntaxNode::Kind::Call: v = call_function(node.function, a, b, args[2]); break;
+      case SyntaxNode::Kind::Not: v = std::isnan(a) ? a : truth(a == 0); break;
+      default: v = compare_or_combine(node.kind, a, b); break;
     }
   }
   return value.back();

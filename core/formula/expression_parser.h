@@ -3,11 +3,17 @@
 //
 // A hand-written lexer and recursive-descent parser for the formula grammar
 //
-//   expression := term (('+' | '-') term)*
+//   expression := and ('||' and)*
+//   and        := comparison ('&&' comparison)*
+//   comparison := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?   not chained: a < b < c is an error
+//   sum        := term (('+' | '-') term)*
 //   term       := unary (('*' | '/') unary)*
-//   unary      := ('-' | '+') unary | power
-//   power      := primary ('^' unary)?          right-associative; -x^2 = -(x^2), 2^-x allowed
+//   unary      := ('-' | '+' | '!') unary | power
+//   power      := primary (('^' | '**') unary)?  right-associative; -x^2 = -(x^2), 2^-x allowed
 //   primary    := number | name | function '(' expression (',' expression)* ')' | '(' expression ')'
+//
+// Comparisons and logic give 1 (true) or 0 (false); a nonzero operand is true, and NaN in gives
+// NaN out. They are meant for if(cond, a, b) and step functions.
 //
 // Names are resolved while parsing: predictors (x, or x1..xk, or the names given, which may
 // shadow the constants), the constants pi and e, and every other name is a parameter in order of
@@ -30,19 +36,23 @@ inline constexpr int kMaxPredictorIndex = 100;
 enum class Function {
   Exp, Log, Log10, Sqrt, Abs, Sin, Cos, Tan, Asin, Acos, Atan, Atan2,
   Sinh, Cosh, Tanh, Erf, Erfc, Pow, Min, Max,
+  Log2, Sign, Floor, Ceil, Heaviside, If, Voigt,
 };
 const char* function_name(Function function);
 int function_arity(Function function);
 
 struct SyntaxNode {
-  enum class Kind { Number, Parameter, Predictor, Negate, Add, Subtract, Multiply, Divide, Power, Call };
+  enum class Kind {
+    Number, Parameter, Predictor, Negate, Add, Subtract, Multiply, Divide, Power, Call,
+    Less, LessEqual, Greater, GreaterEqual, Equal, NotEqual, And, Or, Not,
+  };
   Kind kind = Kind::Number;
   std::size_t position = 0;  // 0-based offset of the token that made the node
   double number = 0;         // Number (pi and e become Numbers)
   int index = 0;             // Parameter or Predictor index (0-based)
   Function function = Function::Exp;  // Call
   int num_args = 0;
-  int args[2] = {-1, -1};    // indices into SyntaxTree::nodes, always smaller than this node's
+  int args[3] = {-1, -1, -1};  // indices into SyntaxTree::nodes, always smaller than this node's
 };
 
 struct SyntaxTree {

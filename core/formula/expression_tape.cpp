@@ -13,6 +13,8 @@ enum class Tape::Kernel : unsigned char {
   AddVV, AddVS, SubVV, SubVS, SubSV, MulVV, MulVS, DivVV, DivVS, DivSV,
   Neg, PowInt, Exp, Log, Log10, Sqrt, Abs, Sign, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh,
   Erf, Erfc, Atan2, Pow, Min, Max, SelectLe,
+  Log2, Floor, Ceil, Heaviside, Less, LessEq, Equal, NotEqual, And, Or, Not, Select, FaddeevaRe, FaddeevaIm,
+  FaddeevaDRe, FaddeevaDIm,
 };
 
 namespace {
@@ -46,7 +48,20 @@ void integer_power(double* out, const double* a, int exponent) {
 }
 
 bool needs_array_operands(Op op) {
-  return op == Op::Atan2 || op == Op::Pow || op == Op::Min || op == Op::Max || op == Op::SelectLe;
+  switch (op) {
+    case Op::Atan2: case Op::Pow: case Op::Min: case Op::Max: case Op::SelectLe:
+    case Op::Less: case Op::LessEq: case Op::Equal: case Op::NotEqual: case Op::And: case Op::Or:
+    case Op::Select: case Op::FaddeevaRe: case Op::FaddeevaIm: case Op::FaddeevaDRe: case Op::FaddeevaDIm:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Comparisons and logic over one block: 1 or 0, NaN where an operand is NaN (as compare_scalar).
+template <class F>
+inline void compare(double* __restrict out, const double* __restrict a, const double* __restrict b, F f) {
+  for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] != a[i] || b[i] != b[i] ? a[i] + b[i] : (f(a[i], b[i]) ? 1.0 : 0.0);
 }
 
 }  // namespace
@@ -232,6 +247,22 @@ bool Tape::select_kernel(const Node& n, bool s0, bool s1, Instruction& ins) {
     case Op::Min: ins.kernel = Kernel::Min; return true;
     case Op::Max: ins.kernel = Kernel::Max; return true;
     case Op::SelectLe: ins.kernel = Kernel::SelectLe; return true;
+    case Op::Log2: ins.kernel = Kernel::Log2; return true;
+    case Op::Floor: ins.kernel = Kernel::Floor; return true;
+    case Op::Ceil: ins.kernel = Kernel::Ceil; return true;
+    case Op::Heaviside: ins.kernel = Kernel::Heaviside; return true;
+    case Op::Less: ins.kernel = Kernel::Less; return true;
+    case Op::LessEq: ins.kernel = Kernel::LessEq; return true;
+    case Op::Equal: ins.kernel = Kernel::Equal; return true;
+    case Op::NotEqual: ins.kernel = Kernel::NotEqual; return true;
+    case Op::And: ins.kernel = Kernel::And; return true;
+    case Op::Or: ins.kernel = Kernel::Or; return true;
+    case Op::Not: ins.kernel = Kernel::Not; return true;
+    case Op::Select: ins.kernel = Kernel::Select; return true;
+    case Op::FaddeevaRe: ins.kernel = Kernel::FaddeevaRe; return true;
+    case Op::FaddeevaIm: ins.kernel = Kernel::FaddeevaIm; return true;
+    case Op::FaddeevaDRe: ins.kernel = Kernel::FaddeevaDRe; return true;
+    case Op::FaddeevaDIm: ins.kernel = Kernel::FaddeevaDIm; return true;
     case Op::Constant:
     case Op::Parameter:
     case Op::Predictor: return false;
@@ -290,6 +321,41 @@ bool Tape::select_kernel(const Node& n, bool s0, bool s1, Instruction& ins) {
       for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] <= b[i] ? c[i] : d[i];
       break;
     }
+    default: execute_piecewise(ins, regs); break;
+  }
+}
+
+// The kernels added for steps, comparisons, if() and the Faddeeva function, apart from the
+// arithmetic and elementary functions so that each switch stays short.
+void Tape::execute_piecewise(const Instruction& ins, double* const* regs) {
+  double* out = regs[static_cast<std::size_t>(ins.result)];
+  const auto reg = [&](int k) { return regs[static_cast<std::size_t>(ins.args[k].index)]; };
+  const double* a = reg(0);
+  switch (ins.kernel) {
+    case Kernel::Log2: map1(out, a, [](double u) { return std::log2(u); }); break;
+    case Kernel::Floor: map1(out, a, [](double u) { return std::floor(u); }); break;
+    case Kernel::Ceil: map1(out, a, [](double u) { return std::ceil(u); }); break;
+    case Kernel::Heaviside:
+      map1(out, a, [](double u) { return u != u ? u : u < 0 ? 0.0 : u > 0 ? 1.0 : 0.5; });
+      break;
+    case Kernel::Not: map1(out, a, [](double u) { return u != u ? u : u == 0 ? 1.0 : 0.0; }); break;
+    case Kernel::Less: compare(out, a, reg(1), [](double u, double v) { return u < v; }); break;
+    case Kernel::LessEq: compare(out, a, reg(1), [](double u, double v) { return u <= v; }); break;
+    case Kernel::Equal: compare(out, a, reg(1), [](double u, double v) { return u == v; }); break;
+    case Kernel::NotEqual: compare(out, a, reg(1), [](double u, double v) { return u != v; }); break;
+    case Kernel::And: compare(out, a, reg(1), [](double u, double v) { return u != 0 && v != 0; }); break;
+    case Kernel::Or: compare(out, a, reg(1), [](double u, double v) { return u != 0 || v != 0; }); break;
+    case Kernel::Select: {
+      const double* __restrict b = reg(1);
+      const double* __restrict c = reg(2);
+      for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] != a[i] ? a[i] : a[i] != 0 ? b[i] : c[i];
+      break;
+    }
+    case Kernel::FaddeevaRe: vmath::faddeeva_re(a, reg(1), out, kBlock); break;
+    case Kernel::FaddeevaIm: vmath::faddeeva_im(a, reg(1), out, kBlock); break;
+    case Kernel::FaddeevaDRe: vmath::faddeeva_derivative_re(a, reg(1), out, kBlock); break;
+    case Kernel::FaddeevaDIm: vmath::faddeeva_derivative_im(a, reg(1), out, kBlock); break;
+    default: break;
   }
 }
 

@@ -71,6 +71,7 @@ class Tape {
   void compute_uniform_slots(const double* p, std::vector<double>& slots) const;
   void bind_predictors(const double* const* x, std::size_t offset, std::size_t len, double** regs) const;
   static void execute(const Instruction& ins, double* const* regs, const double* slots);
+  static void execute_piecewise(const Instruction& ins, double* const* regs);
 
   std::vector<double> constant_slots_;       // initial slot values: constants, NaN elsewhere
   std::vector<std::pair<int, int>> parameter_slots_;  // (slot, parameter index)

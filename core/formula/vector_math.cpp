@@ -1,6 +1,15 @@
 #include "core/formula/vector_math.h"
 
 #include <cmath>
+#include <complex>
+
+// libcerf's real-valued entry points; its header declares the rest with C99 complex types, which
+// C++ does not have.
+extern "C" {
+double re_w_of_z(double x, double y);
+double im_w_of_z(double x, double y);
+double voigt(double x, double sigma, double gamma);
+}
 
 namespace curvefit::vmath {
 
@@ -51,5 +60,50 @@ void pow(const double* base, const double* exponent, double* out, std::size_t n)
   if (using_avx2()) return avx2::pow(base, exponent, out, n);
   for (std::size_t i = 0; i < n; ++i) out[i] = std::pow(base[i], exponent[i]);
 }
+
+double faddeeva_re(double x, double y) { return re_w_of_z(x, y); }
+double faddeeva_im(double x, double y) { return im_w_of_z(x, y); }
+void faddeeva_re(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = re_w_of_z(x[i], y[i]);
+}
+void faddeeva_im(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = im_w_of_z(x[i], y[i]);
+}
+void faddeeva_derivative(double x, double y, double re_w, double im_w, double& re, double& im) {
+  constexpr double kTwoOverSqrtPi = 1.1283791670955126;
+  if (y >= 0 && x * x + y * y >= 400) {
+    const std::complex<double> inverse_square = 1.0 / (std::complex<double>(x, y) * std::complex<double>(x, y));
+    std::complex<double> sum = 0, power = 1;
+    double coefficient = 1;
+    for (int k = 1; k <= 8; ++k) {
+      coefficient *= (2 * k - 1) / 2.0;
+      power *= inverse_square;
+      sum += coefficient * power;
+    }
+    const std::complex<double> derivative = std::complex<double>(0, -kTwoOverSqrtPi) * sum;
+    re = derivative.real();
+    im = derivative.imag();
+    return;
+  }
+  re = -2 * (x * re_w - y * im_w);
+  im = kTwoOverSqrtPi - 2 * (x * im_w + y * re_w);
+}
+double faddeeva_derivative_re(double x, double y) {
+  double re = 0, im = 0;
+  faddeeva_derivative(x, y, re_w_of_z(x, y), im_w_of_z(x, y), re, im);
+  return re;
+}
+double faddeeva_derivative_im(double x, double y) {
+  double re = 0, im = 0;
+  faddeeva_derivative(x, y, re_w_of_z(x, y), im_w_of_z(x, y), re, im);
+  return im;
+}
+void faddeeva_derivative_re(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = faddeeva_derivative_re(x[i], y[i]);
+}
+void faddeeva_derivative_im(const double* x, const double* y, double* out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = faddeeva_derivative_im(x[i], y[i]);
+}
+double voigt_profile(double x, double sigma, double gamma) { return ::voigt(x, sigma, gamma); }
 
 }  // namespace curvefit::vmath

@@ -25,6 +25,24 @@ void erfc(const double* in, double* out, std::size_t n);
 void atan2(const double* y, const double* x, double* out, std::size_t n);
 void pow(const double* base, const double* exponent, double* out, std::size_t n);
 
+// The Faddeeva function w(z) = exp(-z^2) erfc(-iz) at z = x + iy (libcerf, relative error
+// ~1e-13), its real and imaginary parts apart: what the Voigt profile and its derivatives need.
+double faddeeva_re(double x, double y);
+double faddeeva_im(double x, double y);
+void faddeeva_re(const double* x, const double* y, double* out, std::size_t n);
+void faddeeva_im(const double* x, const double* y, double* out, std::size_t n);
+// w'(z) = -2 z w(z) + 2i/sqrt(pi), real and imaginary parts; re_w, im_w are w(z). In the upper
+// half-plane beyond |z| = 20 the two terms cancel to about |z|^-2 of their size, so there the
+// asymptotic series -(2i/sqrt(pi)) sum_{k=1..8} (2k-1)!!/(2z^2)^k is used instead (below an ulp).
+void faddeeva_derivative(double x, double y, double re_w, double im_w, double& re, double& im);
+double faddeeva_derivative_re(double x, double y);
+double faddeeva_derivative_im(double x, double y);
+void faddeeva_derivative_re(const double* x, const double* y, double* out, std::size_t n);
+void faddeeva_derivative_im(const double* x, const double* y, double* out, std::size_t n);
+// The normalized Voigt profile Re w((x + i gamma)/(sigma sqrt 2)) / (sigma sqrt(2 pi)) (libcerf's
+// voigt, computed apart from faddeeva_re: the reference tests compare them).
+double voigt_profile(double x, double sigma, double gamma);
+
 // Whether the AVX2 path is in use (for benchmarks and logs).
 bool using_avx2();
 

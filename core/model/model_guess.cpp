@@ -7,6 +7,8 @@
 
 #include <Eigen/Dense>
 
+#include "core/formula/vector_math.h"
+
 namespace curvefit::guess {
 namespace {
 
@@ -395,6 +397,16 @@ Vector lorentzian(const GuessSample& s) {
 Vector pseudo_voigt(const GuessSample& s) {
   const Peak peak = find_peak(s.x, s.y, 0.0);
   return {peak.height, peak.location, peak.half_width, 0.5};
+}
+
+// sigma = gamma = s: the Voigt FWHM is then about 3.6013 s (Olivero's approximation,
+// 0.5346 fL + sqrt(0.2166 fL^2 + fG^2) with fL = 2s, fG = 2 sqrt(2 ln 2) s); the area a makes the
+// height, V(0) = Re w(i/sqrt 2)/(s sqrt(2 pi)).
+Vector voigt(const GuessSample& s) {
+  const Peak peak = find_peak(s.x, s.y, 0.0);
+  const double width = 2.0 * peak.half_width / 3.6013;
+  const double centre = vmath::faddeeva_re(0.0, 1.0 / std::numbers::sqrt2) / (width * std::sqrt(2.0 * kPi));
+  return {peak.height / centre, peak.location, width, width};
 }
 
 // A Gaussian in log(x).

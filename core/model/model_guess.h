@@ -24,6 +24,7 @@ std::vector<double> gaussian(const GuessSample& s);                // a, mu, sig
 std::vector<double> gaussian_offset(const GuessSample& s);         // a, mu, sigma, c
 std::vector<double> lorentzian(const GuessSample& s);              // a, x0, gamma
 std::vector<double> pseudo_voigt(const GuessSample& s);            // a, x0, w, eta
+std::vector<double> voigt(const GuessSample& s);                   // a, mu, sigma, gamma
 std::vector<double> logistic(const GuessSample& s);                // a, k, x0, c
 std::vector<double> hill(const GuessSample& s);                    // vmax, n, k
 std::vector<double> michaelis_menten(const GuessSample& s);        // vmax, km

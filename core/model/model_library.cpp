@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "core/formula/expression.h"
+#include "core/model/composite_model.h"
 #include "core/model/model_guess.h"
 #include "core/formula/vector_math.h"
 
@@ -242,6 +243,29 @@ void pseudo_voigt(const double* const* xs, std::size_t n, const double* p, doubl
       column(jac, ld, 2)[i] = -dv_du * u / w;
       column(jac, ld, 3)[i] = a * (l - g[i]);
     }
+  }
+}
+
+// The Voigt profile a*V(x - mu; sigma, gamma), V = Re w(z)/(sigma sqrt(2 pi)),
+// z = (x - mu + i gamma)/(sigma sqrt 2), w the Faddeeva function (libcerf); a is the area. With
+// w' (vmath::faddeeva_derivative) and Cauchy-Riemann, d Re w/d Re z = Re w', d Re w/d Im z = -Im w'.
+void voigt(const double* const* xs, std::size_t n, const double* p, double* v, double* jac,
+           std::size_t ld) {
+  const double *x = xs[0], a = p[0], mu = p[1], sigma = p[2], gamma = p[3];
+  const double scale = std::numbers::sqrt2 * sigma, norm = 1.0 / (sigma * std::sqrt(2.0 * std::numbers::pi));
+  const double y = gamma / scale;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double u = (x[i] - mu) / scale;
+    const double re = vmath::faddeeva_re(u, y);
+    v[i] = a * re * norm;
+    if (!jac) continue;
+    double w_re = 0, w_im = 0;  // w'
+    vmath::faddeeva_derivative(u, y, re, vmath::faddeeva_im(u, y), w_re, w_im);
+    const double dre_du = w_re, dre_dy = -w_im;
+    column(jac, ld, 0)[i] = re * norm;
+    column(jac, ld, 1)[i] = -a * norm * dre_du / scale;
+    column(jac, ld, 2)[i] = -a * norm * (dre_du * u + dre_dy * y + re) / sigma;
+    column(jac, ld, 3)[i] = a * norm * dre_dy / scale;
   }
 }
 
@@ -590,8 +614,14 @@ std::vector<ModelInfo> build_library() {
       {"a", "x0", "w", "eta"}, {3.0, 5.0, 0.9, 0.4}, {u, u, pos, unit_interval()}, 0, 10,
       "pseudo-Voigt peak: Gaussian and Lorentzian of half width w mixed by eta", pseudo_voigt,
       guess::pseudo_voigt);
+  add("voigt", "a*voigt(x - mu, sigma, gamma)", {"a", "mu", "sigma", "gamma"}, {3.0, 5.0, 0.6, 0.4},
+      {u, u, pos, pos}, 0, 10,
+      "Voigt peak (a the area): Gaussian sigma convolved with Lorentzian half width gamma", voigt,
+      guess::voigt);
   add("logistic", "a/(1 + exp(-k*(x - x0))) + c", {"a", "k", "x0", "c"}, {4.0, 1.5, 5.0, 0.5},
       {u, u, u, u}, 0, 10, "logistic sigmoid", logistic, guess::logistic);
+  add("sigmoid", "a/(1 + exp(-k*(x - x0))) + c", {"a", "k", "x0", "c"}, {4.0, 1.5, 5.0, 0.5},
+      {u, u, u, u}, 0, 10, "logistic sigmoid (another name for logistic)", logistic, guess::logistic);
   add("hill", "vmax*x^n/(k^n + x^n)", {"vmax", "n", "k"}, {3.0, 2.0, 2.0}, {u, pos, pos}, 0, 10,
       "Hill equation (x >= 0)", hill, guess::hill);
   add("michaelis_menten", "vmax*x/(km + x)", {"vmax", "km"}, {5.0, 1.5}, {u, pos}, 0, 10,
@@ -674,6 +704,8 @@ std::unique_ptr<Model> make_builtin_model(const ModelInfo& info) {
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,
                                   const std::vector<std::string>& predictor_names) {
   if (const ModelInfo* info = find_model(name_or_formula)) return make_builtin_model(*info);
+  if (const auto composite = expand_composite(name_or_formula))
+    return compile_formula(composite->formula, predictor_names);
   // A bare word that is not a library name is a misspelt model, not a one-parameter formula.
   const bool bare_word = !name_or_formula.empty() &&
                          std::all_of(name_or_formula.begin(), name_or_formula.end(), [](char c) {
@@ -686,11 +718,10 @@ std::unique_ptr<Model> make_model(std::string_view name_or_formula,
   return compile_formula(name_or_formula, predictor_names);
 }
 
-std::vector<double> guess_parameters(const ModelInfo& info, const double* const* x, const double* y,
-                                     std::size_t n) {
+GuessSample draw_guess_sample(int num_predictors, const double* const* x, const double* y, std::size_t n) {
   // Deterministic subsample: every stride-th point, finite ones only.
   const std::size_t stride = n > kGuessSamplePoints ? (n + kGuessSamplePoints - 1) / kGuessSamplePoints : 1;
-  const bool two = info.num_predictors == 2;
+  const bool two = num_predictors == 2;
   std::vector<std::pair<double, double>> xy;  // one predictor: (x, y), sorted below
   GuessSample sample;
   for (std::size_t i = 0; i < n; i += stride) {
@@ -713,12 +744,10 @@ std::vector<double> guess_parameters(const ModelInfo& info, const double* const*
       sample.y.push_back(yi);
     }
   }
-  if (sample.y.size() < info.param_names.size())
-    throw ModelError("model '" + info.name + "': too few finite points (" +
-                     std::to_string(sample.y.size()) + ") to guess " +
-                     std::to_string(info.param_names.size()) + " parameters");
+  return sample;
+}
 
-  std::vector<double> p = info.guess(sample);
+void move_inside_bounds(const ModelInfo& info, std::vector<double>& p) {
   // Keep the guess usable: finite, and strictly inside the natural bounds.
   for (std::size_t j = 0; j < p.size(); ++j) {
     const ParamBounds& b = info.bounds[j];
@@ -732,6 +761,17 @@ std::vector<double> guess_parameters(const ModelInfo& info, const double* const*
     }
     p[j] = value;
   }
+}
+
+std::vector<double> guess_parameters(const ModelInfo& info, const double* const* x, const double* y,
+                                     std::size_t n) {
+  const GuessSample sample = draw_guess_sample(info.num_predictors, x, y, n);
+  if (sample.y.size() < info.param_names.size())
+    throw ModelError("model '" + info.name + "': too few finite points (" +
+                     std::to_string(sample.y.size()) + ") to guess " +
+                     std::to_string(info.param_names.size()) + " parameters");
+  std::vector<double> p = info.guess(sample);
+  move_inside_bounds(info, p);
   return p;
 }
 

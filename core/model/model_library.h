@@ -58,7 +58,8 @@ const ModelInfo* find_model(std::string_view name);
 // A built-in model, evaluating in blocks of kModelBlock points.
 std::unique_ptr<Model> make_builtin_model(const ModelInfo& info);
 
-// A model from a built-in name, else the text compiled as a formula.
+// A model from a built-in name, else a composite of built-ins (core/model/composite_model.h), else
+// the text compiled as a formula.
 // predictor_names: the names formulas may use for predictors (empty: x, or x1, x2, ...).
 // Throws ModelError("unknown model 'X'") when it is neither.
 std::unique_ptr<Model> make_model(std::string_view name_or_formula,
@@ -69,5 +70,9 @@ std::unique_ptr<Model> make_model(std::string_view name_or_formula,
 // Throws ModelError when there are too few finite points.
 std::vector<double> guess_parameters(const ModelInfo& info, const double* const* x, const double* y,
                                      std::size_t n);
+// The steps of guess_parameters: the deterministic sample, and a guess made finite and strictly
+// inside info's natural bounds.
+GuessSample draw_guess_sample(int num_predictors, const double* const* x, const double* y, std::size_t n);
+void move_inside_bounds(const ModelInfo& info, std::vector<double>& p);
 
 }  // namespace curvefit

@@ -126,6 +126,57 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
   for (const auto& note : run.notes) out << "    note: " << note << "\n";
 }
 
+// One line per parameter (fixed and tied ones marked), with its error and 95% interval.
+void append_variables(std::ostream& out, const FitResult& r, double t) {
+  out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
+  std::size_t width = 0;
+  for (const auto& name : r.names) width = std::max(width, name.size());
+  for (const auto& tied : r.tied) width = std::max(width, tied.name.size());
+  for (std::size_t j = 0; j < r.names.size(); ++j) {
+    const auto J = static_cast<Eigen::Index>(j);
+    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
+    out << g(r.params[J], 10);
+    if (r.fixed.size() > j && r.fixed[j]) {
+      out << " (fixed)\n";
+      continue;
+    }
+    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
+    if (!std::isfinite(se)) {
+      out << undetermined_reason(r);
+    } else {
+      out << " +/- " << g(se, 6) << relative_error(r.params[J], se);
+      if (std::isfinite(t))
+        out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
+    }
+    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
+    if (r.active_mask.size() > J && r.active_mask[J] != 0)
+      out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
+    out << "\n";
+  }
+  for (const TiedParameter& tied : r.tied) {
+    out << "    " << tied.name << ":" << std::string(width - tied.name.size() + 1, ' ') << g(tied.value, 10);
+    if (std::isfinite(tied.stderr_)) out << " +/- " << g(tied.stderr_, 6) << relative_error(tied.value, tied.stderr_);
+    else out << " +/- (undetermined)";
+    out << "  (tied: " << tied.expression << ")\n";
+  }
+}
+
+void append_correlations(std::ostream& out, const FitResult& r) {
+  // Correlations above 0.5 in magnitude, largest first.
+  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
+  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
+    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
+      if (std::abs(r.correlation(i, k)) > 0.5)
+        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
+  std::sort(strong.begin(), strong.end(),
+            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
+  if (!strong.empty()) {
+    out << "[[Correlations]] (|correlation| > 0.5)\n";
+    for (const auto& [c, i, k] : strong)
+      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -152,22 +203,6 @@ void append_profile(std::ostringstream& out, const FitResult& r) {
       out << "  " << fmt("%.2f", 100 * i.level) << "% [" << g(i.lower.value, 8) << ", " << g(i.upper.value, 8) << "] ("
           << profile_end(i.lower, value) << "/" << profile_end(i.upper, value) << ")";
     out << "\n";
-  }
-}
-
-// Correlations above 0.5 in magnitude, largest first.
-void append_correlations(std::ostringstream& out, const FitResult& r) {
-  std::vector<std::tuple<double, std::size_t, std::size_t>> strong;
-  for (Eigen::Index i = 0; i < r.correlation.rows(); ++i)
-    for (Eigen::Index k = i + 1; k < r.correlation.cols(); ++k)
-      if (std::abs(r.correlation(i, k)) > 0.5)
-        strong.emplace_back(r.correlation(i, k), static_cast<std::size_t>(i), static_cast<std::size_t>(k));
-  std::sort(strong.begin(), strong.end(),
-            [](const auto& a, const auto& b) { return std::abs(std::get<0>(a)) > std::abs(std::get<0>(b)); });
-  if (!strong.empty()) {
-    out << "[[Correlations]] (|correlation| > 0.5)\n";
-    for (const auto& [c, i, k] : strong)
-      out << "    C(" << r.names[i] << ", " << r.names[k] << ") = " << fmt("%+.4f", c) << "\n";
   }
 }
 
@@ -213,30 +248,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
   for (const auto& warning : r.warnings) out << "    warning: " << warning << "\n";
 
-  out << "[[Variables]] (" << covariance_basis(r.used) << ")\n";
-  std::size_t width = 0;
-  for (const auto& name : r.names) width = std::max(width, name.size());
-  for (std::size_t j = 0; j < r.names.size(); ++j) {
-    const auto J = static_cast<Eigen::Index>(j);
-    out << "    " << r.names[j] << ":" << std::string(width - r.names[j].size() + 1, ' ');
-    out << g(r.params[J], 10);
-    if (r.fixed.size() > j && r.fixed[j]) {
-      out << " (fixed)\n";
-      continue;
-    }
-    const double se = r.stderr_.size() > J ? r.stderr_[J] : kNaN;
-    if (!std::isfinite(se)) {
-      out << undetermined_reason(r);
-    } else {
-      out << " +/- " << g(se, 6) << relative_error(r.params[J], se);
-      if (std::isfinite(t))
-        out << "  95% CI [" << g(r.params[J] - t * se, 8) << ", " << g(r.params[J] + t * se, 8) << "]";
-    }
-    if (r.used.init.size() > J) out << "  (init = " << g(r.used.init[J], 6) << ")";
-    if (r.active_mask.size() > J && r.active_mask[J] != 0)
-      out << (r.active_mask[J] < 0 ? "  at lower bound" : "  at upper bound");
-    out << "\n";
-  }
+  append_variables(out, r, t);
   append_correlations(out, r);
   append_profile(out, r);
   append_execution(out, r, run);
@@ -262,6 +274,17 @@ nlohmann::ordered_json params_json(const FitResult& r) {
     if (r.used.init.size() > J) p["init"] = number(r.used.init[J]);
     if (r.used.lower.size() > J) p["bounds"] = {number(r.used.lower[J]), number(r.used.upper[J])};  // null: none
     if (r.active_mask.size() > J) p["active"] = r.active_mask[J];
+    p["tied"] = nullptr;
+    params.push_back(std::move(p));
+  }
+  // Tied parameters follow the model's: not free, their expression under "tied".
+  for (const TiedParameter& tied : r.tied) {
+    json p = {{"name", tied.name}, {"value", number(tied.value)}, {"stderr", number(tied.stderr_)}, {"fixed", false}};
+    if (std::isfinite(tied.stderr_) && std::isfinite(t))
+      p["ci95"] = {number(tied.value - t * tied.stderr_), number(tied.value + t * tied.stderr_)};
+    else
+      p["ci95"] = nullptr;
+    p["tied"] = tied.expression;
     params.push_back(std::move(p));
   }
   return params;

@@ -95,7 +95,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
         delimiter=None, header=None, skip_invalid=False, nan_policy="raise", temp_dir=None, jac=None,
-        cov="standard", ci=None, ci_levels=None, ci_rule="f-test"):
+        tie=None, ties=None, cov="standard", ci=None, ci_levels=None, ci_rule="f-test"):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -110,7 +110,8 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
         chunk on every pass (the fit streams), never copied whole. A Python function model
         receives float64 blocks: its arrays are converted once, as scipy does.
     model : str or callable
-        A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, or a
+        A built-in model name (``curvefit.models()``), a formula such as ``"a*exp(-b*x)+c"``, built-ins
+        combined with formulas (``"gaussian[p1] + gaussian[p2] + linear"``: p1_a, p1_mu, ..., a, b), or a
         Python function ``f(x, *params)`` vectorised over x (called on blocks of rows; its
         Jacobian comes from `jac` or forward differences).
     x, y, sigma : str or list of str, optional
@@ -119,6 +120,10 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     p0, fix : dict or sequence, optional
         Starting values, and parameters held at a value (name -> value, or one per parameter).
         Without p0 a built-in model guesses from the data; a formula starts at 1.
+    tie, ties : dict or list of str, optional
+        Parameters given by expressions of the others (lmfit's ``expr``): ``tie={"p2_sigma": "p1_sigma"}``
+        or ``ties=["p2_sigma = p1_sigma"]``. They are not free; their values and propagated standard
+        errors appear in params and stderr (after the free ones), their expressions in ``tied``.
     bounds : dict, optional
         name -> (low, high), for trf and dogbox. They replace a built-in model's natural bounds,
         which apply unless ``natural_bounds=False``.
@@ -176,6 +181,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,
                     temp_dir=None if temp_dir is None else str(temp_dir), cov=cov, ci=ci,
                     ci_levels=None if ci_levels is None else [float(v) for v in ci_levels], ci_rule=ci_rule)
+    settings["ties"] = [f"{name} = {expression}" for name, expression in (tie or {}).items()] + list(ties or [])
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)
 

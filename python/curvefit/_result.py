@@ -16,11 +16,14 @@ class FitResult:
     Attributes
     ----------
     params, stderr : dict
-        Parameter name -> fitted value, and -> standard error (0 for fixed parameters).
+        Parameter name -> fitted value, and -> standard error (0 for fixed parameters); tied
+        parameters (``tie=``) come last, with their propagated standard errors.
+    tied : dict
+        Tied parameter name -> its expression.
     ci95 : dict
         Parameter name -> (low, high) 95% confidence interval (Student t), or None.
     covariance, correlation : numpy.ndarray
-        Model-sized matrices, in the order of `params`.
+        Model-sized matrices, in the order of `params` (tied parameters are not among them).
     chi2, reduced_chi2, r_squared, rmse, aic, bic : float
     dof, n_points, nfev, njev, passes : int
     status : str
@@ -43,6 +46,11 @@ class FitResult:
         names = list(native.names)
         self.params = dict(zip(names, (float(v) for v in native.params)))
         self.stderr = dict(zip(names, (float(v) for v in native.stderr)))
+        self.tied = {p["name"]: p["tied"] for p in self._dict["params"] if p.get("tied")}
+        for p in self._dict["params"]:
+            if p.get("tied"):
+                self.params[p["name"]] = _number(p["value"])
+                self.stderr[p["name"]] = _number(p["stderr"])
         self.ci95 = {p["name"]: (tuple(_number(v) for v in p["ci95"]) if p["ci95"] else None)
                      for p in self._dict["params"]}
         self.covariance = np.array(native.covariance)

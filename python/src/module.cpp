@@ -167,6 +167,7 @@ FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   spec.model = option<std::string>(o, "model", "");
   spec.p0 = named_values(o, "p0");
   spec.fix = named_values(o, "fix");
+  for (const std::string& tie : option<std::vector<std::string>>(o, "ties", {})) spec.ties.push_back(parse_tie(tie, "tie"));
   spec.bounds = named_ranges(o, "bounds");
   spec.natural_bounds = option<bool>(o, "natural_bounds", true);
   spec.method = parse_algorithm(option<std::string>(o, "method", "trf"));

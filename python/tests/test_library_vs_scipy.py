@@ -11,11 +11,12 @@ import warnings
 import numpy as np
 import pytest
 from scipy.optimize import curve_fit
-from scipy.special import erf, erfc
+from scipy.special import erf, erfc, voigt_profile
 
 NUMPY_NAMES = {"exp": np.exp, "log": np.log, "log10": np.log10, "sin": np.sin, "cos": np.cos, "tan": np.tan,
                "sqrt": np.sqrt, "atan": np.arctan, "arctan": np.arctan, "tanh": np.tanh, "sinh": np.sinh,
-               "cosh": np.cosh, "abs": np.abs, "pi": np.pi, "e": np.e, "erf": erf, "erfc": erfc}
+               "cosh": np.cosh, "abs": np.abs, "pi": np.pi, "e": np.e, "erf": erf, "erfc": erfc,
+               "voigt": voigt_profile}
 
 
 def library(cli):

@@ -103,5 +103,35 @@ TEST_F(FitExitCodes, UsageAndDataErrorsPrintTheJsonErrorObject) {
   expect_error(run({"fit", data_, "--model", "no_such_model", "--json"}), 3, "no_such_model", true);
 }
 
+TEST_F(FitExitCodes, CompositeClashesAndBadTiesNameTheProblem) {
+  expect_error(run({"fit", data_, "--model", "gaussian + gaussian", "--json"}), 3,
+               "both have the parameter 'a'", true);
+  expect_error(run({"fit", data_, "--model", "gaussian[1p] + linear"}), 3, "takes a prefix name", false);
+  expect_error(run({"fit", data_, "--model", "linear", "--tie", "a = q"}), 2, "'q' is not another parameter",
+               false);
+  expect_error(run({"fit", data_, "--model", "linear", "--tie", "a == b"}), 2, "NAME = EXPRESSION", false);
+  const std::string columns = dir_ / "columns.csv";
+  write_text(columns, "x,temp,y\n0,1,1\n1,2,3.1\n2,3,4.9\n3,4,7.2\n4,5,9\n5,6,11.1\n6,7,12\n");
+  expect_error(run({"fit", columns, "--model", "gaussian[g] + k*temp", "--x", "temp"}), 3,
+               "gaussian's predictor is x, which is not among the predictors (temp)", false);
+  const RunResult assignment = run({"fit", data_, "--model", "a*x + (x = 1)"});  // with the formula and a caret
+  EXPECT_EQ(assignment.exit_code, 3);
+  EXPECT_NE(assignment.err.find("column 10: unexpected '='; write == to compare"), std::string::npos) << assignment.err;
+}
+
+TEST_F(FitExitCodes, ATiedParameterIsReportedAsTied) {
+  const RunResult r = run({"fit", data_, "--model", "quadratic", "--tie", "a = b/100", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = r.json();
+  ASSERT_EQ(j.at("params").size(), 3u);  // b, c free; a tied, last
+  EXPECT_EQ(j.at("params")[2].at("name"), "a");
+  EXPECT_EQ(j.at("params")[2].at("tied"), "b/100");
+  EXPECT_DOUBLE_EQ(j.at("params")[2].at("value").get<double>(), j.at("params")[0].at("value").get<double>() / 100);
+  EXPECT_NEAR(j.at("params")[2].at("stderr").get<double>(), j.at("params")[0].at("stderr").get<double>() / 100,
+              1e-12 * j.at("params")[0].at("stderr").get<double>());
+  const RunResult text = run({"fit", data_, "--model", "quadratic", "--tie", "a = b/100"});
+  EXPECT_NE(text.out.find("(tied: b/100)"), std::string::npos) << text.out;
+}
+
 }  // namespace
 }  // namespace curvefit::cli

@@ -243,6 +243,7 @@ Dual dual_evaluate(const curvefit::expr::SyntaxTree& tree, const double* x, cons
       case Kind::Multiply: r = combine(a.v * b.v, a, b.v, b, a.v); break;
       case Kind::Divide: r = combine(a.v / b.v, a, 1 / b.v, b, -a.v / (b.v * b.v)); break;
       case Kind::Power: r = power(); break;
+      default: r = {std::numeric_limits<double>::quiet_NaN(), std::vector<double>(np)}; break;  // not generated
       case Kind::Call:
         switch (node.function) {
           case Function::Exp: r = chain(a, std::exp(a.v), std::exp(a.v)); break;
@@ -271,6 +272,7 @@ Dual dual_evaluate(const curvefit::expr::SyntaxTree& tree, const double* x, cons
           case Function::Pow: r = power(); break;
           case Function::Min: r = a.v <= b.v ? a : b; break;
           case Function::Max: r = b.v <= a.v ? a : b; break;
+          default: r = {std::numeric_limits<double>::quiet_NaN(), std::vector<double>(np)}; break;  // not generated
         }
         break;
     }

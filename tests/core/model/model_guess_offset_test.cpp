@@ -95,6 +95,11 @@ const std::map<std::string, Rules>& rules() {
                         [](Params p, double s) -> std::optional<Params> { return Params{p[0], p[1] * s, p[2] * s, p[3]}; }}},
       {"logistic", {[](Params p, double c) -> std::optional<Params> { return Params{p[0], p[1], p[2] + c, p[3]}; },
                     [](Params p, double s) -> std::optional<Params> { return Params{p[0], p[1] / s, p[2] * s, p[3]}; }}},
+      {"sigmoid", {[](Params p, double c) -> std::optional<Params> { return Params{p[0], p[1], p[2] + c, p[3]}; },
+                   [](Params p, double s) -> std::optional<Params> { return Params{p[0], p[1] / s, p[2] * s, p[3]}; }}},
+      // a is the area: it scales with x.
+      {"voigt", {[](Params p, double c) -> std::optional<Params> { return Params{p[0], p[1] + c, p[2], p[3]}; },
+                 [](Params p, double s) -> std::optional<Params> { return Params{p[0] * s, p[1] * s, p[2] * s, p[3] * s}; }}},
       {"hill", {kNone, [](Params p, double s) -> std::optional<Params> { return Params{p[0], p[1], p[2] * s}; }}},
       {"michaelis_menten", {kNone, [](Params p, double s) -> std::optional<Params> { return Params{p[0], p[1] * s}; }}},
       {"gompertz", {[](Params p, double c) -> std::optional<Params> { return Params{p[0], p[1] * std::exp(p[2] * c), p[2]}; },

@@ -46,7 +46,8 @@ TEST(ModelLibrary, NamesAreUnique) {
 std::vector<std::string> formula_parameters(const std::string& formula) {
   static const std::set<std::string> reserved{
       "exp", "log", "log10", "sqrt", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "atan2",
-      "sinh", "cosh", "tanh", "erf", "erfc", "pow", "min", "max", "pi", "e", "x", "x1", "x2"};
+      "sinh", "cosh", "tanh", "erf", "erfc", "pow", "min", "max", "pi", "e", "x", "x1", "x2",
+      "log2", "sign", "floor", "ceil", "heaviside", "if", "voigt"};
   std::vector<std::string> names;
   for (std::size_t i = 0; i < formula.size();) {
     const unsigned char c = static_cast<unsigned char>(formula[i]);
