@@ -63,8 +63,11 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
 // The selected columns used in place, when the file stores them as plain contiguous doubles (see
 // Hdf5DataSource::contiguous_file_offsets): no copy, and no fresh memory for the kernel to zero
 // — the pages are the page cache's. Null when that does not apply, or when a value is NaN/Inf or
-// a sigma is not > 0: the copying path then applies nan_policy with its exact messages.
-std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path) {
+// a sigma is not > 0: the copying path then applies nan_policy with its exact messages. With
+// options.defer_value_check (nan_policy raise) the values are not scanned here: the source
+// carries the check, which the fit's first full pass makes while it reads the rows anyway.
+std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path,
+                                           const DataOptions& options) {
   const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
   if (offsets.empty()) return nullptr;
   std::size_t bytes = 0;
@@ -88,28 +91,24 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
     for (std::size_t c = 0; c < columns.size(); ++c)
       if (std::memcmp(read[c].data(), columns[c] + begin, probe * sizeof(double)) != 0) return nullptr;
   }
-  for (const double* column : columns)
-    if (any_non_finite(column, rows)) return nullptr;
-  if (source.has_sigma()) {
-    const double* sigma = columns[k + 1];
-    double smallest[4] = {sigma[0], sigma[0], sigma[0], sigma[0]};  // finite, checked above
-    std::size_t i = 0;
-    for (; i + 4 <= rows; i += 4)
-      for (std::size_t lane = 0; lane < 4; ++lane) smallest[lane] = std::min(smallest[lane], sigma[i + lane]);
-    for (; i < rows; ++i) smallest[0] = std::min(smallest[0], sigma[i]);
-    if (!(std::min(std::min(smallest[0], smallest[1]), std::min(smallest[2], smallest[3])) > 0)) return nullptr;
-  }
-  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
   const double* y = columns[k];
   const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
   columns.resize(k);
-  return std::make_unique<MemoryDataSource>(std::move(columns), y, sigma, rows, std::move(mapping),
-                                            source.column_names(), path);
+  const bool deferred = options.defer_value_check && options.nan_policy == NanPolicy::raise;
+  if (!deferred && !rows_valid(columns.data(), k, y, sigma, rows)) return nullptr;
+  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
+  auto data = std::make_unique<MemoryDataSource>(columns, y, sigma, rows, std::move(mapping),
+                                                 source.column_names(), path);
+  if (deferred)
+    data->defer_value_check([columns, y, sigma, rows, path, names = source.column_names()] {
+      check_values_raise(columns, y, sigma, rows, path, names);
+    });
+  return data;
 }
 
 std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataOptions& options) {
   Hdf5DataSource source(path, options, false);
-  if (std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path)) return mapped;
+  if (std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path, options)) return mapped;
   const std::size_t rows = source.file_rows();
   const std::size_t k = static_cast<std::size_t>(source.num_predictors());
   // The columns are filled by appending slabs read into a small buffer: value-initialising

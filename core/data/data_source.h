@@ -20,6 +20,21 @@ inline bool any_non_finite(const double* values, std::size_t n) {
   return !((sum[0] + sum[1]) + (sum[2] + sum[3]) == 0.0);
 }
 
+// Whether rows [0, n) pass nan_policy raise: x and y finite, sigma (may be null) finite and > 0.
+// Branch-free per value, for checking rows while a pass has them in cache.
+inline bool rows_valid(const double* const* x, std::size_t k, const double* y, const double* sigma,
+                       std::size_t n) {
+  bool valid = !any_non_finite(y, n);
+  for (std::size_t c = 0; c < k && valid; ++c) valid = !any_non_finite(x[c], n);
+  if (sigma && valid) {
+    valid = !any_non_finite(sigma, n);
+    bool positive = true;
+    for (std::size_t i = 0; i < n; ++i) positive &= sigma[i] > 0.0;
+    valid = valid && positive;
+  }
+  return valid;
+}
+
 class DataSource {
  public:
   virtual ~DataSource() = default;

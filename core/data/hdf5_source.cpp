@@ -167,6 +167,23 @@ bool row_value_bad(double value, bool is_sigma) {
   return is_sigma ? !(value > 0.0 && std::isfinite(value)) : !std::isfinite(value);
 }
 
+// The first column of row r (predictors 0..k-1, y k, sigma k+1) whose value nan_policy rejects;
+// k + 2 when the row is valid. sigma may be null.
+std::size_t bad_column(const std::vector<const double*>& x, const double* y, const double* sigma, std::size_t r) {
+  const std::size_t k = x.size();
+  for (std::size_t c = 0; c < k; ++c)
+    if (row_value_bad(x[c][r], false)) return c;
+  if (row_value_bad(y[r], false)) return k;
+  if (sigma && row_value_bad(sigma[r], true)) return k + 1;
+  return k + 2;
+}
+
+[[noreturn]] void throw_bad_row(const std::string& file, const std::vector<std::string>& names, std::size_t bad,
+                                std::size_t k, std::size_t r) {
+  throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
+                  std::to_string(r + 1) + ": " + row_problem(bad == k + 1));
+}
+
 // The numeric datasets that are one column (1-D, or N x 1) are the columns the rule of
 // core/data/columns.h may choose.
 ColumnRequest column_request_of(const std::string& path, const std::vector<Hdf5DatasetInfo>& datasets,
@@ -510,6 +527,14 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
   }
 }
 
+void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows, const std::string& file, const std::vector<std::string>& names) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t bad = bad_column(x, y, sigma, r);
+    if (bad <= x.size() + 1) throw_bad_row(file, names, bad, x.size(), r);
+  }
+}
+
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
                              const std::vector<std::string>& names,
@@ -517,16 +542,12 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
   const std::size_t n = y.size(), k = x.size();
   std::size_t kept = 0, omitted = 0;
   std::vector<std::size_t> first;
+  std::vector<const double*> columns;
+  for (const auto& column : x) columns.push_back(column.data());
   for (std::size_t r = 0; r < n; ++r) {
-    std::size_t bad = k + 2;
-    for (std::size_t c = 0; c < k && bad > k + 1; ++c)
-      if (row_value_bad(x[c][r], false)) bad = c;
-    if (bad > k + 1 && row_value_bad(y[r], false)) bad = k;
-    if (bad > k + 1 && !sigma.empty() && row_value_bad(sigma[r], true)) bad = k + 1;
+    const std::size_t bad = bad_column(columns, y.data(), sigma.empty() ? nullptr : sigma.data(), r);
     if (bad <= k + 1) {
-      if (policy == NanPolicy::raise)
-        throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
-                        std::to_string(r + 1) + ": " + row_problem(bad == k + 1));
+      if (policy == NanPolicy::raise) throw_bad_row(file, names, bad, k, r);
       if (first.size() < 5) first.push_back(r + 1);
       ++omitted;
       continue;

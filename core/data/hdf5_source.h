@@ -102,6 +102,11 @@ class Hdf5DataSource : public DataSource {
   std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
 
+// nan_policy raise over columns used in place: throws DataError naming the first row with a
+// non-finite x/y or a sigma (may be null) not finite and > 0, in apply_nan_policy's words.
+void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows, const std::string& file, const std::vector<std::string>& names);
+
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
 // dataset; omit drops the rows and returns how many. Rows are 1-based in messages.
 // Omitted rows are reported to on_notice (may be null).

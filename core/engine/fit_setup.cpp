@@ -234,9 +234,12 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
     prepared.data = open_streaming(spec.data_path, setup.data_options);
     return;
   }
+  // A file used in place is checked for NaN/Inf in the fit's first full pass, not in a pass of its own.
+  DataOptions load_options = setup.data_options;
+  load_options.defer_value_check = true;
   std::unique_ptr<MemoryDataSource> loaded = spec.data_path.empty()
                                                  ? array_source(spec, setup.model->num_predictors())
-                                                 : load_data(spec.data_path, setup.data_options);
+                                                 : load_data(spec.data_path, load_options);
   if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
   if (loaded->external_columns() && !spec.external.y)
     prepared.used.notes.push_back(

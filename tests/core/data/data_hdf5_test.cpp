@@ -269,8 +269,18 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
     const std::string path = write("bad.h5", false);
     EXPECT_EQ(data_error([&] { load_data(path, {}); }),
               path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    // Deferred to the fit's first pass: the file is mapped unscanned, and the check says the same.
+    DataOptions deferred;
+    deferred.defer_value_check = true;
+    auto unchecked = load_data(path, deferred);
+    EXPECT_TRUE(unchecked->external_columns());
+    EXPECT_FALSE(unchecked->values_checked());
+    EXPECT_EQ(data_error([&] { unchecked->check_values(); }),
+              path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    EXPECT_FALSE(unchecked->values_checked());
     DataOptions omit;
     omit.nan_policy = NanPolicy::omit;
+    omit.defer_value_check = true;  // omit must drop the row now: no deferral
     auto data = load_data(path, omit);
     EXPECT_FALSE(data->external_columns());
     EXPECT_EQ(data->rows(), x.size() - 1);
@@ -278,6 +288,10 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
     y[1234] = 1.0;
     const std::string bad_sigma = write("bad_sigma.h5", false);
     EXPECT_THAT(data_error([&] { load_data(bad_sigma, with_sigma); }), HasSubstr("dataset /s: row 8: sigma must be"));
+    DataOptions sigma_deferred = with_sigma;
+    sigma_deferred.defer_value_check = true;
+    auto unchecked_sigma = load_data(bad_sigma, sigma_deferred);
+    EXPECT_THAT(data_error([&] { unchecked_sigma->check_values(); }), HasSubstr("dataset /s: row 8: sigma must be"));
   }
 }
 
