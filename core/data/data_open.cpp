@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 
 #include "core/data/csv_reader.h"
 #include "core/errors.h"
@@ -143,26 +144,65 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
   return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), std::move(names), path);
 }
 
+// The columns of a CSV load: one buffer per column, sized for the reader's estimate of the rows;
+// blocks that land beyond it wait in `overflow` until the buffers grow once at the end.
+class CsvColumnsSink {
+ public:
+  CsvColumnsSink(std::size_t slots, std::size_t capacity) : capacity_(capacity) {
+    for (std::size_t c = 0; c < slots; ++c) columns_.push_back(allocate_huge_page_doubles(std::max<std::size_t>(capacity, 1)));
+  }
+
+  // Called by the parse workers, concurrently: distinct blocks write distinct rows.
+  void place(std::size_t first_row, const CsvColumnsBlock& block) {
+    if (first_row + block.rows <= capacity_) {
+      for (std::size_t c = 0; c < columns_.size(); ++c)
+        std::memcpy(columns_[c].get() + first_row, block.columns[c].data(), block.rows * sizeof(double));
+      return;
+    }
+    std::lock_guard lock(overflow_mutex_);
+    overflow_.push_back({first_row, block});
+  }
+
+  // The columns as loaded data (after the parse): rows in all.
+  std::unique_ptr<MemoryDataSource> finish(std::size_t rows, std::size_t k, bool has_sigma,
+                                           std::vector<std::string> names, std::string description) {
+    if (rows > capacity_) grow(rows);
+    for (const auto& [first_row, block] : overflow_)
+      for (std::size_t c = 0; c < columns_.size(); ++c)
+        std::memcpy(columns_[c].get() + first_row, block.columns[c].data(), block.rows * sizeof(double));
+    // One owner for every column's buffer.
+    auto owner = std::make_shared<std::vector<std::shared_ptr<double>>>(columns_);
+    std::vector<const double*> x;
+    for (std::size_t c = 0; c < k; ++c) x.push_back(columns_[c].get());
+    return std::make_unique<MemoryDataSource>(std::move(x), columns_[k].get(),
+                                              has_sigma ? columns_[k + 1].get() : nullptr, rows, std::move(owner),
+                                              std::move(names), std::move(description));
+  }
+
+ private:
+  void grow(std::size_t rows) {
+    for (auto& column : columns_) {
+      std::shared_ptr<double> larger = allocate_huge_page_doubles(rows);
+      std::memcpy(larger.get(), column.get(), capacity_ * sizeof(double));
+      column = std::move(larger);
+    }
+    capacity_ = rows;
+  }
+
+  std::size_t capacity_;
+  std::vector<std::shared_ptr<double>> columns_;
+  std::mutex overflow_mutex_;
+  std::vector<std::pair<std::size_t, CsvColumnsBlock>> overflow_;
+};
+
 std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOptions& options) {
   CsvReader reader(path, options);
-  const std::size_t slots = reader.selection().fields.size();
-  std::vector<std::vector<double>> columns(slots);
-  const std::size_t reserve = csv_reserved_rows(reader.estimated_rows());
-  for (auto& column : columns) {
-    column.reserve(reserve);
-    advise_huge_pages(column.data(), column.capacity() * sizeof(double));
-  }
-  reader.parse([&](CsvColumnsBlock& block) {
-    for (std::size_t c = 0; c < slots; ++c)
-      columns[c].insert(columns[c].end(), block.columns[c].begin(), block.columns[c].end());
-  });
-  const std::size_t k = static_cast<std::size_t>(reader.selection().num_predictors);
-  std::vector<std::vector<double>> x(std::make_move_iterator(columns.begin()),
-                                     std::make_move_iterator(columns.begin() + static_cast<std::ptrdiff_t>(k)));
-  std::vector<double> y = std::move(columns[k]);
-  std::vector<double> sigma = reader.selection().has_sigma ? std::move(columns[k + 1]) : std::vector<double>{};
-  return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), reader.selection().names,
-                                            reader.display_name());
+  const CsvSelection& selection = reader.selection();
+  CsvColumnsSink sink(selection.fields.size(), csv_reserved_rows(reader.estimated_rows()));
+  const CsvParseStats stats =
+      reader.parse_placed([&](std::size_t first_row, const CsvColumnsBlock& block) { sink.place(first_row, block); });
+  return sink.finish(stats.rows, static_cast<std::size_t>(selection.num_predictors), selection.has_sigma,
+                     selection.names, reader.display_name());
 }
 
 }  // namespace

@@ -66,8 +66,9 @@ class MemoryDataSource : public DataSource {
   const double* sigma_column() const {
     return owner_ ? external_sigma_ : sigma_.empty() ? nullptr : sigma_.data();
   }
-  // Whether the columns live outside this object (the second constructor): for loaded data, a
-  // mapping of the file rather than a copy (the report says so).
+  // Whether the columns live outside this object (the second constructor): for loaded HDF5, a
+  // mapping of the file rather than a copy (the report says so); for a loaded CSV, the buffers
+  // the parse workers filled.
   bool external_columns() const { return owner_ != nullptr; }
 
   // Values nan_policy raise has not checked yet: a file mapped in place is checked row by row in

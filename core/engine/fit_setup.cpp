@@ -241,7 +241,7 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
                                                  ? array_source(spec, setup.model->num_predictors())
                                                  : load_data(spec.data_path, load_options);
   if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
-  if (loaded->external_columns() && !spec.external.y)
+  if (loaded->external_columns() && !spec.external.y && setup.info.format == FileFormat::hdf5)
     prepared.used.notes.push_back(
         "data used in place: the file's datasets are contiguous doubles, mapped read-only, not "
         "copied");
