@@ -53,6 +53,15 @@ class DataSource {
   // Not required to be thread-safe: one reader thread feeds the workers.
   virtual void read(std::size_t begin, std::size_t count, double* const* x, double* y,
                     double* sigma) = 0;
+  // Rows [begin, begin + count) in place, without a copy, when the source can serve them so (the
+  // pages of a contiguous HDF5 file, mapped read-only): sets x[0..k-1], y and sigma (null without
+  // one) to them and `hold` to what keeps them valid until it is released. Same checks and
+  // errors as read(). False when the source cannot; read() then serves the rows.
+  virtual bool view(std::size_t begin, std::size_t count, const double** x, const double** y,
+                    const double** sigma, std::shared_ptr<const void>& hold) {
+    (void)begin, (void)count, (void)x, (void)y, (void)sigma, (void)hold;
+    return false;
+  }
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {
     return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *

@@ -3,7 +3,9 @@
 #include "core/data/hdf5_source.h"
 
 #include <H5Cpp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -476,6 +478,74 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   } catch (const H5::Exception&) {
     return {};  // not usable in place: read through HDF5 instead
   }
+}
+
+// Trust, but verify: the first rows viewed must be the values HDF5 reads (checked once).
+bool Hdf5DataSource::view_matches_read(std::size_t begin, std::size_t probe) {
+  if (view_verified_) return true;
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  const std::size_t columns = view_offsets_->size();
+  std::vector<double> read_values(columns * probe), mapped(columns * probe);
+  std::vector<double*> x(k);
+  for (std::size_t c = 0; c < k; ++c) x[c] = read_values.data() + c * probe;
+  read_physical(begin, probe, x.data(), read_values.data() + k * probe,
+                has_sigma_ ? read_values.data() + (k + 1) * probe : nullptr);
+  for (std::size_t c = 0; c < columns; ++c) {
+    const off_t at = static_cast<off_t>((*view_offsets_)[c] + begin * sizeof(double));
+    const auto bytes = static_cast<ssize_t>(probe * sizeof(double));
+    if (::pread(handles_->fd, mapped.data() + c * probe, static_cast<std::size_t>(bytes), at) != bytes) return false;
+  }
+  view_verified_ = std::memcmp(read_values.data(), mapped.data(), columns * probe * sizeof(double)) == 0;
+  return view_verified_;
+}
+
+bool Hdf5DataSource::view(std::size_t begin, std::size_t count, const double** x, const double** y,
+                          const double** sigma, std::shared_ptr<const void>& hold) {
+  if (!view_offsets_) view_offsets_ = invalid_rows_.empty() ? contiguous_file_offsets() : std::vector<std::uint64_t>{};
+  if (view_offsets_->empty() || count == 0) return false;
+  if (begin + count > rows())
+    throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " requested but the data have " + std::to_string(rows()));
+  check_file_size();
+  if (!view_matches_read(begin, std::min<std::size_t>(count, 64))) {
+    view_offsets_->clear();
+    return false;
+  }
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  struct Window {
+    void* address;
+    std::size_t bytes;
+  };
+  auto windows = std::make_shared<std::vector<Window>>();
+  std::vector<const double*> columns;
+  for (const std::uint64_t offset : *view_offsets_) {
+    const std::size_t first = static_cast<std::size_t>(offset) + begin * sizeof(double);
+    const std::size_t aligned = first - first % page;
+    const std::size_t bytes = first - aligned + count * sizeof(double);
+    // MAP_POPULATE: this thread faults the pages in (and reads them from disk if need be).
+    void* address = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, handles_->fd,
+                           static_cast<off_t>(aligned));
+    if (address == MAP_FAILED) {
+      for (const Window& w : *windows) ::munmap(w.address, w.bytes);
+      view_offsets_->clear();  // read() serves the rest
+      return false;
+    }
+    windows->push_back({address, bytes});
+    columns.push_back(reinterpret_cast<const double*>(static_cast<const char*>(address) + (first - aligned)));
+  }
+  hold = std::shared_ptr<const void>(windows.get(), [windows](const void*) {
+    for (const Window& w : *windows) ::munmap(w.address, w.bytes);
+  });
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  for (std::size_t c = 0; c < k; ++c) x[c] = columns[c];
+  *y = columns[k];
+  *sigma = has_sigma_ ? columns[k + 1] : nullptr;
+  if (check_on_read_ && begin + count > checked_rows_) {
+    const std::size_t from = std::max(begin, checked_rows_);
+    check_rows(from, begin + count - from, x, *y, *sigma, from - begin);
+    if (begin <= checked_rows_) checked_rows_ = begin + count;
+  }
+  return true;
 }
 
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,11 @@ class Hdf5DataSource : public DataSource {
   std::vector<std::string> column_names() const override { return names_; }
   std::string description() const override { return path_; }
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
+  // Contiguous doubles (contiguous_file_offsets) and no omitted rows: windows of the file mapped
+  // read-only and populated by the calling thread (the read-ahead thread), so that the workers
+  // read the page cache's pages without a copy.
+  bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
+            std::shared_ptr<const void>& hold) override;
 
   // About the choice of columns (ColumnChoice::notes).
   const std::vector<std::string>& column_notes() const { return column_notes_; }
@@ -99,6 +105,10 @@ class Hdf5DataSource : public DataSource {
   std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
   std::vector<double> scratch_;
   bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
+  // view(): the columns' byte offsets (empty: not viewable), decided at the first call.
+  std::optional<std::vector<std::uint64_t>> view_offsets_;
+  bool view_verified_ = false;
+  bool view_matches_read(std::size_t begin, std::size_t probe);
   std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
 

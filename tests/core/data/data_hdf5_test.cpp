@@ -457,3 +457,69 @@ TEST(Hdf5List, DatasetsWithTypesAndShapes) {
 
 }  // namespace
 }  // namespace curvefit
+
+namespace curvefit {
+namespace {
+
+// Streaming passes read contiguous doubles through mapped windows (view): the same values as
+// read() at any offset (windows start mid-page), the raise check names the exact row, and what
+// cannot be viewed (chunked, omitted rows) says so, so that read() serves it.
+TEST(Hdf5View, WindowsOfContiguousDoublesAreTheValuesReadGives) {
+  ScratchDir dir;
+  std::vector<double> x(5000), y(5000), sigma(5000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) * 0.25;
+    y[i] = std::sin(x[i]);
+    sigma[i] = 1.0 + static_cast<double>(i % 5);
+  }
+  auto write = [&](const std::string& name, bool chunked) {
+    const std::string path = dir.file(name);
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/s", sigma, H5::PredType::NATIVE_DOUBLE, chunked);
+    return path;
+  };
+  DataOptions options;
+  options.sigma = "/s";
+  Hdf5DataSource source(write("contiguous.h5", false), options, true);
+  for (const auto& [begin, count] : {std::pair<std::size_t, std::size_t>{0, 5000}, {1, 999}, {4097, 903}, {4999, 1}}) {
+    const double* vx[1] = {nullptr};
+    const double *vy = nullptr, *vs = nullptr;
+    std::shared_ptr<const void> hold;
+    ASSERT_TRUE(source.view(begin, count, vx, &vy, &vs, hold)) << begin;
+    ASSERT_NE(hold, nullptr);
+    EXPECT_EQ(std::memcmp(vx[0], x.data() + begin, count * sizeof(double)), 0) << begin;
+    EXPECT_EQ(std::memcmp(vy, y.data() + begin, count * sizeof(double)), 0) << begin;
+    ASSERT_NE(vs, nullptr);
+    EXPECT_EQ(std::memcmp(vs, sigma.data() + begin, count * sizeof(double)), 0) << begin;
+  }
+  {
+    Hdf5DataSource chunked(write("chunked.h5", true), options, true);
+    const double* vx[1];
+    const double *vy, *vs;
+    std::shared_ptr<const void> hold;
+    EXPECT_FALSE(chunked.view(0, 10, vx, &vy, &vs, hold));
+  }
+  y[3210] = std::numeric_limits<double>::infinity();
+  const std::string bad = write("bad.h5", false);
+  {
+    Hdf5DataSource raising(bad, options, true);
+    const double* vx[1];
+    const double *vy, *vs;
+    std::shared_ptr<const void> hold;
+    EXPECT_TRUE(raising.view(0, 3000, vx, &vy, &vs, hold));
+    EXPECT_EQ(data_error([&] { raising.view(3000, 2000, vx, &vy, &vs, hold); }),
+              bad + ": dataset /y: row 3211: non-finite value (use --nan-policy omit to drop such rows)");
+  }
+  DataOptions omit = options;
+  omit.nan_policy = NanPolicy::omit;
+  Hdf5DataSource omitting(bad, omit, true);
+  const double* vx[1];
+  const double *vy, *vs;
+  std::shared_ptr<const void> hold;
+  EXPECT_FALSE(omitting.view(0, 10, vx, &vy, &vs, hold));
+}
+
+}  // namespace
+}  // namespace curvefit
