@@ -236,8 +236,7 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
       slot.finite = false;
       break;
     }
-    process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
-                 linearize, block, slot);
+    process_rows(impl, options, xs, in.y + begin, sigma, rows, p, linearize, block, slot);
     // The moments of y, needed once: from these rows while they are in cache.
     if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y + begin, rows));
   }
