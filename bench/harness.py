@@ -99,6 +99,7 @@ class Bench:
         self.pending = []    # (contender, scipy report) of further methods run in the same process
         self.cpu = []        # CPU seconds (user + sys) of the runs of the row being measured
         self.fit_times = []  # the fit alone, data already in RAM (curvefit's timing.fit_s, scipy's solve)
+        self.read_times = []  # reading the file (curvefit's timing.read_s, pandas.read_csv)
         self.on_row = None   # called after each row: the section is rewritten as the run goes
 
     # --- data ---------------------------------------------------------------------------------
@@ -116,6 +117,19 @@ class Bench:
             os.replace(partial, path)
         return path
 
+    def csv_file(self, workload, points):
+        """The same data as data_file's HDF5 (same generator, parameters and seed), as CSV."""
+        path = self.data_file(workload, points)[:-len(".h5")] + ".csv"
+        if not os.path.exists(path):
+            log(f"generating {path}")
+            partial = path + ".partial.csv"
+            subprocess.run([self.curvefit, "generate", "--model", workload.model, "--points", str(points),
+                            "--out", partial, "--params", workload.named(workload.truth), "--noise", str(NOISE_SD),
+                            "--seed", str(SEED), "--x-range", workload.x_range], check=True,
+                           stdout=subprocess.DEVNULL, timeout=TIMEOUT_S)
+            os.replace(partial, path)
+        return path
+
     # --- contenders: each returns (times, passes, params, peak, detail) ------------------------
     def curvefit_runs(self, path, workload, method, mode, threads, limit, repeats):
         command = [self.curvefit, "fit", path, "--model", workload.model, "--method", method, "--mode", mode,
@@ -125,11 +139,12 @@ class Bench:
         if limit:
             command += ["--memory-limit", limit]
         times, peaks, passes, params, modes = [], [], None, None, set()
-        self.cpu, self.fit_times = [], []
+        self.cpu, self.fit_times, self.read_times = [], [], []
         for _ in range(repeats):
             (report,), peak, cpu = run_process(command)
             times.append(float(report["time_s"]))
             self.fit_times.append(float(report["timing"]["fit_s"]))
+            self.read_times.append(float(report["timing"]["read_s"]))
             self.cpu.append(cpu)
             peaks.append(peak or int(report["memory"]["peak_rss_bytes"]))
             passes = int(report["passes"])
@@ -152,6 +167,30 @@ class Bench:
         report = reports[0]
         return (report["times_s"], report["passes"], report["params"], peak or report["peak_rss_bytes"], "",
                 command)
+
+    def gsl_runs(self, path, workload, solver, repeats):
+        command = [os.path.join(self.bin, "bench_gsl_fit"), path, workload.scipy_model, workload.plain(workload.p0),
+                   solver]
+        times, peaks, passes, params = [], [], None, None
+        self.cpu = []
+        for _ in range(repeats):
+            (report,), peak, cpu = run_process(command)
+            self.cpu.append(cpu)
+            times.append(float(report["time_s"]))
+            peaks.append(peak or report["peak_rss_bytes"])
+            passes, params = report["nfev"] + report["njev"], report["params"]
+        self.fit_times = times
+        return times, passes, params, max(peaks), f"{report['iterations']} iterations", command
+
+    def pandas_runs(self, path, workload, repeats):
+        command = [self.python, os.path.join(os.path.dirname(self.scipy_script), "pandas_csv_fit.py"), path,
+                   workload.scipy_model, workload.plain(workload.p0), str(repeats)]
+        (report,), peak, _ = run_process(command)
+        self.cpu = report.get("cpu_s", [])
+        self.fit_times = [report["fit_s"]]
+        self.read_times = [report["read_s"]]
+        return (report["times_s"], report["passes"], report["params"], peak or report["peak_rss_bytes"],
+                f"read_csv {fmt_s(report['read_s'])} s + curve_fit {fmt_s(report['fit_s'])} s", command)
 
     def ceres_runs(self, path, workload, repeats):
         command = [os.path.join(self.bin, "bench_ceres_fit"), path, workload.ceres_model, workload.plain(workload.p0)]
@@ -181,18 +220,19 @@ class Bench:
                 "one pass over x, y in RAM (median of its repetitions)", command)
 
     # --- one row ------------------------------------------------------------------------------
-    def measure(self, workload, points, name, runner, baseline_runner=None, is_roofline=False):
-        path = self.data_file(workload, points)
+    def measure(self, workload, points, name, runner, baseline_runner=None, is_roofline=False, file_of=None):
+        file_of = file_of or self.data_file
+        path = file_of(workload, points)
         log(f"{workload.key} m={points:.0e} {name}")
         try:
-            self.fit_times = []
+            self.fit_times, self.read_times = [], []
             times, passes, params, peak, detail, command = runner(path)
             cpu = [c for c in self.cpu if c is not None]
-            fit_times = list(self.fit_times)
+            fit_times, read_times = list(self.fit_times), list(self.read_times)
             if name.startswith("scipy ") and "," in name:
                 name = name.split(",")[0]
             if baseline_runner and not self.args.smoke and (workload.key, name) not in self.baselines:
-                tiny = self.data_file(workload, TINY_POINTS)
+                tiny = file_of(workload, TINY_POINTS)
                 self.baselines[(workload.key, name)] = baseline_runner(tiny)[3]
         except (RuntimeError, subprocess.SubprocessError, KeyError, ValueError) as error:
             log(f"FAILED: {error}")
@@ -206,7 +246,9 @@ class Bench:
                           "baseline": self.baselines.get((workload.key, name)), "error": error,
                           "detail": detail, "roofline": is_roofline, "command": command,
                           "cpu": statistics.median(cpu) if cpu else None,
-                          "fit": statistics.median(fit_times) if fit_times else None})
+                          "fit": statistics.median(fit_times) if fit_times else None,
+                          "read": statistics.median(read_times) if read_times else None,
+                          "file_bytes": os.path.getsize(path)})
         for contender, extra in self.pending:
             error = None
             if extra["params"] is not None:
@@ -239,6 +281,32 @@ class Bench:
                          lambda p, method=method: self.scipy_runs(p, workload, method, self.args.repeats),
                          lambda p, method=method: self.scipy_runs(p, workload, method, 1))
 
+    def gsl_rows(self, workload, points):
+        if not os.path.exists(os.path.join(self.bin, "bench_gsl_fit")):
+            return  # GSL not installed: bench/CMakeLists.txt builds it only where it is found
+        for solver in ("multilarge", "multifit"):
+            self.measure(workload, points, f"gsl {solver} lm",
+                         lambda p, solver=solver: self.gsl_runs(p, workload, solver, self.args.repeats),
+                         lambda p, solver=solver: self.gsl_runs(p, workload, solver, 1))
+
+    def lmfit_row(self, workload, points):
+        if subprocess.run([self.python, "-c", "import lmfit"], capture_output=True).returncode != 0:
+            log("lmfit not installed (python3-lmfit): no lmfit row")
+            return
+        self.measure(workload, points, "lmfit Model.fit",
+                     lambda p: self.scipy_runs(p, workload, "lmfit", 1 if points >= 10**6 else self.args.repeats))
+
+    def csv_rows(self, workload, points):
+        """The whole command on the same data as CSV, 2 and 1 threads, against pandas.read_csv + curve_fit."""
+        for threads in (2, 1):
+            self.measure(workload, points, f"curvefit trf auto {threads}t csv",
+                         lambda p, t=threads: self.curvefit_runs(p, workload, "trf", "auto", t, None, self.args.repeats),
+                         lambda p, t=threads: self.curvefit_runs(p, workload, "trf", "auto", t, None, 1),
+                         file_of=self.csv_file)
+        self.measure(workload, points, "pandas.read_csv + curve_fit",
+                     lambda p: self.pandas_runs(p, workload, self.args.repeats),
+                     lambda p: self.pandas_runs(p, workload, 1), file_of=self.csv_file)
+
     def ceres_row(self, workload, points):
         self.measure(workload, points, "ceres lm dense_qr",
                      lambda p: self.ceres_runs(p, workload, self.args.repeats),
@@ -266,8 +334,12 @@ class Bench:
                 self.curvefit_row(EXPONENTIAL, m, "trf", "stream")
             if m <= 10**7:
                 self.scipy_rows(EXPONENTIAL, m)
+                self.gsl_rows(EXPONENTIAL, m)
             if m <= 10**6:
                 self.ceres_row(EXPONENTIAL, m)
+                self.lmfit_row(EXPONENTIAL, m)
+            if m == sizes[-1] and m <= 10**7:
+                self.csv_rows(EXPONENTIAL, m)
         if self.args.large and not smoke:
             m = 10**8
             self.roofline_row(m)
@@ -399,7 +471,8 @@ def report(bench, load_before, load_after, command, wall_s):
     for row in rows:
         scipy_trf = find_row(rows, row["workload"], row["m"], "scipy trf")
         curvefit = row["contender"].startswith("curvefit") and not row["roofline"]
-        whole = fmt_s(row["median"]) if curvefit or row["roofline"] else ""
+        whole_command = curvefit or row["contender"].startswith("pandas")
+        whole = fmt_s(row["median"]) if whole_command or row["roofline"] else ""
         spread = f"{fmt_s(min(row['times']))}–{fmt_s(max(row['times']))}"  # of whole s, or of fit s for peers
         fit = row.get("fit")
         fit_text = fmt_s(fit) if fit else ""
@@ -427,6 +500,7 @@ def report(bench, load_before, load_after, command, wall_s):
     out += ["", "curvefit's own account of the mode and threads it ran: " +
             "; ".join(f"{c} → {d}" for c, d in modes) + "."]
     out += ["", "### Targets (issue 7)", ""] + targets(rows, bench.args.large)
+    out += ["", "### Targets (issue 16)", ""] + targets_16(rows)
     out += ["", f"The whole run took {wall_s / 60:.1f} min.", ""]
     return "\n".join(out)
 
@@ -526,6 +600,44 @@ def targets(rows, large):
             worst = max(worst, slope(extended))
         lines.append(text + f" (goal ≤ 1.05): {verdict(worst <= 1.05)}")
     return lines
+
+
+def targets_16(rows):
+    """The whole command against the peers (issue 16): HDF5 and CSV at the largest size, GSL."""
+    def verdict(ok):
+        return "**met**" if ok else "**missed**"
+
+    m = max((r["m"] for r in rows if r["m"] <= 10**7), default=None)
+    get = lambda contender: find_row(rows, "exponential", m, contender)  # noqa: E731
+    lines = []
+    trf, scipy = get("curvefit trf chunked 2t"), get("scipy trf")
+    if trf and scipy and trf.get("fit"):
+        whole, fit = scipy["fit"] / trf["median"], scipy["fit"] / trf["fit"]
+        lines.append(f"- m = {m_text(m)} HDF5, whole command (trf, auto = chunked, 2 threads) vs scipy trf's solve: "
+                     f"{whole:.1f}× ({fmt_s(trf['median'])} s vs {fmt_s(scipy['fit'])} s; goal ≥ 40×): "
+                     f"{verdict(whole >= 40)}; the fit part {fit:.1f}× (goal ≥ 60×): {verdict(fit >= 60)}")
+    two, one, pandas = get("curvefit trf auto 2t csv"), get("curvefit trf auto 1t csv"), get("pandas.read_csv + curve_fit")
+    if two and pandas:
+        ratio = pandas["median"] / two["median"]
+        lines.append(f"- m = {m_text(m)} CSV ({two['file_bytes'] / 1e6:.0f} MB), whole command (2 threads) vs "
+                     f"pandas.read_csv + curve_fit: {ratio:.1f}× ({fmt_s(two['median'])} s vs "
+                     f"{fmt_s(pandas['median'])} s; goal ≥ 12×): {verdict(ratio >= 12)}")
+    if two and one and two.get("read") and one.get("read"):
+        rate = two["file_bytes"] / two["read"] / 1e9
+        gain = one["read"] / two["read"]
+        lines.append(f"- CSV parse (load into RAM, curvefit's read_s): {rate:.2f} GB/s with 2 threads (goal ≥ 0.9): "
+                     f"{verdict(rate >= 0.9)}; {gain:.2f}× the 1-thread rate ({fmt_s(one['read'])} s → "
+                     f"{fmt_s(two['read'])} s; goal ≥ 1.7×): {verdict(gain >= 1.7)}")
+    large = get("gsl multilarge lm")
+    if large and trf and trf.get("fit"):
+        ratio = large["fit"] / trf["fit"]
+        per_point = ""
+        if large["baseline"] is not None and trf["baseline"] is not None:
+            ours, theirs = (trf["peak"] - trf["baseline"]) / m, (large["peak"] - large["baseline"]) / m
+            per_point = f"; bytes per point {ours:.1f} vs {theirs:.1f} (goal: fewer): {verdict(ours < theirs)}"
+        lines.append(f"- m = {m_text(m)} vs GSL gsl_multilarge_nlinear (row blocks, data in RAM), solve: {ratio:.1f}× "
+                     f"({fmt_s(trf['fit'])} s vs {fmt_s(large['fit'])} s; goal ≥ 20×): {verdict(ratio >= 20)}{per_point}")
+    return lines or ["- (no rows for these targets in this run)"]
 
 
 def write_section(results_path, section):

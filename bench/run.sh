@@ -23,22 +23,25 @@ for argument in "$@"; do
   esac
 done
 
-have_peers() { [ -x "$python" ] && "$python" -c 'import numpy, scipy.optimize, h5py' 2>/dev/null; }
+have_peers() { [ -x "$python" ] && "$python" -c 'import numpy, scipy.optimize, h5py, pandas' 2>/dev/null; }
 if ! have_peers; then
   if [ "$smoke" = 1 ]; then
-    echo "SKIP: bench smoke needs $python with numpy, scipy and h5py (apt-get install python3-scipy python3-h5py)"
+    echo "SKIP: bench smoke needs $python with numpy, scipy, h5py and pandas (scripts/deps.sh installs them)"
     exit 77
   fi
-  echo "bench/run.sh: installing Debian's python3-scipy and python3-h5py for the scipy peer" >&2
-  apt-get install -y python3-numpy python3-scipy python3-h5py >&2
-  have_peers || { echo "bench/run.sh: scipy/h5py still missing for $python" >&2; exit 1; }
+  echo "bench/run.sh: installing Debian's python3-scipy, python3-h5py and python3-pandas for the peers" >&2
+  apt-get install -y python3-numpy python3-scipy python3-h5py python3-pandas >&2
+  have_peers || { echo "bench/run.sh: scipy/h5py/pandas still missing for $python" >&2; exit 1; }
 fi
 
 # Build only what the benchmark runs (ninja does nothing when it is up to date); never more than 2 jobs.
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
 fi
-cmake --build "$build_dir" -j 2 --target curvefit bench_pass bench_ceres_fit >&2
+targets=(curvefit bench_pass bench_ceres_fit)
+# The GSL peer exists only where CMake found GSL (libgsl-dev).
+cmake --build "$build_dir" --target help | grep -q bench_gsl_fit && targets+=(bench_gsl_fit)
+cmake --build "$build_dir" -j 2 --target "${targets[@]}" >&2
 
 if [ "$smoke" = 1 ]; then
   results="$(mktemp "${TMPDIR:-/tmp}/curvefit-bench-smoke-XXXXXX.md")"

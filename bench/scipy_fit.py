@@ -7,7 +7,8 @@ usage: scipy_fit.py FILE.h5 MODEL METHOD[,METHOD...] P0 [REPEATS]
   MODEL: exponential (a*exp(-b*x)+c) | double_exponential (a1*exp(-b1*x)+a2*exp(-b2*x)+c)
          | two_gaussian (a1*exp(-(x-m1)^2/(2*s1^2)) + a2*exp(-(x-m2)^2/(2*s2^2)) + c)
   P0: comma-separated starting values, in the order of the formula's parameters above
-  METHOD: trf | lm | dogbox | curve_fit
+  METHOD: trf | lm | dogbox | curve_fit | lmfit (lmfit's Model.fit as users call it: its default
+          leastsq with forward-difference derivatives; Debian python3-lmfit)
 """
 import json
 import resource
@@ -59,6 +60,12 @@ MODELS = {"exponential": (exponential, exponential_jac),
 
 def solve(method, f, jac, x, y, p0):
     """One fit; returns the parameters and the passes over the data (function + Jacobian sweeps)."""
+    if method == "lmfit":
+        import lmfit
+        model = lmfit.Model(f)
+        params = model.make_params(**dict(zip(model.param_names, p0)))
+        result = model.fit(y, params, x=x)
+        return np.array([result.params[n].value for n in model.param_names]), int(result.nfev)
     if method == "curve_fit":
         popt, _, info, _, _ = curve_fit(f, x, y, p0=p0, jac=jac, full_output=True)
         return popt, int(info["nfev"]) + int(info.get("njev", 0) or 0)
@@ -84,7 +91,7 @@ def main():
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        print(json.dumps({"contender": "scipy " + method, "m": int(x.size), "times_s": times,
+        print(json.dumps({"contender": "lmfit Model.fit" if method == "lmfit" else "scipy " + method, "m": int(x.size), "times_s": times,
                           "time_s": sorted(times)[len(times) // 2], "cpu_s": cpu,
                           "params": [float(v) for v in popt], "passes": passes,
                           "peak_rss_bytes": peak_kib * 1024}), flush=True)

@@ -9,7 +9,9 @@ packages=(cmake ninja-build g++ pkg-config
   libcerf-dev
   # Independent references for tests and the bench harness, and the Python module's build and
   # tests (Debian's /usr/bin/python3).
-  python3-numpy python3-scipy python3-h5py python3-pandas python3-lmfit
+  python3-numpy python3-scipy python3-h5py python3-pandas
+  # Peers in the bench harness (bench/gsl_fit.cpp, lmfit's Model.fit in bench/scipy_fit.py).
+  libgsl-dev python3-lmfit
   pybind11-dev python3-dev python3-pytest python3-matplotlib
   # The layout checks (scripts/check_function_length.sh).
   universal-ctags)

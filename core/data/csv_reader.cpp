@@ -556,6 +556,7 @@ struct Block {
   std::size_t size = 0;
   std::size_t lines = 0;
   CsvColumnsBlock parsed;
+  std::size_t first_row = 0;  // rows parsed before this block (set in file order)
   std::size_t skipped = 0;
   std::vector<std::size_t> skipped_lines;  // block-relative, 0-based
   std::size_t omitted = 0;
@@ -966,10 +967,11 @@ struct BlockDelivery {
       if (stats.first_omitted.size() < kListedLines) stats.first_omitted.push_back(line_base + line + 1);
     stats.skipped_invalid += block.skipped;
     stats.omitted_nonfinite += block.omitted;
+    block.first_row = stats.rows;
     stats.rows += block.parsed.rows;
     data_lines_seen += block.parsed.rows + block.skipped + block.omitted;
     line_base += block.lines;
-    if (block.parsed.rows > 0) sink(block.parsed);
+    if (sink && block.parsed.rows > 0) sink(block.parsed);
   }
 };
 
@@ -985,6 +987,19 @@ void CsvReader::start_reading() {
 }
 
 CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink) {
+  return run_pipeline(sink, nullptr);
+}
+
+CsvParseStats CsvReader::parse_placed(const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
+  return run_pipeline(nullptr, place);
+}
+
+// The pipeline: cut blocks (serial), parse them (parallel), account for them in file order
+// (serial) and, with an ordered sink, deliver them there; a placing sink instead gets each block
+// in a last parallel stage, so that copying the values out and first-touching their destination
+// is not one thread's work.
+CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)>& sink,
+                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
   start_reading();
   LineParser parser;
   parser.delimiter = dialect_.delimiter;
@@ -1020,8 +1035,13 @@ CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink
                                              if (!block->has_error) parser.parse_block(*block);
                                              return block;
                                            }) &
-          tbb::make_filter<Block*, void>(tbb::filter_mode::serial_in_order, [&](Block* block) {
-            delivery(*block);
+          tbb::make_filter<Block*, Block*>(tbb::filter_mode::serial_in_order,
+                                           [&](Block* block) {
+                                             delivery(*block);
+                                             return block;
+                                           }) &
+          tbb::make_filter<Block*, void>(tbb::filter_mode::parallel, [&](Block* block) {
+            if (place && block->parsed.rows > 0) place(block->first_row, block->parsed);
             pool.give_back(block);
           }));
   finish_parse(delivery.stats, delivery.data_lines_seen, delivery.line_base);

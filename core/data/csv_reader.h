@@ -111,6 +111,10 @@ class CsvReader {
   // columns in file order. Applies skip_invalid and nan_policy; throws DataError on bad input,
   // on an empty file, a header without rows, or when no valid row remains.
   CsvParseStats parse(const std::function<void(CsvColumnsBlock&)>& sink);
+  // As parse(), but place(first_row, block) is called from the parse workers, concurrently and
+  // in any order, with the number of rows before the block: for a sink that writes each block to
+  // its own rows (load_data's columns).
+  CsvParseStats parse_placed(const std::function<void(std::size_t first_row, const CsvColumnsBlock&)>& place);
 
  private:
   class Input;
@@ -122,6 +126,8 @@ class CsvReader {
   void choose_decimal(const std::vector<SampleLine>& lines, const DataOptions& options);
   void detect_header(const std::vector<SampleLine>& lines, const DataOptions& options);
   void start_reading();
+  CsvParseStats run_pipeline(const std::function<void(CsvColumnsBlock&)>& sink,
+                             const std::function<void(std::size_t, const CsvColumnsBlock&)>& place);
   void finish_parse(const CsvParseStats& stats, std::size_t data_lines_seen, std::size_t last_line) const;
   void select(const DataOptions& options);
   std::size_t resolve_column(const std::string& spec, const char* option) const;

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 
 #include "core/data/csv_reader.h"
 #include "core/errors.h"
@@ -78,8 +79,11 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
 // The selected columns used in place, when the file stores them as plain contiguous doubles (see
 // Hdf5DataSource::contiguous_file_offsets): no copy, and no fresh memory for the kernel to zero
 // — the pages are the page cache's. Null when that does not apply, or when a value is NaN/Inf or
-// a sigma is not > 0: the copying path then applies nan_policy with its exact messages.
-std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path) {
+// a sigma is not > 0: the copying path then applies nan_policy with its exact messages. With
+// options.defer_value_check (nan_policy raise) the values are not scanned here: the source
+// carries the check, which the fit's first full pass makes while it reads the rows anyway.
+std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path,
+                                           const DataOptions& options) {
   const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
   if (offsets.empty()) return nullptr;
   std::size_t bytes = 0;
@@ -104,24 +108,19 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
     for (std::size_t c = 0; c < columns.size(); ++c)
       if (std::memcmp(read[c].data(), columns[c] + begin, probe * sizeof(double)) != 0) return nullptr;
   }
-  for (const double* column : columns)
-    if (any_non_finite(column, rows)) return nullptr;
-  if (source.has_sigma()) {
-    const double* sigma = columns[k + 1];
-    double smallest[4] = {sigma[0], sigma[0], sigma[0], sigma[0]};  // finite, checked above
-    std::size_t i = 0;
-    for (; i + 4 <= rows; i += 4)
-      for (std::size_t lane = 0; lane < 4; ++lane) smallest[lane] = std::min(smallest[lane], sigma[i + lane]);
-    for (; i < rows; ++i) smallest[0] = std::min(smallest[0], sigma[i]);
-    if (!(std::min(std::min(smallest[0], smallest[1]), std::min(smallest[2], smallest[3])) > 0)) return nullptr;
-  }
-  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
   const double* y = columns[k];
   const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
   columns.resize(k);
-  auto mapped = std::make_unique<MemoryDataSource>(std::move(columns), y, sigma, rows, std::move(mapping),
+  const bool deferred = options.defer_value_check && options.nan_policy == NanPolicy::raise;
+  if (!deferred && !rows_valid(columns.data(), k, y, sigma, rows)) return nullptr;
+  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
+  auto mapped = std::make_unique<MemoryDataSource>(columns, y, sigma, rows, std::move(mapping),
                                                    source.column_names(), path);
   mapped->set_unchanged_check(std::move(unchanged));
+  if (deferred)
+    mapped->defer_value_check([columns, y, sigma, rows, path, names = source.column_names()] {
+      check_values_raise(columns, y, sigma, rows, path, names);
+    });
   return mapped;
 }
 
@@ -198,7 +197,7 @@ void append_hdf5(Hdf5DataSource& source, const DataOptions& options, LoadedColum
 
 std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataOptions& options) {
   Hdf5DataSource source(path, options, false);
-  if (std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path)) return mapped;
+  if (std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path, options)) return mapped;
   LoadedColumns columns(static_cast<std::size_t>(source.num_predictors()), source.has_sigma(), source.file_rows());
   append_hdf5(source, options, columns);
   return columns.into_source(source.column_names(), path);
@@ -216,13 +215,65 @@ void append_csv(CsvReader& reader, LoadedColumns& into) {
   });
 }
 
+// The columns of a CSV load: one buffer per column, sized for the reader's estimate of the rows;
+// blocks that land beyond it wait in `overflow` until the buffers grow once at the end.
+class CsvColumnsSink {
+ public:
+  CsvColumnsSink(std::size_t slots, std::size_t capacity) : capacity_(capacity) {
+    for (std::size_t c = 0; c < slots; ++c) columns_.push_back(allocate_huge_page_doubles(std::max<std::size_t>(capacity, 1)));
+  }
+
+  // Called by the parse workers, concurrently: distinct blocks write distinct rows.
+  void place(std::size_t first_row, const CsvColumnsBlock& block) {
+    if (first_row + block.rows <= capacity_) {
+      for (std::size_t c = 0; c < columns_.size(); ++c)
+        std::memcpy(columns_[c].get() + first_row, block.columns[c].data(), block.rows * sizeof(double));
+      return;
+    }
+    std::lock_guard lock(overflow_mutex_);
+    overflow_.push_back({first_row, block});
+  }
+
+  // The columns as loaded data (after the parse): rows in all.
+  std::unique_ptr<MemoryDataSource> finish(std::size_t rows, std::size_t k, bool has_sigma,
+                                           std::vector<std::string> names, std::string description) {
+    if (rows > capacity_) grow(rows);
+    for (const auto& [first_row, block] : overflow_)
+      for (std::size_t c = 0; c < columns_.size(); ++c)
+        std::memcpy(columns_[c].get() + first_row, block.columns[c].data(), block.rows * sizeof(double));
+    // One owner for every column's buffer.
+    auto owner = std::make_shared<std::vector<std::shared_ptr<double>>>(columns_);
+    std::vector<const double*> x;
+    for (std::size_t c = 0; c < k; ++c) x.push_back(columns_[c].get());
+    return std::make_unique<MemoryDataSource>(std::move(x), columns_[k].get(),
+                                              has_sigma ? columns_[k + 1].get() : nullptr, rows, std::move(owner),
+                                              std::move(names), std::move(description));
+  }
+
+ private:
+  void grow(std::size_t rows) {
+    for (auto& column : columns_) {
+      std::shared_ptr<double> larger = allocate_huge_page_doubles(rows);
+      std::memcpy(larger.get(), column.get(), capacity_ * sizeof(double));
+      column = std::move(larger);
+    }
+    capacity_ = rows;
+  }
+
+  std::size_t capacity_;
+  std::vector<std::shared_ptr<double>> columns_;
+  std::mutex overflow_mutex_;
+  std::vector<std::pair<std::size_t, CsvColumnsBlock>> overflow_;
+};
+
 std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOptions& options) {
   CsvReader reader(path, options);
   const CsvSelection& selection = reader.selection();
-  LoadedColumns columns(static_cast<std::size_t>(selection.num_predictors), selection.has_sigma,
-                        csv_reserved_rows(reader.estimated_rows()));
-  append_csv(reader, columns);
-  return columns.into_source(selection.names, reader.display_name());
+  CsvColumnsSink sink(selection.fields.size(), csv_reserved_rows(reader.estimated_rows()));
+  const CsvParseStats stats =
+      reader.parse_placed([&](std::size_t first_row, const CsvColumnsBlock& block) { sink.place(first_row, block); });
+  return sink.finish(stats.rows, static_cast<std::size_t>(selection.num_predictors), selection.has_sigma,
+                     selection.names, reader.display_name());
 }
 
 }  // namespace
@@ -276,7 +327,11 @@ std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataO
 }
 
 std::unique_ptr<DataSource> open_streaming(const std::string& path, const DataOptions& options) {
-  if (detect_format(path) == FileFormat::hdf5) return std::make_unique<Hdf5DataSource>(path, options, true);
+  if (detect_format(path) == FileFormat::hdf5) {
+    // Passes may read the file through mapped windows (Hdf5DataSource::view): a SIGBUS names it.
+    std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
+    return std::make_unique<Hdf5DataSource>(path, options, true);
+  }
   CsvReader reader(path, options);
   return std::make_unique<SpillDataSource>(reader, options.temp_dir);
 }
@@ -323,7 +378,11 @@ std::unique_ptr<MemoryDataSource> load_files(const std::vector<std::string>& pat
       check_same_columns(paths.front(), info.column_names, path, source.column_names());
       // Copying from a mapping of the file is faster than HDF5's reads (10 files of 1e6 rows:
       // 0.6 s instead of 1.6 s).
-      if (const std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path)) columns.append_mapped(*mapped);
+      // Copies are not checked later: the mapping's values are checked before they are copied.
+      DataOptions checked = options;
+      checked.defer_value_check = false;
+      if (const std::unique_ptr<MemoryDataSource> mapped = map_hdf5(source, path, checked))
+        columns.append_mapped(*mapped);
       else append_hdf5(source, options, columns);
     } else {
       CsvReader reader(path, options);

@@ -20,6 +20,21 @@ inline bool any_non_finite(const double* values, std::size_t n) {
   return !((sum[0] + sum[1]) + (sum[2] + sum[3]) == 0.0);
 }
 
+// Whether rows [0, n) pass nan_policy raise: x and y finite, sigma (may be null) finite and > 0.
+// Branch-free per value, for checking rows while a pass has them in cache.
+inline bool rows_valid(const double* const* x, std::size_t k, const double* y, const double* sigma,
+                       std::size_t n) {
+  bool valid = !any_non_finite(y, n);
+  for (std::size_t c = 0; c < k && valid; ++c) valid = !any_non_finite(x[c], n);
+  if (sigma && valid) {
+    valid = !any_non_finite(sigma, n);
+    bool positive = true;
+    for (std::size_t i = 0; i < n; ++i) positive &= sigma[i] > 0.0;
+    valid = valid && positive;
+  }
+  return valid;
+}
+
 class DataSource {
  public:
   virtual ~DataSource() = default;
@@ -42,6 +57,15 @@ class DataSource {
   // result computed from it could mix old and new values). Sources holding their own copy, or
   // checking on every read anyway, have nothing more to check.
   virtual void check_unchanged() const {}
+  // Rows [begin, begin + count) in place, without a copy, when the source can serve them so (the
+  // pages of a contiguous HDF5 file, mapped read-only): sets x[0..k-1], y and sigma (null without
+  // one) to them and `hold` to what keeps them valid until it is released. Same checks and
+  // errors as read(). False when the source cannot; read() then serves the rows.
+  virtual bool view(std::size_t begin, std::size_t count, const double** x, const double** y,
+                    const double** sigma, std::shared_ptr<const void>& hold) {
+    (void)begin, (void)count, (void)x, (void)y, (void)sigma, (void)hold;
+    return false;
+  }
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {
     return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *

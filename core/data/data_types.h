@@ -35,6 +35,10 @@ struct DataOptions {
   bool skip_invalid = false;
   // Non-finite x or y, or sigma <= 0: an error (raise) or the row is dropped (omit).
   NanPolicy nan_policy = NanPolicy::raise;
+  // HDF5 datasets used in place (mapped) under nan_policy raise: leave the value check to the
+  // fit's first full pass (MemoryDataSource::defer_value_check) instead of a pass over the file
+  // at load. The fit engine sets it; load_data alone checks at once.
+  bool defer_value_check = false;
   // Directory for the CSV spill file of streaming fits; empty = $TMPDIR or /tmp.
   std::string temp_dir;
   // CSV: text per parallel parse block; 0 = the parser's default. The planner makes it smaller

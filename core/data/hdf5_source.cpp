@@ -3,7 +3,9 @@
 #include "core/data/hdf5_source.h"
 
 #include <H5Cpp.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -165,6 +167,23 @@ std::string row_problem(bool is_sigma) {
 
 bool row_value_bad(double value, bool is_sigma) {
   return is_sigma ? !(value > 0.0 && std::isfinite(value)) : !std::isfinite(value);
+}
+
+// The first column of row r (predictors 0..k-1, y k, sigma k+1) whose value nan_policy rejects;
+// k + 2 when the row is valid. sigma may be null.
+std::size_t bad_column(const std::vector<const double*>& x, const double* y, const double* sigma, std::size_t r) {
+  const std::size_t k = x.size();
+  for (std::size_t c = 0; c < k; ++c)
+    if (row_value_bad(x[c][r], false)) return c;
+  if (row_value_bad(y[r], false)) return k;
+  if (sigma && row_value_bad(sigma[r], true)) return k + 1;
+  return k + 2;
+}
+
+[[noreturn]] void throw_bad_row(const std::string& file, const std::vector<std::string>& names, std::size_t bad,
+                                std::size_t k, std::size_t r) {
+  throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
+                  std::to_string(r + 1) + ": " + row_problem(bad == k + 1));
 }
 
 // The numeric datasets that are one column (1-D, or N x 1) are the columns the rule of
@@ -469,6 +488,74 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   }
 }
 
+// Trust, but verify: the first rows viewed must be the values HDF5 reads (checked once).
+bool Hdf5DataSource::view_matches_read(std::size_t begin, std::size_t probe) {
+  if (view_verified_) return true;
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  const std::size_t columns = view_offsets_->size();
+  std::vector<double> read_values(columns * probe), mapped(columns * probe);
+  std::vector<double*> x(k);
+  for (std::size_t c = 0; c < k; ++c) x[c] = read_values.data() + c * probe;
+  read_physical(begin, probe, x.data(), read_values.data() + k * probe,
+                has_sigma_ ? read_values.data() + (k + 1) * probe : nullptr);
+  for (std::size_t c = 0; c < columns; ++c) {
+    const off_t at = static_cast<off_t>((*view_offsets_)[c] + begin * sizeof(double));
+    const auto bytes = static_cast<ssize_t>(probe * sizeof(double));
+    if (::pread(handles_->fd, mapped.data() + c * probe, static_cast<std::size_t>(bytes), at) != bytes) return false;
+  }
+  view_verified_ = std::memcmp(read_values.data(), mapped.data(), columns * probe * sizeof(double)) == 0;
+  return view_verified_;
+}
+
+bool Hdf5DataSource::view(std::size_t begin, std::size_t count, const double** x, const double** y,
+                          const double** sigma, std::shared_ptr<const void>& hold) {
+  if (!view_offsets_) view_offsets_ = invalid_rows_.empty() ? contiguous_file_offsets() : std::vector<std::uint64_t>{};
+  if (view_offsets_->empty() || count == 0) return false;
+  if (begin + count > rows())
+    throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " requested but the data have " + std::to_string(rows()));
+  check_file_size();
+  if (!view_matches_read(begin, std::min<std::size_t>(count, 64))) {
+    view_offsets_->clear();
+    return false;
+  }
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  struct Window {
+    void* address;
+    std::size_t bytes;
+  };
+  auto windows = std::make_shared<std::vector<Window>>();
+  std::vector<const double*> columns;
+  for (const std::uint64_t offset : *view_offsets_) {
+    const std::size_t first = static_cast<std::size_t>(offset) + begin * sizeof(double);
+    const std::size_t aligned = first - first % page;
+    const std::size_t bytes = first - aligned + count * sizeof(double);
+    // MAP_POPULATE: this thread faults the pages in (and reads them from disk if need be).
+    void* address = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, handles_->fd,
+                           static_cast<off_t>(aligned));
+    if (address == MAP_FAILED) {
+      for (const Window& w : *windows) ::munmap(w.address, w.bytes);
+      view_offsets_->clear();  // read() serves the rest
+      return false;
+    }
+    windows->push_back({address, bytes});
+    columns.push_back(reinterpret_cast<const double*>(static_cast<const char*>(address) + (first - aligned)));
+  }
+  hold = std::shared_ptr<const void>(windows.get(), [windows](const void*) {
+    for (const Window& w : *windows) ::munmap(w.address, w.bytes);
+  });
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  for (std::size_t c = 0; c < k; ++c) x[c] = columns[c];
+  *y = columns[k];
+  *sigma = has_sigma_ ? columns[k + 1] : nullptr;
+  if (check_on_read_ && begin + count > checked_rows_) {
+    const std::size_t from = std::max(begin, checked_rows_);
+    check_rows(from, begin + count - from, x, *y, *sigma, from - begin);
+    if (begin <= checked_rows_) checked_rows_ = begin + count;
+  }
+  return true;
+}
+
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {
   if (begin + count > rows())
     throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
@@ -518,6 +605,14 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
   }
 }
 
+void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows, const std::string& file, const std::vector<std::string>& names) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t bad = bad_column(x, y, sigma, r);
+    if (bad <= x.size() + 1) throw_bad_row(file, names, bad, x.size(), r);
+  }
+}
+
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,
                              std::vector<double>& sigma, NanPolicy policy, const std::string& file,
                              const std::vector<std::string>& names,
@@ -526,16 +621,12 @@ std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<do
   const std::size_t n = y.size(), k = x.size();
   std::size_t kept = first_row, omitted = 0;
   std::vector<std::size_t> first;
+  std::vector<const double*> columns;
+  for (const auto& column : x) columns.push_back(column.data());
   for (std::size_t r = first_row; r < n; ++r) {
-    std::size_t bad = k + 2;
-    for (std::size_t c = 0; c < k && bad > k + 1; ++c)
-      if (row_value_bad(x[c][r], false)) bad = c;
-    if (bad > k + 1 && row_value_bad(y[r], false)) bad = k;
-    if (bad > k + 1 && !sigma.empty() && row_value_bad(sigma[r], true)) bad = k + 1;
+    const std::size_t bad = bad_column(columns, y.data(), sigma.empty() ? nullptr : sigma.data(), r);
     if (bad <= k + 1) {
-      if (policy == NanPolicy::raise)
-        throw DataError(file + ": dataset " + (bad < names.size() ? names[bad] : std::string("?")) + ": row " +
-                        std::to_string(r - first_row + 1) + ": " + row_problem(bad == k + 1));
+      if (policy == NanPolicy::raise) throw_bad_row(file, names, bad, k, r - first_row);
       if (first.size() < 5) first.push_back(r - first_row + 1);
       ++omitted;
       continue;

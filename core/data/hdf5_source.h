@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,11 @@ class Hdf5DataSource : public DataSource {
   std::string description() const override { return path_; }
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
   void check_unchanged() const override { check_file_size(); }
+  // Contiguous doubles (contiguous_file_offsets) and no omitted rows: windows of the file mapped
+  // read-only and populated by the calling thread (the read-ahead thread), so that the workers
+  // read the page cache's pages without a copy.
+  bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
+            std::shared_ptr<const void>& hold) override;
 
   // About the choice of columns (ColumnChoice::notes).
   const std::vector<std::string>& column_notes() const { return column_notes_; }
@@ -100,8 +106,17 @@ class Hdf5DataSource : public DataSource {
   std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
   std::vector<double> scratch_;
   bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
+  // view(): the columns' byte offsets (empty: not viewable), decided at the first call.
+  std::optional<std::vector<std::uint64_t>> view_offsets_;
+  bool view_verified_ = false;
+  bool view_matches_read(std::size_t begin, std::size_t probe);
   std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
+
+// nan_policy raise over columns used in place: throws DataError naming the first row with a
+// non-finite x/y or a sigma (may be null) not finite and > 0, in apply_nan_policy's words.
+void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
+                        std::size_t rows, const std::string& file, const std::vector<std::string>& names);
 
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
 // dataset; omit drops the rows and returns how many. Rows are 1-based in messages.

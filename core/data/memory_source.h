@@ -1,6 +1,7 @@
 #pragma once
 // Data held in RAM as columns of doubles: the loaded form of every source, and what tests build.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -65,8 +66,9 @@ class MemoryDataSource : public DataSource {
   const double* sigma_column() const {
     return owner_ ? external_sigma_ : sigma_.empty() ? nullptr : sigma_.data();
   }
-  // Whether the columns live outside this object (the second constructor): for loaded data, a
-  // mapping of the file rather than a copy (the report says so).
+  // Whether the columns live outside this object (the second constructor): for loaded HDF5, a
+  // mapping of the file rather than a copy (the report says so); for a loaded CSV, the buffers
+  // the parse workers filled.
   bool external_columns() const { return owner_ != nullptr; }
   // For columns mapped from a file: how to tell that the file was written to (throws DataError).
   void set_unchanged_check(std::function<void()> check) { unchanged_check_ = std::move(check); }
@@ -74,7 +76,33 @@ class MemoryDataSource : public DataSource {
     if (unchanged_check_) unchanged_check_();
   }
 
+  // Values nan_policy raise has not checked yet: a file mapped in place is checked row by row in
+  // the fit's first full pass (ChunkedObjective) instead of in a pass of its own. `throw_first_bad`
+  // scans every row and throws the DataError naming the first bad one (it returns when all are
+  // valid). Copies of this source share the state.
+  void defer_value_check(std::function<void()> throw_first_bad) {
+    deferred_ = std::make_shared<DeferredCheck>();
+    deferred_->throw_first_bad = std::move(throw_first_bad);
+  }
+  bool values_checked() const { return !deferred_ || deferred_->checked.load(std::memory_order_acquire); }
+  // A full pass has seen every row valid.
+  void mark_values_checked() const {
+    if (deferred_) deferred_->checked.store(true, std::memory_order_release);
+  }
+  // The check as a pass of its own: throws DataError naming the first bad row, else marks the
+  // values checked.
+  void check_values() const {
+    if (values_checked()) return;
+    deferred_->throw_first_bad();
+    mark_values_checked();
+  }
+
  private:
+  struct DeferredCheck {
+    std::atomic<bool> checked{false};
+    std::function<void()> throw_first_bad;
+  };
+  std::shared_ptr<DeferredCheck> deferred_;  // null: checked when the source was made
   std::vector<std::vector<double>> x_;
   std::vector<double> y_;
   std::vector<double> sigma_;

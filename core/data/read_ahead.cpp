@@ -55,6 +55,23 @@ void ReadAhead::stop_reader() {
   if (reader_.joinable()) reader_.join();
 }
 
+// The batch of rows [row, row + count): in place when the source can serve them so, else copied
+// into the buffer's storage.
+void ReadAhead::fill(Buffer& buffer, std::size_t row, std::size_t count, std::vector<double*>& x) {
+  buffer.view.reset();
+  RowBatch& batch = buffer.batch;
+  if (source_.view(row, count, batch.x.data(), &batch.y, &batch.sigma, buffer.view)) return;
+  double* base = buffer.storage.data();
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    x[k] = base + k * batch_rows_;
+    batch.x[k] = x[k];
+  }
+  double* y = base + x.size() * batch_rows_;
+  batch.y = y;
+  batch.sigma = has_sigma_ ? y + batch_rows_ : nullptr;
+  source_.read(row, count, x.data(), y, has_sigma_ ? y + batch_rows_ : nullptr);
+}
+
 void ReadAhead::reader_loop() {
   std::vector<double*> x(static_cast<std::size_t>(num_predictors_));
   for (std::size_t row = begin_; row < end_;) {
@@ -69,9 +86,7 @@ void ReadAhead::reader_loop() {
     Buffer& buffer = buffers_[static_cast<std::size_t>(index)];
     const std::size_t count = std::min(batch_rows_, end_ - row);
     try {
-      for (std::size_t k = 0; k < x.size(); ++k) x[k] = const_cast<double*>(buffer.batch.x[k]);
-      source_.read(row, count, x.data(), const_cast<double*>(buffer.batch.y),
-                   const_cast<double*>(buffer.batch.sigma));
+      fill(buffer, row, count, x);
     } catch (...) {
       std::lock_guard lock(mutex_);
       error_ = std::current_exception();

@@ -6,11 +6,14 @@
 // destructor stops the reader and joins it, also when the consumer stops early.
 //
 // Memory: `buffers` blocks of footprint::data_bytes(batch_rows, columns), taken from the pool
-// once, when the reader starts.
+// once, when the reader starts. A source that serves rows in place (DataSource::view: a mapped
+// window of the file) fills no buffer: the batch points at the window, at most `buffers` of them
+// held at a time.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -51,7 +54,9 @@ class ReadAhead {
   static std::size_t ring_bytes(std::size_t batch_rows, std::size_t columns, int buffers);
 
  private:
+  struct Buffer;
   void reader_loop();
+  void fill(Buffer& buffer, std::size_t row, std::size_t count, std::vector<double*>& x);
   void stop_reader();
 
   DataSource& source_;
@@ -64,6 +69,7 @@ class ReadAhead {
   struct Buffer {
     PooledBuffer<double> storage;  // batch_rows x columns, column-major: x..., y, sigma
     RowBatch batch;
+    std::shared_ptr<const void> view;  // rows served in place (DataSource::view), else null
   };
   std::vector<Buffer> buffers_;
 

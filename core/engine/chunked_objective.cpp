@@ -103,8 +103,12 @@ struct ChunkedObjective::Impl {
     double f_norm2 = 0;
     ResponseMoments moments;
     bool finite = true;
+    bool bad_value = false;  // a row nan_policy raise rejects (see check_values)
   };
   std::vector<Slot> slots;
+  // The data's values are still to be checked (a mapped file): this pass checks each sub-block
+  // while it is in cache, and a complete pass marks them checked.
+  bool check_values = false;
 
   struct Remembered {
     Eigen::VectorXd x;
@@ -227,8 +231,13 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
   for (std::size_t begin = 0; begin < in.rows && slot.finite; begin += kSubBlockRows) {
     const std::size_t rows = std::min(kSubBlockRows, in.rows - begin);
     for (std::size_t q = 0; q < k; ++q) xs[q] = in.x[q] + begin;
-    process_rows(impl, options, xs, in.y + begin, in.sigma ? in.sigma + begin : nullptr, rows, p,
-                 linearize, block, slot);
+    const double* sigma = in.sigma ? in.sigma + begin : nullptr;
+    if (impl.check_values && !rows_valid(xs, k, in.y + begin, sigma, rows)) {
+      slot.bad_value = true;
+      slot.finite = false;
+      break;
+    }
+    process_rows(impl, options, xs, in.y + begin, sigma, rows, p, linearize, block, slot);
     // The moments of y, needed once: from these rows while they are in cache.
     if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y + begin, rows));
   }
@@ -313,6 +322,7 @@ void ChunkedObjective::reset_slots() {
     slot.f_norm2 = 0;
     slot.moments = {};
     slot.finite = true;
+    slot.bad_value = false;
   }
 }
 
@@ -339,10 +349,17 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
     if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
     if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
   };
+  impl.check_values = impl.memory && !impl.memory->values_checked();
   if (impl.memory)
     run_chunks_in_memory(run_chunk);
   else
     run_chunks_streamed(run_chunk, cut_short);
+  if (impl.check_values) {
+    // The first bad row of the data, not of whichever chunk a thread met first: one scan says it.
+    for (const Impl::Slot& slot : impl.slots)
+      if (slot.bad_value) impl.memory->check_values();
+    if (!cut_short.load()) impl.memory->mark_values_checked();
+  }
   if (cut_short.load()) return false;
   combine_slots(linearize);
   if (!impl.response_moments) impl.response_moments = impl.slots[0].moments;

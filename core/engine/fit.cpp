@@ -345,6 +345,9 @@ FitResult fit(const FitRequest& request) {
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
   const SolverResult solved = solve_from(*objective, x0, solver_options(request, free, false), request, free);
+  // Values checked in the first full pass (a mapped file) are checked here if no pass completed.
+  const auto* memory = dynamic_cast<const MemoryDataSource*>(request.data);
+  if (memory && solved.status != Status::interrupted) memory->check_values();
   if (result.subsample_nfev == 0) record_start(solved, free, result);  // else the subsample's start
   take_solution(solved, *objective, x0, free, result);
 

@@ -366,13 +366,16 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
       setup.info.shards = sharded->shards();
     return;
   }
+  // A file used in place is checked for NaN/Inf in the fit's first full pass, not in a pass of its own.
+  DataOptions load_options = setup.data_options;
+  load_options.defer_value_check = true;
   std::vector<Shard> shards;
   std::unique_ptr<MemoryDataSource> loaded = setup.data_files.empty()
                                                  ? array_source(spec, setup.model->num_predictors())
-                                                 : load_files(setup.data_files, setup.data_options, &shards);
+                                                 : load_files(setup.data_files, load_options, &shards);
   if (setup.data_files.size() > 1) setup.info.shards = shards;
   if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
-  if (loaded->external_columns() && !spec.external.y)
+  if (loaded->external_columns() && !spec.external.y && setup.info.format == FileFormat::hdf5)
     prepared.used.notes.push_back(
         "data used in place: the file's datasets are contiguous doubles, mapped read-only, not "
         "copied");

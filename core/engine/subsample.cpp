@@ -32,6 +32,10 @@ std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows
     for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
     data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
   }
+  // Data whose values are still to be checked (a mapped file): a bad row in the sample is
+  // reported as the check of all rows reports it, naming the first bad row of the data.
+  const auto* memory = dynamic_cast<const MemoryDataSource*>(&data);
+  if (memory && !memory->values_checked() && !rows_valid(x.data(), k, y, sigma, rows)) memory->check_values();
   return std::make_unique<MemoryDataSource>(std::vector<const double*>(x.begin(), x.end()), y,
                                             sigma, rows, std::move(storage), data.column_names(),
                                             data.description() + " (subsample)");

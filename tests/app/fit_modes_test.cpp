@@ -161,5 +161,56 @@ TEST_F(FitModes, StreamedHdf5WithANanRowFailsWithOneLineAndNoOutput) {
   EXPECT_FALSE(std::filesystem::exists(out));
 }
 
+// The same file fitted in RAM: its contiguous datasets are mapped in place and checked in the
+// fit's first full pass rather than in a pass of their own; the message, the exit code and the
+// absent output are the stream fit's. A bad sigma is named the same way.
+TEST_F(FitModes, MappedHdf5WithABadRowFailsInTheFirstPassWithTheExactRow) {
+  std::vector<double> x(30000), y(30000), sigma(30000, 0.1);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) / 3000.0;
+    y[i] = 5.0 * std::exp(-0.5 * x[i]) + 1.0;
+  }
+  auto write = [&](const std::string& name) {
+    const std::string path = *dir_ / name;
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    const hsize_t dims[1] = {x.size()};
+    H5::DataSpace space(1, dims);
+    for (const auto& [dataset, values] : {std::pair{"/x", &x}, std::pair{"/y", &y}, std::pair{"/s", &sigma}})
+      file.createDataSet(dataset, H5::PredType::NATIVE_DOUBLE, space).write(values->data(), H5::PredType::NATIVE_DOUBLE);
+    return path;
+  };
+  // Two bad rows: the message names the first whichever chunk a thread meets first.
+  y[23456] = std::numeric_limits<double>::quiet_NaN();
+  x[29000] = std::numeric_limits<double>::infinity();
+  const std::string nan_path = write("nan-mapped.h5");
+  y[23456] = 1.0;
+  x[29000] = 1.0;
+  sigma[17] = -0.1;
+  const std::string sigma_path = write("sigma-mapped.h5");
+  const std::string out = *dir_ / "mapped-fit.csv";
+  for (const char* mode : {"memory", "chunked", "auto"}) {
+    const RunResult r = run({"fit", nan_path, "--model", "exponential", "--mode", mode, "--chunk-size", "1000",
+                             "--threads", "2", "--p0", "a=4,b=0.4,c=0.5", "--output", out, "-q"});
+    EXPECT_EQ(r.exit_code, 3) << mode << ": " << r.err;
+    EXPECT_EQ(r.err, "curvefit: " + nan_path +
+                         ": dataset /y: row 23457: non-finite value (use --nan-policy omit to drop such rows)\n")
+        << mode;
+    EXPECT_FALSE(std::filesystem::exists(out)) << mode;
+    const RunResult s = run({"fit", sigma_path, "--model", "exponential", "--mode", mode, "--sigma", "/s",
+                             "--p0", "a=4,b=0.4,c=0.5", "--output", out, "-q"});
+    EXPECT_EQ(s.exit_code, 3) << mode << ": " << s.err;
+    EXPECT_EQ(s.err, "curvefit: " + sigma_path +
+                         ": dataset /s: row 18: sigma must be finite and > 0 (use --nan-policy omit to drop such rows)\n")
+        << mode;
+    EXPECT_FALSE(std::filesystem::exists(out)) << mode;
+  }
+  // Without a bad row the file is used in place and fits.
+  sigma[17] = 0.1;
+  const RunResult good = run({"fit", write("good-mapped.h5"), "--model", "exponential", "--p0", "a=4,b=0.4,c=0.5",
+                              "--json", "-q"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_NE(good.out.find("mapped read-only"), std::string::npos) << good.out;
+}
+
 }  // namespace
 }  // namespace curvefit::cli

@@ -269,8 +269,18 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
     const std::string path = write("bad.h5", false);
     EXPECT_EQ(data_error([&] { load_data(path, {}); }),
               path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    // Deferred to the fit's first pass: the file is mapped unscanned, and the check says the same.
+    DataOptions deferred;
+    deferred.defer_value_check = true;
+    auto unchecked = load_data(path, deferred);
+    EXPECT_TRUE(unchecked->external_columns());
+    EXPECT_FALSE(unchecked->values_checked());
+    EXPECT_EQ(data_error([&] { unchecked->check_values(); }),
+              path + ": dataset /y: row 1235: non-finite value (use --nan-policy omit to drop such rows)");
+    EXPECT_FALSE(unchecked->values_checked());
     DataOptions omit;
     omit.nan_policy = NanPolicy::omit;
+    omit.defer_value_check = true;  // omit must drop the row now: no deferral
     auto data = load_data(path, omit);
     EXPECT_FALSE(data->external_columns());
     EXPECT_EQ(data->rows(), x.size() - 1);
@@ -278,6 +288,10 @@ TEST(Hdf5Mapped, ContiguousDoublesAreUsedInPlaceAndEverythingElseIsCopied) {
     y[1234] = 1.0;
     const std::string bad_sigma = write("bad_sigma.h5", false);
     EXPECT_THAT(data_error([&] { load_data(bad_sigma, with_sigma); }), HasSubstr("dataset /s: row 8: sigma must be"));
+    DataOptions sigma_deferred = with_sigma;
+    sigma_deferred.defer_value_check = true;
+    auto unchecked_sigma = load_data(bad_sigma, sigma_deferred);
+    EXPECT_THAT(data_error([&] { unchecked_sigma->check_values(); }), HasSubstr("dataset /s: row 8: sigma must be"));
   }
 }
 
@@ -439,6 +453,72 @@ TEST(Hdf5List, DatasetsWithTypesAndShapes) {
   EXPECT_EQ(datasets[4].dims, (std::vector<unsigned long long>{1000, 3}));
   EXPECT_EQ(datasets[6].type, "float32");
   EXPECT_FALSE(datasets[2].numeric);
+}
+
+}  // namespace
+}  // namespace curvefit
+
+namespace curvefit {
+namespace {
+
+// Streaming passes read contiguous doubles through mapped windows (view): the same values as
+// read() at any offset (windows start mid-page), the raise check names the exact row, and what
+// cannot be viewed (chunked, omitted rows) says so, so that read() serves it.
+TEST(Hdf5View, WindowsOfContiguousDoublesAreTheValuesReadGives) {
+  ScratchDir dir;
+  std::vector<double> x(5000), y(5000), sigma(5000);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    x[i] = static_cast<double>(i) * 0.25;
+    y[i] = std::sin(x[i]);
+    sigma[i] = 1.0 + static_cast<double>(i % 5);
+  }
+  auto write = [&](const std::string& name, bool chunked) {
+    const std::string path = dir.file(name);
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, chunked);
+    write_1d(file, "/s", sigma, H5::PredType::NATIVE_DOUBLE, chunked);
+    return path;
+  };
+  DataOptions options;
+  options.sigma = "/s";
+  Hdf5DataSource source(write("contiguous.h5", false), options, true);
+  for (const auto& [begin, count] : {std::pair<std::size_t, std::size_t>{0, 5000}, {1, 999}, {4097, 903}, {4999, 1}}) {
+    const double* vx[1] = {nullptr};
+    const double *vy = nullptr, *vs = nullptr;
+    std::shared_ptr<const void> hold;
+    ASSERT_TRUE(source.view(begin, count, vx, &vy, &vs, hold)) << begin;
+    ASSERT_NE(hold, nullptr);
+    EXPECT_EQ(std::memcmp(vx[0], x.data() + begin, count * sizeof(double)), 0) << begin;
+    EXPECT_EQ(std::memcmp(vy, y.data() + begin, count * sizeof(double)), 0) << begin;
+    ASSERT_NE(vs, nullptr);
+    EXPECT_EQ(std::memcmp(vs, sigma.data() + begin, count * sizeof(double)), 0) << begin;
+  }
+  {
+    Hdf5DataSource chunked(write("chunked.h5", true), options, true);
+    const double* vx[1];
+    const double *vy, *vs;
+    std::shared_ptr<const void> hold;
+    EXPECT_FALSE(chunked.view(0, 10, vx, &vy, &vs, hold));
+  }
+  y[3210] = std::numeric_limits<double>::infinity();
+  const std::string bad = write("bad.h5", false);
+  {
+    Hdf5DataSource raising(bad, options, true);
+    const double* vx[1];
+    const double *vy, *vs;
+    std::shared_ptr<const void> hold;
+    EXPECT_TRUE(raising.view(0, 3000, vx, &vy, &vs, hold));
+    EXPECT_EQ(data_error([&] { raising.view(3000, 2000, vx, &vy, &vs, hold); }),
+              bad + ": dataset /y: row 3211: non-finite value (use --nan-policy omit to drop such rows)");
+  }
+  DataOptions omit = options;
+  omit.nan_policy = NanPolicy::omit;
+  Hdf5DataSource omitting(bad, omit, true);
+  const double* vx[1];
+  const double *vy, *vs;
+  std::shared_ptr<const void> hold;
+  EXPECT_FALSE(omitting.view(0, 10, vx, &vy, &vs, hold));
 }
 
 }  // namespace
