@@ -6,7 +6,8 @@
 //
 // The killed run waits after the checkpoint of iteration 2 (CURVEFIT_TEST_HOLD_AT_CHECKPOINT, a
 // test hook in app/cmd_fit.cpp) so that the test's SIGKILL lands while it is alive; the test finds
-// that moment by polling the checkpoint file, not by timing.
+// that moment by polling the checkpoint file, not by timing. One run is killed at a moment nobody
+// chooses (mid-pass or mid-write), with the hold only as a backstop further on.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -32,6 +33,10 @@ class FitCheckpoint : public ::testing::Test {
     const RunResult g = run({"generate", "--model", "gaussian", "--points", "20000", "--noise", "0.05", "--seed", "7",
                              "--out", *dir_ / "g.h5", "-q"});
     ASSERT_EQ(g.exit_code, 0) << g.err;
+    // More than a million rows: a subsample fit comes first.
+    const RunResult large = run({"generate", "--model", "gaussian", "--points", "1200000", "--noise", "0.05",
+                                 "--out", *dir_ / "large.h5", "-q"});
+    ASSERT_EQ(large.exit_code, 0) << large.err;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -46,17 +51,27 @@ class FitCheckpoint : public ::testing::Test {
   }
 
   // Runs args with --checkpoint, held after the checkpoint of `hold` (e.g. "full:2"); kills it with
-  // SIGKILL once the checkpoint file shows that iteration. Returns the checkpoint's iteration.
-  static int run_and_kill(std::vector<std::string> args, const std::string& checkpoint, const std::string& hold) {
+  // Whether a checkpoint is at or past iteration `at` of `stage` (the full fit follows the subsample fit).
+  static bool reached(const nlohmann::json& saved, const std::string& stage, int at) {
+    const std::string now = saved.at("stage");
+    if (now != stage) return now == "full";
+    return saved.at("solver").at("iteration").get<int>() >= at;
+  }
+
+  // SIGKILL once the checkpoint file shows that iteration (or `kill_at`, when given, e.g.
+  // "subsample:2", earlier than the hold). Returns the checkpoint's iteration.
+  static int run_and_kill(std::vector<std::string> args, const std::string& checkpoint, const std::string& hold,
+                          const std::string& kill_at = {}) {
     args.insert(args.end(), {"--checkpoint", checkpoint});
-    const std::string stage = hold.substr(0, hold.find(':'));
-    const int at = std::stoi(hold.substr(hold.find(':') + 1));
+    const std::string when = kill_at.empty() ? hold : kill_at;
+    const std::string stage = when.substr(0, when.find(':'));
+    const int at = std::stoi(when.substr(when.find(':') + 1));
     Process p(args, {}, {"CURVEFIT_TEST_HOLD_AT_CHECKPOINT=" + hold});
     int iteration = -1;
-    while (p.pump(20)) {
+    while (p.pump(kill_at.empty() ? 20 : 1)) {
       if (!fs::exists(checkpoint)) continue;
       const nlohmann::json saved = nlohmann::json::parse(read_text(checkpoint));  // whole: renamed into place
-      if (saved.at("stage") == stage && saved.at("solver").at("iteration").get<int>() >= at) {
+      if (reached(saved, stage, at)) {
         iteration = saved.at("solver").at("iteration").get<int>();
         break;
       }
@@ -126,11 +141,7 @@ INSTANTIATE_TEST_SUITE_P(MethodsAndModes, KillAndResume,
                          [](const auto& info) { return std::string(info.param.method) + "_" + info.param.mode; });
 
 TEST_F(FitCheckpoint, AFitKilledInItsSubsampleStageResumesBitForBit) {
-  // More than a million rows: a subsample fit comes first.
   const std::string data = *dir_ / "large.h5";
-  ASSERT_EQ(run({"generate", "--model", "gaussian", "--points", "1200000", "--noise", "0.05", "--out", data, "-q"})
-                .exit_code,
-            0);
   const std::vector<std::string> args = fit_args(data, "trf", "stream");
   const RunResult whole = run(args);
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
@@ -143,6 +154,21 @@ TEST_F(FitCheckpoint, AFitKilledInItsSubsampleStageResumesBitForBit) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_same_bits(resumed.json(), whole.json());
   EXPECT_EQ(resumed.json().at("params"), whole.json().at("params"));  // init from the subsample's start too
+}
+
+TEST_F(FitCheckpoint, AKillAtAnUnchosenMomentLosesNothing) {
+  const std::vector<std::string> args = fit_args(*dir_ / "large.h5", "lm", "stream");
+  const RunResult whole = run(args);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const std::string checkpoint = *dir_ / "unchosen.ckpt";
+  // Killed as soon as the subsample fit's iteration 2 is seen, wherever the fit is by then (the
+  // hold at the full fit's first step only keeps it from finishing first).
+  ASSERT_GE(run_and_kill(args, checkpoint, "full:1", "subsample:2"), 0);
+  std::vector<std::string> resume = args;
+  resume.insert(resume.end(), {"--resume", checkpoint});
+  const RunResult resumed = run(resume);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  expect_same_bits(resumed.json(), whole.json());
 }
 
 TEST_F(FitCheckpoint, AFinishedCheckpointResumesToTheSameReport) {
