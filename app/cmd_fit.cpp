@@ -206,14 +206,15 @@ void check_outputs(const FitOptions& o) {
 }
 
 // Test hook: CURVEFIT_TEST_HOLD_AT_CHECKPOINT=full:N (or subsample:N) makes the process wait,
-// once it has written a checkpoint at iteration N or later of that stage, until it is killed, so
-// that a test can kill -9 it at a known point.
+// once it has written a checkpoint at iteration N or later of that stage, until it is killed or
+// interrupted (SIGINT/SIGTERM, after which the fit stops as usual), so that a test can signal it
+// at a known point.
 void hold_for_test(const FitCheckpoint& checkpoint) {
   const char* hold = std::getenv("CURVEFIT_TEST_HOLD_AT_CHECKPOINT");
   if (!hold) return;
   const std::string text = hold, stage = checkpoint.stage == FitStage::full ? "full:" : "subsample:";
   if (text.rfind(stage, 0) != 0 || checkpoint.solver.iteration < std::atoi(text.c_str() + stage.size())) return;
-  for (;;) ::pause();
+  while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 // --checkpoint FILE (or the --resume file when no other is named) is rewritten after every

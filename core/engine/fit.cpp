@@ -259,6 +259,9 @@ struct Checkpoints {
   const FitRequest& request;
   FitCheckpoint shared;
   long passes_before = 0;  // passes over the full data of the run a resumed fit continues
+  // An interrupted subsample fit hands the full fit a point the uninterrupted fit never starts
+  // from: no checkpoint is written after it (the last one, of the subsample fit, stays).
+  bool subsample_interrupted = false;
 
   explicit Checkpoints(const FitRequest& r) : request(r) {
     if (!request.on_checkpoint && !request.resume) return;
@@ -282,6 +285,7 @@ struct Checkpoints {
     if (resumes(stage)) options.resume = &request.resume->solver;
     if (!request.on_checkpoint) return;
     options.on_state = [this, stage, passes](const SolverState& state) {
+      if (subsample_interrupted) return;
       FitCheckpoint checkpoint = shared;
       checkpoint.stage = stage;
       checkpoint.passes = passes ? passes_before + passes->load() : 0;
@@ -320,6 +324,7 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   checkpoints.attach(solver, FitStage::subsample, nullptr);
   const SolverResult solved = solve_from(objective, x0, solver, request, free);
   result.subsample_nfev = solved.nfev;
+  checkpoints.subsample_interrupted = solved.status == Status::interrupted;
   checkpoints.shared.subsample_nfev = solved.nfev;
   checkpoints.shared.subsample_rows = result.subsample_rows;
   checkpoints.shared.subsample_start = solved.start;

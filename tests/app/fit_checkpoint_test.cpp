@@ -61,7 +61,7 @@ class FitCheckpoint : public ::testing::Test {
   // SIGKILL once the checkpoint file shows that iteration (or `kill_at`, when given, e.g.
   // "subsample:2", earlier than the hold). Returns the checkpoint's iteration.
   static int run_and_kill(std::vector<std::string> args, const std::string& checkpoint, const std::string& hold,
-                          const std::string& kill_at = {}) {
+                          const std::string& kill_at = {}, int signal = SIGKILL) {
     args.insert(args.end(), {"--checkpoint", checkpoint});
     const std::string when = kill_at.empty() ? hold : kill_at;
     const std::string stage = when.substr(0, when.find(':'));
@@ -76,9 +76,11 @@ class FitCheckpoint : public ::testing::Test {
         break;
       }
     }
-    ::kill(p.pid(), SIGKILL);
+    ::kill(p.pid(), signal);
     const RunResult killed = p.wait();
-    EXPECT_EQ(killed.exit_code, 128 + SIGKILL) << "the fit ended before it was killed:\n" << killed.err;
+    // SIGTERM: the fit stops after the current step and reports (exit 130), as under a time limit.
+    EXPECT_EQ(killed.exit_code, signal == SIGKILL ? 128 + SIGKILL : 130) << "the fit ended before the signal:\n"
+                                                                         << killed.err;
     return iteration;
   }
 
@@ -169,6 +171,29 @@ TEST_F(FitCheckpoint, AKillAtAnUnchosenMomentLosesNothing) {
   const RunResult resumed = run(resume);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   expect_same_bits(resumed.json(), whole.json());
+}
+
+// What a cluster job under a time limit does (docs/checkpoint.md): SIGTERM, exit 130, resume.
+TEST_F(FitCheckpoint, AFitStoppedBySigtermInEitherStageResumesBitForBit) {
+  const std::vector<std::string> args = fit_args(*dir_ / "large.h5", "dogbox", "stream");
+  const RunResult whole = run(args);
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  for (const char* stage : {"subsample:2", "full:1"}) {
+    SCOPED_TRACE(stage);
+    const std::string checkpoint = *dir_ / "sigterm.ckpt";
+    fs::remove(checkpoint);
+    const int at = run_and_kill(args, checkpoint, stage, {}, SIGTERM);
+    ASSERT_GE(at, 1);
+    // The stop does not move the checkpoint past the state it was signalled at.
+    const nlohmann::json saved = nlohmann::json::parse(read_text(checkpoint));
+    EXPECT_EQ(std::string(stage).rfind(saved.at("stage").get<std::string>(), 0), 0u);
+    EXPECT_EQ(saved.at("solver").at("iteration").get<int>(), at);
+    std::vector<std::string> resume = args;
+    resume.insert(resume.end(), {"--resume", checkpoint});
+    const RunResult resumed = run(resume);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+    expect_same_bits(resumed.json(), whole.json());
+  }
 }
 
 TEST_F(FitCheckpoint, AFinishedCheckpointResumesToTheSameReport) {
