@@ -203,6 +203,7 @@ void check_outputs(const FitOptions& o) {
   if ((!o.checkpoint.empty() || !o.resume.empty()) && o.data == "-")
     throw UsageError("--checkpoint and --resume need DATA in a file (standard input cannot be read again)");
   if (!o.checkpoint.empty()) check_output_path(o.checkpoint, "--checkpoint", inputs);
+  if (o.checkpoint.empty() && !o.resume.empty()) check_output_path(o.resume, "--resume", inputs);
 }
 
 // Test hook: CURVEFIT_TEST_HOLD_AT_CHECKPOINT=full:N (or subsample:N) makes the process wait,

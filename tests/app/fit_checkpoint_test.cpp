@@ -267,6 +267,20 @@ TEST_F(Refusal, AnotherChunkSize) {
   expect_refused(resume_with(args), "chunk rows");
 }
 
+TEST_F(FitCheckpoint, ACheckpointThatCannotBeWrittenOrThatIsTheDataIsRefusedBeforeTheFit) {
+  std::vector<std::string> args = fit_args(*dir_ / "g.h5", "trf", "memory");
+  args.insert(args.end(), {"--checkpoint", *dir_ / "no such folder/fit.ckpt"});
+  const RunResult r = run(args);
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find("no such folder/fit.ckpt: cannot write"), std::string::npos) << r.err;
+  EXPECT_EQ(r.json().at("status"), "error") << "no report of a fit that did not run";
+  std::vector<std::string> onto_data = fit_args(*dir_ / "g.h5", "trf", "memory");
+  onto_data.insert(onto_data.end(), {"--checkpoint", *dir_ / "g.h5"});
+  const RunResult d = run(onto_data);
+  EXPECT_EQ(d.exit_code, 2) << d.err;
+  EXPECT_NE(d.err.find("is the input file"), std::string::npos) << d.err;
+}
+
 TEST_F(FitCheckpoint, AMissingOrBrokenCheckpointIsAUsageError) {
   const std::vector<std::string> args = fit_args(*dir_ / "g.h5", "trf", "memory");
   std::vector<std::string> missing = args;
