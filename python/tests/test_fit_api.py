@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -206,3 +207,28 @@ def test_rows_the_reader_omits_are_in_the_notes(tmp_path):
     r = curvefit.fit(path, "linear", nan_policy="omit")
     assert r.params["a"] == pytest.approx(2.0, rel=1e-12) and r.params["b"] == pytest.approx(1.0, rel=1e-12)
     assert any("omitted 1 row" in note and "line 7" in note for note in r.to_dict()["notes"]), r.to_dict()["notes"]
+
+
+
+def test_checkpoint_and_resume(cli, tmp_path):
+    """A command-line fit killed (SIGKILL) after the checkpoint of iteration 2, resumed from Python,
+    gives the uninterrupted fit's bits; another method is refused by name."""
+    path = str(tmp_path / "g.h5")
+    curvefit.generate(path, "gaussian", 20000, noise=0.05)
+    start = {"a": 0.5, "mu": 3, "sigma": 2}
+    whole = curvefit.fit(path, "gaussian", p0=start)
+    ckpt = tmp_path / "fit.ckpt"
+    env = dict(os.environ, CURVEFIT_TEST_HOLD_AT_CHECKPOINT="full:2")
+    killed = subprocess.Popen([cli, "fit", path, "--model", "gaussian", "--p0", "a=0.5,mu=3,sigma=2", "-q",
+                               "--checkpoint", str(ckpt)], env=env, stdout=subprocess.DEVNULL)
+    while not (ckpt.exists() and json.loads(ckpt.read_text())["solver"]["iteration"] >= 2):
+        assert killed.poll() is None, "the fit ended before it was killed"
+        time.sleep(0.005)  # a polling interval, not a timing assumption
+    killed.kill()
+    assert killed.wait() == -9
+    resumed = curvefit.fit(path, "gaussian", p0=start, resume=ckpt)
+    assert resumed.to_dict()["params"] == whole.to_dict()["params"]
+    assert np.array_equal(resumed.covariance, whole.covariance)
+    assert resumed.to_dict()["iterations"] == whole.to_dict()["iterations"]
+    with pytest.raises(ValueError, match="method is trf there, dogbox here"):
+        curvefit.fit(path, "gaussian", p0=start, method="dogbox", resume=ckpt)
