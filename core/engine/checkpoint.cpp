@@ -11,6 +11,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "core/engine/fit.h"
 #include "core/errors.h"
 #include "core/version.h"

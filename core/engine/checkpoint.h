@@ -18,7 +18,7 @@
 #include <vector>
 
 #include <Eigen/Core>
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/engine/planner.h"
 #include "solvers/options.h"

@@ -9,6 +9,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/engine/engine_test_support.h"
 #include "core/engine/fit.h"
