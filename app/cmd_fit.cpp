@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstdlib>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "app/fit_setup.h"
 #include "core/engine/fit_setup.h"
 #include "core/output/atomic_file.h"
+#include "core/output/checkpoint_file.h"
 #include "core/errors.h"
 #include "core/engine/fit.h"
 #include "core/engine/param_spec.h"
@@ -58,6 +60,8 @@ struct FitOptions : ProblemOptions {
   std::string output;
   std::string plot;
   std::string plot_log;  // "", "x", "y" or "xy"
+  std::string checkpoint;
+  std::string resume;
   bool verbose = false;
   bool quiet = false;
   bool progress = false;
@@ -206,6 +210,38 @@ void check_outputs(const FitOptions& o) {
   }
   if (!o.output.empty() && !o.plot.empty() && (o.output == o.plot || same_file(o.output, o.plot)))
     throw UsageError("--output and --plot name the same file");
+  if ((!o.checkpoint.empty() || !o.resume.empty()) && o.data == "-")
+    throw UsageError("--checkpoint and --resume need DATA in a file (standard input cannot be read again)");
+  if (!o.checkpoint.empty()) check_output_path(o.checkpoint, "--checkpoint", inputs);
+  if (o.checkpoint.empty() && !o.resume.empty()) check_output_path(o.resume, "--resume", inputs);
+}
+
+// Test hook: CURVEFIT_TEST_HOLD_AT_CHECKPOINT=full:N (or subsample:N) makes the process wait,
+// once it has written a checkpoint at iteration N or later of that stage, until it is killed or
+// interrupted (SIGINT/SIGTERM, after which the fit stops as usual), so that a test can signal it
+// at a known point.
+void hold_for_test(const FitCheckpoint& checkpoint) {
+  const char* hold = std::getenv("CURVEFIT_TEST_HOLD_AT_CHECKPOINT");
+  if (!hold) return;
+  const std::string text = hold, stage = checkpoint.stage == FitStage::full ? "full:" : "subsample:";
+  if (text.rfind(stage, 0) != 0 || checkpoint.solver.iteration < std::atoi(text.c_str() + stage.size())) return;
+  while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+// --checkpoint FILE (or the --resume file when no other is named) is rewritten after every
+// accepted step; --resume FILE continues the fit it holds.
+void attach_checkpoints(const FitOptions& o, FitSpec& spec, FitCheckpoint& resume_from) {
+  if (!o.resume.empty()) {
+    resume_from = read_checkpoint(o.resume);
+    spec.resume = &resume_from;
+    spec.resume_source = "--resume " + o.resume;
+  }
+  const std::string path = o.checkpoint.empty() ? o.resume : o.checkpoint;
+  if (path.empty()) return;
+  spec.on_checkpoint = [path](const FitCheckpoint& checkpoint) {
+    write_checkpoint(path, checkpoint);
+    hold_for_test(checkpoint);
+  };
 }
 
 // One chunk's rows as delimited text: x..., y, fit, residual.
@@ -354,6 +390,8 @@ int run_fit(const FitOptions& o) {
   check_outputs(o);
   remove_stale_files(temporary_directory(o.temp_dir));  // spill files of killed runs
   FitSpec spec = fit_spec(o);
+  FitCheckpoint resume_from;
+  attach_checkpoints(o, spec, resume_from);
   const bool show_progress = !o.quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
   ProgressDisplay progress(show_progress);
   attach_progress(o, spec, progress, show_progress);
@@ -442,6 +480,11 @@ void register_fit_command(CLI::App& app, Context& context) {
   command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
       ->check(CLI::IsMember({"x", "y", "xy"}))
       ->needs(plot);
+  command->add_option("--checkpoint", o->checkpoint,
+                      "Rewrite this file (atomically) with the solver's state after every iteration, for --resume");
+  command->add_option("--resume", o->resume,
+                      "Continue the fit saved in this checkpoint file (same data and options; refused otherwise) "
+                      "to the uninterrupted fit's result; keeps checkpointing to it unless --checkpoint names another");
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
   command->add_flag("-q,--quiet", o->quiet, "Print nothing but the report (without notes) and errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");

@@ -125,6 +125,28 @@ class DogboxStrategy final : public tr::TrustRegionStrategy {
     ++accepted_steps_;
   }
   double radius() const override { return Delta_; }
+  // Between iterations: the radius and its first value, the scaling, the variables held on a
+  // bound, and how many steps were accepted (the radius rules treat the first step apart).
+  void save(SolverState& state) const override {
+    state.scalars["dogbox.Delta"] = Delta_;
+    state.scalars["dogbox.initial_guess"] = initial_guess_;
+    state.scalars["dogbox.accepted_steps"] = accepted_steps_;
+    state.scalars["dogbox.bounded"] = bounded_ ? 1 : 0;
+    state.scalars["dogbox.jac_scale"] = jac_scale_ ? 1 : 0;
+    state.vectors["dogbox.scale"] = scale_;
+    state.vectors["dogbox.scale_inv"] = scale_inv_;
+    state.vectors["dogbox.on_bound"] = on_bound_.cast<double>();
+  }
+  void restore(const SolverState& state) override {
+    Delta_ = tr::saved_scalar(state, "dogbox.Delta");
+    initial_guess_ = tr::saved_scalar(state, "dogbox.initial_guess");
+    accepted_steps_ = static_cast<int>(tr::saved_scalar(state, "dogbox.accepted_steps"));
+    bounded_ = tr::saved_scalar(state, "dogbox.bounded") != 0;
+    jac_scale_ = tr::saved_scalar(state, "dogbox.jac_scale") != 0;
+    scale_ = tr::saved_vector(state, "dogbox.scale", scale_.size());
+    scale_inv_ = tr::saved_vector(state, "dogbox.scale_inv", scale_inv_.size());
+    on_bound_ = tr::saved_vector(state, "dogbox.on_bound", on_bound_.size()).cast<int>();
+  }
   Eigen::VectorXi active_mask(const tr::ConstVecRef&) const override { return on_bound_; }
 
  private:

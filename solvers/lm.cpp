@@ -383,6 +383,22 @@ class LmStrategy final : public tr::TrustRegionStrategy {
   }
 
   double radius() const override { return delta_; }
+  // Between iterations: the radius, the LM parameter (the next search starts from it), ||D x||,
+  // whether a step has been taken yet, and D (MINPACK mode 1 keeps its running maximum).
+  void save(SolverState& state) const override {
+    state.scalars["lm.delta"] = delta_;
+    state.scalars["lm.par"] = par_;
+    state.scalars["lm.xnorm"] = xnorm_;
+    state.scalars["lm.first_step"] = first_step_ ? 1 : 0;
+    state.vectors["lm.diag"] = ws_.diag;
+  }
+  void restore(const SolverState& state) override {
+    delta_ = tr::saved_scalar(state, "lm.delta");
+    par_ = tr::saved_scalar(state, "lm.par");
+    xnorm_ = tr::saved_scalar(state, "lm.xnorm");
+    first_step_ = tr::saved_scalar(state, "lm.first_step") != 0;
+    ws_.diag = tr::saved_vector(state, "lm.diag", ws_.diag.size());
+  }
 
  private:
   // Actual relative reduction; a cost that grew a hundredfold (or is not finite: residuals that

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,31 @@ struct IterationInfo {
   double radius = 0;         // trust-region radius after the update
   int nfev = 0;              // evaluations so far
   int njev = 0;              // linearizations (Jacobian passes) so far
+};
+
+// Everything a run needs to continue from an accepted point exactly as it would have gone on
+// (a checkpoint): the point, its cost, the counts and history so far, and the strategy's own state
+// by name (radius, scaling, LM parameter, ...). The linearization is not kept: it is recomputed at
+// x, which gives the same bits (the objective is deterministic).
+struct SolverState {
+  Eigen::VectorXd start;     // SolverResult::start of the run
+  Eigen::VectorXd x;         // the current (accepted) point
+  double cost = 0;           // at x
+  int iteration = 0;
+  int nfev = 0;
+  int njev = 0;
+  std::vector<IterationInfo> history;
+  // Set when the step that reached x also met a stopping test: the run ends here, and a run
+  // resumed from this state only reports.
+  std::optional<Status> status;
+  std::map<std::string, double> scalars;
+  std::map<std::string, Eigen::VectorXd> vectors;
+};
+
+// A state that cannot continue this run (wrong size, a missing entry, or a cost at x that differs
+// from the one recorded: other data or another model).
+struct ResumeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 struct SolverOptions {
@@ -105,6 +132,13 @@ struct SolverOptions {
   const std::atomic<bool>* interrupt = nullptr;
   // Keep the per-iteration history in the result.
   bool keep_history = true;
+  // Called with the run's state at the start and after every accepted step (before `callback`),
+  // for checkpoints.
+  std::function<void(const SolverState&)> on_state;
+  // Continue the run from this state (saved by on_state of a run with the same objective and
+  // options) instead of starting from x0; the counts and history go on from it, so that the
+  // result is the one the uninterrupted run gives. Throws ResumeError when it does not fit.
+  const SolverState* resume = nullptr;
 };
 
 // Whether x_scale is 'jac' for this method: x_scale empty and x_scale_jac, whose default is each

@@ -227,6 +227,22 @@ class TrfStrategy final : public tr::TrustRegionStrategy {
     if (jac_scale_) tr::update_jac_scale(lin.col_norms, scale_inv_, scale_, false);
   }
   double radius() const override { return Delta_; }
+  // Between iterations: the radius, the last LM parameter of the subproblem (its next solve starts
+  // from it) and the scaling ('jac' grows with the column norms).
+  void save(SolverState& state) const override {
+    state.scalars["trf.Delta"] = Delta_;
+    state.scalars["trf.alpha"] = alpha_;
+    state.scalars["trf.jac_scale"] = jac_scale_ ? 1 : 0;
+    state.vectors["trf.scale"] = scale_;
+    state.vectors["trf.scale_inv"] = scale_inv_;
+  }
+  void restore(const SolverState& state) override {
+    Delta_ = tr::saved_scalar(state, "trf.Delta");
+    alpha_ = tr::saved_scalar(state, "trf.alpha");
+    jac_scale_ = tr::saved_scalar(state, "trf.jac_scale") != 0;
+    scale_ = tr::saved_vector(state, "trf.scale", scale_.size());
+    scale_inv_ = tr::saved_vector(state, "trf.scale_inv", scale_inv_.size());
+  }
   Eigen::VectorXi active_mask(const tr::ConstVecRef& x) const override {
     return tr::find_active_constraints(x, lb_, ub_);
   }

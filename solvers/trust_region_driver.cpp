@@ -13,6 +13,19 @@ Eigen::VectorXi TrustRegionStrategy::active_mask(const ConstVecRef& x) const {
   return Eigen::VectorXi::Zero(x.size());
 }
 
+double saved_scalar(const SolverState& state, const std::string& name) {
+  const auto found = state.scalars.find(name);
+  if (found == state.scalars.end()) throw ResumeError("the saved state has no " + name);
+  return found->second;
+}
+
+Vec saved_vector(const SolverState& state, const std::string& name, Eigen::Index size) {
+  const auto found = state.vectors.find(name);
+  if (found == state.vectors.end() || found->second.size() != size)
+    throw ResumeError("the saved state has no " + name + " of " + std::to_string(size) + " values");
+  return found->second;
+}
+
 namespace {
 
 // The pushed components that could not move from the start: all of them where the residuals or
@@ -100,7 +113,59 @@ struct Run {
     const IterationInfo info{iteration, cost, cost_change, step_norm, optimality.reported,
                              strategy.radius(), result.nfev, result.njev};
     if (options.keep_history) result.history.push_back(info);
+    if (options.on_state) options.on_state(state());
     if (options.callback && !options.callback(info) && !status) status = Status::interrupted;
+  }
+
+  // What the next iterations depend on, at the current point.
+  SolverState state() const {
+    SolverState s;
+    s.start = result.start;
+    s.x = x;
+    s.cost = cost;
+    s.iteration = iteration;
+    s.nfev = result.nfev;
+    s.njev = result.njev;
+    s.history = result.history;
+    s.status = status;
+    strategy.save(s);
+    return s;
+  }
+
+  // The start: x0 moved strictly inside the bounds, evaluated, the strategy's scaling and radius.
+  void begin(const Eigen::VectorXd& x0) {
+    const Eigen::Index n = objective.num_params();
+    x = x0;
+    Start start = feasible_start(objective, x, lower_bounds(options, n), upper_bounds(options, n));
+    result.start = x;
+    result.nfev = result.njev = start.evaluations;
+    cost = start.evaluation.cost;
+    lin = std::move(start.evaluation.lin);
+    g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
+    strategy.start(x, g, lin, cost);
+    arrived(0, 0);
+  }
+
+  // The point, counts, history and strategy of a saved state; x is linearized again (not counted).
+  void resume(const SolverState& saved) {
+    if (saved.x.size() != x.size() || saved.start.size() != x.size())
+      throw ResumeError("the saved state has " + std::to_string(saved.x.size()) + " parameters, the run " +
+                        std::to_string(x.size()));
+    x = saved.x;
+    Evaluation e = objective.evaluate(x, true);
+    if (!e.finite || !e.has_linearization || e.cost != saved.cost)
+      throw ResumeError("the cost at the saved point is not the saved one (other data or another model)");
+    result.start = saved.start;
+    result.nfev = saved.nfev;
+    result.njev = saved.njev;
+    if (options.keep_history) result.history = saved.history;
+    iteration = saved.iteration;
+    status = saved.status;
+    cost = saved.cost;
+    lin = std::move(e.lin);
+    g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
+    strategy.restore(saved);
+    optimality = strategy.measure(x, g, lin, cost);
   }
 
   // One evaluation of the trial point; one the strategy would accept also carries the Jacobian,
@@ -168,17 +233,11 @@ struct Run {
 
 SolverResult run_trust_region(Objective& objective, const Eigen::VectorXd& x0, const SolverOptions& options,
                               SolverWorkspace& workspace, TrustRegionStrategy& strategy) {
-  const Eigen::Index n = objective.num_params();
   Run run(objective, options, workspace, strategy);
-  run.x = x0;
-  Start start = feasible_start(objective, run.x, lower_bounds(options, n), upper_bounds(options, n));
-  run.result.start = run.x;
-  run.result.nfev = run.result.njev = start.evaluations;
-  run.cost = start.evaluation.cost;
-  run.lin = std::move(start.evaluation.lin);
-  run.g.noalias() = run.lin.R.triangularView<Eigen::Upper>().transpose() * run.lin.qtf;
-  strategy.start(run.x, run.g, run.lin, run.cost);
-  run.arrived(0, 0);
+  if (options.resume)
+    run.resume(*options.resume);
+  else
+    run.begin(x0);
   while (!run.status) {
     if (run.optimality.scale_free <= options.gtol) {
       run.status = Status::gtol;

@@ -9,7 +9,14 @@
 // and prepare() (the factorization the steps from x need); then propose() / judge() until a trial
 // is accepted or a test stops the run. A trial the strategy would accept is linearized before it is
 // judged, so that a point whose Jacobian is not finite is judged as a failed step.
+//
+// Checkpoints: at the start and at every accepted point (after measure(), before prepare()) the
+// driver hands options.on_state the run's SolverState, with the strategy's own part from save().
+// A run with options.resume linearizes the saved x again (not counted: the run it continues has
+// counted it), checks that the cost there is the saved one bit for bit, and calls restore() where
+// a new run calls start(); every later step is then the uninterrupted run's.
 #include <optional>
+#include <string>
 
 #include <Eigen/Core>
 
@@ -64,9 +71,17 @@ class TrustRegionStrategy {
   // x moved to the accepted trial point, whose linearization is `lin`.
   virtual void accepted(const Linearization& lin) { (void)lin; }
   virtual double radius() const = 0;
+  // The state the next iterations depend on (radius, scaling, ...), into state.scalars / vectors;
+  // and its restoration in place of start() when a run continues from a checkpoint.
+  virtual void save(SolverState& state) const = 0;
+  virtual void restore(const SolverState& state) = 0;
   // -1 / 0 / +1 per variable at the end of the run.
   virtual Eigen::VectorXi active_mask(const ConstVecRef& x) const;
 };
+
+// A saved entry of a strategy's state; ResumeError when it is missing (or has the wrong size).
+double saved_scalar(const SolverState& state, const std::string& name);
+Vec saved_vector(const SolverState& state, const std::string& name, Eigen::Index size);
 
 // The driver's own slots in the run's SolverWorkspace: vectors 0..3 hold x, g = J^T f, the step
 // and the trial point; a strategy takes its vectors from kDriverVectors on, and all the matrices.

@@ -115,6 +115,8 @@ SolverResult solve_from(Objective& objective, const Eigen::VectorXd& x0, const S
                         const FitRequest& request, const std::vector<int>& free) {
   try {
     return solve(objective, x0, options);
+  } catch (const ResumeError& error) {
+    throw UsageError(request.resume_source + ": cannot resume from this checkpoint: " + error.what());
   } catch (const std::invalid_argument& error) {
     Eigen::VectorXd full = request.p0;
     for (std::size_t j = 0; j < free.size(); ++j) full[free[j]] = x0[static_cast<Eigen::Index>(j)];
@@ -273,9 +275,70 @@ void record_start(const SolverResult& solved, const std::vector<int>& free, FitR
     result.used.init[free[j]] = solved.start[static_cast<Eigen::Index>(j)];
 }
 
+// Whether the solver evaluates the Jacobian at trial points of an objective with these options.
+bool linearizes_trials(const FitRequest& request, const ChunkedObjectiveOptions& options) {
+  using Trials = SolverOptions::TrialLinearization;
+  const Trials trials = request.solver.trial_linearization;
+  return trials == Trials::always || (trials == Trials::objective_default && options.linearize_at_trial_points);
+}
+
+// The checkpoints of one fit: what they all share (the problem, the plan's mode and chunk size,
+// the subsample fit's outcome once known) and the state a resumed fit continues from.
+struct Checkpoints {
+  const FitRequest& request;
+  FitCheckpoint shared;
+  long passes_before = 0;  // passes over the full data of the run a resumed fit continues
+  // An interrupted subsample fit hands the full fit a point the uninterrupted fit never starts
+  // from: no checkpoint is written after it (the last one, of the subsample fit, stays).
+  bool subsample_interrupted = false;
+
+  explicit Checkpoints(const FitRequest& r) : request(r) {
+    if (!request.on_checkpoint && !request.resume) return;
+    const ChunkedObjectiveOptions full = objective_options(request, request.data->rows());
+    const bool subsample = linearizes_trials(request, objective_options(request, 0));
+    shared.problem = problem_fingerprint(request, full.chunk_rows,
+                                         std::string("full fit ") + (linearizes_trials(request, full) ? "yes" : "no") +
+                                             ", subsample fit " + (subsample ? "yes" : "no"));
+    shared.mode = request.plan.mode;
+    shared.chunk_rows = full.chunk_rows;
+    if (!request.resume) return;
+    check_same_problem(request.resume->problem, shared.problem, request.resume_source);
+    passes_before = request.resume->passes;
+  }
+
+  bool resumes(FitStage stage) const { return request.resume && request.resume->stage == stage; }
+
+  // A solver of `stage` resumes from the checkpoint when it is of that stage, and hands its state
+  // to on_checkpoint after every accepted step.
+  void attach(SolverOptions& options, FitStage stage, const std::atomic<long>* passes) {
+    if (resumes(stage)) options.resume = &request.resume->solver;
+    if (!request.on_checkpoint) return;
+    options.on_state = [this, stage, passes](const SolverState& state) {
+      if (subsample_interrupted) return;
+      FitCheckpoint checkpoint = shared;
+      checkpoint.stage = stage;
+      checkpoint.passes = passes ? passes_before + passes->load() : 0;
+      checkpoint.solver = state;
+      request.on_checkpoint(checkpoint);
+    };
+  }
+};
+
+// The subsample fit's outcome, from a checkpoint of the full fit that came after it.
+Eigen::VectorXd subsample_from_checkpoint(const FitCheckpoint& saved, const std::vector<int>& free,
+                                          FitResult& result) {
+  result.subsample_nfev = saved.subsample_nfev;
+  result.subsample_rows = saved.subsample_rows;
+  if (saved.subsample_start.size() == static_cast<Eigen::Index>(free.size()))
+    for (std::size_t j = 0; j < free.size(); ++j)
+      result.used.init[free[j]] = saved.subsample_start[static_cast<Eigen::Index>(j)];
+  return saved.solver.x;
+}
+
 // 1. The subsample fit, in RAM, from x0; returns its solution (or x0 when it fails).
 Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>& free,
-                              const Eigen::VectorXd& x0, FitResult& result) {
+                              const Eigen::VectorXd& x0, FitResult& result, Checkpoints& checkpoints) {
+  if (checkpoints.resumes(FitStage::full)) return subsample_from_checkpoint(*request.resume, free, result);
   const bool interrupted_early = request.solver.interrupt && request.solver.interrupt->load();
   if (!request.plan.subsample || request.plan.subsample_stride <= 1 || interrupted_early) return x0;
   ChunkedObjectiveOptions options = objective_options(request, 0);
@@ -286,8 +349,14 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   std::atomic<long> sample_passes{0};
   options.pass_counter = &sample_passes;
   ChunkedObjective objective(*request.model, *sample, options);
-  const SolverResult solved = solve_from(objective, x0, solver_options(request, free, true), request, free);
+  SolverOptions solver = solver_options(request, free, true);
+  checkpoints.attach(solver, FitStage::subsample, nullptr);
+  const SolverResult solved = solve_from(objective, x0, solver, request, free);
   result.subsample_nfev = solved.nfev;
+  checkpoints.subsample_interrupted = solved.status == Status::interrupted;
+  checkpoints.shared.subsample_nfev = solved.nfev;
+  checkpoints.shared.subsample_rows = result.subsample_rows;
+  checkpoints.shared.subsample_start = solved.start;
   record_start(solved, free, result);
   return solved.status != Status::failed && solved.x.allFinite() ? solved.x : x0;
 }
@@ -333,7 +402,8 @@ FitResult fit(const FitRequest& request) {
   result.threads = request.plan.threads > 0 ? request.plan.threads : 0;
   echo_settings(request, result.used);
 
-  const Eigen::VectorXd x0 = fit_subsample(request, free, take(request.p0, free), result);
+  Checkpoints checkpoints(request);
+  const Eigen::VectorXd x0 = fit_subsample(request, free, take(request.p0, free), result, checkpoints);
 
   // 2. The full fit.
   std::atomic<long> passes{0};
@@ -344,7 +414,9 @@ FitResult fit(const FitRequest& request) {
   std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
-  const SolverResult solved = solve_from(*objective, x0, solver_options(request, free, false), request, free);
+  SolverOptions solver = solver_options(request, free, false);
+  checkpoints.attach(solver, FitStage::full, &passes);
+  const SolverResult solved = solve_from(*objective, x0, solver, request, free);
   // Values checked in the first full pass (a mapped file) are checked here if no pass completed.
   const auto* memory = dynamic_cast<const MemoryDataSource*>(request.data);
   if (memory && solved.status != Status::interrupted) memory->check_values();
@@ -355,7 +427,11 @@ FitResult fit(const FitRequest& request) {
   fill_statistics(request, *objective, solved, free, result);
   if (request.covariance != CovarianceKind::standard && solved.status != Status::failed)
     apply_sandwich_covariance(request, solved, free, passes, result);
-  result.passes = passes.load();
+  result.passes = checkpoints.passes_before + passes.load();
+  if (request.resume)
+    result.used.notes.push_back("resumed from " + request.resume_source + " at iteration " +
+                                std::to_string(request.resume->solver.iteration) + " of the " +
+                                (request.resume->stage == FitStage::full ? "full fit" : "subsample fit"));
   result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
 }

@@ -18,6 +18,7 @@
 
 #include <Eigen/Core>
 
+#include "core/engine/checkpoint.h"
 #include "core/engine/chunked_objective.h"
 #include "core/data/data_source.h"
 #include "core/data/memory_source.h"
@@ -111,6 +112,15 @@ struct FitRequest {
   // If not null: rows done in the current full-data pass (reset at each pass start, advanced
   // after every chunk by the workers), for a progress display polling from its own thread.
   std::atomic<std::size_t>* progress_rows = nullptr;
+  // Checkpoints (core/engine/checkpoint.h): called with the state to resume from at the start and
+  // after every accepted step of the subsample fit and of the full fit.
+  std::function<void(const FitCheckpoint&)> on_checkpoint;
+  // Continue from this checkpoint instead of starting from p0; it must be of the same problem
+  // (UsageError naming what differs, prefixed by resume_source). The counts, history, parameters
+  // and covariance are then the uninterrupted fit's; `passes` adds the passes of this run (one of
+  // them linearizes the saved point again).
+  const FitCheckpoint* resume = nullptr;
+  std::string resume_source;
 };
 
 // Profile-likelihood confidence intervals (core/engine/profile.h), when asked for.

@@ -334,8 +334,10 @@ FitPlan plan_fit(const FitSpec& spec) {
                : setup.data_files.empty()              ? DataLocation::in_memory
                : setup.info.format == FileFormat::hdf5 ? DataLocation::hdf5_file
                                                        : DataLocation::csv_file;
-  r.mode = spec.mode;
-  r.chunk_rows = spec.chunk_rows;
+  // A resumed fit runs with its checkpoint's plan unless told otherwise (the chunk size changes
+  // the bits; checkpoint.h).
+  r.mode = spec.resume && spec.mode == FitMode::automatic ? spec.resume->mode : spec.mode;
+  r.chunk_rows = spec.resume && spec.chunk_rows == 0 ? spec.resume->chunk_rows : spec.chunk_rows;
   r.file_bytes = r.location == DataLocation::csv_file ? setup.info.file_bytes : 0;
   r.writes_fitted_csv = spec.writes_fitted_csv;
   setup.plan = make_plan(r);
@@ -560,6 +562,9 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.on_iteration = spec.on_iteration;
   request.on_pass = spec.on_pass;
   request.progress_rows = spec.progress_rows;
+  request.on_checkpoint = spec.on_checkpoint;
+  request.resume = spec.resume;
+  request.resume_source = spec.resume_source;
 }
 
 }  // namespace

@@ -111,6 +111,11 @@ struct FitSpec {
   std::function<void(long pass)> on_pass;
   std::atomic<std::size_t>* progress_rows = nullptr;
   const std::atomic<bool>* interrupt = nullptr;
+  // Checkpoints and resuming (see FitRequest; core/engine/checkpoint.h). A resumed fit takes the
+  // checkpoint's mode and chunk size where mode is automatic and chunk_rows 0.
+  std::function<void(const FitCheckpoint&)> on_checkpoint;
+  const FitCheckpoint* resume = nullptr;
+  std::string resume_source;  // names the checkpoint in messages
 };
 
 // What is decided before the data are read: the model, a look at the data, the memory limit and

@@ -77,6 +77,8 @@ FitRequest Profiler::refit_request() const {
   r.on_iteration = nullptr;
   r.on_pass = nullptr;
   r.progress_rows = nullptr;
+  r.on_checkpoint = nullptr;  // the checkpoint is the fit's own, not a refit's
+  r.resume = nullptr;
   r.solver.ftol = r.solver.xtol = kRefitTolerance;
   r.solver.keep_history = false;
   return r;

@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/model/generate.h"
 #include "core/model/model_library.h"
+#include "core/output/checkpoint_file.h"
 #include "core/output/report.h"
 #include "core/version.h"
 #include "memory/memory_manager.h"
@@ -215,12 +216,29 @@ std::shared_ptr<PythonModel> python_model(const py::dict& o, const FitSpec& spec
                                        option<int>(o, "num_predictors", 1), lower, upper);
 }
 
+// checkpoint= and resume= (docs/checkpoint.md): the file rewritten after every accepted step (the
+// resume file when none is named), and the checkpoint to continue from.
+void attach_checkpoints(const py::dict& o, FitSpec& spec, FitCheckpoint& resume_from) {
+  const std::string resume = option<std::string>(o, "resume", "");
+  const std::string path = option<std::string>(o, "checkpoint", resume);
+  if (path.empty()) return;
+  if (spec.data_path.empty()) throw UsageError("checkpoint and resume need the data in a file");
+  if (!resume.empty()) {
+    resume_from = read_checkpoint(resume);
+    spec.resume = &resume_from;
+    spec.resume_source = "resume=" + resume;
+  }
+  spec.on_checkpoint = [path](const FitCheckpoint& checkpoint) { write_checkpoint(path, checkpoint); };
+}
+
 // Runs the fit with the GIL released. Ctrl-C: the iteration callback takes the GIL, lets Python
 // run its signal handlers and, on KeyboardInterrupt, asks the fit to stop at its best point; the
 // result then says "interrupted" and the Python layer raises KeyboardInterrupt with it attached.
 NativeResult run_fit(const py::dict& o) {
   std::unique_ptr<ArraySource> converted;
   FitSpec spec = fit_spec(o, converted);
+  FitCheckpoint resume_from;
+  attach_checkpoints(o, spec, resume_from);
   const std::shared_ptr<PythonModel> own_model = python_model(o, spec);
   if (own_model) {
     if (spec.source) throw UsageError("a Python function model needs contiguous float64 arrays");

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -266,3 +267,28 @@ def test_temp_dir_holds_the_spill_of_a_streamed_csv(peak_csv, tmp_path):
     in_memory = curvefit.fit(str(path), "gaussian", x="t", y="signal", sigma="err")
     assert streamed.params == pytest.approx(in_memory.params, rel=1e-10)
     assert list(spill.iterdir()) == []
+
+
+
+def test_checkpoint_and_resume(cli, tmp_path):
+    """A command-line fit killed (SIGKILL) after the checkpoint of iteration 2, resumed from Python,
+    gives the uninterrupted fit's bits; another method is refused by name."""
+    path = str(tmp_path / "g.h5")
+    curvefit.generate(path, "gaussian", 20000, noise=0.05)
+    start = {"a": 0.5, "mu": 3, "sigma": 2}
+    whole = curvefit.fit(path, "gaussian", p0=start)
+    ckpt = tmp_path / "fit.ckpt"
+    env = dict(os.environ, CURVEFIT_TEST_HOLD_AT_CHECKPOINT="full:2")
+    killed = subprocess.Popen([cli, "fit", path, "--model", "gaussian", "--p0", "a=0.5,mu=3,sigma=2", "-q",
+                               "--checkpoint", str(ckpt)], env=env, stdout=subprocess.DEVNULL)
+    while not (ckpt.exists() and json.loads(ckpt.read_text())["solver"]["iteration"] >= 2):
+        assert killed.poll() is None, "the fit ended before it was killed"
+        time.sleep(0.005)  # a polling interval, not a timing assumption
+    killed.kill()
+    assert killed.wait() == -9
+    resumed = curvefit.fit(path, "gaussian", p0=start, resume=ckpt)
+    assert resumed.to_dict()["params"] == whole.to_dict()["params"]
+    assert np.array_equal(resumed.covariance, whole.covariance)
+    assert resumed.to_dict()["iterations"] == whole.to_dict()["iterations"]
+    with pytest.raises(ValueError, match="method is trf there, dogbox here"):
+        curvefit.fit(path, "gaussian", p0=start, method="dogbox", resume=ckpt)
