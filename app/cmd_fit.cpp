@@ -210,8 +210,10 @@ void check_outputs(const FitOptions& o) {
   }
   if (!o.output.empty() && !o.plot.empty() && (o.output == o.plot || same_file(o.output, o.plot)))
     throw UsageError("--output and --plot name the same file");
-  if ((!o.checkpoint.empty() || !o.resume.empty()) && o.data == "-")
+  if ((!o.checkpoint.empty() || !o.resume.empty()) && o.data.size() == 1 && o.data.front() == "-")
     throw UsageError("--checkpoint and --resume need DATA in a file (standard input cannot be read again)");
+  if ((!o.checkpoint.empty() || !o.resume.empty()) && o.data.size() != 1)
+    throw UsageError("--checkpoint and --resume take one data file (the checkpoint records its identity)");
   if (!o.checkpoint.empty()) check_output_path(o.checkpoint, "--checkpoint", inputs);
   if (o.checkpoint.empty() && !o.resume.empty()) check_output_path(o.resume, "--resume", inputs);
 }

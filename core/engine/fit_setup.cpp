@@ -562,6 +562,8 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.on_iteration = spec.on_iteration;
   request.on_pass = spec.on_pass;
   request.progress_rows = spec.progress_rows;
+  if ((spec.on_checkpoint || spec.resume) && prepared.setup.data_files.size() != 1)
+    throw UsageError("--checkpoint and --resume take one data file (the checkpoint records its identity)");
   request.on_checkpoint = spec.on_checkpoint;
   request.resume = spec.resume;
   request.resume_source = spec.resume_source;
