@@ -3,6 +3,7 @@
 // Process policy lives in app/: signal handlers (app/signals.h) and the one place where errors
 // become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON object on
 // stdout).
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 #include "app/error_exit.h"
 #include "app/suggest.h"
 #include "app/signals.h"
+#include "core/data/temp_files.h"
+#include "core/engine/distributed.h"
 #include "core/errors.h"
 #include "core/version.h"
 #include "memory/memory_manager.h"
@@ -25,9 +28,18 @@ bool wants_json(int argc, char** argv) {
   return false;
 }
 
-}  // namespace
+// Under mpirun/srun every rank runs this same program; rank 0 alone writes to stdout (report,
+// JSON) and reports errors, the others' stdout goes to /dev/null. An error every rank agreed on
+// (core/engine/distributed.h) ends each rank with its exit code; any other error on one rank ends
+// the whole job through MPI_Abort, since the others may be waiting for it in a collective.
+int finish(int code) {
+  Distributed& world = distributed();
+  if (code != 0 && world.size() > 1 && !world.failure_agreed()) world.abort(code);
+  stop_distributed();
+  return code;
+}
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   app::install_signal_handlers();
   map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
@@ -60,8 +72,19 @@ int main(int argc, char** argv) {
     if (wants_json(argc, argv)) std::cout << app::error_json(kExitUsage, e.what()) << std::endl;
     return kExitUsage;
   } catch (...) {
+    if (!distributed().is_root()) {
+      remove_temporary_files();
+      return app::classify_current_exception().first;
+    }
     return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
-  map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   }
   return context.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  start_distributed(&argc, &argv);
+  if (!distributed().is_root() && !std::freopen("/dev/null", "w", stdout)) return finish(kExitIo);
+  return finish(run(argc, argv));
 }

@@ -5,6 +5,8 @@ packages=(cmake ninja-build g++ pkg-config
   libeigen3-dev libceres-dev libtbb-dev libcli11-dev libhdf5-dev nlohmann-json3-dev
   libfast-float-dev libsleef-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev hdf5-tools libxml2-utils
+  # Distributed fits (CURVEFIT_MPI) and their tests: Open MPI's library and mpirun.
+  libopenmpi-dev openmpi-bin
   # Independent references for tests and the bench harness, and the Python module's build and
   # tests (Debian's /usr/bin/python3).
   python3-numpy python3-scipy python3-h5py python3-pandas
