@@ -30,11 +30,26 @@ bool wants_json(int argc, char** argv) {
 
 // Under mpirun/srun every rank runs this same program; rank 0 alone writes to stdout (report,
 // JSON) and reports errors, the others' stdout goes to /dev/null. An error every rank agreed on
-// (core/engine/distributed.h) ends each rank with its exit code; any other error on one rank ends
-// the whole job through MPI_Abort, since the others may be waiting for it in a collective.
-int finish(int code) {
+// (core/engine/distributed.h) ends each rank with its exit code; any other error ends the whole
+// job through MPI_Abort (after rank 0 printed it), since the other ranks may be waiting for this
+// one in a collective. Outcomes (converged, not converged, interrupted) are the same on every rank.
+int report_and_end(int argc, char** argv) {
   Distributed& world = distributed();
-  if (code != 0 && world.size() > 1 && !world.failure_agreed()) world.abort(code);
+  int code = 0;
+  if (world.is_root()) {
+    code = app::report_error(wants_json(argc, argv), std::cout, std::cerr);
+  } else {
+    code = app::classify_current_exception().first;
+    remove_temporary_files();
+  }
+  if (world.size() > 1 && !world.failure_agreed()) {
+    std::cout.flush();
+    world.abort(code);
+  }
+  return code;
+}
+
+int finish(int code) {
   stop_distributed();
   return code;
 }
@@ -72,11 +87,7 @@ int run(int argc, char** argv) {
     if (wants_json(argc, argv)) std::cout << app::error_json(kExitUsage, e.what()) << std::endl;
     return kExitUsage;
   } catch (...) {
-    if (!distributed().is_root()) {
-      remove_temporary_files();
-      return app::classify_current_exception().first;
-    }
-    return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
+    return report_and_end(argc, argv);
   }
   return context.exit_code;
 }

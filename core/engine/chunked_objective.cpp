@@ -1,6 +1,7 @@
 #include "core/engine/chunked_objective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -531,10 +532,13 @@ void ChunkedObjective::combine_slots(bool linearize) {
   for (std::size_t step = 1; step < num_slots_; step *= 2)
     combine_level(step, linearize, [&](std::size_t a) { return node_owner(a, 2 * step) == rank_; });
   if (ranks_ == 1) return;
+  const auto start = std::chrono::steady_clock::now();
   exchange_subtrees(linearize);
   // Then the nodes that span several ranks, on every rank alike.
   for (std::size_t step = 1; step < num_slots_; step *= 2)
     combine_level(step, linearize, [&](std::size_t a) { return node_owner(a, 2 * step) < 0; });
+  exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ++exchanges_;
 }
 
 void ChunkedObjective::exchange_subtrees(bool linearize) {

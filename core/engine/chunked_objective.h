@@ -181,8 +181,12 @@ class ChunkedObjective : public Objective {
   static constexpr std::size_t kRememberedPoints = 8;
   // The slots and rows rank `rank` of `size` owns for m rows in chunks of chunk_rows.
   static RankShare rank_share(std::size_t m, std::size_t chunk_rows, int rank, int size);
-  // Doubles this rank sent in the last tree exchange (0 for one process), for the benchmark.
+  // Across ranks: doubles this rank sent in the last exchange of subtree roots, and the time
+  // spent in exchanges (after the ranks agreed on the pass's status: the reduction itself, not the
+  // wait for the slowest rank) and their number. 0 for one process.
   std::size_t doubles_sent_last_pass() const { return doubles_sent_; }
+  double exchange_seconds() const { return exchange_seconds_; }
+  long exchanges() const { return exchanges_; }
 
   struct Impl;  // defined in the .cpp; public so that the per-chunk helper there can name it
 
@@ -225,6 +229,8 @@ class ChunkedObjective : public Objective {
   int ranks_ = 1;
   std::vector<RankShare> shares_;   // every rank's, by rank
   std::size_t doubles_sent_ = 0;
+  double exchange_seconds_ = 0;
+  long exchanges_ = 0;
   int threads_ = 1;
   long passes_ = 0;
 };

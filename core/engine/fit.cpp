@@ -336,6 +336,9 @@ FitResult fit(const FitRequest& request) {
   // 3. Statistics and covariance at the solution.
   fill_statistics(request, *objective, solved, free, result);
   result.passes = passes.load();
+  result.exchanges = objective->exchanges();
+  result.exchange_s = objective->exchange_seconds();
+  result.exchange_bytes = objective->doubles_sent_last_pass() * sizeof(double);
   result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
 }

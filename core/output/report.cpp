@@ -294,6 +294,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"chunk_rows", r.chunk_rows},
       {"threads", r.threads},
       {"ranks", r.ranks},
+      {"exchange", {{"count", r.exchanges}, {"seconds", r.exchange_s}, {"bytes_sent_last", r.exchange_bytes}}},
       {"memory",
        {{"limit_bytes", r.used.memory_limit_bytes},
         {"predicted_peak_bytes", r.used.predicted_peak_bytes},

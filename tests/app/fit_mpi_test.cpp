@@ -7,7 +7,9 @@
 // are shared unevenly between the ranks.
 #include <H5Cpp.h>
 
+#include <chrono>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -156,6 +158,68 @@ TEST_F(FitMpi, RankKilledBySignalEndsTheJob) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.exit_code, 124) << "timed out: a rank waited for the killed one\n" << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;  // no report from rank 0
+}
+
+// Ctrl-C. The fit is kept running by tolerances it cannot meet (as in fit_signal_test.cpp); the
+// test waits for rank 0's first iteration line, never for a fixed time.
+class FitMpiInterrupt : public FitMpi {
+ public:
+  // Starts a 2-rank fit and returns once it iterates; `pid_of_mpirun` is the launcher's child.
+  void start() {
+    const std::string file = *dir_ / "long.h5";
+    if (!fs::exists(file)) {
+      const RunResult g = run({"generate", "--model", "exponential", "--points", "200000", "--noise", "0.05",
+                               "--out", file, "-q"});
+      ASSERT_EQ(g.exit_code, 0) << g.err;
+    }
+    fit_ = std::make_unique<Process>(
+        std::vector<std::string>{"fit", file, "--model", "exponential", "--mode", "stream", "--ftol", "0", "--xtol",
+                                 "0", "--gtol", "1e-15", "--max-nfev", "1000000", "--json", "--progress", "-v"},
+        "", std::vector<std::string>{}, false, mpirun(2));
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (fit_->err_so_far().find("\n        1 ") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), end) << fit_->err_so_far();
+      ASSERT_TRUE(fit_->pump(50)) << "the fit ended before it was interrupted:\n" << fit_->err_so_far();
+    }
+  }
+  // Sends SIGINT to the children of the children of the launcher (`timeout`): `depth` 1 is mpirun,
+  // 2 one rank.
+  void interrupt(int depth) {
+    std::string pids = std::to_string(fit_->pid());
+    for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
+    ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
+  }
+  // Rank 0's report of the best point so far.
+  RunResult finish() {
+    const RunResult r = fit_->wait();
+    EXPECT_NE(r.exit_code, 124) << "timed out\n" << r.err;
+    const nlohmann::json j = r.json();
+    EXPECT_EQ(j.at("status"), "interrupted") << r.err;
+    EXPECT_EQ(j.at("ranks"), 2);
+    EXPECT_GE(j.at("nfev").get<int>(), 2);
+    for (const auto& p : j.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
+    return r;
+  }
+
+ private:
+  std::unique_ptr<Process> fit_;
+};
+
+// SIGINT reaching one rank (here rank 0 or 1, whichever pgrep names first) stops every rank at the
+// same iteration (the ranks agree on the flag at each pass); all exit 130 and mpirun passes it on.
+TEST_F(FitMpiInterrupt, SigintToOneRankStopsEveryRankWithTheBestPoint) {
+  start();
+  interrupt(2);
+  EXPECT_EQ(finish().exit_code, 130);
+}
+
+// Ctrl-C to mpirun: Open MPI sends SIGTERM to every rank (which curvefit treats as SIGINT) and
+// kills them a second later; rank 0 reports within that second. mpirun then exits with its own
+// code (1), not the ranks' 130.
+TEST_F(FitMpiInterrupt, SigintToMpirunReportsTheBestPoint) {
+  start();
+  interrupt(1);
+  EXPECT_NE(finish().exit_code, 0);
 }
 
 }  // namespace
