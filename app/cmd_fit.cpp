@@ -417,6 +417,7 @@ void register_fit_command(CLI::App& app, Context& context) {
       "  curvefit fit data.h5 --x /t --y /signal --model \"a*exp(-b*x)+c\" --p0 a=1,b=0.1,c=0 --memory-limit 512MB\n"
       "  curvefit fit peaks.csv --model gaussian --loss soft_l1 --json --output fit.csv --plot fit.svg\n"
       "  cat data.csv | curvefit fit - --model linear\n"
+      "  mpirun -np 4 curvefit fit big.h5 --model exponential   # over 4 MPI ranks (or srun); same result\n"
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"

@@ -484,18 +484,22 @@ void combine_pair(ChunkedObjective::Impl::Slot& a, const ChunkedObjective::Impl:
   a.finite = a.finite && b.finite;
 }
 
-// A slot's partial result as doubles for the exchange between ranks, and back: the factor (when
-// linearizing), then the sums, ||f||^2, the moments of y and the finite flag.
+// A slot's partial result as doubles for the exchange between ranks, and back: the factor [R | Q^T f]
+// (n x (n + 1), as stored: the receiver must hold the very same bits), when linearizing, then the
+// sums, ||f||^2, the moments of y and the finite flag.
 constexpr std::size_t kSlotScalars = 8;
-void pack_slot(const ChunkedObjective::Impl::Slot& slot, bool linearize, std::vector<double>& out) {
-  if (linearize) out.insert(out.end(), slot.factor.data(), slot.factor.data() + slot.factor.size());
+std::size_t factor_doubles(int n_free) {
+  return static_cast<std::size_t>(n_free) * static_cast<std::size_t>(n_free + 1);
+}
+void pack_slot(const ChunkedObjective::Impl::Slot& slot, int n_free, bool linearize, std::vector<double>& out) {
+  if (linearize) out.insert(out.end(), slot.factor.data(), slot.factor.data() + factor_doubles(n_free));
   out.insert(out.end(), {slot.sums.rho, slot.sums.chi2, slot.sums.ss_residual, slot.f_norm2,
                          slot.moments.count, slot.moments.mean, slot.moments.m2, slot.finite ? 1.0 : 0.0});
 }
-const double* unpack_slot(const double* in, bool linearize, ChunkedObjective::Impl::Slot& slot) {
+const double* unpack_slot(const double* in, int n_free, bool linearize, ChunkedObjective::Impl::Slot& slot) {
   if (linearize) {
-    std::copy_n(in, slot.factor.size(), slot.factor.data());
-    in += slot.factor.size();
+    std::copy_n(in, factor_doubles(n_free), slot.factor.data());
+    in += factor_doubles(n_free);
   }
   slot.sums = {in[0], in[1], in[2]};
   slot.f_norm2 = in[3];
@@ -537,7 +541,9 @@ void ChunkedObjective::combine_slots(bool linearize) {
   // Then the nodes that span several ranks, on every rank alike.
   for (std::size_t step = 1; step < num_slots_; step *= 2)
     combine_level(step, linearize, [&](std::size_t a) { return node_owner(a, 2 * step) < 0; });
-  exchange_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fastest_exchange_seconds_ = exchanges_ == 0 ? seconds : std::min(fastest_exchange_seconds_, seconds);
+  exchange_seconds_ += seconds;
   ++exchanges_;
 }
 
@@ -554,8 +560,9 @@ void ChunkedObjective::exchange_subtrees(bool linearize) {
         roots[static_cast<std::size_t>(owner)].push_back(a);
     }
   std::vector<double> mine;
-  for (std::size_t a : roots[static_cast<std::size_t>(rank_)]) pack_slot(impl_->slots[a], linearize, mine);
+  for (std::size_t a : roots[static_cast<std::size_t>(rank_)]) pack_slot(impl_->slots[a], n_free_, linearize, mine);
   doubles_sent_ = mine.size();
+  most_doubles_sent_ = std::max(most_doubles_sent_, doubles_sent_);
   std::vector<int> counts;
   const std::vector<double> all = options_.distributed->all_gather(mine, counts);
   const double* in = all.data();
@@ -565,7 +572,7 @@ void ChunkedObjective::exchange_subtrees(bool linearize) {
         in += mine.size() / roots[r].size();
         continue;
       }
-      in = unpack_slot(in, linearize, impl_->slots[a]);
+      in = unpack_slot(in, n_free_, linearize, impl_->slots[a]);
     }
 }
 

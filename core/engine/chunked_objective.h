@@ -185,7 +185,9 @@ class ChunkedObjective : public Objective {
   // spent in exchanges (after the ranks agreed on the pass's status: the reduction itself, not the
   // wait for the slowest rank) and their number. 0 for one process.
   std::size_t doubles_sent_last_pass() const { return doubles_sent_; }
+  std::size_t most_doubles_sent() const { return most_doubles_sent_; }
   double exchange_seconds() const { return exchange_seconds_; }
+  double fastest_exchange_seconds() const { return fastest_exchange_seconds_; }
   long exchanges() const { return exchanges_; }
 
   struct Impl;  // defined in the .cpp; public so that the per-chunk helper there can name it
@@ -229,7 +231,9 @@ class ChunkedObjective : public Objective {
   int ranks_ = 1;
   std::vector<RankShare> shares_;   // every rank's, by rank
   std::size_t doubles_sent_ = 0;
+  std::size_t most_doubles_sent_ = 0;
   double exchange_seconds_ = 0;
+  double fastest_exchange_seconds_ = 0;
   long exchanges_ = 0;
   int threads_ = 1;
   long passes_ = 0;

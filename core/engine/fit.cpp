@@ -338,7 +338,8 @@ FitResult fit(const FitRequest& request) {
   result.passes = passes.load();
   result.exchanges = objective->exchanges();
   result.exchange_s = objective->exchange_seconds();
-  result.exchange_bytes = objective->doubles_sent_last_pass() * sizeof(double);
+  result.fastest_exchange_s = objective->fastest_exchange_seconds();
+  result.exchange_bytes = objective->most_doubles_sent() * sizeof(double);
   result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
 }

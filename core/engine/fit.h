@@ -153,9 +153,10 @@ struct FitResult {
   int threads = 1;
   int ranks = 1;                        // MPI ranks the fit ran on (1: one process)
   // Across ranks, the full fit's exchanges of partial factors (one per pass): their number, the
-  // total time they took (rank 0's), and the bytes rank 0 sent in the last one.
+  // total and the shortest time one took (rank 0's), and the most bytes rank 0 sent in one.
   long exchanges = 0;
   double exchange_s = 0;
+  double fastest_exchange_s = 0;
   std::size_t exchange_bytes = 0;
   std::vector<IterationInfo> history;   // of the full fit
   // Doubts about the answer for the reader (e.g. no better than a constant); empty when none.
