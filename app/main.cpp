@@ -75,6 +75,7 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!distributed().is_root()) return e.get_exit_code() == 0 ? 0 : kExitUsage;  // rank 0 says it
     if (e.get_exit_code() != 0) {
       const std::string correction = app::suggest_correction(app, argc, argv);
       if (!correction.empty()) {

@@ -54,7 +54,7 @@ print("| " + " | ".join(cells) + " |")
 
 echo "## Distributed fits (MPI)"
 echo
-echo "Command: \`bench/mpi.sh\` (BENCH_REPEATS=$repeats; medians). $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $("${mpirun[@]}" --version | head -1), $(date -u +%Y-%m-%d)."
+echo "Command: \`bench/mpi.sh\` (BENCH_REPEATS=$repeats; medians). $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $("${mpirun[@]}" --version | head -1), $(date -u +%Y-%m-%d), load average before the runs $(cut -d' ' -f1 /proc/loadavg)."
 echo "Model exponential, 3 parameters. Per pass: fit time / passes (includes the subsample fit, spread over the passes)."
 echo "Exchange: one reduction of the partial factors per pass (rank 0's time, mean and fastest of the fit's; 0 for one process); bytes: the most rank 0 sends in one pass."
 echo "Beyond 2 ranks the 2 cores are oversubscribed: those rows show correctness (same b to the last bit), not speed."
@@ -69,3 +69,5 @@ done
 for ranks in 0 1 2 3 4; do
   measure 1e6 "$ranks" fit "$small" --model exponential --mode memory --threads 1
 done
+echo
+echo "Load average after the runs: $(cut -d' ' -f1 /proc/loadavg)."
