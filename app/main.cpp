@@ -96,7 +96,12 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  start_distributed(&argc, &argv);
+  try {
+    start_distributed(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "curvefit: " << e.what() << "\n";
+    return kExitUsage;
+  }
   if (!distributed().is_root() && !std::freopen("/dev/null", "w", stdout)) return finish(kExitIo);
   return finish(run(argc, argv));
 }

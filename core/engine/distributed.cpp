@@ -2,15 +2,18 @@
 
 #include <cstdlib>
 #include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include "core/errors.h"
 
 #ifdef CURVEFIT_MPI
-// The C API only: Open MPI's and MPICH's deprecated C++ bindings need a library we do not link.
-#define OMPI_SKIP_MPICXX 1
-#define MPICH_SKIP_MPICXX 1
-#include <mpi.h>
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <filesystem>
 #endif
 
 namespace curvefit {
@@ -67,45 +70,96 @@ class SingleProcess final : public Distributed {
 };
 
 #ifdef CURVEFIT_MPI
+// The functions of the MPI module (core/engine/distributed_mpi.c), looked up once it is loaded.
+struct MpiModule {
+  int (*start)(int*, char***);
+  void (*stop)();
+  int (*rank)();
+  int (*size)();
+  unsigned long long (*min)(unsigned long long);
+  void (*min_ints)(const int*, int*, int);
+  void (*broadcast)(void*, int, int);
+  void (*gather_counts)(int, int*);
+  void (*gather_doubles)(const double*, int, double*, const int*, const int*);
+  void (*send)(const double*, int, int, int);
+  void (*receive)(double*, int, int, int);
+  void (*abort)(int);
+  void (*library)(char*, int);
+};
+
+template <class Function>
+void find(void* handle, const char* name, Function& function) {
+  function = reinterpret_cast<Function>(dlsym(handle, name));
+  if (!function) throw std::runtime_error(std::string("the MPI module lacks ") + name);
+}
+
+// Next to the executable (build tree: bin/ and lib/), where it was installed, or on the loader's path.
+// RTLD_GLOBAL: Open MPI's own plugins, which it loads in turn, need libmpi's symbols.
+void* open_module() {
+  std::vector<std::string> candidates;
+  std::error_code ignored;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ignored);
+  if (!exe.empty()) candidates.push_back((exe.parent_path().parent_path() / "lib" / "libcurvefit_mpi.so").string());
+  candidates.push_back(CURVEFIT_MPI_MODULE);
+  candidates.push_back("libcurvefit_mpi.so");
+  std::string errors;
+  for (const std::string& path : candidates) {
+    if (path.find('/') != std::string::npos && !std::filesystem::exists(path, ignored)) continue;
+    if (void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) return handle;
+    errors += std::string("; ") + dlerror();
+  }
+  throw std::runtime_error("started by an MPI launcher, but the MPI module libcurvefit_mpi.so cannot be loaded" +
+                           (errors.empty() ? std::string(" (not found next to the executable nor in " CURVEFIT_MPI_MODULE ")") : errors));
+}
+
+MpiModule load_module() {
+  void* handle = open_module();
+  MpiModule m{};
+  find(handle, "curvefit_mpi_start", m.start);
+  find(handle, "curvefit_mpi_stop", m.stop);
+  find(handle, "curvefit_mpi_rank", m.rank);
+  find(handle, "curvefit_mpi_size", m.size);
+  find(handle, "curvefit_mpi_min", m.min);
+  find(handle, "curvefit_mpi_min_ints", m.min_ints);
+  find(handle, "curvefit_mpi_broadcast", m.broadcast);
+  find(handle, "curvefit_mpi_gather_counts", m.gather_counts);
+  find(handle, "curvefit_mpi_gather_doubles", m.gather_doubles);
+  find(handle, "curvefit_mpi_send", m.send);
+  find(handle, "curvefit_mpi_receive", m.receive);
+  find(handle, "curvefit_mpi_abort", m.abort);
+  find(handle, "curvefit_mpi_library", m.library);
+  return m;
+}
+
 // MPI_COMM_WORLD. Errors of MPI itself abort the job (MPI's default handler): a rank that lost
 // its peers cannot continue a fit anyway.
 class MpiWorld final : public Distributed {
  public:
-  MpiWorld() {
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
-  }
+  explicit MpiWorld(const MpiModule& mpi) : mpi_(mpi), rank_(mpi.rank()), size_(mpi.size()) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  std::size_t min_over_ranks(std::size_t value) override {
-    unsigned long long mine = value, smallest = 0;
-    MPI_Allreduce(&mine, &smallest, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-    return static_cast<std::size_t>(smallest);
-  }
+  std::size_t min_over_ranks(std::size_t value) override { return static_cast<std::size_t>(mpi_.min(value)); }
   std::vector<double> all_gather(const std::vector<double>& mine, std::vector<int>& counts) override {
     counts.assign(static_cast<std::size_t>(size_), 0);
     const int count = static_cast<int>(mine.size());
-    MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    mpi_.gather_counts(count, counts.data());
     std::vector<int> offsets(counts.size(), 0);
     for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
     std::vector<double> all(static_cast<std::size_t>(offsets.back() + counts.back()));
-    MPI_Allgatherv(mine.data(), count, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE,
-                   MPI_COMM_WORLD);
+    mpi_.gather_doubles(mine.data(), count, all.data(), counts.data(), offsets.data());
     return all;
   }
   void send_to_root(const std::vector<double>& block) override {
-    MPI_Send(block.data(), static_cast<int>(block.size()), MPI_DOUBLE, 0, kBlockTag, MPI_COMM_WORLD);
+    mpi_.send(block.data(), static_cast<int>(block.size()), 0, kBlockTag);
   }
   void receive(int from, std::vector<double>& block) override {
-    MPI_Recv(block.data(), static_cast<int>(block.size()), MPI_DOUBLE, from, kBlockTag, MPI_COMM_WORLD,
-             MPI_STATUS_IGNORE);
+    mpi_.receive(block.data(), static_cast<int>(block.size()), from, kBlockTag);
   }
-  void abort(int exit_code) override { MPI_Abort(MPI_COMM_WORLD, exit_code); }
+  void abort(int exit_code) override { mpi_.abort(exit_code); }
   std::string library() const override {
-    char version[MPI_MAX_LIBRARY_VERSION_STRING];
-    int length = 0;
-    MPI_Get_library_version(version, &length);
-    const std::string text(version, static_cast<std::size_t>(length));
+    char version[256];
+    mpi_.library(version, sizeof version);
+    const std::string text(version);
     return text.substr(0, text.find_first_of(",\n"));
   }
 
@@ -116,26 +170,27 @@ class MpiWorld final : public Distributed {
     // interrupted.
     const int mine[2] = {status ? rank_ : size_, interrupt ? 0 : 1};
     int all[2] = {0, 0};
-    MPI_Allreduce(mine, all, 2, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    mpi_.min_ints(mine, all, 2);
     const int lowest = all[0];
     agreed.interrupt = all[1] == 0;
     if (lowest == size_) return agreed;
     agreed.failed_rank = lowest;
     int head[2] = {status, static_cast<int>(message.size())};
-    MPI_Bcast(head, 2, MPI_INT, lowest, MPI_COMM_WORLD);
+    mpi_.broadcast(head, static_cast<int>(sizeof head), lowest);
     agreed.status = head[0];
     agreed.message = rank_ == lowest ? message : std::string(static_cast<std::size_t>(head[1]), ' ');
-    MPI_Bcast(agreed.message.data(), head[1], MPI_CHAR, lowest, MPI_COMM_WORLD);
+    mpi_.broadcast(agreed.message.data(), head[1], lowest);
     return agreed;
   }
 
  private:
   static constexpr int kBlockTag = 14;
+  MpiModule mpi_;
   int rank_ = 0;
   int size_ = 1;
 };
 
-bool g_mpi_started = false;
+std::optional<MpiModule> g_mpi;
 #endif
 
 std::unique_ptr<Distributed>& instance() {
@@ -147,21 +202,20 @@ std::unique_ptr<Distributed>& instance() {
 
 void start_distributed([[maybe_unused]] int* argc, [[maybe_unused]] char*** argv) {
 #ifdef CURVEFIT_MPI
-  if (g_mpi_started || !launched_by_mpi_launcher()) return;
-  // Only the calling thread makes MPI calls (the objective's workers never do).
-  int provided = 0;
-  MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-  g_mpi_started = true;
-  instance() = std::make_unique<MpiWorld>();
+  if (g_mpi || !launched_by_mpi_launcher()) return;
+  const MpiModule mpi = load_module();
+  if (mpi.start(argc, argv) != 0) throw std::runtime_error("MPI_Init_thread failed");
+  g_mpi = mpi;
+  instance() = std::make_unique<MpiWorld>(mpi);
 #endif
 }
 
 void stop_distributed() {
 #ifdef CURVEFIT_MPI
-  if (!g_mpi_started) return;
+  if (!g_mpi) return;
   instance() = std::make_unique<SingleProcess>();
-  MPI_Finalize();
-  g_mpi_started = false;
+  g_mpi->stop();
+  g_mpi.reset();
 #endif
 }
 
