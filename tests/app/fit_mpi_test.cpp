@@ -111,6 +111,18 @@ TEST_F(FitMpi, CsvIsBitIdenticalFor1To4Ranks) {
   expect_ranks_match_one_process("data.csv", "memory", {3}, {1});
 }
 
+// 2 chunks of 1600 rows: 2 slots for 3 ranks, so one rank owns none and only takes part.
+TEST_F(FitMpi, MoreRanksThanSlotsGiveTheSameFit) {
+  std::vector<std::string> args = fit_args("data.h5", "stream", 1);
+  args.at(5) = "1600";  // the value of --chunk-size
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const RunResult r = run_ranks(3, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.json().at("chunk_rows"), 1600);
+  expect_same_fit(single.json(), r.json(), "3 ranks, 2 slots");
+}
+
 TEST_F(FitMpi, OutputFileIsTheSingleProcessOne) {
   const std::string one = *dir_ / "one.csv", three = *dir_ / "three.csv";
   std::vector<std::string> args = fit_args("data.h5", "stream", 1);
