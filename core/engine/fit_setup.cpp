@@ -230,14 +230,17 @@ FitPlan plan_one_process(const FitSpec& spec) {
 constexpr const char* kSubsampleReason = "first a fit on a subsample";
 
 // A rank's plan: its share of the rows (about m / K) under its own memory limit; the subsample
-// (fitted by every rank alike) and, in memory mode, the chunk size stay those of the whole data,
-// as one process would choose them.
+// (fitted by every rank alike) stays that of the whole data, as one process would choose it.
 void plan_rank_share(FitPlan& setup, int ranks) {
   const Plan whole = setup.plan;
   PlanRequest share = setup.plan_request;
   share.rows = (setup.plan_request.rows + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
   Plan plan = make_plan(share);
-  if (plan.mode == FitMode::memory && share.chunk_rows == 0) plan.chunk_rows = whole.chunk_rows;
+  // The chunk size one process would use, unless this rank's memory needs a smaller one: a forced
+  // size, the memory mode's, or a chunk as large as the share (capped by the share's rows, not by
+  // memory) are those of the whole data.
+  if (share.chunk_rows > 0 || plan.mode == FitMode::memory || plan.chunk_rows >= share.rows)
+    plan.chunk_rows = whole.chunk_rows;
   plan.subsample = whole.subsample;
   plan.subsample_rows = whole.subsample_rows;
   plan.subsample_stride = whole.subsample_stride;
