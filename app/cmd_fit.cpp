@@ -22,6 +22,7 @@
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
+#include "core/engine/distributed.h"
 #include "core/engine/fit_setup.h"
 #include "core/output/atomic_file.h"
 #include "core/output/checkpoint_file.h"
@@ -283,8 +284,10 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   const int k = request.model->num_predictors();
   const std::vector<std::string> columns = request.data->column_names();
   const char delimiter = output_delimiter(o.output);
+  // Across MPI ranks every rank takes part in the passes below and rank 0 alone writes the files.
+  const bool writes = distributed().is_root();
   std::unique_ptr<AtomicOutputFile> csv;
-  if (!o.output.empty()) {
+  if (!o.output.empty() && writes) {
     csv = std::make_unique<AtomicOutputFile>(o.output);
     std::string header;
     for (int j = 0; j <= k; ++j) header += columns.at(static_cast<std::size_t>(j)) + delimiter;
@@ -293,9 +296,12 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   std::unique_ptr<PlotBuilder> plot;
   if (!o.plot.empty()) {
     const PlotScale scale{o.plot_log.find('x') != std::string::npos, o.plot_log.find('y') != std::string::npos};
-    const auto [lo, hi] = plot_range(request, result.params, prepared.in_memory, k > 1, scale.log_x);
-    plot = std::make_unique<PlotBuilder>(k > 1 ? PlotBuilder::observed_vs_fitted(lo, hi, request.data->rows(), scale)
-                                               : PlotBuilder(lo, hi, scale));
+    const MemoryDataSource* all_in_memory = request.distributed ? nullptr : prepared.in_memory;
+    const auto [lo, hi] = plot_range(request, result.params, all_in_memory, k > 1, scale.log_x);
+    const std::size_t rows = result.n_points;
+    if (writes)
+      plot = std::make_unique<PlotBuilder>(k > 1 ? PlotBuilder::observed_vs_fitted(lo, hi, rows, scale)
+                                                 : PlotBuilder(lo, hi, scale));
   }
   std::string buffer;
   for_each_chunk_fitted(request, result.params, [&](const FittedChunk& c) {
@@ -363,10 +369,11 @@ FitSpec fit_spec(const FitOptions& o) {
 void attach_progress(const FitOptions& o, FitSpec& spec, ProgressDisplay& progress, bool show_progress) {
   spec.progress_rows = progress.rows();
   spec.on_pass = [&progress](long pass) { progress.pass_started(pass); };
-  if (o.verbose && !o.quiet)
+  const bool root = distributed().is_root();
+  if (o.verbose && !o.quiet && root)
     progress.line("     iter           cost  cost change   step norm  optimality      radius  nfev");
-  spec.on_iteration = [&o, &progress, show_progress](const IterationInfo& info, bool subsample) {
-    if (o.quiet) return;
+  spec.on_iteration = [&o, &progress, show_progress, root](const IterationInfo& info, bool subsample) {
+    if (o.quiet || !root) return;
     if (o.verbose || show_progress) progress.line(iteration_line(info, subsample));
   };
 }
@@ -389,12 +396,21 @@ int run_fit(const FitOptions& o) {
   g_interrupted = false;
   std::signal(SIGINT, on_interrupt_signal);
   std::signal(SIGTERM, on_interrupt_signal);
-  check_outputs(o);
-  remove_stale_files(temporary_directory(o.temp_dir));  // spill files of killed runs
-  FitSpec spec = fit_spec(o);
+  FitSpec spec;
   FitCheckpoint resume_from;
-  attach_checkpoints(o, spec, resume_from);
-  const bool show_progress = !o.quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
+  Distributed& world = distributed();
+  world.run_agreed([&] {
+    check_outputs(o);
+    if (world.size() > 1 && (!o.checkpoint.empty() || !o.resume.empty()))
+      throw UsageError("--checkpoint and --resume run in one process, not across MPI ranks");
+    remove_stale_files(temporary_directory(o.temp_dir));  // spill files of killed runs
+    spec = fit_spec(o);
+    attach_checkpoints(o, spec, resume_from);
+  });
+  // Across MPI ranks rank 0 alone speaks: progress, iterations and the readers' notes.
+  const bool root = world.is_root();
+  if (!root) spec.data_options.on_notice = nullptr;
+  const bool show_progress = root && !o.quiet && !o.no_progress && (o.progress || ::isatty(STDERR_FILENO));
   ProgressDisplay progress(show_progress);
   attach_progress(o, spec, progress, show_progress);
 
@@ -498,6 +514,7 @@ void register_fit_command(CLI::App& app, Context& context) {
       "  curvefit fit peaks.csv --model gaussian --loss soft_l1 --json --output fit.csv --plot fit.svg\n"
       "  cat data.csv | curvefit fit - --model linear\n"
       "  curvefit fit 'runs/*.h5' --model gaussian        # every file, rows in sorted-name order\n"
+      "  mpirun -np 4 curvefit fit big.h5 --model exponential   # over 4 MPI ranks (or srun); same result\n"
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"

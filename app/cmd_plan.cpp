@@ -13,6 +13,7 @@
 #include "core/engine/planner.h"
 #include "memory/footprint.h"
 #include "memory/system_probe.h"
+#include "core/engine/distributed.h"
 #include "core/errors.h"
 #include "memory/memory_manager.h"
 #include "memory/size.h"
@@ -110,6 +111,7 @@ void print_data_plan(const FitPlan& problem, bool json) {
         {"expected_passes", plan.expected_passes},
         {"modes", modes},
         {"reasons", plan.reasons},
+        {"ranks", distributed().size()},
     };
     std::cout << out.dump(2) << "\n";
     return;
@@ -130,6 +132,10 @@ void print_data_plan(const FitPlan& problem, bool json) {
               << plan.subsample_stride << ", in evenly spaced blocks)\n";
   std::cout << "expected passes    about " << plan.expected_passes << " over the full data\n";
   if (!plan.reasons.empty()) std::cout << "why                " << plan.reasons.front() << "\n";
+  // Under mpirun the plan above is one rank's (plan_fit): say so.
+  for (const std::string& reason : plan.reasons)
+    if (distributed().size() > 1 && reason.rfind("per rank:", 0) == 0)
+      std::cout << "per rank           " << reason.substr(10) << "\n";
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <exception>
 #include <iostream>
-#include <new>
 #include <nlohmann/json.hpp>
 
 #include "core/data/temp_files.h"
@@ -12,27 +11,7 @@
 namespace curvefit::app {
 
 std::pair<int, std::string> classify_current_exception() {
-  try {
-    throw;
-  } catch (const UsageError& e) {
-    return {kExitUsage, e.what()};
-  } catch (const DataError& e) {
-    return {kExitBadInput, e.what()};
-  } catch (const ModelError& e) {
-    return {kExitBadInput, e.what()};
-  } catch (const MemoryError& e) {
-    return {kExitMemory, e.what()};
-  } catch (const IoError& e) {
-    return {kExitIo, e.what()};
-  } catch (const std::bad_alloc&) {
-    return {kExitMemory,
-            "out of memory: an allocation failed; lower --memory-limit or --chunk-size, or use "
-            "--mode stream"};
-  } catch (const std::exception& e) {
-    return {kExitBadInput, e.what()};
-  } catch (...) {
-    return {kExitBadInput, "unknown error"};
-  }
+  return classify_exception(std::current_exception());
 }
 
 std::string error_json(int exit_code, const std::string& message) {

@@ -10,7 +10,7 @@ namespace curvefit::app {
 
 // The documented exit code and the message of the exception being handled (call inside catch):
 // UsageError 2; DataError, ModelError and other exceptions 3; MemoryError and std::bad_alloc 4;
-// IoError 5.
+// IoError 5; RankError (another MPI rank's error) that rank's code (core/errors.h).
 std::pair<int, std::string> classify_current_exception();
 
 // Prints the exception being handled as one line "curvefit: ..." on `err` and, when `json`, one

@@ -3,6 +3,7 @@
 // Process policy lives in app/: signal handlers (app/signals.h) and the one place where errors
 // become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON object on
 // stdout).
+#include <cstdio>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -11,6 +12,8 @@
 #include "app/error_exit.h"
 #include "app/suggest.h"
 #include "app/signals.h"
+#include "core/data/temp_files.h"
+#include "core/engine/distributed.h"
 #include "core/errors.h"
 #include "core/version.h"
 #include "memory/memory_manager.h"
@@ -25,9 +28,33 @@ bool wants_json(int argc, char** argv) {
   return false;
 }
 
-}  // namespace
+// Under mpirun/srun every rank runs this same program; rank 0 alone writes to stdout (report,
+// JSON) and reports errors, the others' stdout goes to /dev/null. An error every rank agreed on
+// (core/engine/distributed.h) ends each rank with its exit code; any other error ends the whole
+// job through MPI_Abort (after rank 0 printed it), since the other ranks may be waiting for this
+// one in a collective. Outcomes (converged, not converged, interrupted) are the same on every rank.
+int report_and_end(int argc, char** argv) {
+  Distributed& world = distributed();
+  int code = 0;
+  if (world.is_root()) {
+    code = app::report_error(wants_json(argc, argv), std::cout, std::cerr);
+  } else {
+    code = app::classify_current_exception().first;
+    remove_temporary_files();
+  }
+  if (world.size() > 1 && !world.failure_agreed()) {
+    std::cout.flush();
+    world.abort(code);
+  }
+  return code;
+}
 
-int main(int argc, char** argv) {
+int finish(int code) {
+  stop_distributed();
+  return code;
+}
+
+int run(int argc, char** argv) {
   app::install_signal_handlers();
   map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
@@ -48,6 +75,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!distributed().is_root()) return e.get_exit_code() == 0 ? 0 : kExitUsage;  // rank 0 says it
     if (e.get_exit_code() != 0) {
       const std::string correction = app::suggest_correction(app, argc, argv);
       if (!correction.empty()) {
@@ -60,8 +88,20 @@ int main(int argc, char** argv) {
     if (wants_json(argc, argv)) std::cout << app::error_json(kExitUsage, e.what()) << std::endl;
     return kExitUsage;
   } catch (...) {
-    return app::report_error(wants_json(argc, argv), std::cout, std::cerr);
-  map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
+    return report_and_end(argc, argv);
   }
   return context.exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    start_distributed(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "curvefit: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (!distributed().is_root() && !std::freopen("/dev/null", "w", stdout)) return finish(kExitIo);
+  return finish(run(argc, argv));
 }

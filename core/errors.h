@@ -6,8 +6,10 @@
 // exit codes and messages.
 // (0 converged, 1 stopped without converging and 130 interrupted are outcomes, not errors.)
 #include <cstddef>
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace curvefit {
 
@@ -57,5 +59,20 @@ class IoError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// An error another MPI rank met (core/engine/distributed.h), raised on every rank that did not meet
+// it itself: that rank's exit code and message.
+class RankError : public std::runtime_error {
+ public:
+  RankError(int exit_code, const std::string& message) : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
+
+// The documented exit code and the message of an exception: UsageError 2; DataError, ModelError
+// and other exceptions 3; MemoryError and std::bad_alloc 4; IoError 5; RankError its own code.
+std::pair<int, std::string> classify_exception(std::exception_ptr error);
 
 }  // namespace curvefit

@@ -7,6 +7,8 @@ packages=(cmake ninja-build g++ pkg-config
   libboost-dev hdf5-tools libxml2-utils
   # The Faddeeva function behind the Voigt profile.
   libcerf-dev
+  # Distributed fits (CURVEFIT_MPI) and their tests: Open MPI's library and mpirun.
+  libopenmpi-dev openmpi-bin
   # Independent references for tests and the bench harness, and the Python module's build and
   # tests (Debian's /usr/bin/python3).
   python3-numpy python3-scipy python3-h5py python3-pandas

@@ -1,6 +1,7 @@
 #include "core/engine/chunked_objective.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -15,6 +16,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "core/engine/chunk_kernel.h"
+#include "core/engine/distributed.h"
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
@@ -290,16 +292,63 @@ void ChunkedObjective::set_up(const Model& model, int num_predictors, bool has_s
                                                : options_.fixed_values;
   if (impl_->fixed_values.size() != n_model_)
     throw std::invalid_argument("fixed values: expected one per model parameter");
+  local_rows_ = rows;
+  if (options_.distributed) {
+    rank_ = options_.distributed->rank();
+    ranks_ = options_.distributed->size();
+    m_ = options_.total_rows;
+  }
   if (m_ == 0) throw std::invalid_argument("no data rows to fit");
   if (options_.chunk_rows == 0) throw std::invalid_argument("chunk size of 0 rows");
 
   chunk_rows_ = std::min(options_.chunk_rows, m_);
   num_chunks_ = (m_ + chunk_rows_ - 1) / chunk_rows_;
   num_slots_ = std::min(kMaxSlots, num_chunks_);
+  for (int r = 0; r < ranks_; ++r) shares_.push_back(rank_share(m_, chunk_rows_, r, ranks_));
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  std::size_t expected = 0;  // as RowBlocksSource counts the rows of these blocks
+  if (mine.first_row < m_) {
+    const std::size_t blocks = (m_ - mine.first_row + mine.period_rows - 1) / mine.period_rows;
+    const std::size_t last_start = mine.first_row + (blocks - 1) * mine.period_rows;
+    expected = (blocks - 1) * mine.block_rows + std::min(mine.block_rows, m_ - last_start);
+  }
+  if (expected != local_rows_)
+    throw std::invalid_argument("this rank's data have " + std::to_string(local_rows_) +
+                                " rows, its share of the chunks " + std::to_string(expected));
   impl_->slots.resize(num_slots_);
   for (Impl::Slot& slot : impl_->slots)
     slot.factor = get_memory_manager().allocate<double>(
         footprint::tsqr_factor_bytes(static_cast<std::size_t>(n_free_)) / sizeof(double));
+}
+
+RankShare ChunkedObjective::rank_share(std::size_t m, std::size_t chunk_rows, int rank, int size) {
+  RankShare share;
+  chunk_rows = std::max<std::size_t>(1, std::min(chunk_rows, m));
+  const std::size_t chunks = m == 0 ? 0 : (m + chunk_rows - 1) / chunk_rows;
+  share.slots = std::min(kMaxSlots, chunks);
+  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
+  share.slot_begin = share.slots * r / k;
+  share.slot_end = share.slots * (r + 1) / k;
+  if (share.slot_end == share.slot_begin) {  // more ranks than slots: this one has no rows
+    share.first_row = m;
+    return share;
+  }
+  share.first_row = share.slot_begin * chunk_rows;
+  share.block_rows = (share.slot_end - share.slot_begin) * chunk_rows;
+  share.period_rows = share.slots * chunk_rows;
+  return share;
+}
+
+std::size_t ChunkedObjective::global_chunk(std::size_t local) const {
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  const std::size_t width = mine.slot_end - mine.slot_begin;
+  return (local / width) * num_slots_ + mine.slot_begin + local % width;
+}
+
+std::size_t ChunkedObjective::local_chunk(std::size_t chunk) const {
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  const std::size_t width = mine.slot_end - mine.slot_begin;
+  return (chunk / num_slots_) * width + chunk % num_slots_ - mine.slot_begin;
 }
 
 Eigen::VectorXd ChunkedObjective::full_params(const Eigen::VectorXd& x) const {
@@ -350,35 +399,47 @@ bool ChunkedObjective::run_pass(const double* p, bool linearize) {
     if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
   };
   impl.check_values = impl.memory && !impl.memory->values_checked();
-  if (impl.memory)
-    run_chunks_in_memory(run_chunk);
-  else
-    run_chunks_streamed(run_chunk, cut_short);
-  if (impl.check_values) {
-    // The first bad row of the data, not of whichever chunk a thread met first: one scan says it.
-    for (const Impl::Slot& slot : impl.slots)
-      if (slot.bad_value) impl.memory->check_values();
-    if (!cut_short.load()) impl.memory->mark_values_checked();
+  const auto run_all = [&] {
+    if (impl.memory)
+      run_chunks_in_memory(run_chunk);
+    else
+      run_chunks_streamed(run_chunk, cut_short);
+    if (impl.check_values) {
+      // The first bad row of the data, not of whichever chunk a thread met first: one scan says it.
+      for (const Impl::Slot& slot : impl.slots)
+        if (slot.bad_value) impl.memory->check_values();
+      if (!cut_short.load()) impl.memory->mark_values_checked();
+    }
+  };
+  if (!options_.distributed) {
+    run_all();
+    if (cut_short.load()) return false;
+  } else {
+    // Every rank reaches the exchange, also after a failure or a non-finite residual (its slot's
+    // `finite` flag then makes the whole pass non-finite on every rank); a failure is raised on
+    // every rank by agree().
+    options_.distributed->run_agreed(run_all);
   }
-  if (cut_short.load()) return false;
   combine_slots(linearize);
-  if (!impl.response_moments) impl.response_moments = impl.slots[0].moments;
+  if (!impl.response_moments && impl.slots[0].finite) impl.response_moments = impl.slots[0].moments;
   return true;
 }
 
 void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
-  // Slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
+  // This rank's slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  if (mine.slot_begin == mine.slot_end) return;
   impl.arena.execute([&] {
     tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, num_slots_, 1),
+        tbb::blocked_range<std::size_t>(mine.slot_begin, mine.slot_end, 1),
         [&](const tbb::blocked_range<std::size_t>& range) {
           Impl::Worker& worker = impl.workers.local();
           worker.x.resize(k);
           for (std::size_t s = range.begin(); s != range.end(); ++s)
             for (std::size_t chunk = s; chunk < num_chunks_; chunk += num_slots_) {
-              const std::size_t begin = chunk * chunk_rows_;
+              const std::size_t begin = local_chunk(chunk) * chunk_rows_;
               for (std::size_t q = 0; q < k; ++q)
                 worker.x[q] = impl.memory->x_column(static_cast<int>(q)) + begin;
               const double* sigma = impl.memory->sigma_column();
@@ -397,8 +458,13 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
   // Batches of consecutive chunks, at most S of them, so that the chunks of one batch belong to
   // distinct slots and run in parallel; batches come in row order, so every slot still folds its
   // chunks in increasing order.
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
-  ReadAhead reader(*impl.stream, 0, m_, batch_chunks * chunk_rows_);
+  // Across ranks, the same holds for this rank's rows: consecutive local chunks cycle through its
+  // own slots.
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  if (mine.slot_begin == mine.slot_end) return;
+  const std::size_t batch_chunks =
+      stream_batch_chunks(static_cast<std::size_t>(threads_), mine.slot_end - mine.slot_begin);
+  ReadAhead reader(*impl.stream, 0, local_rows_, batch_chunks * chunk_rows_);
   while (const RowBatch* batch = reader.next()) {
     const std::size_t first_chunk = batch->begin / chunk_rows_;
     const std::size_t chunks = (batch->rows + chunk_rows_ - 1) / chunk_rows_;
@@ -411,7 +477,7 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
             for (std::size_t i = range.begin(); i != range.end(); ++i) {
               const std::size_t offset = i * chunk_rows_;
               for (std::size_t q = 0; q < k; ++q) worker.x[q] = batch->x[q] + offset;
-              run_chunk(first_chunk + i, worker.x.data(), batch->y + offset,
+              run_chunk(global_chunk(first_chunk + i), worker.x.data(), batch->y + offset,
                         batch->sigma ? batch->sigma + offset : nullptr);
             }
           },
@@ -421,25 +487,109 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
   }
 }
 
-void ChunkedObjective::combine_slots(bool linearize) {
-  Impl& impl = *impl_;
-  const std::size_t n_free = static_cast<std::size_t>(n_free_);
-  // Fixed binary tree over slot index: level by level, slot a absorbs slot a + step.
-  for (std::size_t step = 1; step < num_slots_; step *= 2) {
-    const std::size_t pairs = (num_slots_ - step + 2 * step - 1) / (2 * step);
-    impl.arena.execute([&] {
-      tbb::parallel_for(std::size_t{0}, pairs, [&](std::size_t pair) {
-        Impl::Slot& a = impl.slots[pair * 2 * step];
-        Impl::Slot& b = impl.slots[pair * 2 * step + step];
-        if (linearize)
-          kernel::fold_rows_into_factor(a.factor.data(), n_free_, b.factor.data(), n_free, n_free);
-        add_sums(a.sums, b.sums);
-        a.f_norm2 += b.f_norm2;
-        combine_moments(a.moments, b.moments);
-        a.finite = a.finite && b.finite;
-      });
-    });
+namespace {
+
+// Slot a absorbs slot b: one node of the tree.
+void combine_pair(ChunkedObjective::Impl::Slot& a, const ChunkedObjective::Impl::Slot& b, int n_free,
+                  bool linearize) {
+  const std::size_t n = static_cast<std::size_t>(n_free);
+  if (linearize) kernel::fold_rows_into_factor(a.factor.data(), n_free, b.factor.data(), n, n);
+  add_sums(a.sums, b.sums);
+  a.f_norm2 += b.f_norm2;
+  combine_moments(a.moments, b.moments);
+  a.finite = a.finite && b.finite;
+}
+
+// A slot's partial result as doubles for the exchange between ranks, and back: the factor [R | Q^T f]
+// (n x (n + 1), as stored: the receiver must hold the very same bits), when linearizing, then the
+// sums, ||f||^2, the moments of y and the finite flag.
+constexpr std::size_t kSlotScalars = 8;
+std::size_t factor_doubles(int n_free) {
+  return static_cast<std::size_t>(n_free) * static_cast<std::size_t>(n_free + 1);
+}
+void pack_slot(const ChunkedObjective::Impl::Slot& slot, int n_free, bool linearize, std::vector<double>& out) {
+  if (linearize) out.insert(out.end(), slot.factor.data(), slot.factor.data() + factor_doubles(n_free));
+  out.insert(out.end(), {slot.sums.rho, slot.sums.chi2, slot.sums.ss_residual, slot.f_norm2,
+                         slot.moments.count, slot.moments.mean, slot.moments.m2, slot.finite ? 1.0 : 0.0});
+}
+const double* unpack_slot(const double* in, int n_free, bool linearize, ChunkedObjective::Impl::Slot& slot) {
+  if (linearize) {
+    std::copy_n(in, factor_doubles(n_free), slot.factor.data());
+    in += factor_doubles(n_free);
   }
+  slot.sums = {in[0], in[1], in[2]};
+  slot.f_norm2 = in[3];
+  slot.moments = {in[4], in[5], in[6]};
+  slot.finite = in[7] != 0;
+  return in + kSlotScalars;
+}
+
+}  // namespace
+
+int ChunkedObjective::node_owner(std::size_t a, std::size_t span) const {
+  const std::size_t end = std::min(a + span, num_slots_);
+  for (std::size_t r = 0; r < shares_.size(); ++r)
+    if (shares_[r].slot_begin <= a && a < shares_[r].slot_end)
+      return end <= shares_[r].slot_end ? static_cast<int>(r) : -1;
+  return -1;
+}
+
+void ChunkedObjective::combine_level(std::size_t step, bool linearize,
+                                     const std::function<bool(std::size_t a)>& wanted) {
+  Impl& impl = *impl_;
+  const std::size_t pairs = (num_slots_ - step + 2 * step - 1) / (2 * step);
+  impl.arena.execute([&] {
+    tbb::parallel_for(std::size_t{0}, pairs, [&](std::size_t pair) {
+      const std::size_t a = pair * 2 * step;
+      if (wanted(a)) combine_pair(impl.slots[a], impl.slots[a + step], n_free_, linearize);
+    });
+  });
+}
+
+void ChunkedObjective::combine_slots(bool linearize) {
+  // Fixed binary tree over slot index: level by level, slot a absorbs slot a + step. First the
+  // nodes within this rank's own slots (all of them for one process).
+  for (std::size_t step = 1; step < num_slots_; step *= 2)
+    combine_level(step, linearize, [&](std::size_t a) { return node_owner(a, 2 * step) == rank_; });
+  if (ranks_ == 1) return;
+  const auto start = std::chrono::steady_clock::now();
+  exchange_subtrees(linearize);
+  // Then the nodes that span several ranks, on every rank alike.
+  for (std::size_t step = 1; step < num_slots_; step *= 2)
+    combine_level(step, linearize, [&](std::size_t a) { return node_owner(a, 2 * step) < 0; });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fastest_exchange_seconds_ = exchanges_ == 0 ? seconds : std::min(fastest_exchange_seconds_, seconds);
+  exchange_seconds_ += seconds;
+  ++exchanges_;
+}
+
+void ChunkedObjective::exchange_subtrees(bool linearize) {
+  // Each rank's largest complete nodes (those whose parent spans another rank's slots), in a
+  // fixed order that every rank can list for every rank.
+  std::vector<std::vector<std::size_t>> roots(static_cast<std::size_t>(ranks_));
+  std::size_t top = 1;
+  while (top < num_slots_) top *= 2;
+  for (std::size_t span = 1; span <= top; span *= 2)
+    for (std::size_t a = 0; a < num_slots_; a += span) {
+      const int owner = node_owner(a, span);
+      if (owner >= 0 && (span == top || node_owner(a - a % (2 * span), 2 * span) != owner))
+        roots[static_cast<std::size_t>(owner)].push_back(a);
+    }
+  std::vector<double> mine;
+  for (std::size_t a : roots[static_cast<std::size_t>(rank_)]) pack_slot(impl_->slots[a], n_free_, linearize, mine);
+  doubles_sent_ = mine.size();
+  most_doubles_sent_ = std::max(most_doubles_sent_, doubles_sent_);
+  std::vector<int> counts;
+  const std::vector<double> all = options_.distributed->all_gather(mine, counts);
+  const double* in = all.data();
+  for (std::size_t r = 0; r < roots.size(); ++r)
+    for (std::size_t a : roots[r]) {
+      if (static_cast<int>(r) == rank_) {
+        in += mine.size() / roots[r].size();
+        continue;
+      }
+      in = unpack_slot(in, n_free_, linearize, impl_->slots[a]);
+    }
 }
 
 Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linearization) {
@@ -491,6 +641,10 @@ void ChunkedObjective::for_each_chunk_fitted(
     const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& consume) {
   const Eigen::VectorXd p = full_params(x);
   start_pass();
+  if (options_.distributed) {
+    for_each_chunk_fitted_ordered(p, consume);
+    return;
+  }
   PooledBuffer<double> fit = get_memory_manager().allocate<double>(chunk_rows_);
   const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
   std::vector<const double*> xs(k);
@@ -516,6 +670,114 @@ void ChunkedObjective::for_each_chunk_fitted(
            batch->sigma ? batch->sigma + offset : nullptr);
     }
   }
+}
+
+namespace {
+
+// This rank's chunks in increasing order, each in RAM or in a read-ahead batch.
+class LocalChunks {
+ public:
+  LocalChunks(const MemoryDataSource* memory, DataSource* stream, std::size_t rows, std::size_t chunk_rows,
+              std::size_t batch_chunks)
+      : memory_(memory), chunk_rows_(chunk_rows), x_(static_cast<std::size_t>(
+                                                     memory ? memory->num_predictors() : stream->num_predictors())) {
+    if (!memory && rows > 0) reader_ = std::make_unique<ReadAhead>(*stream, 0, rows, batch_chunks * chunk_rows);
+  }
+  // The next chunk's rows (x pointers in x(), y, sigma); its row count is the caller's to know.
+  void next(const double*& y, const double*& sigma) {
+    if (memory_) {
+      for (std::size_t q = 0; q < x_.size(); ++q) x_[q] = memory_->x_column(static_cast<int>(q)) + begin_;
+      y = memory_->y_column() + begin_;
+      sigma = memory_->sigma_column() ? memory_->sigma_column() + begin_ : nullptr;
+      begin_ += chunk_rows_;
+      return;
+    }
+    if (!batch_ || offset_ >= batch_->rows) {
+      batch_ = reader_->next();
+      offset_ = 0;
+    }
+    for (std::size_t q = 0; q < x_.size(); ++q) x_[q] = batch_->x[q] + offset_;
+    y = batch_->y + offset_;
+    sigma = batch_->sigma ? batch_->sigma + offset_ : nullptr;
+    offset_ += chunk_rows_;
+  }
+  const double* const* x() const { return x_.data(); }
+
+ private:
+  const MemoryDataSource* memory_;
+  std::size_t chunk_rows_;
+  std::vector<const double*> x_;
+  std::unique_ptr<ReadAhead> reader_;
+  const RowBatch* batch_ = nullptr;
+  std::size_t offset_ = 0, begin_ = 0;
+};
+
+}  // namespace
+
+// Across ranks: rank 0 walks every chunk in row order; a chunk of another rank comes from that
+// rank as one message [x..., y, sigma, fit, status] (one chunk in flight: memory stays bounded).
+// A rank that fails (or rank 0's consumer) keeps the exchange going without data, and the
+// agreement at the end raises the failure on every rank.
+void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
+                                                     const std::function<void(const FittedChunk&)>& consume) {
+  Distributed& world = *options_.distributed;
+  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
+  const std::size_t columns = impl_->columns + 1;  // x..., y, sigma, fit
+  std::vector<int> owner(num_slots_);
+  for (std::size_t s = 0; s < num_slots_; ++s) owner[s] = node_owner(s, 1);
+  std::exception_ptr error;
+  std::unique_ptr<LocalChunks> local;
+  try {
+    local = std::make_unique<LocalChunks>(impl_->memory, impl_->stream, local_rows_, chunk_rows_,
+                                          stream_batch_chunks(static_cast<std::size_t>(threads_),
+                                                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin)));
+  } catch (...) {
+    error = std::current_exception();
+  }
+  std::vector<double> block(columns * chunk_rows_ + 1);
+  std::vector<const double*> xs(k);
+  bool peer_failed = false;
+  for (std::size_t c = 0; c < num_chunks_; ++c) {
+    const int from = owner[c % num_slots_];
+    if (from != rank_ && rank_ != 0) continue;
+    const std::size_t rows = std::min(chunk_rows_, m_ - c * chunk_rows_);
+    double* status = block.data() + columns * rows;
+    *status = 0;
+    if (from == rank_ && !error) {
+      try {
+        const double* y = nullptr;
+        const double* sigma = nullptr;
+        local->next(y, sigma);
+        for (std::size_t q = 0; q < k; ++q) std::copy_n(local->x()[q], rows, block.data() + q * rows);
+        std::copy_n(y, rows, block.data() + k * rows);
+        if (sigma) std::copy_n(sigma, rows, block.data() + (k + 1) * rows);
+        for (std::size_t q = 0; q < k; ++q) xs[q] = block.data() + q * rows;
+        impl_->model.evaluate(xs.data(), rows, p.data(), block.data() + (columns - 1) * rows);
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (from == rank_ && error) *status = 1;
+    std::vector<double> message(block.begin(), block.begin() + static_cast<std::ptrdiff_t>(columns * rows + 1));
+    if (from != rank_) {
+      world.receive(from, message);
+    } else if (rank_ != 0) {
+      world.send_to_root(message);
+      continue;
+    }
+    peer_failed = peer_failed || message.back() != 0;
+    if (error || peer_failed) continue;  // a failure: the agreement below reports it
+    for (std::size_t q = 0; q < k; ++q) xs[q] = message.data() + q * rows;
+    const double* y = message.data() + k * rows;
+    const double* sigma = impl_->has_sigma ? y + rows : nullptr;
+    try {
+      consume(FittedChunk{c * chunk_rows_, rows, xs.data(), y, sigma, message.data() + (columns - 1) * rows});
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  world.agree(error);
 }
 
 }  // namespace curvefit

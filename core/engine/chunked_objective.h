@@ -15,6 +15,21 @@
 // processes which slot changes nothing, so R, Q^T f and the cost are bit-identical for 1, 2 or 8
 // threads. Different chunk sizes give results equal up to rounding.
 //
+// Across MPI ranks (options.distributed, core/engine/distributed.h): rank r of K owns the slots
+// [r S / K, (r + 1) S / K) and is given only their rows: in every round of S chunks, one block of
+// consecutive chunks (rank_share). It folds its slots, combines them as far up the tree as its
+// own slots reach, and the ranks exchange these subtree roots (a few small factors each); every
+// rank then completes the same tree. Chunks, slots and tree do not depend on K, so R, Q^T f and the
+// cost are bit-identical for any number of ranks and threads.
+//
+// Why slots own every S-th chunk rather than a contiguous range of rows: a rank's rows are then
+// one contiguous block per round (a large HDF5 hyperslab, streamed in order through one read-ahead
+// ring whose batches hold chunks of distinct slots), and a single process reads its file exactly
+// in order, as before. The price is that a rank's rows are not one contiguous range: a text file
+// is read through its binary spill (random access) rather than split into byte ranges, and a
+// sharded dataset cannot be handed out file by file. Both need contiguous slots, which is a change
+// of slot_of_chunk/rank_share and of the streaming batches (chunks from several places per batch).
+//
 // Memory (the planner predicts it with the same functions, memory/footprint.h):
 //   - S factors of footprint::tsqr_factor_bytes(n_model);
 //   - one block of worker_workspace_bytes(chunk_rows, n_model, columns) per worker thread: one
@@ -40,6 +55,8 @@
 #include "solvers/objective.h"
 
 namespace curvefit {
+
+class Distributed;  // core/engine/distributed.h
 
 // Sums over the data at one parameter point that the fit statistics need, each accumulated chunk
 // by chunk and combined in the same fixed tree as the factors.
@@ -83,6 +100,19 @@ struct ChunkedObjectiveOptions {
   // Called (on the calling thread) when a pass starts, with the pass number (pass_counter's
   // value when it is set, else this objective's own count).
   std::function<void(long pass)> on_pass;
+  // A fit over MPI ranks, or null for one process. The data then hold this rank's rows only
+  // (rank_share(total_rows, chunk_rows, rank, size)) and total_rows counts those of every rank.
+  // Every pass (evaluate, for_each_chunk_fitted) is collective: every rank makes the same calls.
+  Distributed* distributed = nullptr;
+  std::size_t total_rows = 0;
+};
+
+// Which rows a rank folds: the chunks of its slots [slot_begin, slot_end), in every round of S
+// chunks one block of block_rows rows starting at first_row + j * period_rows (the last clipped).
+struct RankShare {
+  std::size_t slots = 0;                      // S
+  std::size_t slot_begin = 0, slot_end = 0;
+  std::size_t first_row = 0, block_rows = 1, period_rows = 1;
 };
 
 // The data of one chunk as the fitted-values pass delivers it.
@@ -153,6 +183,16 @@ class ChunkedObjective : public Objective {
     return std::max<std::size_t>(1, std::min(kStreamChunksPerThread * threads, slots));
   }
   static constexpr std::size_t kRememberedPoints = 8;
+  // The slots and rows rank `rank` of `size` owns for m rows in chunks of chunk_rows.
+  static RankShare rank_share(std::size_t m, std::size_t chunk_rows, int rank, int size);
+  // Across ranks: doubles this rank sent in the last exchange of subtree roots, and the time
+  // spent in exchanges (after the ranks agreed on the pass's status: the reduction itself, not the
+  // wait for the slowest rank) and their number. 0 for one process.
+  std::size_t doubles_sent_last_pass() const { return doubles_sent_; }
+  std::size_t most_doubles_sent() const { return most_doubles_sent_; }
+  double exchange_seconds() const { return exchange_seconds_; }
+  double fastest_exchange_seconds() const { return fastest_exchange_seconds_; }
+  long exchanges() const { return exchanges_; }
 
   struct Impl;  // defined in the .cpp; public so that the per-chunk helper there can name it
 
@@ -168,8 +208,19 @@ class ChunkedObjective : public Objective {
                                          const double* sigma)>;
   void run_chunks_in_memory(const ChunkRunner& run_chunk);
   void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& cut_short);
-  // Combines the S partial results into slot 0 in the fixed tree over slot index.
+  // Combines the S partial results into slot 0 in the fixed tree over slot index: node (a, span)
+  // covers slots [a, min(a + span, S)) and is held in slot a. Across ranks: first the nodes within
+  // this rank's slots, then the exchange, then the nodes that span several ranks.
   void combine_slots(bool linearize);
+  void combine_level(std::size_t step, bool linearize, const std::function<bool(std::size_t a)>& wanted);
+  void exchange_subtrees(bool linearize);
+  // The rank whose slots contain node (a, span) whole, or -1 when it spans several ranks.
+  int node_owner(std::size_t a, std::size_t span) const;
+  // Global chunk of this rank's local chunk l, and back.
+  std::size_t global_chunk(std::size_t local) const;
+  std::size_t local_chunk(std::size_t chunk) const;
+  void for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
+                                     const std::function<void(const FittedChunk&)>& consume);
 
   std::unique_ptr<Impl> impl_;
   ChunkedObjectiveOptions options_;
@@ -179,6 +230,15 @@ class ChunkedObjective : public Objective {
   std::size_t chunk_rows_ = 0;
   std::size_t num_chunks_ = 0;
   std::size_t num_slots_ = 0;
+  std::size_t local_rows_ = 0;
+  int rank_ = 0;
+  int ranks_ = 1;
+  std::vector<RankShare> shares_;   // every rank's, by rank
+  std::size_t doubles_sent_ = 0;
+  std::size_t most_doubles_sent_ = 0;
+  double exchange_seconds_ = 0;
+  double fastest_exchange_seconds_ = 0;
+  long exchanges_ = 0;
   int threads_ = 1;
   long passes_ = 0;
 };

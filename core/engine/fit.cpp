@@ -6,6 +6,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/engine/distributed.h"
 #include "core/engine/subsample.h"
 #include "core/errors.h"
 #include "memory/system_probe.h"
@@ -41,6 +42,12 @@ Eigen::VectorXd take(const Eigen::VectorXd& full, const std::vector<int>& indice
   return reduced;
 }
 
+// Rows of the whole data (of every rank).
+std::size_t total_rows(const FitRequest& request) {
+  return request.total_rows > 0 ? request.total_rows : request.data->rows();
+}
+
+// The objective of the full data: over the ranks when the request is distributed.
 ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t rows) {
   ChunkedObjectiveOptions options;
   options.loss = request.loss;
@@ -51,6 +58,8 @@ ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t
   if (!request.fixed.empty()) options.fixed_values = request.p0;
   options.linearize_at_trial_points =
       rows >= kTrialLinearizationRows || request.plan.mode == FitMode::stream;
+  options.distributed = request.distributed;
+  options.total_rows = request.distributed ? total_rows(request) : 0;
   return options;
 }
 
@@ -141,7 +150,7 @@ void validate(const FitRequest& request) {
   if (!request.p0.allFinite()) throw UsageError("p0 must be finite");
   if (!request.fixed.empty() && static_cast<Eigen::Index>(request.fixed.size()) != n_model)
     throw UsageError("fixed: expected one flag per model parameter");
-  if (request.data->rows() == 0) throw DataError(request.data->description() + ": no data rows");
+  if (total_rows(request) == 0) throw DataError(request.data->description() + ": no data rows");
 }
 
 // Statistics and covariance at the solution into `result` (params and n_points already set).
@@ -341,9 +350,13 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   if (checkpoints.resumes(FitStage::full)) return subsample_from_checkpoint(*request.resume, free, result);
   const bool interrupted_early = request.solver.interrupt && request.solver.interrupt->load();
   if (!request.plan.subsample || request.plan.subsample_stride <= 1 || interrupted_early) return x0;
+  // Every rank fits the same subsample on its own (the same rows a single process takes).
   ChunkedObjectiveOptions options = objective_options(request, 0);
-  const std::size_t m = request.data->rows(), stride = request.plan.subsample_stride;
-  std::unique_ptr<MemoryDataSource> sample = sample_rows(*request.data, (m + stride - 1) / stride);
+  options.distributed = nullptr;
+  options.total_rows = 0;
+  const std::size_t m = total_rows(request), stride = request.plan.subsample_stride;
+  DataSource& all_rows = request.sample_data ? *request.sample_data : *request.data;
+  std::unique_ptr<MemoryDataSource> sample = sample_rows(all_rows, (m + stride - 1) / stride);
   result.subsample_rows = sample->rows();
   if (sample->rows() <= free.size()) return x0;
   std::atomic<long> sample_passes{0};
@@ -388,7 +401,7 @@ FitResult fit(const FitRequest& request) {
   const int n_model = static_cast<int>(model.num_params());
   const std::vector<int> free = free_indices(request.fixed, n_model);
   if (free.empty()) throw UsageError("every parameter is fixed: nothing to fit");
-  const std::size_t m = request.data->rows();
+  const std::size_t m = total_rows(request);
 
   FitResult result;
   result.names = model.param_names();
@@ -400,6 +413,7 @@ FitResult fit(const FitRequest& request) {
   result.method = request.solver.method;
   result.mode = request.plan.mode;
   result.threads = request.plan.threads > 0 ? request.plan.threads : 0;
+  result.ranks = request.distributed ? request.distributed->size() : 1;
   echo_settings(request, result.used);
 
   Checkpoints checkpoints(request);
@@ -432,6 +446,10 @@ FitResult fit(const FitRequest& request) {
     result.used.notes.push_back("resumed from " + request.resume_source + " at iteration " +
                                 std::to_string(request.resume->solver.iteration) + " of the " +
                                 (request.resume->stage == FitStage::full ? "full fit" : "subsample fit"));
+  result.exchanges = objective->exchanges();
+  result.exchange_s = objective->exchange_seconds();
+  result.fastest_exchange_s = objective->fastest_exchange_seconds();
+  result.exchange_bytes = objective->most_doubles_sent() * sizeof(double);
   result.used.peak_rss_bytes = peak_rss_bytes();
   return result;
 }
@@ -443,7 +461,7 @@ void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& par
     throw UsageError("fitted values: expected one value per model parameter");
   FitRequest all_free = request;
   all_free.fixed.clear();
-  ChunkedObjectiveOptions options = objective_options(all_free, request.data->rows());
+  ChunkedObjectiveOptions options = objective_options(all_free, total_rows(request));
   std::unique_ptr<ChunkedObjective> objective = full_objective(all_free, options);
   objective->for_each_chunk_fitted(params, consume);
 }

@@ -109,6 +109,13 @@ struct FitRequest {
   // Called at the start of every pass of the full fit (evaluations, a statistics pass), with its
   // number (for progress bars). Not for the subsample fit, nor the streamed subsample extraction.
   std::function<void(long pass)> on_pass;
+  // A fit over MPI ranks (core/engine/distributed.h), or null for one process. Then `data` holds
+  // this rank's rows only (ChunkedObjective::rank_share for plan.chunk_rows), `sample_data` every
+  // row (read only where the subsample fit takes its rows, so that it is the one a single process
+  // draws) and total_rows counts them. fit() and for_each_chunk_fitted are then collective.
+  Distributed* distributed = nullptr;
+  DataSource* sample_data = nullptr;
+  std::size_t total_rows = 0;
   // If not null: rows done in the current full-data pass (reset at each pass start, advanced
   // after every chunk by the workers), for a progress display polling from its own thread.
   std::atomic<std::size_t>* progress_rows = nullptr;
@@ -203,6 +210,13 @@ struct FitResult {
   FitMode mode = FitMode::memory;
   std::size_t chunk_rows = 0;
   int threads = 1;
+  int ranks = 1;                        // MPI ranks the fit ran on (1: one process)
+  // Across ranks, the full fit's exchanges of partial factors (one per pass): their number, the
+  // total and the shortest time one took (rank 0's), and the most bytes rank 0 sent in one.
+  long exchanges = 0;
+  double exchange_s = 0;
+  double fastest_exchange_s = 0;
+  std::size_t exchange_bytes = 0;
   std::vector<IterationInfo> history;   // of the full fit
   // Doubts about the answer for the reader (e.g. no better than a constant); empty when none.
   std::vector<std::string> warnings;
@@ -218,7 +232,7 @@ FitResult fit(const FitRequest& request);
 
 // One more pass over the data computing the fitted values at `params` (model-sized) and handing
 // x, y, fit of each chunk, in row order, to `consume` (for --output). Uses the request's data,
-// plan and model.
+// plan and model. Across ranks, every rank calls it and rank 0 alone sees every chunk.
 void for_each_chunk_fitted(const FitRequest& request, const Eigen::VectorXd& params,
                            const std::function<void(const FittedChunk&)>& consume);
 

@@ -10,6 +10,8 @@
 
 #include "core/data/columns.h"
 #include "core/data/sharded_source.h"
+#include "core/data/row_blocks_source.h"
+#include "core/engine/distributed.h"
 #include "core/engine/subsample.h"
 #include "core/errors.h"
 #include "core/formula/expression.h"
@@ -301,7 +303,9 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
   return formula_predictors_in_files(spec, data_files(spec));
 }
 
-FitPlan plan_fit(const FitSpec& spec) {
+namespace {
+
+FitPlan plan_one_process(const FitSpec& spec) {
   check_scalar_options(spec);
   FitPlan setup;
   DataOptions& d = setup.data_options;
@@ -342,6 +346,50 @@ FitPlan plan_fit(const FitSpec& spec) {
   r.writes_fitted_csv = spec.writes_fitted_csv;
   setup.plan = make_plan(r);
   d.csv_block_bytes = setup.plan.csv_block_bytes;
+  return setup;
+}
+
+constexpr const char* kSubsampleReason = "first a fit on a subsample";
+
+// A rank's plan: its share of the rows (about m / K) under its own memory limit; the subsample
+// (fitted by every rank alike) stays that of the whole data, as one process would choose it.
+void plan_rank_share(FitPlan& setup, int ranks) {
+  const Plan whole = setup.plan;
+  PlanRequest share = setup.plan_request;
+  share.rows = (setup.plan_request.rows + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
+  Plan plan = make_plan(share);
+  // The chunk size one process would use, unless this rank's memory needs a smaller one: a forced
+  // size, the memory mode's, or a chunk as large as the share (capped by the share's rows, not by
+  // memory) are those of the whole data.
+  if (share.chunk_rows > 0 || plan.mode == FitMode::memory || plan.chunk_rows >= share.rows)
+    plan.chunk_rows = whole.chunk_rows;
+  plan.subsample = whole.subsample;
+  plan.subsample_rows = whole.subsample_rows;
+  plan.subsample_stride = whole.subsample_stride;
+  std::erase_if(plan.reasons, [](const std::string& line) { return line.rfind(kSubsampleReason, 0) == 0; });
+  for (const std::string& line : whole.reasons)
+    if (line.rfind(kSubsampleReason, 0) == 0) plan.reasons.push_back(line);
+  plan.reasons.push_back("per rank: " + std::to_string(ranks) + " MPI ranks, about " + std::to_string(share.rows) +
+                         " of the " + std::to_string(setup.plan_request.rows) + " rows each");
+  setup.plan = plan;
+}
+
+}  // namespace
+
+FitPlan plan_fit(const FitSpec& spec) {
+  Distributed& world = distributed();
+  if (world.size() == 1 || spec.data_path.empty()) return plan_one_process(spec);
+  FitPlan setup;
+  world.run_agreed([&] {
+    setup = plan_one_process(spec);
+    plan_rank_share(setup, world.size());
+  });
+  // One chunk size for every rank (chunks, slots and tree must be the same everywhere).
+  const std::size_t chunk = world.min_over_ranks(setup.plan.chunk_rows);
+  if (chunk != setup.plan.chunk_rows) {
+    setup.plan.chunk_rows = chunk;
+    setup.plan.reasons.push_back("chunk size " + std::to_string(chunk) + " rows: the smallest another rank's plan allows");
+  }
   return setup;
 }
 
@@ -399,6 +447,28 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   prepared.used.read_s = seconds_since(start);
 }
 
+// Across ranks: the file opened for reads by row (HDF5 hyperslabs; a CSV's binary spill, which
+// each rank makes from the whole text), and this rank's rows through a view of it, loaded into RAM
+// unless the plan streams.
+void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
+  FitPlan& setup = prepared.setup;
+  const auto start = Clock::now();
+  world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
+  world.run_agreed([&] {
+    DataSource& all = *prepared.all_rows;
+    const RankShare share = ChunkedObjective::rank_share(all.rows(), setup.plan.chunk_rows, world.rank(), world.size());
+    auto view = std::make_unique<RowBlocksSource>(all, share.first_row, share.block_rows, share.period_rows);
+    if (setup.plan.mode == FitMode::stream) {
+      prepared.data = std::move(view);
+      return;
+    }
+    std::unique_ptr<MemoryDataSource> loaded = copy_into_memory(*view, kHdf5LoadSlabRows);
+    prepared.in_memory = loaded.get();
+    prepared.data = std::move(loaded);
+    prepared.used.read_s = seconds_since(start);
+  });
+}
+
 // The built-in model's guess (or each component's) from one deterministic sample of the data:
 // single rows spread over the whole data when they are in RAM, blocks of rows from a file (a few
 // reads, not a pass). NaN for a composite's parameters that no component owns.
@@ -439,7 +509,8 @@ Eigen::VectorXd starting_point(const FitSpec& spec, PreparedFit& prepared, std::
   if (missing.empty()) {
     prepared.used.init_source = "given";
   } else if (prepared.setup.builtin || prepared.setup.composite) {
-    const std::vector<double> guess = guess_from_data(prepared.setup, *prepared.data, prepared.in_memory != nullptr);
+    DataSource& all = prepared.all_rows ? *prepared.all_rows : *prepared.data;
+    const std::vector<double> guess = guess_from_data(prepared.setup, all, prepared.in_memory != nullptr);
     std::string unguessed;
     for (std::size_t j = 0; j < n; ++j) {
       if (given[j]) continue;
@@ -559,6 +630,15 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.loss = spec.loss;
   request.f_scale = spec.f_scale;
   request.plan = prepared.setup.plan;
+  if (prepared.all_rows) {
+    Distributed& world = distributed();
+    request.distributed = &world;
+    request.sample_data = prepared.all_rows.get();
+    request.total_rows = prepared.all_rows->rows();
+    // The solvers stop on the flag every rank agrees on at each pass, never on a local one.
+    world.set_local_interrupt(spec.interrupt);
+    request.solver.interrupt = world.agreed_interrupt();
+  }
   request.on_iteration = spec.on_iteration;
   request.on_pass = spec.on_pass;
   request.progress_rows = spec.progress_rows;
@@ -574,15 +654,23 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
 PreparedFit prepare_fit(const FitSpec& spec) {
   PreparedFit prepared;
   prepared.setup = plan_fit(spec);
-  open_data(spec, prepared);
-  if (prepared.data->rows() == 0)
-    throw DataError(prepared.setup.data_name + ": no data rows left to fit");
+  Distributed& world = distributed();
+  const bool across_ranks = world.size() > 1 && !spec.data_path.empty();
+  if (across_ranks)
+    open_rank_data(spec, prepared, world);
+  else
+    open_data(spec, prepared);
+  const std::size_t rows = prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows();
+  if (rows == 0) throw DataError(prepared.setup.data_name + ": no data rows left to fit");
   prepared.used.notes.insert(prepared.used.notes.end(), prepared.setup.info.notes.begin(),
                              prepared.setup.info.notes.end());
-  if (prepared.data->rows() < prepared.setup.model->num_params())
+  if (rows < prepared.setup.model->num_params())
     prepared.used.notes.push_back(
         "fewer data points than parameters: some parameters are undetermined");
-  build_request(spec, prepared);
+  if (across_ranks)
+    world.run_agreed([&] { build_request(spec, prepared); });
+  else
+    build_request(spec, prepared);
   prepared.profile = spec.profile;
   // The parser's blocks and the guess's sample go back to the system before the fit allocates:
   // the plan counts loading and fitting as phases that do not overlap.

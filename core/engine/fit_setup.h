@@ -142,6 +142,9 @@ struct FitPlan {
 // request is used (for_each_chunk_fitted after the fit).
 struct PreparedFit {
   FitPlan setup;
+  // Across MPI ranks: every row of the file, read only where the guess and the subsample take
+  // them (null for one process); `data` then holds this rank's rows.
+  std::unique_ptr<DataSource> all_rows;
   std::unique_ptr<DataSource> data;
   const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
   FitRequest request;
@@ -150,6 +153,10 @@ struct PreparedFit {
 };
 
 // Throws UsageError (naming the option), ModelError, DataError, MemoryError.
+// Under mpirun (distributed().size() > 1, a data file) these are collective: every rank plans its
+// own share of the rows under its own memory limit (the chunk size is the smallest any rank's plan
+// allows), reads only its rows, and an error on any rank is raised on every rank (RankError on
+// the others).
 FitPlan plan_fit(const FitSpec& spec);
 PreparedFit prepare_fit(const FitSpec& spec);
 FitResult fit(PreparedFit& prepared);

@@ -115,7 +115,9 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
   out << "[[Execution]]\n";
   out << "    mode               = " << to_string(r.mode);
   if (r.mode != FitMode::memory) out << ", chunks of " << r.chunk_rows << " rows";
-  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads") << "\n";
+  out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads");
+  if (r.ranks > 1) out << " on each of " << r.ranks << " MPI ranks (memory: rank 0's)";
+  out << "\n";
   out << "    memory             = limit " << format_size(r.used.memory_limit_bytes) << ", predicted peak "
       << format_size(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_size(r.used.peak_rss_bytes)
       << "\n";
@@ -372,6 +374,12 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"optimality", number(r.optimality)},
       {"chunk_rows", r.chunk_rows},
       {"threads", r.threads},
+      {"ranks", r.ranks},
+      {"exchange",
+       {{"count", r.exchanges},
+        {"seconds", r.exchange_s},
+        {"fastest_seconds", r.fastest_exchange_s},
+        {"bytes_sent", r.exchange_bytes}}},
       {"memory",
        {{"limit_bytes", r.used.memory_limit_bytes},
         {"predicted_peak_bytes", r.used.predicted_peak_bytes},

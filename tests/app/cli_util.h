@@ -35,11 +35,13 @@ struct RunResult {
 };
 
 // A child process running the binary with its stdout/stderr on pipes (and stdin from a string or
-// /dev/null). Environment additions as NAME=VALUE.
+// /dev/null). Environment additions as NAME=VALUE. A launcher (e.g. {"mpirun", "-np", "2"}), if
+// given, runs the binary: it is looked up on PATH and gets the binary and args after its own.
 class Process {
  public:
   Process(const std::vector<std::string>& args, const std::string& stdin_text = {},
-          const std::vector<std::string>& env = {}, bool feed_stdin = false) {
+          const std::vector<std::string>& env = {}, bool feed_stdin = false,
+          const std::vector<std::string>& launcher = {}) {
     int out_pipe[2], err_pipe[2], in_pipe[2];
     if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0 || ::pipe(in_pipe) != 0) throw std::runtime_error("pipe");
     pid_ = ::fork();
@@ -51,12 +53,12 @@ class Process {
       for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1], in_pipe[0], in_pipe[1]}) ::close(fd);
       for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
       std::vector<char*> argv;
-      std::string binary = CURVEFIT_BINARY;
-      argv.push_back(binary.data());
-      std::vector<std::string> copy = args;
+      std::vector<std::string> copy = launcher;
+      copy.push_back(CURVEFIT_BINARY);
+      copy.insert(copy.end(), args.begin(), args.end());
       for (auto& a : copy) argv.push_back(a.data());
       argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
+      ::execvp(argv[0], argv.data());
       ::_exit(127);
     }
     ::close(out_pipe[1]);

@@ -1,0 +1,238 @@
+// `mpirun -np K curvefit fit ...`: 1 to 4 ranks with 1 and 2 threads give the single-process fit
+// bit for bit (parameters, standard errors, covariance, cost) on HDF5 and CSV data, in memory,
+// chunked and streaming modes, and that fit recovers the parameters the data were generated with;
+// --output is the same file; a bad row on one rank, and a rank killed by a signal, end every rank
+// with exit code 3 (resp. the signal) instead of a hang. Skipped when mpirun is missing or
+// curvefit was built without MPI. Small data with small chunks, so that all 64 slots exist and
+// are shared unevenly between the ranks.
+#include <H5Cpp.h>
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "tests/app/cli_util.h"
+
+namespace curvefit::cli {
+namespace {
+
+constexpr int kPoints = 3001;         // 76 chunks of 40 rows: 64 slots, some with two chunks
+constexpr const char* kChunk = "40";
+constexpr double kTruth[3] = {5.0, 0.5, 1.0};  // the exponential model's example (generate's default)
+
+bool mpirun_available() { return std::system("command -v mpirun > /dev/null 2>&1") == 0; }
+
+std::vector<std::string> mpirun(int ranks) {
+  // `timeout`: a hang fails the test instead of the suite.
+  return {"timeout", "120", "mpirun", "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(ranks)};
+}
+
+RunResult run_ranks(int ranks, const std::vector<std::string>& args) {
+  Process p(args, {}, {}, false, mpirun(ranks));
+  return p.wait();
+}
+
+class FitMpi : public ::testing::Test {
+ public:
+  static void SetUpTestSuite() {
+    if (!CURVEFIT_MPI_BUILD || !mpirun_available()) return;
+    dir_ = new TempDir();
+    for (const char* name : {"data.h5", "data.csv"}) {
+      const RunResult g = run({"generate", "--model", "exponential", "--points", std::to_string(kPoints), "--noise",
+                               "0.05", "--seed", "7", "--out", *dir_ / name, "-q"});
+      ASSERT_EQ(g.exit_code, 0) << g.err;
+    }
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void SetUp() override {
+    if (!CURVEFIT_MPI_BUILD) GTEST_SKIP() << "curvefit was built without MPI (CURVEFIT_MPI=OFF)";
+    if (!mpirun_available()) GTEST_SKIP() << "mpirun not found (Debian: openmpi-bin)";
+  }
+  static std::vector<std::string> fit_args(const std::string& file, const std::string& mode, int threads) {
+    return {"fit", *dir_ / file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode,
+            "--threads", std::to_string(threads), "--json"};
+  }
+  static TempDir* dir_;
+};
+TempDir* FitMpi::dir_ = nullptr;
+
+// Every number that must not depend on the ranks, compared exactly (the JSON holds each double's
+// shortest round-trip text).
+void expect_same_fit(const nlohmann::json& reference, const nlohmann::json& fit, const std::string& label) {
+  for (std::size_t j = 0; j < reference.at("params").size(); ++j) {
+    EXPECT_EQ(reference["params"][j].at("value").get<double>(), fit["params"][j].at("value").get<double>()) << label;
+    EXPECT_EQ(reference["params"][j].at("stderr").get<double>(), fit["params"][j].at("stderr").get<double>()) << label;
+  }
+  EXPECT_EQ(reference.at("covariance"), fit.at("covariance")) << label;
+  EXPECT_EQ(reference.at("cost").get<double>(), fit.at("cost").get<double>()) << label;
+  EXPECT_EQ(reference.at("n_points"), fit.at("n_points")) << label;
+}
+
+void expect_truth(const nlohmann::json& fit) {
+  const char* names[3] = {"a", "b", "c"};
+  for (int j = 0; j < 3; ++j)
+    EXPECT_NEAR(param(fit, names[j]), kTruth[j], 5 * param(fit, names[j], "stderr")) << names[j];
+}
+
+void expect_ranks_match_one_process(const std::string& file, const std::string& mode, const std::vector<int>& ranks,
+                                    const std::vector<int>& threads) {
+  const RunResult single = run(FitMpi::fit_args(file, mode, 1));
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const nlohmann::json reference = single.json();
+  expect_truth(reference);
+  for (int k : ranks)
+    for (int t : threads) {
+      const std::string label = file + " " + mode + ", " + std::to_string(k) + " ranks x " + std::to_string(t) + " threads";
+      const RunResult r = run_ranks(k, FitMpi::fit_args(file, mode, t));
+      ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
+      const nlohmann::json fit = r.json();  // one report: rank 0's
+      EXPECT_EQ(fit.at("ranks"), k) << label;
+      expect_same_fit(reference, fit, label);
+    }
+}
+
+TEST_F(FitMpi, Hdf5InMemoryIsBitIdenticalFor1To4RanksAnd1Or2Threads) {
+  expect_ranks_match_one_process("data.h5", "memory", {1, 2, 3, 4}, {1, 2});
+}
+
+TEST_F(FitMpi, Hdf5StreamedAndChunkedAreBitIdenticalAcrossRanks) {
+  expect_ranks_match_one_process("data.h5", "stream", {2, 3}, {2});
+  expect_ranks_match_one_process("data.h5", "chunked", {4}, {1});
+}
+
+TEST_F(FitMpi, CsvIsBitIdenticalFor1To4Ranks) {
+  expect_ranks_match_one_process("data.csv", "stream", {1, 2, 3, 4}, {2});
+  expect_ranks_match_one_process("data.csv", "memory", {3}, {1});
+}
+
+// 2 chunks of 1600 rows: 2 slots for 3 ranks, so one rank owns none and only takes part.
+TEST_F(FitMpi, MoreRanksThanSlotsGiveTheSameFit) {
+  std::vector<std::string> args = fit_args("data.h5", "stream", 1);
+  args.at(5) = "1600";  // the value of --chunk-size
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const RunResult r = run_ranks(3, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.json().at("chunk_rows"), 1600);
+  expect_same_fit(single.json(), r.json(), "3 ranks, 2 slots");
+}
+
+TEST_F(FitMpi, OutputFileIsTheSingleProcessOne) {
+  const std::string one = *dir_ / "one.csv", three = *dir_ / "three.csv";
+  std::vector<std::string> args = fit_args("data.h5", "stream", 1);
+  args.insert(args.end(), {"-o", one});
+  ASSERT_EQ(run(args).exit_code, 0);
+  args.back() = three;
+  const RunResult r = run_ranks(3, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(one);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kPoints + 1);
+  EXPECT_EQ(read_text(three), text);
+}
+
+// A non-finite y in the rows of the last rank: that rank meets it (reading its rows, or in a pass
+// when streaming); every rank stops with its message and exit code 3.
+TEST_F(FitMpi, BadRowOnOneRankEndsEveryRankWithItsMessage) {
+  const std::string file = *dir_ / "bad.h5";
+  {
+    std::vector<double> x(kPoints), y(kPoints);
+    for (int i = 0; i < kPoints; ++i) x[i] = 10.0 * i / (kPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
+    // Row 2420 is in chunk 60, slot 60: of the 4 ranks, the last owns slots 48..63.
+    y[2420] = std::numeric_limits<double>::quiet_NaN();
+    H5::H5File h5(file, H5F_ACC_TRUNC);
+    const hsize_t dims[1] = {static_cast<hsize_t>(kPoints)};
+    H5::DataSpace space(1, dims);
+    h5.createDataSet("/x", H5::PredType::NATIVE_DOUBLE, space).write(x.data(), H5::PredType::NATIVE_DOUBLE);
+    h5.createDataSet("/y", H5::PredType::NATIVE_DOUBLE, space).write(y.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  for (const char* mode : {"memory", "stream"}) {
+    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode, "--json"});
+    EXPECT_EQ(r.exit_code, 3) << mode << "\n" << r.err;
+    EXPECT_NE(r.err.find("row 2421: non-finite value"), std::string::npos) << mode << "\n" << r.err;
+    EXPECT_EQ(r.json().at("exit_code"), 3) << mode;
+  }
+}
+
+// A rank that dies by a signal (here rank 1, before it starts) makes mpirun end the others: no
+// hang (`timeout` would end it with 124).
+TEST_F(FitMpi, RankKilledBySignalEndsTheJob) {
+  std::vector<std::string> launcher = mpirun(2);
+  launcher.insert(launcher.end(),
+                  {"sh", "-c", "if [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then kill -9 $$; else exec \"$@\"; fi", "sh"});
+  Process p(fit_args("data.h5", "memory", 1), {}, {}, false, launcher);
+  const RunResult r = p.wait();
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.exit_code, 124) << "timed out: a rank waited for the killed one\n" << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;  // no report from rank 0
+}
+
+// Ctrl-C. The fit is kept running by tolerances it cannot meet (as in fit_signal_test.cpp); the
+// test waits for rank 0's first iteration line, never for a fixed time.
+class FitMpiInterrupt : public FitMpi {
+ public:
+  // Starts a 2-rank fit and returns once it iterates; `pid_of_mpirun` is the launcher's child.
+  void start() {
+    const std::string file = *dir_ / "long.h5";
+    if (!fs::exists(file)) {
+      const RunResult g = run({"generate", "--model", "exponential", "--points", "200000", "--noise", "0.05",
+                               "--out", file, "-q"});
+      ASSERT_EQ(g.exit_code, 0) << g.err;
+    }
+    fit_ = std::make_unique<Process>(
+        std::vector<std::string>{"fit", file, "--model", "exponential", "--mode", "stream", "--ftol", "0", "--xtol",
+                                 "0", "--gtol", "1e-15", "--max-nfev", "1000000", "--json", "--progress", "-v"},
+        "", std::vector<std::string>{}, false, mpirun(2));
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (fit_->err_so_far().find("\n        1 ") == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), end) << fit_->err_so_far();
+      ASSERT_TRUE(fit_->pump(50)) << "the fit ended before it was interrupted:\n" << fit_->err_so_far();
+    }
+  }
+  // Sends SIGINT to the children of the children of the launcher (`timeout`): `depth` 1 is mpirun,
+  // 2 one rank.
+  void interrupt(int depth) {
+    std::string pids = std::to_string(fit_->pid());
+    for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
+    ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
+  }
+  // Rank 0's report of the best point so far.
+  RunResult finish() {
+    const RunResult r = fit_->wait();
+    EXPECT_NE(r.exit_code, 124) << "timed out\n" << r.err;
+    const nlohmann::json j = r.json();
+    EXPECT_EQ(j.at("status"), "interrupted") << r.err;
+    EXPECT_EQ(j.at("ranks"), 2);
+    EXPECT_GE(j.at("nfev").get<int>(), 2);
+    for (const auto& p : j.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
+    return r;
+  }
+
+ private:
+  std::unique_ptr<Process> fit_;
+};
+
+// SIGINT reaching one rank (here rank 0 or 1, whichever pgrep names first) stops every rank at the
+// same iteration (the ranks agree on the flag at each pass); all exit 130 and mpirun passes it on.
+TEST_F(FitMpiInterrupt, SigintToOneRankStopsEveryRankWithTheBestPoint) {
+  start();
+  interrupt(2);
+  EXPECT_EQ(finish().exit_code, 130);
+}
+
+// Ctrl-C to mpirun: Open MPI sends SIGTERM to every rank (which curvefit treats as SIGINT) and
+// kills them a second later; rank 0 reports within that second. mpirun then exits with its own
+// code (1), not the ranks' 130.
+TEST_F(FitMpiInterrupt, SigintToMpirunReportsTheBestPoint) {
+  start();
+  interrupt(1);
+  EXPECT_NE(finish().exit_code, 0);
+}
+
+}  // namespace
+}  // namespace curvefit::cli
