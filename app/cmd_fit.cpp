@@ -196,7 +196,7 @@ bool has_suffix(const std::string& path, std::initializer_list<const char*> suff
 // Before any work: outputs have the format their name says and never overwrite an input.
 void check_outputs(const FitOptions& o) {
   std::vector<std::string> inputs;
-  const bool writes = !o.output.empty() || !o.plot.empty();
+  const bool writes = !o.output.empty() || !o.plot.empty() || !o.checkpoint.empty() || !o.resume.empty();
   if (writes && o.data != std::vector<std::string>{"-"}) inputs = expand_data_paths(o.data);
   if (!o.output.empty()) {
     struct stat info {};

@@ -597,7 +597,8 @@ Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linear
   Evaluation result;
   const bool complete = run_pass(p.data(), with_linearization);
   const Impl::Slot& root = impl_->slots[0];
-  if (!complete || !root.finite) {
+  // A sum of squares that overflows (finite residuals beyond about 1e154) is no cost either.
+  if (!complete || !root.finite || !std::isfinite(root.sums.rho)) {
     result.finite = false;
     result.cost = std::numeric_limits<double>::infinity();
     return result;

@@ -100,21 +100,27 @@ SolverOptions solver_options(const FitRequest& request, const std::vector<int>& 
   return options;
 }
 
-// The first row where the model is not finite at `params` (model-sized), as "row N (x = ...)";
-// empty when every fitted value is finite (the derivatives are then what is not).
-std::string first_non_finite_row(const FitRequest& request, const Eigen::VectorXd& params) {
-  std::string found;
+// The first row where the model is not finite at `params` (model-sized), as "data row N (x = ...)
+// gives ..."; else the first whose squared residual overflows (finite values beyond about 1e154),
+// with `overflow` set; empty when neither (the derivatives are then what is not finite).
+std::string first_bad_row(const FitRequest& request, const Eigen::VectorXd& params, bool& overflow) {
+  std::string not_finite, overflowing;
   for_each_chunk_fitted(request, params, [&](const FittedChunk& chunk) {
-    if (!found.empty()) return;
-    for (std::size_t i = 0; i < chunk.rows && found.empty(); ++i) {
-      if (std::isfinite(chunk.fit[i])) continue;
-      found = "data row " + std::to_string(chunk.begin + i + 1) + " (x = ";
+    for (std::size_t i = 0; i < chunk.rows && not_finite.empty(); ++i) {
+      const double fit = chunk.fit[i];
+      const double residual = (fit - chunk.y[i]) / (chunk.sigma ? chunk.sigma[i] : 1.0);
+      if (std::isfinite(fit) && (!overflowing.empty() || !std::isinf(residual * residual))) continue;
+      std::string row = "data row " + std::to_string(chunk.begin + i + 1) + " (x = ";
       for (int q = 0; q < request.model->num_predictors(); ++q)
-        found += (q ? ", " : "") + format_number(chunk.x[q][i]);
-      found += ") gives " + format_number(chunk.fit[i]);
+        row += (q ? ", " : "") + format_number(chunk.x[q][i]);
+      if (!std::isfinite(fit))
+        not_finite = row + ") gives " + format_number(fit);
+      else
+        overflowing = row + ", y = " + format_number(chunk.y[i]) + ") has the residual " + format_number(residual);
     }
   });
-  return found;
+  overflow = not_finite.empty() && !overflowing.empty();
+  return not_finite.empty() ? overflowing : not_finite;
 }
 
 // The solvers report a bad option and a start where the residuals or the Jacobian are not finite
@@ -131,7 +137,11 @@ SolverResult solve_from(Objective& objective, const Eigen::VectorXd& x0, const S
     for (std::size_t j = 0; j < free.size(); ++j) full[free[j]] = x0[static_cast<Eigen::Index>(j)];
     const Evaluation start = objective.evaluate(x0, true);
     if (start.finite && start.has_linearization) throw UsageError(error.what());
-    const std::string row = first_non_finite_row(request, full);
+    bool overflow = false;
+    const std::string row = first_bad_row(request, full, overflow);
+    if (overflow)
+      throw DataError("the sum of squared residuals overflows at the starting point: " + row +
+                      "; residuals beyond about 1e154 cannot be squared in double precision: rescale y (and sigma)");
     throw ModelError("the model is not finite at the starting point: " +
                      (row.empty() ? std::string("its derivatives are not (at some row)") : row) +
                      "; give --p0 values, --bounds or data where it is defined");

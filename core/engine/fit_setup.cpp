@@ -450,7 +450,7 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
 // Across ranks: the file opened for reads by row (HDF5 hyperslabs; a CSV's binary spill, which
 // each rank makes from the whole text), and this rank's rows through a view of it, loaded into RAM
 // unless the plan streams.
-void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
+void open_rank_data(PreparedFit& prepared, Distributed& world) {
   FitPlan& setup = prepared.setup;
   const auto start = Clock::now();
   world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
@@ -657,7 +657,7 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   Distributed& world = distributed();
   const bool across_ranks = world.size() > 1 && !spec.data_path.empty();
   if (across_ranks)
-    open_rank_data(spec, prepared, world);
+    open_rank_data(prepared, world);
   else
     open_data(spec, prepared);
   const std::size_t rows = prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows();

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <H5Cpp.h>
+
 #include <filesystem>
 #include <string>
 
@@ -131,6 +133,37 @@ TEST_F(FitExitCodes, ATiedParameterIsReportedAsTied) {
               1e-12 * j.at("params")[0].at("stderr").get<double>());
   const RunResult text = run({"fit", data_, "--model", "quadratic", "--tie", "a = b/100"});
   EXPECT_NE(text.out.find("(tied: b/100)"), std::string::npos) << text.out;
+}
+
+}  // namespace
+}  // namespace curvefit::cli
+
+namespace curvefit::cli {
+namespace {
+
+// One finite y of 1.38e306 among 1.2e6 rows: the subsample fit misses it, and the full fit's sum of
+// squares overflows at its start. That is bad data (exit 3 naming the row), never a "converged"
+// fit whose cost is inf.
+TEST(FitOverflow, AResidualWhoseSquareOverflowsIsBadDataNamingItsRow) {
+  TempDir dir;
+  const std::string data = dir / "big.h5";
+  ASSERT_EQ(run({"generate", "--model", "exponential", "--points", "1.2e6", "--noise", "0.01", "--out", data}).exit_code, 0);
+  {
+    H5::H5File file(data, H5F_ACC_RDWR);
+    H5::DataSet y = file.openDataSet("/y");
+    H5::DataSpace space = y.getSpace();
+    const hsize_t row[1] = {700000}, one[1] = {1};
+    space.selectHyperslab(H5S_SELECT_SET, one, row);
+    H5::DataSpace memory(1, one);
+    const double huge = 1.38e306;
+    y.write(&huge, H5::PredType::NATIVE_DOUBLE, memory, space);
+  }
+  for (const char* mode : {"memory", "stream"}) {
+    const RunResult r = run({"fit", data, "--model", "exponential", "--mode", mode, "--no-progress"});
+    EXPECT_EQ(r.exit_code, 3) << mode << "\n" << r.out << r.err;
+    EXPECT_NE(r.err.find("overflows"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("data row 700001"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace
