@@ -346,6 +346,13 @@ MemoryStats MemoryManager::statistics() const {
 void map_large_allocations() {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMappedAllocationBytes));
+  // Under an address-space limit (RLIMIT_AS, `ulimit -v`) every malloc arena that threads create
+  // when they contend for the main one reserves 64 MiB of address space; how many get created
+  // depends on timing, so the same fit could pass or run out of address space. One arena makes it
+  // deterministic (the workers' hot loops do not allocate).
+  struct rlimit address_space {};
+  if (::getrlimit(RLIMIT_AS, &address_space) == 0 && address_space.rlim_cur != RLIM_INFINITY)
+    mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
