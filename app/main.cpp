@@ -55,7 +55,7 @@ int finish(int code) {
 }
 
 int run(int argc, char** argv) {
-  app::install_signal_handlers();
+  app::install_signal_handlers(wants_json(argc, argv));
   map_large_allocations();  // so that --memory-limit bounds the RSS the planner predicts
   CLI::App app{"curvefit: nonlinear least-squares curve fitting, from a handful of points to billions.",
                "curvefit"};
