@@ -67,7 +67,6 @@ std::unique_ptr<MemoryDataSource> external_source(const FitSpec& spec, int num_p
                      std::to_string(num_predictors));
   for (const double* column : a.x)
     if (!column) throw UsageError("x: a predictor array is missing");
-  check_array_values(a.x, a.y, a.sigma, a.rows);
   std::vector<std::string> names = a.names;
   if (names.empty()) {
     for (std::size_t k = 0; k < a.x.size(); ++k) names.push_back(a.x.size() == 1 ? "x" : "x" + std::to_string(k + 1));
@@ -75,8 +74,11 @@ std::unique_ptr<MemoryDataSource> external_source(const FitSpec& spec, int num_p
     if (a.sigma) names.push_back("sigma");
   }
   // The caller owns the arrays; the source only needs a non-null owner to serve them in place.
-  return std::make_unique<MemoryDataSource>(a.x, a.y, a.sigma, a.rows, std::make_shared<int>(0), std::move(names),
-                                            "<memory>");
+  auto source = std::make_unique<MemoryDataSource>(a.x, a.y, a.sigma, a.rows, std::make_shared<int>(0),
+                                                   std::move(names), "<memory>");
+  // Checked in the fit's first full pass, while the rows are in cache, not in a pass of its own.
+  source->defer_value_check([x = a.x, y = a.y, sigma = a.sigma, rows = a.rows] { check_array_values(x, y, sigma, rows); });
+  return source;
 }
 
 // The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file).
