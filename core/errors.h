@@ -21,12 +21,6 @@ enum ExitCode : int {
   kExitInterrupted = 130,
 };
 
-// A bad command line or option value (exit 2).
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // The text on one line: control characters (a newline inside a quoted CSV field or header name, a
 // tab) written as the escapes \n, \r, \t, \xNN.
 inline std::string one_line(const std::string& text) {
@@ -43,6 +37,12 @@ inline std::string one_line(const std::string& text) {
   }
   return line;
 }
+
+// A bad command line or option value (exit 2); one line, whatever the text quoted in it.
+class UsageError : public std::runtime_error {
+ public:
+  explicit UsageError(const std::string& message) : std::runtime_error(one_line(message)) {}
+};
 
 // Bad data: the message is one line "FILE:LINE:COLUMN: what is wrong" (line/column omitted when
 // they do not apply, e.g. for HDF5 datasets), whatever the data's text quoted in it. Exit 3.

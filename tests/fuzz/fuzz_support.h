@@ -46,4 +46,30 @@ class MemoryFile {
   std::string path_;
 };
 
+// The bytes as a named temporary file (for HDF5, which resolves the real path of what it opens
+// and so cannot open /proc/self/fd/N of a memfd). Removed when destroyed.
+class TempFile {
+ public:
+  TempFile(const std::uint8_t* data, std::size_t size) {
+    const char* dir = std::getenv("TMPDIR");
+    path_ = std::string(dir && *dir ? dir : "/tmp") + "/curvefit-fuzz-XXXXXX";
+    const int fd = ::mkstemp(path_.data());
+    if (fd < 0) std::abort();
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t n = ::write(fd, data + done, size - done);
+      if (n <= 0) std::abort();
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+  }
+  ~TempFile() { ::unlink(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace curvefit::fuzz

@@ -2,7 +2,7 @@
 // make_hdf5_seeds.py): listing datasets, choosing columns, opening the selected datasets and
 // reading every row, with nan_policy raise and omit.
 //
-// Input: one option byte, then the file's bytes (served from memory as /proc/self/fd/N). Every
+// Input: one option byte, then the file's bytes (written to a temporary file). Every
 // outcome is the data or a DataError; rows read are finite where nan_policy omit promised so.
 #include <cmath>
 #include <cstddef>
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)no_locking;
   if (size < 1) return 0;
   const curvefit::DataOptions options = options_from(data[0]);
-  curvefit::fuzz::MemoryFile file(data + 1, size - 1);
+  curvefit::fuzz::TempFile file(data + 1, size - 1);
   try {
     if (!curvefit::has_hdf5_signature(file.path())) return 0;
     curvefit::list_hdf5_datasets(file.path());
