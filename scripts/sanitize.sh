@@ -31,7 +31,7 @@ run_tsan() {
   configure build-tsan thread
   cmake --build build-tsan --parallel "$jobs" --target threads_tests
   (cd build-tsan &&
-   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../scripts/tsan.supp" \
+   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=7:suppressions=$PWD/../scripts/tsan.supp" \
    ctest --output-on-failure --parallel "$jobs" --timeout 1200 -L threads)
 }
 

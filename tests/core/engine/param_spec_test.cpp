@@ -47,8 +47,8 @@ TEST(ParamSpec, BadTextIsAUsageErrorNamingIt) {
   EXPECT_EQ(message([] { param_index({"a", "b"}, "c", "--fix"); }),
             "--fix: unknown parameter 'c' (the model has a, b)");
   // A newline in the text (found by tests/fuzz/spec_fuzz.cpp) is escaped: the message stays one line.
-  EXPECT_EQ(message([] { parse_named_ranges("\nfeI18", "--bounds"); }),
-            "--bounds: '\\nfeI18' is not of the form name=lower:upper");
+  EXPECT_EQ(message([] { parse_named_values("\nfeI18", "--p0"); }),
+            "--p0: '\\nfeI18' is not of the form name=value");
 }
 
 }  // namespace
