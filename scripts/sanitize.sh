@@ -5,7 +5,7 @@
 #     except the labels python (the module would load into an uninstrumented interpreter) and
 #     install (the installed example links the instrumented libraries without the sanitizer
 #     runtime). The 2 GB spill test runs on request only, as in the ordinary suite.
-#   build-tsan: ThreadSanitizer, only the test programs labelled `threads` (chunked objective,
+#   build-tsan: ThreadSanitizer, only the test programs labelled <layer>_threads (chunked objective,
 #     read-ahead, parallel CSV parse and spill, memory pool, thread bit-identity of fits and
 #     formulas), with the suppressions of scripts/tsan.supp.
 #
