@@ -13,9 +13,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+# RelWithDebInfo, whose flags CMakeLists.txt leaves to the cache (it pins Release's to -O2). No
+# -Werror here: under instrumentation GCC 12 warns -Wmaybe-uninitialized inside libstdc++'s
+# <regex>; the ordinary build keeps warnings as errors.
 configure() {  # build dir, sanitizer list
-  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -g1 -DNDEBUG" \
-    -DCMAKE_C_FLAGS_RELEASE="-O1 -g1 -DNDEBUG" -DCURVEFIT_SANITIZE="$2" -DCURVEFIT_WERROR=ON \
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCURVEFIT_SANITIZE="$2" -DCURVEFIT_WERROR=OFF \
     -DCURVEFIT_BUILD_BENCH=OFF -DCURVEFIT_PYTHON=OFF >/dev/null
 }
 
