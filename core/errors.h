@@ -23,20 +23,37 @@ enum ExitCode : int {
   kExitInterrupted = 130,
 };
 
-// A bad command line or option value (exit 2).
+// The text on one line: control characters (a newline inside a quoted CSV field or header name, a
+// tab) written as the escapes \n, \r, \t, \xNN.
+inline std::string one_line(const std::string& text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string line;
+  line.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') line += "\\n";
+    else if (c == '\r') line += "\\r";
+    else if (c == '\t') line += "\\t";
+    else if (byte < 0x20 || byte == 0x7f) line += std::string{'\\', 'x', kHex[byte >> 4], kHex[byte & 15]};
+    else line += c;
+  }
+  return line;
+}
+
+// A bad command line or option value (exit 2); one line, whatever the text quoted in it.
 class UsageError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit UsageError(const std::string& message) : std::runtime_error(one_line(message)) {}
 };
 
 // Bad data: the message is one line "FILE:LINE:COLUMN: what is wrong" (line/column omitted when
-// they do not apply, e.g. for HDF5 datasets). Exit 3.
+// they do not apply, e.g. for HDF5 datasets), whatever the data's text quoted in it. Exit 3.
 class DataError : public std::runtime_error {
  public:
-  explicit DataError(const std::string& message) : std::runtime_error(message) {}
+  explicit DataError(const std::string& message) : std::runtime_error(one_line(message)) {}
   DataError(const std::string& file, std::size_t line, std::size_t column, const std::string& what)
-      : std::runtime_error(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                           what) {}
+      : std::runtime_error(one_line(file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                                    what)) {}
 };
 
 // A model that cannot be built: unknown name, or a formula that does not parse. The first line of

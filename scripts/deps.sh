@@ -16,7 +16,9 @@ packages=(cmake ninja-build g++ pkg-config
   libgsl-dev python3-lmfit
   pybind11-dev python3-dev python3-pytest python3-matplotlib
   # The layout checks (scripts/check_function_length.sh).
-  universal-ctags)
+  universal-ctags
+  # The libFuzzer harnesses (tests/fuzz/README.md); the sanitizer builds use g++'s runtimes.
+  clang-14 libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

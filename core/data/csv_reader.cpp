@@ -898,9 +898,9 @@ class BlockCutter {
     }
     Block* block = pool.take();
     char* text = block->text.get();
-    std::memcpy(text, carry_.data(), carry_.size());
+    std::copy(carry_.begin(), carry_.end(), text);
     std::size_t have = carry_.size();
-    has_quote_ = std::memchr(carry_.data(), '"', carry_.size()) != nullptr;
+    has_quote_ = std::find(carry_.begin(), carry_.end(), '"') != carry_.end();
     carry_.clear();
     while (true) {
       // A record with no end in sight: report it instead of buffering forever.

@@ -146,7 +146,7 @@ int Graph::predictor(int index) {
 }
 
 int Graph::unary(Op op, int a) {
-  const Node& arg = node(a);
+  const Node arg = node(a);  // a copy: constant() below may grow nodes_
   if (op == Op::Neg) {
     if (arg.op == Op::Neg) return arg.args[0];                               // -(-u) = u
     if (arg.op == Op::Mul && node(arg.args[0]).op == Op::Constant)           // -(c*u) = (-c)*u
@@ -183,7 +183,7 @@ int Graph::binary(Op op, int a, int b) {
         if (c == 0 && differentiating_) return constant(0);
         if (c == 1) return b;
         if (c == -1) return unary(Op::Neg, b);
-        const Node& other = node(b);
+        const Node other = node(b);  // a copy: constant() below may grow nodes_
         if (other.op == Op::Mul && is_const(other.args[0]))  // c*(d*u) = (c*d)*u
           return binary(Op::Mul, constant(c * node(other.args[0]).value), other.args[1]);
         if (other.op == Op::Neg) return binary(Op::Mul, constant(-c), other.args[0]);

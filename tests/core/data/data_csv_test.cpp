@@ -248,6 +248,10 @@ TEST(CsvBadInput, EachProblemHasItsOwnLine) {
   index_too_big.y = "7";
   const std::vector<Case> cases{
       {"non-numeric", "x,y\n1,2\n3,4x\n", ":3:3: field 2 '4x' is not a number"},
+      {"newline in a header name", "\"a\nb\"\n1\n",
+       ":1:1: cannot tell which columns to fit: no column is named x or y, and only 1 other column(s) remain "
+       "(columns: a\\nb); choose with --x NAME, --y NAME (and --sigma NAME for weights)"},
+      {"quoted newline in a bad field", "x,y\n1,\"2\nc\t\x01\"\n", ":2:3: field 2 '\"2\\nc\\t\\x01\"' is not a number"},
       {"empty field", "x,y\n1,2\n3,\n", ":3:3: empty field: a missing value (use --nan-policy omit to drop such rows)"},
       {"too few fields", "x,y,z\n1,2,3\n4,5\n", ":3:4: expected 3 fields, found 2"},
       {"too many fields", "x,y\n1,2\n4,5,6\n", ":3:6: expected 2 fields, found 3"},

@@ -46,6 +46,9 @@ TEST(ParamSpec, BadTextIsAUsageErrorNamingIt) {
             "--bounds: 'a=2' is not of the form name=lower:upper");
   EXPECT_EQ(message([] { param_index({"a", "b"}, "c", "--fix"); }),
             "--fix: unknown parameter 'c' (the model has a, b)");
+  // A newline in the text (found by tests/fuzz/spec_fuzz.cpp) is escaped: the message stays one line.
+  EXPECT_EQ(message([] { parse_named_values("\nfeI18", "--p0"); }),
+            "--p0: '\\nfeI18' is not of the form name=value");
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sanitizer builds of the test suite (CI runs this after scripts/test.sh; needs scripts/deps.sh).
+#
+#   build-asan: AddressSanitizer + UndefinedBehaviorSanitizer (UB is fatal), the whole ctest suite
+#     except the labels python (the module would load into an uninstrumented interpreter) and
+#     install (the installed example links the instrumented libraries without the sanitizer
+#     runtime), and the two tests that run curvefit under an address-space rlimit (ulimit -v:
+#     ASan's shadow memory needs terabytes of address space). The 2 GB spill test runs on request
+#     only, as in the ordinary suite.
+#   build-tsan: ThreadSanitizer, only the test programs labelled <layer>_threads (chunked objective,
+#     read-ahead, parallel CSV parse and spill, memory pool, thread bit-identity of fits and
+#     formulas), with the suppressions of scripts/tsan.supp.
+#
+# Both at -O1. Usage: scripts/sanitize.sh [asan|tsan]... (default: both).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+# RelWithDebInfo, whose flags CMakeLists.txt leaves to the cache (it pins Release's to -O2). No
+# -Werror here: under instrumentation GCC 12 warns -Wmaybe-uninitialized inside libstdc++'s
+# <regex>; the ordinary build keeps warnings as errors.
+configure() {  # build dir, sanitizer list
+  cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCURVEFIT_SANITIZE="$2" -DCURVEFIT_WERROR=OFF \
+    -DCURVEFIT_BUILD_BENCH=OFF -DCURVEFIT_PYTHON=OFF >/dev/null
+}
+
+run_asan() {
+  configure build-asan address,undefined
+  cmake --build build-asan --parallel "$jobs"
+  (cd build-asan &&
+   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure --parallel "$jobs" --timeout 1200 -LE 'python|install' \
+     -E 'AddressSpaceRlimitIsReported|UnderAnAddressSpaceLimitTheFitSucceedsOrExits4')
+}
+
+run_tsan() {
+  configure build-tsan thread
+  cmake --build build-tsan --parallel "$jobs" --target threads_tests
+  (cd build-tsan &&
+   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=7:suppressions=$PWD/../scripts/tsan.supp" \
+   ctest --output-on-failure --parallel "$jobs" --timeout 1200 -L threads)
+}
+
+for which in "${@:-asan tsan}"; do
+  for w in $which; do "run_$w"; done
+done
