@@ -111,6 +111,21 @@ TEST_F(FitMpi, CsvIsBitIdenticalFor1To4Ranks) {
   expect_ranks_match_one_process("data.csv", "memory", {3}, {1});
 }
 
+// Several files fitted as one (a pattern; HDF5 and CSV shards mixed): each rank reads its rows
+// through the shards, and the fit is the single process's bit for bit.
+TEST_F(FitMpi, ShardedInputsAreBitIdenticalAcrossRanks) {
+  const char* ranges[3] = {"0:3", "3.002:7", "7.003:10"};
+  const char* names[3] = {"shard-0.h5", "shard-1.csv", "shard-2.h5"};
+  for (int i = 0; i < 3; ++i) {
+    const RunResult g = run({"generate", "--model", "exponential", "--points", i == 1 ? "1400" : "900", "--noise",
+                             "0.05", "--seed", std::to_string(11 + i), "--x-range", ranges[i], "--out",
+                             *dir_ / names[i], "-q"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+  }
+  expect_ranks_match_one_process("shard-*", "memory", {2, 3}, {1});
+  expect_ranks_match_one_process("shard-*", "stream", {2, 4}, {2});
+}
+
 // 2 chunks of 1600 rows: 2 slots for 3 ranks, so one rank owns none and only takes part.
 TEST_F(FitMpi, MoreRanksThanSlotsGiveTheSameFit) {
   std::vector<std::string> args = fit_args("data.h5", "stream", 1);
