@@ -126,6 +126,25 @@ TEST_F(FitMpi, ShardedInputsAreBitIdenticalAcrossRanks) {
   expect_ranks_match_one_process("shard-*", "stream", {2, 4}, {2});
 }
 
+// Profile intervals (refits with one parameter held) and the sandwich covariance (one more pass)
+// run on every rank in step, through the same combined passes: the same bits as one process.
+TEST_F(FitMpi, ProfileIntervalsAndRobustCovarianceAreBitIdenticalAcrossRanks) {
+  std::vector<std::string> args = fit_args("data.h5", "memory", 1);
+  args.insert(args.end(), {"--ci", "profile", "--cov", "robust"});
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const nlohmann::json reference = single.json();
+  ASSERT_FALSE(reference.at("profile").is_null());
+  for (int k : {2, 3}) {
+    const RunResult r = run_ranks(k, args);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const nlohmann::json fit = r.json();
+    expect_same_fit(reference, fit, std::to_string(k) + " ranks");
+    EXPECT_EQ(reference.at("profile").at("params"), fit.at("profile").at("params")) << k << " ranks";
+    EXPECT_EQ(fit.at("covariance_kind"), "hc1");
+  }
+}
+
 // 2 chunks of 1600 rows: 2 slots for 3 ranks, so one rank owns none and only takes part.
 TEST_F(FitMpi, MoreRanksThanSlotsGiveTheSameFit) {
   std::vector<std::string> args = fit_args("data.h5", "stream", 1);
