@@ -62,9 +62,9 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("curvefit ") + version());
   app.footer(
-      "Exit codes: 0 converged; 1 stopped without converging (max evaluations); 2 usage error;\n"
-      "            3 bad data or model; 4 memory limit cannot be met; 5 an output or temporary file\n"
-      "            cannot be written; 130 interrupted.");
+      "Exit codes: 0 success (fit: converged); 1 fit stopped without converging (max evaluations);\n"
+      "            2 usage error; 3 bad data or model; 4 memory limit cannot be met; 5 an output or\n"
+      "            temporary file cannot be written; 130 interrupted.");
   app::Context context;
   app::register_fit_command(app, context);
   app::register_plan_command(app, context);

@@ -19,8 +19,10 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Calls f(name, value) for each comma-separated name=value item; `form` names the expected form
+// in the error ("name=value", "name=lower:upper").
 template <class F>
-void for_each_item(std::string_view text, std::string_view option, F f) {
+void for_each_item(std::string_view text, std::string_view option, F f, std::string_view form = "name=value") {
   if (trim(text).empty()) throw UsageError(std::string(option) + ": empty value");
   std::size_t start = 0;
   while (start <= text.size()) {
@@ -28,8 +30,7 @@ void for_each_item(std::string_view text, std::string_view option, F f) {
     const std::string_view item = trim(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
     const std::size_t eq = item.find('=');
     if (item.empty() || eq == std::string_view::npos || eq == 0)
-      throw UsageError(std::string(option) + ": '" + std::string(item) +
-                       "' is not of the form name=value");
+      throw UsageError(std::string(option) + ": '" + std::string(item) + "' is not of the form " + std::string(form));
     f(std::string(trim(item.substr(0, eq))), trim(item.substr(eq + 1)));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
@@ -91,7 +92,7 @@ std::vector<NamedRange> parse_named_ranges(std::string_view text, std::string_vi
     for (const auto& seen : out)
       if (seen.name == name) throw UsageError(std::string(option) + ": '" + name + "' given twice");
     out.push_back({std::move(name), lo, hi});
-  });
+  }, "name=lower:upper");
   return out;
 }
 

@@ -36,6 +36,7 @@ TEST(ParamSpec, BadTextIsAUsageErrorNamingIt) {
     return std::string("no error");
   };
   EXPECT_EQ(message([] { parse_named_values("a=1,b", "--p0"); }), "--p0: 'b' is not of the form name=value");
+  EXPECT_EQ(message([] { parse_named_ranges("a", "--bounds"); }), "--bounds: 'a' is not of the form name=lower:upper");
   EXPECT_EQ(message([] { parse_named_values("a=x1", "--p0"); }), "--p0: 'x1' is not a number");
   EXPECT_EQ(message([] { parse_named_values("a=1,a=2", "--p0"); }), "--p0: 'a' given twice");
   EXPECT_EQ(message([] { parse_named_values("", "--p0"); }), "--p0: empty value");
