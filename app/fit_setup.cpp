@@ -35,6 +35,9 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
   command.add_option("--sigma", o.sigma,
                      "Column of measurement uncertainties (weights 1/sigma). Never chosen on its own; "
                      "a column named sigma, sigma_y, dy, yerr or err is noted in the report");
+  command.add_option("--weights", o.weights,
+                     "Column of weights w = 1/sigma^2 (instead of --sigma); w must be positive "
+                     "(--nan-policy omit drops rows of weight 0)");
   command.add_option("--delimiter", o.delimiter, "CSV delimiter: , ; tab space (default: detected)");
   command.add_option("--decimal", o.decimal,
                      "CSV decimal separator: . or , (default: '.', or ',' when detected in a ';'-separated file)");
@@ -79,6 +82,11 @@ FitSpec problem_spec(const ProblemOptions& o) {
   d.x = o.x;
   d.y = o.y;
   d.sigma = o.sigma;
+  if (!o.weights.empty()) {
+    if (!o.sigma.empty()) throw UsageError("--sigma and --weights: give one of them (w = 1/sigma^2)");
+    d.sigma = o.weights;
+    spec.sigma_is_weight = true;
+  }
   if (!o.delimiter.empty()) {
     try {
       d.delimiter = parse_delimiter_option(o.delimiter);

@@ -17,6 +17,7 @@ struct ProblemOptions {
   std::string model;                // library name or formula
   std::vector<std::string> x;       // --x (comma-separated)
   std::string y, sigma;
+  std::string weights;              // --weights: a column of w = 1 / sigma^2
   std::string delimiter;
   std::string decimal;
   bool header = false, no_header = false;

@@ -239,6 +239,11 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
       slot.finite = false;
       break;
     }
+    double sigma_of_weight[kSubBlockRows];
+    if (sigma && options.sigma_is_weight) {
+      for (std::size_t i = 0; i < rows; ++i) sigma_of_weight[i] = 1.0 / std::sqrt(sigma[i]);
+      sigma = sigma_of_weight;
+    }
     process_rows(impl, options, xs, in.y + begin, sigma, rows, p, linearize, block, slot);
     // The moments of y, needed once: from these rows while they are in cache.
     if (!impl.response_moments) combine_moments(slot.moments, chunk_moments(in.y + begin, rows));
@@ -639,8 +644,19 @@ std::optional<ResponseMoments> ChunkedObjective::response_moments() const {
 }
 
 void ChunkedObjective::for_each_chunk_fitted(
-    const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& consume) {
+    const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& given_consume) {
   const Eigen::VectorXd p = full_params(x);
+  // Weights reach the consumer as the sigma they stand for, 1 / sqrt(w).
+  std::vector<double> sigma_of_weight;
+  const std::function<void(const FittedChunk&)> consume =
+      !options_.sigma_is_weight ? given_consume : [&](const FittedChunk& chunk) {
+        if (!chunk.sigma) return given_consume(chunk);
+        sigma_of_weight.resize(chunk.rows);
+        for (std::size_t i = 0; i < chunk.rows; ++i) sigma_of_weight[i] = 1.0 / std::sqrt(chunk.sigma[i]);
+        FittedChunk converted = chunk;
+        converted.sigma = sigma_of_weight.data();
+        given_consume(converted);
+      };
   start_pass();
   if (options_.distributed) {
     for_each_chunk_fitted_ordered(p, consume);

@@ -89,6 +89,9 @@ struct ChunkedObjectiveOptions {
   // factor of the rows f_i J_i: the root of the sandwich covariance's meat sum f_i^2 J_i^T J_i
   // (one pass at the solution, for --cov hc0/hc1). The cost and sums are unaffected.
   bool scale_rows_by_residual = false;
+  // The data's sigma column holds weights w = 1 / sigma^2 (--weights): each row is weighted by
+  // sqrt(w), and fitted chunks hand 1 / sqrt(w) on as their sigma.
+  bool sigma_is_weight = false;
   // What prefers_linearization_at_trial_points() answers.
   bool linearize_at_trial_points = false;
   // Counts every pass over the data (evaluate and for_each_chunk_fitted), if not null; shared

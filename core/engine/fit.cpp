@@ -58,6 +58,7 @@ ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t
   if (!request.fixed.empty()) options.fixed_values = request.p0;
   options.linearize_at_trial_points =
       rows >= kTrialLinearizationRows || request.plan.mode == FitMode::stream;
+  options.sigma_is_weight = request.sigma_is_weight;
   options.distributed = request.distributed;
   options.total_rows = request.distributed ? total_rows(request) : 0;
   return options;
@@ -274,6 +275,7 @@ void echo_settings(const FitRequest& request, FitSettings& used) {
   used.loss = request.loss;
   used.f_scale = request.f_scale;
   used.absolute_sigma = request.absolute_sigma;
+  used.sigma_is_weight = request.sigma_is_weight && used.has_sigma;
   used.covariance = request.covariance;
   used.x_scale = request.solver.x_scale;
   used.x_scale_jac = request.solver.x_scale.size() == 0 && request.solver.x_scale_jac.value_or(false);

@@ -48,6 +48,7 @@ struct FitSettings {
   std::vector<std::string> x_columns;   // the columns used as predictors, as the data name them
   std::string y_column;
   std::string sigma_column;             // empty: no weights
+  bool sigma_is_weight = false;         // sigma_column holds weights w = 1 / sigma^2 (--weights)
   bool has_sigma = false;               // residuals weighted by 1/sigma
   std::string model;                    // as given: library name or formula
   std::string formula;                  // the model's formula
@@ -85,6 +86,8 @@ struct FitRequest {
   // sigma is taken from the data when it has a sigma column. absolute_sigma: the covariance is
   // (R^T R)^-1 as is (sigma are true standard deviations) instead of scaled by reduced chi^2.
   bool absolute_sigma = false;
+  // The data's sigma column holds weights w = 1 / sigma^2 (--weights).
+  bool sigma_is_weight = false;
   // hc0/hc1: the sandwich covariance, from one more pass at the solution.
   CovarianceKind covariance = CovarianceKind::standard;
   // Starting point, one value per model parameter (fixed parameters: their fixed value).

@@ -619,6 +619,7 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.data = prepared.data.get();
   request.absolute_sigma = spec.absolute_sigma;
   request.covariance = spec.covariance;
+  request.sigma_is_weight = spec.sigma_is_weight;
   std::vector<bool> given;
   request.p0 = starting_point(spec, prepared, given, request.fixed);
   apply_bounds(spec, prepared, given);

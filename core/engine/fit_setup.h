@@ -98,6 +98,8 @@ struct FitSpec {
   // sigma are true standard deviations: the covariance is not scaled by reduced chi-square.
   bool absolute_sigma = false;
   CovarianceKind covariance = CovarianceKind::standard;  // --cov: hc0/hc1 sandwich (one more pass)
+  // The sigma column (data_options.sigma, or the sigma array) holds weights w = 1 / sigma^2.
+  bool sigma_is_weight = false;
   // --ci profile: profile-likelihood intervals after the fit (core/engine/profile.h); none when empty.
   std::optional<ProfileOptions> profile;
   std::size_t memory_limit_bytes = 0;  // cap on the process's peak RSS; 0: available / safety

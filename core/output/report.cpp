@@ -220,7 +220,11 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   if (!r.used.y_column.empty()) {
     out << "    columns: x = ";
     for (std::size_t k = 0; k < r.used.x_columns.size(); ++k) out << (k ? ", " : "") << r.used.x_columns[k];
-    out << "; y = " << r.used.y_column << "; sigma = " << (r.used.sigma_column.empty() ? "none" : r.used.sigma_column) << "\n";
+    out << "; y = " << r.used.y_column;
+    if (r.used.sigma_is_weight)
+      out << "; weights = " << r.used.sigma_column << " (sigma = 1/sqrt(w))\n";
+    else
+      out << "; sigma = " << (r.used.sigma_column.empty() ? "none" : r.used.sigma_column) << "\n";
   }
   out << "[[Fit Statistics]]\n";
   out << "    status             = " << status_name(r.status) << ": " << r.message << "\n";
@@ -347,7 +351,9 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"data", r.used.data},
       {"columns", json{{"x", r.used.x_columns},
                        {"y", r.used.y_column},
-                       {"sigma", r.used.sigma_column.empty() ? json(nullptr) : json(r.used.sigma_column)}}},
+                       {"sigma", r.used.sigma_column.empty() || r.used.sigma_is_weight ? json(nullptr)
+                                                                                        : json(r.used.sigma_column)},
+                       {"weights", r.used.sigma_is_weight ? json(r.used.sigma_column) : json(nullptr)}}},
       {"loss", std::string(to_string(r.used.loss))},
       {"f_scale", number(r.used.f_scale)},
       {"absolute_sigma", r.used.absolute_sigma},

@@ -92,7 +92,7 @@ def per_parameter_scale(x_scale, names):
     return dict(_named(np.asarray(x_scale, dtype=float).ravel(), names, "x_scale"))
 
 
-def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=None, natural_bounds=True,
+def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
         delimiter=None, header=None, skip_invalid=False, nan_policy="raise", temp_dir=None, jac=None,
@@ -119,6 +119,9 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     x, y, sigma : str or list of str, optional
         Columns: CSV header names or 1-based indices, HDF5 dataset paths, dict keys. sigma gives
         weights 1/sigma.
+    weights : str or array, optional
+        Instead of `sigma`: weights w = 1/sigma^2 (a column, or with ``(x, y)`` data an array), as
+        ``--weights``.
     p0, fix : dict or sequence, optional
         Starting values, and parameters held at a value (name -> value, or one per parameter).
         Without p0 a built-in model guesses from the data; a formula starts at 1.
@@ -181,7 +184,11 @@ def fit(data, model, *, x=None, y=None, sigma=None, p0=None, bounds=None, fix=No
     0.5
     >>> r = curvefit.fit("data.h5", "gaussian", x="/t", y="/signal", memory_limit="64MB")  # doctest: +SKIP
     """
-    settings = dict(natural_bounds=natural_bounds, method=method, loss=loss, f_scale=f_scale, ftol=ftol,
+    if weights is not None:
+        if sigma is not None:
+            raise ValueError("sigma and weights: give one of them (w = 1/sigma^2)")
+        sigma = weights
+    settings = dict(sigma_is_weight=weights is not None or None, natural_bounds=natural_bounds, method=method, loss=loss, f_scale=f_scale, ftol=ftol,
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,

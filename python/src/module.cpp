@@ -185,6 +185,7 @@ FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   fill_x_scale(o, spec);
   spec.absolute_sigma = option<bool>(o, "absolute_sigma", false);
   spec.covariance = parse_covariance_kind(option<std::string>(o, "cov", "standard"));
+  spec.sigma_is_weight = option<bool>(o, "sigma_is_weight", false);
   const std::string ci = option<std::string>(o, "ci", "");
   if (!ci.empty()) {
     if (ci != "profile") throw UsageError("ci: 'profile' or None");
