@@ -48,10 +48,7 @@ std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, 
 // The caller's arrays checked as nan_policy raise checks a file: one fast scan per column.
 void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
                         std::size_t rows) {
-  bool bad = any_non_finite(y, rows);
-  for (const double* column : x) bad = bad || any_non_finite(column, rows);
-  if (sigma) bad = bad || any_non_finite(sigma, rows) || std::any_of(sigma, sigma + rows, [](double s) { return s <= 0; });
-  if (!bad) return;
+  if (rows_valid(x.data(), x.size(), y, sigma, rows)) return;
   const std::size_t i = first_bad_row(x, y, sigma, rows);
   bool xy_finite = std::isfinite(y[i]);
   for (const double* column : x) xy_finite = xy_finite && std::isfinite(column[i]);

@@ -100,11 +100,7 @@ void ArraySource::read(std::size_t begin, std::size_t count, double* const* x, d
 void ArraySource::check(std::size_t begin, std::size_t count, double* const* x, const double* y,
                         const double* sigma) const {
   const std::size_t k = columns_.size() - 1 - (has_sigma_ ? 1 : 0);
-  bool bad = any_non_finite(y, count);
-  for (std::size_t c = 0; c < k; ++c) bad = bad || any_non_finite(x[c], count);
-  if (sigma) bad = bad || any_non_finite(sigma, count);
-  for (std::size_t i = 0; sigma && !bad && i < count; ++i) bad = !(sigma[i] > 0);
-  if (!bad) return;
+  if (rows_valid(x, k, y, sigma, count)) return;
   for (std::size_t i = 0; i < count; ++i) {
     bool xy_finite = std::isfinite(y[i]);
     for (std::size_t c = 0; c < k; ++c) xy_finite = xy_finite && std::isfinite(x[c][i]);

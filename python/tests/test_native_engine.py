@@ -10,9 +10,18 @@ import textwrap
 import pytest
 
 
+# The process's memory figures, for the scripts that measure their own peak RSS.
+STATUS = """
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+"""
+
+
 def run_script(tmp_path, body):
     script = tmp_path / "script.py"
-    script.write_text(textwrap.dedent(body))
+    script.write_text(STATUS + textwrap.dedent(body))
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -23,10 +32,6 @@ def test_numpy_arrays_are_not_copied(tmp_path):
     out = run_script(tmp_path, """
         import json
         import numpy as np, curvefit
-        def status(key):
-            for line in open("/proc/self/status"):
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024
         n = 20_000_000
         x = np.linspace(0, 10, n)
         y = np.empty(n)  # built in place: no temporaries raise the peak before the fit
@@ -55,10 +60,6 @@ def test_float32_and_strided_arrays_are_converted_chunk_by_chunk(tmp_path):
     out = run_script(tmp_path, """
         import json
         import numpy as np, curvefit
-        def status(key):
-            for line in open("/proc/self/status"):
-                if line.startswith(key):
-                    return int(line.split()[1]) * 1024
         n = 20_000_000
         table = np.empty((n, 2), dtype=np.float32)
         rng = np.random.default_rng(1)
