@@ -111,7 +111,10 @@ H5::H5File open_file(const std::string& path) {
 
 std::vector<Hdf5DatasetInfo> datasets_of(const H5::H5File& file) {
   std::vector<Hdf5DatasetInfo> datasets;
-  H5Lvisit(file.getId(), H5_INDEX_NAME, H5_ITER_INC, visit_link, &datasets);
+  // A damaged group structure stops the walk part way: the datasets found so far would be
+  // reported as if they were all, and a missing column named as absent rather than unreadable.
+  if (H5Lvisit(file.getId(), H5_INDEX_NAME, H5_ITER_INC, visit_link, &datasets) < 0)
+    throw DataError(file.getFileName() + ": cannot list the file's datasets (its group structure is damaged)");
   std::sort(datasets.begin(), datasets.end(),
             [](const Hdf5DatasetInfo& a, const Hdf5DatasetInfo& b) { return a.path < b.path; });
   return datasets;

@@ -455,6 +455,36 @@ TEST(Hdf5List, DatasetsWithTypesAndShapes) {
   EXPECT_FALSE(datasets[2].numeric);
 }
 
+// A group whose B-tree is damaged stops HDF5's walk of the file part way: listing what was found
+// so far would present a damaged file as one with fewer (or no) datasets, and a column as absent
+// rather than unreadable.
+TEST(Hdf5List, AFileWhoseGroupStructureIsDamagedIsAnErrorNotAShorterList) {
+  ScratchDir dir;
+  const std::string path = dir.file("damaged.h5");
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);  // the default format keeps groups in "TREE" B-trees
+    std::vector<double> values(100, 1.0);
+    write_1d(file, "/x", values, H5::PredType::NATIVE_DOUBLE, false);
+    file.createGroup("/group");
+    write_1d(file, "/group/z", values, H5::PredType::NATIVE_DOUBLE, false);
+  }
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t root_tree = bytes.find("TREE");
+  const std::size_t group_tree = bytes.find("TREE", root_tree + 4);
+  ASSERT_NE(group_tree, std::string::npos) << "expected the root's and /group's B-trees";
+  bytes.replace(group_tree, 4, "XXXX");
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  EXPECT_THAT(data_error([&] { list_hdf5_datasets(path); }),
+              HasSubstr(path + ": cannot list the file's datasets (its group structure is damaged)"));
+}
+
 }  // namespace
 }  // namespace curvefit
 
