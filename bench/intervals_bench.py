@@ -10,6 +10,7 @@ whole-command time, passes over the data, and the profile's refits.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 
@@ -18,8 +19,13 @@ def run(binary, path, extra, limit):
     args = [binary, "fit", path, "--model", "exponential", "--x", "/x", "--y", "/y", "--json", "--no-progress"]
     if limit:
         args += ["--memory-limit", limit]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args + extra, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = json.loads(out.stdout)
+    # CPU seconds of the whole process: what a busy machine does not stretch, unlike wall time.
+    report["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return report
 
 
 def main():
@@ -31,8 +37,9 @@ def main():
     a = parser.parse_args()
     binary = os.path.join(a.build_dir, "bin", "curvefit")
     os.makedirs(a.data_dir, exist_ok=True)
-    print("| points | what | mode | time (median) | passes | profile refits / passes |")
-    print("|---:|---|---|---:|---:|---:|")
+    print(f"load average at the start: {os.getloadavg()}")
+    print("| points | what | mode | time (median) | CPU s | passes | profile refits / passes |")
+    print("|---:|---|---|---:|---:|---:|---:|")
     for size in a.sizes:
         m = int(float(size))
         path = os.path.join(a.data_dir, f"intervals_{m}.h5")
@@ -43,10 +50,11 @@ def main():
         for label, extra in (("fit", []), ("--cov robust", ["--cov", "robust"]), ("--ci profile", ["--ci", "profile"])):
             runs = [run(binary, path, extra, limit) for _ in range(a.repeats)]
             t = statistics.median(r["time_s"] for r in runs)
+            cpu = statistics.median(r["cpu_s"] for r in runs)
             r = runs[0]
             p = r.get("profile")
             prof = f"{p['refits']} / {p['passes']}" if p else ""
-            print(f"| {m:.0e} | {label} | {r['mode']} | {t:.3g} s | {r['passes']} | {prof} |")
+            print(f"| {m:.0e} | {label} | {r['mode']} | {t:.3g} s | {cpu:.3g} | {r['passes']} | {prof} |")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 // A table of observations: predictors x1..xk, the response y and optionally sigma, all served as
 // doubles by row range into caller buffers. The same interface serves data loaded into RAM once
 // and data re-read from a file on every pass; the fit engine decides which.
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "core/errors.h"
 
 namespace curvefit {
 
@@ -33,6 +36,22 @@ inline bool rows_valid(const double* const* x, std::size_t k, const double* y, c
     valid = valid && positive;
   }
   return valid;
+}
+
+// Throws the DataError nan_policy raise gives for the first invalid row of rows [0, n) of arrays
+// in RAM, numbered from first_row (1-based) in `where`'s message; returns when every row is valid.
+// The fast scan runs first; the row-by-row search only once it has found something.
+inline void check_rows_or_throw(const double* const* x, std::size_t k, const double* y, const double* sigma,
+                                std::size_t n, std::size_t first_row, const std::string& where) {
+  if (rows_valid(x, k, y, sigma, n)) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    bool xy_finite = std::isfinite(y[i]);
+    for (std::size_t c = 0; c < k; ++c) xy_finite = xy_finite && std::isfinite(x[c][i]);
+    const bool sigma_good = !sigma || (sigma[i] > 0 && std::isfinite(sigma[i]));
+    if (xy_finite && sigma_good) continue;
+    throw DataError(where + ": row " + std::to_string(first_row + i) +
+                    (xy_finite ? ": sigma must be positive and finite" : ": x or y is not finite"));
+  }
 }
 
 class DataSource {

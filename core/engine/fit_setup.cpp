@@ -33,27 +33,10 @@ std::string data_name(const FitSpec& spec, const std::vector<std::string>& files
                              files);
 }
 
-// The first row of the caller's arrays where x or y is not finite, or sigma not positive and
-// finite (for the message; searched only once a fast scan has found one).
-std::size_t first_bad_row(const std::vector<const double*>& x, const double* y, const double* sigma,
-                          std::size_t rows) {
-  for (std::size_t i = 0; i < rows; ++i) {
-    bool good = std::isfinite(y[i]) && (!sigma || (sigma[i] > 0 && std::isfinite(sigma[i])));
-    for (const double* column : x) good = good && std::isfinite(column[i]);
-    if (!good) return i;
-  }
-  return rows;
-}
-
-// The caller's arrays checked as nan_policy raise checks a file: one fast scan per column.
+// The caller's arrays checked as nan_policy raise checks a file.
 void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
                         std::size_t rows) {
-  if (rows_valid(x.data(), x.size(), y, sigma, rows)) return;
-  const std::size_t i = first_bad_row(x, y, sigma, rows);
-  bool xy_finite = std::isfinite(y[i]);
-  for (const double* column : x) xy_finite = xy_finite && std::isfinite(column[i]);
-  throw DataError("<memory>: row " + std::to_string(i + 1) +
-                  (xy_finite ? ": sigma must be positive and finite" : ": x or y is not finite"));
+  check_rows_or_throw(x.data(), x.size(), y, sigma, rows, 1, "<memory>");
 }
 
 // The caller's arrays, used in place (FitSpec::external).

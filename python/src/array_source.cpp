@@ -100,15 +100,7 @@ void ArraySource::read(std::size_t begin, std::size_t count, double* const* x, d
 void ArraySource::check(std::size_t begin, std::size_t count, double* const* x, const double* y,
                         const double* sigma) const {
   const std::size_t k = columns_.size() - 1 - (has_sigma_ ? 1 : 0);
-  if (rows_valid(x, k, y, sigma, count)) return;
-  for (std::size_t i = 0; i < count; ++i) {
-    bool xy_finite = std::isfinite(y[i]);
-    for (std::size_t c = 0; c < k; ++c) xy_finite = xy_finite && std::isfinite(x[c][i]);
-    const bool sigma_good = !sigma || (sigma[i] > 0 && std::isfinite(sigma[i]));
-    if (xy_finite && sigma_good) continue;
-    throw DataError("<memory>: row " + std::to_string(begin + i + 1) +
-                    (xy_finite ? ": sigma must be positive and finite" : ": x or y is not finite"));
-  }
+  check_rows_or_throw(x, k, y, sigma, count, begin + 1, "<memory>");
 }
 
 }  // namespace curvefit::python
