@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "core/formula/expression_graph.h"
+#include "core/formula/expression_tape_kernels.h"
 
 namespace curvefit::expr {
 
 class Tape {
  public:
-  static constexpr std::size_t kBlock = 256;
+  static constexpr std::size_t kBlock = tape::kBlock;
 
   // outputs[0] goes to values, outputs[1 + j] to Jacobian column j.
   Tape(const Graph& graph, const std::vector<int>& outputs);
@@ -34,17 +35,9 @@ class Tape {
   std::size_t num_registers() const { return static_cast<std::size_t>(num_registers_); }
 
  private:
-  enum class Kernel : unsigned char;
-  struct Operand {
-    bool uniform = false;
-    int index = 0;  // uniform slot or register
-  };
-  struct Instruction {
-    Kernel kernel;
-    int result;  // register
-    int exponent = 0;
-    Operand args[4];
-  };
+  using Kernel = tape::Kernel;
+  using Operand = tape::Operand;
+  using Instruction = tape::Instruction;
   struct UniformStep {  // slot[result] = op(slot[args]...)
     Op op;
     int index;
@@ -67,11 +60,10 @@ class Tape {
   // that are never instructions.
   static bool select_kernel(const Node& n, bool s0, bool s1, Instruction& ins);
 
-  // Running, per call and per block of kBlock points.
+  // Running, per call and per block of kBlock points (the instructions' loop:
+  // core/formula/expression_tape_kernels.h).
   void compute_uniform_slots(const double* p, std::vector<double>& slots) const;
   void bind_predictors(const double* const* x, std::size_t offset, std::size_t len, double** regs) const;
-  static void execute(const Instruction& ins, double* const* regs, const double* slots);
-  static void execute_piecewise(const Instruction& ins, double* const* regs);
 
   std::vector<double> constant_slots_;       // initial slot values: constants, NaN elsewhere
   std::vector<std::pair<int, int>> parameter_slots_;  // (slot, parameter index)
@@ -81,6 +73,7 @@ class Tape {
   std::vector<Instruction> instructions_;
   std::vector<Output> outputs_;
   int num_registers_ = 0;
+  tape::BlockRunner run_block_ = tape::block_runner();
 };
 
 }  // namespace curvefit::expr
