@@ -24,6 +24,25 @@ bool needs_array_operands(Op op) {
   }
 }
 
+// The op and operand shape of a two-operand arithmetic kernel; false for any other kernel.
+bool arithmetic_kernel(Kernel kernel, tape::Arith& op, tape::FirstShape& shape) {
+  using tape::Arith;
+  using tape::FirstShape;
+  switch (kernel) {
+    case Kernel::AddVV: op = Arith::Add; shape = FirstShape::VV; return true;
+    case Kernel::AddVS: op = Arith::Add; shape = FirstShape::VS; return true;
+    case Kernel::SubVV: op = Arith::Sub; shape = FirstShape::VV; return true;
+    case Kernel::SubVS: op = Arith::Sub; shape = FirstShape::VS; return true;
+    case Kernel::SubSV: op = Arith::Sub; shape = FirstShape::SV; return true;
+    case Kernel::MulVV: op = Arith::Mul; shape = FirstShape::VV; return true;
+    case Kernel::MulVS: op = Arith::Mul; shape = FirstShape::VS; return true;
+    case Kernel::DivVV: op = Arith::Div; shape = FirstShape::VV; return true;
+    case Kernel::DivVS: op = Arith::Div; shape = FirstShape::VS; return true;
+    case Kernel::DivSV: op = Arith::Div; shape = FirstShape::SV; return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 // The constructor's working state, handed from phase to phase (indexed by node id).
@@ -46,6 +65,51 @@ Tape::Tape(const Graph& graph, const std::vector<int>& outputs) {
   emit_instructions(graph, l);
   for (std::size_t k = 0; k < outputs.size(); ++k)
     if (outputs_[k].kind == Output::Kind::Copy) outputs_[k].source = l.reg[static_cast<std::size_t>(outputs[k])];
+  fuse_arithmetic_pairs();
+}
+
+// An arithmetic instruction and the next one become one pass (tape::FusedPair) when the next
+// applies a uniform scalar to the first's result and nothing else reads that result: not an
+// output, and no later instruction before the register is written again. The fused loop performs
+// the same two roundings (its result may reuse a register of the first's operands).
+void Tape::fuse_arithmetic_pairs() {
+  std::vector<char> output_register(static_cast<std::size_t>(num_registers_), 0);
+  for (const Output& o : outputs_)
+    if (o.kind != Output::Kind::Fill) output_register[static_cast<std::size_t>(o.source)] = 1;
+  const auto read_later = [this](std::size_t from, int reg) {
+    for (std::size_t j = from; j < instructions_.size(); ++j) {
+      // Unused operands read as register 0 here, which only makes the test stricter.
+      for (const Operand& operand : instructions_[j].args)
+        if (!operand.uniform && operand.index == reg) return true;
+      if (instructions_[j].result == reg) return false;
+    }
+    return false;
+  };
+  std::vector<Instruction> result;
+  for (std::size_t i = 0; i < instructions_.size(); ++i) {
+    const Instruction& first = instructions_[i];
+    tape::FusedPair pair;
+    tape::FirstShape second_shape{};
+    const bool fusable = i + 1 < instructions_.size() && arithmetic_kernel(first.kernel, pair.first, pair.shape) &&
+                         arithmetic_kernel(instructions_[i + 1].kernel, pair.second, second_shape) &&
+                         second_shape != tape::FirstShape::VV && !output_register[static_cast<std::size_t>(first.result)];
+    if (!fusable) {
+      result.push_back(first);
+      continue;
+    }
+    const Instruction& second = instructions_[i + 1];
+    pair.scalar_first = second_shape == tape::FirstShape::SV;
+    const Operand chained = second.args[pair.scalar_first ? 1 : 0];
+    const Operand scalar = second.args[pair.scalar_first ? 0 : 1];
+    if (chained.index != first.result || read_later(i + 2, first.result)) {
+      result.push_back(first);
+      continue;
+    }
+    Instruction fused{Kernel::Fused, second.result, pair.index(), {first.args[0], first.args[1], scalar, {}}};
+    result.push_back(fused);
+    ++i;
+  }
+  instructions_ = std::move(result);
 }
 
 Tape::Lowering Tape::mark_needed_nodes(const Graph& graph, const std::vector<int>& outputs) {

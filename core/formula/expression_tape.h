@@ -56,6 +56,7 @@ class Tape {
   void assign_predictor_and_output_registers(const Graph& graph, const std::vector<int>& outputs, Lowering& l);
   void find_last_uses(const Graph& graph, Lowering& l);
   void emit_instructions(const Graph& graph, Lowering& l);
+  void fuse_arithmetic_pairs();
   // The kernel for a node's op and operand shapes (s0, s1: operand uniform); false for nodes
   // that are never instructions.
   static bool select_kernel(const Node& n, bool s0, bool s1, Instruction& ins);

@@ -17,8 +17,27 @@ enum class Kernel : unsigned char {
   Erf, Erfc, Atan2, Pow, Min, Max, SelectLe,
   Log2, Floor, Ceil, Heaviside, Less, LessEq, Equal, NotEqual, And, Or, Not, Select, FaddeevaRe, FaddeevaIm,
   FaddeevaDRe, FaddeevaDIm,
+  Fused,  // two arithmetic ops in one pass: see FusedPair
 };
-inline constexpr int kNumKernels = static_cast<int>(Kernel::FaddeevaDIm) + 1;
+inline constexpr int kNumKernels = static_cast<int>(Kernel::Fused) + 1;
+
+// A Fused instruction: t = first(args[0], args[1]) as the kernel AddVV ... DivSV would compute
+// it, then result = second(t, slot args[2]) or second(slot args[2], t); the same two roundings as
+// the two instructions it replaces, one pass over the block instead of two.
+enum class Arith : unsigned char { Add, Sub, Mul, Div };
+enum class FirstShape : unsigned char { VV, VS, SV };
+struct FusedPair {
+  Arith first = Arith::Add;
+  FirstShape shape = FirstShape::VV;
+  Arith second = Arith::Add;
+  bool scalar_first = false;  // second(slot, t) rather than second(t, slot)
+  // 0 .. kNumFusedPairs - 1, the index into the table of fused loops.
+  int index() const {
+    return ((static_cast<int>(first) * 3 + static_cast<int>(shape)) * 4 + static_cast<int>(second)) * 2 +
+           (scalar_first ? 1 : 0);
+  }
+};
+inline constexpr int kNumFusedPairs = 4 * 3 * 4 * 2;
 
 struct Operand {
   bool uniform = false;
@@ -29,7 +48,7 @@ struct Operand {
 struct Instruction {
   Kernel kernel;
   int result;  // register
-  int exponent = 0;
+  int exponent = 0;  // PowInt's; for Fused, FusedPair::index()
   Operand args[4];
 };
 

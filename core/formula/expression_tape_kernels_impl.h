@@ -5,6 +5,7 @@
 // of such a function, which could be the AVX2 one.
 #include <cmath>
 #include <cstdlib>
+#include <utility>
 
 #include "core/formula/expression_tape_kernels.h"
 #include "core/formula/vector_math.h"
@@ -42,6 +43,52 @@ void integer_power(double* __restrict out, const double* __restrict a, int expon
 template <class F>
 inline void compare(double* __restrict out, const double* __restrict a, const double* __restrict b, F f) {
   for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] != a[i] || b[i] != b[i] ? a[i] + b[i] : (f(a[i], b[i]) ? 1.0 : 0.0);
+}
+
+template <Arith op>
+inline double arith(double u, double v) {
+  if constexpr (op == Arith::Add) return u + v;
+  if constexpr (op == Arith::Sub) return u - v;
+  if constexpr (op == Arith::Mul) return u * v;
+  if constexpr (op == Arith::Div) return u / v;
+}
+
+// One fused pair (expression_tape_kernels.h): a is null when the first op's left operand is the
+// scalar sa, b when its right one is sb; sc is the second op's scalar. out may be a or b (point i
+// reads only point i before writing it, so no iteration depends on another: ivdep).
+template <Arith first, FirstShape shape, Arith second, bool scalar_first>
+void fused(double* out, const double* a, const double* b, double sa, double sb, double sc) {
+#pragma GCC ivdep
+  for (std::size_t i = 0; i < kBlock; ++i) {
+    const double u = shape == FirstShape::SV ? sa : a[i];
+    const double v = shape == FirstShape::VS ? sb : b[i];
+    const double t = arith<first>(u, v);
+    out[i] = scalar_first ? arith<second>(sc, t) : arith<second>(t, sc);
+  }
+}
+
+using FusedLoop = void (*)(double*, const double*, const double*, double, double, double);
+
+// The table of fused loops in FusedPair::index() order (a plain array: see the note at the top).
+template <int index>
+constexpr FusedLoop fused_loop() {
+  constexpr int scalar_first = index % 2, second = index / 2 % 4, shape = index / 8 % 3, first = index / 24;
+  return fused<static_cast<Arith>(first), static_cast<FirstShape>(shape), static_cast<Arith>(second),
+               scalar_first == 1>;
+}
+template <class Sequence>
+struct FusedTable;
+template <int... index>
+struct FusedTable<std::integer_sequence<int, index...>> {
+  static constexpr FusedLoop loops[] = {fused_loop<index>()...};
+};
+using FusedLoops = FusedTable<std::make_integer_sequence<int, kNumFusedPairs>>;
+
+void execute_fused(const Instruction& ins, double* const* regs, const double* slots) {
+  const auto reg = [&](int k) { return ins.args[k].uniform ? nullptr : regs[static_cast<std::size_t>(ins.args[k].index)]; };
+  const auto slot = [&](int k) { return ins.args[k].uniform ? slots[static_cast<std::size_t>(ins.args[k].index)] : 0.0; };
+  FusedLoops::loops[ins.exponent](regs[static_cast<std::size_t>(ins.result)], reg(0), reg(1),
+                               slot(0), slot(1), slot(2));
 }
 
 // The kernels added for steps, comparisons, if() and the Faddeeva function, apart from the
@@ -129,6 +176,7 @@ void execute_piecewise(const Instruction& ins, double* const* regs) {
       for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] <= b[i] ? c[i] : d[i];
       break;
     }
+    case Kernel::Fused: execute_fused(ins, regs, slots); break;
     default: execute_piecewise(ins, regs); break;
   }
 }

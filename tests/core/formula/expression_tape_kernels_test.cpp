@@ -4,6 +4,7 @@
 //   - elementary functions (exp, log, sin, ..., pow, atan2, erf, Faddeeva): bit for bit against
 //     the same vmath function called on that one point, and within 2 ULP of apply_scalar's libm
 //     (the bound tests/core/formula/vector_math_test.cpp holds vmath to) where libm is finite;
+//   - a fused pair of arithmetic ops equals the two ops in turn;
 //   - and the AVX2 build of the block loop gives the same bits as the baseline build.
 // "Bit for bit" treats any two NaNs as equal (x86 may pick either operand's payload) and tells
 // -0 from +0.
@@ -160,9 +161,54 @@ void check_kernel(const KernelCase& c, const std::vector<std::vector<double>>& r
   }
 }
 
+// Every fused pair (op, shape of the first; op, side of the second's scalar) against the two ops
+// one after the other in scalar code, bit for bit, in both builds; once with the result written
+// over the first operand's register, as the tape may do.
+void check_fused_pairs(const std::vector<std::vector<double>>& regs) {
+  using curvefit::expr::tape::Arith;
+  using curvefit::expr::tape::FirstShape;
+  using curvefit::expr::tape::FusedPair;
+  const Op ops[] = {Op::Add, Op::Sub, Op::Mul, Op::Div};
+  const double slots[] = {2.5, -0.75, 1.0 / 3};
+  for (int first = 0; first < 4; ++first)
+    for (int shape = 0; shape < 3; ++shape)
+      for (int second = 0; second < 4; ++second)
+        for (const bool scalar_first : {false, true})
+          for (const bool in_place : {false, true}) {
+            const FusedPair pair{static_cast<Arith>(first), static_cast<FirstShape>(shape), static_cast<Arith>(second),
+                                 scalar_first};
+            Instruction ins{Kernel::Fused, in_place && shape != 2 ? 0 : 4, pair.index(), {}};
+            ins.args[0] = shape == 2 ? curvefit::expr::tape::Operand{true, 0} : curvefit::expr::tape::Operand{false, 0};
+            ins.args[1] = shape == 1 ? curvefit::expr::tape::Operand{true, 1} : curvefit::expr::tape::Operand{false, 1};
+            ins.args[2] = {true, 2};
+            for (const auto runner : {curvefit::expr::tape::baseline::run_block, curvefit::expr::tape::avx2::run_block}) {
+              if (runner == curvefit::expr::tape::avx2::run_block && !__builtin_cpu_supports("avx2")) continue;
+              std::vector<std::vector<double>> copy = regs;
+              std::vector<double> out(kBlock, -7.0);
+              double* reg_pointers[5] = {copy[0].data(), copy[1].data(), copy[2].data(), copy[3].data(), out.data()};
+              runner(&ins, 1, reg_pointers, slots);
+              const double* result = reg_pointers[ins.result];
+              for (std::size_t i = 0; i < kBlock; ++i) {
+                const double u[2] = {shape == 2 ? slots[0] : regs[0][i], shape == 1 ? slots[1] : regs[1][i]};
+                const double t = curvefit::expr::apply_scalar(ops[first], 0, u);
+                const double v[2] = {scalar_first ? slots[2] : t, scalar_first ? t : slots[2]};
+                const double expected = curvefit::expr::apply_scalar(ops[second], 0, v);
+                ASSERT_TRUE(same_bits(result[i], expected))
+                    << "pair " << pair.index() << (in_place ? " in place" : "") << " point " << i << ": " << result[i]
+                    << ", two ops " << expected;
+              }
+            }
+          }
+}
+
+TEST(TapeKernels, FusedPairsEqualTheTwoOpsInTurn) {
+  check_fused_pairs(operand_registers(-1e3, 1e3, true, 13));
+}
+
 TEST(TapeKernels, EveryKernelIsCovered) {
   std::vector<bool> seen(curvefit::expr::tape::kNumKernels, false);
   for (const KernelCase& c : all_kernel_cases()) seen[static_cast<std::size_t>(c.kernel)] = true;
+  seen[static_cast<std::size_t>(Kernel::Fused)] = true;  // FusedPairsEqualTheTwoOpsInTurn
   for (int k = 0; k < curvefit::expr::tape::kNumKernels; ++k) EXPECT_TRUE(seen[static_cast<std::size_t>(k)]) << k;
 }
 
