@@ -7,9 +7,11 @@
 //   - varying nodes become instructions over registers of kBlock doubles, run block by block
 //     over the points with the vectorised math of core/vector_math.h.
 // Registers are reused once their last reader has run (liveness over the tape order), and an
-// instruction never writes a register it reads, so kernels can use __restrict. Output nodes write
-// straight into the caller's value or Jacobian column for whole blocks; the last partial block
-// runs in scratch and is copied out. One sweep yields the value and every Jacobian column.
+// instruction never writes a register it reads, so kernels can use __restrict (a fused pair of
+// arithmetic instructions, one pass instead of two, is the exception and is written for it).
+// Output nodes write straight into the caller's value or Jacobian column for whole blocks; the
+// last partial block runs in scratch and is copied out. One sweep yields the value and every
+// Jacobian column. The kernels and their two builds (SSE2, AVX2): expression_tape_kernels.h.
 #include <cstddef>
 #include <utility>
 #include <vector>
