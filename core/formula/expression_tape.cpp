@@ -1,10 +1,8 @@
 #include "core/formula/expression_tape.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
-
-#include "core/formula/vector_math.h"
+#include <utility>
 
 namespace curvefit::expr {
 
