@@ -149,9 +149,14 @@ int Graph::unary(Op op, int a) {
   const Node arg = node(a);  // a copy: constant() below may grow nodes_
   if (op == Op::Neg) {
     if (arg.op == Op::Neg) return arg.args[0];                               // -(-u) = u
-    if (arg.op == Op::Mul && node(arg.args[0]).op == Op::Constant)           // -(c*u) = (-c)*u
-      return binary(Op::Mul, constant(-node(arg.args[0]).value), arg.args[1]);
     if (arg.op == Op::Sub) return binary(Op::Sub, arg.args[1], arg.args[0]);  // -(u-v) = v-u
+    // The sign moves onto a uniform factor (computed once per call, not per point): -(s*v) =
+    // (-s)*v, -(v/s) = v/(-s), -(s/v) = (-s)/v, exactly (negation commutes with rounding).
+    if ((arg.op == Op::Mul || arg.op == Op::Div) && arg.varying) {
+      const int u = arg.args[0], v = arg.args[1];
+      if (!node(u).varying) return binary(arg.op, unary(Op::Neg, u), v);
+      if (!node(v).varying) return binary(arg.op, u, unary(Op::Neg, v));
+    }
   }
   Node node;
   node.op = op;
@@ -166,9 +171,9 @@ int Graph::binary(Op op, int a, int b) {
     case Op::Add:
       if (is_constant(a, 0)) return b;
       if (is_constant(b, 0)) return a;
+      if (a == b) return binary(Op::Mul, constant(2), a);
       if (node(b).op == Op::Neg) return binary(Op::Sub, a, node(b).args[0]);
       if (node(a).op == Op::Neg) return binary(Op::Sub, b, node(a).args[0]);
-      if (a == b) return binary(Op::Mul, constant(2), a);
       if (a > b) std::swap(a, b);  // commutative: one canonical order so CSE sees a+b == b+a
       break;
     case Op::Sub:
@@ -190,11 +195,13 @@ int Graph::binary(Op op, int a, int b) {
       } else if (a > b) {
         std::swap(a, b);
       }
+      if (const int moved = move_negation(op, a, b); moved >= 0) return moved;
       break;
     case Op::Div:
       if (is_constant(b, 1)) return a;
       if (is_constant(b, -1)) return unary(Op::Neg, a);
       if (is_constant(a, 0) && differentiating_) return constant(0);
+      if (const int moved = move_negation(op, a, b); moved >= 0) return moved;
       break;
     case Op::Pow:
       if (is_const(b)) {
@@ -220,6 +227,25 @@ int Graph::binary(Op op, int a, int b) {
   node.args[0] = a;
   node.args[1] = b;
   return intern(node);
+}
+
+// u*v or u/v (op) with a negated operand, rewritten so that the negation costs nothing per
+// point: (-u)(-v) = uv; onto a uniform operand, (-v)s = v(-s) and s(-v) = (-s)v; between varying
+// operands outwards, (-u)v = -(uv), where a uniform factor further up can absorb it. All exact:
+// negation commutes with rounding. -1 when there is nothing to move.
+int Graph::move_negation(Op op, int a, int b) {
+  const Node x = node(a), y = node(b);  // copies: the constructors below may grow nodes_
+  const bool neg_a = x.op == Op::Neg, neg_b = y.op == Op::Neg;
+  if (neg_a && neg_b) return binary(op, x.args[0], y.args[0]);
+  if (neg_a && x.varying) {
+    const int u = x.args[0];
+    return y.varying ? unary(Op::Neg, binary(op, u, b)) : binary(op, u, unary(Op::Neg, b));
+  }
+  if (neg_b && y.varying) {
+    const int v = y.args[0];
+    return x.varying ? unary(Op::Neg, binary(op, a, v)) : binary(op, unary(Op::Neg, a), v);
+  }
+  return -1;  // no negation, or a uniform one (computed once per call)
 }
 
 int Graph::pow_int(int a, int exponent) {

@@ -76,6 +76,7 @@ class Graph {
 
  private:
   int intern(Node node);
+  int move_negation(Op op, int a, int b);
   int derivative(int id, const std::vector<int>& d);
   int faddeeva_derivative(const Node& n, int da, int db);
   int build_call(const SyntaxNode& s, const int* args);

@@ -1,51 +1,15 @@
 #include "core/formula/expression_tape.h"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
-
-#include "core/formula/vector_math.h"
+#include <utility>
 
 namespace curvefit::expr {
 
-// One kernel per op and operand shape: V = register (varying), S = uniform scalar slot.
-enum class Tape::Kernel : unsigned char {
-  AddVV, AddVS, SubVV, SubVS, SubSV, MulVV, MulVS, DivVV, DivVS, DivSV,
-  Neg, PowInt, Exp, Log, Log10, Sqrt, Abs, Sign, Sin, Cos, Tan, Asin, Acos, Atan, Sinh, Cosh, Tanh,
-  Erf, Erfc, Atan2, Pow, Min, Max, SelectLe,
-  Log2, Floor, Ceil, Heaviside, Less, LessEq, Equal, NotEqual, And, Or, Not, Select, FaddeevaRe, FaddeevaIm,
-  FaddeevaDRe, FaddeevaDIm,
-};
+using tape::Kernel;
+using tape::kBlock;
 
 namespace {
-
-constexpr std::size_t kBlock = Tape::kBlock;
-
-// Fixed trip counts and __restrict let the compiler vectorise these loops.
-template <class F>
-inline void map1(double* __restrict out, const double* __restrict a, F f) {
-  for (std::size_t i = 0; i < kBlock; ++i) out[i] = f(a[i]);
-}
-template <class F>
-inline void map2(double* __restrict out, const double* __restrict a, const double* __restrict b, F f) {
-  for (std::size_t i = 0; i < kBlock; ++i) out[i] = f(a[i], b[i]);
-}
-
-// out = a^exponent over one block by square-and-multiply, the same sequence as apply_scalar (in
-// place, so plain loops rather than the __restrict helpers).
-void integer_power(double* out, const double* a, int exponent) {
-  double power[kBlock];
-  std::copy_n(a, kBlock, power);
-  std::fill_n(out, kBlock, 1.0);
-  for (unsigned e = static_cast<unsigned>(std::abs(exponent)); e != 0; e >>= 1) {
-    if (e & 1u)
-      for (std::size_t i = 0; i < kBlock; ++i) out[i] *= power[i];
-    if (e > 1)
-      for (std::size_t i = 0; i < kBlock; ++i) power[i] *= power[i];
-  }
-  if (exponent < 0)
-    for (std::size_t i = 0; i < kBlock; ++i) out[i] = 1 / out[i];
-}
 
 bool needs_array_operands(Op op) {
   switch (op) {
@@ -58,10 +22,23 @@ bool needs_array_operands(Op op) {
   }
 }
 
-// Comparisons and logic over one block: 1 or 0, NaN where an operand is NaN (as compare_scalar).
-template <class F>
-inline void compare(double* __restrict out, const double* __restrict a, const double* __restrict b, F f) {
-  for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] != a[i] || b[i] != b[i] ? a[i] + b[i] : (f(a[i], b[i]) ? 1.0 : 0.0);
+// The op and operand shape of a two-operand arithmetic kernel; false for any other kernel.
+bool arithmetic_kernel(Kernel kernel, tape::Arith& op, tape::FirstShape& shape) {
+  using tape::Arith;
+  using tape::FirstShape;
+  switch (kernel) {
+    case Kernel::AddVV: op = Arith::Add; shape = FirstShape::VV; return true;
+    case Kernel::AddVS: op = Arith::Add; shape = FirstShape::VS; return true;
+    case Kernel::SubVV: op = Arith::Sub; shape = FirstShape::VV; return true;
+    case Kernel::SubVS: op = Arith::Sub; shape = FirstShape::VS; return true;
+    case Kernel::SubSV: op = Arith::Sub; shape = FirstShape::SV; return true;
+    case Kernel::MulVV: op = Arith::Mul; shape = FirstShape::VV; return true;
+    case Kernel::MulVS: op = Arith::Mul; shape = FirstShape::VS; return true;
+    case Kernel::DivVV: op = Arith::Div; shape = FirstShape::VV; return true;
+    case Kernel::DivVS: op = Arith::Div; shape = FirstShape::VS; return true;
+    case Kernel::DivSV: op = Arith::Div; shape = FirstShape::SV; return true;
+    default: return false;
+  }
 }
 
 }  // namespace
@@ -86,6 +63,51 @@ Tape::Tape(const Graph& graph, const std::vector<int>& outputs) {
   emit_instructions(graph, l);
   for (std::size_t k = 0; k < outputs.size(); ++k)
     if (outputs_[k].kind == Output::Kind::Copy) outputs_[k].source = l.reg[static_cast<std::size_t>(outputs[k])];
+  fuse_arithmetic_pairs();
+}
+
+// An arithmetic instruction and the next one become one pass (tape::FusedPair) when the next
+// applies a uniform scalar to the first's result and nothing else reads that result: not an
+// output, and no later instruction before the register is written again. The fused loop performs
+// the same two roundings (its result may reuse a register of the first's operands).
+void Tape::fuse_arithmetic_pairs() {
+  std::vector<char> output_register(static_cast<std::size_t>(num_registers_), 0);
+  for (const Output& o : outputs_)
+    if (o.kind != Output::Kind::Fill) output_register[static_cast<std::size_t>(o.source)] = 1;
+  const auto read_later = [this](std::size_t from, int reg) {
+    for (std::size_t j = from; j < instructions_.size(); ++j) {
+      // Unused operands read as register 0 here, which only makes the test stricter.
+      for (const Operand& operand : instructions_[j].args)
+        if (!operand.uniform && operand.index == reg) return true;
+      if (instructions_[j].result == reg) return false;
+    }
+    return false;
+  };
+  std::vector<Instruction> result;
+  for (std::size_t i = 0; i < instructions_.size(); ++i) {
+    const Instruction& first = instructions_[i];
+    tape::FusedPair pair;
+    tape::FirstShape second_shape{};
+    const bool fusable = i + 1 < instructions_.size() && arithmetic_kernel(first.kernel, pair.first, pair.shape) &&
+                         arithmetic_kernel(instructions_[i + 1].kernel, pair.second, second_shape) &&
+                         second_shape != tape::FirstShape::VV && !output_register[static_cast<std::size_t>(first.result)];
+    if (!fusable) {
+      result.push_back(first);
+      continue;
+    }
+    const Instruction& second = instructions_[i + 1];
+    pair.scalar_first = second_shape == tape::FirstShape::SV;
+    const Operand chained = second.args[pair.scalar_first ? 1 : 0];
+    const Operand scalar = second.args[pair.scalar_first ? 0 : 1];
+    if (chained.index != first.result || read_later(i + 2, first.result)) {
+      result.push_back(first);
+      continue;
+    }
+    Instruction fused{Kernel::Fused, second.result, pair.index(), {first.args[0], first.args[1], scalar, {}}};
+    result.push_back(fused);
+    ++i;
+  }
+  instructions_ = std::move(result);
 }
 
 Tape::Lowering Tape::mark_needed_nodes(const Graph& graph, const std::vector<int>& outputs) {
@@ -270,100 +292,16 @@ bool Tape::select_kernel(const Node& n, bool s0, bool s1, Instruction& ins) {
   return false;
 }
 
-// Inlined into run()'s loop over the tape: a call per instruction measured ~5% slower.
-[[gnu::always_inline]] inline void Tape::execute(const Instruction& ins, double* const* regs, const double* slots) {
-  double* out = regs[static_cast<std::size_t>(ins.result)];
-  const double* a = ins.args[0].uniform ? nullptr : regs[static_cast<std::size_t>(ins.args[0].index)];
-  const double* b = ins.args[1].uniform ? nullptr : regs[static_cast<std::size_t>(ins.args[1].index)];
-  const double sa = ins.args[0].uniform ? slots[static_cast<std::size_t>(ins.args[0].index)] : 0;
-  const double sb = ins.args[1].uniform ? slots[static_cast<std::size_t>(ins.args[1].index)] : 0;
-  switch (ins.kernel) {
-    case Kernel::AddVV: map2(out, a, b, [](double u, double v) { return u + v; }); break;
-    case Kernel::AddVS: map1(out, a, [sb](double u) { return u + sb; }); break;
-    case Kernel::SubVV: map2(out, a, b, [](double u, double v) { return u - v; }); break;
-    case Kernel::SubVS: map1(out, a, [sb](double u) { return u - sb; }); break;
-    case Kernel::SubSV: map1(out, b, [sa](double v) { return sa - v; }); break;
-    case Kernel::MulVV: map2(out, a, b, [](double u, double v) { return u * v; }); break;
-    case Kernel::MulVS: map1(out, a, [sb](double u) { return u * sb; }); break;
-    case Kernel::DivVV: map2(out, a, b, [](double u, double v) { return u / v; }); break;
-    case Kernel::DivVS: map1(out, a, [sb](double u) { return u / sb; }); break;
-    case Kernel::DivSV: map1(out, b, [sa](double v) { return sa / v; }); break;
-    case Kernel::Neg: map1(out, a, [](double u) { return -u; }); break;
-    case Kernel::PowInt: integer_power(out, a, ins.exponent); break;
-    case Kernel::Exp: vmath::exp(a, out, kBlock); break;
-    case Kernel::Log: vmath::log(a, out, kBlock); break;
-    case Kernel::Log10: vmath::log10(a, out, kBlock); break;
-    case Kernel::Sqrt: map1(out, a, [](double u) { return std::sqrt(u); }); break;
-    case Kernel::Abs: map1(out, a, [](double u) { return std::fabs(u); }); break;
-    case Kernel::Sign: map1(out, a, [](double u) { return u > 0 ? 1.0 : u < 0 ? -1.0 : u; }); break;
-    case Kernel::Sin: vmath::sin(a, out, kBlock); break;
-    case Kernel::Cos: vmath::cos(a, out, kBlock); break;
-    case Kernel::Tan: vmath::tan(a, out, kBlock); break;
-    case Kernel::Asin: vmath::asin(a, out, kBlock); break;
-    case Kernel::Acos: vmath::acos(a, out, kBlock); break;
-    case Kernel::Atan: vmath::atan(a, out, kBlock); break;
-    case Kernel::Sinh: vmath::sinh(a, out, kBlock); break;
-    case Kernel::Cosh: vmath::cosh(a, out, kBlock); break;
-    case Kernel::Tanh: vmath::tanh(a, out, kBlock); break;
-    case Kernel::Erf: vmath::erf(a, out, kBlock); break;
-    case Kernel::Erfc: vmath::erfc(a, out, kBlock); break;
-    case Kernel::Atan2: vmath::atan2(a, b, out, kBlock); break;
-    case Kernel::Pow: vmath::pow(a, b, out, kBlock); break;
-    case Kernel::Min:
-      map2(out, a, b, [](double u, double v) { return u != u || v != v ? u + v : (v < u ? v : u); });
-      break;
-    case Kernel::Max:
-      map2(out, a, b, [](double u, double v) { return u != u || v != v ? u + v : (u < v ? v : u); });
-      break;
-    case Kernel::SelectLe: {
-      const double* __restrict c = regs[static_cast<std::size_t>(ins.args[2].index)];
-      const double* __restrict d = regs[static_cast<std::size_t>(ins.args[3].index)];
-      for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] <= b[i] ? c[i] : d[i];
-      break;
-    }
-    default: execute_piecewise(ins, regs); break;
-  }
-}
-
-// The kernels added for steps, comparisons, if() and the Faddeeva function, apart from the
-// arithmetic and elementary functions so that each switch stays short.
-void Tape::execute_piecewise(const Instruction& ins, double* const* regs) {
-  double* out = regs[static_cast<std::size_t>(ins.result)];
-  const auto reg = [&](int k) { return regs[static_cast<std::size_t>(ins.args[k].index)]; };
-  const double* a = reg(0);
-  switch (ins.kernel) {
-    case Kernel::Log2: map1(out, a, [](double u) { return std::log2(u); }); break;
-    case Kernel::Floor: map1(out, a, [](double u) { return std::floor(u); }); break;
-    case Kernel::Ceil: map1(out, a, [](double u) { return std::ceil(u); }); break;
-    case Kernel::Heaviside:
-      map1(out, a, [](double u) { return u != u ? u : u < 0 ? 0.0 : u > 0 ? 1.0 : 0.5; });
-      break;
-    case Kernel::Not: map1(out, a, [](double u) { return u != u ? u : u == 0 ? 1.0 : 0.0; }); break;
-    case Kernel::Less: compare(out, a, reg(1), [](double u, double v) { return u < v; }); break;
-    case Kernel::LessEq: compare(out, a, reg(1), [](double u, double v) { return u <= v; }); break;
-    case Kernel::Equal: compare(out, a, reg(1), [](double u, double v) { return u == v; }); break;
-    case Kernel::NotEqual: compare(out, a, reg(1), [](double u, double v) { return u != v; }); break;
-    case Kernel::And: compare(out, a, reg(1), [](double u, double v) { return u != 0 && v != 0; }); break;
-    case Kernel::Or: compare(out, a, reg(1), [](double u, double v) { return u != 0 || v != 0; }); break;
-    case Kernel::Select: {
-      const double* __restrict b = reg(1);
-      const double* __restrict c = reg(2);
-      for (std::size_t i = 0; i < kBlock; ++i) out[i] = a[i] != a[i] ? a[i] : a[i] != 0 ? b[i] : c[i];
-      break;
-    }
-    case Kernel::FaddeevaRe: vmath::faddeeva_re(a, reg(1), out, kBlock); break;
-    case Kernel::FaddeevaIm: vmath::faddeeva_im(a, reg(1), out, kBlock); break;
-    case Kernel::FaddeevaDRe: vmath::faddeeva_derivative_re(a, reg(1), out, kBlock); break;
-    case Kernel::FaddeevaDIm: vmath::faddeeva_derivative_im(a, reg(1), out, kBlock); break;
-    default: break;
-  }
-}
-
 void Tape::run(const double* const* x, std::size_t n, const double* p, double* values, double* jac) const {
   // Scratch grows to the largest tape a thread has run, then is reused: no allocation per call.
-  thread_local std::vector<double> slots;
-  thread_local std::vector<double> scratch;
-  thread_local std::vector<double*> regs;
+  struct Scratch {
+    std::vector<double> slots, registers;
+    std::vector<double*> regs;
+  };
+  thread_local Scratch thread_scratch;
+  std::vector<double>& slots = thread_scratch.slots;
+  std::vector<double>& scratch = thread_scratch.registers;
+  std::vector<double*>& regs = thread_scratch.regs;
   compute_uniform_slots(p, slots);
   const std::size_t registers = static_cast<std::size_t>(num_registers_);
   if (scratch.size() < registers * kBlock) scratch.resize(registers * kBlock);
@@ -381,7 +319,7 @@ void Tape::run(const double* const* x, std::size_t n, const double* p, double* v
       for (std::size_t k = 0; k < outputs_.size(); ++k)
         if (outputs_[k].kind == Output::Kind::Direct)
           regs[static_cast<std::size_t>(outputs_[k].source)] = output_column(k) + offset;
-    for (const Instruction& ins : instructions_) execute(ins, regs.data(), slots.data());
+    run_block_(instructions_.data(), instructions_.size(), regs.data(), slots.data());
     for (std::size_t k = 0; k < outputs_.size(); ++k) {
       const Output& o = outputs_[k];
       if (o.kind == Output::Kind::Copy || (o.kind == Output::Kind::Direct && !whole))

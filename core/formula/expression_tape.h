@@ -7,20 +7,23 @@
 //   - varying nodes become instructions over registers of kBlock doubles, run block by block
 //     over the points with the vectorised math of core/vector_math.h.
 // Registers are reused once their last reader has run (liveness over the tape order), and an
-// instruction never writes a register it reads, so kernels can use __restrict. Output nodes write
-// straight into the caller's value or Jacobian column for whole blocks; the last partial block
-// runs in scratch and is copied out. One sweep yields the value and every Jacobian column.
+// instruction never writes a register it reads, so kernels can use __restrict (a fused pair of
+// arithmetic instructions, one pass instead of two, is the exception and is written for it).
+// Output nodes write straight into the caller's value or Jacobian column for whole blocks; the
+// last partial block runs in scratch and is copied out. One sweep yields the value and every
+// Jacobian column. The kernels and their two builds (SSE2, AVX2): expression_tape_kernels.h.
 #include <cstddef>
 #include <utility>
 #include <vector>
 
 #include "core/formula/expression_graph.h"
+#include "core/formula/expression_tape_kernels.h"
 
 namespace curvefit::expr {
 
 class Tape {
  public:
-  static constexpr std::size_t kBlock = 256;
+  static constexpr std::size_t kBlock = tape::kBlock;
 
   // outputs[0] goes to values, outputs[1 + j] to Jacobian column j.
   Tape(const Graph& graph, const std::vector<int>& outputs);
@@ -34,17 +37,9 @@ class Tape {
   std::size_t num_registers() const { return static_cast<std::size_t>(num_registers_); }
 
  private:
-  enum class Kernel : unsigned char;
-  struct Operand {
-    bool uniform = false;
-    int index = 0;  // uniform slot or register
-  };
-  struct Instruction {
-    Kernel kernel;
-    int result;  // register
-    int exponent = 0;
-    Operand args[4];
-  };
+  using Kernel = tape::Kernel;
+  using Operand = tape::Operand;
+  using Instruction = tape::Instruction;
   struct UniformStep {  // slot[result] = op(slot[args]...)
     Op op;
     int index;
@@ -63,15 +58,15 @@ class Tape {
   void assign_predictor_and_output_registers(const Graph& graph, const std::vector<int>& outputs, Lowering& l);
   void find_last_uses(const Graph& graph, Lowering& l);
   void emit_instructions(const Graph& graph, Lowering& l);
+  void fuse_arithmetic_pairs();
   // The kernel for a node's op and operand shapes (s0, s1: operand uniform); false for nodes
   // that are never instructions.
   static bool select_kernel(const Node& n, bool s0, bool s1, Instruction& ins);
 
-  // Running, per call and per block of kBlock points.
+  // Running, per call and per block of kBlock points (the instructions' loop:
+  // core/formula/expression_tape_kernels.h).
   void compute_uniform_slots(const double* p, std::vector<double>& slots) const;
   void bind_predictors(const double* const* x, std::size_t offset, std::size_t len, double** regs) const;
-  static void execute(const Instruction& ins, double* const* regs, const double* slots);
-  static void execute_piecewise(const Instruction& ins, double* const* regs);
 
   std::vector<double> constant_slots_;       // initial slot values: constants, NaN elsewhere
   std::vector<std::pair<int, int>> parameter_slots_;  // (slot, parameter index)
@@ -81,6 +76,7 @@ class Tape {
   std::vector<Instruction> instructions_;
   std::vector<Output> outputs_;
   int num_registers_ = 0;
+  tape::BlockRunner run_block_ = tape::block_runner();
 };
 
 }  // namespace curvefit::expr
