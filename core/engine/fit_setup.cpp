@@ -453,7 +453,8 @@ std::shared_ptr<const RowSelection> row_selection(const FitSpec& spec, const Fit
       selection->columns = where_columns(spec, setup, names);
       test.condition = compile_condition(spec.where, names);
     } catch (const ModelError& e) {
-      throw UsageError(std::string("--where: ") + e.what());
+      const std::string what = e.what();  // its first line: the caret display does not fit on one
+      throw UsageError("--where \"" + spec.where + "\": " + what.substr(0, what.find('\n')));
     }
     parts.push_back(spec.where);
   }
