@@ -439,10 +439,14 @@ std::shared_ptr<const RowSelection> row_selection(const FitSpec& spec, const Fit
     test.lo = spec.x_range->lo;
     test.hi = spec.x_range->hi;
     const auto k = static_cast<std::size_t>(test.predictor);
-    const std::string name = k < d.x.size() ? d.x[k]
-                             : spec.x_range->predictor.empty() ? setup.info.column_names.empty() ? "x" : setup.info.column_names[k]
-                                                               : spec.x_range->predictor;
-    parts.push_back(range_text(test.lo) + " <= " + name + " <= " + range_text(test.hi));
+    std::string name = k < setup.info.column_names.size() ? setup.info.column_names[k]
+                                                           : default_predictor_names(d.num_predictors)[k];
+    name = name.substr(name.rfind('/') + 1);  // an HDF5 dataset by its name
+    const bool low = std::isfinite(test.lo), high = std::isfinite(test.hi);
+    parts.push_back(low && high ? range_text(test.lo) + " <= " + name + " <= " + range_text(test.hi)
+                    : low       ? name + " >= " + range_text(test.lo)
+                    : high      ? name + " <= " + range_text(test.hi)
+                                : name + " not NaN");
   }
   if (!spec.where.empty()) {
     std::vector<std::string> names;
