@@ -17,7 +17,6 @@
 namespace curvefit {
 namespace {
 
-constexpr std::size_t kScanRows = 1u << 20;
 
 // HDF5 prints its error stack to stderr by default; we report one line of our own instead.
 void silence_hdf5() {
@@ -450,15 +449,15 @@ void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const doub
 void Hdf5DataSource::find_kept_rows(NanPolicy policy, const RowSelection* selection) {
   const std::size_t k = static_cast<std::size_t>(num_predictors_);
   const std::size_t columns = handles_->columns.size();
-  const std::size_t slab = std::min(rows_, kScanRows);
+  const std::size_t slab = std::min(rows_, kHdf5ScanRows);
   std::vector<double> buffer(columns * slab);
   std::vector<unsigned char> keep(slab);
   std::vector<double*> at(columns);
   std::vector<std::size_t> first_omitted;
   std::size_t omitted = 0, unselected = 0;
   filtered_ = true;
-  for (std::size_t begin = 0; begin < rows_; begin += kScanRows) {
-    const std::size_t count = std::min(kScanRows, rows_ - begin);
+  for (std::size_t begin = 0; begin < rows_; begin += kHdf5ScanRows) {
+    const std::size_t count = std::min(kHdf5ScanRows, rows_ - begin);
     for (std::size_t c = 0; c < columns; ++c) at[c] = buffer.data() + c * count;
     read_physical(begin, count, at.data(), at[k], has_sigma_ ? at[k + 1] : nullptr, at.data() + fit_columns_);
     std::fill_n(keep.begin(), count, static_cast<unsigned char>(1));

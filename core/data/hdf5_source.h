@@ -24,6 +24,10 @@
 
 namespace curvefit {
 
+// Rows per column a streamed source reads at a time when it scans the file once at opening
+// (nan_policy omit, a row selection): the planner counts these buffers.
+inline constexpr std::size_t kHdf5ScanRows = std::size_t{1} << 16;
+
 // The lock every HDF5 call in curvefit holds.
 std::recursive_mutex& hdf5_mutex();
 

@@ -509,6 +509,7 @@ FitPlan plan_one_process(const FitSpec& spec) {
   r.file_bytes = r.location == DataLocation::csv_file ? setup.info.file_bytes : 0;
   r.writes_fitted_csv = spec.writes_fitted_csv;
   r.selection_columns = d.selection ? d.selection->columns.size() : 0;
+  r.drops_rows = d.selection || d.nan_policy == NanPolicy::omit;
   setup.plan = make_plan(r);
   d.csv_block_bytes = setup.plan.csv_block_bytes;
   return setup;

@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/data/csv_reader.h"
 #include "core/data/data_open.h"
+#include "core/data/hdf5_source.h"
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
@@ -103,9 +104,10 @@ void add_csv_load(const PlanRequest& request, std::size_t rows, std::size_t room
 void add_load(const PlanRequest& request, FitMode mode, std::size_t rows, PeakParts& parts) {
   if (request.location == DataLocation::csv_file) {
     add_csv_load(request, rows, saturating_sub(request.memory_limit_bytes, parts.baseline + parts.data), parts);
-  } else if (request.location == DataLocation::hdf5_file && mode != FitMode::stream) {
+  } else if (request.location == DataLocation::hdf5_file && (mode != FitMode::stream || request.drops_rows)) {
+    const std::size_t slab = mode == FitMode::stream ? kHdf5ScanRows : kHdf5LoadSlabRows;
     parts.load = (request.columns + request.selection_columns) *
-                     (footprint::data_bytes(std::min(rows, kHdf5LoadSlabRows), 1) + kHdf5CacheBytesPerColumn) +
+                     (footprint::data_bytes(std::min(rows, slab), 1) + kHdf5CacheBytesPerColumn) +
                  kHdf5MetadataCacheBytes;
   }
 }

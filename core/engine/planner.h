@@ -70,6 +70,9 @@ struct PlanRequest {
   // A row selection (--where) reads these columns besides `columns` while the data are loaded or
   // spilled: the parse blocks and load slabs hold them too.
   std::size_t selection_columns = 0;
+  // nan_policy omit or a row selection: a streamed HDF5 file is scanned once when it is opened, in
+  // slabs of kHdf5ScanRows rows of every column read.
+  bool drops_rows = false;
   // Bytes a streamed source holds for the whole fit to find its rows (the runs of rows a selection
   // or nan_policy omit keeps), once the source is open and they are known.
   std::size_t row_index_bytes = 0;

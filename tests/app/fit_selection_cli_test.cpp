@@ -249,5 +249,26 @@ TEST_F(FitSelectionCli, BadSelectionsAreUsageErrorsAndEmptyOnesDataErrors) {
     }
 }
 
+// The planner counts what a selection needs (the scan of a streamed file when it opens, the
+// selection's columns while loading, the index of rows kept): the measured peak (VmHWM) stays
+// within the prediction.
+TEST_F(FitSelectionCli, SelectedRowsStayWithinThePredictedPeak) {
+  for (const char* file : {"big.h5", "big.csv"}) {
+    const RunResult made = run({"generate", "--model", "exponential", "--points", "2e6", "--noise", "0.01",
+                                "--x-range", "0:10", "--out", dir_ / file, "-q"});
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    for (const char* mode : {"memory", "stream"}) {
+      const RunResult r = run({"fit", dir_ / file, "--model", "exponential", "--where", "x > 3 && y < 1.5", "--mode",
+                               mode, "--json", "-q"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const nlohmann::json memory = r.json()["memory"];
+      EXPECT_LE(memory["peak_rss_bytes"].get<std::uint64_t>(), memory["predicted_peak_bytes"].get<std::uint64_t>())
+          << file << " " << mode;
+      EXPECT_EQ(r.json()["rows_total"], 2'000'000) << file << " " << mode;
+      EXPECT_LT(r.json()["rows_used"].get<std::size_t>(), 2'000'000u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace curvefit::cli
