@@ -7,7 +7,7 @@
 #     runtime), the two tests that run curvefit under an address-space rlimit (ulimit -v:
 #     ASan's shadow memory needs terabytes of address space), and the tests that hold the
 #     process's peak RSS to the planner's prediction or to a memory limit (MemoryLimit.*,
-#     MemoryCgroup.*, and two peak checks): ASan's shadow memory, redzones and quarantine add tens
+#     MemoryCgroup.*, and three peak checks): ASan's shadow memory, redzones and quarantine add tens
 #     of MB to the RSS, so those figures say nothing about curvefit there), and the MPI tests
 #     (FitMpi*: Open MPI is uninstrumented, opened with dlopen and unloaded at exit, so
 #     LeakSanitizer reports its setup allocations from an unknown module that no suppression can
