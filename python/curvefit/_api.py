@@ -247,7 +247,7 @@ def run(options):
 
 
 def plan(data, model, *, x=None, y=None, sigma=None, fix=None, method="trf", memory_limit=None, mode="auto",
-         chunk_size=None, threads=None, delimiter=None, header=None, nan_policy="raise"):
+         chunk_size=None, threads=None, delimiter=None, header=None, nan_policy="raise", x_range=None, where=None):
     """The plan ``curvefit plan`` prints, as a dict: mode, chunk_rows, predicted_peak_bytes, the
     memory limit, whether a subsample fit comes first, each mode's prediction and the reasons.
 
@@ -255,7 +255,8 @@ def plan(data, model, *, x=None, y=None, sigma=None, fix=None, method="trf", mem
     'stream'
     """
     settings = dict(method=method, memory_limit=memory_limit, mode=mode, chunk_size=chunk_size,
-                    threads=threads, delimiter=delimiter, header=header, nan_policy=nan_policy)
+                    threads=threads, delimiter=delimiter, header=header, nan_policy=nan_policy,
+                    x_range=_x_range(x_range), where=where)
     return _curvefit.plan(_options(data, model, None, x, y, sigma, None, fix, None, settings))
 
 

@@ -372,7 +372,9 @@ py::dict plan_dict(const py::dict& o) {
                   py::arg("memory_limit_bytes") = plan.memory_limit_bytes,
                   py::arg("memory_limit_source") = setup.limit_source, py::arg("subsample") = plan.subsample,
                   py::arg("subsample_rows") = plan.subsample_rows, py::arg("expected_passes") = plan.expected_passes,
-                  py::arg("modes") = modes, py::arg("reasons") = plan.reasons);
+                  py::arg("modes") = modes, py::arg("reasons") = plan.reasons,
+                  py::arg("selection") = setup.data_options.selection ? py::object(py::str(setup.data_options.selection->text))
+                                                                      : py::object(py::none()));
 }
 
 py::list models_list() {

@@ -70,6 +70,13 @@ def test_files_in_every_mode_equal_the_file_of_the_selected_rows(two_curves, tmp
         assert np.array_equal(r.covariance, truth.covariance)
 
 
+def test_plan_names_the_selection(two_curves, tmp_path):
+    x, y, temp, flag, meant = two_curves
+    np.savetxt(tmp_path / "all.csv", np.column_stack([x, y, temp]), delimiter=",", header="x,y,temp", comments="")
+    p = curvefit.plan(str(tmp_path / "all.csv"), "exponential", x_range=(2, None), where="temp > 300")
+    assert p["selection"] == "x >= 2, temp > 300"
+
+
 def test_bad_selections(two_curves):
     x, y, temp, flag, meant = two_curves
     with pytest.raises(ValueError, match="x_range"):
