@@ -79,6 +79,7 @@ void print_data_plan(const FitPlan& problem, bool json) {
   const std::size_t chunk = plan.chunk_rows ? plan.chunk_rows : request.rows;
   const std::size_t n_chunks = chunk ? (request.rows + chunk - 1) / chunk : 0;
   const std::size_t per_chunk = footprint::chunk_workspace_bytes(chunk, request.model_params, request.columns);
+  const RowSelection* selection = problem.data_options.selection.get();
   if (json) {
     nlohmann::ordered_json modes = nlohmann::ordered_json::object();
     nlohmann::ordered_json peaks = nlohmann::ordered_json::object();
@@ -91,6 +92,7 @@ void print_data_plan(const FitPlan& problem, bool json) {
     nlohmann::ordered_json out{
         {"rows", request.rows},
         {"rows_exact", problem.info.rows_exact},
+        {"selection", selection ? nlohmann::ordered_json(selection->text) : nlohmann::ordered_json(nullptr)},
         {"files", problem.data_files.size()},
         {"params", request.model_params},
         {"free_params", request.free_params},
@@ -122,6 +124,9 @@ void print_data_plan(const FitPlan& problem, bool json) {
             << ", " << request.model_params << " parameters ("
             << request.free_params << " free), method " << to_string(request.method) << "\n"
             << "memory limit       " << format_size(plan.memory_limit_bytes) << " (" << problem.limit_source << ")\n";
+  if (selection)
+    std::cout << "rows used          those selected by " << selection->text << ", counted as they are read "
+              << "(planned for all " << request.rows << ")\n";
   for (const ModePlan& m : plan.modes)
     std::cout << "  " << (m.mode == plan.mode ? "* " : "  ") << std::string(to_string(m.mode)) << std::string(9 - to_string(m.mode).size(), ' ')
               << (m.possible ? format_size(m.predicted_peak_bytes) : std::string("-")) << "  " << m.reason << "\n";

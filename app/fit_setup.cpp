@@ -49,6 +49,15 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
                      "omit: drop those rows")
       ->check(CLI::IsMember({"raise", "omit"}))
       ->capture_default_str();
+  command.add_option("--x-range", o.x_range,
+                     "Fit only the rows with LO <= x <= HI (gnuplot's fit [LO:HI]): LO:HI, either side may be "
+                     "empty (:5, 2:) or inf; the first predictor, or NAME=LO:HI for the predictor NAME (x2, a "
+                     "formula's column name, or its --x column)");
+  command.add_option("--where", o.where,
+                     "Fit only the rows where a condition over the file's columns by name holds, e.g. "
+                     "\"temp > 300 && flag == 0\": comparisons, && || !, arithmetic and functions as in a formula; "
+                     "the columns need not be fitted ones. A row where it is NaN (a NaN in a column it reads) is "
+                     "not selected; --nan-policy judges only the selected rows");
   command.add_option("--fix", o.fix, "Hold parameters at a value, e.g. c=0,d=1");
   command.add_option("--tie", o.ties,
                      "Give a parameter by an expression of the others, e.g. \"p2_sigma = p1_sigma\" (repeatable); "
@@ -102,6 +111,8 @@ FitSpec problem_spec(const ProblemOptions& o) {
   d.temp_dir = o.temp_dir;
   d.on_notice = print_notice;
   d.nan_policy = o.nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
+  if (!o.x_range.empty()) spec.x_range = parse_x_range(o.x_range);
+  spec.where = o.where;
   if (!o.fix.empty()) spec.fix = parse_named_values(o.fix, "--fix");
   for (const std::string& tie : o.ties) spec.ties.push_back(parse_tie(tie, "--tie"));
   spec.method = parse_algorithm(o.method);

@@ -23,6 +23,8 @@ struct ProblemOptions {
   bool header = false, no_header = false;
   bool skip_invalid = false;
   std::string nan_policy = "raise";
+  std::string x_range;              // --x-range [NAME=]LO:HI
+  std::string where;                // --where "EXPR" over the columns by name
   std::string fix;                  // --fix a=1 (reduces the free parameters)
   std::vector<std::string> ties;    // --tie "NAME = EXPR", repeatable
   std::string method = "trf";

@@ -7,7 +7,7 @@
 #     runtime), the two tests that run curvefit under an address-space rlimit (ulimit -v:
 #     ASan's shadow memory needs terabytes of address space), and the tests that hold the
 #     process's peak RSS to the planner's prediction or to a memory limit (MemoryLimit.*,
-#     MemoryCgroup.*, and two peak checks): ASan's shadow memory, redzones and quarantine add tens
+#     MemoryCgroup.*, and three peak checks): ASan's shadow memory, redzones and quarantine add tens
 #     of MB to the RSS, so those figures say nothing about curvefit there), and the MPI tests
 #     (FitMpi*: Open MPI is uninstrumented, opened with dlopen and unloaded at exit, so
 #     LeakSanitizer reports its setup allocations from an unknown module that no suppression can
@@ -38,7 +38,7 @@ run_asan() {
   (cd build-asan && { ulimit -s 262144 2>/dev/null || ulimit -s "$(ulimit -H -s)"; } &&
    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure --parallel "$jobs" --timeout 1200 -LE 'python|install' \
-     -E 'AddressSpaceRlimitIsReported|UnderAnAddressSpaceLimitTheFitSucceedsOrExits4|^MemoryLimit\.|^MemoryCgroup\.|TwentyMillionPointsStreamUnderA96MBLimit|LoadedShardsStayWithinThePredictedPeak|^FitMpi')
+     -E 'AddressSpaceRlimitIsReported|UnderAnAddressSpaceLimitTheFitSucceedsOrExits4|^MemoryLimit\.|^MemoryCgroup\.|TwentyMillionPointsStreamUnderA96MBLimit|LoadedShardsStayWithinThePredictedPeak|SelectedRowsStayWithinThePredictedPeak|^FitMpi')
 }
 
 run_tsan() {

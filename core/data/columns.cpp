@@ -261,6 +261,15 @@ std::vector<std::string> formula_predictors(const std::vector<std::string>& form
   return predictors;
 }
 
+std::string column_spec_named(const ColumnRequest& file, const std::string& name, const std::string& option) {
+  if (file.source == ColumnSource::csv_no_header)
+    throw UsageError(option + ": " + file.where + " has no header row, so its columns have no names");
+  const std::size_t c = column_named(file, name);
+  if (c == kNone)
+    throw UsageError(option + ": no column named '" + name + "' in " + file.where + " " + column_listing(file));
+  return file.columns[c];
+}
+
 std::vector<std::string> default_predictor_names(int num_predictors) {
   if (num_predictors == 1) return {"x"};
   std::vector<std::string> names;

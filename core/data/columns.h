@@ -48,6 +48,12 @@ struct ColumnChoice {
 // Throws DataError when the choice is ambiguous or a name matches two columns.
 ColumnChoice choose_columns(const ColumnRequest& request);
 
+// How a reader is told to take the column called `name` (a --where condition's name): the CSV
+// header field as written, or the HDF5 dataset path; matched as columns are (exact, else the
+// only case-insensitive match; in HDF5 the last part of the path). Throws UsageError naming
+// `option` and listing the columns when none is, or when the file has no header.
+std::string column_spec_named(const ColumnRequest& file, const std::string& name, const std::string& option);
+
 // The predictor names models without a formula use: "x", or "x1".."xk".
 std::vector<std::string> default_predictor_names(int num_predictors);
 

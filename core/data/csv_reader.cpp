@@ -367,7 +367,7 @@ void CsvReader::detect(const DataOptions& options) {
   // Rows: exact when the sample is the whole file and no row can be dropped, else estimated.
   if (sample_is_whole_file_) {
     estimated_rows_ = data_lines;
-    rows_exact_ = !options.skip_invalid && options.nan_policy == NanPolicy::raise;
+    rows_exact_ = !options.skip_invalid && options.nan_policy == NanPolicy::raise && !options.selection;
   } else if (data_lines > 0 && file_bytes_ > 0) {
     double per_line = static_cast<double>(data_bytes) / static_cast<double>(data_lines);
     estimated_rows_ = static_cast<std::size_t>(static_cast<double>(file_bytes_) / per_line);
@@ -544,6 +544,9 @@ void CsvReader::select(const DataOptions& options) {
   }
   for (std::size_t field : selection_.fields) selection_.names.push_back(name_of(field));
   selection_.notes = choice.notes;
+  if (options.selection)
+    for (const std::string& column : options.selection->columns)
+      selection_.selection_fields.push_back(resolve_column(column, "--where"));
 }
 
 namespace {
@@ -561,6 +564,20 @@ struct Block {
   std::vector<std::size_t> skipped_lines;  // block-relative, 0-based
   std::size_t omitted = 0;
   std::vector<std::size_t> omitted_lines;
+  std::size_t unselected = 0;
+  // With a row selection: the rows kept so far whose values nan_policy rejects, judged once the
+  // selection has been evaluated (an unselected row may hold anything).
+  struct BadRow {
+    std::size_t row;        // in parsed
+    std::size_t line;       // block-relative
+    const char* record;     // into text
+    const char* record_end;
+    std::size_t slot;
+    bool missing;
+    std::size_t column;
+  };
+  std::vector<BadRow> bad_rows;
+  std::vector<unsigned char> keep;
   bool has_error = false;
   std::size_t error_line = 0;  // block-relative, 0-based
   std::size_t error_column = 0;
@@ -572,11 +589,12 @@ struct Block {
     error_message = std::move(message);
   }
   void reset() {
-    size = lines = skipped = omitted = 0;
+    size = lines = skipped = omitted = unselected = 0;
     parsed.rows = 0;
     for (auto& column : parsed.columns) column.clear();
     skipped_lines.clear();
     omitted_lines.clear();
+    bad_rows.clear();
     has_error = false;
   }
 };
@@ -639,7 +657,9 @@ struct LineParser {
   std::size_t field_count = 0;
   std::vector<int> slot_of_field;  // -1 when the field is not selected
   std::vector<std::pair<std::size_t, std::size_t>> duplicates;  // (slot, slot it copies)
-  std::size_t slots = 0;
+  std::size_t slots = 0;      // the fit's columns, then the selection's
+  std::size_t fit_slots = 0;  // the fit's columns: predictors, y, sigma
+  const RowSelection* selection = nullptr;
   bool has_sigma = false;
   bool skip_invalid = false;
   bool omit_nonfinite = false;
@@ -786,7 +806,7 @@ struct LineParser {
       return (stop == field ? std::string("empty field: a missing value") : "missing value " + quote_for_message(field, stop)) +
              advice;
     }
-    if (has_sigma && slot + 1 == slots) return "sigma must be finite and > 0" + advice;
+    if (has_sigma && slot + 1 == fit_slots) return "sigma must be finite and > 0" + advice;
     return "non-finite value" + advice;
   }
 
@@ -825,9 +845,13 @@ struct LineParser {
     }
     // Non-finite or missing x or y, or sigma <= 0 (NaN included): an error, or the row is omitted.
     std::size_t bad = slots;
-    for (std::size_t s = 0; s < slots && bad == slots; ++s) {
-      const bool is_sigma = has_sigma && s + 1 == slots;
+    for (std::size_t s = 0; s < fit_slots && bad == slots; ++s) {
+      const bool is_sigma = has_sigma && s + 1 == fit_slots;
       if (is_sigma ? !(values[s] > 0.0 && std::isfinite(values[s])) : !std::isfinite(values[s])) bad = s;
+    }
+    if (bad != slots && selection) {
+      block.bad_rows.push_back({block.parsed.rows, line, p, line_end, bad, (missing >> bad & 1) != 0, columns[bad]});
+      bad = slots;
     }
     if (bad == slots) {
       for (std::size_t s = 0; s < slots; ++s) block.parsed.columns[s].push_back(values[s]);
@@ -868,19 +892,55 @@ struct LineParser {
       const char* next = line_end < end ? line_end + 1 : end;
       if (const char* zero = nul.first_before(line_end)) {
         fail_at(block, line, p, static_cast<std::size_t>(zero - p) + 1, "embedded NUL byte (is this a binary file?)");
-        return;
+        break;
       }
       if (static_cast<std::size_t>(line_end - p) > max_line_bytes) {
         block.fail(line, 1, too_long(max_line_bytes));
-        return;
+        break;
       }
       if (line_end > p && line_end[-1] == '\r') --line_end;
       if ((parsed || !is_skippable(p, line_end)) && !take_row(block, line, p, line_end, parsed, values, columns))
-        return;
+        break;
       p = next;
       line += 1 + embedded;
     }
     block.lines = line;
+    if (selection) select_rows(block);
+  }
+
+  // Keeps the rows of the block the selection selects, in order, and drops the selection's own
+  // columns. Then nan_policy judges the selected rows that were kept with a bad value: raise
+  // fails at the first (it precedes any later error of the block), omit drops them.
+  void select_rows(Block& block) const {
+    const std::size_t n = block.parsed.rows;
+    std::vector<const double*> fit(fit_slots), extra(slots - fit_slots);
+    for (std::size_t s = 0; s < slots; ++s)
+      (s < fit_slots ? fit[s] : extra[s - fit_slots]) = block.parsed.columns[s].data();
+    block.keep.assign(n, 0);
+    if (n > 0) selection->keep(fit.data(), extra.data(), n, block.keep.data());
+    std::size_t omitted = 0;
+    for (const Block::BadRow& bad : block.bad_rows) {
+      if (!block.keep[bad.row]) continue;
+      if (!omit_nonfinite) {
+        fail_at(block, bad.line, bad.record, bad.column,
+                bad_value_message(bad.slot, bad.missing, bad.record + bad.column - 1, bad.record_end));
+        return;
+      }
+      block.keep[bad.row] = 0;
+      if (block.omitted_lines.size() < kListedLines) block.omitted_lines.push_back(bad.line);
+      ++omitted;
+    }
+    block.omitted += omitted;
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!block.keep[i]) continue;
+      if (kept != i)
+        for (std::size_t s = 0; s < fit_slots; ++s) block.parsed.columns[s][kept] = block.parsed.columns[s][i];
+      ++kept;
+    }
+    block.unselected += n - kept - omitted;
+    for (std::size_t s = 0; s < slots; ++s) block.parsed.columns[s].resize(s < fit_slots ? kept : 0);
+    block.parsed.rows = kept;
   }
 };
 
@@ -967,9 +1027,10 @@ struct BlockDelivery {
       if (stats.first_omitted.size() < kListedLines) stats.first_omitted.push_back(line_base + line + 1);
     stats.skipped_invalid += block.skipped;
     stats.omitted_nonfinite += block.omitted;
+    stats.unselected += block.unselected;
     block.first_row = stats.rows;
     stats.rows += block.parsed.rows;
-    data_lines_seen += block.parsed.rows + block.skipped + block.omitted;
+    data_lines_seen += block.parsed.rows + block.skipped + block.omitted + block.unselected;
     line_base += block.lines;
     if (sink && block.parsed.rows > 0) sink(block.parsed);
   }
@@ -1007,12 +1068,16 @@ CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)
   parser.numbers = number_format(dialect_.decimal);
   parser.field_count = dialect_.field_count;
   parser.slot_of_field.assign(dialect_.field_count, -1);
-  for (std::size_t s = 0; s < selection_.fields.size(); ++s) {
-    int& slot = parser.slot_of_field[selection_.fields[s]];
+  std::vector<std::size_t> fields = selection_.fields;
+  fields.insert(fields.end(), selection_.selection_fields.begin(), selection_.selection_fields.end());
+  for (std::size_t s = 0; s < fields.size(); ++s) {
+    int& slot = parser.slot_of_field[fields[s]];
     if (slot < 0) slot = static_cast<int>(s);
     else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
   }
-  parser.slots = selection_.fields.size();
+  parser.slots = fields.size();
+  parser.fit_slots = selection_.fields.size();
+  parser.selection = options_.selection.get();
   if (parser.slots > 64) throw DataError(display_name_ + ": too many selected columns (limit 64)");
   parser.has_sigma = selection_.has_sigma;
   parser.skip_invalid = options_.skip_invalid;
@@ -1061,10 +1126,15 @@ void CsvReader::finish_parse(const CsvParseStats& stats, std::size_t data_lines_
     if (dialect_.has_header) throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");
     throw DataError(display_name_, std::max<std::size_t>(last_line, 1), 1, "empty file: no data rows");
   }
+  if (options_.selection && options_.on_notice)
+    options_.on_notice(display_name_ + ": " + selected_rows_notice(stats.rows, stats.rows_total(), *options_.selection));
+  if (stats.rows == 0 && stats.unselected > 0 && stats.omitted_nonfinite == 0)
+    throw DataError(display_name_ + ": " + no_row_selected(stats.rows_total(), *options_.selection));
   if (stats.rows == 0)
     throw DataError(display_name_, last_line, 1,
                     "no valid rows remain (" + std::to_string(stats.skipped_invalid) + " skipped, " +
-                        std::to_string(stats.omitted_nonfinite) + " omitted)");
+                        std::to_string(stats.omitted_nonfinite) + " omitted" +
+                        (stats.unselected > 0 ? ", " + std::to_string(stats.unselected) + " not selected" : "") + ")");
 }
 
 std::size_t CsvReader::count_data_lines() {

@@ -39,6 +39,9 @@ struct CsvSelection {
   int num_predictors = 1;
   bool has_sigma = false;
   std::vector<std::string> notes;  // about the choice (ColumnChoice::notes)
+  // Fields the row selection reads besides these (DataOptions::selection), parsed but never
+  // delivered.
+  std::vector<std::size_t> selection_fields;
 };
 
 // What a full parse saw.
@@ -48,6 +51,9 @@ struct CsvParseStats {
   std::vector<std::size_t> first_skipped;  // their first few line numbers
   std::size_t omitted_nonfinite = 0;       // rows dropped by nan_policy omit
   std::vector<std::size_t> first_omitted;  // their first few line numbers
+  std::size_t unselected = 0;              // rows the selection (DataOptions::selection) drops
+  // Rows before the selection and nan_policy omit (after skip_invalid): what "N of M rows" counts.
+  std::size_t rows_total() const { return rows + omitted_nonfinite + unselected; }
 };
 
 // Tunables, exposed for tests (tiny blocks exercise block borders) and the benchmark.

@@ -84,6 +84,7 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
 // carries the check, which the fit's first full pass makes while it reads the rows anyway.
 std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path,
                                            const DataOptions& options) {
+  if (options.selection) return nullptr;  // the selected rows are copied as they are read
   const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
   if (offsets.empty()) return nullptr;
   std::size_t bytes = 0;
@@ -128,6 +129,7 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
 struct LoadedColumns {
   std::vector<std::vector<double>> x;
   std::vector<double> y, sigma;
+  std::size_t rows_total = 0;  // rows read, before the selection and nan_policy omit
 
   // Room for `rows` values per column, in huge pages (fewer page faults while filling).
   LoadedColumns(std::size_t k, bool with_sigma, std::size_t rows) : x(k) {
@@ -149,6 +151,7 @@ struct LoadedColumns {
     copies.emplace_back(mapped.y_column(), &y);
     if (mapped.has_sigma()) copies.emplace_back(mapped.sigma_column(), &sigma);
     const std::size_t rows = mapped.rows();
+    rows_total += rows;
     const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     for (std::size_t begin = 0; begin < rows; begin += kHdf5LoadSlabRows) {
       const std::size_t end = std::min(rows, begin + kHdf5LoadSlabRows);
@@ -163,34 +166,93 @@ struct LoadedColumns {
   }
 
   std::unique_ptr<MemoryDataSource> into_source(std::vector<std::string> names, std::string description) {
-    return std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), std::move(names),
-                                              std::move(description));
+    auto source = std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), std::move(names),
+                                                     std::move(description));
+    source->set_rows_total(rows_total);
+    return source;
   }
 };
 
-// Appends every row of an HDF5 file to `into` (reserved), then applies nan_policy to them.
+// What a load with a row selection keeps of an HDF5 file: the selected rows, judged by nan_policy.
+struct SelectedSlabs {
+  const Hdf5DataSource& source;
+  const DataOptions& options;
+  std::vector<unsigned char> keep;
+  std::size_t omitted = 0;
+  std::vector<std::size_t> first_omitted;  // 1-based file rows
+
+  // Appends the rows of the slab of file rows [begin, begin + count) that are kept to `into`.
+  void append(const std::vector<std::vector<double>>& slab, std::size_t begin, std::size_t count,
+              LoadedColumns& into) {
+    const std::size_t k = into.x.size();
+    const std::size_t fit_columns = k + 1 + (source.has_sigma() ? 1 : 0);
+    std::vector<const double*> at;
+    for (const auto& column : slab) at.push_back(column.data());
+    keep.resize(count);
+    options.selection->keep(at.data(), at.data() + fit_columns, count, keep.data());
+    const std::vector<const double*> x(at.begin(), at.begin() + static_cast<std::ptrdiff_t>(k));
+    const double* sigma = source.has_sigma() ? at[k + 1] : nullptr;
+    for (std::size_t r = 0; r < count; ++r) {
+      if (!keep[r]) continue;
+      if (!row_passes(x, at[k], sigma, r, options.nan_policy, begin + r, source.description(), source.column_names())) {
+        if (first_omitted.size() < 5) first_omitted.push_back(begin + r + 1);
+        ++omitted;
+        continue;
+      }
+      for (std::size_t c = 0; c < k; ++c) into.x[c].push_back(x[c][r]);
+      into.y.push_back(at[k][r]);
+      if (sigma) into.sigma.push_back(sigma[r]);
+    }
+  }
+
+  // The notices and the error of a file whose rows are all appended.
+  void finish(std::size_t selected) const {
+    const std::string& file = source.description();
+    const std::size_t rows = source.file_rows();
+    if (omitted > 0 && options.on_notice)
+      options.on_notice(file + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
+                        " with non-finite x/y or sigma <= 0 (" + format_place_list(PlaceUnit::row, first_omitted, omitted) +
+                        ")");
+    if (options.on_notice) options.on_notice(file + ": " + selected_rows_notice(selected, rows, *options.selection));
+    if (selected == 0 && omitted == 0) throw DataError(file + ": " + no_row_selected(rows, *options.selection));
+    if (selected == 0) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
+  }
+};
+
+// Appends every row of an HDF5 file to `into` (reserved), then applies nan_policy to them; with a
+// row selection, only the selected rows, each judged by nan_policy as it is read.
 void append_hdf5(Hdf5DataSource& source, const DataOptions& options, LoadedColumns& into) {
   const std::size_t rows = source.file_rows();
   const std::size_t k = static_cast<std::size_t>(source.num_predictors());
   const std::size_t first_row = into.y.size();
+  const std::size_t fit_columns = k + 1 + (source.has_sigma() ? 1 : 0);
+  const RowSelection* selection = options.selection.get();
   // The columns are filled by appending slabs read into a small buffer: value-initialising
   // rows-sized vectors first would write every page twice (zeros, then data), which measured as
   // the largest part of loading (perf, 1e7 rows). Slabs of 2 MB per column keep HDF5's
   // conversion buffers and ours small.
   constexpr std::size_t kSlab = kHdf5LoadSlabRows;
   const std::size_t slab_rows = std::min(kSlab, rows);
-  std::vector<std::vector<double>> x_slab(k, std::vector<double>(slab_rows));
-  std::vector<double> y_slab(slab_rows), sigma_slab(source.has_sigma() ? slab_rows : 0);
-  std::vector<double*> x_at(k);
-  for (std::size_t c = 0; c < k; ++c) x_at[c] = x_slab[c].data();
+  std::vector<std::vector<double>> slab(fit_columns + (selection ? selection->columns.size() : 0),
+                                        std::vector<double>(slab_rows));
+  std::vector<double*> at;
+  for (auto& column : slab) at.push_back(column.data());
+  SelectedSlabs selected{source, options, {}, 0, {}};
   for (std::size_t begin = 0; begin < rows; begin += kSlab) {
     const std::size_t count = std::min(kSlab, rows - begin);
-    source.read(begin, count, x_at.data(), y_slab.data(), sigma_slab.empty() ? nullptr : sigma_slab.data());
+    source.read_file_rows(begin, count, at.data(), at[k], source.has_sigma() ? at[k + 1] : nullptr,
+                          at.data() + fit_columns);
+    if (selection) {
+      selected.append(slab, begin, count, into);
+      continue;
+    }
     const auto n = static_cast<std::ptrdiff_t>(count);
-    for (std::size_t c = 0; c < k; ++c) into.x[c].insert(into.x[c].end(), x_slab[c].begin(), x_slab[c].begin() + n);
-    into.y.insert(into.y.end(), y_slab.begin(), y_slab.begin() + n);
-    if (!sigma_slab.empty()) into.sigma.insert(into.sigma.end(), sigma_slab.begin(), sigma_slab.begin() + n);
+    for (std::size_t c = 0; c < k; ++c) into.x[c].insert(into.x[c].end(), slab[c].begin(), slab[c].begin() + n);
+    into.y.insert(into.y.end(), slab[k].begin(), slab[k].begin() + n);
+    if (source.has_sigma()) into.sigma.insert(into.sigma.end(), slab[k + 1].begin(), slab[k + 1].begin() + n);
   }
+  into.rows_total += rows;
+  if (selection) return selected.finish(into.y.size() - first_row);
   apply_nan_policy(into.x, into.y, into.sigma, options.nan_policy, source.description(), source.column_names(),
                    options.on_notice, first_row);
 }
@@ -206,13 +268,13 @@ std::unique_ptr<MemoryDataSource> load_hdf5(const std::string& path, const DataO
 // Appends every row a CSV reader selects to `into` (the parser applies skip_invalid and nan_policy).
 void append_csv(CsvReader& reader, LoadedColumns& into) {
   const std::size_t k = into.x.size();
-  reader.parse([&](CsvColumnsBlock& block) {
+  into.rows_total += reader.parse([&](CsvColumnsBlock& block) {
     for (std::size_t c = 0; c < k; ++c)
       into.x[c].insert(into.x[c].end(), block.columns[c].begin(), block.columns[c].end());
     into.y.insert(into.y.end(), block.columns[k].begin(), block.columns[k].end());
     if (reader.selection().has_sigma)
       into.sigma.insert(into.sigma.end(), block.columns[k + 1].begin(), block.columns[k + 1].end());
-  });
+  }).rows_total();
 }
 
 // The columns of a CSV load: one buffer per column, sized for the reader's estimate of the rows;
@@ -272,8 +334,10 @@ std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOp
   CsvColumnsSink sink(selection.fields.size(), csv_reserved_rows(reader.estimated_rows()));
   const CsvParseStats stats =
       reader.parse_placed([&](std::size_t first_row, const CsvColumnsBlock& block) { sink.place(first_row, block); });
-  return sink.finish(stats.rows, static_cast<std::size_t>(selection.num_predictors), selection.has_sigma,
-                     selection.names, reader.display_name());
+  std::unique_ptr<MemoryDataSource> loaded = sink.finish(stats.rows, static_cast<std::size_t>(selection.num_predictors),
+                                                         selection.has_sigma, selection.names, reader.display_name());
+  loaded->set_rows_total(stats.rows_total());
+  return loaded;
 }
 
 }  // namespace
@@ -307,7 +371,7 @@ DataInfo probe_data(const std::string& path, const DataOptions& options) {
   }
   Hdf5DataSource source(path, options, false);
   info.rows = source.file_rows();
-  info.rows_exact = options.nan_policy == NanPolicy::raise;
+  info.rows_exact = options.nan_policy == NanPolicy::raise && !options.selection;
   struct stat file_info {};
   if (::stat(path.c_str(), &file_info) == 0) info.file_bytes = static_cast<std::size_t>(file_info.st_size);
   info.num_predictors = source.num_predictors();

@@ -59,6 +59,9 @@ class DataSource {
   virtual ~DataSource() = default;
   // Number of rows (observations).
   virtual std::size_t rows() const = 0;
+  // Rows of the data before the row selection (DataOptions::selection) and nan_policy omit, for
+  // reports ("rows() of rows_total() rows used").
+  virtual std::size_t rows_total() const { return rows(); }
   // Number of predictor columns k.
   virtual int num_predictors() const = 0;
   // Whether a sigma column was selected.

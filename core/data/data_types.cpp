@@ -10,4 +10,13 @@ std::string format_place_list(PlaceUnit unit, const std::vector<std::size_t>& pl
   return text;
 }
 
+std::string selected_rows_notice(std::size_t selected, std::size_t total, const RowSelection& selection) {
+  return "selected " + std::to_string(selected) + " of " + std::to_string(total) + " rows (" + selection.text + ")";
+}
+
+std::string no_row_selected(std::size_t total, const RowSelection& selection) {
+  return "no row of the " + std::to_string(total) + " is selected (" + selection.text +
+         "); nothing to fit";
+}
+
 }  // namespace curvefit

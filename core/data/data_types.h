@@ -3,6 +3,7 @@
 // a probe reports, and how messages list the places (CSV lines, HDF5 rows) where problems sit.
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,20 @@
 namespace curvefit {
 
 enum class NanPolicy { raise, omit };
+
+// Which rows a fit uses (--x-range, --where): the readers drop the other rows while they read
+// them, as nan_policy omit drops invalid ones, so that no mode holds or reads more than the
+// selected rows after the first look. nan_policy then applies to the selected rows only.
+struct RowSelection {
+  // Columns the condition reads besides the fit's own: CSV header names, HDF5 dataset paths.
+  std::vector<std::string> columns;
+  // keep[i] = whether row i of a block of n rows is used: fit[c] are the fit's columns (x1..xk,
+  // y, sigma if any), extra[c] the values of `columns`, all possibly NaN. Called concurrently.
+  std::function<void(const double* const* fit, const double* const* extra, std::size_t n, unsigned char* keep)>
+      keep;
+  // For reports: "x in [2, 8], temp > 300".
+  std::string text;
+};
 
 struct DataOptions {
   // Columns: for CSV a header name or a 1-based index ("1", "2"); for HDF5 a dataset path
@@ -35,6 +50,8 @@ struct DataOptions {
   bool skip_invalid = false;
   // Non-finite x or y, or sigma <= 0: an error (raise) or the row is dropped (omit).
   NanPolicy nan_policy = NanPolicy::raise;
+  // Only these rows are read (null: every row).
+  std::shared_ptr<const RowSelection> selection;
   // HDF5 datasets used in place (mapped) under nan_policy raise: leave the value check to the
   // fit's first full pass (MemoryDataSource::defer_value_check) instead of a pass over the file
   // at load. The fit engine sets it; load_data alone checks at once.
@@ -74,6 +91,11 @@ struct DataInfo {
   // one file.
   std::vector<Shard> shards;
 };
+
+// "selected 120 of 1000 rows (x in [2, 8])", for notices.
+std::string selected_rows_notice(std::size_t selected, std::size_t total, const RowSelection& selection);
+// "no row of the 1000 is selected (x in [2, 8])", for the DataError that ends a fit with nothing to fit.
+std::string no_row_selected(std::size_t total, const RowSelection& selection);
 
 // Where a set of problems sits: text lines of a CSV file, or rows of an HDF5 table.
 enum class PlaceUnit { line, row };

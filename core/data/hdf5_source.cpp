@@ -17,7 +17,6 @@
 namespace curvefit {
 namespace {
 
-constexpr std::size_t kScanRows = 1u << 20;
 
 // HDF5 prints its error stack to stderr by default; we report one line of our own instead.
 void silence_hdf5() {
@@ -286,11 +285,16 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
     open_column(spec, first_spec);
     names_.push_back(spec);
   }
+  fit_columns_ = handles_->columns.size();
+  if (options.selection)
+    for (const std::string& spec : options.selection->columns) open_column(spec, first_spec);
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
-  // omit needs the invalid rows before the first read (they shift row numbers): one scan now.
-  // raise checks each row the first time a read delivers it, so no pass is spent on checking.
-  if (scan_invalid && options.nan_policy == NanPolicy::omit) find_invalid_rows();
-  check_on_read_ = scan_invalid && options.nan_policy != NanPolicy::omit;
+  // omit and a selection need the kept rows before the first read (they shift row numbers): one
+  // scan now. raise alone checks each row the first time a read delivers it, so no pass is spent
+  // on checking.
+  const bool drops_rows = options.nan_policy == NanPolicy::omit || options.selection;
+  if (scan_invalid && drops_rows) find_kept_rows(options.nan_policy, options.selection.get());
+  check_on_read_ = scan_invalid && !drops_rows;
 }
 
 // Opens and checks the dataset spec names ("/t", "/table:2") and appends it to the columns; the
@@ -369,15 +373,24 @@ Hdf5DataSource::~Hdf5DataSource() {
   handles_.reset();
 }
 
+void Hdf5DataSource::read_file_rows(std::size_t begin, std::size_t count, double* const* x, double* y,
+                                    double* sigma, double* const* extra) {
+  if (begin + count > rows_)
+    throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " requested but the file has " + std::to_string(rows_));
+  read_physical(begin, count, x, y, sigma, extra);
+}
+
 void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double* const* x, double* y,
-                                   double* sigma) {
+                                   double* sigma, double* const* extra) {
   if (count == 0) return;
   std::lock_guard lock(hdf5_mutex());
   for (std::size_t c = 0; c < handles_->columns.size(); ++c) {
     Column& column = handles_->columns[c];
-    double* target = c < static_cast<std::size_t>(num_predictors_) ? x[c]
+    double* target = c >= fit_columns_                                 ? (extra ? extra[c - fit_columns_] : nullptr)
+                     : c < static_cast<std::size_t>(num_predictors_)  ? x[c]
                      : c == static_cast<std::size_t>(num_predictors_) ? y
-                                                                      : sigma;
+                                                                       : sigma;
     if (!target) continue;
     try {
       H5::DataSpace file_space = column.dataset.getSpace();
@@ -436,36 +449,49 @@ void Hdf5DataSource::check_rows(std::size_t begin, std::size_t count, const doub
     }
 }
 
-void Hdf5DataSource::find_invalid_rows() {
+void Hdf5DataSource::find_kept_rows(NanPolicy policy, const RowSelection* selection) {
   const std::size_t k = static_cast<std::size_t>(num_predictors_);
-  const std::size_t slots = k + 1 + (has_sigma_ ? 1 : 0);
-  std::vector<double> buffer(slots * std::min(rows_, kScanRows));
-  std::vector<double*> x(k);
-  for (std::size_t begin = 0; begin < rows_; begin += kScanRows) {
-    const std::size_t count = std::min(kScanRows, rows_ - begin);
-    for (std::size_t c = 0; c < k; ++c) x[c] = buffer.data() + c * count;
-    double* y = buffer.data() + k * count;
-    double* sigma = has_sigma_ ? buffer.data() + (k + 1) * count : nullptr;
-    read_physical(begin, count, x.data(), y, sigma);
+  const std::size_t columns = handles_->columns.size();
+  const std::size_t slab = std::min(rows_, kHdf5ScanRows);
+  std::vector<double> buffer(columns * slab);
+  std::vector<unsigned char> keep(slab);
+  std::vector<double*> at(columns);
+  std::vector<std::size_t> first_omitted;
+  std::size_t omitted = 0, unselected = 0;
+  filtered_ = true;
+  for (std::size_t begin = 0; begin < rows_; begin += kHdf5ScanRows) {
+    const std::size_t count = std::min(kHdf5ScanRows, rows_ - begin);
+    for (std::size_t c = 0; c < columns; ++c) at[c] = buffer.data() + c * count;
+    read_physical(begin, count, at.data(), at[k], has_sigma_ ? at[k + 1] : nullptr, at.data() + fit_columns_);
+    std::fill_n(keep.begin(), count, static_cast<unsigned char>(1));
+    if (selection) selection->keep(at.data(), at.data() + fit_columns_, count, keep.data());
+    const std::vector<const double*> x(at.begin(), at.begin() + static_cast<std::ptrdiff_t>(k));
     for (std::size_t r = 0; r < count; ++r) {
-      for (std::size_t c = 0; c < slots; ++c) {
-        bool is_sigma = has_sigma_ && c == k + 1;
-        if (!row_value_bad(buffer[c * count + r], is_sigma)) continue;
-        invalid_rows_.push_back(begin + r);
-        break;
+      if (!keep[r]) {
+        ++unselected;
+        continue;
       }
+      const std::size_t bad = bad_column(x, at[k], has_sigma_ ? at[k + 1] : nullptr, r);
+      if (bad <= k + 1) {
+        if (policy == NanPolicy::raise) throw_bad_row(path_, names_, bad, k, begin + r);
+        if (first_omitted.size() < 5) first_omitted.push_back(begin + r + 1);
+        ++omitted;
+        continue;
+      }
+      if (!runs_.empty() && runs_.back().physical + runs_.back().length == begin + r) ++runs_.back().length;
+      else runs_.push_back({begin + r, kept_rows_, 1});
+      ++kept_rows_;
     }
   }
-  if (!invalid_rows_.empty()) {
-    std::vector<std::size_t> first(invalid_rows_.begin(),
-                                   invalid_rows_.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(5, invalid_rows_.size())));
-    for (auto& row : first) ++row;
-    const std::string list = format_place_list(PlaceUnit::row, first, invalid_rows_.size());
-    if (on_notice_)
-      on_notice_(path_ + ": omitted " + std::to_string(invalid_rows_.size()) + " row" +
-                 (invalid_rows_.size() == 1 ? "" : "s") + " with non-finite x/y or sigma <= 0 (" + list + ")");
-  }
-  if (rows() == 0) throw DataError(path_ + ": no valid rows remain (" + std::to_string(invalid_rows_.size()) + " omitted)");
+  runs_.shrink_to_fit();
+  if (omitted > 0 && on_notice_)
+    on_notice_(path_ + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
+               " with non-finite x/y or sigma <= 0 (" + format_place_list(PlaceUnit::row, first_omitted, omitted) + ")");
+  if (selection && on_notice_) on_notice_(path_ + ": " + selected_rows_notice(kept_rows_, rows_, *selection));
+  if (kept_rows_ == 0 && selection && omitted == 0) throw DataError(path_ + ": " + no_row_selected(rows_, *selection));
+  if (kept_rows_ == 0)
+    throw DataError(path_ + ": no valid rows remain (" + std::to_string(omitted) + " omitted" +
+                    (unselected > 0 ? ", " + std::to_string(unselected) + " not selected" : "") + ")");
 }
 
 std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
@@ -473,7 +499,8 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   try {
     if (handles_->file.getCreatePlist().getUserblock() != 0) return {};
     std::vector<std::uint64_t> offsets;
-    for (const Column& column : handles_->columns) {
+    for (std::size_t c = 0; c < fit_columns_; ++c) {
+      const Column& column = handles_->columns[c];
       if (column.column >= 0) return {};
       const hid_t id = column.dataset.getId();
       const H5::DSetCreatPropList create = column.dataset.getCreatePlist();
@@ -512,7 +539,7 @@ bool Hdf5DataSource::view_matches_read(std::size_t begin, std::size_t probe) {
 
 bool Hdf5DataSource::view(std::size_t begin, std::size_t count, const double** x, const double** y,
                           const double** sigma, std::shared_ptr<const void>& hold) {
-  if (!view_offsets_) view_offsets_ = invalid_rows_.empty() ? contiguous_file_offsets() : std::vector<std::uint64_t>{};
+  if (!view_offsets_) view_offsets_ = filtered_ ? std::vector<std::uint64_t>{} : contiguous_file_offsets();
   if (view_offsets_->empty() || count == 0) return false;
   if (begin + count > rows())
     throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
@@ -564,48 +591,55 @@ void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x
     throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
                     " requested but the data have " + std::to_string(rows()));
   if (count == 0) return;
-  if (invalid_rows_.empty()) {
-    read_physical(begin, count, x, y, sigma);
-    if (check_on_read_ && begin + count > checked_rows_) {
-      const std::size_t from = std::max(begin, checked_rows_);
-      check_rows(from, begin + count - from, x, y, sigma, from - begin);
-      if (begin <= checked_rows_) checked_rows_ = begin + count;
-    }
+  if (filtered_) {
+    read_kept(begin, count, x, y, sigma);
     return;
   }
-
-  // Logical row l is physical row l + j, j = number of omitted rows at or before it.
-  auto physical = [&](std::size_t logical) {
-    std::size_t lo = 0, hi = invalid_rows_.size();
-    while (lo < hi) {
-      std::size_t mid = (lo + hi) / 2;
-      if (invalid_rows_[mid] - mid <= logical) lo = mid + 1;
-      else hi = mid;
-    }
-    return logical + lo;
-  };
-  const std::size_t first = physical(begin), last = physical(begin + count - 1);
-  const std::size_t span = last - first + 1;
-  const std::size_t k = static_cast<std::size_t>(num_predictors_);
-  const std::size_t slots = k + 1 + (has_sigma_ ? 1 : 0);
-  scratch_.resize(slots * span);
-  std::vector<double*> scratch_x(k);
-  for (std::size_t c = 0; c < k; ++c) scratch_x[c] = scratch_.data() + c * span;
-  double* scratch_sigma = has_sigma_ && sigma ? scratch_.data() + (k + 1) * span : nullptr;
-  read_physical(first, span, scratch_x.data(), scratch_.data() + k * span, scratch_sigma);
-  auto skip = std::lower_bound(invalid_rows_.begin(), invalid_rows_.end(), first);
-  std::size_t out = 0;
-  for (std::size_t p = first; p <= last; ++p) {
-    if (skip != invalid_rows_.end() && *skip == p) {
-      ++skip;
-      continue;
-    }
-    const std::size_t i = p - first;
-    for (std::size_t c = 0; c < k; ++c) x[c][out] = scratch_x[c][i];
-    y[out] = scratch_[k * span + i];
-    if (scratch_sigma) sigma[out] = scratch_sigma[i];
-    ++out;
+  read_physical(begin, count, x, y, sigma);
+  if (check_on_read_ && begin + count > checked_rows_) {
+    const std::size_t from = std::max(begin, checked_rows_);
+    check_rows(from, begin + count - from, x, y, sigma, from - begin);
+    if (begin <= checked_rows_) checked_rows_ = begin + count;
   }
+}
+
+void Hdf5DataSource::read_kept(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {
+  // The runs' pieces that hold the rows are read together while they span at most `window`
+  // physical rows (one read for dense selections, no read of long unselected stretches).
+  const std::size_t window = std::max<std::size_t>(count, std::size_t{1} << 16);
+  const std::size_t k = static_cast<std::size_t>(num_predictors_);
+  const std::size_t slots = k + 1 + (has_sigma_ && sigma ? 1 : 0);
+  struct Piece {
+    std::size_t physical, out, length;
+  };
+  std::vector<Piece> pieces;
+  auto flush = [&] {
+    if (pieces.empty()) return;
+    const std::size_t first = pieces.front().physical;
+    const std::size_t span = pieces.back().physical + pieces.back().length - first;
+    scratch_.resize(slots * span);
+    std::vector<double*> at(slots);
+    for (std::size_t c = 0; c < slots; ++c) at[c] = scratch_.data() + c * span;
+    read_physical(first, span, at.data(), at[k], slots > k + 1 ? at[k + 1] : nullptr);
+    for (const Piece& piece : pieces)
+      for (std::size_t c = 0; c < slots; ++c) {
+        double* target = c < k ? x[c] : c == k ? y : sigma;
+        std::copy_n(at[c] + (piece.physical - first), piece.length, target + piece.out);
+      }
+    pieces.clear();
+  };
+  // The last run that starts at or before `begin`.
+  auto run = std::upper_bound(runs_.begin(), runs_.end(), begin,
+                              [](std::size_t row, const Run& r) { return row < r.logical; }) - 1;
+  for (std::size_t out = 0; out < count; ++run) {
+    const std::size_t offset = begin + out - run->logical;
+    const std::size_t take = std::min(run->length - offset, count - out);
+    const std::size_t physical = run->physical + offset;
+    if (!pieces.empty() && physical + take - pieces.front().physical > window) flush();
+    pieces.push_back({physical, out, take});
+    out += take;
+  }
+  flush();
 }
 
 void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
@@ -614,6 +648,14 @@ void check_values_raise(const std::vector<const double*>& x, const double* y, co
     const std::size_t bad = bad_column(x, y, sigma, r);
     if (bad <= x.size() + 1) throw_bad_row(file, names, bad, x.size(), r);
   }
+}
+
+bool row_passes(const std::vector<const double*>& x, const double* y, const double* sigma, std::size_t r,
+                NanPolicy policy, std::size_t file_row, const std::string& file, const std::vector<std::string>& names) {
+  const std::size_t bad = bad_column(x, y, sigma, r);
+  if (bad > x.size() + 1) return true;
+  if (policy == NanPolicy::raise) throw_bad_row(file, names, bad, x.size(), file_row);
+  return false;
 }
 
 std::size_t apply_nan_policy(std::vector<std::vector<double>>& x, std::vector<double>& y,

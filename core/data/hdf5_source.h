@@ -24,6 +24,10 @@
 
 namespace curvefit {
 
+// Rows per column a streamed source reads at a time when it scans the file once at opening
+// (nan_policy omit, a row selection): the planner counts these buffers.
+inline constexpr std::size_t kHdf5ScanRows = std::size_t{1} << 16;
+
 // The lock every HDF5 call in curvefit holds.
 std::recursive_mutex& hdf5_mutex();
 
@@ -48,14 +52,16 @@ ColumnRequest hdf5_column_request(const std::string& path, const DataOptions& op
 class Hdf5DataSource : public DataSource {
  public:
   // Opens the file and the selected datasets and checks them (existence, numeric type, rank,
-  // column, equal lengths). When scan_invalid, nan_policy applies: raise makes read() throw at
-  // the first non-finite x/y or sigma <= 0 the first time it delivers that row (no extra pass);
-  // omit scans the data once here, remembers those rows and read() skips them, so rows() counts
-  // only valid rows.
+  // column, equal lengths), and the datasets a row selection reads (options.selection). When
+  // scan_invalid, nan_policy applies: raise makes read() throw at the first non-finite x/y or
+  // sigma <= 0 the first time it delivers that row (no extra pass); omit, or a row selection,
+  // scans the data once here and remembers the rows kept as runs of consecutive rows, which read()
+  // serves, so that rows() counts only those (raise then judges the selected rows in that scan).
   Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid);
   ~Hdf5DataSource() override;
 
-  std::size_t rows() const override { return rows_ - invalid_rows_.size(); }
+  std::size_t rows() const override { return filtered_ ? kept_rows_ : rows_; }
+  std::size_t rows_total() const override { return rows_; }
   int num_predictors() const override { return num_predictors_; }
   bool has_sigma() const override { return has_sigma_; }
   std::vector<std::string> column_names() const override { return names_; }
@@ -73,6 +79,13 @@ class Hdf5DataSource : public DataSource {
 
   // Rows in the file, before any omission.
   std::size_t file_rows() const { return rows_; }
+  // Bytes the index of the rows kept holds (omit, or a row selection): one Run per stretch of
+  // consecutive kept rows. 0 when every row is served.
+  std::size_t index_bytes() const { return runs_.capacity() * sizeof(Run); }
+  // Rows [begin, begin + count) of the file as they are stored (no row dropped, no value
+  // checked), with the row selection's datasets into extra[0..] (for loading).
+  void read_file_rows(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma,
+                      double* const* extra);
 
   // Byte offsets in the file of each selected column's values (predictors, y, sigma) when every
   // one of them can be read in place: a 1-D dataset, contiguous and allocated, stored as native
@@ -83,12 +96,15 @@ class Hdf5DataSource : public DataSource {
  private:
   struct Column;
   void open_column(const std::string& spec, std::string& first_spec);
-  void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
+  void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma,
+                     double* const* extra = nullptr);
+  // Logical rows [begin, begin + count) through the runs of kept rows.
+  void read_kept(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
   // Throws DataError when the file is now shorter than when it was opened, or was written since.
   void check_file_size() const;
-  // nan_policy omit: one pass over the file remembering the rows with a non-finite x/y or a
-  // sigma <= 0, which read() then skips.
-  void find_invalid_rows();
+  // nan_policy omit or a row selection: one pass over the file remembering the rows kept (selected,
+  // and valid under omit; a selected invalid row under raise is an error here).
+  void find_kept_rows(NanPolicy policy, const RowSelection* selection);
   // Throws DataError naming the first bad row of rows [begin, begin + count), which read() put at
   // x[c][offset..], y[offset..], sigma[offset..].
   void check_rows(std::size_t begin, std::size_t count, const double* const* x, const double* y,
@@ -103,7 +119,14 @@ class Hdf5DataSource : public DataSource {
   std::size_t rows_ = 0;
   struct Handles;
   std::unique_ptr<Handles> handles_;
-  std::vector<std::size_t> invalid_rows_;  // physical rows omitted (sorted)
+  // Consecutive kept rows: physical rows [physical, physical + length) are logical rows from `logical`.
+  struct Run {
+    std::size_t physical, logical, length;
+  };
+  std::vector<Run> runs_;   // in order; used when filtered_
+  bool filtered_ = false;   // rows are dropped (omit, or a selection)
+  std::size_t kept_rows_ = 0;
+  std::size_t fit_columns_ = 0;  // handles_->columns beyond these are the selection's
   std::vector<double> scratch_;
   bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
   // view(): the columns' byte offsets (empty: not viewable), decided at the first call.
@@ -117,6 +140,12 @@ class Hdf5DataSource : public DataSource {
 // non-finite x/y or a sigma (may be null) not finite and > 0, in apply_nan_policy's words.
 void check_values_raise(const std::vector<const double*>& x, const double* y, const double* sigma,
                         std::size_t rows, const std::string& file, const std::vector<std::string>& names);
+
+// Whether row r of the columns passes nan_policy's test (x and y finite, sigma, may be null,
+// finite and > 0). A row that fails under raise throws DataError naming the dataset and the
+// file's row file_row (0-based), in apply_nan_policy's words.
+bool row_passes(const std::vector<const double*>& x, const double* y, const double* sigma, std::size_t r,
+                NanPolicy policy, std::size_t file_row, const std::string& file, const std::vector<std::string>& names);
 
 // Applies nan_policy to loaded columns in place: raise throws DataError naming the row and
 // dataset; omit drops the rows and returns how many. Rows are 1-based in messages.

@@ -44,6 +44,9 @@ class MemoryDataSource : public DataSource {
   }
 
   std::size_t rows() const override { return owner_ ? external_rows_ : y_.size(); }
+  std::size_t rows_total() const override { return rows_total_ ? rows_total_ : rows(); }
+  // The rows the loaded ones were selected from (DataSource::rows_total).
+  void set_rows_total(std::size_t rows) { rows_total_ = rows; }
   int num_predictors() const override {
     return static_cast<int>(owner_ ? external_x_.size() : x_.size());
   }
@@ -114,6 +117,7 @@ class MemoryDataSource : public DataSource {
   std::size_t external_rows_ = 0;
   std::shared_ptr<const void> owner_;
   std::function<void()> unchanged_check_;
+  std::size_t rows_total_ = 0;  // 0: rows()
 };
 
 }  // namespace curvefit

@@ -85,6 +85,7 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (formats[i] == FileFormat::hdf5) {
       const Hdf5DataSource file(paths[i], options, true);
+      rows_total_ += file.rows_total();
       spill_first_row_.push_back(kNone);
       add_shard(paths[i], file.rows(), file.column_names(), file.has_sigma());
       continue;
@@ -102,7 +103,9 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
     }
     add_shard(paths[i], rows, reader.selection().names, reader.selection().has_sigma);
   }
+  if (spill_) rows_total_ += spill_->rows_total();
   description_ = paths.empty() ? "" : describe_data_paths(paths, paths);
+  options_.on_notice = nullptr;  // a file opened again for a pass has nothing new to say
 }
 
 void ShardedDataSource::add_shard(const std::string& path, std::size_t rows, const std::vector<std::string>& names,

@@ -44,6 +44,7 @@ class ShardedDataSource : public DataSource {
                     const DataOptions& options);
 
   std::size_t rows() const override { return rows_; }
+  std::size_t rows_total() const override { return rows_total_; }
   int num_predictors() const override { return num_predictors_; }
   bool has_sigma() const override { return has_sigma_; }
   std::vector<std::string> column_names() const override { return names_; }
@@ -69,6 +70,7 @@ class ShardedDataSource : public DataSource {
   std::size_t open_shard_ = kNone;  // the HDF5 file held open, by shard index
   std::unique_ptr<DataSource> open_source_;
   std::size_t rows_ = 0;
+  std::size_t rows_total_ = 0;
   int num_predictors_ = 1;
   bool has_sigma_ = false;
   std::vector<std::string> names_;

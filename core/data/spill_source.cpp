@@ -63,6 +63,7 @@ void SpillDataSource::spill(CsvReader& reader) {
     }
     rows_ += block.rows;
   });
+  rows_total_ += stats_.rows_total();
 }
 
 void SpillDataSource::release() noexcept {

@@ -26,6 +26,7 @@ class SpillDataSource : public DataSource {
   SpillDataSource& operator=(const SpillDataSource&) = delete;
 
   std::size_t rows() const override { return rows_; }
+  std::size_t rows_total() const override { return rows_total_; }
   int num_predictors() const override { return num_predictors_; }
   bool has_sigma() const override { return has_sigma_; }
   std::vector<std::string> column_names() const override { return names_; }
@@ -47,6 +48,7 @@ class SpillDataSource : public DataSource {
 
   std::vector<ColumnFile> files_;
   std::size_t rows_ = 0;
+  std::size_t rows_total_ = 0;  // before the selection and nan_policy omit
   int num_predictors_ = 1;
   bool has_sigma_ = false;
   std::vector<std::string> names_;

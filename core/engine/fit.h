@@ -45,6 +45,8 @@ CovarianceKind parse_covariance_kind(const std::string& text);
 // fit(FitSpec) adds where the data, model, starting point and memory limit came from.
 struct FitSettings {
   std::string data;                     // where the data came from (path, "<stdin>", ...)
+  std::string selection;                // the rows used (--x-range, --where); empty: every row
+  std::size_t rows_total = 0;           // rows of the data before the selection and nan_policy omit
   std::vector<std::string> x_columns;   // the columns used as predictors, as the data name them
   std::string y_column;
   std::string sigma_column;             // empty: no weights

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/data/columns.h"
+#include "core/data/hdf5_source.h"
 #include "core/data/sharded_source.h"
 #include "core/data/row_blocks_source.h"
 #include "core/engine/distributed.h"
@@ -16,6 +17,7 @@
 #include "core/errors.h"
 #include "core/formula/expression.h"
 #include "memory/memory_manager.h"
+#include "memory/size.h"
 #include "memory/system_probe.h"
 
 namespace curvefit {
@@ -33,10 +35,11 @@ std::string data_name(const FitSpec& spec, const std::vector<std::string>& files
                              files);
 }
 
-// The caller's arrays checked as nan_policy raise checks a file.
+// The caller's arrays checked as nan_policy raise checks a file. first_row: the arrays' row that
+// rows start at, for the message.
 void check_array_values(const std::vector<const double*>& x, const double* y, const double* sigma,
-                        std::size_t rows) {
-  check_rows_or_throw(x.data(), x.size(), y, sigma, rows, 1, "<memory>");
+                        std::size_t rows, std::size_t first_row = 0) {
+  check_rows_or_throw(x.data(), x.size(), y, sigma, rows, first_row + 1, "<memory>");
 }
 
 // The caller's arrays, used in place (FitSpec::external).
@@ -61,8 +64,61 @@ std::unique_ptr<MemoryDataSource> external_source(const FitSpec& spec, int num_p
   return source;
 }
 
-// The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file).
-std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors) {
+// The arrays a --where condition names (x, x1.., y, sigma, FitSpec::where_columns) in `all`.
+std::vector<const double*> where_arrays(const MemoryDataSource& all, const FitSpec& spec, const RowSelection& selection) {
+  const std::vector<std::string> predictors = default_predictor_names(all.num_predictors());
+  std::vector<const double*> arrays;
+  for (const std::string& name : selection.columns) {
+    const auto k = std::find(predictors.begin(), predictors.end(), name) - predictors.begin();
+    const auto given = std::find_if(spec.where_columns.begin(), spec.where_columns.end(),
+                                    [&](const auto& column) { return column.first == name; });
+    arrays.push_back(given != spec.where_columns.end()                ? given->second
+                     : k < static_cast<std::ptrdiff_t>(predictors.size()) ? all.x_column(static_cast<int>(k))
+                     : name == "y"                                       ? all.y_column()
+                                                                         : all.sigma_column());
+  }
+  return arrays;
+}
+
+// The rows of the caller's arrays that the selection keeps, copied (arrays have no reader that
+// drops rows while reading them); only they are checked as nan_policy raise checks a file.
+std::unique_ptr<MemoryDataSource> selected_array_rows(const MemoryDataSource& all, const FitSpec& spec,
+                                                      const RowSelection& selection) {
+  const auto k = static_cast<std::size_t>(all.num_predictors());
+  std::vector<const double*> fit, extra = where_arrays(all, spec, selection);
+  for (std::size_t c = 0; c < k; ++c) fit.push_back(all.x_column(static_cast<int>(c)));
+  fit.push_back(all.y_column());
+  if (all.has_sigma()) fit.push_back(all.sigma_column());
+  std::vector<std::vector<double>> x(k);
+  std::vector<double> y, sigma;
+  constexpr std::size_t kBlock = std::size_t{1} << 16;
+  std::vector<unsigned char> keep(kBlock);
+  std::vector<const double*> fit_at(fit.size()), extra_at(extra.size());
+  for (std::size_t begin = 0; begin < all.rows(); begin += kBlock) {
+    const std::size_t n = std::min(kBlock, all.rows() - begin);
+    for (std::size_t c = 0; c < fit.size(); ++c) fit_at[c] = fit[c] + begin;
+    for (std::size_t c = 0; c < extra.size(); ++c) extra_at[c] = extra[c] + begin;
+    selection.keep(fit_at.data(), extra_at.data(), n, keep.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!keep[i]) continue;
+      std::vector<const double*> row(fit_at.begin(), fit_at.begin() + static_cast<std::ptrdiff_t>(k));
+      for (auto& column : row) column += i;
+      check_array_values(row, fit_at[k] + i, all.has_sigma() ? fit_at[k + 1] + i : nullptr, 1, begin + i);
+      for (std::size_t c = 0; c < k; ++c) x[c].push_back(fit_at[c][i]);
+      y.push_back(fit_at[k][i]);
+      if (all.has_sigma()) sigma.push_back(fit_at[k + 1][i]);
+    }
+  }
+  if (y.empty()) throw DataError("<memory>: " + no_row_selected(all.rows(), selection));
+  auto selected = std::make_unique<MemoryDataSource>(std::move(x), std::move(y), std::move(sigma), all.column_names());
+  selected->set_rows_total(all.rows());
+  return selected;
+}
+
+// The arrays of a FitSpec as a data source (checked as nan_policy raise checks a file); with a
+// row selection, the selected rows.
+std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_predictors, const RowSelection* selection) {
+  if (spec.external.y && selection) return selected_array_rows(*external_source(spec, num_predictors), spec, *selection);
   if (spec.external.y) return external_source(spec, num_predictors);
   if (spec.y.empty()) throw UsageError("no data: give a data file or the arrays x and y");
   if (static_cast<int>(spec.x.size()) != num_predictors)
@@ -74,7 +130,13 @@ std::unique_ptr<MemoryDataSource> array_source(const FitSpec& spec, int num_pred
     throw UsageError("sigma and y have different lengths");
   std::vector<const double*> x;
   for (const auto& column : spec.x) x.push_back(column.data());
-  check_array_values(x, spec.y.data(), spec.sigma.empty() ? nullptr : spec.sigma.data(), spec.y.size());
+  const double* sigma = spec.sigma.empty() ? nullptr : spec.sigma.data();
+  if (selection) {
+    const MemoryDataSource all(x, spec.y.data(), sigma, spec.y.size(), std::make_shared<int>(0),
+                               MemoryDataSource(spec.x, spec.y, spec.sigma).column_names(), "<memory>");
+    return selected_array_rows(all, spec, *selection);
+  }
+  check_array_values(x, spec.y.data(), sigma, spec.y.size());
   return std::make_unique<MemoryDataSource>(spec.x, spec.y, spec.sigma);
 }
 
@@ -287,6 +349,107 @@ std::vector<std::string> formula_predictor_names(const FitSpec& spec) {
 
 namespace {
 
+// The test a row selection applies to a block of rows: the x range on one predictor, then the
+// condition over the selection's columns (a row is kept where it is neither 0 nor NaN).
+struct RowTest {
+  int predictor = -1;  // -1: no x range
+  double lo = 0, hi = 0;
+  std::shared_ptr<const Model> condition;
+
+  void operator()(const double* const* fit, const double* const* extra, std::size_t n, unsigned char* keep) const {
+    if (predictor >= 0) {
+      const double* x = fit[predictor];
+      for (std::size_t i = 0; i < n; ++i) keep[i] = x[i] >= lo && x[i] <= hi;
+    } else {
+      std::fill_n(keep, n, static_cast<unsigned char>(1));
+    }
+    if (!condition) return;
+    thread_local std::vector<double> values;
+    values.resize(n);
+    condition->evaluate(extra, n, nullptr, values.data());
+    for (std::size_t i = 0; i < n; ++i) keep[i] &= values[i] != 0 && values[i] == values[i];
+  }
+};
+
+// The names a predictor answers to in --x-range: its --x column, and the model's name for it.
+int x_range_predictor(const XRange& range, const DataOptions& d) {
+  const std::vector<std::string> model_names =
+      d.predictor_names.empty() ? default_predictor_names(d.num_predictors) : d.predictor_names;
+  if (range.predictor.empty()) return 0;
+  for (int k = 0; k < d.num_predictors; ++k) {
+    const auto K = static_cast<std::size_t>(k);
+    if (range.predictor == model_names[K] || (K < d.x.size() && range.predictor == d.x[K])) return k;
+  }
+  std::string names = join(model_names);
+  if (!d.x.empty()) names += " (columns " + join(d.x) + ")";
+  throw UsageError("--x-range: '" + range.predictor + "' is not a predictor of the model; its predictors are " + names);
+}
+
+std::string range_text(double value) {
+  std::ostringstream text;
+  text << value;
+  return text.str();
+}
+
+// What a --where condition's names denote: the readers' column specs for files, the names
+// themselves for arrays (x, x1.., y, sigma, FitSpec::where_columns). UsageError for an unknown one.
+std::vector<std::string> where_columns(const FitSpec& spec, const FitPlan& setup, const std::vector<std::string>& names) {
+  std::vector<std::string> columns;
+  if (!setup.data_files.empty()) {
+    const ColumnRequest file = describe_columns(setup.data_files.front(), setup.data_options);
+    for (const std::string& name : names) columns.push_back(column_spec_named(file, name, "--where"));
+    return columns;
+  }
+  std::vector<std::string> known = default_predictor_names(setup.data_options.num_predictors);
+  known.push_back("y");
+  if (setup.info.has_sigma) known.push_back("sigma");
+  for (const auto& [name, values] : spec.where_columns) known.push_back(name);
+  for (const std::string& name : names)
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw UsageError("--where: no column named '" + name + "' (columns: " + join(known) + ")");
+  return names;
+}
+
+// The row selection of --x-range and --where (null when neither is given).
+std::shared_ptr<const RowSelection> row_selection(const FitSpec& spec, const FitPlan& setup) {
+  if (!spec.x_range && spec.where.empty()) return nullptr;
+  auto selection = std::make_shared<RowSelection>();
+  RowTest test;
+  std::vector<std::string> parts;
+  if (spec.x_range) {
+    const DataOptions& d = setup.data_options;
+    test.predictor = x_range_predictor(*spec.x_range, d);
+    test.lo = spec.x_range->lo;
+    test.hi = spec.x_range->hi;
+    const auto k = static_cast<std::size_t>(test.predictor);
+    std::string name = k < setup.info.column_names.size() ? setup.info.column_names[k]
+                                                           : default_predictor_names(d.num_predictors)[k];
+    name = name.substr(name.rfind('/') + 1);  // an HDF5 dataset by its name
+    const bool low = std::isfinite(test.lo), high = std::isfinite(test.hi);
+    parts.push_back(low && high ? range_text(test.lo) + " <= " + name + " <= " + range_text(test.hi)
+                    : low       ? name + " >= " + range_text(test.lo)
+                    : high      ? name + " <= " + range_text(test.hi)
+                                : name + " not NaN");
+  }
+  if (!spec.where.empty()) {
+    std::vector<std::string> names;
+    try {
+      for (const std::string& name : formula_names(spec.where))
+        if (name != "pi" && name != "e") names.push_back(name);
+      if (names.empty()) throw UsageError("--where: '" + spec.where + "' names no column");
+      selection->columns = where_columns(spec, setup, names);
+      test.condition = compile_condition(spec.where, names);
+    } catch (const ModelError& e) {
+      const std::string what = e.what();  // its first line: the caret display does not fit on one
+      throw UsageError("--where \"" + spec.where + "\": " + what.substr(0, what.find('\n')));
+    }
+    parts.push_back(spec.where);
+  }
+  for (const std::string& part : parts) selection->text += (selection->text.empty() ? "" : ", ") + part;
+  selection->keep = test;
+  return selection;
+}
+
 FitPlan plan_one_process(const FitSpec& spec) {
   check_scalar_options(spec);
   FitPlan setup;
@@ -303,6 +466,8 @@ FitPlan plan_one_process(const FitSpec& spec) {
                      std::to_string(model.num_predictors()) + " predictor(s)");
   setup.info = setup.data_files.empty() ? array_info(spec) : probe_files(setup.data_files, d);
   if (setup.info.rows == 0) throw DataError(setup.data_name + ": no data rows");
+  d.selection = row_selection(spec, setup);
+  if (d.selection) setup.info.rows_exact = false;  // an upper bound until the rows are read
   setup.free_params = count_free_params(spec, model);
 
   PlanRequest& r = setup.plan_request;
@@ -326,6 +491,8 @@ FitPlan plan_one_process(const FitSpec& spec) {
   r.chunk_rows = spec.resume && spec.chunk_rows == 0 ? spec.resume->chunk_rows : spec.chunk_rows;
   r.file_bytes = r.location == DataLocation::csv_file ? setup.info.file_bytes : 0;
   r.writes_fitted_csv = spec.writes_fitted_csv;
+  r.selection_columns = d.selection ? d.selection->columns.size() : 0;
+  r.drops_rows = d.selection || d.nan_policy == NanPolicy::omit;
   setup.plan = make_plan(r);
   d.csv_block_bytes = setup.plan.csv_block_bytes;
   return setup;
@@ -377,6 +544,23 @@ FitPlan plan_fit(const FitSpec& spec) {
 
 namespace {
 
+// The chosen mode checked again with the same arithmetic for the exact row count (the CSV's
+// count was an estimate; a row selection's an upper bound) and the bytes a streamed source's index
+// of kept rows holds: a MemoryError if it no longer fits.
+void plan_again(FitPlan& setup, std::size_t rows, std::size_t index_bytes) {
+  PlanRequest again = setup.plan_request;
+  again.rows = rows;
+  again.rows_exact = true;
+  again.mode = setup.plan.mode;
+  again.csv_block_bytes = setup.plan.csv_block_bytes;
+  again.row_index_bytes = index_bytes;
+  setup.plan = make_plan(again);
+  setup.plan.reasons.front() = "mode " + std::string(to_string(setup.plan.mode)) + " as planned for about " +
+                               std::to_string(setup.plan_request.rows) + " rows, checked again for the exact " +
+                               std::to_string(again.rows) +
+                               (index_bytes > 0 ? " and an index of the rows used of " + format_size(index_bytes) : "");
+}
+
 // Opens the data as the plan says (loaded once, or re-read on every pass) and re-plans with the
 // exact row count once the data are part of the process.
 void open_data(const FitSpec& spec, PreparedFit& prepared) {
@@ -384,6 +568,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   const auto start = Clock::now();
   if (setup.plan.mode == FitMode::stream) {
     if (spec.source) {
+      if (setup.data_options.selection)
+        throw UsageError("--x-range and --where need float64 arrays or a data file, not data converted chunk by chunk");
       if (spec.source->num_predictors() != setup.model->num_predictors())
         throw UsageError("x has " + std::to_string(spec.source->num_predictors()) +
                          " predictor column(s) but the model has " +
@@ -396,6 +582,9 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
     prepared.data = open_streaming_files(setup.data_files, setup.data_options);
     if (const auto* sharded = dynamic_cast<const ShardedDataSource*>(prepared.data.get()))
       setup.info.shards = sharded->shards();
+    const auto* hdf5 = dynamic_cast<const Hdf5DataSource*>(prepared.data.get());
+    const std::size_t index_bytes = hdf5 ? hdf5->index_bytes() : 0;
+    if (setup.data_options.selection || index_bytes > 0) plan_again(setup, prepared.data->rows(), index_bytes);
     return;
   }
   // A file used in place is checked for NaN/Inf in the fit's first full pass, not in a pass of its own.
@@ -403,7 +592,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   load_options.defer_value_check = true;
   std::vector<Shard> shards;
   std::unique_ptr<MemoryDataSource> loaded = setup.data_files.empty()
-                                                 ? array_source(spec, setup.model->num_predictors())
+                                                 ? array_source(spec, setup.model->num_predictors(),
+                                                                setup.data_options.selection.get())
                                                  : load_files(setup.data_files, load_options, &shards);
   if (setup.data_files.size() > 1) setup.info.shards = shards;
   if (spec.external.y) prepared.used.notes.push_back("data used in place: the caller's arrays, not copied");
@@ -413,19 +603,7 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
         "copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
-  if (prepared.data->rows() != setup.plan_request.rows) {
-    // The CSV's row count was an estimate: the chosen mode is checked again for the exact count
-    // with the same arithmetic (a MemoryError if it no longer fits).
-    PlanRequest again = setup.plan_request;
-    again.rows = prepared.data->rows();
-    again.rows_exact = true;
-    again.mode = setup.plan.mode;
-    again.csv_block_bytes = setup.plan.csv_block_bytes;
-    setup.plan = make_plan(again);
-    setup.plan.reasons.front() = "mode " + std::string(to_string(setup.plan.mode)) +
-                                 " as planned for about " + std::to_string(setup.plan_request.rows) +
-                                 " rows, checked again for the exact " + std::to_string(again.rows);
-  }
+  if (prepared.data->rows() != setup.plan_request.rows) plan_again(setup, prepared.data->rows(), 0);
   prepared.used.read_s = seconds_since(start);
 }
 
@@ -645,6 +823,13 @@ PreparedFit prepare_fit(const FitSpec& spec) {
     open_data(spec, prepared);
   const std::size_t rows = prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows();
   if (rows == 0) throw DataError(prepared.setup.data_name + ": no data rows left to fit");
+  const RowSelection* selection = prepared.setup.data_options.selection.get();
+  if (selection && rows < prepared.setup.free_params)
+    throw DataError(prepared.setup.data_name + ": only " + std::to_string(rows) + " row" + (rows == 1 ? "" : "s") +
+                    " selected (" + selection->text + ") for " + std::to_string(prepared.setup.free_params) +
+                    " free parameters");
+  prepared.used.selection = selection ? selection->text : "";
+  prepared.used.rows_total = prepared.all_rows ? prepared.all_rows->rows_total() : prepared.data->rows_total();
   prepared.used.notes.insert(prepared.used.notes.end(), prepared.setup.info.notes.begin(),
                              prepared.setup.info.notes.end());
   if (rows < prepared.setup.model->num_params())

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,14 @@ struct FitSpec {
   std::vector<std::vector<double>> x;
   std::vector<double> y;
   std::vector<double> sigma;
+  // The rows used: those in x_range and where `where` (a formula over the data's columns by name:
+  // comparisons, && || !, arithmetic, functions) is neither 0 nor NaN. The readers drop the other
+  // rows as they read them, in every mode; nan_policy judges the selected rows only. On arrays, the
+  // names are x (x1, x2, ...), y, sigma and those of where_columns.
+  std::optional<XRange> x_range;
+  std::string where;
+  // Arrays only: more columns the condition may name, `rows` values each (e.g. a DataFrame's).
+  std::vector<std::pair<std::string, const double*>> where_columns;
   // Or, when there is no path and external.y is set, arrays owned by the caller, used in place
   // (not copied; e.g. numpy arrays): one pointer per predictor, y and sigma (null: none), `rows`
   // values each. They must stay valid and unchanged until the fit returns.

@@ -96,6 +96,28 @@ std::vector<NamedRange> parse_named_ranges(std::string_view text, std::string_vi
   return out;
 }
 
+XRange parse_x_range(std::string_view text) {
+  constexpr std::string_view option = "--x-range";
+  XRange range;
+  std::string_view bounds = trim(text);
+  const std::size_t eq = bounds.find('=');
+  if (eq != std::string_view::npos) {
+    range.predictor = std::string(trim(bounds.substr(0, eq)));
+    bounds = trim(bounds.substr(eq + 1));
+  }
+  const std::size_t colon = bounds.find(':');
+  if (colon == std::string_view::npos || bounds.find(':', colon + 1) != std::string_view::npos ||
+      (eq != std::string_view::npos && range.predictor.empty()))
+    throw UsageError(std::string(option) + ": '" + std::string(text) +
+                     "' is not of the form LO:HI or NAME=LO:HI (either side may be empty, e.g. 2:8, :5, x2=0:)");
+  const std::string_view lo = trim(bounds.substr(0, colon)), hi = trim(bounds.substr(colon + 1));
+  if (!lo.empty()) range.lo = parse_number(lo, option);
+  if (!hi.empty()) range.hi = parse_number(hi, option);
+  if (range.lo > range.hi)
+    throw UsageError(std::string(option) + ": '" + std::string(text) + "': the lower end exceeds the upper end");
+  return range;
+}
+
 std::size_t param_index(const std::vector<std::string>& params, const std::string& name,
                         std::string_view option) {
   for (std::size_t j = 0; j < params.size(); ++j)

@@ -3,6 +3,7 @@
 //   --p0 a=1,b=2      --fix a=1      --bounds a=0:inf,b=-1:1      --params a=1,b=2
 // Names are checked against the model's parameters; every problem is a UsageError naming the
 // text and the valid names.
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,5 +41,16 @@ std::size_t param_index(const std::vector<std::string>& params, const std::strin
                         std::string_view option);
 // A number as the command line accepts it ("1e8", "0.5", "inf"); UsageError otherwise.
 double parse_number(std::string_view text, std::string_view option);
+
+// --x-range [NAME=]LO:HI: the rows whose predictor NAME (the first without one) lies in [lo, hi],
+// bounds included; a side left empty is unbounded.
+struct XRange {
+  std::string predictor;  // a predictor's name (x1, a formula's column) or its --x column; empty: the first
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+};
+
+// "2:8", ":5", "2:", "-inf:1e3", "x2=0:1". Throws UsageError naming --x-range.
+XRange parse_x_range(std::string_view text);
 
 }  // namespace curvefit

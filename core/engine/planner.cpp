@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/data/csv_reader.h"
 #include "core/data/data_open.h"
+#include "core/data/hdf5_source.h"
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
@@ -85,26 +86,28 @@ struct PeakParts {
 // that fits in `room`.
 // `rows` is the planned count (an upper estimate), so that bytes per row is a lower one.
 void add_csv_load(const PlanRequest& request, std::size_t rows, std::size_t room, PeakParts& parts) {
+  const std::size_t columns = request.columns + request.selection_columns;
   const double bytes_per_row = request.file_bytes > 0
                                    ? static_cast<double>(request.file_bytes) / static_cast<double>(rows)
-                                   : 2.0 * static_cast<double>(request.columns);
+                                   : 2.0 * static_cast<double>(columns);
   CsvParseTuning tuning;
   if (request.csv_block_bytes > 0) tuning.block_bytes = request.csv_block_bytes;
   const std::size_t parse_threads = kThreadBytes * static_cast<std::size_t>(tbb::info::default_concurrency());
   while (request.csv_block_bytes == 0 && tuning.block_bytes > kMinCsvBlockBytes &&
-         tuning.parse_buffer_bytes(request.columns, bytes_per_row) + parse_threads > room)
+         tuning.parse_buffer_bytes(columns, bytes_per_row) + parse_threads > room)
     tuning.block_bytes /= 2;
   parts.csv_block = tuning.block_bytes;
-  parts.load = tuning.parse_buffer_bytes(request.columns, bytes_per_row) + parse_threads;
+  parts.load = tuning.parse_buffer_bytes(columns, bytes_per_row) + parse_threads;
 }
 
 // What reading the data costs besides the data: the CSV parse, or HDF5 slabs and chunk cache.
 void add_load(const PlanRequest& request, FitMode mode, std::size_t rows, PeakParts& parts) {
   if (request.location == DataLocation::csv_file) {
     add_csv_load(request, rows, saturating_sub(request.memory_limit_bytes, parts.baseline + parts.data), parts);
-  } else if (request.location == DataLocation::hdf5_file && mode != FitMode::stream) {
-    parts.load = request.columns * (footprint::data_bytes(std::min(rows, kHdf5LoadSlabRows), 1) +
-                                    kHdf5CacheBytesPerColumn) +
+  } else if (request.location == DataLocation::hdf5_file && (mode != FitMode::stream || request.drops_rows)) {
+    const std::size_t slab = mode == FitMode::stream ? kHdf5ScanRows : kHdf5LoadSlabRows;
+    parts.load = (request.columns + request.selection_columns) *
+                     (footprint::data_bytes(std::min(rows, slab), 1) + kHdf5CacheBytesPerColumn) +
                  kHdf5MetadataCacheBytes;
   }
 }
@@ -131,6 +134,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   } else if (request.location != DataLocation::in_memory) {
     parts.data = footprint::data_bytes(m, request.columns);
   }
+  parts.data += request.row_index_bytes;
   add_load(request, mode, m, parts);
   const std::size_t stride = subsample_stride(request);
   if (stride > 1) {

@@ -67,6 +67,15 @@ struct PlanRequest {
   std::size_t csv_block_bytes = 0;
   // The fitted curve is written as CSV (--output): one chunk's rows as text at a time.
   bool writes_fitted_csv = false;
+  // A row selection (--where) reads these columns besides `columns` while the data are loaded or
+  // spilled: the parse blocks and load slabs hold them too.
+  std::size_t selection_columns = 0;
+  // nan_policy omit or a row selection: a streamed HDF5 file is scanned once when it is opened, in
+  // slabs of kHdf5ScanRows rows of every column read.
+  bool drops_rows = false;
+  // Bytes a streamed source holds for the whole fit to find its rows (the runs of rows a selection
+  // or nan_policy omit keeps), once the source is open and they are known.
+  std::size_t row_index_bytes = 0;
 };
 
 // The process's RSS before the fit as the prediction counts it: baseline_rss_bytes rounded up to a

@@ -63,6 +63,16 @@ std::unique_ptr<Model> compile_formula(std::string_view formula, const std::vect
                                         std::move(value_tape), std::move(jacobian_tape));
 }
 
+std::unique_ptr<Model> compile_condition(std::string_view formula, const std::vector<std::string>& column_names) {
+  expr::SyntaxTree tree = expr::parse_formula(formula, column_names, false);
+  expr::Graph graph;
+  const int root = graph.build(tree);
+  expr::Tape value_tape(graph, {root});
+  expr::Tape jacobian_tape(graph, {root});
+  return std::make_unique<FormulaModel>(trimmed(formula), std::vector<std::string>{}, tree.num_predictors,
+                                        std::move(value_tape), std::move(jacobian_tape));
+}
+
 std::vector<std::string> formula_parameters(std::string_view formula,
                                             const std::vector<std::string>& predictor_names) {
   return expr::parse_formula(formula, predictor_names).parameter_names;

@@ -27,6 +27,12 @@ namespace curvefit {
 std::unique_ptr<Model> compile_formula(std::string_view formula,
                                        const std::vector<std::string>& predictor_names = {});
 
+// A condition over columns (--where "temp > 300 && flag == 0"): a formula without parameters whose
+// names are all columns (column_names, in the order of the x its evaluate() takes; pi and e stay
+// constants). Evaluated over blocks of rows like a model's values (p may be null); a row is
+// selected where the value is neither 0 nor NaN. Throws ModelError like compile_formula.
+std::unique_ptr<Model> compile_condition(std::string_view formula, const std::vector<std::string>& column_names);
+
 // The parameter names of a formula, in order (parses only; throws ModelError like compile_formula).
 std::vector<std::string> formula_parameters(std::string_view formula,
                                             const std::vector<std::string>& predictor_names = {});

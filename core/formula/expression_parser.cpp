@@ -99,8 +99,8 @@ std::string describe(const Token& token) {
 
 class Parser {
  public:
-  Parser(std::string_view formula, const std::vector<std::string>& predictor_names)
-      : formula_(formula), predictor_names_(predictor_names) {
+  Parser(std::string_view formula, const std::vector<std::string>& predictor_names, bool needs_parameter = true)
+      : formula_(formula), predictor_names_(predictor_names), needs_parameter_(needs_parameter) {
     for (std::size_t k = 0; k < predictor_names.size(); ++k) {
       const std::string& name = predictor_names[k];
       if (!is_identifier(name))
@@ -134,7 +134,7 @@ class Parser {
       fail(rest.position, "unbalanced parentheses: this ')' has no matching '('");
     if (rest.kind != Token::Kind::End)
       fail(rest.position, "expected an operator or the end of the formula, found " + describe(rest));
-    if (tree_.parameter_names.empty())
+    if (tree_.parameter_names.empty() && needs_parameter_)
       throw_formula_error(formula_, std::string::npos,
                           "the formula has no parameter to fit (every name in it is a predictor or a constant)");
     if (predictor_names_.empty())
@@ -459,6 +459,7 @@ class Parser {
 
   std::string_view formula_;
   const std::vector<std::string>& predictor_names_;
+  bool needs_parameter_ = true;  // a formula to fit needs a parameter; a --where condition has none
   std::vector<Token> tokens_;
   std::size_t next_ = 0;
   int depth_ = 0;
@@ -483,8 +484,9 @@ int function_arity(Function function) {
   return 0;
 }
 
-SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names) {
-  return Parser(formula, predictor_names).parse();
+SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names,
+                         bool needs_parameter) {
+  return Parser(formula, predictor_names, needs_parameter).parse();
 }
 
 std::vector<std::string> formula_free_names(std::string_view formula) {

@@ -62,8 +62,10 @@ struct SyntaxTree {
   int root() const { return static_cast<int>(nodes.size()) - 1; }
 };
 
-// Parses and resolves names; throws ModelError with the position of the first problem.
-SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names);
+// Parses and resolves names; throws ModelError with the position of the first problem, and when
+// the formula has no parameter unless !needs_parameter (a condition over columns, --where).
+SyntaxTree parse_formula(std::string_view formula, const std::vector<std::string>& predictor_names,
+                         bool needs_parameter = true);
 
 // The names a formula uses that are not functions (predictors, constants and parameters alike),
 // once each, in order of first appearance. Tokenizes only; throws ModelError on a bad character.

@@ -238,7 +238,9 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   if (r.subsample_rows > 0)
     out << " (after a fit on a subsample of " << r.subsample_rows << " rows, " << r.subsample_nfev << " evals)";
   out << "\n";
-  out << "    data points        = " << r.n_points << "\n";
+  out << "    data points        = " << r.n_points;
+  if (!r.used.selection.empty()) out << " of " << r.used.rows_total << " rows, selected by " << r.used.selection;
+  out << "\n";
   out << "    variables          = " << r.n_free;
   if (static_cast<std::size_t>(r.n_free) != r.names.size()) out << " free of " << r.names.size();
   out << "\n";
@@ -371,6 +373,9 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"bic", number(r.bic)},
       {"dof", r.dof},
       {"n_points", r.n_points},
+      {"rows_used", r.n_points},
+      {"rows_total", r.used.rows_total > 0 ? r.used.rows_total : static_cast<std::size_t>(r.n_points)},
+      {"selection", r.used.selection.empty() ? json(nullptr) : json(r.used.selection)},
       {"n_free", r.n_free},
       {"nfev", r.nfev},
       {"njev", r.njev},

@@ -65,8 +65,29 @@ def function_parameters(function, count=None):
     return [p.name for p in parameters]
 
 
+def _x_range(x_range):
+    """(lo, hi) or {name: (lo, hi)}, None for an open side -> (name, lo, hi) ("" for the first predictor)."""
+    if x_range is None:
+        return None
+    name = ""
+    if isinstance(x_range, dict):
+        if len(x_range) != 1:
+            raise ValueError("x_range: (lo, hi), or {predictor: (lo, hi)} for one predictor")
+        (name, x_range), = x_range.items()
+    try:
+        lo, hi = x_range
+    except (TypeError, ValueError):
+        raise ValueError("x_range: (lo, hi), with None for an open side") from None
+    lo = -math.inf if lo is None else float(lo)
+    hi = math.inf if hi is None else float(hi)
+    if not lo <= hi:
+        raise ValueError("x_range: lo must not exceed hi")
+    return (str(name), lo, hi)
+
+
 def _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings):
-    options = data_options(data, x, y, sigma)
+    selecting = settings.get("x_range") is not None or bool(settings.get("where"))
+    options = data_options(data, x, y, sigma, selecting, settings.get("where"))
     num_predictors = len(options.get("x_arrays") or options.get("x") or [None])
     model_options, names = _model_options(model, jac, options.get("x"), num_predictors)
     if callable(model) and ("path" in options or "paths" in options):
@@ -95,7 +116,8 @@ def per_parameter_scale(x_scale, names):
 def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bounds=None, fix=None, natural_bounds=True,
         method="trf", loss="linear", f_scale=1.0, ftol=None, xtol=None, gtol=None, max_nfev=None,
         x_scale=None, absolute_sigma=False, memory_limit=None, mode="auto", chunk_size=None, threads=None,
-        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", temp_dir=None, jac=None,
+        delimiter=None, header=None, skip_invalid=False, nan_policy="raise", x_range=None, where=None, temp_dir=None,
+        jac=None,
         tie=None, ties=None, cov="standard", ci=None, ci_levels=None, ci_rule="f-test", checkpoint=None,
         resume=None):
     """Fit a model to data, as ``curvefit fit`` does.
@@ -143,6 +165,15 @@ def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bound
     cov : {"standard", "robust", "hc0", "hc1"}
         "robust" (= "hc1") or "hc0": heteroscedasticity-consistent (sandwich) covariance, which
         trusts neither sigma's scale nor a constant variance.
+    x_range : (lo, hi) or dict, optional
+        Fit only the rows with lo <= x <= hi (``--x-range``; None for an open side); the first
+        predictor, or ``{"x2": (lo, hi)}`` for another.
+    where : str, optional
+        Fit only the rows where a condition over the data's columns by name holds (``--where``),
+        e.g. ``"temp > 300 && flag == 0"``: columns of the file, or of the dict/DataFrame (x, y,
+        sigma and x1, x2, ... with ``(x, y)`` arrays). A row where the condition is NaN is left out;
+        nan_policy judges only the selected rows. Arrays are then read as float64 and the selected
+        rows copied; a file is read without a copy.
     ci : {None, "profile"}
         "profile": also profile-likelihood confidence intervals (``result.profile``), from refits
         with each parameter held, as lmfit's ``conf_interval``; in every mode.
@@ -192,6 +223,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bound
                     xtol=xtol, gtol=gtol, max_nfev=max_nfev, x_scale=x_scale, absolute_sigma=absolute_sigma,
                     memory_limit=memory_limit, mode=mode, chunk_size=chunk_size, threads=threads,
                     delimiter=delimiter, header=header, skip_invalid=skip_invalid, nan_policy=nan_policy,
+                    x_range=_x_range(x_range), where=where,
                     temp_dir=None if temp_dir is None else str(temp_dir), cov=cov, ci=ci,
                     ci_levels=None if ci_levels is None else [float(v) for v in ci_levels], ci_rule=ci_rule,
                     checkpoint=None if checkpoint is None else os.fspath(checkpoint),
@@ -215,7 +247,7 @@ def run(options):
 
 
 def plan(data, model, *, x=None, y=None, sigma=None, fix=None, method="trf", memory_limit=None, mode="auto",
-         chunk_size=None, threads=None, delimiter=None, header=None, nan_policy="raise"):
+         chunk_size=None, threads=None, delimiter=None, header=None, nan_policy="raise", x_range=None, where=None):
     """The plan ``curvefit plan`` prints, as a dict: mode, chunk_rows, predicted_peak_bytes, the
     memory limit, whether a subsample fit comes first, each mode's prediction and the reasons.
 
@@ -223,7 +255,8 @@ def plan(data, model, *, x=None, y=None, sigma=None, fix=None, method="trf", mem
     'stream'
     """
     settings = dict(method=method, memory_limit=memory_limit, mode=mode, chunk_size=chunk_size,
-                    threads=threads, delimiter=delimiter, header=header, nan_policy=nan_policy)
+                    threads=threads, delimiter=delimiter, header=header, nan_policy=nan_policy,
+                    x_range=_x_range(x_range), where=where)
     return _curvefit.plan(_options(data, model, None, x, y, sigma, None, fix, None, settings))
 
 

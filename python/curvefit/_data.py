@@ -6,6 +6,7 @@ column of a record array) is converted chunk by chunk on every pass by the nativ
 copied whole. Anything else (lists, float16, big-endian data, ...) is converted to float64 once.
 """
 import os
+import re
 import sys
 
 import numpy as np
@@ -51,8 +52,14 @@ def _names(value):
     return [str(value)] if isinstance(value, (str, int)) else [str(v) for v in value]
 
 
-def _from_table(table, columns, x, y, sigma):
-    """A dict of arrays or a DataFrame: columns by name (default x or x1, x2...; y; sigma if present)."""
+def _names_in(where):
+    """The names a --where condition may use as columns (identifiers in its text)."""
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", where or ""))
+
+
+def _from_table(table, columns, x, y, sigma, selecting=False, where=None):
+    """A dict of arrays or a DataFrame: columns by name (default x or x1, x2...; y; sigma if present);
+    with a `where` condition, the columns it names as contiguous float64 (where_arrays)."""
     keys = {str(c): c for c in columns}
     x_names = _names(x)
     if x_names is None:
@@ -63,32 +70,34 @@ def _from_table(table, columns, x, y, sigma):
         if name not in keys:
             raise ValueError(f"no column {name!r} in the data (columns: {', '.join(keys)})")
     return {
-        "x_arrays": [as_column(table[keys[n]], f"x {n!r}") for n in x_names],
-        "y_array": as_column(table[keys[y_name]], f"y {y_name!r}"),
-        "sigma_array": as_column(table[keys[sigma]], f"sigma {sigma!r}") if sigma else None,
+        "x_arrays": [as_column(table[keys[n]], f"x {n!r}", selecting) for n in x_names],
+        "y_array": as_column(table[keys[y_name]], f"y {y_name!r}", selecting),
+        "sigma_array": as_column(table[keys[sigma]], f"sigma {sigma!r}", selecting) if sigma else None,
         "names": x_names + [y_name] + ([sigma] if sigma else []),
         "x": x_names,
+        "where_arrays": {n: as_column(table[keys[n]], n, True) for n in _names_in(where) if n in keys} or None,
     }
 
 
-def data_options(data, x=None, y=None, sigma=None):
+def data_options(data, x=None, y=None, sigma=None, selecting=False, where=None):
     """The options dict entries for `data` (path, list of paths, dict, DataFrame or (x, y[, sigma])
-    tuple)."""
+    tuple). selecting (x_range or where given): arrays are handed over as contiguous float64, since
+    the engine copies the selected rows out of them."""
     columns = {"x": _names(x) or [], "y": "" if y is None else str(y), "sigma": "" if sigma is None else str(sigma)}
     if isinstance(data, (str, os.PathLike)):
         return {"path": os.fspath(data), **columns}
     if isinstance(data, (list, tuple)) and data and all(isinstance(d, (str, os.PathLike)) for d in data):
         return {"paths": [os.fspath(d) for d in data], **columns}
     if isinstance(data, dict):
-        return _from_table(data, list(data.keys()), x, y, sigma)
+        return _from_table(data, list(data.keys()), x, y, sigma, selecting, where)
     if type(data).__name__ == "DataFrame" and hasattr(data, "columns"):
-        return _from_table(data, list(data.columns), x, y, sigma)
+        return _from_table(data, list(data.columns), x, y, sigma, selecting, where)
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
         if x is not None or y is not None:
             raise ValueError("x= and y= name columns; with (x, y) arrays leave them out")
-        xs = predictor_columns(data[0])
+        xs = predictor_columns(data[0], selecting)
         s = data[2] if len(data) == 3 else sigma
-        return {"x_arrays": xs, "y_array": as_column(data[1], "y"),
-                "sigma_array": None if s is None else as_column(s, "sigma")}
+        return {"x_arrays": xs, "y_array": as_column(data[1], "y", selecting),
+                "sigma_array": None if s is None else as_column(s, "sigma", selecting)}
     raise TypeError("data: a path, a list of paths, a dict of arrays, a pandas DataFrame or an (x, y[, sigma]) tuple, "
                     f"not {type(data).__name__}")

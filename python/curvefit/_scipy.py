@@ -4,7 +4,7 @@ import math
 import numpy as np
 
 from . import _curvefit
-from ._api import function_parameters, per_parameter_scale, run
+from ._api import _x_range, function_parameters, per_parameter_scale, run
 from ._data import as_column, predictor_columns
 
 _LEAST_SQUARES_OPTIONS = {"ftol", "xtol", "gtol", "max_nfev", "loss", "f_scale", "x_scale",
@@ -68,7 +68,9 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
         Also return infodict, mesg and ier.
     **kwargs
         ftol, xtol, gtol, max_nfev (or maxfev), loss, f_scale, x_scale as in
-        scipy.optimize.least_squares; and curvefit's memory_limit, mode, chunk_size, threads.
+        scipy.optimize.least_squares; and curvefit's memory_limit, mode, chunk_size, threads, and
+        x_range=(lo, hi): fit only the points with lo <= x <= hi (None for an open side; for
+        several predictors, {"x2": (lo, hi)} names one).
 
     Returns
     -------
@@ -103,11 +105,13 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
     del check_finite
     if nan_policy not in (None, "raise"):
         raise ValueError("nan_policy: only 'raise' (omit missing points before the call)")
-    contiguous = callable(f) and not isinstance(f, str)  # f receives float64 blocks, as with scipy
+    x_range = _x_range(kwargs.pop("x_range", None))
+    # f receives float64 blocks, as with scipy; a selection copies its rows out of float64 arrays
+    contiguous = callable(f) and not isinstance(f, str) or x_range is not None
     x_arrays = predictor_columns(xdata, contiguous)
     y = as_column(ydata, "ydata", contiguous)
     options = {"x_arrays": x_arrays, "y_array": y, "natural_bounds": False,
-               "absolute_sigma": bool(absolute_sigma)}
+               "absolute_sigma": bool(absolute_sigma), "x_range": x_range}
     if sigma is not None:
         s = np.asarray(sigma)
         if s.ndim != 1:
@@ -146,5 +150,8 @@ def curve_fit(f, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, check_
     fvec = result.eval(xdata if len(x_arrays) == 1 else np.vstack(x_arrays)) - y
     if sigma is not None:
         fvec /= options["sigma_array"]
+    if x_range is not None:  # the residuals of the rows fitted
+        k = int(x_range[0][1:]) - 1 if x_range[0][1:].isdigit() else 0
+        fvec = fvec[(x_arrays[k] >= x_range[1]) & (x_arrays[k] <= x_range[2])]
     infodict = {"nfev": result.nfev, "fvec": fvec, "jacobian": derivatives, "result": result}
     return popt, pcov, infodict, result.message, result._native.status_code

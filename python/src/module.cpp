@@ -4,11 +4,13 @@
 // command line's message.
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <pybind11/eigen.h>
@@ -70,6 +72,28 @@ std::vector<NamedRange> named_ranges(const py::dict& o, const char* key) {
   return out;
 }
 
+// x_range (name, lo, hi; name "" for the first predictor) and where, with the arrays the condition
+// may name besides x, y and sigma ("where_arrays": name -> contiguous float64 array, kept alive by
+// the options dict for the fit).
+void fill_selection(const py::dict& o, FitSpec& spec) {
+  if (o.contains("x_range") && !o["x_range"].is_none()) {
+    const auto [name, lo, hi] = o["x_range"].cast<std::tuple<std::string, double, double>>();
+    if (std::isnan(lo) || std::isnan(hi) || lo > hi) throw UsageError("x_range: (lo, hi) with lo <= hi");
+    spec.x_range = XRange{name, lo, hi};
+  }
+  spec.where = option<std::string>(o, "where", "");
+  if (!o.contains("where_arrays") || o["where_arrays"].is_none()) return;
+  const std::size_t rows = o["y_array"].cast<py::array>().size();
+  for (const auto& [name, column] : o["where_arrays"].cast<py::dict>()) {
+    const auto array = column.cast<py::array>();
+    if (array.ndim() != 1 || !py::isinstance<py::array_t<double>>(array) || !(array.flags() & py::array::c_style))
+      throw UsageError("where: column '" + name.cast<std::string>() + "' must be a contiguous float64 array");
+    if (static_cast<std::size_t>(array.size()) != rows)
+      throw UsageError("where: column '" + name.cast<std::string>() + "' has another length than y");
+    spec.where_columns.emplace_back(name.cast<std::string>(), static_cast<const double*>(array.data()));
+  }
+}
+
 // The data part: a path (or several paths and glob patterns, one dataset) with the CLI's column
 // and CSV options, or arrays used in place.
 void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& converted) {
@@ -91,6 +115,7 @@ void fill_data(const py::dict& o, FitSpec& spec, std::unique_ptr<ArraySource>& c
   const std::string nan_policy = option<std::string>(o, "nan_policy", "raise");
   if (nan_policy != "raise" && nan_policy != "omit") throw UsageError("nan_policy: must be 'raise' or 'omit'");
   d.nan_policy = nan_policy == "omit" ? NanPolicy::omit : NanPolicy::raise;
+  fill_selection(o, spec);
   spec.data_path = option<std::string>(o, "path", "");
   spec.data_paths = option<std::vector<std::string>>(o, "paths", {});
   if (!spec.data_path.empty() || !spec.data_paths.empty()) return;
@@ -243,7 +268,8 @@ NativeResult run_fit(const py::dict& o) {
   const std::shared_ptr<PythonModel> own_model = python_model(o, spec);
   if (own_model) {
     if (spec.source) throw UsageError("a Python function model needs contiguous float64 arrays");
-    own_model->set_arrays(spec.external.x, spec.external.rows);
+    // With a selection the fit reads a copy of the selected rows, which f is called on directly.
+    if (!spec.x_range && spec.where.empty()) own_model->set_arrays(spec.external.x, spec.external.rows);
     spec.custom_model = own_model.get();
     spec.threads = 1;  // one Python call at a time: more threads would only queue for the GIL
   }
@@ -346,7 +372,9 @@ py::dict plan_dict(const py::dict& o) {
                   py::arg("memory_limit_bytes") = plan.memory_limit_bytes,
                   py::arg("memory_limit_source") = setup.limit_source, py::arg("subsample") = plan.subsample,
                   py::arg("subsample_rows") = plan.subsample_rows, py::arg("expected_passes") = plan.expected_passes,
-                  py::arg("modes") = modes, py::arg("reasons") = plan.reasons);
+                  py::arg("modes") = modes, py::arg("reasons") = plan.reasons,
+                  py::arg("selection") = setup.data_options.selection ? py::object(py::str(setup.data_options.selection->text))
+                                                                      : py::object(py::none()));
 }
 
 py::list models_list() {

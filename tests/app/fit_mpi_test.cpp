@@ -126,6 +126,25 @@ TEST_F(FitMpi, ShardedInputsAreBitIdenticalAcrossRanks) {
   expect_ranks_match_one_process("shard-*", "stream", {2, 4}, {2});
 }
 
+// A row selection (--x-range, --where) is applied by the reader every rank shares: the ranks split
+// the selected rows, and the fit is the single process's bit for bit.
+TEST_F(FitMpi, RowSelectionIsBitIdenticalAcrossRanks) {
+  for (const char* file : {"data.h5", "data.csv"})
+    for (const char* mode : {"memory", "stream"}) {
+      std::vector<std::string> args = fit_args(file, mode, 1);
+      args.insert(args.end(), {"--x-range", "1:8", "--where", "y > 1.2"});
+      const RunResult single = run(args);
+      ASSERT_EQ(single.exit_code, 0) << single.err;
+      ASSERT_NE(single.json().at("selection"), nullptr);
+      for (int k : {2, 3}) {
+        const RunResult r = run_ranks(k, args);
+        ASSERT_EQ(r.exit_code, 0) << file << " " << mode << " " << k << " ranks\n" << r.err;
+        expect_same_fit(single.json(), r.json(), std::string(file) + " " + mode + ", " + std::to_string(k) + " ranks");
+        EXPECT_EQ(r.json().at("rows_total"), single.json().at("rows_total"));
+      }
+    }
+}
+
 // Profile intervals (refits with one parameter held) and the sandwich covariance (one more pass)
 // run on every rank in step, through the same combined passes: the same bits as one process.
 TEST_F(FitMpi, ProfileIntervalsAndRobustCovarianceAreBitIdenticalAcrossRanks) {

@@ -204,6 +204,62 @@ TEST(Hdf5Read, NanPolicyRaiseAndOmitInLoadAndStreaming) {
   }
 }
 
+// A row selection: the streaming source keeps runs of selected rows and serves any range of them
+// (ranges across a long unselected stretch, longer than its read window, of one row), the loaded
+// source the same rows; both count the rows before the selection.
+TEST(Hdf5Selection, RunsServeTheSelectedRowsForAnyRange) {
+  ScratchDir dir;
+  const std::string path = dir.file("selected.h5");
+  const std::size_t n = 300000;
+  std::vector<double> x(n), y(n), flag(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    x[i] = static_cast<double>(i);
+    y[i] = 2.0 * static_cast<double>(i);
+    flag[i] = static_cast<double>(i % 3);
+  }
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, true);
+    write_1d(file, "/flag", flag, H5::PredType::NATIVE_DOUBLE, false);
+  }
+  auto selection = std::make_shared<RowSelection>();
+  selection->columns = {"/flag"};
+  selection->text = "flag != 0 outside [100000, 250000)";
+  selection->keep = [](const double* const* fit, const double* const* extra, std::size_t count, unsigned char* keep) {
+    for (std::size_t i = 0; i < count; ++i) keep[i] = extra[0][i] != 0 && (fit[0][i] < 100000 || fit[0][i] >= 250000);
+  };
+  std::vector<double> want;  // the selected x, independently
+  for (std::size_t i = 0; i < n; ++i)
+    if (i % 3 != 0 && (i < 100000 || i >= 250000)) want.push_back(static_cast<double>(i));
+  DataOptions options;
+  options.selection = selection;
+  std::string log;
+  options.on_notice = [&log](const std::string& line) { log += line + "\n"; };
+  auto streaming = open_streaming(path, options);
+  ASSERT_EQ(streaming->rows(), want.size());
+  EXPECT_EQ(streaming->rows_total(), n);
+  EXPECT_THAT(log, HasSubstr("selected " + std::to_string(want.size()) + " of 300000 rows"));
+  const std::size_t gap = 66666;  // want[gap] is the first selected row after the gap
+  ASSERT_EQ(want[gap - 1], 99998);
+  ASSERT_EQ(want[gap], 250000);
+  struct Range { std::size_t begin, count; };
+  for (Range r : {Range{0, 1}, Range{gap - 5, 10}, Range{gap - 1, 2}, Range{1000, 95000}, Range{0, want.size()},
+                  Range{want.size() - 1, 1}, Range{gap, 30000}}) {
+    std::vector<double> gx(r.count + 1, -1), gy(r.count + 1, -1);
+    double* xs[1] = {gx.data()};
+    streaming->read(r.begin, r.count, xs, gy.data(), nullptr);
+    for (std::size_t i = 0; i < r.count; ++i) {
+      ASSERT_EQ(gx[i], want[r.begin + i]) << r.begin << "+" << i;
+      ASSERT_EQ(gy[i], 2.0 * want[r.begin + i]);
+    }
+    EXPECT_EQ(gx[r.count], -1) << "wrote past the range";
+  }
+  auto loaded = load_data(path, options);
+  EXPECT_EQ(std::vector<double>(loaded->x_column(0), loaded->x_column(0) + loaded->rows()), want);
+  EXPECT_EQ(loaded->rows_total(), n);
+}
+
 // Contiguous float64 datasets are used in place (mapped, not copied): the same values as HDF5
 // reads, bit for bit. Anything else — chunked, converted, a table column, a file with a user
 // block, a NaN (nan_policy must see it) — goes through HDF5 and gives the same values.

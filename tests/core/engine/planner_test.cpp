@@ -95,6 +95,29 @@ TEST(Planner, CsvParseBlocksShrinkToFitTheLimit) {
   EXPECT_NE(tight.mode, FitMode::stream);
 }
 
+// A row selection's columns are parsed or read while loading beside the fit's own, and a streamed
+// source's index of the rows kept is held through the fit: each prediction counts them.
+TEST(Planner, RowSelectionColumnsAndIndexAreCounted) {
+  PlanRequest request = big_hdf5_request(4096 * MB);
+  request.subsample_threshold = 0;
+  const std::size_t chunk = kMaxChunkRows;
+  PlanRequest selecting = request;
+  selecting.selection_columns = 2;
+  // Loading HDF5: two more columns of slabs and chunk cache (the load outweighs the fit here).
+  EXPECT_EQ(predict_peak_bytes(selecting, FitMode::memory, chunk) - predict_peak_bytes(request, FitMode::memory, chunk),
+            2 * (8 * (std::size_t{1} << 18) + kHdf5CacheBytesPerColumn));
+  selecting.location = request.location = DataLocation::csv_file;
+  request.file_bytes = selecting.file_bytes = 370'000'000;
+  CsvParseTuning tuning;
+  EXPECT_EQ(predict_peak_bytes(selecting, FitMode::memory, chunk) - predict_peak_bytes(request, FitMode::memory, chunk),
+            tuning.parse_buffer_bytes(4, 37.0) - tuning.parse_buffer_bytes(2, 37.0));
+  request.location = DataLocation::hdf5_file;
+  PlanRequest indexed = request;
+  indexed.row_index_bytes = 24 * MB;
+  EXPECT_EQ(predict_peak_bytes(indexed, FitMode::stream, chunk) - predict_peak_bytes(request, FitMode::stream, chunk),
+            24 * MB);
+}
+
 // A limit that can be met stays met when it grows: the choice is monotone in the limit.
 TEST(Planner, SuccessAtALimitMeansSuccessAtEveryLargerLimit) {
   for (DataLocation location : {DataLocation::csv_file, DataLocation::hdf5_file}) {
