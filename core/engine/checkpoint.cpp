@@ -164,6 +164,8 @@ Fingerprint problem_fingerprint(const FitRequest& request, std::size_t chunk_row
   f.insert(f.end(), {{"curvefit version", version()},
                      {"rows", std::to_string(request.data->rows())},
                      {"columns", join(request.data->column_names())},
+                     {"rows selected by", request.settings.selection.empty() ? "every row" : request.settings.selection},
+                     {"sigma column holds", request.sigma_is_weight ? "weights 1/sigma^2" : "sigma"},
                      {"model", request.settings.model},
                      {"formula", request.model->formula()},
                      {"method", std::string(to_string(s.method))},

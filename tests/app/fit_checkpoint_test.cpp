@@ -267,6 +267,14 @@ TEST_F(Refusal, AnotherChunkSize) {
   expect_refused(resume_with(args), "chunk rows");
 }
 
+// A row selection that keeps every row leaves the rows, columns and data alone: only the recorded
+// selection tells the problems apart (a narrower one could also keep the row count by chance).
+TEST_F(Refusal, ARowSelection) {
+  std::vector<std::string> args = fit_args(data_, "trf", "memory");
+  args.insert(args.end(), {"--x-range", ":1e300"});
+  expect_refused(resume_with(args), "rows selected by is every row there");
+}
+
 TEST_F(FitCheckpoint, ACheckpointThatCannotBeWrittenOrThatIsTheDataIsRefusedBeforeTheFit) {
   std::vector<std::string> args = fit_args(*dir_ / "g.h5", "trf", "memory");
   args.insert(args.end(), {"--checkpoint", *dir_ / "no such folder/fit.ckpt"});
