@@ -22,6 +22,7 @@
 
 #include "app/commands.h"
 #include "app/fit_setup.h"
+#include "core/engine/curve_bands.h"
 #include "core/engine/distributed.h"
 #include "core/engine/fit_setup.h"
 #include "core/output/atomic_file.h"
@@ -59,6 +60,7 @@ struct FitOptions : ProblemOptions {
   std::string ci_levels;
   std::string ci_rule = "f-test";
   std::string output;
+  double band_level = 0.95;
   std::string plot;
   std::string plot_log;  // "", "x", "y" or "xy"
   std::string checkpoint;
@@ -205,6 +207,8 @@ void check_outputs(const FitOptions& o) {
       throw UsageError("--output " + o.output + ": writes delimited text; name it .csv, .tsv or .txt");
     check_output_path(o.output, "--output", inputs);
   }
+  if (!(o.band_level > 0 && o.band_level < 1))
+    throw UsageError("--band-level: must be between 0 and 1 (e.g. 0.95), got " + std::to_string(o.band_level));
   if (!o.plot.empty()) {
     if (!has_suffix(o.plot, {".svg"})) throw UsageError("--plot " + o.plot + ": writes SVG; name it .svg");
     check_output_path(o.plot, "--plot", inputs);
@@ -247,8 +251,10 @@ void attach_checkpoints(const FitOptions& o, FitSpec& spec, FitCheckpoint& resum
   };
 }
 
-// One chunk's rows as delimited text: x..., y, fit, residual.
-void append_rows(std::string& buffer, const FittedChunk& c, int k, char delimiter) {
+// One chunk's rows as delimited text: x..., y, fit, residual, then the confidence and prediction
+// bands (fit -+ half-widths).
+void append_rows(std::string& buffer, const FittedChunk& c, int k, char delimiter, const double* confidence,
+                 const double* prediction) {
   char number[32];
   auto put = [&](double v, char end) {
     auto [p, ec] = std::to_chars(number, number + sizeof number, v);
@@ -260,7 +266,11 @@ void append_rows(std::string& buffer, const FittedChunk& c, int k, char delimite
     for (int j = 0; j < k; ++j) put(c.x[j][i], delimiter);
     put(c.y[i], delimiter);
     put(c.fit[i], delimiter);
-    put(c.y[i] - c.fit[i], '\n');
+    put(c.y[i] - c.fit[i], delimiter);
+    put(c.fit[i] - confidence[i], delimiter);
+    put(c.fit[i] + confidence[i], delimiter);
+    put(c.fit[i] - prediction[i], delimiter);
+    put(c.fit[i] + prediction[i], '\n');
   }
 }
 
@@ -287,11 +297,15 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   // Across MPI ranks every rank takes part in the passes below and rank 0 alone writes the files.
   const bool writes = distributed().is_root();
   std::unique_ptr<AtomicOutputFile> csv;
+  const CurveBands bands(*request.model, result, o.band_level);
   if (!o.output.empty() && writes) {
     csv = std::make_unique<AtomicOutputFile>(o.output);
     std::string header;
     for (int j = 0; j <= k; ++j) header += columns.at(static_cast<std::size_t>(j)) + delimiter;
-    csv->write(header + "fit" + delimiter + "residual\n");
+    const std::string level = bands.percent_label();
+    header += std::string("fit") + delimiter + "residual" + delimiter + "fit_lower" + level + delimiter + "fit_upper" +
+              level + delimiter + "pred_lower" + level + delimiter + "pred_upper" + level + "\n";
+    csv->write(header);
   }
   std::unique_ptr<PlotBuilder> plot;
   if (!o.plot.empty()) {
@@ -304,10 +318,14 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
                                                  : PlotBuilder(lo, hi, scale));
   }
   std::string buffer;
+  std::vector<double> confidence, prediction;
   for_each_chunk_fitted(request, result.params, [&](const FittedChunk& c) {
     if (csv) {
+      confidence.resize(c.rows);
+      prediction.resize(c.rows);
+      bands.half_widths(c.x, c.rows, c.sigma, confidence.data(), prediction.data());
       buffer.clear();
-      append_rows(buffer, c, k, delimiter);
+      append_rows(buffer, c, k, delimiter, confidence.data(), prediction.data());
       csv->write(buffer);
     }
     if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
@@ -488,9 +506,15 @@ void register_fit_command(CLI::App& app, Context& context) {
                       "chi-square quantile (times reduced chi2 unless --absolute-sigma)")
       ->check(CLI::IsMember({"f-test", "chi2"}))
       ->capture_default_str();
-  command->add_option("-o,--output", o->output,
-                      "Write x, y, fit, residual to this .csv/.txt file (tab-separated for .tsv); "
-                      "never an input file");
+  CLI::Option* output = command->add_option(
+      "-o,--output", o->output,
+      "Write x, y, fit, residual and the fit's 95% confidence and prediction bands (fit_lower95, fit_upper95, "
+      "pred_lower95, pred_upper95; delta method, Student t) to this .csv/.txt file (tab-separated for .tsv); "
+      "never an input file");
+  command->add_option("--band-level", o->band_level, "Level of the --output bands, between 0 and 1; the prediction band adds the residual variance "
+                      "(reduced chi2 * sigma^2, or sigma^2 with --absolute-sigma; sigma = 1 without a sigma column)")
+      ->capture_default_str()
+      ->needs(output);
   CLI::Option* plot = command->add_option(
       "--plot", o->plot,
       "Write an SVG plot of data (+-sigma), fit and residuals, observed vs fitted for several predictors "

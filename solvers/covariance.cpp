@@ -78,6 +78,7 @@ Covariance covariance_from_root(const Eigen::MatrixXd& root_rows, const PseudoIn
       out.matrix.row(j).setConstant(inf);
       out.matrix.col(j).setConstant(inf);
     }
+  if (std::isfinite(scale)) out.root = std::sqrt(scale) * root_rows;
   out.stderr_ = out.matrix.diagonal().cwiseSqrt();
   for (Eigen::Index j = 0; j < n; ++j)
     if (out.determined[j] && std::isfinite(scale)) out.stderr_[j] = std::sqrt(scale) * root_rows.row(j).stableNorm();

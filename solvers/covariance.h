@@ -12,6 +12,10 @@ namespace curvefit {
 struct Covariance {
   Eigen::MatrixXd matrix;         // n x n; +inf on rows/columns of undetermined parameters
   Eigen::VectorXd stderr_;        // sqrt of the diagonal
+  // n x r, scale included: matrix = root root^T on the determined parameters, so that a variance
+  // g^T C g is ||root^T g|| squared, a sum of squares with no cancellation. Empty when the
+  // scale is not finite (no degrees of freedom left).
+  Eigen::MatrixXd root;
   int rank = 0;                   // numerical rank of R
   Eigen::Matrix<bool, Eigen::Dynamic, 1> determined;  // per parameter
 };

@@ -24,6 +24,7 @@
 #include <optional>
 
 #include "core/errors.h"
+#include "core/thread_sanitizer.h"
 
 namespace curvefit {
 namespace {
@@ -1091,24 +1092,37 @@ CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)
                      block_bytes, tuning_.max_line_bytes);
   BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
   const std::size_t tokens = CsvParseTuning::pipeline_tokens();
+  // ThreadSanitizer (core/thread_sanitizer.h): besides the fork and the join, each block passes
+  // from filter to filter (released by one, acquired by the next), and the calls of a serial
+  // filter follow one another; TBB orders all of these inside its library.
+  const tsan::ForkJoin edges;
+  auto serial = [&edges](const void* state, auto body) { return edges.task(tsan::between(state, state, body)); };
   tbb::parallel_pipeline(
       tokens,
       tbb::make_filter<void, Block*>(tbb::filter_mode::serial_in_order,
-                                     [&](tbb::flow_control& control) { return cutter.next(pool, control); }) &
-          tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel,
-                                           [&](Block* block) {
+                                     serial(&cutter, [&](tbb::flow_control& control) {
+                                       Block* block = cutter.next(pool, control);
+                                       if (block) tsan::release(block);
+                                       return block;
+                                     })) &
+          tbb::make_filter<Block*, Block*>(tbb::filter_mode::parallel, edges.task([&](Block* block) {
+                                             tsan::acquire(block);
                                              if (!block->has_error) parser.parse_block(*block);
+                                             tsan::release(block);
                                              return block;
-                                           }) &
-          tbb::make_filter<Block*, Block*>(tbb::filter_mode::serial_in_order,
-                                           [&](Block* block) {
+                                           })) &
+          tbb::make_filter<Block*, Block*>(tbb::filter_mode::serial_in_order, serial(&delivery, [&](Block* block) {
+                                             tsan::acquire(block);
                                              delivery(*block);
+                                             tsan::release(block);
                                              return block;
-                                           }) &
-          tbb::make_filter<Block*, void>(tbb::filter_mode::parallel, [&](Block* block) {
+                                           })) &
+          tbb::make_filter<Block*, void>(tbb::filter_mode::parallel, edges.task([&](Block* block) {
+            tsan::acquire(block);
             if (place && block->parsed.rows > 0) place(block->first_row, block->parsed);
             pool.give_back(block);
-          }));
+          })));
+  edges.joined();
   finish_parse(delivery.stats, delivery.data_lines_seen, delivery.line_base);
   return delivery.stats;
 }

@@ -16,6 +16,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "core/engine/chunk_kernel.h"
+#include "core/thread_sanitizer.h"
 #include "core/engine/distributed.h"
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
@@ -436,10 +437,11 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
   // This rank's slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
   const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
   if (mine.slot_begin == mine.slot_end) return;
-  impl.arena.execute([&] {
+  const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
+  impl.arena.execute(edges.task([&] {
     tbb::parallel_for(
         tbb::blocked_range<std::size_t>(mine.slot_begin, mine.slot_end, 1),
-        [&](const tbb::blocked_range<std::size_t>& range) {
+        edges.task([&](const tbb::blocked_range<std::size_t>& range) {
           Impl::Worker& worker = impl.workers.local();
           worker.x.resize(k);
           for (std::size_t s = range.begin(); s != range.end(); ++s)
@@ -451,9 +453,10 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
               run_chunk(chunk, worker.x.data(), impl.memory->y_column() + begin,
                         sigma ? sigma + begin : nullptr);
             }
-        },
+        }),
         tbb::simple_partitioner());
-  });
+  }));
+  edges.joined();
 }
 
 void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
@@ -473,10 +476,11 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
   while (const RowBatch* batch = reader.next()) {
     const std::size_t first_chunk = batch->begin / chunk_rows_;
     const std::size_t chunks = (batch->rows + chunk_rows_ - 1) / chunk_rows_;
-    impl.arena.execute([&] {
+    const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
+    impl.arena.execute(edges.task([&] {
       tbb::parallel_for(
           tbb::blocked_range<std::size_t>(0, chunks, 1),
-          [&](const tbb::blocked_range<std::size_t>& range) {
+          edges.task([&](const tbb::blocked_range<std::size_t>& range) {
             Impl::Worker& worker = impl.workers.local();
             worker.x.resize(k);
             for (std::size_t i = range.begin(); i != range.end(); ++i) {
@@ -485,9 +489,10 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
               run_chunk(global_chunk(first_chunk + i), worker.x.data(), batch->y + offset,
                         batch->sigma ? batch->sigma + offset : nullptr);
             }
-          },
+          }),
           tbb::simple_partitioner());
-    });
+    }));
+    edges.joined();
     if (cut_short.load()) break;  // the reader is stopped by its destructor
   }
 }
@@ -543,12 +548,17 @@ void ChunkedObjective::combine_level(std::size_t step, bool linearize,
                                      const std::function<bool(std::size_t a)>& wanted) {
   Impl& impl = *impl_;
   const std::size_t pairs = (num_slots_ - step + 2 * step - 1) / (2 * step);
-  impl.arena.execute([&] {
-    tbb::parallel_for(std::size_t{0}, pairs, [&](std::size_t pair) {
-      const std::size_t a = pair * 2 * step;
-      if (wanted(a)) combine_pair(impl.slots[a], impl.slots[a + step], n_free_, linearize);
-    });
-  });
+  const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
+  impl.arena.execute(edges.task([&] {
+    const tbb::blocked_range<std::size_t> all_pairs(0, pairs);
+    tbb::parallel_for(all_pairs, edges.task([&](const tbb::blocked_range<std::size_t>& range) {
+      for (std::size_t pair = range.begin(); pair != range.end(); ++pair) {
+        const std::size_t a = pair * 2 * step;
+        if (wanted(a)) combine_pair(impl.slots[a], impl.slots[a + step], n_free_, linearize);
+      }
+    }));
+  }));
+  edges.joined();
 }
 
 void ChunkedObjective::combine_slots(bool linearize) {

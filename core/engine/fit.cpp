@@ -164,6 +164,14 @@ void validate(const FitRequest& request) {
   if (total_rows(request) == 0) throw DataError(request.data->description() + ": no data rows");
 }
 
+// The covariance's root (free rows) with a row per model parameter, zero for fixed ones.
+Eigen::MatrixXd model_sized_root(const Eigen::MatrixXd& root, const std::vector<int>& free, int n_model) {
+  if (root.size() == 0) return {};
+  Eigen::MatrixXd out = Eigen::MatrixXd::Zero(n_model, root.cols());
+  for (std::size_t a = 0; a < free.size(); ++a) out.row(free[a]) = root.row(static_cast<Eigen::Index>(a));
+  return out;
+}
+
 // Statistics and covariance at the solution into `result` (params and n_points already set).
 void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
                      const SolverResult& solved, const std::vector<int>& free, FitResult& result) {
@@ -212,6 +220,7 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   const double scale = covariance_scale(solved.cost, result.dof, request.absolute_sigma);
   const Covariance covariance = covariance_from_r(R, scale, request.solver.covariance_rcond);
   result.rank = covariance.rank;
+  result.covariance_root = model_sized_root(covariance.root, free, n_model);
   result.covariance = Eigen::MatrixXd::Zero(n_model, n_model);
   result.correlation = Eigen::MatrixXd::Identity(n_model, n_model);
   for (std::size_t a = 0; a < free.size(); ++a) {
@@ -243,6 +252,7 @@ void apply_sandwich_covariance(const FitRequest& request, const SolverResult& so
   const double m = static_cast<double>(result.n_points), n = static_cast<double>(result.n_free);
   const double scale = request.covariance == CovarianceKind::hc1 ? (m > n ? m / (m - n) : kNaN) : 1.0;
   const Covariance sandwich = sandwich_covariance_from_r(R, meat.lin.R, scale, request.solver.covariance_rcond);
+  result.covariance_root = model_sized_root(sandwich.root, free, static_cast<int>(request.model->num_params()));
   for (std::size_t a = 0; a < free.size(); ++a) {
     const auto ia = static_cast<Eigen::Index>(a);
     result.stderr_[free[a]] = sandwich.stderr_[ia];

@@ -183,6 +183,9 @@ struct FitResult {
   // correlation NaN. Empty when the fit failed before any linearization.
   Eigen::MatrixXd covariance;
   Eigen::MatrixXd correlation;
+  // Model-sized rows (zero for fixed parameters): covariance = root root^T where determined, for
+  // the delta method as a sum of squares (CurveBands). Empty when the covariance is not finite.
+  Eigen::MatrixXd covariance_root;
   int rank = 0;                         // numerical rank of R (free parameters)
 
   double cost = 0;                      // 0.5 sum rho(f^2) at params (the solver's objective)

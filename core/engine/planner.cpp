@@ -5,6 +5,7 @@
 #include <oneapi/tbb/info.h>
 
 #include "core/engine/chunked_objective.h"
+#include "core/engine/curve_bands.h"
 #include "core/errors.h"
 #include "core/data/csv_reader.h"
 #include "core/data/data_open.h"
@@ -123,7 +124,9 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   parts.baseline = planned_baseline_bytes(request);
   parts.small = slots_for(m, chunk) * footprint::tsqr_factor_bytes(n_free) +
                 solver_workspace_bytes(workspace_spec(request.method), n_free) + sizeof(double) * chunk;
-  if (request.writes_fitted_csv) parts.small += chunk * (request.columns + 2) * kFittedCsvBytesPerField;
+  if (request.writes_fitted_csv)  // the text of a chunk (fit, residual, four band columns), its half-widths
+    parts.small += chunk * ((request.columns + 6) * kFittedCsvBytesPerField + 2 * sizeof(double)) +
+                   CurveBands::scratch_bytes(request.model_params);
   parts.jacobian = threads * worker_workspace;
   parts.threads = kThreadBytes * (threads + (mode == FitMode::stream ? 1 : 0));
   if (mode == FitMode::stream) {

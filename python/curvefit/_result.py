@@ -94,6 +94,18 @@ class FitResult:
         from ._data import predictor_columns
         return self._native.evaluate(predictor_columns(x))
 
+    def eval_uncertainty(self, x, level=0.95):
+        """Half-width of the fitted curve's confidence band at x (lmfit's ``eval_uncertainty``).
+
+        The delta method with the fit's covariance (the robust one with ``cov="robust"``) and the
+        model's exact derivatives, times Student's t quantile at (1 + level) / 2 with dof = m - n:
+        the band is ``eval(x) -+ eval_uncertainty(x)``. lmfit's ``eval_uncertainty(sigma=level)``
+        computes the same with numerical derivatives. ``curvefit fit --output`` writes this band
+        and the prediction band.
+        """
+        from ._data import predictor_columns
+        return self._native.eval_uncertainty(predictor_columns(x), float(level))
+
     def plot(self, ax=None, data=None):
         """Data, fitted curve and residuals with matplotlib (one-predictor models).
 

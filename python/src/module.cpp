@@ -19,6 +19,7 @@
 #include <pybind11/stl.h>
 
 #include "core/data/csv_reader.h"
+#include "core/engine/curve_bands.h"
 #include "core/engine/fit_setup.h"
 #include "core/errors.h"
 #include "core/model/generate.h"
@@ -322,16 +323,29 @@ NativeResult run_fit(const py::dict& o) {
   return out;
 }
 
-// The fitted curve at x (a list of one array per predictor), evaluated by the fit's model.
-py::array_t<double> evaluate(const NativeResult& r, const std::vector<DoubleArray>& x) {
+// The predictors' columns of x (a list of one array per predictor) for the fit's model.
+std::vector<const double*> predictor_columns(const NativeResult& r, const std::vector<DoubleArray>& x,
+                                             const char* what, std::size_t& n) {
   if (static_cast<int>(x.size()) != r.model->num_predictors())
-    throw UsageError("eval: the model has " + std::to_string(r.model->num_predictors()) + " predictor(s)");
-  const std::size_t n = x.empty() ? 0 : static_cast<std::size_t>(x[0].size());
+    throw UsageError(std::string(what) + ": the model has " + std::to_string(r.model->num_predictors()) +
+                     " predictor(s)");
+  n = x.empty() ? 0 : static_cast<std::size_t>(x[0].size());
   std::vector<const double*> columns;
   for (const auto& column : x) {
-    if (static_cast<std::size_t>(column.size()) != n) throw UsageError("eval: predictors of different lengths");
+    if (static_cast<std::size_t>(column.size()) != n)
+      throw UsageError(std::string(what) + ": predictors of different lengths");
     columns.push_back(column.data());
   }
+  return columns;
+}
+
+// `compute(columns, count, out)` over x in blocks, the GIL released unless the model is a Python
+// function (which takes it for every call).
+template <typename Compute>
+py::array_t<double> over_blocks(const NativeResult& r, const std::vector<DoubleArray>& x, const char* what,
+                                const Compute& compute) {
+  std::size_t n = 0;
+  const std::vector<const double*> columns = predictor_columns(r, x, what, n);
   py::array_t<double> values(static_cast<py::ssize_t>(n));
   double* out = values.mutable_data();
   const bool python = dynamic_cast<const PythonModel*>(r.model.get()) != nullptr;
@@ -341,9 +355,24 @@ py::array_t<double> evaluate(const NativeResult& r, const std::vector<DoubleArra
     const std::size_t count = std::min(kModelBlock * 64, n - begin);
     std::vector<const double*> block;
     for (const double* c : columns) block.push_back(c + begin);
-    r.model->evaluate(block.data(), count, r.result.params.data(), out + begin);
+    compute(block.data(), count, out + begin);
   }
   return values;
+}
+
+// The fitted curve at x, evaluated by the fit's model.
+py::array_t<double> evaluate(const NativeResult& r, const std::vector<DoubleArray>& x) {
+  return over_blocks(r, x, "eval", [&](const double* const* xs, std::size_t count, double* out) {
+    r.model->evaluate(xs, count, r.result.params.data(), out);
+  });
+}
+
+// Half-widths of the fitted curve's confidence band at x (core/engine/curve_bands.h).
+py::array_t<double> eval_uncertainty(const NativeResult& r, const std::vector<DoubleArray>& x, double level) {
+  const CurveBands bands(*r.model, r.result, level);
+  return over_blocks(r, x, "eval_uncertainty", [&](const double* const* xs, std::size_t count, double* out) {
+    bands.half_widths(xs, count, nullptr, out, nullptr);
+  });
 }
 
 // What `curvefit fit --json` adds to the fit's own notes: every reason of the plan after the first.
@@ -476,7 +505,8 @@ PYBIND11_MODULE(_curvefit, m) {
       })
       .def("report", [](const NativeResult& r) { return format_report(r.result); })
       .def("json", [](const NativeResult& r) { return report_json(r.result, json_run_info(r.result)).dump(); })
-      .def("evaluate", &evaluate);
+      .def("evaluate", &evaluate)
+      .def("eval_uncertainty", &eval_uncertainty);
   m.def("fit", &run_fit, "Fits as `curvefit fit` does, from a dict of options");
   m.def("plan", &plan_dict, "Plans as `curvefit plan` does, from a dict of options");
   m.def("models", &models_list, "The built-in models");

@@ -187,7 +187,7 @@ TEST_F(Faults, SymlinksPlantedAtTemporaryNamesAreNotFollowed) {
     EXPECT_TRUE(fs::is_regular_file(output)) << output;
   }
   EXPECT_EQ(read_text(generated).rfind("# curvefit generate", 0), 0u);
-  EXPECT_EQ(read_text(fitted).rfind("x,y,fit,residual\n", 0), 0u);
+  EXPECT_EQ(read_text(fitted).rfind("x,y,fit,residual,fit_lower95,fit_upper95,pred_lower95,pred_upper95\n", 0), 0u);
 }
 
 // --- full disks ------------------------------------------------------------------------------------

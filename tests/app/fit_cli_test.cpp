@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <Eigen/Core>
+#include <boost/math/distributions/students_t.hpp>
 #include <gtest/gtest.h>
 
 #include "app/cli_util.h"
@@ -187,27 +189,90 @@ TEST_F(FitCli, JsonNumbersAreWrittenInShortestRoundTripForm) {
   EXPECT_GT(checked, 20);
 }
 
-TEST_F(FitCli, OutputCsvHoldsEveryPointItsFitAndResidual) {
+// The reported covariance (JSON) as a matrix.
+Eigen::Matrix3d covariance_of(const nlohmann::json& j) {
+  Eigen::Matrix3d c;
+  for (int a = 0; a < 3; ++a)
+    for (int b = 0; b < 3; ++b) c(a, b) = j["covariance"][a][b].get<double>();
+  return c;
+}
+
+// The band half-widths the delta method gives with the reported covariance and exact derivatives
+// of a exp(-b x) + c: t sqrt(g^T C g), and with the residual variance s2 added.
+std::pair<double, double> exponential_band(double x, double a, double b, const Eigen::Matrix3d& covariance,
+                                           double t, double s2) {
+  const double e = std::exp(-b * x);
+  const Eigen::Vector3d g(e, -a * x * e, 1.0);
+  const double variance = g.dot(covariance * g);
+  return {t * std::sqrt(variance), t * std::sqrt(variance + s2)};
+}
+
+double t_quantile(double level, long dof) {
+  return boost::math::quantile(boost::math::students_t(static_cast<double>(dof)), 0.5 + 0.5 * level);
+}
+
+TEST_F(FitCli, OutputCsvHoldsEveryPointItsFitResidualAndBands) {
   const std::string out = *dir_ / "fitted.csv";
   const RunResult r = run({"fit", csv_, "--model", "exponential", "--json", "--output", out});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = r.json();
   const double a = param(j, "a"), b = param(j, "b"), c = param(j, "c");
+  const Eigen::Matrix3d covariance = covariance_of(j);
+  const double t = t_quantile(0.95, j["dof"].get<long>()), s2 = j["reduced_chi2"].get<double>();
   const Table data = read_table(csv_);
   const Table fitted = read_table(out);
-  EXPECT_EQ(fitted.header, "x,y,fit,residual");
+  EXPECT_EQ(fitted.header, "x,y,fit,residual,fit_lower95,fit_upper95,pred_lower95,pred_upper95");
   ASSERT_EQ(fitted.rows.size(), static_cast<std::size_t>(kPoints));
   ASSERT_EQ(data.rows.size(), static_cast<std::size_t>(kPoints));
   for (std::size_t i = 0; i < fitted.rows.size(); ++i) {
     const auto& row = fitted.rows[i];
-    ASSERT_EQ(row.size(), 4u) << "row " << i;
+    ASSERT_EQ(row.size(), 8u) << "row " << i;
     EXPECT_EQ(row[0], data.rows[i][0]) << "row " << i;
     EXPECT_EQ(row[1], data.rows[i][1]) << "row " << i;
     const double expected = exponential(row[0], a, b, c);
     EXPECT_NEAR(row[2], expected, 1e-13 * std::abs(expected)) << "row " << i;
     EXPECT_EQ(row[3], row[1] - row[2]) << "row " << i;
+    const auto [confidence, prediction] = exponential_band(row[0], a, b, covariance, t, s2);
+    EXPECT_NEAR(row[2] - row[4], confidence, 1e-8 * confidence) << "row " << i;
+    EXPECT_NEAR(row[5] - row[2], confidence, 1e-8 * confidence) << "row " << i;
+    EXPECT_NEAR(row[2] - row[6], prediction, 1e-8 * prediction) << "row " << i;
+    EXPECT_NEAR(row[7] - row[2], prediction, 1e-8 * prediction) << "row " << i;
   }
   std::remove(out.c_str());
+}
+
+// --band-level, --cov robust (the band follows the sandwich covariance) and every mode: the same
+// band, from the covariance each run reports.
+TEST_F(FitCli, OutputBandsFollowTheLevelTheCovarianceAndAgreeInEveryMode) {
+  std::vector<double> reference;
+  for (const char* mode : {"memory", "chunked", "stream"}) {
+    const std::string out = *dir_ / (std::string("band-") + mode + ".csv");
+    const RunResult r = run({"fit", csv_, "--model", "exponential", "--json", "--output", out, "--band-level", "0.9",
+                             "--cov", "robust", "--mode", mode, "--chunk-size", "300"});
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.err;
+    const nlohmann::json j = r.json();
+    EXPECT_EQ(j["covariance_kind"], "hc1");
+    const Eigen::Matrix3d covariance = covariance_of(j);
+    const double t = t_quantile(0.9, j["dof"].get<long>()), s2 = j["reduced_chi2"].get<double>();
+    const Table fitted = read_table(out);
+    EXPECT_EQ(fitted.header, "x,y,fit,residual,fit_lower90,fit_upper90,pred_lower90,pred_upper90") << mode;
+    ASSERT_EQ(fitted.rows.size(), static_cast<std::size_t>(kPoints)) << mode;
+    for (std::size_t i = 0; i < fitted.rows.size(); ++i) {
+      const auto& row = fitted.rows[i];
+      const auto [confidence, prediction] = exponential_band(row[0], param(j, "a"), param(j, "b"), covariance, t, s2);
+      EXPECT_NEAR(row[5] - row[2], confidence, 1e-8 * confidence) << mode << " row " << i;
+      EXPECT_NEAR(row[7] - row[2], prediction, 1e-8 * prediction) << mode << " row " << i;
+      if (reference.size() < fitted.rows.size()) {
+        reference.push_back(row[5]);
+      } else {
+        EXPECT_NEAR(row[5], reference[i], 1e-8 * std::abs(reference[i])) << mode << " row " << i;
+      }
+    }
+    std::remove(out.c_str());
+  }
+  const RunResult bad = run({"fit", csv_, "--model", "exponential", "--output", *dir_ / "x.csv", "--band-level", "1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--band-level"), std::string::npos) << bad.err;
 }
 
 // The number of times `what` occurs in `text`.

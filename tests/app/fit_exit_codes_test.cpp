@@ -70,7 +70,8 @@ TEST_F(FitExitCodes, TsvOutputIsTabSeparated) {
   const RunResult r = run({"fit", data_, "--model", "linear", "-o", dir_ / "fit.tsv"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string text = read_text(dir_ / "fit.tsv");
-  EXPECT_EQ(text.substr(0, text.find('\n')), "x\ty\tfit\tresidual");
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "x\ty\tfit\tresidual\tfit_lower95\tfit_upper95\tpred_lower95\tpred_upper95");
 }
 
 TEST_F(FitExitCodes, ModelNotFiniteAtTheStartIsExit3NamingRowAndX) {
