@@ -235,6 +235,15 @@ class CsvReader::Input {
     }
   }
 
+  // Reads up to n bytes at `offset` of a regular file (pread: no shared file position); 0 at its end.
+  std::size_t read_at(char* destination, std::size_t n, std::size_t offset, const std::string& name) {
+    while (true) {
+      const ssize_t got = ::pread(fd_, destination, n, static_cast<off_t>(offset));
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) throw DataError(name + ": read error: " + std::strerror(errno));
+    }
+  }
+
  private:
   // At the end of a regular file: everything it held when opened was read and it was not written
   // since. A file cut short or rewritten under the parse would otherwise give fewer or other rows
@@ -340,11 +349,15 @@ void CsvReader::read_sample() {
     g_stdin_pushback = sample_;  // as read: the next reader normalises it the same way
   }
   // A UTF-8 byte order mark (spreadsheet exports) is not part of the first field.
-  if (sample_.starts_with(kByteOrderMark)) sample_.erase(0, sizeof kByteOrderMark - 1);
+  if (sample_.starts_with(kByteOrderMark)) {
+    sample_.erase(0, sizeof kByteOrderMark - 1);
+    data_offset_ = sizeof kByteOrderMark - 1;
+  }
   // Lines ended by a lone '\r' (old Mac exports): no '\n' at all in the sample, but '\r's.
   if (sample_.find('\n') == std::string::npos && sample_.find('\r') != std::string::npos) {
     std::replace(sample_.begin(), sample_.end(), '\r', '\n');
     input_->translate_carriage_returns();
+    lone_cr_ = true;
   }
 }
 
@@ -362,6 +375,7 @@ void CsvReader::detect(const DataOptions& options) {
     header_end_offset = lines[0].end_offset;
     lines_before_data_ = lines[0].last_number;
   }
+  data_offset_ += header_end_offset;
   input_->push_back(sample_.substr(header_end_offset));
 
   // Rows: exact when the sample is the whole file and no row can be dropped, else estimated.
@@ -987,20 +1001,47 @@ void CsvReader::start_reading() {
 }
 
 CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink) {
-  return run_pipeline(sink, nullptr);
+  return parse_whole(sink, nullptr);
 }
 
 CsvParseStats CsvReader::parse_placed(const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
-  return run_pipeline(nullptr, place);
+  return parse_whole(nullptr, place);
+}
+
+CsvParseStats CsvReader::parse_whole(const std::function<void(CsvColumnsBlock&)>& sink,
+                                     const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
+  start_reading();
+  std::size_t data_lines_seen = 0, last_line = 0;
+  const CsvParseStats stats =
+      run_pipeline([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, tuning_.block_bytes,
+                   lines_before_data_, sink, place, data_lines_seen, last_line);
+  finish_parse(stats, data_lines_seen, last_line);
+  return stats;
+}
+
+CsvParseStats CsvReader::parse_byte_range(std::size_t begin, std::size_t end, std::size_t lines_before,
+                                          const std::function<void(CsvColumnsBlock&)>& sink) {
+  if (input_->is_stdin() || lone_cr_) throw DataError(display_name_ + ": byte ranges need a regular file with \\n line ends");
+  std::size_t offset = begin, data_lines_seen = 0, last_line = 0;
+  auto read = [&](char* to, std::size_t n) {
+    const std::size_t got = input_->read_at(to, std::min(n, end - offset), offset, display_name_);
+    offset += got;
+    return got;
+  };
+  // A short range (a sample's few rows) needs no block buffers of the full size.
+  const std::size_t block_bytes = std::min(tuning_.block_bytes, std::max<std::size_t>(end - begin, 1));
+  return run_pipeline(read, block_bytes, lines_before, sink, nullptr, data_lines_seen, last_line);
 }
 
 // The pipeline: cut blocks (serial), parse them (parallel), account for them in file order
 // (serial) and, with an ordered sink, deliver them there; a placing sink instead gets each block
 // in a last parallel stage, so that copying the values out and first-touching their destination
 // is not one thread's work.
-CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)>& sink,
-                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
-  start_reading();
+CsvParseStats CsvReader::run_pipeline(const std::function<std::size_t(char*, std::size_t)>& read,
+                                      std::size_t block_bytes_wanted, std::size_t lines_before,
+                                      const std::function<void(CsvColumnsBlock&)>& sink,
+                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place,
+                                      std::size_t& data_lines_seen, std::size_t& last_line) {
   LineParser parser;
   parser.delimiter = dialect_.delimiter;
   parser.whitespace = dialect_.whitespace;
@@ -1019,12 +1060,11 @@ CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)
   parser.omit_nonfinite = options_.nan_policy == NanPolicy::omit;
   parser.max_line_bytes = tuning_.max_line_bytes;
 
-  const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
+  const std::size_t block_bytes = std::max<std::size_t>(block_bytes_wanted, 1);
   // Room for a block after a carried partial record; a record that does not fit is too long anyway.
   BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
-  BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, dialect_.delimiter,
-                     block_bytes, tuning_.max_line_bytes);
-  BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
+  BlockCutter cutter(read, dialect_.delimiter, block_bytes, tuning_.max_line_bytes);
+  BlockDelivery delivery{display_name_, sink, lines_before, {}, 0};
   const std::size_t tokens = CsvParseTuning::pipeline_tokens();
   tbb::parallel_pipeline(
       tokens,
@@ -1044,7 +1084,8 @@ CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)
             if (place && block->parsed.rows > 0) place(block->first_row, block->parsed);
             pool.give_back(block);
           }));
-  finish_parse(delivery.stats, delivery.data_lines_seen, delivery.line_base);
+  data_lines_seen = delivery.data_lines_seen;
+  last_line = delivery.line_base;
   return delivery.stats;
 }
 
