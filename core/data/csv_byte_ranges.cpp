@@ -16,7 +16,7 @@ namespace {
 // A window reads up to the end of the range being counted (at most kWindowBytes at a time), and
 // kMinWindowBytes past it or when searching for a row: little beyond what the caller needs.
 constexpr std::size_t kWindowBytes = std::size_t{1} << 20;
-constexpr std::size_t kMinWindowBytes = std::size_t{4} << 10;
+constexpr std::size_t kMinWindowBytes = std::size_t{1} << 10;
 
 bool is_padding(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
@@ -72,12 +72,15 @@ const char* CsvLineScanner::window_at(std::size_t offset, std::size_t& available
   return window_.data() + (offset - window_begin_);
 }
 
-std::size_t CsvLineScanner::newline_from(std::size_t offset) {
+std::size_t CsvLineScanner::newline_from(std::size_t offset, bool* quote) {
   while (true) {
     std::size_t available = 0;
     const char* p = window_at(offset, available);
     if (available == 0) return file_bytes_;
-    if (const void* nl = std::memchr(p, '\n', available)) return offset + static_cast<std::size_t>(static_cast<const char*>(nl) - p);
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', available));
+    const std::size_t length = nl ? static_cast<std::size_t>(nl - p) : available;
+    if (quote && !*quote && std::memchr(p, '"', length)) *quote = true;
+    if (nl) return offset + length;
     offset += available;
   }
 }
@@ -125,8 +128,7 @@ CsvRangeCount CsvLineScanner::count(std::size_t begin, std::size_t end, std::siz
       next_checkpoint = s + std::max<std::size_t>(checkpoint_bytes, 1);
     }
     row += is_row ? 1 : 0;
-    const std::size_t nl = newline_from(s);
-    result.has_quote = result.has_quote || has_quote(s, std::min(nl, end));
+    const std::size_t nl = newline_from(s, &result.has_quote);  // the quote search reads the line as it is in cache
     if (nl >= file_bytes_) break;
     if (nl < end) ++result.newlines;
     ++lines;

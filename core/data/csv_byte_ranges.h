@@ -61,9 +61,9 @@ class CsvLineScanner {
 
  private:
   const char* window_at(std::size_t offset, std::size_t& available);
-  // The first '\n' at or after offset (file_bytes() when none), and whether the line starting at
-  // offset is a data row.
-  std::size_t newline_from(std::size_t offset);
+  // The first '\n' at or after offset (file_bytes() when none), noting in *quote a '"' before it;
+  // and whether the line starting at offset is a data row.
+  std::size_t newline_from(std::size_t offset, bool* quote = nullptr);
   bool is_row_at(std::size_t offset);
   bool has_quote(std::size_t begin, std::size_t end);
 

@@ -29,6 +29,8 @@ namespace curvefit {
 namespace {
 
 constexpr std::size_t kListedLines = 5;
+// Byte ranges up to this size are parsed on the calling thread (parse_byte_range).
+constexpr std::size_t kSerialParseBytes = std::size_t{64} << 10;
 constexpr char kByteOrderMark[] = "\xEF\xBB\xBF";
 
 // Standard input can be probed and then loaded: the probe's sample is kept here and served
@@ -898,6 +900,28 @@ struct LineParser {
   }
 };
 
+LineParser make_line_parser(const CsvDialect& dialect, const CsvSelection& selection, const DataOptions& options,
+                            std::size_t max_line_bytes, const std::string& name) {
+  LineParser parser;
+  parser.delimiter = dialect.delimiter;
+  parser.whitespace = dialect.whitespace;
+  parser.numbers = number_format(dialect.decimal);
+  parser.field_count = dialect.field_count;
+  parser.slot_of_field.assign(dialect.field_count, -1);
+  for (std::size_t s = 0; s < selection.fields.size(); ++s) {
+    int& slot = parser.slot_of_field[selection.fields[s]];
+    if (slot < 0) slot = static_cast<int>(s);
+    else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
+  }
+  parser.slots = selection.fields.size();
+  if (parser.slots > 64) throw DataError(name + ": too many selected columns (limit 64)");
+  parser.has_sigma = selection.has_sigma;
+  parser.skip_invalid = options.skip_invalid;
+  parser.omit_nonfinite = options.nan_policy == NanPolicy::omit;
+  parser.max_line_bytes = max_line_bytes;
+  return parser;
+}
+
 // Stage 1: fills blocks with whole records from the input, carrying an unfinished record over.
 class BlockCutter {
  public:
@@ -1028,9 +1052,21 @@ CsvParseStats CsvReader::parse_byte_range(std::size_t begin, std::size_t end, st
     offset += got;
     return got;
   };
-  // A short range (a sample's few rows) needs no block buffers of the full size.
-  const std::size_t block_bytes = std::min(tuning_.block_bytes, std::max<std::size_t>(end - begin, 1));
-  return run_pipeline(read, block_bytes, lines_before, sink, nullptr, data_lines_seen, last_line);
+  if (end - begin > kSerialParseBytes)
+    return run_pipeline(read, tuning_.block_bytes, lines_before, sink, nullptr, data_lines_seen, last_line);
+  // A few rows (a sample's): parsed on this thread, as one block, without the pipeline's set-up.
+  Block block;
+  block.capacity = end - begin;
+  block.text.reset(new char[std::max<std::size_t>(block.capacity, 1)]);
+  while (block.size < block.capacity) {
+    const std::size_t got = read(block.text.get() + block.size, block.capacity - block.size);
+    if (got == 0) break;
+    block.size += got;
+  }
+  make_line_parser(dialect_, selection_, options_, tuning_.max_line_bytes, display_name_).parse_block(block);
+  BlockDelivery delivery{display_name_, sink, lines_before, {}, 0};
+  delivery(block);
+  return delivery.stats;
 }
 
 // The pipeline: cut blocks (serial), parse them (parallel), account for them in file order
@@ -1042,24 +1078,7 @@ CsvParseStats CsvReader::run_pipeline(const std::function<std::size_t(char*, std
                                       const std::function<void(CsvColumnsBlock&)>& sink,
                                       const std::function<void(std::size_t, const CsvColumnsBlock&)>& place,
                                       std::size_t& data_lines_seen, std::size_t& last_line) {
-  LineParser parser;
-  parser.delimiter = dialect_.delimiter;
-  parser.whitespace = dialect_.whitespace;
-  parser.numbers = number_format(dialect_.decimal);
-  parser.field_count = dialect_.field_count;
-  parser.slot_of_field.assign(dialect_.field_count, -1);
-  for (std::size_t s = 0; s < selection_.fields.size(); ++s) {
-    int& slot = parser.slot_of_field[selection_.fields[s]];
-    if (slot < 0) slot = static_cast<int>(s);
-    else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
-  }
-  parser.slots = selection_.fields.size();
-  if (parser.slots > 64) throw DataError(display_name_ + ": too many selected columns (limit 64)");
-  parser.has_sigma = selection_.has_sigma;
-  parser.skip_invalid = options_.skip_invalid;
-  parser.omit_nonfinite = options_.nan_policy == NanPolicy::omit;
-  parser.max_line_bytes = tuning_.max_line_bytes;
-
+  const LineParser parser = make_line_parser(dialect_, selection_, options_, tuning_.max_line_bytes, display_name_);
   const std::size_t block_bytes = std::max<std::size_t>(block_bytes_wanted, 1);
   // Room for a block after a carried partial record; a record that does not fit is too long anyway.
   BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
