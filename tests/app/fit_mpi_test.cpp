@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -106,9 +108,124 @@ TEST_F(FitMpi, Hdf5StreamedAndChunkedAreBitIdenticalAcrossRanks) {
   expect_ranks_match_one_process("data.h5", "chunked", {4}, {1});
 }
 
-TEST_F(FitMpi, CsvIsBitIdenticalFor1To4Ranks) {
-  expect_ranks_match_one_process("data.csv", "stream", {1, 2, 3, 4}, {2});
-  expect_ranks_match_one_process("data.csv", "memory", {3}, {1});
+// The note a fit over ranks makes when each rank read only its byte ranges of a CSV, or "".
+std::string byte_ranges_note(const nlohmann::json& fit) {
+  for (const auto& note : fit.at("notes"))
+    if (note.get<std::string>().rfind("CSV split by byte ranges", 0) == 0) return note.get<std::string>();
+  return "";
+}
+
+// The single-process fit of a CSV, then K ranks x T threads, each rank reading only its byte
+// ranges (the note says so): the same bits.
+void expect_csv_split_matches_one_process(const std::vector<std::string>& args, const std::vector<int>& ranks,
+                                          const std::vector<int>& threads) {
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  expect_truth(single.json());
+  for (int k : ranks)
+    for (int t : threads) {
+      std::vector<std::string> with_threads = args;
+      with_threads.insert(with_threads.end(), {"--threads", std::to_string(t)});
+      const std::string label = join(args) + ", " + std::to_string(k) + " ranks x " + std::to_string(t) + " threads";
+      const RunResult r = run_ranks(k, with_threads);
+      ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
+      const nlohmann::json fit = r.json();
+      expect_same_fit(single.json(), fit, label);
+      EXPECT_EQ(byte_ranges_note(fit).empty(), k == 1) << label << "\n" << fit.at("notes");
+    }
+}
+
+TEST_F(FitMpi, CsvByteRangesAreBitIdenticalFor1To4RanksAnd1Or2Threads) {
+  for (const char* mode : {"memory", "stream"})
+    expect_csv_split_matches_one_process({"fit", *dir_ / "data.csv", "--model", "exponential", "--chunk-size", kChunk,
+                                          "--mode", mode, "--json"},
+                                         {1, 2, 3, 4}, {1, 2});
+}
+
+// A spreadsheet's export: byte order mark, comment and blank lines before the header, CRLF line
+// ends, blank and comment lines among the rows, and a header naming the columns.
+TEST_F(FitMpi, CsvWithCrlfHeaderAndCommentsIsSplitExactly) {
+  const std::string file = *dir_ / "crlf.csv";
+  std::string text = "\xEF\xBB\xBF# exported\r\n\r\ntime,signal\r\n";
+  for (int i = 0; i < kPoints; ++i) {
+    const double x = 10.0 * i / (kPoints - 1);
+    const double noise = 0.05 * std::sin(12.9898 * i);  // deterministic, zero-mean enough
+    char row[80];
+    std::snprintf(row, sizeof row, "%.17g,%.17g\r\n", x, 5 * std::exp(-0.5 * x) + 1 + noise);
+    text += row;
+    if (i % 500 == 7) text += "  \r\n";
+    if (i % 777 == 3) text += "# note\r\n";
+  }
+  write_text(file, text);
+  for (const char* mode : {"memory", "stream"})
+    expect_csv_split_matches_one_process({"fit", file, "--model", "exponential", "--x", "time", "--y", "signal",
+                                          "--chunk-size", kChunk, "--mode", mode, "--json"},
+                                         {2, 3, 4}, {1});
+}
+
+// Each rank reads about 2 B / K bytes of a B-byte CSV (a scan of its range, then its rows), not
+// the file: the counts every rank reports, gathered in rank 0's note.
+TEST_F(FitMpi, EachRankReadsAboutItsShareOfTheCsvBytes) {
+  const std::string file = *dir_ / "larger.csv";
+  const RunResult g = run({"generate", "--model", "exponential", "--points", "60000", "--noise", "0.05", "--out", file, "-q"});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  const double bytes = static_cast<double>(fs::file_size(file));
+  for (int k : {3, 4})
+    for (const char* mode : {"memory", "stream"}) {
+      const RunResult r = run_ranks(k, {"fit", file, "--model", "exponential", "--p0", "a=4,b=0.4,c=2", "--chunk-size",
+                                        "100", "--mode", mode, "--json"});
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const std::string note = byte_ranges_note(r.json());
+      ASSERT_FALSE(note.empty()) << r.json().at("notes");
+      std::istringstream list(note.substr(note.find("per rank ") + 9));
+      double total = 0;
+      for (int rank = 0; rank < k; ++rank) {
+        double read = 0;
+        ASSERT_TRUE(list >> read) << note;
+        EXPECT_LT(read, 1.1 * 2 * bytes / k + 65536) << "rank " << rank << " of " << k << ", " << mode << ": " << note;
+        total += read;
+      }
+      EXPECT_GE(total, bytes - 65536) << "the ranges cover the data: " << note;
+    }
+}
+
+// The reader cannot tell from the middle of a file whether a line break is inside quotes: with a
+// '"' in the data every rank reads the file whole, says why, and the fit is the same.
+TEST_F(FitMpi, CsvWithQuotesIsReadWholeByEveryRankAndSaysWhy) {
+  const std::string file = *dir_ / "quoted.csv";
+  std::string text = read_text(*dir_ / "data.csv");
+  text += "\"10.5\",1.03\n";
+  write_text(file, text);
+  const std::vector<std::string> args = {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--json"};
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const RunResult r = run_ranks(3, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_fit(single.json(), r.json(), "quoted, 3 ranks");
+  EXPECT_NE(r.json().at("notes").dump().find("every rank reads the whole CSV"), std::string::npos) << r.json().at("notes");
+}
+
+// A bad field in the rows of the last rank: that rank alone parses it, and every rank ends with
+// its message, which names the file's true line (header and all), and exit code 3.
+TEST_F(FitMpi, BadCsvRowOfTheLastRankEndsEveryRankWithItsLine) {
+  const std::string file = *dir_ / "bad.csv";
+  std::string text = read_text(*dir_ / "data.csv");
+  // Row 2420 (chunk 60, slot 60: the last of 4 ranks owns slots 48..63) is line 2423 after the
+  // generator's comment and header lines.
+  std::size_t at = 0;
+  for (int line = 1; line < 2423; ++line) at = text.find('\n', at) + 1;
+  text.replace(text.find(',', at) + 1, text.find('\n', at) - text.find(',', at) - 1, "oops");
+  write_text(file, text);
+  const RunResult single = run({"fit", file, "--model", "exponential", "--json"});
+  ASSERT_EQ(single.exit_code, 3);
+  ASSERT_NE(single.err.find("bad.csv:2423:"), std::string::npos) << single.err;
+  for (const char* mode : {"memory", "stream"}) {
+    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode, "--json"});
+    EXPECT_EQ(r.exit_code, 3) << mode << "\n" << r.err;
+    EXPECT_NE(r.err.find("bad.csv:2423:"), std::string::npos) << mode << "\n" << r.err;
+    EXPECT_NE(r.err.find("'oops' is not a number"), std::string::npos) << mode << "\n" << r.err;
+    EXPECT_EQ(r.json().at("exit_code"), 3) << mode;
+  }
 }
 
 // Several files fitted as one (a pattern; HDF5 and CSV shards mixed): each rank reads its rows
