@@ -323,6 +323,34 @@ TEST_F(FitMpi, RankKilledBySignalEndsTheJob) {
   EXPECT_TRUE(r.out.empty()) << r.out;  // no report from rank 0
 }
 
+// `mpirun curvefit generate`: rank 0 alone writes the file. The ranks run in two folders (rank 0
+// in one, the others in another) and write to a relative path: the others' folder stays empty, the
+// file is the one a single process writes, and only one rank says it wrote it.
+TEST_F(FitMpi, GenerateUnderMpirunWritesFromRankZeroOnly) {
+  const std::string root_dir = *dir_ / "rank0", other_dir = *dir_ / "others";
+  fs::create_directories(root_dir);
+  fs::create_directories(other_dir);
+  const std::vector<std::string> args = {"generate", "--model", "gaussian", "--points", "5000", "--noise", "0.1", "--out"};
+  std::vector<std::string> single = args;
+  single.push_back(*dir_ / "generated-one.csv");
+  ASSERT_EQ(run(single).exit_code, 0);
+  std::vector<std::string> launcher = mpirun(3);
+  launcher.insert(launcher.end(), {"sh", "-c",
+                                   "if [ \"$OMPI_COMM_WORLD_RANK\" = 0 ]; then cd \"$0\"; else cd \"$1\"; fi; shift; exec \"$@\"",
+                                   root_dir, other_dir});
+  std::vector<std::string> parallel = args;
+  parallel.push_back("generated.csv");
+  Process p(parallel, {}, {}, false, launcher);
+  const RunResult r = p.wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(root_dir + "/generated.csv"), read_text(*dir_ / "generated-one.csv"));
+  EXPECT_TRUE(fs::is_empty(other_dir)) << "another rank wrote the file too";
+  std::size_t said = 0;
+  for (std::size_t at = r.err.find("curvefit: wrote"); at != std::string::npos; at = r.err.find("curvefit: wrote", at + 1))
+    ++said;
+  EXPECT_EQ(said, 1u) << r.err;
+}
+
 // Ctrl-C. The fit is kept running by tolerances it cannot meet (as in fit_signal_test.cpp); the
 // test waits for rank 0's first iteration line, never for a fixed time.
 class FitMpiInterrupt : public FitMpi {
