@@ -101,7 +101,7 @@ std::vector<std::uint64_t> find_wanted_rows(CsvLineScanner& scanner, const CsvRa
 }  // namespace
 
 CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& options, Distributed& world,
-                                    std::size_t chunk_rows, const SamplePlaces& samples) {
+                                    const ChunkRowsFor& chunk_rows, const SamplePlaces& samples) {
   CsvRankRows result;
   result.refused = refusal_for_options(path, options);
   if (!result.refused.empty()) return result;
@@ -133,7 +133,7 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
     return result;
   }
   const std::size_t m = ranges.total_rows;
-  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows, ranks, samples);
+  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows(m), ranks, samples);
   std::vector<std::uint64_t> found;
   world.run_agreed([&] { found = find_wanted_rows(*scanner, scan, ranges.start[static_cast<std::size_t>(rank)], wanted); });
   const std::vector<std::uint64_t> all_found = world.all_gather_integers(found, counts);

@@ -40,9 +40,12 @@ struct CsvRankRows {
 // Blocks of rows [begin, begin + count) that the fit reads from every row (samples), for m rows.
 using SamplePlaces = std::function<std::vector<std::pair<std::size_t, std::size_t>>(std::size_t m)>;
 
-// Collective (every rank calls it with the same arguments; an error on one rank is raised on
-// all). `chunk_rows` is the fit's chunk size, which with m fixes every rank's blocks.
+// The fit's chunk size for m rows, which with m fixes every rank's blocks (called on every rank at
+// the same point once m is known, so it may be collective: the plan for the exact count).
+using ChunkRowsFor = std::function<std::size_t(std::size_t m)>;
+
+// Collective (every rank calls it with the same arguments; an error on one rank is raised on all).
 CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& options, Distributed& world,
-                                    std::size_t chunk_rows, const SamplePlaces& samples);
+                                    const ChunkRowsFor& chunk_rows, const SamplePlaces& samples);
 
 }  // namespace curvefit

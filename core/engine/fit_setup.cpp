@@ -480,14 +480,38 @@ std::vector<std::pair<std::size_t, std::size_t>> sample_places(const FitSpec& sp
   return places;
 }
 
+// Across ranks, once a line scan has counted a CSV's rows: the plan made again for the exact count,
+// as one process makes it once its CSV is loaded (open_data; not when it streams), so that the
+// ranks use its chunk size and subsample; then each rank's share as plan_fit makes it. Collective;
+// returns the chunk size.
+std::size_t plan_for_exact_rows(FitPlan& setup, std::size_t m, Distributed& world) {
+  if (setup.plan_request.rows_exact && setup.plan_request.rows == m) return setup.plan.chunk_rows;
+  world.run_agreed([&] {
+    const Plan estimated = make_plan(setup.plan_request);
+    if (estimated.mode == FitMode::stream) return;
+    PlanRequest again = setup.plan_request;
+    again.rows = m;
+    again.rows_exact = true;
+    again.mode = estimated.mode;
+    again.csv_block_bytes = estimated.csv_block_bytes;
+    setup.plan = make_plan(again);
+    setup.plan_request.rows = m;
+    setup.plan_request.rows_exact = true;
+    plan_rank_share(setup, world.size());
+  });
+  setup.plan.chunk_rows = world.min_over_ranks(setup.plan.chunk_rows);
+  return setup.plan.chunk_rows;
+}
+
 // A single CSV file split among the ranks by byte ranges (csv_rank_rows.h), or, when that cannot
 // be exact, null with a note saying why.
 std::unique_ptr<CsvRowsSource> open_csv_share(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
   const FitPlan& setup = prepared.setup;
   if (setup.data_files.size() != 1 || setup.info.format != FileFormat::csv) return nullptr;
-  CsvRankRows split = open_csv_by_byte_ranges(setup.data_files.front(), setup.data_options, world,
-                                              setup.plan.chunk_rows,
-                                              [&](std::size_t m) { return sample_places(spec, setup, m); });
+  CsvRankRows split = open_csv_by_byte_ranges(
+      setup.data_files.front(), setup.data_options, world,
+      [&](std::size_t m) { return plan_for_exact_rows(prepared.setup, m, world); },
+      [&](std::size_t m) { return sample_places(spec, setup, m); });
   if (!split.rows)
     prepared.used.notes.push_back("every rank reads the whole CSV (through a binary spill), not its byte range: " +
                                   split.refused);
