@@ -116,7 +116,7 @@ CsvRangeCount CsvLineScanner::count(std::size_t begin, std::size_t end, std::siz
   if (begin > data_begin_) {
     const std::size_t nl = newline_from(begin - 1);
     start = nl >= file_bytes_ ? file_bytes_ : nl + 1;
-    if (start > begin && start - 1 < end) ++result.newlines;
+    if (nl < file_bytes_ && nl >= begin && nl < end) ++result.newlines;
   }
   result.first_line_start = start;
   result.has_quote = has_quote(begin, std::min(start, end));

@@ -825,6 +825,7 @@ FitResult fit(PreparedFit& prepared) {
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;
   if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
   prepared.data->check_unchanged();  // a file written to under the fit gives no result
+  if (prepared.csv_share) distributed().run_agreed([&] { prepared.csv_share->check_unchanged(); });
   result.used.fit_s = seconds_since(start);
   return result;
 }
