@@ -87,10 +87,12 @@ class ProgressDisplay {
   explicit ProgressDisplay(bool enabled) : enabled_(enabled) {
     if (enabled_) worker_ = std::thread([this] { run(); });
   }
-  // Rows of a full pass (known once the data are open; passes start after that).
-  void set_total(std::size_t rows) {
+  // Rows of a full pass (known once the data are open; passes start after that), and the rows this
+  // process counts of them: across MPI ranks rank 0 counts its own share, and the others keep pace.
+  void set_total(std::size_t rows, std::size_t counted_rows) {
     std::lock_guard lock(mutex_);
     total_ = rows;
+    scale_ = counted_rows > 0 ? static_cast<double>(rows) / static_cast<double>(counted_rows) : 1.0;
   }
   ~ProgressDisplay() { stop(); }
   std::atomic<std::size_t>* rows() { return enabled_ ? &rows_ : nullptr; }
@@ -130,7 +132,8 @@ class ProgressDisplay {
       if (stopping_ || pass_ == 0) continue;
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start_).count();
       if (elapsed < 1.0) continue;
-      const std::size_t done = std::min(rows_.load(std::memory_order_relaxed), total_);
+      const auto counted = static_cast<double>(rows_.load(std::memory_order_relaxed));
+      const std::size_t done = std::min(static_cast<std::size_t>(counted * scale_), total_);
       const double rate = static_cast<double>(done) / elapsed;
       const double fraction = total_ ? static_cast<double>(done) / static_cast<double>(total_) : 0.0;
       const int width = 30;
@@ -147,6 +150,7 @@ class ProgressDisplay {
 
   bool enabled_;
   std::size_t total_ = 0;
+  double scale_ = 1.0;
   std::atomic<std::size_t> rows_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -433,7 +437,7 @@ int run_fit(const FitOptions& o) {
   attach_progress(o, spec, progress, show_progress);
 
   PreparedFit prepared = prepare_fit(spec);
-  progress.set_total(prepared.data->rows());
+  progress.set_total(prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows(), prepared.data->rows());
   FitResult result = fit(prepared);
   progress.stop();
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "app/commands.h"
+#include "core/engine/distributed.h"
 #include "core/errors.h"
 #include "core/model/generate.h"
 #include "core/model/model_library.h"
@@ -23,7 +24,7 @@ struct GenerateArguments {
   bool quiet = false;
 };
 
-void run_generate(const GenerateArguments& args) {
+void write_generated(const GenerateArguments& args) {
   const std::unique_ptr<Model> model = make_model(args.model);
   const ModelInfo* info = find_model(args.model);  // null for a formula: no example parameters
   GenerateSpec spec;
@@ -43,6 +44,15 @@ void run_generate(const GenerateArguments& args) {
   output_format_for(args.out);  // reject a bad extension before any work
   generate_data(*model, spec, args.out);
   if (!args.quiet) std::cerr << "curvefit: wrote " << spec.points << " points of " << args.model << " to " << args.out << "\n";
+}
+
+// Under mpirun every rank runs the command: rank 0 alone writes the file (several writers of one
+// path would race), and every rank ends with its outcome.
+void run_generate(const GenerateArguments& args) {
+  Distributed& world = distributed();
+  world.run_agreed([&] {
+    if (world.is_root()) write_generated(args);
+  });
 }
 
 }  // namespace

@@ -6,6 +6,11 @@
 # of one exchange of partial factors (after the ranks agreed on the pass's status: the reduction,
 # not the wait for the slowest rank) and the bytes rank 0 sends per pass.
 #
+# Then a CSV of BENCH_CSV_POINTS (default 1e7) points fitted by 1 to 4 ranks: each rank reads
+# only its byte ranges of the text; the table gives the bytes each rank read (the fit's note) as a
+# fraction of the file, against the 2/K a rank's scan and rows cost. BENCH_MPI_PARTS ("hdf5 csv")
+# picks the sections.
+#
 # This machine has 2 cores: beyond 2 ranks (--oversubscribe) the timings show that it works, not
 # how it scales. Environment: BENCH_DIR (data, default /tmp/curvefit-bench), BENCH_REPEATS (3),
 # BENCH_BUILD_DIR (default <source>/build), BENCH_POINTS (default 1e8).
@@ -21,8 +26,10 @@ command -v mpirun > /dev/null || { echo "bench/mpi.sh: mpirun not found (apt-get
 mkdir -p "$data_dir"
 big="$data_dir/mpi_$points.h5"
 small="$data_dir/mpi_1e6.h5"
-[ -f "$big" ] || "$curvefit" generate --model exponential --points "$points" --noise 0.05 --out "$big" -q
-[ -f "$small" ] || "$curvefit" generate --model exponential --points 1e6 --noise 0.05 --out "$small" -q
+if [[ " ${BENCH_MPI_PARTS:-hdf5 csv} " == *" hdf5 "* ]]; then
+  [ -f "$big" ] || "$curvefit" generate --model exponential --points "$points" --noise 0.05 --out "$big" -q
+  [ -f "$small" ] || "$curvefit" generate --model exponential --points 1e6 --noise 0.05 --out "$small" -q
+fi
 mpirun=(mpirun --allow-run-as-root --oversubscribe)
 
 # One configuration, BENCH_REPEATS times: a table row of medians.
@@ -51,6 +58,48 @@ cells = [label, "%d x %d" % (r0["ranks"], r0["threads"]), r0["mode"], "%.2f" % m
 print("| " + " | ".join(cells) + " |")
 ' "$label"
 }
+
+# One CSV configuration once: wall time, the read phase, and the bytes every rank read.
+measure_csv() {
+  local ranks="$1"; shift
+  local json
+  if [ "$ranks" = 0 ]; then json="$("$curvefit" "$@" --json)"; else json="$("${mpirun[@]}" -np "$ranks" "$curvefit" "$@" --json)"; fi
+  printf '%s' "$json" | "$python" -c '
+import json, os, sys
+r = json.load(sys.stdin)
+size = os.path.getsize(sys.argv[1])
+note = next((n for n in r["notes"] if n.startswith("CSV split by byte ranges")), None)
+if note:
+    read = [int(b) for b in note.split("per rank ")[1].split(" of ")[0].split()]
+    fractions = " ".join("%.2f" % (b / size) for b in read)
+    model = "%.2f" % (2 / len(read))
+else:
+    fractions, model = "1 (one process parses it all)", "1"
+cells = ["%d x %d" % (r["ranks"], r["threads"]), r["mode"], "%.2f" % r["time_s"], "%.2f" % r["timing"]["read_s"],
+         fractions, model, repr(r["params"][1]["value"])]
+print("| " + " | ".join(cells) + " |")
+' "$csv"
+}
+
+parts="${BENCH_MPI_PARTS:-hdf5 csv}"
+if [[ " $parts " == *" csv "* ]]; then
+  csv_points="${BENCH_CSV_POINTS:-1e7}"
+  csv="$data_dir/mpi_$csv_points.csv"
+  [ -f "$csv" ] || "$curvefit" generate --model exponential --points "$csv_points" --noise 0.05 --out "$csv" -q
+  echo "## Distributed fits of a CSV (MPI, byte ranges)"
+  echo
+  echo "Command: \`BENCH_MPI_PARTS=csv bench/mpi.sh\` (one run each). $(nproc) cores, $("${mpirun[@]}" --version | head -1), $(date -u +%Y-%m-%d), load average before the runs $(cut -d' ' -f1 /proc/loadavg)."
+  echo "$csv_points points of exponential in a $(du -h "$csv" | cut -f1) CSV, in-memory mode, one thread per rank, --p0 given (no guess)."
+  echo "Bytes read: each rank's scan of its 1/K of the text, its rows' parse and the row searches, as a fraction of the file (every rank also reads the first MB to detect the dialect)."
+  echo
+  echo "| ranks x threads | mode | wall s | read s | bytes read per rank / file | 2/K | b |"
+  echo "|---|---|---|---|---|---|---|"
+  for ranks in 0 2 3 4; do
+    measure_csv "$ranks" fit "$csv" --model exponential --mode memory --threads 1 --p0 a=4,b=0.4,c=2
+  done
+  echo
+fi
+[[ " $parts " == *" hdf5 "* ]] || exit 0
 
 echo "## Distributed fits (MPI)"
 echo

@@ -30,6 +30,8 @@ namespace curvefit {
 namespace {
 
 constexpr std::size_t kListedLines = 5;
+// Byte ranges up to this size are parsed on the calling thread (parse_byte_range).
+constexpr std::size_t kSerialParseBytes = std::size_t{64} << 10;
 constexpr char kByteOrderMark[] = "\xEF\xBB\xBF";
 
 // Standard input can be probed and then loaded: the probe's sample is kept here and served
@@ -236,6 +238,15 @@ class CsvReader::Input {
     }
   }
 
+  // Reads up to n bytes at `offset` of a regular file (pread: no shared file position); 0 at its end.
+  std::size_t read_at(char* destination, std::size_t n, std::size_t offset, const std::string& name) {
+    while (true) {
+      const ssize_t got = ::pread(fd_, destination, n, static_cast<off_t>(offset));
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) throw DataError(name + ": read error: " + std::strerror(errno));
+    }
+  }
+
  private:
   // At the end of a regular file: everything it held when opened was read and it was not written
   // since. A file cut short or rewritten under the parse would otherwise give fewer or other rows
@@ -341,11 +352,15 @@ void CsvReader::read_sample() {
     g_stdin_pushback = sample_;  // as read: the next reader normalises it the same way
   }
   // A UTF-8 byte order mark (spreadsheet exports) is not part of the first field.
-  if (sample_.starts_with(kByteOrderMark)) sample_.erase(0, sizeof kByteOrderMark - 1);
+  if (sample_.starts_with(kByteOrderMark)) {
+    sample_.erase(0, sizeof kByteOrderMark - 1);
+    data_offset_ = sizeof kByteOrderMark - 1;
+  }
   // Lines ended by a lone '\r' (old Mac exports): no '\n' at all in the sample, but '\r's.
   if (sample_.find('\n') == std::string::npos && sample_.find('\r') != std::string::npos) {
     std::replace(sample_.begin(), sample_.end(), '\r', '\n');
     input_->translate_carriage_returns();
+    lone_cr_ = true;
   }
 }
 
@@ -363,6 +378,7 @@ void CsvReader::detect(const DataOptions& options) {
     header_end_offset = lines[0].end_offset;
     lines_before_data_ = lines[0].last_number;
   }
+  data_offset_ += header_end_offset;
   input_->push_back(sample_.substr(header_end_offset));
 
   // Rows: exact when the sample is the whole file and no row can be dropped, else estimated.
@@ -945,6 +961,32 @@ struct LineParser {
   }
 };
 
+LineParser make_line_parser(const CsvDialect& dialect, const CsvSelection& selection, const DataOptions& options,
+                            std::size_t max_line_bytes, const std::string& name) {
+  LineParser parser;
+  parser.delimiter = dialect.delimiter;
+  parser.whitespace = dialect.whitespace;
+  parser.numbers = number_format(dialect.decimal);
+  parser.field_count = dialect.field_count;
+  parser.slot_of_field.assign(dialect.field_count, -1);
+  std::vector<std::size_t> fields = selection.fields;
+  fields.insert(fields.end(), selection.selection_fields.begin(), selection.selection_fields.end());
+  for (std::size_t s = 0; s < fields.size(); ++s) {
+    int& slot = parser.slot_of_field[fields[s]];
+    if (slot < 0) slot = static_cast<int>(s);
+    else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
+  }
+  parser.slots = fields.size();
+  parser.fit_slots = selection.fields.size();
+  parser.selection = options.selection.get();
+  if (parser.slots > 64) throw DataError(name + ": too many selected columns (limit 64)");
+  parser.has_sigma = selection.has_sigma;
+  parser.skip_invalid = options.skip_invalid;
+  parser.omit_nonfinite = options.nan_policy == NanPolicy::omit;
+  parser.max_line_bytes = max_line_bytes;
+  return parser;
+}
+
 // Stage 1: fills blocks with whole records from the input, carrying an unfinished record over.
 class BlockCutter {
  public:
@@ -1049,48 +1091,65 @@ void CsvReader::start_reading() {
 }
 
 CsvParseStats CsvReader::parse(const std::function<void(CsvColumnsBlock&)>& sink) {
-  return run_pipeline(sink, nullptr);
+  return parse_whole(sink, nullptr);
 }
 
 CsvParseStats CsvReader::parse_placed(const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
-  return run_pipeline(nullptr, place);
+  return parse_whole(nullptr, place);
+}
+
+CsvParseStats CsvReader::parse_whole(const std::function<void(CsvColumnsBlock&)>& sink,
+                                     const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
+  start_reading();
+  std::size_t data_lines_seen = 0, last_line = 0;
+  const CsvParseStats stats =
+      run_pipeline([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, tuning_.block_bytes,
+                   lines_before_data_, sink, place, data_lines_seen, last_line);
+  finish_parse(stats, data_lines_seen, last_line);
+  return stats;
+}
+
+CsvParseStats CsvReader::parse_byte_range(std::size_t begin, std::size_t end, std::size_t lines_before,
+                                          const std::function<void(CsvColumnsBlock&)>& sink) {
+  if (input_->is_stdin() || lone_cr_) throw DataError(display_name_ + ": byte ranges need a regular file with \\n line ends");
+  std::size_t offset = begin, data_lines_seen = 0, last_line = 0;
+  auto read = [&](char* to, std::size_t n) {
+    const std::size_t got = input_->read_at(to, std::min(n, end - offset), offset, display_name_);
+    offset += got;
+    return got;
+  };
+  if (end - begin > kSerialParseBytes)
+    return run_pipeline(read, tuning_.block_bytes, lines_before, sink, nullptr, data_lines_seen, last_line);
+  // A few rows (a sample's): parsed on this thread, as one block, without the pipeline's set-up.
+  Block block;
+  block.capacity = end - begin;
+  block.text.reset(new char[std::max<std::size_t>(block.capacity, 1)]);
+  while (block.size < block.capacity) {
+    const std::size_t got = read(block.text.get() + block.size, block.capacity - block.size);
+    if (got == 0) break;
+    block.size += got;
+  }
+  make_line_parser(dialect_, selection_, options_, tuning_.max_line_bytes, display_name_).parse_block(block);
+  BlockDelivery delivery{display_name_, sink, lines_before, {}, 0};
+  delivery(block);
+  return delivery.stats;
 }
 
 // The pipeline: cut blocks (serial), parse them (parallel), account for them in file order
 // (serial) and, with an ordered sink, deliver them there; a placing sink instead gets each block
 // in a last parallel stage, so that copying the values out and first-touching their destination
 // is not one thread's work.
-CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)>& sink,
-                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
-  start_reading();
-  LineParser parser;
-  parser.delimiter = dialect_.delimiter;
-  parser.whitespace = dialect_.whitespace;
-  parser.numbers = number_format(dialect_.decimal);
-  parser.field_count = dialect_.field_count;
-  parser.slot_of_field.assign(dialect_.field_count, -1);
-  std::vector<std::size_t> fields = selection_.fields;
-  fields.insert(fields.end(), selection_.selection_fields.begin(), selection_.selection_fields.end());
-  for (std::size_t s = 0; s < fields.size(); ++s) {
-    int& slot = parser.slot_of_field[fields[s]];
-    if (slot < 0) slot = static_cast<int>(s);
-    else parser.duplicates.emplace_back(s, static_cast<std::size_t>(slot));  // one column used twice
-  }
-  parser.slots = fields.size();
-  parser.fit_slots = selection_.fields.size();
-  parser.selection = options_.selection.get();
-  if (parser.slots > 64) throw DataError(display_name_ + ": too many selected columns (limit 64)");
-  parser.has_sigma = selection_.has_sigma;
-  parser.skip_invalid = options_.skip_invalid;
-  parser.omit_nonfinite = options_.nan_policy == NanPolicy::omit;
-  parser.max_line_bytes = tuning_.max_line_bytes;
-
-  const std::size_t block_bytes = std::max<std::size_t>(tuning_.block_bytes, 1);
+CsvParseStats CsvReader::run_pipeline(const std::function<std::size_t(char*, std::size_t)>& read,
+                                      std::size_t block_bytes_wanted, std::size_t lines_before,
+                                      const std::function<void(CsvColumnsBlock&)>& sink,
+                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place,
+                                      std::size_t& data_lines_seen, std::size_t& last_line) {
+  const LineParser parser = make_line_parser(dialect_, selection_, options_, tuning_.max_line_bytes, display_name_);
+  const std::size_t block_bytes = std::max<std::size_t>(block_bytes_wanted, 1);
   // Room for a block after a carried partial record; a record that does not fit is too long anyway.
   BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
-  BlockCutter cutter([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, dialect_.delimiter,
-                     block_bytes, tuning_.max_line_bytes);
-  BlockDelivery delivery{display_name_, sink, lines_before_data_, {}, 0};
+  BlockCutter cutter(read, dialect_.delimiter, block_bytes, tuning_.max_line_bytes);
+  BlockDelivery delivery{display_name_, sink, lines_before, {}, 0};
   const std::size_t tokens = CsvParseTuning::pipeline_tokens();
   // ThreadSanitizer (core/thread_sanitizer.h): besides the fork and the join, each block passes
   // from filter to filter (released by one, acquired by the next), and the calls of a serial
@@ -1123,7 +1182,8 @@ CsvParseStats CsvReader::run_pipeline(const std::function<void(CsvColumnsBlock&)
             pool.give_back(block);
           })));
   edges.joined();
-  finish_parse(delivery.stats, delivery.data_lines_seen, delivery.line_base);
+  data_lines_seen = delivery.data_lines_seen;
+  last_line = delivery.line_base;
   return delivery.stats;
 }
 

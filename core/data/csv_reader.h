@@ -122,6 +122,20 @@ class CsvReader {
   // its own rows (load_data's columns).
   CsvParseStats parse_placed(const std::function<void(std::size_t first_row, const CsvColumnsBlock&)>& place);
 
+  // Where the data records of the file start: the byte offset after a byte order mark and the
+  // header record, and the lines before it (for line numbers in messages).
+  std::size_t data_offset() const { return data_offset_; }
+  std::size_t lines_before_data() const { return lines_before_data_; }
+  // Lines end with a lone '\r' (old Mac files): the reader translates them as it reads.
+  bool lone_cr_line_ends() const { return lone_cr_; }
+  // Parses the records in bytes [begin, end) of a regular file, which start and end at record
+  // boundaries, with `lines_before` lines before begin (messages name the file's true line),
+  // calling sink with each block in file order. Applies skip_invalid and nan_policy, but none of
+  // parse()'s whole-file checks (no rows is no error here). Callable any number of times, from one
+  // thread at a time, and not for stdin or lone-'\r' files; the parallel parser as parse() runs it.
+  CsvParseStats parse_byte_range(std::size_t begin, std::size_t end, std::size_t lines_before,
+                                 const std::function<void(CsvColumnsBlock&)>& sink);
+
  private:
   class Input;
   struct SampleLine;
@@ -132,8 +146,12 @@ class CsvReader {
   void choose_decimal(const std::vector<SampleLine>& lines, const DataOptions& options);
   void detect_header(const std::vector<SampleLine>& lines, const DataOptions& options);
   void start_reading();
-  CsvParseStats run_pipeline(const std::function<void(CsvColumnsBlock&)>& sink,
-                             const std::function<void(std::size_t, const CsvColumnsBlock&)>& place);
+  CsvParseStats parse_whole(const std::function<void(CsvColumnsBlock&)>& sink,
+                            const std::function<void(std::size_t, const CsvColumnsBlock&)>& place);
+  CsvParseStats run_pipeline(const std::function<std::size_t(char*, std::size_t)>& read, std::size_t block_bytes,
+                             std::size_t lines_before, const std::function<void(CsvColumnsBlock&)>& sink,
+                             const std::function<void(std::size_t, const CsvColumnsBlock&)>& place,
+                             std::size_t& data_lines_seen, std::size_t& last_line);
   void finish_parse(const CsvParseStats& stats, std::size_t data_lines_seen, std::size_t last_line) const;
   void select(const DataOptions& options);
   std::size_t resolve_column(const std::string& spec, const char* option) const;
@@ -149,6 +167,8 @@ class CsvReader {
   std::size_t estimated_rows_ = 0;
   bool rows_exact_ = false;
   std::size_t lines_before_data_ = 0;  // lines consumed before parsing starts (through header)
+  std::size_t data_offset_ = 0;        // the file's byte where they start
+  bool lone_cr_ = false;
   std::vector<std::string> first_row_fields_;
   std::vector<std::string> first_data_fields_;
   CsvDialect dialect_;

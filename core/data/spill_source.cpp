@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "core/errors.h"
 #include "core/owned_files.h"
@@ -18,20 +19,45 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
       has_sigma_(reader.selection().has_sigma),
       names_(reader.selection().names),
       description_(reader.display_name()) {
-  const std::string directory = temporary_directory(temp_dir);
-  remove_stale_files(directory);  // spill files of runs that were killed
   try {
-    for (std::size_t c = 0; c < reader.selection().fields.size(); ++c) {
-      const OwnedFile file = create_owned_file(directory, "curvefit-spill", S_IRUSR | S_IWUSR);
-      if (file.fd < 0)
-        throw IoError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
-      files_.push_back({file.path, file.fd});
-      register_temporary_file(file.path);
-    }
+    create_files(temp_dir, reader.selection().fields.size());
     spill(reader);
   } catch (...) {
     release();
     throw;
+  }
+}
+
+SpillDataSource::SpillDataSource(CsvRowsSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
+                                 const std::string& temp_dir)
+    : num_predictors_(rows.num_predictors()),
+      has_sigma_(rows.has_sigma()),
+      names_(rows.column_names()),
+      description_(rows.description()) {
+  const std::size_t columns = static_cast<std::size_t>(num_predictors_) + 1 + (has_sigma_ ? 1 : 0);
+  try {
+    create_files(temp_dir, columns);
+    std::vector<const double*> column(columns);
+    for (const auto& [begin, count] : blocks)
+      rows.parse_rows(begin, count, [&](CsvColumnsBlock& block) {
+        for (std::size_t c = 0; c < columns; ++c) column[c] = block.columns[c].data();
+        append_columns(column.data(), block.rows);
+      });
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+void SpillDataSource::create_files(const std::string& temp_dir, std::size_t columns) {
+  const std::string directory = temporary_directory(temp_dir);
+  remove_stale_files(directory);  // spill files of runs that were killed
+  for (std::size_t c = 0; c < columns; ++c) {
+    const OwnedFile file = create_owned_file(directory, "curvefit-spill", S_IRUSR | S_IWUSR);
+    if (file.fd < 0)
+      throw IoError(description_ + ": cannot create a spill file in " + directory + ": " + std::strerror(errno));
+    files_.push_back({file.path, file.fd});
+    register_temporary_file(file.path);
   }
 }
 
@@ -47,23 +73,28 @@ std::size_t SpillDataSource::append(CsvReader& reader) {
 }
 
 void SpillDataSource::spill(CsvReader& reader) {
+  std::vector<const double*> columns(files_.size());
   stats_ = reader.parse([&](CsvColumnsBlock& block) {
-    for (std::size_t c = 0; c < files_.size(); ++c) {
-      const char* bytes = reinterpret_cast<const char*>(block.columns[c].data());
-      std::size_t left = block.rows * sizeof(double);
-      while (left > 0) {
-        ssize_t written = ::write(files_[c].fd, bytes, left);
-        if (written < 0 && errno == EINTR) continue;
-        if (written <= 0)
-          throw IoError(description_ + ": writing the spill file " + files_[c].path +
-                          " failed: " + std::strerror(errno));
-        bytes += written;
-        left -= static_cast<std::size_t>(written);
-      }
-    }
-    rows_ += block.rows;
+    for (std::size_t c = 0; c < files_.size(); ++c) columns[c] = block.columns[c].data();
+    append_columns(columns.data(), block.rows);
   });
   rows_total_ += stats_.rows_total();
+}
+
+void SpillDataSource::append_columns(const double* const* columns, std::size_t rows) {
+  for (std::size_t c = 0; c < files_.size(); ++c) {
+    const char* bytes = reinterpret_cast<const char*>(columns[c]);
+    std::size_t left = rows * sizeof(double);
+    while (left > 0) {
+      ssize_t written = ::write(files_[c].fd, bytes, left);
+      if (written < 0 && errno == EINTR) continue;
+      if (written <= 0)
+        throw IoError(description_ + ": writing the spill file " + files_[c].path + " failed: " + std::strerror(errno));
+      bytes += written;
+      left -= static_cast<std::size_t>(written);
+    }
+  }
+  rows_ += rows;
 }
 
 void SpillDataSource::release() noexcept {

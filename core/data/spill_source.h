@@ -7,8 +7,10 @@
 // and never through a symlink, named with the owner's pid and start time): the spill files of a
 // run killed with SIGKILL are removed by the next spill into the same directory.
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/data/csv_byte_ranges.h"
 #include "core/data/csv_reader.h"
 #include "core/data/data_source.h"
 
@@ -18,6 +20,10 @@ class SpillDataSource : public DataSource {
  public:
   // Parses everything reader selects into spill files under temp_dir (empty: $TMPDIR or /tmp).
   SpillDataSource(CsvReader& reader, const std::string& temp_dir);
+  // Parses the blocks of rows [begin, begin + count) of `rows`, in the order given, into spill
+  // files (an MPI rank's share of a CSV split by byte ranges).
+  SpillDataSource(CsvRowsSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
+                  const std::string& temp_dir);
   ~SpillDataSource() override;
   // Parses everything another reader selects onto the end of the same spill files (the next file
   // of a dataset held in several); its selection must have as many columns. Returns its rows.
@@ -43,8 +49,10 @@ class SpillDataSource : public DataSource {
     std::string path;
     int fd = -1;
   };
+  void create_files(const std::string& temp_dir, std::size_t columns);
   void release() noexcept;
   void spill(CsvReader& reader);
+  void append_columns(const double* const* columns, std::size_t rows);
 
   std::vector<ColumnFile> files_;
   std::size_t rows_ = 0;

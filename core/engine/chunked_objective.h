@@ -26,9 +26,10 @@
 // one contiguous block per round (a large HDF5 hyperslab, streamed in order through one read-ahead
 // ring whose batches hold chunks of distinct slots), and a single process reads its file exactly
 // in order, as before. The price is that a rank's rows are not one contiguous range: a text file
-// is read through its binary spill (random access) rather than split into byte ranges, and a
-// sharded dataset cannot be handed out file by file. Both need contiguous slots, which is a change
-// of slot_of_chunk/rank_share and of the streaming batches (chunks from several places per batch).
+// is split by the byte offsets of every block's first row (core/engine/csv_rank_rows.h: a line scan
+// of 1/K of the text per rank finds them), and a sharded dataset cannot be handed out file by file,
+// which would need contiguous slots (a change of slot_of_chunk/rank_share and of the streaming
+// batches: chunks from several places per batch).
 //
 // Memory (the planner predicts it with the same functions, memory/footprint.h):
 //   - S factors of footprint::tsqr_factor_bytes(n_model);

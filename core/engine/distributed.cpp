@@ -59,6 +59,11 @@ class SingleProcess final : public Distributed {
     counts.assign(1, static_cast<int>(mine.size()));
     return mine;
   }
+  std::vector<std::uint64_t> all_gather_integers(const std::vector<std::uint64_t>& mine,
+                                                 std::vector<int>& counts) override {
+    counts.assign(1, static_cast<int>(mine.size()));
+    return mine;
+  }
   void send_to_root(const std::vector<double>&) override {}
   void receive(int, std::vector<double>&) override {}
   void abort(int exit_code) override { std::_Exit(exit_code); }
@@ -81,6 +86,7 @@ struct MpiModule {
   void (*broadcast)(void*, int, int);
   void (*gather_counts)(int, int*);
   void (*gather_doubles)(const double*, int, double*, const int*, const int*);
+  void (*gather_integers)(const unsigned long long*, int, unsigned long long*, const int*, const int*);
   void (*send)(const double*, int, int, int);
   void (*receive)(double*, int, int, int);
   void (*abort)(int);
@@ -124,6 +130,7 @@ MpiModule load_module() {
   find(handle, "curvefit_mpi_broadcast", m.broadcast);
   find(handle, "curvefit_mpi_gather_counts", m.gather_counts);
   find(handle, "curvefit_mpi_gather_doubles", m.gather_doubles);
+  find(handle, "curvefit_mpi_gather_integers", m.gather_integers);
   find(handle, "curvefit_mpi_send", m.send);
   find(handle, "curvefit_mpi_receive", m.receive);
   find(handle, "curvefit_mpi_abort", m.abort);
@@ -140,13 +147,18 @@ class MpiWorld final : public Distributed {
   int size() const override { return size_; }
   std::size_t min_over_ranks(std::size_t value) override { return static_cast<std::size_t>(mpi_.min(value)); }
   std::vector<double> all_gather(const std::vector<double>& mine, std::vector<int>& counts) override {
-    counts.assign(static_cast<std::size_t>(size_), 0);
-    const int count = static_cast<int>(mine.size());
-    mpi_.gather_counts(count, counts.data());
-    std::vector<int> offsets(counts.size(), 0);
-    for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+    const std::vector<int> offsets = gather_counts(mine.size(), counts);
     std::vector<double> all(static_cast<std::size_t>(offsets.back() + counts.back()));
-    mpi_.gather_doubles(mine.data(), count, all.data(), counts.data(), offsets.data());
+    mpi_.gather_doubles(mine.data(), static_cast<int>(mine.size()), all.data(), counts.data(), offsets.data());
+    return all;
+  }
+  std::vector<std::uint64_t> all_gather_integers(const std::vector<std::uint64_t>& mine,
+                                                 std::vector<int>& counts) override {
+    static_assert(sizeof(unsigned long long) == sizeof(std::uint64_t));
+    const std::vector<int> offsets = gather_counts(mine.size(), counts);
+    std::vector<std::uint64_t> all(static_cast<std::size_t>(offsets.back() + counts.back()));
+    mpi_.gather_integers(reinterpret_cast<const unsigned long long*>(mine.data()), static_cast<int>(mine.size()),
+                         reinterpret_cast<unsigned long long*>(all.data()), counts.data(), offsets.data());
     return all;
   }
   void send_to_root(const std::vector<double>& block) override {
@@ -184,6 +196,15 @@ class MpiWorld final : public Distributed {
   }
 
  private:
+  // Every rank's count of items, and where each rank's items start in the concatenation.
+  std::vector<int> gather_counts(std::size_t mine, std::vector<int>& counts) {
+    counts.assign(static_cast<std::size_t>(size_), 0);
+    mpi_.gather_counts(static_cast<int>(mine), counts.data());
+    std::vector<int> offsets(counts.size(), 0);
+    for (std::size_t r = 1; r < counts.size(); ++r) offsets[r] = offsets[r - 1] + counts[r - 1];
+    return offsets;
+  }
+
   static constexpr int kBlockTag = 14;
   MpiModule mpi_;
   int rank_ = 0;

@@ -15,6 +15,7 @@
 // waiting in a collective; a Ctrl-C seen by any rank stops all of them at the same iteration.
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <string>
@@ -49,6 +50,9 @@ class Distributed {
   // Every rank's `mine` concatenated in rank order, on every rank (`counts` receives each rank's
   // length).
   virtual std::vector<double> all_gather(const std::vector<double>& mine, std::vector<int>& counts) = 0;
+  // The same for unsigned integers (byte offsets and row numbers of a CSV split by byte ranges).
+  virtual std::vector<std::uint64_t> all_gather_integers(const std::vector<std::uint64_t>& mine,
+                                                         std::vector<int>& counts) = 0;
   // Point to point, for the ordered fitted-values pass: a block of doubles to rank 0, received by
   // rank 0 from `from`.
   virtual void send_to_root(const std::vector<double>& block) = 0;

@@ -34,6 +34,10 @@ void curvefit_mpi_gather_counts(int mine, int* all) { MPI_Allgather(&mine, 1, MP
 void curvefit_mpi_gather_doubles(const double* mine, int count, double* all, const int* counts, const int* offsets) {
   MPI_Allgatherv(mine, count, MPI_DOUBLE, all, counts, offsets, MPI_DOUBLE, MPI_COMM_WORLD);
 }
+void curvefit_mpi_gather_integers(const unsigned long long* mine, int count, unsigned long long* all, const int* counts,
+                                  const int* offsets) {
+  MPI_Allgatherv(mine, count, MPI_UNSIGNED_LONG_LONG, all, counts, offsets, MPI_UNSIGNED_LONG_LONG, MPI_COMM_WORLD);
+}
 void curvefit_mpi_send(const double* data, int count, int to, int tag) {
   MPI_Send(data, count, MPI_DOUBLE, to, tag, MPI_COMM_WORLD);
 }

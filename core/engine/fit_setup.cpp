@@ -12,8 +12,11 @@
 #include "core/data/hdf5_source.h"
 #include "core/data/sharded_source.h"
 #include "core/data/row_blocks_source.h"
+#include "core/data/spill_source.h"
+#include "core/engine/csv_rank_rows.h"
 #include "core/engine/distributed.h"
 #include "core/engine/subsample.h"
+#include "core/model/model_library.h"
 #include "core/errors.h"
 #include "core/formula/expression.h"
 #include "memory/memory_manager.h"
@@ -506,6 +509,8 @@ void plan_rank_share(FitPlan& setup, int ranks) {
   const Plan whole = setup.plan;
   PlanRequest share = setup.plan_request;
   share.rows = (setup.plan_request.rows + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
+  // The text of those rows: the parse's blocks hold as many rows per byte as the whole file's.
+  share.file_bytes = (setup.plan_request.file_bytes + static_cast<std::size_t>(ranks) - 1) / static_cast<std::size_t>(ranks);
   Plan plan = make_plan(share);
   // The chunk size one process would use, unless this rank's memory needs a smaller one: a forced
   // size, the memory mode's, or a chunk as large as the share (capped by the share's rows, not by
@@ -607,22 +612,102 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
   prepared.used.read_s = seconds_since(start);
 }
 
-// Across ranks: the file opened for reads by row (HDF5 hyperslabs; a CSV's binary spill, which
-// each rank makes from the whole text), and this rank's rows through a view of it, loaded into RAM
-// unless the plan streams.
-void open_rank_data(PreparedFit& prepared, Distributed& world) {
+// Whether the initial guess reads the data: a parameter of a built-in model (or composite)
+// neither given nor fixed.
+bool guesses_from_data(const FitSpec& spec, const FitPlan& setup) {
+  if (!setup.builtin && !setup.composite) return false;
+  for (const std::string& name : setup.model->param_names()) {
+    auto named = [&](const NamedValue& v) { return v.name == name; };
+    if (std::none_of(spec.p0.begin(), spec.p0.end(), named) && std::none_of(spec.fix.begin(), spec.fix.end(), named))
+      return true;
+  }
+  return false;
+}
+
+// The blocks of rows that the initial guess (starting_point) and the subsample fit (fit.cpp) read
+// from every row of m, as they will ask for them.
+std::vector<std::pair<std::size_t, std::size_t>> sample_places(const FitSpec& spec, const FitPlan& setup,
+                                                               std::size_t m) {
+  std::vector<std::pair<std::size_t, std::size_t>> places;
+  if (guesses_from_data(spec, setup)) {
+    const bool in_memory = setup.plan.mode != FitMode::stream;
+    places = sample_blocks(m, kGuessSamplePoints, in_memory ? 1 : kSubsampleBlockRows);
+  }
+  const std::size_t stride = setup.plan.subsample_stride;
+  if (setup.plan.subsample && stride > 1) {
+    const auto subsample = sample_blocks(m, (m + stride - 1) / stride);
+    places.insert(places.end(), subsample.begin(), subsample.end());
+  }
+  return places;
+}
+
+// Across ranks, once a line scan has counted a CSV's rows: the plan made again for the exact count,
+// as one process makes it once its CSV is loaded (open_data; not when it streams), so that the
+// ranks use its chunk size and subsample; then each rank's share as plan_fit makes it. Collective;
+// returns the chunk size.
+std::size_t plan_for_exact_rows(FitPlan& setup, std::size_t m, Distributed& world) {
+  if (setup.plan_request.rows_exact && setup.plan_request.rows == m) return setup.plan.chunk_rows;
+  world.run_agreed([&] {
+    const Plan estimated = make_plan(setup.plan_request);
+    if (estimated.mode == FitMode::stream) return;
+    PlanRequest again = setup.plan_request;
+    again.rows = m;
+    again.rows_exact = true;
+    again.mode = estimated.mode;
+    again.csv_block_bytes = estimated.csv_block_bytes;
+    setup.plan = make_plan(again);
+    setup.plan_request.rows = m;
+    setup.plan_request.rows_exact = true;
+    plan_rank_share(setup, world.size());
+  });
+  setup.plan.chunk_rows = world.min_over_ranks(setup.plan.chunk_rows);
+  return setup.plan.chunk_rows;
+}
+
+// A single CSV file split among the ranks by byte ranges (csv_rank_rows.h), or, when that cannot
+// be exact, null with a note saying why.
+std::unique_ptr<CsvRowsSource> open_csv_share(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
+  const FitPlan& setup = prepared.setup;
+  if (setup.data_files.size() != 1 || setup.info.format != FileFormat::csv) return nullptr;
+  CsvRankRows split = open_csv_by_byte_ranges(
+      setup.data_files.front(), setup.data_options, world,
+      [&](std::size_t m) { return plan_for_exact_rows(prepared.setup, m, world); },
+      [&](std::size_t m) { return sample_places(spec, setup, m); });
+  if (!split.rows)
+    prepared.used.notes.push_back("every rank reads the whole CSV (through a binary spill), not its byte range: " +
+                                  split.refused);
+  return std::move(split.rows);
+}
+
+// Across ranks: the file opened for reads by row (HDF5 hyperslabs; a CSV split by byte ranges, or
+// else its binary spill, which each rank makes from the whole text), and this rank's rows through a
+// view of it, loaded into RAM unless the plan streams (a CSV's rows then go to a spill of their own).
+void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
   FitPlan& setup = prepared.setup;
   const auto start = Clock::now();
-  world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
+  std::unique_ptr<CsvRowsSource> split = open_csv_share(spec, prepared, world);
+  CsvRowsSource* csv = split.get();
+  prepared.csv_share = csv;
+  if (split) prepared.all_rows = std::move(split);
+  else world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
   world.run_agreed([&] {
     DataSource& all = *prepared.all_rows;
     const RankShare share = ChunkedObjective::rank_share(all.rows(), setup.plan.chunk_rows, world.rank(), world.size());
     auto view = std::make_unique<RowBlocksSource>(all, share.first_row, share.block_rows, share.period_rows);
+    // A CSV's blocks are read whole (each one parse between two known offsets), a file's by slabs.
+    const std::size_t slab_rows = csv ? share.block_rows : kHdf5LoadSlabRows;
+    if (setup.plan.mode == FitMode::stream && csv) {
+      std::vector<std::pair<std::size_t, std::size_t>> blocks;
+      for (std::size_t begin = share.first_row; begin < all.rows(); begin += share.period_rows)
+        blocks.emplace_back(begin, std::min(share.block_rows, all.rows() - begin));
+      prepared.data = std::make_unique<SpillDataSource>(*csv, blocks, setup.data_options.temp_dir);
+      return;
+    }
     if (setup.plan.mode == FitMode::stream) {
       prepared.data = std::move(view);
       return;
     }
-    std::unique_ptr<MemoryDataSource> loaded = copy_into_memory(*view, kHdf5LoadSlabRows);
+    std::unique_ptr<MemoryDataSource> loaded = copy_into_memory(*view, slab_rows);
     prepared.in_memory = loaded.get();
     prepared.data = std::move(loaded);
     prepared.used.read_s = seconds_since(start);
@@ -818,7 +903,7 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   Distributed& world = distributed();
   const bool across_ranks = world.size() > 1 && !spec.data_path.empty();
   if (across_ranks)
-    open_rank_data(prepared, world);
+    open_rank_data(spec, prepared, world);
   else
     open_data(spec, prepared);
   const std::size_t rows = prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows();
@@ -887,16 +972,28 @@ std::vector<TiedParameter> tied_parameters(const std::vector<Tie>& ties, const F
   return tied;
 }
 
+// Collective: what each rank read of a CSV split by byte ranges, for the report.
+std::string bytes_read_by_ranks(const CsvRowsSource& csv, const FitPlan& setup) {
+  std::vector<int> counts;
+  const std::vector<std::uint64_t> bytes = distributed().all_gather_integers({csv.bytes_read()}, counts);
+  std::string list;
+  for (std::uint64_t b : bytes) list += (list.empty() ? "" : " ") + std::to_string(b);
+  return "CSV split by byte ranges at line boundaries: bytes read per rank " + list + " of the file's " +
+         std::to_string(setup.info.file_bytes) + " (besides the head every rank reads to detect the dialect)";
+}
+
 }  // namespace
 
 FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
   prepared.request.settings = prepared.used;
   FitResult result = fit(prepared.request);
+  if (prepared.csv_share) result.used.notes.push_back(bytes_read_by_ranks(*prepared.csv_share, prepared.setup));
   result.tied = tied_parameters(prepared.setup.ties, result);
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;
   if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
   prepared.data->check_unchanged();  // a file written to under the fit gives no result
+  if (prepared.csv_share) distributed().run_agreed([&] { prepared.csv_share->check_unchanged(); });
   result.used.fit_s = seconds_since(start);
   return result;
 }

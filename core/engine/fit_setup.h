@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/data/csv_byte_ranges.h"
 #include "core/data/data_open.h"
 #include "core/engine/fit.h"
 #include "core/engine/param_spec.h"
@@ -156,6 +157,8 @@ struct PreparedFit {
   // Across MPI ranks: every row of the file, read only where the guess and the subsample take
   // them (null for one process); `data` then holds this rank's rows.
   std::unique_ptr<DataSource> all_rows;
+  // all_rows when it is a CSV split among the ranks by byte ranges (core/engine/csv_rank_rows.h).
+  const CsvRowsSource* csv_share = nullptr;
   std::unique_ptr<DataSource> data;
   const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
   FitRequest request;

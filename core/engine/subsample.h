@@ -5,6 +5,8 @@
 // pass.
 #include <cstddef>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "core/data/data_source.h"
 #include "core/data/memory_source.h"
@@ -15,6 +17,10 @@ namespace curvefit {
 // memory, where single rows every stride-th row would touch every page (and, from a file, read
 // all of it).
 inline constexpr std::size_t kSubsampleBlockRows = 256;
+
+// The blocks of rows [begin, begin + count) that sample_rows reads for `rows` of m rows.
+std::vector<std::pair<std::size_t, std::size_t>> sample_blocks(std::size_t m, std::size_t rows,
+                                                               std::size_t block_rows = kSubsampleBlockRows);
 
 // About `rows` rows of `data` (all of them when rows >= data.rows()) in blocks of `block_rows`.
 std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows,

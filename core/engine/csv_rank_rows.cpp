@@ -1,0 +1,152 @@
+#include "core/engine/csv_rank_rows.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "core/engine/chunked_objective.h"
+#include "core/engine/distributed.h"
+
+namespace curvefit {
+namespace {
+
+// What rank r's scan of its bytes found, as it travels between the ranks.
+constexpr std::size_t kCountFields = 4;  // first line start, rows, newlines, has quote
+// A scan leaves a checkpoint about every 1/kCheckpoints of its bytes (no closer than
+// kMinCheckpointBytes), so that finding a row later rescans at most that much: 1.5 MB of positions
+// per rank, against a rescan of the whole range for the initial guess's 10 000 rows.
+constexpr std::size_t kCheckpoints = 65536;
+constexpr std::size_t kMinCheckpointBytes = 512;
+
+std::string refusal_for_options(const std::string& path, const DataOptions& options) {
+  if (path == "-") return "standard input cannot be split";
+  if (options.skip_invalid) return "--skip-invalid drops rows that only a parse finds";
+  if (options.nan_policy == NanPolicy::omit) return "--nan-policy omit drops rows that only a parse finds";
+  if (options.selection) return "--x-range/--where select rows that only a parse finds";
+  return "";
+}
+
+// Where each rank's range of bytes begins: rank r's is [begin(r), begin(r + 1)).
+std::size_t range_begin(const CsvLineScanner& scanner, int rank, int ranks) {
+  const std::size_t bytes = scanner.file_bytes() - scanner.data_begin();
+  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(ranks);
+  return scanner.data_begin() + bytes / k * r + bytes % k * r / k;  // floor(bytes r / k) without overflow
+}
+
+// The rows whose positions some rank needs: both ends of every rank's blocks and of every sample
+// block; sorted, each once, below m.
+std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples) {
+  std::vector<std::size_t> rows;
+  for (int r = 0; r < ranks; ++r) {
+    const RankShare share = ChunkedObjective::rank_share(m, chunk_rows, r, ranks);
+    for (std::size_t begin = share.first_row; begin < m; begin += share.period_rows) {
+      rows.push_back(begin);
+      rows.push_back(begin + share.block_rows);
+    }
+  }
+  if (samples)
+    for (const auto& [begin, count] : samples(m)) {
+      rows.push_back(begin);
+      rows.push_back(begin + count);
+    }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  rows.erase(std::lower_bound(rows.begin(), rows.end(), m), rows.end());
+  return rows;
+}
+
+// Every rank's range: where its first line starts, and the rows and lines before it.
+struct RangeStarts {
+  std::vector<CsvPosition> start;    // by rank
+  std::vector<std::size_t> rows;     // rows starting in the range, by rank
+  std::size_t total_rows = 0;
+  bool has_quote = false;
+};
+
+RangeStarts combine_counts(const std::vector<std::uint64_t>& all, const CsvLineScanner& scanner,
+                           std::size_t lines_before_data, int ranks) {
+  RangeStarts ranges;
+  std::size_t rows = 0, lines = lines_before_data;
+  for (int r = 0; r < ranks; ++r) {
+    const std::uint64_t* count = all.data() + static_cast<std::size_t>(r) * kCountFields;
+    const std::size_t begin = range_begin(scanner, r, ranks), first_line = count[0];
+    // The line end just before the first line start lies in this range unless the range starts a line.
+    ranges.start.push_back({first_line, rows, lines + (first_line > begin ? 1 : 0)});
+    ranges.rows.push_back(count[1]);
+    rows += count[1];
+    lines += count[2];
+    ranges.has_quote = ranges.has_quote || count[3] != 0;
+  }
+  ranges.total_rows = rows;
+  return ranges;
+}
+
+// Phase 2 on this rank: the positions of the wanted rows that start in its range, each searched
+// from the nearest checkpoint or from the last row found, whichever is nearer.
+std::vector<std::uint64_t> find_wanted_rows(CsvLineScanner& scanner, const CsvRangeCount& scan,
+                                            const CsvPosition& start, const std::vector<std::size_t>& wanted) {
+  std::vector<std::uint64_t> found;
+  const std::size_t first = start.row, end = start.row + scan.rows;
+  CsvPosition at = start;
+  std::size_t next_checkpoint = 0;
+  for (auto w = std::lower_bound(wanted.begin(), wanted.end(), first); w != wanted.end() && *w < end; ++w) {
+    while (next_checkpoint < scan.checkpoints.size() && first + scan.checkpoints[next_checkpoint].row <= *w) {
+      const CsvPosition& c = scan.checkpoints[next_checkpoint++];
+      if (first + c.row > at.row) at = {c.offset, first + c.row, start.line + c.line};
+    }
+    at = scanner.advance(at, *w);
+    found.insert(found.end(), {at.offset, at.row, at.line});
+  }
+  return found;
+}
+
+}  // namespace
+
+CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& options, Distributed& world,
+                                    const ChunkRowsFor& chunk_rows, const SamplePlaces& samples) {
+  CsvRankRows result;
+  result.refused = refusal_for_options(path, options);
+  if (!result.refused.empty()) return result;
+  std::unique_ptr<CsvReader> reader;
+  std::unique_ptr<CsvLineScanner> scanner;
+  CsvRangeCount scan;
+  const int rank = world.rank(), ranks = world.size();
+  world.run_agreed([&] {
+    reader = std::make_unique<CsvReader>(path, options);
+    if (reader->lone_cr_line_ends()) return;  // the same file on every rank: every rank refuses
+    scanner = std::make_unique<CsvLineScanner>(path, reader->data_offset());
+    const std::size_t begin = range_begin(*scanner, rank, ranks), end = range_begin(*scanner, rank + 1, ranks);
+    scan = scanner->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
+  });
+  if (!scanner) {
+    result.refused = "its lines end with a lone carriage return";
+    return result;
+  }
+  std::vector<int> counts;
+  const std::vector<std::uint64_t> mine = {scan.first_line_start, scan.rows, scan.newlines, scan.has_quote ? 1u : 0u};
+  const RangeStarts ranges = combine_counts(world.all_gather_integers(mine, counts), *scanner,
+                                            reader->lines_before_data(), ranks);
+  if (ranges.has_quote) {
+    result.refused = "the data hold '\"': a quoted field may hold a line break, which only a parse from the start finds";
+    return result;
+  }
+  if (ranges.total_rows == 0) {
+    result.refused = "the line scan found no data rows";  // the whole-file parse says where
+    return result;
+  }
+  const std::size_t m = ranges.total_rows;
+  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows(m), ranks, samples);
+  std::vector<std::uint64_t> found;
+  world.run_agreed([&] { found = find_wanted_rows(*scanner, scan, ranges.start[static_cast<std::size_t>(rank)], wanted); });
+  const std::vector<std::uint64_t> all_found = world.all_gather_integers(found, counts);
+
+  std::vector<CsvPosition> anchors = {{scanner->data_begin(), 0, reader->lines_before_data()},
+                                      {scanner->file_bytes(), m, 0}};
+  for (int r = 0; r < ranks; ++r)
+    if (ranges.rows[static_cast<std::size_t>(r)] > 0) anchors.push_back(ranges.start[static_cast<std::size_t>(r)]);
+  for (std::size_t i = 0; i + 3 <= all_found.size(); i += 3)
+    anchors.push_back({all_found[i], all_found[i + 1], all_found[i + 2]});
+  result.rows = std::make_unique<CsvRowsSource>(std::move(reader), std::move(scanner), m, anchors);
+  return result;
+}
+
+}  // namespace curvefit
