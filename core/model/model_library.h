@@ -15,11 +15,9 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/model/model_library_kernels.h"  // kModelBlock
 
 namespace curvefit {
-
-// Points per block inside a built-in's evaluation: scratch for one block lives on the stack.
-inline constexpr std::size_t kModelBlock = 256;
 
 // Evaluates n <= kModelBlock points: values[i], and when jac is not null the Jacobian columns
 // jac[j * ld + i]. x[k][i] is predictor k of point i.
