@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "app/cli_util.h"
+#include "core/engine/planner.h"
 
 namespace curvefit::cli {
 namespace {
@@ -128,9 +129,15 @@ TEST_F(MemoryLimit, PlanFromSizesIsThePlanOfSuchData) {
     if (a["chunk_size"] == b["chunk_size"]) {
       EXPECT_EQ(above_baseline(a), above_baseline(b)) << limit;
     } else {
-      // A chunk bound by the limit moves with the baseline; it must be limit-bound in both.
-      EXPECT_GT(a["chosen_predicted_peak_bytes"].get<double>(), 0.99 * a["memory_limit_bytes"].get<double>()) << limit;
-      EXPECT_GT(b["chosen_predicted_peak_bytes"].get<double>(), 0.99 * b["memory_limit_bytes"].get<double>()) << limit;
+      // A chunk bound by the limit moves with the baseline, and the two processes' baselines differ
+      // by the HDF5 library's own memory: near a step one plan may still get the full chunk while
+      // the other is cut to fit. Every chunk smaller than the full one must be limit-bound.
+      const auto full_or_limit_bound = [](const nlohmann::json& plan) {
+        return plan["chunk_size"].get<std::size_t>() >= kMaxChunkRows ||
+               plan["chosen_predicted_peak_bytes"].get<double>() > 0.99 * plan["memory_limit_bytes"].get<double>();
+      };
+      EXPECT_TRUE(full_or_limit_bound(a)) << limit << "\n" << a.dump();
+      EXPECT_TRUE(full_or_limit_bound(b)) << limit << "\n" << b.dump();
     }
   }
 }
