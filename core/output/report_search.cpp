@@ -56,7 +56,7 @@ void append_starts(std::ostream& out, const FitResult& r) {
 void append_models(std::ostream& out, const FitResult& r) {
   if (r.models.size() <= 1) return;
   char line[400];
-  out << "[[Model Comparison]] (ranked by AIC; the report below is the first model's)\n";
+  out << "[[Model Comparison]] (ranked by AIC; the report below is the best model's)\n";
   std::snprintf(line, sizeof line, "    %-4s %-24s %5s %14s %14s %14s %14s %12s  %s\n", "rank", "model", "nvars", "AIC",
                 "BIC", "chi-square", "reduced chi2", "R-squared", "status");
   out << line;
