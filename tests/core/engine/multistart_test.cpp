@@ -10,6 +10,7 @@
 
 #include "core/engine/engine_test_support.h"
 #include "core/model/model_library.h"
+#include "memory/footprint.h"
 
 namespace curvefit {
 namespace {
@@ -171,6 +172,31 @@ TEST(MultiStart, StartsAreDeterministicForASeedAndAroundP0WhenUnbounded) {
     ++strata[static_cast<std::size_t>(std::min(7.0, std::floor((u + 1) / 2 * 8)))];
   }
   for (int count : strata) EXPECT_EQ(count, 1);
+}
+
+// Each live start adds its own factors, workspaces and thread: under a limit that holds the plan's
+// peak and two more starts' bytes, three run at a time, and the answers do not change.
+TEST(MultiStart, MemoryLimitRunsStartsInWaves) {
+  const std::unique_ptr<Model> model = make_model("a*sin(w*x)");
+  MemoryDataSource data = sine_data();
+  FitRequest request = sine_request(*model, data, FitMode::chunked, 1000);
+  const std::size_t member = predict_member_bytes(kRows, 1000, 2, 2, 2, 2, Algorithm::trf);
+  EXPECT_GT(member, 64 * footprint::tsqr_factor_bytes(2));
+  Plan plan;
+  plan.predicted_peak_bytes = 50'000'000;
+  plan.memory_limit_bytes = plan.predicted_peak_bytes + 2 * member + member / 2;
+  EXPECT_EQ(concurrent_members(plan, member, 8), 3);
+  EXPECT_EQ(concurrent_members(plan, member, 2), 2);
+  plan.memory_limit_bytes = plan.predicted_peak_bytes - 1;
+  EXPECT_EQ(concurrent_members(plan, member, 8), 1);
+  const FitResult all_at_once = fit_starts(request, {6, 2, 0});
+  request.plan.predicted_peak_bytes = 50'000'000;
+  request.plan.memory_limit_bytes = request.plan.predicted_peak_bytes + 2 * member + member / 2;
+  const FitResult in_waves = fit_starts(request, {6, 2, 0});
+  EXPECT_EQ(all_at_once.starts.concurrency, 6);
+  EXPECT_EQ(in_waves.starts.concurrency, 3);
+  for (std::size_t s = 0; s < 6; ++s) EXPECT_EQ(in_waves.starts.runs[s].params, all_at_once.starts.runs[s].params);
+  EXPECT_GE(in_waves.passes, all_at_once.passes);
 }
 
 TEST(MultiStart, RejectsFewerThanOneStart) {
