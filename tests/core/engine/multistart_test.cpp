@@ -128,6 +128,21 @@ TEST(MultiStart, InWavesEachStartIsStillItsSingleFit) {
   expect_each_start_is_its_single_fit(FitMode::stream, 700, 2);
 }
 
+// --cov robust's extra pass at each start's solution joins the shared passes too.
+TEST(MultiStart, RobustCovarianceOfEachStartIsItsSingleFits) {
+  const std::unique_ptr<Model> model = make_model("a*sin(w*x)");
+  MemoryDataSource data = sine_data();
+  FitRequest request = sine_request(*model, data, FitMode::chunked, 700);
+  request.covariance = CovarianceKind::hc1;
+  const FitResult many = fit_starts(request, {4, 6, 0});
+  FitRequest single = request;
+  single.p0 = many.starts.runs[static_cast<std::size_t>(many.starts.best)].init;
+  const FitResult alone = fit(single);
+  EXPECT_EQ(alone.params, many.params);
+  EXPECT_EQ(alone.stderr_, many.stderr_);
+  EXPECT_EQ(alone.covariance, many.covariance);
+}
+
 TEST(MultiStart, SubsampleStageRunsPerStartFromOneSample) {
   const std::unique_ptr<Model> model = make_model("a*sin(w*x)");
   MemoryDataSource data = sine_data();
