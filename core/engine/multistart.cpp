@@ -265,8 +265,12 @@ std::vector<FitResult> fit_models(const std::vector<FitRequest>& requests, const
   for (std::size_t k = 0; k < requests.size(); ++k)
     results.push_back(summarise_starts(members, k * static_cast<std::size_t>(options.count), options.count, options,
                                        designs[k], concurrency, passes));
-  if (options.count == 1)
-    for (FitResult& r : results) r.starts = StartsSummary{};
+  for (FitResult& r : results) {
+    if (options.count == 1) r.starts = StartsSummary{};
+    if (static_cast<std::size_t>(concurrency) < members.size())
+      r.used.notes.push_back("the memory limit holds " + std::to_string(concurrency) + " of the " +
+                             std::to_string(members.size()) + " fits at once: they ran in waves");
+  }
   if (requests.size() == 1) return results;
   std::vector<ModelComparison> table;
   for (std::size_t k = 0; k < results.size(); ++k) {

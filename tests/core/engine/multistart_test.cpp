@@ -210,6 +210,8 @@ TEST(MultiStart, MemoryLimitRunsStartsInWaves) {
   const FitResult in_waves = fit_starts(request, {6, 2, 0});
   EXPECT_EQ(all_at_once.starts.concurrency, 6);
   EXPECT_EQ(in_waves.starts.concurrency, 3);
+  ASSERT_FALSE(in_waves.used.notes.empty());
+  EXPECT_NE(in_waves.used.notes.back().find("3 of the 6 fits at once"), std::string::npos);
   for (std::size_t s = 0; s < 6; ++s) EXPECT_EQ(in_waves.starts.runs[s].params, all_at_once.starts.runs[s].params);
   EXPECT_GE(in_waves.passes, all_at_once.passes);
 }
