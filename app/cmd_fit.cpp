@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <csignal>
 #include <cstdio>
@@ -69,6 +70,8 @@ struct FitOptions : ProblemOptions {
   bool quiet = false;
   bool progress = false;
   bool no_progress = false;
+  int starts = 1;
+  std::uint64_t seed = 1;
 };
 
 // SIGINT/SIGTERM: the first asks the fit to stop after the current iteration and report the best
@@ -337,7 +340,7 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   if (csv) csv->commit();
   if (plot) {
     AtomicOutputFile svg(o.plot);
-    svg.write(plot_svg(*plot, *request.model, result, o.model, columns));
+    svg.write(plot_svg(*plot, *request.model, result, result.used.model, columns));
     svg.commit();
     if (plot->dropped() > 0)
       run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) +
@@ -381,6 +384,8 @@ FitSpec fit_spec(const FitOptions& o) {
   } else if (!o.ci_levels.empty() || o.ci_rule != "f-test") {
     throw UsageError("--ci-levels and --ci-rule need --ci profile");
   }
+  spec.starts = o.starts;
+  spec.seed = o.seed;
   spec.interrupt = &g_interrupted;
   spec.writes_fitted_csv = !o.output.empty();
   if (o.quiet) spec.data_options.on_notice = nullptr;  // -q: the readers' notes are not printed
@@ -531,6 +536,13 @@ void register_fit_command(CLI::App& app, Context& context) {
   command->add_option("--resume", o->resume,
                       "Continue the fit saved in this checkpoint file (same data and options; refused otherwise) "
                       "to the uninterrupted fit's result; keeps checkpointing to it unless --checkpoint names another");
+  command->add_option("--starts", o->starts,
+                      "Fit from N starting points in shared passes over the data (one read of each chunk serves "
+                      "every start): p0 and N-1 in a Latin hypercube within the bounds, or at p0*10^[-1,1] for a "
+                      "parameter without both bounds. The lowest cost wins; the report lists the distinct minima")
+      ->capture_default_str();
+  command->add_option("--seed", o->seed, "Seed of the --starts design; the same seed places the same starts")
+      ->capture_default_str();
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
   command->add_flag("-q,--quiet", o->quiet, "Print nothing but the report (without notes) and errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");
@@ -543,6 +555,10 @@ void register_fit_command(CLI::App& app, Context& context) {
       "  cat data.csv | curvefit fit - --model linear\n"
       "  curvefit fit 'runs/*.h5' --model gaussian        # every file, rows in sorted-name order\n"
       "  mpirun -np 4 curvefit fit big.h5 --model exponential   # over 4 MPI ranks (or srun); same result\n"
+      "  curvefit fit wave.csv --model \"a*sin(w*x)\" --bounds w=0.1:10 --starts 16   # don't miss the minimum\n"
+      "  curvefit fit peak.csv --model gaussian --model lorentzian   # both in the same passes, ranked by AIC\n"
+      "  (several --model: --output and --plot are the best model's; --starts and several --model run in one\n"
+      "  process, not under MPI)\n"
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"

@@ -163,7 +163,8 @@ void register_plan_command(CLI::App& app, Context& context) {
       "  curvefit plan --points 1e9 --params 5 --memory-limit 4GB --json");
   command->callback([options, &context] {
     if (!options->problem.data.empty()) {
-      if (options->problem.model.empty()) throw UsageError("plan DATA needs --model");
+      if (options->problem.models.empty()) throw UsageError("plan DATA needs --model");
+      if (options->problem.models.size() > 1) throw UsageError("plan takes one --model");
       print_data_plan(plan_fit(problem_spec(options->problem)), options->problem.json);
     } else {
       if (options->points.empty() || options->params == 0)

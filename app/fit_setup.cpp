@@ -17,13 +17,14 @@ void add_problem_options(CLI::App& command, ProblemOptions& o, bool required) {
                      "the sorted file names; every file must have the same columns (else exit 3 naming the first "
                      "that differs); a pattern that matches nothing is a usage error (exit 2)")
       ->required(required);
-  command.add_option("-m,--model", o.model,
+  command.add_option("-m,--model", o.models,
                      "Built-in model name (see `curvefit models`), a formula such as \"a*exp(-b*x)+c\", or built-ins "
                      "combined with formulas, + - * / and parentheses, each with an optional prefix: "
                      "\"gaussian[p1] + gaussian[p2] + linear\" has p1_a, p1_mu, ..., a, b. "
                      "In a formula, names that are columns of DATA are predictors (else x, or x1, x2, ...), "
                      "pi and e are constants, and every other name is a parameter. Operators + - * / ^ (or **), "
-                     "< <= > >= == != && || ! (1 or 0); functions: see `curvefit models`")
+                     "< <= > >= == != && || ! (1 or 0); functions: see `curvefit models`. "
+                     "fit: several --model are fitted in shared passes and ranked by AIC")
       ->required(required);
   command.add_option("--x", o.x,
                      "Predictor column(s): CSV header name or 1-based index; HDF5 dataset path "
@@ -86,7 +87,8 @@ FitSpec problem_spec(const ProblemOptions& o) {
   FitSpec spec;
   if (o.data.size() == 1) spec.data_path = o.data.front();
   else spec.data_paths = o.data;
-  spec.model = o.model;
+  if (!o.models.empty()) spec.model = o.models.front();
+  if (o.models.size() > 1) spec.more_models.assign(o.models.begin() + 1, o.models.end());
   DataOptions& d = spec.data_options;
   d.x = o.x;
   d.y = o.y;

@@ -14,7 +14,7 @@ namespace curvefit::app {
 
 struct ProblemOptions {
   std::vector<std::string> data;    // paths or glob patterns (one dataset), or "-" for CSV on stdin
-  std::string model;                // library name or formula
+  std::vector<std::string> models;  // library names or formulas (fit compares several)
   std::vector<std::string> x;       // --x (comma-separated)
   std::string y, sigma;
   std::string weights;              // --weights: a column of w = 1 / sigma^2

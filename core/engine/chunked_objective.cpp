@@ -18,6 +18,7 @@
 #include "core/engine/chunk_kernel.h"
 #include "core/thread_sanitizer.h"
 #include "core/engine/distributed.h"
+#include "core/engine/shared_passes.h"
 #include "core/data/read_ahead.h"
 #include "memory/footprint.h"
 #include "memory/memory_manager.h"
@@ -381,54 +382,89 @@ void ChunkedObjective::reset_slots() {
   }
 }
 
-bool ChunkedObjective::run_pass(const double* p, bool linearize) {
+void ChunkedObjective::begin_pass(const double* p) {
   Impl& impl = *impl_;
   start_pass();
   impl.column_scale = jacobian_column_scales(p, impl.free_index);
-  if (options_.rows_done) options_.rows_done->store(0, std::memory_order_relaxed);
   reset_slots();
-  std::atomic<bool> cut_short{false};
-  const std::size_t workspace_doubles =
-      worker_workspace_bytes(chunk_rows_, static_cast<std::size_t>(n_model_), impl.columns) / sizeof(double);
-
-  // Chunk c of the data, its rows at the given pointers: evaluate and fold into slot c mod S.
-  const ChunkRunner run_chunk = [&](std::size_t chunk, const double* const* x_at_begin, const double* y,
-                                    const double* sigma) {
-    if (cut_short.load(std::memory_order_relaxed)) return;
-    Impl::Worker& worker = impl.workers.local();
-    const std::size_t rows = std::min(chunk_rows_, m_ - chunk * chunk_rows_);
-    if (!worker.block) worker.block = get_memory_manager().allocate<double>(workspace_doubles);
-    Impl::Slot& slot = impl.slots[chunk % num_slots_];
-    process_chunk(impl, options_, ChunkRows{rows, x_at_begin, y, sigma}, p, linearize,
-                  worker.block.data(), slot);
-    if (!slot.finite) cut_short.store(true, std::memory_order_relaxed);
-    if (options_.rows_done) options_.rows_done->fetch_add(rows, std::memory_order_relaxed);
-  };
   impl.check_values = impl.memory && !impl.memory->values_checked();
+}
+
+// Chunk c of the data, its rows at the given pointers: evaluate and fold into slot c mod S.
+// Returns false when the slot is no longer finite (the rest of the pass is then of no use).
+bool ChunkedObjective::run_chunk(std::size_t chunk, const double* const* x, const double* y, const double* sigma,
+                                 const double* p, bool linearize) {
+  Impl& impl = *impl_;
+  Impl::Worker& worker = impl.workers.local();
+  const std::size_t rows = std::min(chunk_rows_, m_ - chunk * chunk_rows_);
+  if (!worker.block)
+    worker.block = get_memory_manager().allocate<double>(
+        worker_workspace_bytes(chunk_rows_, static_cast<std::size_t>(n_model_), impl.columns) / sizeof(double));
+  Impl::Slot& slot = impl.slots[chunk % num_slots_];
+  process_chunk(impl, options_, ChunkRows{rows, x, y, sigma}, p, linearize, worker.block.data(), slot);
+  return slot.finite;
+}
+
+void ChunkedObjective::check_same_chunks(const ChunkedObjective& other) const {
+  if (impl_->memory != other.impl_->memory || impl_->stream != other.impl_->stream || m_ != other.m_ ||
+      chunk_rows_ != other.chunk_rows_ || local_rows_ != other.local_rows_)
+    throw std::invalid_argument("a shared pass needs objectives over the same data in the same chunks");
+}
+
+void ChunkedObjective::evaluate_together(const std::vector<PassRequest*>& requests, const PassHooks& hooks) {
+  if (requests.empty()) return;
+  ChunkedObjective& lead = *requests.front()->objective;
+  const std::size_t count = requests.size();
+  if (count > 1 && lead.options_.distributed)
+    throw std::invalid_argument("shared passes of several fits do not run across MPI ranks");
+  std::vector<Eigen::VectorXd> params;
+  for (PassRequest* request : requests) {
+    lead.check_same_chunks(*request->objective);
+    params.push_back(request->objective->full_params(request->x));
+  }
+  for (std::size_t i = 0; i < count; ++i) requests[i]->objective->begin_pass(params[i].data());
+  if (hooks.on_start) hooks.on_start();
+  if (hooks.rows_done) hooks.rows_done->store(0, std::memory_order_relaxed);
+  // Per request: a non-finite residual ends its part of the pass; the reading ends when every
+  // request's part has ended.
+  const std::unique_ptr<std::atomic<bool>[]> cut_short(new std::atomic<bool>[count]());
+  std::atomic<std::size_t> cut_count{0};
+  std::atomic<bool> all_cut_short{false};
+  const ChunkRunner run_chunk = [&](std::size_t chunk, const double* const* x, const double* y,
+                                    const double* sigma) {
+    for (std::size_t i = 0; i < count; ++i) {
+      if (cut_short[i].load(std::memory_order_relaxed)) continue;
+      if (!requests[i]->objective->run_chunk(chunk, x, y, sigma, params[i].data(), requests[i]->linearize) &&
+          !cut_short[i].exchange(true) && cut_count.fetch_add(1) + 1 == count)
+        all_cut_short.store(true);
+    }
+    if (hooks.rows_done)
+      hooks.rows_done->fetch_add(std::min(lead.chunk_rows_, lead.m_ - chunk * lead.chunk_rows_),
+                                 std::memory_order_relaxed);
+  };
   const auto run_all = [&] {
-    if (impl.memory)
-      run_chunks_in_memory(run_chunk);
+    if (lead.impl_->memory)
+      lead.run_chunks_in_memory(run_chunk);
     else
-      run_chunks_streamed(run_chunk, cut_short);
-    if (impl.check_values) {
+      lead.run_chunks_streamed(run_chunk, all_cut_short);
+    for (std::size_t i = 0; i < count; ++i) {
+      Impl& impl = *requests[i]->objective->impl_;
+      if (!impl.check_values) continue;
       // The first bad row of the data, not of whichever chunk a thread met first: one scan says it.
       for (const Impl::Slot& slot : impl.slots)
         if (slot.bad_value) impl.memory->check_values();
-      if (!cut_short.load()) impl.memory->mark_values_checked();
+      if (!cut_short[i].load()) impl.memory->mark_values_checked();
     }
   };
-  if (!options_.distributed) {
+  // Across ranks every rank reaches the exchange, also after a failure or a non-finite residual
+  // (its slot's `finite` flag then makes the whole pass non-finite on every rank); a failure is
+  // raised on every rank by agree().
+  if (!lead.options_.distributed)
     run_all();
-    if (cut_short.load()) return false;
-  } else {
-    // Every rank reaches the exchange, also after a failure or a non-finite residual (its slot's
-    // `finite` flag then makes the whole pass non-finite on every rank); a failure is raised on
-    // every rank by agree().
-    options_.distributed->run_agreed(run_all);
-  }
-  combine_slots(linearize);
-  if (!impl.response_moments && impl.slots[0].finite) impl.response_moments = impl.slots[0].moments;
-  return true;
+  else
+    lead.options_.distributed->run_agreed(run_all);
+  for (std::size_t i = 0; i < count; ++i)
+    requests[i]->objective->end_pass(*requests[i], lead.options_.distributed || !cut_short[i].load());
 }
 
 void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
@@ -460,7 +496,7 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
 }
 
 void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
-                                           const std::atomic<bool>& cut_short) {
+                                           const std::atomic<bool>& all_cut_short) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
   // Batches of consecutive chunks, at most S of them, so that the chunks of one batch belong to
@@ -493,7 +529,7 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
           tbb::simple_partitioner());
     }));
     edges.joined();
-    if (cut_short.load()) break;  // the reader is stopped by its destructor
+    if (all_cut_short.load()) break;  // the reader is stopped by its destructor
   }
 }
 
@@ -608,20 +644,33 @@ void ChunkedObjective::exchange_subtrees(bool linearize) {
 }
 
 Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linearization) {
-  const Eigen::VectorXd p = full_params(x);
-  Evaluation result;
-  const bool complete = run_pass(p.data(), with_linearization);
+  if (options_.shared) return options_.shared->evaluate(*this, x, with_linearization);
+  PassRequest request{this, x, with_linearization, {}};
+  evaluate_together({&request}, PassHooks{options_.rows_done, nullptr});
+  return request.result;
+}
+
+// The slots combined into the request's evaluation; `complete` false: a non-finite residual cut
+// the pass short.
+void ChunkedObjective::end_pass(PassRequest& request, bool complete) {
+  Evaluation& result = request.result;
+  result = {};
+  const bool linearize = request.linearize;
+  if (complete) {
+    combine_slots(linearize);
+    if (!impl_->response_moments && impl_->slots[0].finite) impl_->response_moments = impl_->slots[0].moments;
+  }
   const Impl::Slot& root = impl_->slots[0];
   // A sum of squares that overflows (finite residuals beyond about 1e154) is no cost either.
   if (!complete || !root.finite || !std::isfinite(root.sums.rho)) {
     result.finite = false;
     result.cost = std::numeric_limits<double>::infinity();
-    return result;
+    return;
   }
   result.cost = 0.5 * root.sums.rho;
   if (impl_->remembered.size() == kRememberedPoints) impl_->remembered.pop_front();
-  impl_->remembered.push_back({x, root.sums});
-  if (!with_linearization) return result;
+  impl_->remembered.push_back({request.x, root.sums});
+  if (!linearize) return;
 
   const Eigen::Index n = n_free_;
   const Eigen::Map<const Eigen::MatrixXd> factor(root.factor.data(), n, n + 1);
@@ -634,13 +683,12 @@ Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linear
     result.finite = false;
     result.cost = std::numeric_limits<double>::infinity();
     result.lin = {};
-    return result;
+    return;
   }
   // Without squaring: the squares of a column of 1e-217 underflow.
   lin.col_norms.resize(n);
   for (Eigen::Index j = 0; j < n; ++j) lin.col_norms[j] = lin.R.col(j).stableNorm();
   result.has_linearization = true;
-  return result;
 }
 
 std::optional<ResidualSums> ChunkedObjective::sums_at(const Eigen::VectorXd& x) const {

@@ -57,7 +57,8 @@
 
 namespace curvefit {
 
-class Distributed;  // core/engine/distributed.h
+class Distributed;   // core/engine/distributed.h
+class SharedPasses;  // core/engine/shared_passes.h
 
 // Sums over the data at one parameter point that the fit statistics need, each accumulated chunk
 // by chunk and combined in the same fixed tree as the factors.
@@ -109,6 +110,11 @@ struct ChunkedObjectiveOptions {
   // Every pass (evaluate, for_each_chunk_fitted) is collective: every rank makes the same calls.
   Distributed* distributed = nullptr;
   std::size_t total_rows = 0;
+  // Several fits over the same data (--starts, several --model), or null: evaluate() then posts
+  // its point to this coordinator, which evaluates every posted point in one pass over the data
+  // (evaluate_together). Each objective keeps its own slots, so its results are the bits it
+  // computes alone.
+  SharedPasses* shared = nullptr;
 };
 
 // Which rows a rank folds: the chunks of its slots [slot_begin, slot_end), in every round of S
@@ -147,6 +153,27 @@ class ChunkedObjective : public Objective {
   bool prefers_linearization_at_trial_points() const override {
     return options_.linearize_at_trial_points;
   }
+
+  // One point to evaluate in a shared pass, and its evaluation once the pass is done.
+  struct PassRequest {
+    ChunkedObjective* objective = nullptr;
+    Eigen::VectorXd x;        // the objective's free vector
+    bool linearize = false;
+    Evaluation result;
+  };
+  // What a pass reports beyond each objective's own counts: rows done (reset at the start, advanced
+  // once per chunk whatever the number of requests) and a callback at its start.
+  struct PassHooks {
+    std::atomic<std::size_t>* rows_done = nullptr;
+    std::function<void()> on_start;
+  };
+  // Evaluates every request in ONE pass over the data: each chunk is read once and evaluated (and
+  // folded) for every request, into that request's objective's own slots, which are combined in the
+  // usual fixed tree. A request's result is therefore bit-identical to its objective's evaluate()
+  // alone. The objectives must read the same data (the same MemoryDataSource or DataSource) in
+  // the same chunks; several requests are not supported across MPI ranks. Throws
+  // std::invalid_argument when they do not match.
+  static void evaluate_together(const std::vector<PassRequest*>& requests, const PassHooks& hooks);
 
   // The model's full parameter vector for the objective's free vector x (fixed values inserted).
   Eigen::VectorXd full_params(const Eigen::VectorXd& x) const;
@@ -203,15 +230,20 @@ class ChunkedObjective : public Objective {
  private:
   void set_up(const Model& model, int num_predictors, bool has_sigma, std::size_t rows);
   void start_pass();  // counts the pass and announces it
-  // One pass: every chunk evaluated (and folded when `linearize`), partials combined; returns
-  // false when a non-finite residual cut the pass short.
-  bool run_pass(const double* p, bool linearize);
+  // A pass in three steps, for one or several objectives: prepare the slots for the model
+  // parameters p, evaluate (and fold) one chunk, and combine the slots into the evaluation.
+  void begin_pass(const double* p);
+  bool run_chunk(std::size_t chunk, const double* const* x, const double* y, const double* sigma,
+                 const double* p, bool linearize);
+  void end_pass(PassRequest& request, bool complete);
+  // Throws std::invalid_argument unless `other` reads the same rows in the same chunks.
+  void check_same_chunks(const ChunkedObjective& other) const;
   void reset_slots();
   // Evaluates (and folds) chunk c whose rows start at the given pointers.
   using ChunkRunner = std::function<void(std::size_t chunk, const double* const* x, const double* y,
                                          const double* sigma)>;
   void run_chunks_in_memory(const ChunkRunner& run_chunk);
-  void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& cut_short);
+  void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& all_cut_short);
   // Combines the S partial results into slot 0 in the fixed tree over slot index: node (a, span)
   // covers slots [a, min(a + span, S)) and is held in slot a. Across ranks: first the nodes within
   // this rank's slots, then the exchange, then the nodes that span several ranks.

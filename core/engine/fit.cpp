@@ -61,6 +61,7 @@ ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t
   options.sigma_is_weight = request.sigma_is_weight;
   options.distributed = request.distributed;
   options.total_rows = request.distributed ? total_rows(request) : 0;
+  options.shared = request.shared_passes;
   return options;
 }
 
@@ -138,6 +139,8 @@ SolverResult solve_from(Objective& objective, const Eigen::VectorXd& x0, const S
     for (std::size_t j = 0; j < free.size(); ++j) full[free[j]] = x0[static_cast<Eigen::Index>(j)];
     const Evaluation start = objective.evaluate(x0, true);
     if (start.finite && start.has_linearization) throw UsageError(error.what());
+    // Sharing passes, the data are not read on the side: the start is only reported as failed.
+    if (request.shared_passes) throw StartNotFinite(std::string("not finite at this start: ") + error.what());
     bool overflow = false;
     const std::string row = first_bad_row(request, full, overflow);
     if (overflow)
@@ -376,14 +379,15 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   ChunkedObjectiveOptions options = objective_options(request, 0);
   options.distributed = nullptr;
   options.total_rows = 0;
-  const std::size_t m = total_rows(request), stride = request.plan.subsample_stride;
-  DataSource& all_rows = request.sample_data ? *request.sample_data : *request.data;
-  std::unique_ptr<MemoryDataSource> sample = sample_rows(all_rows, (m + stride - 1) / stride);
-  result.subsample_rows = sample->rows();
-  if (sample->rows() <= free.size()) return x0;
+  options.shared = nullptr;
+  std::unique_ptr<MemoryDataSource> drawn;
+  if (!request.subsample) drawn = draw_subsample(request);
+  const MemoryDataSource& sample = request.subsample ? *request.subsample : *drawn;
+  result.subsample_rows = sample.rows();
+  if (sample.rows() <= free.size()) return x0;
   std::atomic<long> sample_passes{0};
   options.pass_counter = &sample_passes;
-  ChunkedObjective objective(*request.model, *sample, options);
+  ChunkedObjective objective(*request.model, sample, options);
   SolverOptions solver = solver_options(request, free, true);
   checkpoints.attach(solver, FitStage::subsample, nullptr);
   const SolverResult solved = solve_from(objective, x0, solver, request, free);
@@ -416,6 +420,12 @@ void take_solution(const SolverResult& solved, const ChunkedObjective& objective
 }
 
 }  // namespace
+
+std::unique_ptr<MemoryDataSource> draw_subsample(const FitRequest& request) {
+  const std::size_t m = total_rows(request), stride = request.plan.subsample_stride;
+  DataSource& all_rows = request.sample_data ? *request.sample_data : *request.data;
+  return sample_rows(all_rows, (m + stride - 1) / stride);
+}
 
 FitResult fit(const FitRequest& request) {
   validate(request);

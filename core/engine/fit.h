@@ -10,9 +10,11 @@
 //   3. Statistics at the solution from sums the objective kept from its passes (no extra pass),
 //      covariance from R (never J^T J).
 #include <atomic>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,12 +24,15 @@
 #include "core/engine/chunked_objective.h"
 #include "core/data/data_source.h"
 #include "core/data/memory_source.h"
+#include "core/errors.h"
 #include "core/model.h"
 #include "core/engine/planner.h"
 #include "solvers/loss.h"
 #include "solvers/options.h"
 
 namespace curvefit {
+
+class SharedPasses;  // core/engine/shared_passes.h
 
 // The low-level request: a model and a data source already built, a starting point and a plan.
 // Most callers want `fit(const FitSpec&)` (core/engine/fit_setup.h), which builds this request the
@@ -133,6 +138,18 @@ struct FitRequest {
   // them linearizes the saved point again).
   const FitCheckpoint* resume = nullptr;
   std::string resume_source;
+  // One of several fits sharing passes over the data (core/engine/multistart.h sets these): every
+  // full-data evaluation is posted to this coordinator, and the subsample fit takes its rows from
+  // `subsample` (drawn once for all) instead of drawing them.
+  SharedPasses* shared_passes = nullptr;
+  const MemoryDataSource* subsample = nullptr;
+};
+
+// A fit that shares passes stopped at its start: the model or its derivatives are not finite
+// there (the other fits go on; a single fit names the row instead).
+class StartNotFinite : public ModelError {
+ public:
+  using ModelError::ModelError;
 };
 
 // Profile-likelihood confidence intervals (core/engine/profile.h), when asked for.
@@ -170,6 +187,45 @@ struct TiedParameter {
   std::string expression;
   double value = std::numeric_limits<double>::quiet_NaN();
   double stderr_ = std::numeric_limits<double>::quiet_NaN();
+};
+
+// --starts N (core/engine/multistart.h): what each start reached, and the distinct minima.
+struct StartRun {
+  int start = 0;                        // 0 is the given/guessed p0
+  Eigen::VectorXd init;                 // model-sized starting point
+  Eigen::VectorXd params;               // where it ended
+  double cost = 0;                      // +inf when it failed
+  Status status = Status::failed;
+  std::string message;
+  int nfev = 0;
+  long passes = 0;                      // what this start alone would have cost
+  int minimum = -1;                     // index into StartsSummary::minima (-1: failed)
+};
+struct Minimum {
+  double cost = 0;
+  Eigen::VectorXd params;               // of the lowest-cost start that reached it
+  std::vector<int> starts;              // the starts that reached it, increasing
+  Status status = Status::failed;       // of that start
+};
+struct StartsSummary {
+  int count = 1;
+  std::uint64_t seed = 0;
+  std::string design;                   // how the starts were placed (one line)
+  int concurrency = 1;                  // starts run at once (fewer when memory is short)
+  int best = 0;                         // the start whose fit is reported
+  long passes = 0;                      // passes over the data of all starts together
+  long separate_passes = 0;             // the sum of what each start alone would cost
+  std::vector<Minimum> minima;          // by increasing cost
+  std::vector<StartRun> runs;           // by start
+};
+// Several --model: one row of the comparison table.
+struct ModelComparison {
+  std::string model;
+  std::string formula;
+  int n_free = 0;
+  double cost = 0, chi2 = 0, reduced_chi2 = 0, r_squared = 0, aic = 0, bic = 0;
+  Status status = Status::failed;
+  long passes = 0;                      // what this model's fit alone would cost
 };
 
 struct FitResult {
@@ -231,12 +287,19 @@ struct FitResult {
   FitSettings used;                     // the configuration this fit ran with
   ProfileResult profile;                // --ci profile (computed: false otherwise)
   std::vector<TiedParameter> tied;      // --tie, in the order given
+  StartsSummary starts;                 // --starts N (count 1 and nothing else otherwise)
+  // Several --model: every model's fit, ranked by AIC (this result is the first's); empty otherwise.
+  std::vector<ModelComparison> models;
 };
 
 // Runs the fit. Throws UsageError for an inconsistent request (sizes, a mode without the data it
 // needs, p0 outside bounds), ModelError when the model is not finite at the starting point (the
 // message names the first such row and its x), DataError from the data.
 FitResult fit(const FitRequest& request);
+
+// The rows the subsample fit takes (plan.subsample_stride): evenly spaced blocks, the same for
+// every fit of the same data and plan.
+std::unique_ptr<MemoryDataSource> draw_subsample(const FitRequest& request);
 
 // One more pass over the data computing the fitted values at `params` (model-sized) and handing
 // x, y, fit of each chunk, in row order, to `consume` (for --output). Uses the request's data,

@@ -897,7 +897,10 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
 
 }  // namespace
 
-PreparedFit prepare_fit(const FitSpec& spec) {
+namespace {
+
+
+PreparedFit prepare_one_model(const FitSpec& spec) {
   PreparedFit prepared;
   prepared.setup = plan_fit(spec);
   Distributed& world = distributed();
@@ -937,6 +940,102 @@ PreparedFit prepare_fit(const FitSpec& spec) {
   used.notes.insert(used.notes.begin(),
                     source == "given" ? "memory limit as given" : "memory limit from " + source);
   if (!plan.reasons.empty()) used.notes.insert(used.notes.begin() + 1, plan.reasons.front());
+  return prepared;
+}
+
+
+// The parameter names of a model text on the spec's data.
+std::vector<std::string> model_param_names(const FitSpec& spec, const std::string& text) {
+  FitSpec one = spec;
+  one.model = text;
+  FitPlan scratch;
+  scratch.data_options.predictor_names = formula_predictor_names(one);
+  return build_model(one, scratch)->param_names();
+}
+
+// The spec of each model of several --model: the names of --p0, --fix, --bounds and --x-scale
+// kept for the models that have them. A name no model has is a usage error.
+std::vector<FitSpec> model_specs(const FitSpec& spec) {
+  if (spec.more_models.empty()) return {spec};
+  if (!spec.ties.empty()) throw UsageError("--tie takes one --model");
+  if (spec.custom_model) throw UsageError("several models need model names or formulas");
+  std::vector<std::string> texts{spec.model};
+  texts.insert(texts.end(), spec.more_models.begin(), spec.more_models.end());
+  std::vector<std::vector<std::string>> names;
+  for (const std::string& text : texts) names.push_back(model_param_names(spec, text));
+  auto has = [&](std::size_t k, const std::string& name) {
+    return std::find(names[k].begin(), names[k].end(), name) != names[k].end();
+  };
+  auto check = [&](const std::string& name, const char* option) {
+    for (std::size_t k = 0; k < texts.size(); ++k)
+      if (has(k, name)) return;
+    throw UsageError(std::string(option) + " " + name + ": none of the models has a parameter '" + name + "'");
+  };
+  for (const auto& v : spec.p0) check(v.name, "--p0");
+  for (const auto& v : spec.fix) check(v.name, "--fix");
+  for (const auto& v : spec.bounds) check(v.name, "--bounds");
+  for (const auto& v : spec.x_scale.by_name) check(v.name, "--x-scale");
+  std::vector<FitSpec> specs;
+  for (std::size_t k = 0; k < texts.size(); ++k) {
+    FitSpec one = spec;
+    one.model = texts[k];
+    one.more_models.clear();
+    std::erase_if(one.p0, [&](const NamedValue& v) { return !has(k, v.name); });
+    std::erase_if(one.fix, [&](const NamedValue& v) { return !has(k, v.name); });
+    std::erase_if(one.bounds, [&](const NamedRange& v) { return !has(k, v.name); });
+    std::erase_if(one.x_scale.by_name, [&](const NamedValue& v) { return !has(k, v.name); });
+    specs.push_back(std::move(one));
+  }
+  return specs;
+}
+
+// Another model of several --model on the first one's data and plan (the same chunks, so that
+// their passes are shared).
+PreparedFit::OtherModel prepare_other_model(const FitSpec& spec, PreparedFit& first) {
+  PreparedFit scratch;
+  scratch.setup.data_options = first.setup.data_options;
+  scratch.setup.data_files = first.setup.data_files;
+  scratch.setup.data_name = first.setup.data_name;
+  scratch.setup.info = first.setup.info;
+  scratch.setup.model = build_model(spec, scratch.setup);
+  if (scratch.setup.model->num_predictors() != first.setup.model->num_predictors())
+    throw UsageError("--model " + spec.model + " takes " + std::to_string(scratch.setup.model->num_predictors()) +
+                     " predictor(s), --model " + first.setup.model->formula() + " " +
+                     std::to_string(first.setup.model->num_predictors()) + ": several models share the predictors");
+  scratch.setup.free_params = count_free_params(spec, *scratch.setup.model);
+  scratch.setup.plan = first.setup.plan;
+  scratch.setup.limit_source = first.setup.limit_source;
+  // build_request reads the data (the guess): lend them, and take them back whatever happens.
+  scratch.data = std::move(first.data);
+  scratch.all_rows = std::move(first.all_rows);
+  scratch.in_memory = first.in_memory;
+  try {
+    build_request(spec, scratch);
+  } catch (...) {
+    first.data = std::move(scratch.data);
+    first.all_rows = std::move(scratch.all_rows);
+    throw;
+  }
+  first.data = std::move(scratch.data);
+  first.all_rows = std::move(scratch.all_rows);
+  PreparedFit::OtherModel other{std::move(scratch.setup), std::move(scratch.request), first.used};
+  other.used.model = spec.model;
+  other.used.init_source = scratch.used.init_source;
+  other.used.notes.insert(other.used.notes.end(), scratch.used.notes.begin(), scratch.used.notes.end());
+  return other;
+}
+
+}  // namespace
+
+PreparedFit prepare_fit(const FitSpec& spec) {
+  if (spec.starts < 1) throw UsageError("--starts: must be at least 1, got " + std::to_string(spec.starts));
+  if ((spec.starts > 1 || !spec.more_models.empty()) && distributed().size() > 1 && !spec.data_path.empty())
+    throw UsageError("--starts and several --model run in one process, not across MPI ranks");
+  const std::vector<FitSpec> specs = model_specs(spec);
+  PreparedFit prepared = prepare_one_model(specs.front());
+  prepared.starts.count = spec.starts;
+  prepared.starts.seed = spec.seed;
+  for (std::size_t k = 1; k < specs.size(); ++k) prepared.more.push_back(prepare_other_model(specs[k], prepared));
   return prepared;
 }
 
@@ -984,10 +1083,33 @@ std::string bytes_read_by_ranks(const CsvRowsSource& csv, const FitPlan& setup) 
 
 }  // namespace
 
+namespace {
+
+// Several --model: every model in shared passes; the best one is swapped into `prepared`.
+FitResult fit_several_models(PreparedFit& prepared) {
+  std::vector<FitRequest> requests{prepared.request};
+  for (PreparedFit::OtherModel& other : prepared.more) {
+    other.request.settings = other.used;
+    requests.push_back(other.request);
+  }
+  std::vector<FitResult> results = fit_models(requests, prepared.starts);
+  const std::size_t best = best_model(results);
+  if (best > 0) {
+    PreparedFit::OtherModel& winner = prepared.more[best - 1];
+    std::swap(prepared.setup, winner.setup);
+    std::swap(prepared.request, winner.request);
+    std::swap(prepared.used, winner.used);
+  }
+  return std::move(results[best]);
+}
+
+}  // namespace
+
 FitResult fit(PreparedFit& prepared) {
   const auto start = Clock::now();
   prepared.request.settings = prepared.used;
-  FitResult result = fit(prepared.request);
+  FitResult result = prepared.more.empty() ? fit_starts(prepared.request, prepared.starts)
+                                           : fit_several_models(prepared);
   if (prepared.csv_share) result.used.notes.push_back(bytes_read_by_ranks(*prepared.csv_share, prepared.setup));
   result.tied = tied_parameters(prepared.setup.ties, result);
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;

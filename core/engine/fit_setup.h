@@ -14,6 +14,7 @@
 //   FitResult r = fit(p);                              // then fitted, and p.request still serves
 //   for_each_chunk_fitted(p.request, r.params, ...);   // a pass for fitted values (--output)
 #include <atomic>
+#include <cstdint>
 #include <cstddef>
 #include <functional>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "core/data/csv_byte_ranges.h"
 #include "core/data/data_open.h"
 #include "core/engine/fit.h"
+#include "core/engine/multistart.h"
 #include "core/engine/param_spec.h"
 #include "core/engine/planner.h"
 #include "core/engine/profile.h"
@@ -128,6 +130,15 @@ struct FitSpec {
   std::function<void(const FitCheckpoint&)> on_checkpoint;
   const FitCheckpoint* resume = nullptr;
   std::string resume_source;  // names the checkpoint in messages
+  // --starts N: N starting points fitted together in shared passes; the best minimum wins
+  // (core/engine/multistart.h places them, deterministic for `seed`).
+  int starts = 1;
+  std::uint64_t seed = 1;
+  // Several --model: these models are fitted to the same data in the same passes as `model` and
+  // ranked by AIC; the result is the best model's (FitResult::models holds the table). Names in
+  // p0, fix, bounds and x_scale apply to the models that have them (a name none has is an error);
+  // the models share the predictor columns; no ties.
+  std::vector<std::string> more_models;
 };
 
 // What is decided before the data are read: the model, a look at the data, the memory limit and
@@ -164,6 +175,15 @@ struct PreparedFit {
   FitRequest request;
   FitSettings used;  // what fit(PreparedFit&) echoes besides the solver's own
   std::optional<ProfileOptions> profile;  // FitSpec::profile
+  StartsOptions starts;                   // FitSpec::starts and seed
+  // Several --model: the others, on the same data and plan. fit() swaps the best model into
+  // `setup` and `request` (so that fitted values and profiles are the best model's).
+  struct OtherModel {
+    FitPlan setup;
+    FitRequest request;
+    FitSettings used;
+  };
+  std::vector<OtherModel> more;
 };
 
 // Throws UsageError (naming the option), ModelError, DataError, MemoryError.

@@ -306,3 +306,26 @@ Plan make_plan(const PlanRequest& request) {
 }
 
 }  // namespace curvefit
+
+namespace curvefit {
+
+std::size_t predict_member_bytes(std::size_t rows, std::size_t chunk_rows, std::size_t model_params,
+                                 std::size_t free_params, std::size_t columns, int threads, Algorithm method) {
+  const std::size_t chunk = std::max<std::size_t>(1, std::min(chunk_rows, std::max<std::size_t>(rows, 1)));
+  const std::size_t workers = static_cast<std::size_t>(std::max(threads, 1));
+  return slots_for(rows, chunk) * footprint::tsqr_factor_bytes(free_params) +
+         solver_workspace_bytes(workspace_spec(method), free_params) +
+         workers * ChunkedObjective::worker_workspace_bytes(chunk, model_params, columns) + kThreadBytes;
+}
+
+int concurrent_members(const Plan& plan, std::size_t member_bytes, int members) {
+  if (members <= 1 || plan.memory_limit_bytes == 0) return std::max(members, 1);
+  // The plan's peak holds one member already.
+  const std::size_t room = plan.memory_limit_bytes > plan.predicted_peak_bytes
+                               ? plan.memory_limit_bytes - plan.predicted_peak_bytes
+                               : 0;
+  const std::size_t more = member_bytes > 0 ? room / member_bytes : static_cast<std::size_t>(members);
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(members), 1 + more));
+}
+
+}  // namespace curvefit

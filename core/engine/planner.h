@@ -136,4 +136,14 @@ std::size_t predict_peak_bytes(const PlanRequest& request, FitMode mode, std::si
 // mode is impossible (streaming without a file) or the request is malformed.
 Plan make_plan(const PlanRequest& request);
 
+// Fits that share passes over the data (--starts N, several --model; core/engine/shared_passes.h)
+// each add their own slots' factors, solver workspace, a worker workspace per thread and the thread
+// they run on: the bytes one such member adds to the plan's peak.
+std::size_t predict_member_bytes(std::size_t rows, std::size_t chunk_rows, std::size_t model_params,
+                                 std::size_t free_params, std::size_t columns, int threads, Algorithm method);
+// How many of `members` fits can share passes at once within the plan's memory limit, given the
+// plan's predicted peak (which holds one of them): at least 1, at most `members`. The others run
+// in later waves.
+int concurrent_members(const Plan& plan, std::size_t member_bytes, int members);
+
 }  // namespace curvefit

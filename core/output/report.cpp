@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/engine/profile.h"
+#include "core/output/report_search.h"
 #include "core/version.h"
 #include "memory/size.h"
 
@@ -213,6 +214,7 @@ void append_profile(std::ostringstream& out, const FitResult& r) {
 std::string format_report(const FitResult& r, const RunInfo& run) {
   std::ostringstream out;
   const double t = t_quantile_975(r.dof);
+  append_models(out, r);
   out << "[[Model]]\n";
   out << "    " << r.used.model;
   if (r.used.formula != r.used.model) out << ": y = " << r.used.formula;
@@ -255,6 +257,7 @@ std::string format_report(const FitResult& r, const RunInfo& run) {
   out << "    Bayesian info crit = " << g(r.bic) << "\n";
   out << "    optimality         = " << g(r.optimality, 3) << "\n";
   for (const auto& warning : r.warnings) out << "    warning: " << warning << "\n";
+  append_starts(out, r);
 
   append_variables(out, r, t);
   append_correlations(out, r);
@@ -341,7 +344,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
   using json = nlohmann::ordered_json;
   std::vector<std::string> notes = r.used.notes;
   notes.insert(notes.end(), run.notes.begin(), run.notes.end());
-  return json{
+  json report = json{
       {"curvefit_version", version()},
       {"status", status_name(r.status)},
       {"success", r.success},
@@ -402,6 +405,9 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"settings", settings_json(r.used)},
       {"notes", notes},
   };
+  if (r.starts.count > 1) report["starts"] = starts_json(r);
+  if (r.models.size() > 1) report["models"] = models_json(r);
+  return report;
 }
 
 }  // namespace curvefit

@@ -119,7 +119,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bound
         delimiter=None, header=None, skip_invalid=False, nan_policy="raise", x_range=None, where=None, temp_dir=None,
         jac=None,
         tie=None, ties=None, cov="standard", ci=None, ci_levels=None, ci_rule="f-test", checkpoint=None,
-        resume=None):
+        resume=None, starts=1, seed=1):
     """Fit a model to data, as ``curvefit fit`` does.
 
     Parameters
@@ -181,6 +181,10 @@ def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bound
         Their probabilities (default: 0.6827 and 0.9545, i.e. 1 and 2 sigma).
     ci_rule : {"f-test", "chi2"}
         The F-test of lmfit (default), or the plain chi-square rise.
+    starts, seed : int
+        As --starts and --seed: fit from `starts` starting points (p0, and a Latin hypercube within
+        the bounds, or p0 * 10^[-1, 1] for a parameter without both bounds) in shared passes over
+        the data; the lowest cost wins, ``result.starts`` lists the distinct minima.
     mode : {"auto", "memory", "chunked", "stream"}
     chunk_size, threads : int, optional
         Rows per chunk, worker threads (default: chosen by the planner, all cores).
@@ -227,7 +231,7 @@ def fit(data, model, *, x=None, y=None, sigma=None, weights=None, p0=None, bound
                     temp_dir=None if temp_dir is None else str(temp_dir), cov=cov, ci=ci,
                     ci_levels=None if ci_levels is None else [float(v) for v in ci_levels], ci_rule=ci_rule,
                     checkpoint=None if checkpoint is None else os.fspath(checkpoint),
-                    resume=None if resume is None else os.fspath(resume))
+                    resume=None if resume is None else os.fspath(resume), starts=starts, seed=seed)
     settings["ties"] = [f"{name} = {expression}" for name, expression in (tie or {}).items()] + list(ties or [])
     options = _options(data, model, jac, x, y, sigma, p0, fix, bounds, settings)
     return run(options)

@@ -32,6 +32,9 @@ class FitResult:
         "memory", "chunked" or "stream": how the data were held during the fit.
     memory : dict
         limit_bytes, predicted_peak_bytes and peak_rss_bytes.
+    starts : dict or None
+        With ``starts=N`` (N > 1): the ``starts`` object of ``--json``: count, seed, passes,
+        separate_passes, the distinct ``minima`` (cost, count, params) and every start's ``runs``.
     profile : dict or None
         With ``ci="profile"``: parameter name -> {level: (low, high)} profile-likelihood
         intervals (an end is +-inf where the profile never reaches the level, or the bound).
@@ -61,6 +64,8 @@ class FitResult:
                     "threads", "status", "success", "message", "mode", "method", "model", "formula"):
             setattr(self, key, self._dict[key])
         self.memory = dict(self._dict["memory"])
+        # starts=N: the "starts" object of --json (minima, runs), else None.
+        self.starts = self._dict.get("starts")
         profile = self._dict.get("profile")
         self.profile = None if not profile else {
             name: {i["level"]: (-math.inf if i["lower_found"] == "not reached" else i["lower"],

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -228,6 +229,8 @@ FitSpec fit_spec(const py::dict& o, std::unique_ptr<ArraySource>& converted) {
   spec.mode = parse_fit_mode(option<std::string>(o, "mode", "auto"));
   spec.chunk_rows = option<std::size_t>(o, "chunk_size", 0);
   spec.threads = option<int>(o, "threads", 0);
+  spec.starts = option<int>(o, "starts", 1);
+  spec.seed = option<std::uint64_t>(o, "seed", 1);
   return spec;
 }
 

@@ -301,6 +301,19 @@ TEST_F(FitMpi, ProfileIntervalsAndRobustCovarianceAreBitIdenticalAcrossRanks) {
 }
 
 // 2 chunks of 1600 rows: 2 slots for 3 ranks, so one rank owns none and only takes part.
+// --starts and several --model share passes between threads of one process: across ranks they
+// are refused with a usage error (exit 2) on every rank, not run with a wrong collective.
+TEST_F(FitMpi, StartsAndSeveralModelsAreRefusedAcrossRanks) {
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--starts", "4"}, std::vector<std::string>{"--model", "linear"}}) {
+    std::vector<std::string> args = fit_args("data.h5", "memory", 1);
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = run_ranks(2, args);
+    EXPECT_EQ(r.exit_code, 2) << join(args) << "\n" << r.err << r.out;
+    EXPECT_NE((r.err + r.out).find("not across MPI ranks"), std::string::npos) << r.err << r.out;
+  }
+}
+
 TEST_F(FitMpi, MoreRanksThanSlotsGiveTheSameFit) {
   std::vector<std::string> args = fit_args("data.h5", "stream", 1);
   args.at(5) = "1600";  // the value of --chunk-size
