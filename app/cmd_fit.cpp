@@ -478,6 +478,39 @@ int run_fit(const FitOptions& o) {
   return kExitConverged;
 }
 
+// What a fit writes besides the report (curve, bands, plot, checkpoints) and how it searches
+// (several starts).
+void add_output_and_search_options(CLI::App* command, FitOptions* o) {
+  CLI::Option* output = command->add_option(
+      "-o,--output", o->output,
+      "Write x, y, fit, residual and the fit's 95% confidence and prediction bands (fit_lower95, fit_upper95, "
+      "pred_lower95, pred_upper95; delta method, Student t) to this .csv/.txt file (tab-separated for .tsv); "
+      "never an input file");
+  command->add_option("--band-level", o->band_level, "Level of the --output bands, between 0 and 1; the prediction band adds the residual variance "
+                      "(reduced chi2 * sigma^2, or sigma^2 with --absolute-sigma; sigma = 1 without a sigma column)")
+      ->capture_default_str()
+      ->needs(output);
+  CLI::Option* plot = command->add_option(
+      "--plot", o->plot,
+      "Write an SVG plot of data (+-sigma), fit and residuals, observed vs fitted for several predictors "
+      "(the name must end in .svg)");
+  command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
+      ->check(CLI::IsMember({"x", "y", "xy"}))
+      ->needs(plot);
+  command->add_option("--checkpoint", o->checkpoint,
+                      "Rewrite this file (atomically) with the solver's state after every iteration, for --resume");
+  command->add_option("--resume", o->resume,
+                      "Continue the fit saved in this checkpoint file (same data and options; refused otherwise) "
+                      "to the uninterrupted fit's result; keeps checkpointing to it unless --checkpoint names another");
+  command->add_option("--starts", o->starts,
+                      "Fit from N starting points in shared passes over the data (one read of each chunk serves "
+                      "every start): p0 and N-1 in a Latin hypercube within the bounds, or at p0*10^[-1,1] for a "
+                      "parameter without both bounds. The lowest cost wins; the report lists the distinct minima")
+      ->capture_default_str();
+  command->add_option("--seed", o->seed, "Seed of the --starts design; the same seed places the same starts")
+      ->capture_default_str();
+}
+
 }  // namespace
 
 void register_fit_command(CLI::App& app, Context& context) {
@@ -515,34 +548,7 @@ void register_fit_command(CLI::App& app, Context& context) {
                       "chi-square quantile (times reduced chi2 unless --absolute-sigma)")
       ->check(CLI::IsMember({"f-test", "chi2"}))
       ->capture_default_str();
-  CLI::Option* output = command->add_option(
-      "-o,--output", o->output,
-      "Write x, y, fit, residual and the fit's 95% confidence and prediction bands (fit_lower95, fit_upper95, "
-      "pred_lower95, pred_upper95; delta method, Student t) to this .csv/.txt file (tab-separated for .tsv); "
-      "never an input file");
-  command->add_option("--band-level", o->band_level, "Level of the --output bands, between 0 and 1; the prediction band adds the residual variance "
-                      "(reduced chi2 * sigma^2, or sigma^2 with --absolute-sigma; sigma = 1 without a sigma column)")
-      ->capture_default_str()
-      ->needs(output);
-  CLI::Option* plot = command->add_option(
-      "--plot", o->plot,
-      "Write an SVG plot of data (+-sigma), fit and residuals, observed vs fitted for several predictors "
-      "(the name must end in .svg)");
-  command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
-      ->check(CLI::IsMember({"x", "y", "xy"}))
-      ->needs(plot);
-  command->add_option("--checkpoint", o->checkpoint,
-                      "Rewrite this file (atomically) with the solver's state after every iteration, for --resume");
-  command->add_option("--resume", o->resume,
-                      "Continue the fit saved in this checkpoint file (same data and options; refused otherwise) "
-                      "to the uninterrupted fit's result; keeps checkpointing to it unless --checkpoint names another");
-  command->add_option("--starts", o->starts,
-                      "Fit from N starting points in shared passes over the data (one read of each chunk serves "
-                      "every start): p0 and N-1 in a Latin hypercube within the bounds, or at p0*10^[-1,1] for a "
-                      "parameter without both bounds. The lowest cost wins; the report lists the distinct minima")
-      ->capture_default_str();
-  command->add_option("--seed", o->seed, "Seed of the --starts design; the same seed places the same starts")
-      ->capture_default_str();
+  add_output_and_search_options(command, o.get());
   command->add_flag("-v,--verbose", o->verbose, "Print the iteration table on stderr");
   command->add_flag("-q,--quiet", o->quiet, "Print nothing but the report (without notes) and errors");
   command->add_flag("--progress", o->progress, "Show progress on stderr even when it is not a terminal");
