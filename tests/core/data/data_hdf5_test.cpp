@@ -511,6 +511,23 @@ TEST(Hdf5List, DatasetsWithTypesAndShapes) {
   EXPECT_FALSE(datasets[2].numeric);
 }
 
+// Files on which Debian's libhdf5 itself crashes (found by tests/fuzz/hdf5_fuzz.cpp; each file
+// there is the fuzzer's input: one option byte, then the file): a DataError naming the file, as
+// for any damaged file, instead of a crash of the whole process.
+TEST(Hdf5List, FilesThatCrashLibhdf5AreADataErrorNotACrash) {
+  ScratchDir dir;
+  for (const std::string name : {"segv_local_heap_in_H5Lvisit", "null_from_unchecked_malloc_in_H5C_protect"}) {
+    std::ifstream in(std::string(CURVEFIT_SOURCE_DIR) + "/tests/fuzz/libhdf5/" + name, std::ios::binary);
+    ASSERT_TRUE(in) << name;
+    std::string bytes(std::istreambuf_iterator<char>(in), {});
+    const std::string path = dir.file(name + ".h5");
+    std::ofstream(path, std::ios::binary) << bytes.substr(1);
+    EXPECT_THAT(data_error([&] { list_hdf5_datasets(path); }),
+                HasSubstr(path + ": cannot open as HDF5: the HDF5 library crashed reading the file's metadata"))
+        << name;
+  }
+}
+
 // A group whose B-tree is damaged stops HDF5's walk of the file part way: listing what was found
 // so far would present a damaged file as one with fewer (or no) datasets, and a column as absent
 // rather than unreadable.
