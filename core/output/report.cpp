@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/engine/profile.h"
+#include "core/output/report_format.h"
 #include "core/output/report_search.h"
 #include "core/version.h"
 #include "memory/size.h"
@@ -22,17 +23,8 @@ std::string fmt(const char* format, double v) {
   std::snprintf(buffer, sizeof buffer, format, v);
   return buffer;
 }
-std::string g(double v, int digits = 8) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  if (std::isnan(v)) return "nan";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
-  return buffer;
-}
-// JSON has no inf or NaN: they become null (a reader sees "undetermined").
-nlohmann::ordered_json number(double v) {
-  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-}
+using report_format::g;
+using report_format::number;
 
 // Beyond this ratio of standard error to |value| the value is indistinguishable from zero and a
 // percentage says nothing (it would print as 40 digits).

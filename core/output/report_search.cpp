@@ -5,22 +5,14 @@
 #include <string>
 
 #include "core/output/report.h"
+#include "core/output/report_format.h"
 
 namespace curvefit {
 
 namespace {
 
-std::string g(double v, int digits = 8) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  if (std::isnan(v)) return "nan";
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*g", digits, v);
-  return buffer;
-}
-
-nlohmann::ordered_json number(double v) {
-  return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr);
-}
+using report_format::g;
+using report_format::number;
 
 nlohmann::ordered_json named(const std::vector<std::string>& names, const Eigen::VectorXd& values) {
   nlohmann::ordered_json object = nlohmann::ordered_json::object();
