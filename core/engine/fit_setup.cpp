@@ -96,7 +96,7 @@ std::unique_ptr<MemoryDataSource> selected_array_rows(const MemoryDataSource& al
   std::vector<double> y, sigma;
   constexpr std::size_t kBlock = std::size_t{1} << 16;
   std::vector<unsigned char> keep(kBlock);
-  std::vector<const double*> fit_at(fit.size()), extra_at(extra.size());
+  std::vector<const double*> fit_at(fit.size()), extra_at(extra.size()), row(k);
   for (std::size_t begin = 0; begin < all.rows(); begin += kBlock) {
     const std::size_t n = std::min(kBlock, all.rows() - begin);
     for (std::size_t c = 0; c < fit.size(); ++c) fit_at[c] = fit[c] + begin;
@@ -104,8 +104,7 @@ std::unique_ptr<MemoryDataSource> selected_array_rows(const MemoryDataSource& al
     selection.keep(fit_at.data(), extra_at.data(), n, keep.data());
     for (std::size_t i = 0; i < n; ++i) {
       if (!keep[i]) continue;
-      std::vector<const double*> row(fit_at.begin(), fit_at.begin() + static_cast<std::ptrdiff_t>(k));
-      for (auto& column : row) column += i;
+      for (std::size_t c = 0; c < k; ++c) row[c] = fit_at[c] + i;
       check_array_values(row, fit_at[k] + i, all.has_sigma() ? fit_at[k + 1] + i : nullptr, 1, begin + i);
       for (std::size_t c = 0; c < k; ++c) x[c].push_back(fit_at[c][i]);
       y.push_back(fit_at[k][i]);
