@@ -85,3 +85,25 @@ def test_bad_selections(two_curves):
         curvefit.fit({"x": x, "y": y, "temp": temp}, "exponential", where="pressure > 1")
     with pytest.raises(curvefit.DataError, match="no row of the 3000 is selected"):
         curvefit.fit({"x": x, "y": y, "temp": temp}, "exponential", where="temp > 1000")
+
+
+def test_where_on_a_pandas_csv_with_index_in_si_units_and_milliseconds(two_curves, tmp_path):
+    """A CSV as pandas writes it (an unnamed index column, full-precision floats), x in seconds or
+    in milliseconds: the selected fit equals scipy's on the selected rows, and the rescaled
+    x scales b by 1/1000 and the --x-range bounds with it, leaving a and c unchanged."""
+    pandas = pytest.importorskip("pandas")
+    x, y, temp, flag, meant = two_curves
+    frame = pandas.DataFrame({"t_s": x, "signal": y, "temp": temp, "flag": flag})
+    frame["t_ms"] = frame["t_s"] * 1000.0
+    path = tmp_path / "run.csv"
+    frame.to_csv(path)  # the index is written as a first column with an empty header
+    start = {"a": 2, "b": 1, "c": 0}
+    seconds = curvefit.fit(str(path), "a*exp(-b*x)+c", x="t_s", y="signal", p0=start,
+                           x_range=(2, 8), where="temp > 300 && flag == 0")
+    expected = scipy_fit(x[meant], y[meant])
+    assert values(seconds) == pytest.approx(expected, rel=1e-6)
+    millis = curvefit.fit(str(path), "a*exp(-b*x)+c", x="t_ms", y="signal", p0={"a": 2, "b": 1e-3, "c": 0},
+                          x_range=(2000, 8000), where="temp > 300 && flag == 0")
+    assert millis.to_dict()["rows_used"] == meant.sum()
+    assert values(millis) == pytest.approx(expected * np.array([1, 1e-3, 1]), rel=1e-6)
+    assert millis.stderr["b"] == pytest.approx(seconds.stderr["b"] * 1e-3, rel=1e-5)
