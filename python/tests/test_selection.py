@@ -107,3 +107,6 @@ def test_where_on_a_pandas_csv_with_index_in_si_units_and_milliseconds(two_curve
     assert millis.to_dict()["rows_used"] == meant.sum()
     assert values(millis) == pytest.approx(expected * np.array([1, 1e-3, 1]), rel=1e-6)
     assert millis.stderr["b"] == pytest.approx(seconds.stderr["b"] * 1e-3, rel=1e-5)
+    # The curve's confidence band is in y's units: the same at the same instant in either unit.
+    instants = np.linspace(2, 8, 7)
+    assert millis.eval_uncertainty(instants * 1000.0) == pytest.approx(seconds.eval_uncertainty(instants), rel=1e-5)
