@@ -40,7 +40,8 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 fi
 targets=(curvefit bench_pass bench_ceres_fit)
 # The GSL peer exists only where CMake found GSL (libgsl-dev).
-cmake --build "$build_dir" --target help | grep -q bench_gsl_fit && targets+=(bench_gsl_fit)
+# (grep without -q reads the whole list: an early exit would make ninja fail on SIGPIPE under pipefail.)
+if cmake --build "$build_dir" --target help | grep bench_gsl_fit >/dev/null; then targets+=(bench_gsl_fit); fi
 cmake --build "$build_dir" -j 2 --target "${targets[@]}" >&2
 
 if [ "$smoke" = 1 ]; then

@@ -1,0 +1,145 @@
+// What it costs on this machine to bring data into a process, the floor under two issue-16 targets:
+//
+//   - a streamed pass must bring the whole file from the page cache into the process again on every
+//     pass (the in-RAM pass reads memory that is already mapped), so a streamed fit can approach the
+//     in-RAM fit only if that transfer is cheap next to the pass itself;
+//   - loading a CSV writes fresh column memory that the kernel must zero on first touch.
+//
+//   bench_transfer_cost FILE [repetitions]     (FILE already in the page cache: read it once first)
+//
+// Prints one Markdown table: the median wall and CPU milliseconds over the repetitions, and the rate.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t kWindowBytes = std::size_t{4} << 20;  // the stream's read-ahead windows are MBs
+constexpr std::size_t kPageBytes = 4096;
+
+double process_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// Sums every double: the least a pass over the data does (a volatile sink keeps the loop).
+volatile double g_sink = 0;
+void read_all(const char* bytes, std::size_t size) {
+  const auto* values = reinterpret_cast<const double*>(bytes);
+  double a = 0, b = 0, c = 0, d = 0;
+  std::size_t i = 0;
+  for (const std::size_t n = size / sizeof(double); i + 4 <= n; i += 4) {
+    a += values[i];
+    b += values[i + 1];
+    c += values[i + 2];
+    d += values[i + 3];
+  }
+  g_sink = g_sink + a + b + c + d;
+}
+
+struct Timing {
+  double wall_ms, cpu_ms;
+};
+
+Timing median_of(int repetitions, const std::function<void()>& run) {
+  std::vector<double> walls, cpus;
+  for (int r = 0; r < repetitions; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    const double start_cpu = process_cpu_seconds();
+    run();
+    cpus.push_back(1e3 * (process_cpu_seconds() - start_cpu));
+    walls.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(walls.begin(), walls.end());
+  std::sort(cpus.begin(), cpus.end());
+  return {walls[walls.size() / 2], cpus[cpus.size() / 2]};
+}
+
+// Each window of the file mapped, read and unmapped; populate = MAP_POPULATE (the page tables are
+// built by the mmap call, as the stream's read-ahead thread does) instead of demand faults.
+void read_through_windows(int fd, std::size_t size, bool populate) {
+  for (std::size_t offset = 0; offset < size; offset += kWindowBytes) {
+    const std::size_t n = std::min(kWindowBytes, size - offset);
+    void* window = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd,
+                        static_cast<off_t>(offset));
+    if (window == MAP_FAILED) std::exit(1);
+    read_all(static_cast<const char*>(window), n);
+    munmap(window, n);
+  }
+}
+
+void read_through_buffer(int fd, std::size_t size, char* buffer) {
+  for (std::size_t offset = 0; offset < size; offset += kWindowBytes) {
+    const ssize_t got = pread(fd, buffer, std::min(kWindowBytes, size - offset), static_cast<off_t>(offset));
+    if (got <= 0) std::exit(1);
+    read_all(buffer, static_cast<std::size_t>(got));
+  }
+}
+
+// First touch of `size` bytes of fresh anonymous memory (4 KiB pages) split over `threads`.
+void first_touch(std::size_t size, int threads) {
+  void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) std::exit(1);
+  madvise(memory, size, MADV_NOHUGEPAGE);
+  auto* bytes = static_cast<char*>(memory);
+  std::vector<std::thread> workers;
+  const std::size_t share = size / static_cast<std::size_t>(threads);
+  for (int t = 0; t < threads; ++t)
+    workers.emplace_back([=] {
+      for (std::size_t i = share * static_cast<std::size_t>(t); i < share * static_cast<std::size_t>(t + 1); i += kPageBytes)
+        bytes[i] = 1;
+    });
+  for (auto& worker : workers) worker.join();
+  munmap(memory, size);
+}
+
+void row(const char* what, const Timing& t, std::size_t bytes) {
+  std::printf("| %s | %.1f | %.1f | %.2f |\n", what, t.wall_ms, t.cpu_ms, static_cast<double>(bytes) / 1e6 / t.wall_ms);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: bench_transfer_cost FILE [repetitions]\n");
+    return 2;
+  }
+  const int repetitions = argc > 2 ? std::max(1, std::atoi(argv[2])) : 9;
+  const int fd = open(argv[1], O_RDONLY);
+  if (fd < 0) {
+    std::perror(argv[1]);
+    return 2;
+  }
+  const auto size = static_cast<std::size_t>(lseek(fd, 0, SEEK_END));
+  void* whole = mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (whole == MAP_FAILED) return 1;
+  std::vector<char> buffer(kWindowBytes, 1);
+
+  std::printf("%.0f MB file, %d repetitions, medians\n\n| what | wall ms | CPU ms | GB/s |\n|---|---:|---:|---:|\n",
+              static_cast<double>(size) / 1e6, repetitions);
+  row("read of the file already mapped (the in-RAM pass's reads)",
+      median_of(repetitions, [&] { read_all(static_cast<const char*>(whole), size); }), size);
+  row("pread into a reused 4 MiB buffer, then read",
+      median_of(repetitions, [&] { read_through_buffer(fd, size, buffer.data()); }), size);
+  row("4 MiB windows mapped with MAP_POPULATE, read, unmapped",
+      median_of(repetitions, [&] { read_through_windows(fd, size, true); }), size);
+  row("4 MiB windows mapped, demand-faulted, read, unmapped",
+      median_of(repetitions, [&] { read_through_windows(fd, size, false); }), size);
+  for (int threads : {1, 2}) {
+    const std::string what = "first touch of as much fresh anonymous memory, " + std::to_string(threads) + " thread(s)";
+    row(what.c_str(), median_of(repetitions, [&] { first_touch(size, threads); }), size);
+  }
+  munmap(whole, size);
+  close(fd);
+  return 0;
+}
