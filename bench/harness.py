@@ -111,25 +111,20 @@ class Bench:
 
     # --- data ---------------------------------------------------------------------------------
     def data_file(self, workload, points):
-        os.makedirs(self.data_dir, exist_ok=True)
-        tag = f"{workload.key}_{points:.0e}".replace("+", "")
-        path = os.path.join(self.data_dir, f"{tag}_seed{SEED}.h5")
-        if not os.path.exists(path):
-            log(f"generating {path}")
-            partial = path + ".partial.h5"
-            subprocess.run([self.curvefit, "generate", "--model", workload.model, "--points", str(points),
-                            "--out", partial, "--params", workload.named(workload.truth), "--noise", str(NOISE_SD),
-                            "--seed", str(SEED), "--x-range", workload.x_range], check=True,
-                           stdout=subprocess.DEVNULL, timeout=TIMEOUT_S)
-            os.replace(partial, path)
-        return path
+        return self.generated(workload, points, ".h5")
 
     def csv_file(self, workload, points):
         """The same data as data_file's HDF5 (same generator, parameters and seed), as CSV."""
-        path = self.data_file(workload, points)[:-len(".h5")] + ".csv"
+        return self.generated(workload, points, ".csv")
+
+    def generated(self, workload, points, extension):
+        """`curvefit generate`'s file for the workload (made once, under a temporary name first)."""
+        os.makedirs(self.data_dir, exist_ok=True)
+        tag = f"{workload.key}_{points:.0e}".replace("+", "")
+        path = os.path.join(self.data_dir, f"{tag}_seed{SEED}{extension}")
         if not os.path.exists(path):
             log(f"generating {path}")
-            partial = path + ".partial.csv"
+            partial = path + ".partial" + extension
             subprocess.run([self.curvefit, "generate", "--model", workload.model, "--points", str(points),
                             "--out", partial, "--params", workload.named(workload.truth), "--noise", str(NOISE_SD),
                             "--seed", str(SEED), "--x-range", workload.x_range], check=True,
