@@ -62,6 +62,7 @@ struct FitOptions : ProblemOptions {
   std::string ci_rule = "f-test";
   std::string output;
   double band_level = 0.95;
+  bool band_level_given = false;  // --band-level on the command line: it needs --output or --plot
   std::string plot;
   std::string plot_log;  // "", "x", "y" or "xy"
   std::string checkpoint;
@@ -214,6 +215,8 @@ void check_outputs(const FitOptions& o) {
       throw UsageError("--output " + o.output + ": writes delimited text; name it .csv, .tsv or .txt");
     check_output_path(o.output, "--output", inputs);
   }
+  if (o.band_level_given && o.output.empty() && o.plot.empty())
+    throw UsageError("--band-level: sets the bands of --output and --plot; give one of them");
   if (!(o.band_level > 0 && o.band_level < 1))
     throw UsageError("--band-level: must be between 0 and 1 (e.g. 0.95), got " + std::to_string(o.band_level));
   if (!o.plot.empty()) {
@@ -281,18 +284,25 @@ void append_rows(std::string& buffer, const FittedChunk& c, int k, char delimite
   }
 }
 
-std::string plot_svg(const PlotBuilder& plot, const Model& model, const FitResult& result, const std::string& title,
+std::string plot_svg(const PlotBuilder& plot, const Model& model, const FitResult& result, const CurveBands& bands,
                      const std::vector<std::string>& columns) {
   const int k = model.num_predictors();
   PlotBuilder::CurveFn curve;
+  PlotBuilder::Band band;
   if (k == 1) {
     const Eigen::VectorXd params = result.params;
     curve = [&model, params](const double* x, std::size_t n, double* out) {
       const double* xs[1] = {x};
       model.evaluate(xs, n, params.data(), out);
     };
+    band.half_width = [&bands](const double* x, std::size_t n, double* out) {
+      const double* xs[1] = {x};
+      bands.half_widths(xs, n, nullptr, out, nullptr);
+    };
+    band.label = bands.percent_label() + "% confidence band";
   }
-  return plot.svg(curve, "curvefit: " + title, columns.at(0), columns.at(static_cast<std::size_t>(k)));
+  return plot.svg(curve, "curvefit: " + result.used.model, columns.at(0), columns.at(static_cast<std::size_t>(k)),
+                  band);
 }
 
 // --output and --plot from one more pass over the data (two when a streamed plot needs x's range).
@@ -340,7 +350,7 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   if (csv) csv->commit();
   if (plot) {
     AtomicOutputFile svg(o.plot);
-    svg.write(plot_svg(*plot, *request.model, result, result.used.model, columns));
+    svg.write(plot_svg(*plot, *request.model, result, bands, columns));
     svg.commit();
     if (plot->dropped() > 0)
       run.notes.push_back("--plot-log: " + std::to_string(plot->dropped()) +
@@ -481,19 +491,22 @@ int run_fit(const FitOptions& o) {
 // What a fit writes besides the report (curve, bands, plot, checkpoints) and how it searches
 // (several starts).
 void add_output_and_search_options(CLI::App* command, FitOptions* o) {
-  CLI::Option* output = command->add_option(
+  command->add_option(
       "-o,--output", o->output,
       "Write x, y, fit, residual and the fit's 95% confidence and prediction bands (fit_lower95, fit_upper95, "
       "pred_lower95, pred_upper95; delta method, Student t) to this .csv/.txt file (tab-separated for .tsv); "
       "never an input file");
-  command->add_option("--band-level", o->band_level, "Level of the --output bands, between 0 and 1; the prediction band adds the residual variance "
-                      "(reduced chi2 * sigma^2, or sigma^2 with --absolute-sigma; sigma = 1 without a sigma column)")
+  command
+      ->add_option("--band-level", o->band_level,
+                   "Level of the --output bands and of the --plot confidence band, between 0 and 1; the prediction "
+                   "band adds the residual variance (reduced chi2 * sigma^2, or sigma^2 with --absolute-sigma; "
+                   "sigma = 1 without a sigma column)")
       ->capture_default_str()
-      ->needs(output);
+      ->each([o](const std::string&) { o->band_level_given = true; });
   CLI::Option* plot = command->add_option(
       "--plot", o->plot,
-      "Write an SVG plot of data (+-sigma), fit and residuals, observed vs fitted for several predictors "
-      "(the name must end in .svg)");
+      "Write an SVG plot of data (+-sigma), fit with its 95% confidence band (--band-level) and residuals, "
+      "observed vs fitted for several predictors (the name must end in .svg)");
   command->add_option("--plot-log", o->plot_log, "Log axes in the plot: x, y or xy (non-positive points are left out)")
       ->check(CLI::IsMember({"x", "y", "xy"}))
       ->needs(plot);

@@ -237,8 +237,9 @@ void PlotBuilder::add(const double* x, const double* y, const double* fit, std::
   }
 }
 
-// The fitted curve (or the line observed = fitted) at two points per pixel column, in axis units.
-PlotBuilder::Curve PlotBuilder::sample_curve(const CurveFn& curve) const {
+// The fitted curve (or the line observed = fitted) at two points per pixel column, in axis units,
+// and the band's edges there when a half-width is given.
+PlotBuilder::Curve PlotBuilder::sample_curve(const CurveFn& curve, const CurveFn& half_width) const {
   Curve out;
   if (!versus_fitted_ && !curve) return out;
   const std::size_t n = static_cast<std::size_t>(plot_columns_) * 2 + 1;
@@ -252,10 +253,24 @@ PlotBuilder::Curve PlotBuilder::sample_curve(const CurveFn& curve) const {
   }
   std::vector<double> values = raw;
   if (!versus_fitted_) curve(raw.data(), n, values.data());
+  auto in_axis_units = [this](double v) {
+    const double u = log_unit(scale_.log_y, v);
+    return std::isfinite(u) ? u : kNaN;
+  };
+  for (std::size_t i = 0; i < n; ++i) out.y[i] = in_axis_units(values[i]);
+  if (versus_fitted_ || !half_width) return out;
+  std::vector<double> widths(n);
+  half_width(raw.data(), n, widths.data());
+  out.lower.resize(n);
+  out.upper.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
-    out.y[i] = log_unit(scale_.log_y, values[i]);
-    if (!std::isfinite(out.y[i])) out.y[i] = kNaN;
+    const bool drawn = std::isfinite(widths[i]) && std::isfinite(values[i]);
+    out.lower[i] = drawn ? in_axis_units(values[i] - widths[i]) : kNaN;
+    out.upper[i] = drawn ? in_axis_units(values[i] + widths[i]) : kNaN;
   }
+  // No finite width anywhere (a fit without a covariance): no band, and none in the legend.
+  if (std::all_of(out.lower.begin(), out.lower.end(), [](double v) { return std::isnan(v); }))
+    out.lower.clear(), out.upper.clear();
   return out;
 }
 
@@ -389,6 +404,27 @@ struct PlotScene {
     s += "</g>\n";
   }
 
+  // The band as one closed shape per run of columns where both edges can be drawn: along the
+  // upper edge, back along the lower one. Edges beyond the panel are held at its border.
+  void band_area(const Curve& curve) {
+    std::string d;
+    for (std::size_t begin = 0; begin < curve.lower.size();) {
+      auto drawable = [&](std::size_t i) { return !std::isnan(curve.lower[i]) && !std::isnan(curve.upper[i]); };
+      if (!drawable(begin)) {
+        ++begin;
+        continue;
+      }
+      std::size_t end = begin;
+      while (end < curve.lower.size() && drawable(end)) ++end;
+      for (std::size_t i = begin; i < end; ++i)
+        d += (i == begin ? "M" : "L") + num(main_x(curve.x[i])) + " " + num(main_y(curve.upper[i]));
+      for (std::size_t i = end; i-- > begin;) d += "L" + num(main_x(curve.x[i])) + " " + num(main_y(curve.lower[i]));
+      d += "Z";
+      begin = end;
+    }
+    if (!d.empty()) s += "<path class=\"band\" d=\"" + d + "\" fill=\"#d62728\" fill-opacity=\"0.2\" stroke=\"none\"/>\n";
+  }
+
   void curve_path(const Curve& curve) {
     if (curve.x.empty()) return;
     std::string d;
@@ -421,25 +457,32 @@ struct PlotScene {
     rotated((res_top + res_bottom) / 2, "residual");
   }
 
-  void legend() {
+  void legend(const std::string& band_label) {
     char points_text[32];
     std::snprintf(points_text, sizeof points_text, "%.3g", static_cast<double>(plot.count_));
     const std::string data_note =
         std::string(plot.has_sigma_ ? "data ± sigma" : "data") +
         (individual ? "" : std::string(": ") + points_text + " points, min/max per pixel column");
     const std::string fit_note = plot.versus_fitted_ ? "observed = fitted" : "fit";
-    const int box_width = 40 + static_cast<int>(std::max(data_note.size(), fit_note.size())) * 7;
+    const std::size_t widest = std::max({data_note.size(), fit_note.size(), band_label.size()});
+    const int box_width = 40 + static_cast<int>(widest) * 7;
+    const int box_height = band_label.empty() ? 40 : 58;
     // Observed-vs-fitted points run along the diagonal up to the top right: the legend goes top left.
     const int box_left = plot.versus_fitted_ ? kLeft + 10 : right - box_width - 10;
     s += "<g font-size=\"12\"><rect x=\"" + num(box_left) + "\" y=\"" + num(kTop + 8) +
-         "\" width=\"" + num(box_width) +
-         "\" height=\"40\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
+         "\" width=\"" + num(box_width) + "\" height=\"" + num(box_height) +
+         "\" fill=\"white\" fill-opacity=\"0.8\" stroke=\"#ccc\"/>\n";
     s += "<circle cx=\"" + num(box_left + 15) + "\" cy=\"" + num(kTop + 21) +
          "\" r=\"3\" fill=\"#1f77b4\"/><text x=\"" + num(box_left + 25) + "\" y=\"" +
          num(kTop + 25) + "\">" + escape(data_note) + "</text>\n";
     s += "<path d=\"M" + num(box_left + 8) + " " + num(kTop + 38) + "H" + num(box_left + 22) +
          "\" stroke=\"#d62728\" stroke-width=\"2\"/><text x=\"" + num(box_left + 25) + "\" y=\"" +
-         num(kTop + 42) + "\">" + fit_note + "</text></g>\n";
+         num(kTop + 42) + "\">" + fit_note + "</text>";
+    if (!band_label.empty())
+      s += "\n<rect x=\"" + num(box_left + 8) + "\" y=\"" + num(kTop + 50) +
+           "\" width=\"14\" height=\"10\" fill=\"#d62728\" fill-opacity=\"0.2\"/><text x=\"" + num(box_left + 25) +
+           "\" y=\"" + num(kTop + 59) + "\">" + escape(band_label) + "</text>";
+    s += "</g>\n";
     if (plot.dropped_ > 0)
       s += "<text class=\"note\" x=\"" + num(kLeft + 8) + "\" y=\"" + num(main_top + (plot.versus_fitted_ ? 64 : 18)) +
            "\" fill=\"#a00\">" + std::to_string(plot.dropped_) +
@@ -447,13 +490,14 @@ struct PlotScene {
   }
 };
 
-std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title,
-                             const std::string& x_label, const std::string& y_label) const {
-  const Curve curve = sample_curve(curve_fn);
+std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title, const std::string& x_label,
+                             const std::string& y_label, const Band& band) const {
+  const Curve curve = sample_curve(curve_fn, band.half_width);
   PlotScene scene(*this, curve);
   scene.header(title);
   scene.frame(scene.main_x, scene.main_y, scene.main_top, scene.main_bottom, versus_fitted_, "y");
   scene.frame(scene.res_x, scene.res_y, scene.res_top, scene.res_bottom, true, "r");
+  scene.band_area(curve);
   scene.error_bars();
   scene.marks(pu_, pv_, scene.main_x, scene.main_y, data_, "data", "#1f77b4", "2");
   scene.curve_path(curve);
@@ -461,7 +505,7 @@ std::string PlotBuilder::svg(const CurveFn& curve_fn, const std::string& title,
              "\" stroke=\"#d62728\"/>\n";
   scene.marks(ru_, rr_, scene.res_x, scene.res_y, residual_, "residuals", "#555", "1.5");
   scene.axis_titles(x_label, y_label);
-  scene.legend();
+  scene.legend(curve.lower.empty() ? std::string() : band.label);
   return scene.s + "</svg>\n";
 }
 

@@ -40,9 +40,17 @@ class PlotBuilder {
   // Evaluates the model at n predictor values: the fitted curve of a one-predictor plot.
   using CurveFn = std::function<void(const double* x, std::size_t n, double* out)>;
 
-  // The finished SVG document (`curve` is not used for observed-vs-fitted).
+  // A band around the fitted curve of a one-predictor plot: its half-width at n predictor values
+  // (the confidence band of curve_bands.h), and the legend's name for it.
+  struct Band {
+    CurveFn half_width;
+    std::string label;
+  };
+
+  // The finished SVG document (`curve` and `band` are not used for observed-vs-fitted). The band
+  // is shaded under the curve where its half-width is finite; an empty band draws nothing.
   std::string svg(const CurveFn& curve, const std::string& title, const std::string& x_label,
-                  const std::string& y_label) const;
+                  const std::string& y_label, const Band& band = {}) const;
 
   // Points left out because a log axis cannot show them.
   std::size_t dropped() const { return dropped_; }
@@ -64,10 +72,11 @@ class PlotBuilder {
     int of(double u) const;       // the pixel column of axis units u
   };
   struct Curve {
-    std::vector<double> x, y;  // axis units
+    std::vector<double> x, y;          // axis units
+    std::vector<double> lower, upper;  // the band's edges in axis units (empty: no band)
   };
   PlotBuilder(Columns main, Columns residual, bool versus_fitted, PlotScale scale);
-  Curve sample_curve(const CurveFn& curve) const;
+  Curve sample_curve(const CurveFn& curve, const CurveFn& half_width) const;
 
   Columns main_, residual_x_;
   bool versus_fitted_;

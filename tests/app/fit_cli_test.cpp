@@ -273,6 +273,9 @@ TEST_F(FitCli, OutputBandsFollowTheLevelTheCovarianceAndAgreeInEveryMode) {
   const RunResult bad = run({"fit", csv_, "--model", "exponential", "--output", *dir_ / "x.csv", "--band-level", "1"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--band-level"), std::string::npos) << bad.err;
+  const RunResult unused = run({"fit", csv_, "--model", "exponential", "--band-level", "0.9"});  // no band to set
+  EXPECT_EQ(unused.exit_code, 2);
+  EXPECT_NE(unused.err.find("--band-level"), std::string::npos) << unused.err;
 }
 
 // The number of times `what` occurs in `text`.
@@ -296,6 +299,18 @@ TEST_F(FitCli, PlotIsWellFormedSvgWithTheDataAndTheFit) {
   EXPECT_EQ(occurrences(text.substr(data, text.find("</g>", data) - data), "<circle "), std::size_t{kPoints});
   EXPECT_NE(text.find("<path class=\"fit\" d=\"M"), std::string::npos);
   EXPECT_EQ(std::system(("xmllint --noout " + svg).c_str()), 0) << text.substr(0, 400);
+  std::remove(svg.c_str());
+}
+
+// The plot shades the confidence band at --band-level, and names it in the legend.
+TEST_F(FitCli, PlotShadesTheConfidenceBandAtTheBandLevel) {
+  const std::string svg = *dir_ / "band.svg";
+  const RunResult r = run({"fit", csv_, "--model", "exponential", "--plot", svg, "--band-level", "0.9", "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = read_text(svg);
+  EXPECT_EQ(occurrences(text, "<path class=\"band\" d=\"M"), 1u);
+  EXPECT_EQ(occurrences(text, ">90% confidence band<"), 1u);
+  EXPECT_LT(text.find("class=\"band\""), text.find("class=\"fit\""));  // under the curve
   std::remove(svg.c_str());
 }
 

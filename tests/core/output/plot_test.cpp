@@ -12,6 +12,7 @@
 #include <fstream>
 #include <regex>
 #include <string>
+#include <algorithm>
 #include <vector>
 
 #include "core/output/atomic_file.h"
@@ -97,6 +98,95 @@ TEST(Plot, FewPointsAreDrawnIndividually) {
   EXPECT_NE(svg.find("a &lt;title&gt; &amp; more"), std::string::npos);
   if (std::system("command -v xmllint >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "xmllint not installed";
+  EXPECT_TRUE(well_formed(svg));
+}
+
+// A linear map from pixels to values, read off an axis's tick labels.
+struct AxisReading {
+  double position0, value0, values_per_pixel;
+  double value(double position) const { return value0 + (position - position0) * values_per_pixel; }
+};
+AxisReading read_axis(const std::string& svg, const std::string& axis) {
+  const std::vector<Label> labels = tick_labels(svg, axis);
+  EXPECT_GE(labels.size(), 2u) << axis;
+  if (labels.size() < 2) return {0, 0, 1};
+  const Label& a = labels.front();
+  const Label& b = labels.back();
+  return {a.position, a.value, (b.value - a.value) / (b.position - a.position)};
+}
+
+// The pieces (M to the next M) of the path of class `cls`, each as its vertices in pixels (parsed by
+// hand: std::regex recurses per character and overflows on a path this long).
+std::vector<std::vector<Point>> path_pieces(const std::string& svg, const std::string& cls) {
+  const std::string opening = "<path class=\"" + cls + "\" d=\"";
+  const auto begin = svg.find(opening);
+  if (begin == std::string::npos) return {};
+  const std::string d = svg.substr(begin + opening.size(), svg.find('"', begin + opening.size()) - begin - opening.size());
+  std::vector<std::vector<Point>> shapes;
+  for (const char* p = d.c_str(); *p;) {
+    const char op = *p++;
+    if (op == 'Z') continue;
+    if (op == 'M') shapes.emplace_back();
+    char* end = nullptr;
+    const double x = std::strtod(p, &end);
+    const double y = std::strtod(end, &end);
+    if (shapes.empty() || (op != 'M' && op != 'L')) return {};  // not a path of M, L and Z
+    shapes.back().push_back({x, y});
+    p = end;
+  }
+  return shapes;
+}
+
+// The band drawn around the curve: its upper edge at fit + w(x), its lower edge at fit - w(x),
+// read back through the axes' tick labels; a width that is NaN over a stretch splits it in two.
+TEST(Plot, TheBandFollowsTheCurvePlusAndMinusItsHalfWidth) {
+  std::vector<double> x, y, fit;
+  for (int i = 0; i < 50; ++i) {
+    x.push_back(i);
+    fit.push_back(2 * i + 1);
+    y.push_back(fit.back() + (i % 2 ? 6.0 : -6.0));
+  }
+  PlotBuilder plot(0, 49);
+  plot.add(x.data(), y.data(), fit.data(), x.size());
+  auto width = [](double at) { return 1 + 0.1 * at; };
+  const PlotBuilder::Band band{[&](const double* at, std::size_t n, double* out) {
+                                 for (std::size_t i = 0; i < n; ++i) out[i] = width(at[i]);
+                               },
+                               "95% confidence band"};
+  const std::string svg = plot.svg(line(), "t", "x", "y", band);
+  // Values from pixels: x through the tick labels (they are centred on their ticks), y as the
+  // distance to the curve, drawn at the same abscissae, through the labels' spacing.
+  const AxisReading h = read_axis(svg, "x"), v = read_axis(svg, "y");
+  const std::vector<std::vector<Point>> shapes = path_pieces(svg, "band"), curve = path_pieces(svg, "fit");
+  ASSERT_EQ(shapes.size(), 1u);
+  ASSERT_EQ(curve.size(), 1u);
+  const std::vector<Point>& edge = shapes[0];
+  const std::size_t n = curve[0].size();
+  ASSERT_EQ(edge.size(), 2 * n);  // along the upper edge, then back along the lower one
+  const double pixel = std::abs(v.values_per_pixel);  // the drawing's resolution in y units
+  for (std::size_t i = 0; i < n; ++i) {
+    const Point& fit_at = curve[0][i];
+    const Point& upper = edge[i];
+    const Point& lower = edge[2 * n - 1 - i];
+    const double at = h.value(fit_at.x);
+    EXPECT_EQ(upper.x, fit_at.x);
+    EXPECT_EQ(lower.x, fit_at.x);
+    EXPECT_NEAR((upper.y - fit_at.y) * v.values_per_pixel, width(at), 0.05 * pixel) << "x " << at;
+    EXPECT_NEAR((lower.y - fit_at.y) * v.values_per_pixel, -width(at), 0.05 * pixel) << "x " << at;
+  }
+  EXPECT_NE(svg.find(">95% confidence band<"), std::string::npos);
+
+  const PlotBuilder::Band gap{[&](const double* at, std::size_t n, double* out) {
+                                for (std::size_t i = 0; i < n; ++i) out[i] = at[i] > 20 && at[i] < 30 ? NAN : 1.0;
+                              },
+                              "band"};
+  EXPECT_EQ(path_pieces(plot.svg(line(), "t", "x", "y", gap), "band").size(), 2u);
+  const PlotBuilder::Band none{[](const double*, std::size_t n, double* out) { std::fill(out, out + n, NAN); },
+                               "95% confidence band"};
+  const std::string without = plot.svg(line(), "t", "x", "y", none);
+  EXPECT_EQ(without.find("class=\"band\""), std::string::npos);
+  EXPECT_EQ(without.find("confidence band"), std::string::npos);  // nor in the legend
+  if (std::system("command -v xmllint >/dev/null 2>&1") != 0) GTEST_SKIP() << "xmllint not installed";
   EXPECT_TRUE(well_formed(svg));
 }
 
