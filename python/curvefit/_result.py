@@ -111,10 +111,11 @@ class FitResult:
         from ._data import predictor_columns
         return self._native.eval_uncertainty(predictor_columns(x), float(level))
 
-    def plot(self, ax=None, data=None):
-        """Data, fitted curve and residuals with matplotlib (one-predictor models).
+    def plot(self, ax=None, data=None, band_level=0.95):
+        """Data, fitted curve with its confidence band, and residuals with matplotlib (one-predictor models).
 
         data: (x, y) to plot when the fit read a file (arrays given to fit() are plotted as they are).
+        band_level: the shaded confidence band's level (``eval_uncertainty``); None draws no band.
         Returns the (curve, residual) axes.
         """
         import matplotlib.pyplot as plt
@@ -131,7 +132,12 @@ class FitResult:
         step = max(1, len(x) // 100_000)  # at most ~1e5 markers
         ax.plot(x[::step], y[::step], ".", ms=2, alpha=0.5, label="data")
         grid = np.linspace(np.min(x), np.max(x), 1000)
-        ax.plot(grid, self.eval(grid), "-", label=f"fit: {self.model}")
+        curve = self.eval(grid)
+        line, = ax.plot(grid, curve, "-", label=f"fit: {self.model}")
+        if band_level is not None:
+            half_width = self.eval_uncertainty(grid, band_level)
+            ax.fill_between(grid, curve - half_width, curve + half_width, color=line.get_color(), alpha=0.2,
+                            lw=0, label=f"{100 * band_level:g}% confidence band")
         ax.legend()
         ax_res.plot(x[::step], y[::step] - self.eval(x[::step]), ".", ms=2)
         ax_res.axhline(0, color="gray", lw=0.8)

@@ -104,8 +104,22 @@ def test_plot(peak_csv):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     _, t, y, _ = peak_csv
-    ax, ax_res = curvefit.fit((t, y), "gaussian").plot()
+    result = curvefit.fit((t, y), "gaussian")
+    ax, ax_res = result.plot(band_level=0.9)
     assert len(ax.lines) == 2 and len(ax_res.lines) >= 1
+    # The shaded band is the fit -+ eval_uncertainty at the level asked for.
+    (band,) = ax.collections
+    edges = band.get_paths()[0].vertices
+    grid = np.linspace(np.min(t), np.max(t), 1000)
+    half_width = result.eval_uncertainty(grid, 0.9)
+    assert np.all(half_width > 0)
+    n = len(grid)  # matplotlib's polygon: a start vertex, the lower edge, an end vertex, the upper edge back
+    lower, upper = edges[1:n + 1], edges[n + 2:2 * n + 2][::-1]
+    for edge, sign in ((lower, -1), (upper, 1)):
+        np.testing.assert_allclose(edge[:, 0], grid, rtol=1e-12)
+        np.testing.assert_allclose(edge[:, 1], result.eval(grid) + sign * half_width, rtol=1e-12, atol=1e-15)
+    assert "90% confidence band" in [text.get_text() for text in ax.get_legend().get_texts()]
+    assert not result.plot(band_level=None)[0].collections
 
 
 def test_models_memory_plan_generate(tmp_path):
