@@ -249,7 +249,7 @@ struct Run {
     result.status = status.value_or(Status::max_evaluations);
     result.message = has_point ? std::string(status_message(result.status))
                                : "Interrupted before the first pass over the data ended: there is no best point "
-                                 "yet (x is where the run started).";
+                                 "yet (the parameters are where the fit started).";
     result.success = status_converged(result.status);
     result.active_mask = has_point ? strategy.active_mask(x) : Eigen::VectorXi::Zero(x.size());
     result.linearization = std::move(lin);
