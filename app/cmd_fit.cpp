@@ -75,8 +75,8 @@ struct FitOptions : ProblemOptions {
   std::uint64_t seed = 1;
 };
 
-// SIGINT/SIGTERM: the first asks the fit to stop after the current iteration and report the best
-// point; a second one gives up at once (temporary files are still removed).
+// SIGINT/SIGTERM: the first asks the fit to stop at the next chunk of the pass in progress and
+// report the last accepted point; a second one gives up at once (temporary files are still removed).
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_interrupt_signal(int) {
   if (g_interrupted.exchange(true)) {
@@ -581,7 +581,7 @@ void register_fit_command(CLI::App& app, Context& context) {
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"
-      "            be written; 130 interrupted (the best point so far is reported). With --json a failure\n"
+      "            be written; 130 interrupted (the last accepted point is reported). With --json a failure\n"
       "            prints {\"status\": \"error\", \"exit_code\": N, \"message\": ...} on stdout.");
   command->callback([o, &context] { context.exit_code = run_fit(*o); });
 }

@@ -24,6 +24,9 @@ struct Evaluation {
   bool finite = true;         // every residual (and, when linearized, every Jacobian entry) finite
   bool has_linearization = false;
   Linearization lin;          // filled when has_linearization
+  // The pass stopped early on an interrupt (SolverOptions::interrupt): the evaluation says nothing
+  // about x (finite = false, cost = +inf) and a solver must neither judge nor accept it.
+  bool interrupted = false;
 };
 
 class Objective {
@@ -36,7 +39,8 @@ class Objective {
   virtual std::size_t num_residuals() const = 0;
   // One pass over the data. With `with_linearization` the Jacobian is evaluated in the same pass
   // and folded into R; otherwise only the cost. A non-finite residual gives finite = false and
-  // cost = +inf (never throws for it).
+  // cost = +inf (never throws for it). An objective may stop a pass on an interrupt and return
+  // an evaluation marked `interrupted`.
   virtual Evaluation evaluate(const Eigen::VectorXd& x, bool with_linearization) = 0;
   // Whether evaluating the Jacobian together with the residuals at trial points is worthwhile
   // (true for large data, where a pass costs far more than the extra Jacobian work).

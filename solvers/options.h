@@ -20,7 +20,7 @@ namespace curvefit {
 
 // How a run ended. The numeric values follow scipy's `status`.
 enum class Status {
-  interrupted = -2,      // the iteration callback asked to stop; x is the best point so far
+  interrupted = -2,      // the callback or the interrupt flag stopped the run; x is the best point so far
   failed = -1,           // could not proceed (e.g. non-finite residuals at the start)
   max_evaluations = 0,   // max_nfev reached
   gtol = 1,              // gradient (optimality) test satisfied
@@ -128,7 +128,10 @@ struct SolverOptions {
   std::function<bool(const IterationInfo&)> callback;
   // Set from outside (a signal handler, another thread) to stop the run before its next evaluation
   // — also between rejected trial steps, where a huge fit spends whole passes — with
-  // Status::interrupted and the best point so far. Null: never.
+  // Status::interrupted and the best point so far. An objective that watches the same flag may
+  // also cut the pass in progress short (Evaluation::interrupted): that trial is dropped unjudged
+  // and the run ends at its last accepted point; a start whose first evaluation is cut short ends
+  // with no point (empty linearization, cost +inf, x the start). Null: never.
   const std::atomic<bool>* interrupt = nullptr;
   // Keep the per-iteration history in the result.
   bool keep_history = true;

@@ -68,6 +68,7 @@ Start feasible_start(Objective& objective, VecRef x, const ConstVecRef& lb, cons
     for (Eigen::Index i : pushed) x[i] = pushed_inside(x0[i], lb[i], ub[i], relative);
     start.evaluation = objective.evaluate(x, true);
     ++start.evaluations;
+    if (start.evaluation.interrupted) return start;
     pushed = stuck(start.evaluation, x, pushed);
     if (pushed.empty() || round == 5) break;
   }
@@ -93,6 +94,7 @@ struct Run {
   int iteration = 0;
   int max_nfev = 0;
   bool linearize_trials = false;
+  bool has_point = false;  // x has a complete linearization (the start or an accepted step)
 
   Run(Objective& o, const SolverOptions& opts, SolverWorkspace& ws, TrustRegionStrategy& s)
       : objective(o), options(opts), strategy(s),
@@ -139,6 +141,8 @@ struct Run {
     Start start = feasible_start(objective, x, lower_bounds(options, n), upper_bounds(options, n));
     result.start = x;
     result.nfev = result.njev = start.evaluations;
+    if (start.evaluation.interrupted) return end_without_point();
+    has_point = true;
     cost = start.evaluation.cost;
     lin = std::move(start.evaluation.lin);
     g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
@@ -153,6 +157,13 @@ struct Run {
                         std::to_string(x.size()));
     x = saved.x;
     Evaluation e = objective.evaluate(x, true);
+    if (e.interrupted) {
+      result.start = saved.start;
+      result.nfev = saved.nfev;
+      result.njev = saved.njev;
+      iteration = saved.iteration;
+      return end_without_point();
+    }
     if (!e.finite || !e.has_linearization || e.cost != saved.cost)
       throw ResumeError("the cost at the saved point is not the saved one (other data or another model)");
     result.start = saved.start;
@@ -166,14 +177,24 @@ struct Run {
     g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
     strategy.restore(saved);
     optimality = strategy.measure(x, g, lin, cost);
+    has_point = true;
+  }
+
+  // The interrupt cut the pass at x short before x was ever linearized: the run has no point.
+  void end_without_point() {
+    status = Status::interrupted;
+    cost = std::numeric_limits<double>::infinity();
+    g.setZero();
   }
 
   // One evaluation of the trial point; one the strategy would accept also carries the Jacobian,
-  // and a non-finite Jacobian makes it a failed trial.
+  // and a non-finite Jacobian makes it a failed trial. An interrupted pass leaves e.interrupted
+  // set and the trial unjudged.
   Trial evaluate_trial(Evaluation& e) {
     e = objective.evaluate(x_new, linearize_trials);
     ++result.nfev;
     if (linearize_trials) ++result.njev;
+    if (e.interrupted) return {};
     if (e.finite && !e.has_linearization && strategy.acceptable(e.cost)) {
       e = objective.evaluate(x_new, true);
       ++result.njev;
@@ -197,6 +218,11 @@ struct Run {
       }
       Evaluation e;
       const Trial trial = evaluate_trial(e);
+      // Neither the radius nor x may move on a pass that did not see all the data.
+      if (e.interrupted) {
+        status = Status::interrupted;
+        return;
+      }
       const Verdict verdict = strategy.judge(x_new, trial);
       status = verdict.status;
       if (verdict.accept) {
@@ -221,9 +247,11 @@ struct Run {
     result.optimality = optimality.reported;
     result.iterations = iteration;
     result.status = status.value_or(Status::max_evaluations);
-    result.message = std::string(status_message(result.status));
+    result.message = has_point ? std::string(status_message(result.status))
+                               : "Interrupted before the first pass over the data ended: there is no best point "
+                                 "yet (the parameters are where the fit started).";
     result.success = status_converged(result.status);
-    result.active_mask = strategy.active_mask(x);
+    result.active_mask = has_point ? strategy.active_mask(x) : Eigen::VectorXi::Zero(x.size());
     result.linearization = std::move(lin);
     return std::move(result);
   }

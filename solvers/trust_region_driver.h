@@ -8,7 +8,9 @@
 // Per accepted point x the driver calls measure() (optimality for the history and the gtol test)
 // and prepare() (the factorization the steps from x need); then propose() / judge() until a trial
 // is accepted or a test stops the run. A trial the strategy would accept is linearized before it is
-// judged, so that a point whose Jacobian is not finite is judged as a failed step.
+// judged, so that a point whose Jacobian is not finite is judged as a failed step. A trial whose
+// pass the interrupt cut short (Evaluation::interrupted) is never judged: the run ends at the last
+// accepted point, with the linearization it already holds.
 //
 // Checkpoints: at the start and at every accepted point (after measure(), before prepare()) the
 // driver hands options.on_state the run's SolverState, with the strategy's own part from save().

@@ -232,7 +232,10 @@ void process_chunk(const ChunkedObjective::Impl& impl, const ChunkedObjectiveOpt
   const double* x[8];
   std::vector<const double*> many_x(k > 8 ? k : 0);
   const double** xs = k > 8 ? many_x.data() : x;
+  const std::atomic<bool>* interrupt = options.interrupt;
   for (std::size_t begin = 0; begin < in.rows && slot.finite; begin += kSubBlockRows) {
+    // The slot's partial result is then of no use: the whole pass is discarded.
+    if (interrupt && interrupt->load(std::memory_order_relaxed)) break;
     const std::size_t rows = std::min(kSubBlockRows, in.rows - begin);
     for (std::size_t q = 0; q < k; ++q) xs[q] = in.x[q] + begin;
     const double* sigma = in.sigma ? in.sigma + begin : nullptr;
@@ -371,6 +374,10 @@ void ChunkedObjective::start_pass() {
   if (options_.on_pass) options_.on_pass(number);
 }
 
+bool ChunkedObjective::interrupt_requested() const {
+  return options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
+}
+
 void ChunkedObjective::reset_slots() {
   for (Impl::Slot& slot : impl_->slots) {
     std::fill_n(slot.factor.data(), slot.factor.size(), 0.0);
@@ -426,48 +433,57 @@ void ChunkedObjective::evaluate_together(const std::vector<PassRequest*>& reques
   if (hooks.on_start) hooks.on_start();
   if (hooks.rows_done) hooks.rows_done->store(0, std::memory_order_relaxed);
   // Per request: a non-finite residual ends its part of the pass; the reading ends when every
-  // request's part has ended.
+  // request's part has ended, or at once on an interrupt.
   const std::unique_ptr<std::atomic<bool>[]> cut_short(new std::atomic<bool>[count]());
   std::atomic<std::size_t> cut_count{0};
-  std::atomic<bool> all_cut_short{false};
+  std::atomic<bool> stop_reading{false};
   const ChunkRunner run_chunk = [&](std::size_t chunk, const double* const* x, const double* y,
                                     const double* sigma) {
+    if (lead.interrupt_requested()) {
+      stop_reading.store(true);
+      return;
+    }
     for (std::size_t i = 0; i < count; ++i) {
       if (cut_short[i].load(std::memory_order_relaxed)) continue;
       if (!requests[i]->objective->run_chunk(chunk, x, y, sigma, params[i].data(), requests[i]->linearize) &&
           !cut_short[i].exchange(true) && cut_count.fetch_add(1) + 1 == count)
-        all_cut_short.store(true);
+        stop_reading.store(true);
     }
     if (hooks.rows_done)
       hooks.rows_done->fetch_add(std::min(lead.chunk_rows_, lead.m_ - chunk * lead.chunk_rows_),
                                  std::memory_order_relaxed);
   };
   const auto run_all = [&] {
+    if (lead.interrupt_requested()) return;  // not even the read-ahead starts
     if (lead.impl_->memory)
-      lead.run_chunks_in_memory(run_chunk);
+      lead.run_chunks_in_memory(run_chunk, stop_reading);
     else
-      lead.run_chunks_streamed(run_chunk, all_cut_short);
+      lead.run_chunks_streamed(run_chunk, stop_reading);
+    const bool interrupted = lead.interrupt_requested();
     for (std::size_t i = 0; i < count; ++i) {
       Impl& impl = *requests[i]->objective->impl_;
       if (!impl.check_values) continue;
       // The first bad row of the data, not of whichever chunk a thread met first: one scan says it.
       for (const Impl::Slot& slot : impl.slots)
         if (slot.bad_value) impl.memory->check_values();
-      if (!cut_short[i].load()) impl.memory->mark_values_checked();
+      if (!cut_short[i].load() && !interrupted) impl.memory->mark_values_checked();
     }
   };
-  // Across ranks every rank reaches the exchange, also after a failure or a non-finite residual
-  // (its slot's `finite` flag then makes the whole pass non-finite on every rank); a failure is
-  // raised on every rank by agree().
-  if (!lead.options_.distributed)
+  // Across ranks every rank reaches the exchange, also after a failure, a non-finite residual (its
+  // slot's `finite` flag then makes the whole pass non-finite on every rank) or its own interrupt;
+  // a failure is raised on every rank by agree(), and the interrupt agreed there discards the
+  // pass on every rank alike.
+  Distributed* world = lead.options_.distributed;
+  if (!world)
     run_all();
   else
-    lead.options_.distributed->run_agreed(run_all);
+    world->run_agreed(run_all);
+  const bool interrupted = world ? world->agreed_interrupt()->load() : lead.interrupt_requested();
   for (std::size_t i = 0; i < count; ++i)
-    requests[i]->objective->end_pass(*requests[i], lead.options_.distributed || !cut_short[i].load());
+    requests[i]->objective->end_pass(*requests[i], world || !cut_short[i].load(), interrupted);
 }
 
-void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
+void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk, const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
   // This rank's slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
@@ -481,7 +497,8 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
           Impl::Worker& worker = impl.workers.local();
           worker.x.resize(k);
           for (std::size_t s = range.begin(); s != range.end(); ++s)
-            for (std::size_t chunk = s; chunk < num_chunks_; chunk += num_slots_) {
+            for (std::size_t chunk = s; chunk < num_chunks_ && !stop.load(std::memory_order_relaxed);
+                 chunk += num_slots_) {
               const std::size_t begin = local_chunk(chunk) * chunk_rows_;
               for (std::size_t q = 0; q < k; ++q)
                 worker.x[q] = impl.memory->x_column(static_cast<int>(q)) + begin;
@@ -496,7 +513,7 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk) {
 }
 
 void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
-                                           const std::atomic<bool>& all_cut_short) {
+                                           const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
   // Batches of consecutive chunks, at most S of them, so that the chunks of one batch belong to
@@ -529,7 +546,7 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
           tbb::simple_partitioner());
     }));
     edges.joined();
-    if (all_cut_short.load()) break;  // the reader is stopped by its destructor
+    if (stop.load()) break;  // the reader is stopped by its destructor
   }
 }
 
@@ -651,15 +668,21 @@ Evaluation ChunkedObjective::evaluate(const Eigen::VectorXd& x, bool with_linear
 }
 
 // The slots combined into the request's evaluation; `complete` false: a non-finite residual cut
-// the pass short.
-void ChunkedObjective::end_pass(PassRequest& request, bool complete) {
+// the pass short. `interrupted`: the pass is discarded (across ranks after its exchange, which
+// every rank makes).
+void ChunkedObjective::end_pass(PassRequest& request, bool complete, bool interrupted) {
   Evaluation& result = request.result;
   result = {};
   const bool linearize = request.linearize;
-  if (complete) {
-    combine_slots(linearize);
-    if (!impl_->response_moments && impl_->slots[0].finite) impl_->response_moments = impl_->slots[0].moments;
+  if (complete) combine_slots(linearize);
+  if (interrupted) {
+    result.interrupted = true;
+    result.finite = false;
+    result.cost = std::numeric_limits<double>::infinity();
+    return;
   }
+  if (complete && !impl_->response_moments && impl_->slots[0].finite)
+    impl_->response_moments = impl_->slots[0].moments;
   const Impl::Slot& root = impl_->slots[0];
   // A sum of squares that overflows (finite residuals beyond about 1e154) is no cost either.
   if (!complete || !root.finite || !std::isfinite(root.sums.rho)) {

@@ -110,6 +110,13 @@ struct ChunkedObjectiveOptions {
   // Every pass (evaluate, for_each_chunk_fitted) is collective: every rank makes the same calls.
   Distributed* distributed = nullptr;
   std::size_t total_rows = 0;
+  // Stops a pass at the next chunk or sub-block once set (a signal handler's flag), or null: the
+  // pass then returns an evaluation marked `interrupted` (cost +inf, not finite), remembers nothing
+  // and leaves the data's values unchecked. Across ranks this is the rank's LOCAL flag: the rank
+  // skips its remaining chunks but still makes the pass's collectives, and every rank discards
+  // the pass when the ranks agree at its end that any of them was interrupted
+  // (Distributed::agreed_interrupt). A pass that starts with the flag set reads nothing.
+  const std::atomic<bool>* interrupt = nullptr;
   // Several fits over the same data (--starts, several --model), or null: evaluate() then posts
   // its point to this coordinator, which evaluates every posted point in one pass over the data
   // (evaluate_together). Each objective keeps its own slots, so its results are the bits it
@@ -235,15 +242,17 @@ class ChunkedObjective : public Objective {
   void begin_pass(const double* p);
   bool run_chunk(std::size_t chunk, const double* const* x, const double* y, const double* sigma,
                  const double* p, bool linearize);
-  void end_pass(PassRequest& request, bool complete);
+  void end_pass(PassRequest& request, bool complete, bool interrupted);
+  // Whether options.interrupt is set.
+  bool interrupt_requested() const;
   // Throws std::invalid_argument unless `other` reads the same rows in the same chunks.
   void check_same_chunks(const ChunkedObjective& other) const;
   void reset_slots();
   // Evaluates (and folds) chunk c whose rows start at the given pointers.
   using ChunkRunner = std::function<void(std::size_t chunk, const double* const* x, const double* y,
                                          const double* sigma)>;
-  void run_chunks_in_memory(const ChunkRunner& run_chunk);
-  void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& all_cut_short);
+  void run_chunks_in_memory(const ChunkRunner& run_chunk, const std::atomic<bool>& stop);
+  void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& stop);
   // Combines the S partial results into slot 0 in the fixed tree over slot index: node (a, span)
   // covers slots [a, min(a + span, S)) and is held in slot a. Across ranks: first the nodes within
   // this rank's slots, then the exchange, then the nodes that span several ranks.

@@ -12,7 +12,8 @@
 //
 // Faults: every collective that follows local work first agrees on a status word (agree()), so a
 // rank that fails (bad data, memory) ends every rank with its message instead of leaving the others
-// waiting in a collective; a Ctrl-C seen by any rank stops all of them at the same iteration.
+// waiting in a collective; a Ctrl-C seen by any rank cuts that rank's pass short and, agreed at the
+// end of the pass, stops all of them at the same iteration.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,9 @@ class Distributed {
   // changes only inside agree(), at the same pass on every rank.
   void set_local_interrupt(const std::atomic<bool>* flag) { local_interrupt_ = flag; }
   const std::atomic<bool>* agreed_interrupt() const { return &agreed_interrupt_; }
+  // The local flag: what makes this rank skip the rest of a pass's chunks (the pass is then
+  // discarded on every rank through the agreement at its end).
+  const std::atomic<bool>* local_interrupt() const { return local_interrupt_; }
 
   // The smallest of every rank's value.
   virtual std::size_t min_over_ranks(std::size_t value) = 0;

@@ -184,7 +184,10 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   result.aic = result.bic = kNaN;
   if (solved.x.size() == result.n_free && solved.x.allFinite()) {
     std::optional<ResidualSums> sums = objective.sums_at(solved.x);
-    if (!sums && solved.status != Status::failed) {
+    if (!sums && solved.status == Status::interrupted && solved.linearization.R.size() > 0)
+      result.used.notes.push_back("interrupted: chi2, R-squared, RMSE, AIC and BIC need one more pass at the best "
+                                  "point and were not computed");
+    if (!sums && solved.status != Status::failed && solved.status != Status::interrupted) {
       // The solution's pass is not among the remembered ones: one more pass.
       objective.evaluate(solved.x, false);
       sums = objective.sums_at(solved.x);
@@ -268,6 +271,18 @@ void apply_sandwich_covariance(const FitRequest& request, const SolverResult& so
                  : (std::isfinite(denominator) && denominator > 0 ? sandwich.matrix(ia, ib) / denominator : kNaN);
     }
   }
+}
+
+// An interrupted fit makes no pass for the sandwich: its standard errors, covariance and
+// correlations are not given rather than the standard ones under the sandwich's name.
+void withhold_sandwich_covariance(const FitRequest& request, const std::vector<int>& free, FitResult& result) {
+  for (int j : free) result.stderr_[j] = kNaN;
+  if (result.covariance.rows() == result.stderr_.size())
+    for (int a : free)
+      for (int b : free) result.covariance(a, b) = result.correlation(a, b) = kNaN;
+  result.covariance_root = {};
+  result.used.notes.push_back(std::string("interrupted: the --cov ") + to_string(request.covariance) +
+                              " covariance needs one more pass and was not computed");
 }
 
 // The solver settings a fit ran with, for the result's summary.
@@ -380,6 +395,9 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   options.distributed = nullptr;
   options.total_rows = 0;
   options.shared = nullptr;
+  // Across ranks the agreed flag, which no rank's own signal changes during this fit: every rank
+  // fits the subsample alike.
+  options.interrupt = request.solver.interrupt;
   std::unique_ptr<MemoryDataSource> drawn;
   if (!request.subsample) drawn = draw_subsample(request);
   const MemoryDataSource& sample = request.subsample ? *request.subsample : *drawn;
@@ -397,6 +415,9 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   checkpoints.shared.subsample_rows = result.subsample_rows;
   checkpoints.shared.subsample_start = solved.start;
   record_start(solved, free, result);
+  if (checkpoints.subsample_interrupted && solved.linearization.R.size() > 0)
+    result.used.notes.push_back("interrupted in the subsample fit (" + std::to_string(sample.rows()) +
+                                " rows): the parameters are its best point; no pass over the full data followed");
   return solved.status != Status::failed && solved.x.allFinite() ? solved.x : x0;
 }
 
@@ -457,6 +478,8 @@ FitResult fit(const FitRequest& request) {
   options.pass_counter = &passes;
   options.rows_done = request.progress_rows;
   options.on_pass = request.on_pass;
+  // Across ranks each rank's own flag cuts its pass short; the solver stops on the agreed one.
+  options.interrupt = request.distributed ? request.distributed->local_interrupt() : request.solver.interrupt;
   std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
@@ -471,7 +494,9 @@ FitResult fit(const FitRequest& request) {
 
   // 3. Statistics and covariance at the solution.
   fill_statistics(request, *objective, solved, free, result);
-  if (request.covariance != CovarianceKind::standard && solved.status != Status::failed)
+  if (request.covariance != CovarianceKind::standard && solved.status == Status::interrupted)
+    withhold_sandwich_covariance(request, free, result);
+  else if (request.covariance != CovarianceKind::standard && solved.status != Status::failed)
     apply_sandwich_covariance(request, solved, free, passes, result);
   result.passes = checkpoints.passes_before + passes.load();
   if (request.resume)

@@ -105,9 +105,12 @@ struct FitRequest {
   // Method, tolerances, max_nfev, keep_history, and per MODEL parameter (reduced to the free ones
   // by the driver): solver.lower / solver.upper (empty = unbounded; entries of fixed parameters
   // are ignored) and solver.x_scale. solver.callback is chained after on_iteration's caller.
-  // solver.interrupt: set (e.g. by a SIGINT handler) to stop; checked after every solver
-  // iteration and between rejected steps; the fit then ends with Status::interrupted and the
-  // best point so far.
+  // solver.interrupt: set (e.g. by a SIGINT handler) to stop; the pass in progress stops at its
+  // next chunk and is discarded, and the fit ends with Status::interrupted at the last accepted
+  // point, with its statistics and covariance; no further pass is made (--cov hc0/hc1 are then
+  // not given). Interrupted in the first pass, the fit has no point: `params` are the start, the
+  // cost +inf and the message says so; interrupted in the subsample fit, `params` are its last
+  // accepted point and a note says so.
   SolverOptions solver;
   Loss loss = Loss::linear;
   double f_scale = 1.0;

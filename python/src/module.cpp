@@ -2,6 +2,8 @@
 // FitSpec filled from a dict of options, fitted by core with the GIL released, and the FitResult
 // handed back with core's own report and JSON. Errors become Python exceptions carrying the
 // command line's message.
+#include <signal.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -261,9 +263,57 @@ void attach_checkpoints(const py::dict& o, FitSpec& spec, FitCheckpoint& resume_
   spec.on_checkpoint = [path](const FitCheckpoint& checkpoint) { write_checkpoint(path, checkpoint); };
 }
 
-// Runs the fit with the GIL released. Ctrl-C: the iteration callback takes the GIL, lets Python
-// run its signal handlers and, on KeyboardInterrupt, asks the fit to stop at its best point; the
-// result then says "interrupted" and the Python layer raises KeyboardInterrupt with it attached.
+// Ctrl-C in the middle of a pass. Python's own SIGINT handler only notes the signal; Python acts
+// on it when the fit next calls back (on_iteration), after the pass in progress. While a fit runs
+// on the main thread (where Python handles signals), this handler sets the fit's flag at once, so
+// that the pass stops at its next chunk, and then calls Python's handler, which still raises
+// KeyboardInterrupt. A SIGINT that Python ignores or leaves to the default is not taken over.
+class SigintToFlag {
+ public:
+  explicit SigintToFlag(std::atomic<bool>& flag) {
+    const py::module_ threading = py::module_::import("threading");
+    if (!threading.attr("current_thread")().is(threading.attr("main_thread")())) return;
+    struct sigaction current {};
+    if (::sigaction(SIGINT, nullptr, &current) != 0 || !is_function(current)) return;
+    std::atomic<bool>* none = nullptr;
+    if (!target_.compare_exchange_strong(none, &flag)) return;  // a fit inside a fit keeps the outer one's
+    previous_ = current;
+    struct sigaction mine {};
+    mine.sa_sigaction = &forward;
+    mine.sa_flags = SA_SIGINFO | (current.sa_flags & SA_RESTART);
+    sigemptyset(&mine.sa_mask);
+    installed_ = ::sigaction(SIGINT, &mine, nullptr) == 0;
+    if (!installed_) target_ = nullptr;
+  }
+  ~SigintToFlag() {
+    if (!installed_) return;
+    ::sigaction(SIGINT, &previous_, nullptr);
+    target_ = nullptr;
+  }
+  SigintToFlag(const SigintToFlag&) = delete;
+  SigintToFlag& operator=(const SigintToFlag&) = delete;
+
+ private:
+  static bool is_function(const struct sigaction& action) {
+    if (action.sa_flags & SA_SIGINFO) return action.sa_sigaction != nullptr;
+    return action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN;
+  }
+  static void forward(int signal, siginfo_t* info, void* context) {
+    if (std::atomic<bool>* flag = target_.load()) flag->store(true);
+    if (previous_.sa_flags & SA_SIGINFO)
+      previous_.sa_sigaction(signal, info, context);
+    else
+      previous_.sa_handler(signal);
+  }
+  static inline std::atomic<std::atomic<bool>*> target_{nullptr};
+  static inline struct sigaction previous_ {};
+  bool installed_ = false;
+};
+
+// Runs the fit with the GIL released. Ctrl-C: SigintToFlag stops the pass in progress, and the
+// iteration callback takes the GIL and lets Python run its signal handlers; on KeyboardInterrupt
+// the fit stops at its last accepted point, the result says "interrupted" and the Python layer
+// raises KeyboardInterrupt with it attached.
 NativeResult run_fit(const py::dict& o) {
   std::unique_ptr<ArraySource> converted;
   FitSpec spec = fit_spec(o, converted);
@@ -297,6 +347,7 @@ NativeResult run_fit(const py::dict& o) {
     }
   };
   NativeResult out;
+  std::optional<SigintToFlag> sigint(std::in_place, interrupt);
   try {
     py::gil_scoped_release release;
     PreparedFit prepared = prepare_fit(spec);
@@ -311,6 +362,10 @@ NativeResult run_fit(const py::dict& o) {
     if (signal_error) throw *signal_error;
     throw;
   }
+  sigint.reset();
+  // A SIGINT that cut the last pass short is still pending in Python: taken here, it is the
+  // KeyboardInterrupt the Python layer raises with the result.
+  if (interrupt && !signal_error && PyErr_CheckSignals() != 0) signal_error.emplace();
   if (own_model)
     if (auto error = own_model->take_error()) throw *error;
   if (signal_error && !signal_error->matches(PyExc_KeyboardInterrupt)) throw *signal_error;

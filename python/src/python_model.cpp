@@ -171,9 +171,14 @@ void PythonModel::evaluate_direct(const double* const* x, std::size_t n, const d
   try {
     call_python(x, n, p, values, jac);
   } catch (py::error_already_set& error) {
-    const bool first_interrupt =
-        error.matches(PyExc_KeyboardInterrupt) && interrupt_ && !interrupt_->exchange(true);
-    if (!first_interrupt) keep_error(error);
+    // The flag may be set already: a SIGINT also sets it directly (SigintToFlag in module.cpp).
+    const bool first_interrupt = error.matches(PyExc_KeyboardInterrupt) && interrupt_ && !keyboard_interrupted_;
+    if (first_interrupt) {
+      keyboard_interrupted_ = true;
+      interrupt_->store(true);
+    } else {
+      keep_error(error);
+    }
     try {
       call_python(x, n, p, values, jac);  // the fit stops after this evaluation, at its best point
     } catch (py::error_already_set& again) {

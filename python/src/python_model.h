@@ -80,6 +80,7 @@ class PythonModel : public Model {
   std::size_t array_rows_ = 0;
   mutable Window window_;
   std::atomic<bool>* interrupt_ = nullptr;
+  mutable bool keyboard_interrupted_ = false;  // f raised KeyboardInterrupt once (read with the GIL held)
   mutable std::optional<pybind11::error_already_set> error_;
   mutable long function_calls_ = 0;
   mutable long jacobian_calls_ = 0;

@@ -151,6 +151,42 @@ def test_ctrl_c_stops_the_fit_with_its_result(tmp_path):
     assert set(out["params"]) == {"a", "mu", "sigma"}
 
 
+def test_ctrl_c_stops_the_pass_in_progress(tmp_path):
+    """SIGINT as soon as a fit with passes of about a second (a costly formula on one thread) has
+    released the GIL: KeyboardInterrupt comes long before that pass would have ended."""
+    out = run_script(tmp_path, """
+    import json, os, signal, sys, threading, time
+    import numpy as np, curvefit
+    n = 1_000_000
+    x = np.linspace(0, 10, n)
+    y = 3 * np.exp(-0.7 * x) + 0.5 + 0.05 * np.random.default_rng(1).standard_normal(n)
+    model = "a*exp(-b*x) + c + 1e-12*(0" + "".join(f"+voigt(x,{k},1)" for k in range(1, 13)) + ")"
+    options = dict(p0={"a": 100, "b": 5, "c": -3}, threads=1, mode="chunked", ftol=0, xtol=0, gtol=1e-15)
+    start = time.monotonic()
+    curvefit.fit((x, y), model, max_nfev=2, **options)
+    pass_s = (time.monotonic() - start) / 2
+    sys.setswitchinterval(1000)  # the other thread runs once the main thread releases the GIL
+    go = threading.Event()
+    signalled = []
+    def interrupter():
+        go.wait()
+        signalled.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupter).start()
+    go.set()
+    try:
+        r = curvefit.fit((x, y), model, max_nfev=1000, **options)
+        print(json.dumps({"raised": False, "status": r.status}))
+    except KeyboardInterrupt as e:
+        stop_s = time.monotonic() - signalled[0]
+        r = getattr(e, "result", None)
+        print(json.dumps({"raised": True, "status": r and r.status, "pass_s": pass_s, "stop_s": stop_s}))
+    """)
+    assert out["raised"] and out["status"] == "interrupted", out
+    assert out["pass_s"] > 0.3, out
+    assert out["stop_s"] < out["pass_s"] / 4, out
+
+
 def test_ctrl_c_inside_a_python_model_stops_the_fit_with_its_result(tmp_path):
     """SIGINT while f runs raises KeyboardInterrupt inside f; the fit still stops at its best point
     and raises KeyboardInterrupt with that result."""

@@ -7,9 +7,11 @@
 // are shared unevenly between the ranks.
 #include <H5Cpp.h>
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <sstream>
@@ -462,6 +464,96 @@ TEST_F(FitMpiInterrupt, SigintToMpirunReportsTheBestPoint) {
   start();
   interrupt(1);
   EXPECT_EQ(finish().exit_code, 1);
+}
+
+// The number of the last iteration line ("    <iteration> <cost> ...") in rank 0's -v output.
+int last_iteration(const std::string& err) {
+  int last = -1;
+  std::istringstream lines(err);
+  for (std::string line; std::getline(lines, line);) {
+    const auto cr = line.rfind('\r');
+    if (cr != std::string::npos) line = line.substr(cr + 1);
+    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
+    if (line.size() > 9 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8])))
+      last = std::atoi(line.c_str());
+  }
+  return last;
+}
+
+// Ctrl-C in the middle of a long pass (an expensive model on one thread per rank: passes of about
+// 5 s). The test waits for rank 0's progress line of a pass, which appears a second into it.
+// Open MPI's mpirun sends the ranks SIGTERM about a second after its own SIGINT, and SIGKILL
+// odls_base_sigkill_timeout (1 s) later: a rank that finished its pass first would be killed.
+class FitMpiMidPass : public FitMpi {
+ public:
+  void start(int pass) {
+    const std::string file = *dir_ / "slow.h5";
+    if (!fs::exists(file)) {
+      const RunResult g = run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed",
+                               "9", "--out", file, "-q"});
+      ASSERT_EQ(g.exit_code, 0) << g.err;
+    }
+    // Three parameters and a short formula (the report must get through mpirun's output
+    // forwarding, which takes only a few kB once the job is being killed) with a hundred Voigt
+    // profiles per row that add nothing to the fit.
+    std::string model = "a*exp(-b*x) + c + 1e-12*(0";
+    for (int k = 1; k <= 100; ++k) model += "+voigt(x," + std::to_string(k) + ",1)";
+    model += ")";
+    std::vector<std::string> launcher = mpirun(2);
+    launcher.insert(launcher.end() - 2, {"--mca", "odls_base_sigkill_timeout", "1"});
+    fit_ = std::make_unique<Process>(
+        std::vector<std::string>{"fit", file, "--model", model, "--p0", "a=100,b=5,c=-3", "--mode", "stream",
+                                 "--threads", "1", "--ftol", "0", "--xtol", "0", "--gtol", "1e-15", "--max-nfev",
+                                 "1000000", "--json", "--progress", "-v"},
+        "", std::vector<std::string>{}, false, launcher);
+    wait_for_pass(pass);
+  }
+  void wait_for_pass(int pass) {
+    const std::string line = "pass " + std::to_string(pass) + " [";
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+    while (fit_->err_so_far().find(line) == std::string::npos) {
+      ASSERT_LT(std::chrono::steady_clock::now(), end) << fit_->err_so_far();
+      ASSERT_TRUE(fit_->pump(20)) << "the fit ended before it was interrupted:\n" << fit_->err_so_far();
+    }
+  }
+  // `depth` 1 signals mpirun (which SIGTERMs every rank), 2 one rank.
+  void interrupt(int depth) {
+    std::string pids = std::to_string(fit_->pid());
+    for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
+    ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
+  }
+  // Rank 0's report, which must be that of the last iteration its -v lines printed.
+  RunResult finish() {
+    const RunResult r = fit_->wait();
+    EXPECT_NE(r.exit_code, 124) << "timed out\n" << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "no report from rank 0 (killed?)\n" << r.err;
+    if (j.is_discarded()) return r;
+    EXPECT_EQ(j.at("status"), "interrupted") << r.err;
+    EXPECT_EQ(j.at("ranks"), 2);
+    EXPECT_EQ(j.at("iterations").get<int>(), last_iteration(r.err)) << r.err;
+    for (const auto& p : j.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
+    return r;
+  }
+
+ private:
+  std::unique_ptr<Process> fit_;
+};
+
+// SIGTERM to every rank a second into a pass of several seconds: each rank skips the rest of its
+// share, and rank 0 reports before Open MPI's SIGKILL one second later.
+TEST_F(FitMpiMidPass, SigtermToEveryRankReportsBeforeTheKill) {
+  start(2);
+  interrupt(1);
+  finish();
+}
+
+// SIGINT to one rank mid-pass: the ranks agree at the end of the pass to discard it and all stop
+// at the same iteration (no hang; every rank exits 130).
+TEST_F(FitMpiMidPass, SigintToOneRankStopsEveryRankAtTheSameIteration) {
+  start(2);
+  interrupt(2);
+  EXPECT_EQ(finish().exit_code, 130);
 }
 
 }  // namespace
