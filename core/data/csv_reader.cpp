@@ -385,12 +385,32 @@ void CsvReader::detect(const DataOptions& options) {
   if (sample_is_whole_file_) {
     estimated_rows_ = data_lines;
     rows_exact_ = !options.skip_invalid && options.nan_policy == NanPolicy::raise && !options.selection;
-  } else if (data_lines > 0 && file_bytes_ > 0) {
-    double per_line = static_cast<double>(data_bytes) / static_cast<double>(data_lines);
-    estimated_rows_ = static_cast<std::size_t>(static_cast<double>(file_bytes_) / per_line);
   } else {
-    estimated_rows_ = data_lines;
+    estimated_rows_ = estimate_rows(data_bytes, data_lines, data_offset_ - header_end_offset + sample_.size());
   }
+}
+
+std::size_t CsvReader::estimate_rows(std::size_t data_bytes, std::size_t data_lines, std::size_t sample_end) {
+  if (data_lines == 0 || file_bytes_ == 0) return data_lines;
+  const double sample_per_line = static_cast<double>(data_bytes) / static_cast<double>(data_lines);
+  if (input_->is_stdin() || file_bytes_ <= sample_end)
+    return static_cast<std::size_t>(static_cast<double>(file_bytes_) / sample_per_line);
+  // The rest of the file at the line density of windows spread evenly over it (comment lines and
+  // quoted newlines count as rows here: an estimate, for reserving and planning).
+  constexpr std::size_t kWindows = 32, kWindowBytes = std::size_t{32} << 10;
+  const std::size_t rest = file_bytes_ - sample_end;
+  const char line_end = lone_cr_ ? '\r' : '\n';
+  std::vector<char> window(std::min(kWindowBytes, rest / kWindows + 1));
+  std::size_t window_bytes = 0, window_lines = 0;
+  for (std::size_t i = 0; i < kWindows; ++i) {
+    const std::size_t offset = sample_end + rest / kWindows * i;
+    const std::size_t got = input_->read_at(window.data(), window.size(), offset, display_name_);
+    window_bytes += got;
+    window_lines += static_cast<std::size_t>(std::count(window.data(), window.data() + got, line_end));
+  }
+  const double rest_per_line =
+      window_lines > 0 ? static_cast<double>(window_bytes) / static_cast<double>(window_lines) : sample_per_line;
+  return data_lines + static_cast<std::size_t>(static_cast<double>(rest) / rest_per_line);
 }
 
 std::vector<CsvReader::SampleLine> CsvReader::scan_sample(std::size_t& data_bytes, std::size_t& data_lines) {
