@@ -7,6 +7,8 @@
 
 #include <fast_float/fast_float.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,6 +211,7 @@ class CsvReader::Input {
     ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
   }
   ~Input() {
+    unmap();
     if (!is_stdin_ && fd_ >= 0) ::close(fd_);
   }
   bool is_stdin() const { return is_stdin_; }
@@ -238,6 +241,27 @@ class CsvReader::Input {
     }
   }
 
+  // The bytes [offset, size()) of a regular file as it was opened, mapped read-only; null when
+  // the input is not a regular file, holds no such bytes, or cannot be mapped (then read()).
+  // Under an address-space limit (`ulimit -v`) the whole file's mapping would take address space
+  // that the plan does not count: the file is read then.
+  const char* map_from(std::size_t offset) {
+    struct rlimit address_space {};
+    if (::getrlimit(RLIMIT_AS, &address_space) != 0 || address_space.rlim_cur != RLIM_INFINITY) return nullptr;
+    if (!regular_ || translate_cr_ || offset >= size_) return nullptr;
+    void* address = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (address == MAP_FAILED) return nullptr;
+    ::madvise(address, size_, MADV_SEQUENTIAL);
+    mapping_ = static_cast<const char*>(address);
+    return mapping_ + offset;
+  }
+  // Unmaps, and checks that the file did not change while it was mapped (as read() does at its end).
+  void finish_mapped(const std::string& name) {
+    unmap();
+    bytes_read_ = size_;
+    check_unchanged(name);
+  }
+
   // Reads up to n bytes at `offset` of a regular file (pread: no shared file position); 0 at its end.
   std::size_t read_at(char* destination, std::size_t n, std::size_t offset, const std::string& name) {
     while (true) {
@@ -262,8 +286,14 @@ class CsvReader::Input {
                     " read); it must not change during a fit");
   }
 
+  void unmap() {
+    if (mapping_) ::munmap(const_cast<char*>(mapping_), size_);
+    mapping_ = nullptr;
+  }
+
   bool is_stdin_;
   bool regular_ = false;
+  const char* mapping_ = nullptr;
   struct stat opened_ {};
   std::size_t bytes_read_ = 0;
   int fd_ = -1;
@@ -385,12 +415,32 @@ void CsvReader::detect(const DataOptions& options) {
   if (sample_is_whole_file_) {
     estimated_rows_ = data_lines;
     rows_exact_ = !options.skip_invalid && options.nan_policy == NanPolicy::raise && !options.selection;
-  } else if (data_lines > 0 && file_bytes_ > 0) {
-    double per_line = static_cast<double>(data_bytes) / static_cast<double>(data_lines);
-    estimated_rows_ = static_cast<std::size_t>(static_cast<double>(file_bytes_) / per_line);
   } else {
-    estimated_rows_ = data_lines;
+    estimated_rows_ = estimate_rows(data_bytes, data_lines, data_offset_ - header_end_offset + sample_.size());
   }
+}
+
+std::size_t CsvReader::estimate_rows(std::size_t data_bytes, std::size_t data_lines, std::size_t sample_end) {
+  if (data_lines == 0 || file_bytes_ == 0) return data_lines;
+  const double sample_per_line = static_cast<double>(data_bytes) / static_cast<double>(data_lines);
+  if (input_->is_stdin() || file_bytes_ <= sample_end)
+    return static_cast<std::size_t>(static_cast<double>(file_bytes_) / sample_per_line);
+  // The rest of the file at the line density of windows spread evenly over it (comment lines and
+  // quoted newlines count as rows here: an estimate, for reserving and planning).
+  constexpr std::size_t kWindows = 32, kWindowBytes = std::size_t{32} << 10;
+  const std::size_t rest = file_bytes_ - sample_end;
+  const char line_end = lone_cr_ ? '\r' : '\n';
+  std::vector<char> window(std::min(kWindowBytes, rest / kWindows + 1));
+  std::size_t window_bytes = 0, window_lines = 0;
+  for (std::size_t i = 0; i < kWindows; ++i) {
+    const std::size_t offset = sample_end + rest / kWindows * i;
+    const std::size_t got = input_->read_at(window.data(), window.size(), offset, display_name_);
+    window_bytes += got;
+    window_lines += static_cast<std::size_t>(std::count(window.data(), window.data() + got, line_end));
+  }
+  const double rest_per_line =
+      window_lines > 0 ? static_cast<double>(window_bytes) / static_cast<double>(window_lines) : sample_per_line;
+  return data_lines + static_cast<std::size_t>(static_cast<double>(rest) / rest_per_line);
 }
 
 std::vector<CsvReader::SampleLine> CsvReader::scan_sample(std::size_t& data_bytes, std::size_t& data_lines) {
@@ -571,8 +621,9 @@ namespace {
 // One block of text in flight through the pipeline, and what parsing it produced. Blocks are
 // reused (text buffer and column capacity kept) so that no pass faults in fresh pages.
 struct Block {
-  std::unique_ptr<char[]> text;  // capacity bytes, not zero-filled
+  std::unique_ptr<char[]> text;  // capacity bytes, not zero-filled (unused when the file is mapped)
   std::size_t capacity = 0;
+  const char* data = nullptr;    // the block's records: in text, or in the mapped file
   std::size_t size = 0;
   std::size_t lines = 0;
   CsvColumnsBlock parsed;
@@ -629,8 +680,9 @@ class BlockPool {
       return block;
     }
     blocks_.push_back(std::make_unique<Block>());
-    blocks_.back()->text.reset(new char[capacity_]);
+    if (capacity_ > 0) blocks_.back()->text.reset(new char[capacity_]);
     blocks_.back()->capacity = capacity_;
+    blocks_.back()->data = blocks_.back()->text.get();
     return blocks_.back().get();
   }
   void give_back(Block* block) {
@@ -886,7 +938,7 @@ struct LineParser {
 
   void parse_block(Block& block) const {
     const bool fast_path = !whitespace && delimiter != '"';
-    const char* text = block.text.get();
+    const char* text = block.data;
     const char* const end = text + block.size;
     NulScanner nul(text, end);
     block.parsed.columns.resize(slots);
@@ -993,14 +1045,19 @@ class BlockCutter {
   BlockCutter(std::function<std::size_t(char*, std::size_t)> read, char delimiter, std::size_t block_bytes,
               std::size_t max_line_bytes)
       : read_(std::move(read)), delimiter_(delimiter), block_bytes_(block_bytes), max_line_bytes_(max_line_bytes) {}
+  // Cutting the text [begin, end) of a mapped file instead: blocks point into it, nothing is copied.
+  BlockCutter(const char* begin, const char* end, char delimiter, std::size_t block_bytes, std::size_t max_line_bytes)
+      : delimiter_(delimiter), block_bytes_(block_bytes), max_line_bytes_(max_line_bytes), next_(begin), end_(end) {}
 
   Block* next(BlockPool& pool, tbb::flow_control& control) {
-    if (done_) {
+    if (done_ || (end_ && next_ == end_)) {
       control.stop();
       return nullptr;
     }
+    if (end_) return next_mapped(pool.take());
     Block* block = pool.take();
     char* text = block->text.get();
+    block->data = text;
     std::copy(carry_.begin(), carry_.end(), text);
     std::size_t have = carry_.size();
     has_quote_ = std::find(carry_.begin(), carry_.end(), '"') != carry_.end();
@@ -1026,6 +1083,25 @@ class BlockCutter {
   }
 
  private:
+  // The next block of the mapped text: block_bytes, or what is left, shortened to whole records;
+  // longer when no record ends in it, up to max_line_bytes.
+  Block* next_mapped(Block* block) {
+    const auto left = static_cast<std::size_t>(end_ - next_);
+    std::size_t have = std::min(block_bytes_, left);
+    while (true) {
+      const bool has_quote = std::memchr(next_, '"', have) != nullptr;
+      const std::size_t cut = have == left ? have : complete_records_length(next_, have, has_quote, delimiter_);
+      if (cut > 0) {
+        block->data = next_;
+        block->size = cut;
+        next_ += cut;
+        return block;
+      }
+      if (have > max_line_bytes_) return refuse(block);
+      have = std::min(have + block_bytes_, left);
+    }
+  }
+
   // Reads up to n bytes in pieces small enough to be still in cache when they are searched for a
   // quote right after: the search then costs little next to the parse.
   std::size_t read_noting_quotes(char* to, std::size_t n) {
@@ -1052,7 +1128,19 @@ class BlockCutter {
   std::vector<char> carry_;
   bool has_quote_ = false;  // the block being filled holds a '"'
   bool done_ = false;
+  const char* next_ = nullptr;  // the mapped text not cut yet: [next_, end_)
+  const char* end_ = nullptr;
 };
+
+// Drops the page-table entries of the whole pages of a parsed block's text in the mapped file (the
+// page cache keeps the pages): the RSS then holds the blocks in flight, as with buffers, not the
+// file read so far, which a memory limit counts. Pages shared with a neighbouring block stay.
+void drop_mapped_pages(const char* data, std::size_t size) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) & ~(page - 1);
+  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(data) + size) & ~(page - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 // Stage 3: in file order, turns block-relative lines into file lines and hands rows to the sink.
 struct BlockDelivery {
@@ -1102,9 +1190,14 @@ CsvParseStats CsvReader::parse_whole(const std::function<void(CsvColumnsBlock&)>
                                      const std::function<void(std::size_t, const CsvColumnsBlock&)>& place) {
   start_reading();
   std::size_t data_lines_seen = 0, last_line = 0;
+  // The load into RAM cuts its blocks out of a mapping of the file: the serial stage then copies
+  // nothing, and no block buffers are first-touched.
+  const char* mapped = place ? input_->map_from(data_offset_) : nullptr;
   const CsvParseStats stats =
       run_pipeline([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, tuning_.block_bytes,
-                   lines_before_data_, sink, place, data_lines_seen, last_line);
+                   lines_before_data_, sink, place, data_lines_seen, last_line,
+                   mapped ? std::string_view(mapped, file_bytes_ - data_offset_) : std::string_view());
+  if (mapped) input_->finish_mapped(display_name_);
   finish_parse(stats, data_lines_seen, last_line);
   return stats;
 }
@@ -1124,6 +1217,7 @@ CsvParseStats CsvReader::parse_byte_range(std::size_t begin, std::size_t end, st
   Block block;
   block.capacity = end - begin;
   block.text.reset(new char[std::max<std::size_t>(block.capacity, 1)]);
+  block.data = block.text.get();
   while (block.size < block.capacity) {
     const std::size_t got = read(block.text.get() + block.size, block.capacity - block.size);
     if (got == 0) break;
@@ -1143,12 +1237,14 @@ CsvParseStats CsvReader::run_pipeline(const std::function<std::size_t(char*, std
                                       std::size_t block_bytes_wanted, std::size_t lines_before,
                                       const std::function<void(CsvColumnsBlock&)>& sink,
                                       const std::function<void(std::size_t, const CsvColumnsBlock&)>& place,
-                                      std::size_t& data_lines_seen, std::size_t& last_line) {
+                                      std::size_t& data_lines_seen, std::size_t& last_line, std::string_view mapped) {
   const LineParser parser = make_line_parser(dialect_, selection_, options_, tuning_.max_line_bytes, display_name_);
   const std::size_t block_bytes = std::max<std::size_t>(block_bytes_wanted, 1);
   // Room for a block after a carried partial record; a record that does not fit is too long anyway.
-  BlockPool pool(block_bytes + tuning_.max_line_bytes + 1);
-  BlockCutter cutter(read, dialect_.delimiter, block_bytes, tuning_.max_line_bytes);
+  BlockPool pool(mapped.empty() ? block_bytes + tuning_.max_line_bytes + 1 : 0);
+  BlockCutter cutter = mapped.empty() ? BlockCutter(read, dialect_.delimiter, block_bytes, tuning_.max_line_bytes)
+                                      : BlockCutter(mapped.data(), mapped.data() + mapped.size(), dialect_.delimiter,
+                                                    block_bytes, tuning_.max_line_bytes);
   BlockDelivery delivery{display_name_, sink, lines_before, {}, 0};
   const std::size_t tokens = CsvParseTuning::pipeline_tokens();
   // ThreadSanitizer (core/thread_sanitizer.h): besides the fork and the join, each block passes
@@ -1179,6 +1275,7 @@ CsvParseStats CsvReader::run_pipeline(const std::function<std::size_t(char*, std
           tbb::make_filter<Block*, void>(tbb::filter_mode::parallel, edges.task([&](Block* block) {
             tsan::acquire(block);
             if (place && block->parsed.rows > 0) place(block->first_row, block->parsed);
+            if (!mapped.empty()) drop_mapped_pages(block->data, block->size);
             pool.give_back(block);
           })));
   edges.joined();

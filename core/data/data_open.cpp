@@ -332,6 +332,8 @@ std::unique_ptr<MemoryDataSource> load_csv(const std::string& path, const DataOp
   CsvReader reader(path, options);
   const CsvSelection& selection = reader.selection();
   CsvColumnsSink sink(selection.fields.size(), csv_reserved_rows(reader.estimated_rows()));
+  // The parse reads a regular file through a mapping: a SIGBUS while it runs names the file.
+  std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
   const CsvParseStats stats =
       reader.parse_placed([&](std::size_t first_row, const CsvColumnsBlock& block) { sink.place(first_row, block); });
   std::unique_ptr<MemoryDataSource> loaded = sink.finish(stats.rows, static_cast<std::size_t>(selection.num_predictors),

@@ -8,6 +8,9 @@
 #include <optional>
 #include <sstream>
 
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
+
 #include "core/data/columns.h"
 #include "core/data/hdf5_source.h"
 #include "core/data/sharded_source.h"
@@ -904,10 +907,17 @@ PreparedFit prepare_one_model(const FitSpec& spec) {
   prepared.setup = plan_fit(spec);
   Distributed& world = distributed();
   const bool across_ranks = world.size() > 1 && !spec.data_path.empty();
-  if (across_ranks)
-    open_rank_data(spec, prepared, world);
-  else
-    open_data(spec, prepared);
+  // Reading the data (the CSV parse's workers) obeys --threads like the fit does: a run told to
+  // use one core uses one core throughout. More threads than cores would not parse faster, and
+  // the plan counts the parse's buffers for at most one block per core (CsvParseTuning).
+  const int cores = tbb::info::default_concurrency();
+  tbb::task_arena reading(spec.threads > 0 ? std::min(spec.threads, cores) : cores);
+  reading.execute([&] {
+    if (across_ranks)
+      open_rank_data(spec, prepared, world);
+    else
+      open_data(spec, prepared);
+  });
   const std::size_t rows = prepared.all_rows ? prepared.all_rows->rows() : prepared.data->rows();
   if (rows == 0) throw DataError(prepared.setup.data_name + ": no data rows left to fit");
   const RowSelection* selection = prepared.setup.data_options.selection.get();

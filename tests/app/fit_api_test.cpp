@@ -2,6 +2,8 @@
 // through both gives the same parameters and standard errors, and the result echoes the settings
 // it ran with. Known truth: data from `curvefit generate` (y = 5 exp(-0.5 x) + 1, noise 0.05).
 #include <gtest/gtest.h>
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
 
 #include <cmath>
 #include <string>
@@ -178,6 +180,32 @@ TEST(FitApiBounds, AStartOnABoundIsMovedInsideAndReportedAsUsed) {
     EXPECT_NEAR(param(j, "mu", "init"), 4.5, 1e-12) << method << ": a start inside stays";
   }
 }
+
+// --threads bounds the whole command, reading the data included: the CSV parse runs inside an
+// arena of that many threads. Its notices are sent from the thread running the parse, which sees
+// the arena's concurrency; the rows read are the same with any thread count.
+TEST_F(FitApi, ReadingTheDataRunsOnTheThreadsAskedFor) {
+  const int cores = tbb::info::default_concurrency();
+  if (cores < 2) GTEST_SKIP() << "one core: every thread count reads on one thread";
+  write_text(csv_, read_text(csv_) + "not a number,1\n");
+  for (int threads : {1, 2, 0}) {
+    FitSpec spec;
+    spec.data_path = csv_;
+    spec.model = "exponential";
+    spec.threads = threads;
+    spec.data_options.skip_invalid = true;
+    std::vector<int> concurrency;
+    spec.data_options.on_notice = [&](const std::string&) {
+      concurrency.push_back(tbb::this_task_arena::max_concurrency());
+    };
+    const PreparedFit prepared = prepare_fit(spec);
+    ASSERT_NE(prepared.in_memory, nullptr);
+    EXPECT_EQ(prepared.in_memory->rows(), 3000u) << threads << " threads";
+    ASSERT_FALSE(concurrency.empty()) << "the skipped row is reported";
+    for (int seen : concurrency) EXPECT_EQ(seen, threads > 0 ? threads : cores) << threads << " threads";
+  }
+}
+
 
 }  // namespace
 }  // namespace curvefit::cli
