@@ -85,6 +85,7 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
 std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::string& path,
                                            const DataOptions& options) {
   if (options.selection) return nullptr;  // the selected rows are copied as they are read
+  if (!options.map_files) return nullptr;
   const std::vector<std::uint64_t> offsets = source.contiguous_file_offsets();
   if (offsets.empty()) return nullptr;
   std::size_t bytes = 0;

@@ -56,6 +56,11 @@ struct DataOptions {
   // fit's first full pass (MemoryDataSource::defer_value_check) instead of a pass over the file
   // at load. The fit engine sets it; load_data alone checks at once.
   bool defer_value_check = false;
+  // Whether input files may be mapped into memory (an HDF5 file used in place, its streamed
+  // windows, a CSV's load into RAM) instead of read. A mapped file cut short while it is read
+  // raises SIGBUS, which the command line turns into exit 3; a front end that cannot handle it
+  // (the Python module: the interpreter would die) reads instead, at the cost of a copy.
+  bool map_files = true;
   // Directory for the CSV spill file of streaming fits; empty = $TMPDIR or /tmp.
   std::string temp_dir;
   // CSV: text per parallel parse block; 0 = the parser's default. The planner makes it smaller

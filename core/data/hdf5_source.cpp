@@ -298,7 +298,7 @@ struct Hdf5DataSource::Handles {
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
-    : path_(path), on_notice_(options.on_notice) {
+    : path_(path), on_notice_(options.on_notice), map_files_(options.map_files) {
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
@@ -583,7 +583,8 @@ bool Hdf5DataSource::view_matches_read(std::size_t begin, std::size_t probe) {
 
 bool Hdf5DataSource::view(std::size_t begin, std::size_t count, const double** x, const double** y,
                           const double** sigma, std::shared_ptr<const void>& hold) {
-  if (!view_offsets_) view_offsets_ = filtered_ ? std::vector<std::uint64_t>{} : contiguous_file_offsets();
+  if (!view_offsets_)
+    view_offsets_ = filtered_ || !map_files_ ? std::vector<std::uint64_t>{} : contiguous_file_offsets();
   if (view_offsets_->empty() || count == 0) return false;
   if (begin + count > rows())
     throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +

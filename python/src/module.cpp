@@ -330,6 +330,9 @@ NativeResult run_fit(const py::dict& o) {
   std::atomic<bool> interrupt{false};
   std::optional<py::error_already_set> signal_error;
   spec.interrupt = &interrupt;
+  // No input file is mapped: a file cut short under a mapping raises SIGBUS, which would kill the
+  // interpreter; read, it is a DataError like any other change of the file.
+  spec.data_options.map_files = false;
   // The readers' remarks (rows skipped or omitted) join the result's notes, where the report and
   // to_dict() show them; they may come from any thread while the GIL is released.
   std::mutex notices_mutex;

@@ -8,9 +8,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <string>
@@ -160,6 +163,42 @@ TEST(CsvMapped, AFileWrittenToWhileItIsMappedIsAnError) {
     });
   });
   EXPECT_THAT(message, HasSubstr(path + ": the file changed while it was being read"));
+}
+
+// Whether /proc/self/maps lists `path` (a mapping of the file is alive now).
+bool mapped_now(const std::string& path) {
+  std::ifstream maps("/proc/self/maps");
+  const std::string absolute = std::filesystem::absolute(path).string();
+  for (std::string line; std::getline(maps, line);)
+    if (line.size() >= absolute.size() && line.compare(line.size() - absolute.size(), absolute.size(), absolute) == 0)
+      return true;
+  return false;
+}
+
+// DataOptions::map_files = false (the Python module: it cannot survive the SIGBUS of a file cut
+// short under a mapping): the load reads the file, no mapping of it exists while it parses, and
+// the columns are the same.
+TEST(CsvMapped, WithoutMapFilesTheLoadReadsTheFileInstead) {
+  ScratchDir dir;
+  const std::string path = dir.file("plain.csv");
+  {
+    std::ofstream out(path);
+    out << "x,y\n";
+    for (std::size_t i = 0; i < kRows; ++i) out << number(0.5 * i) << "," << number(std::sin(0.5 * i)) << "\n";
+  }
+  for (const bool map : {true, false}) {
+    DataOptions options;
+    options.map_files = map;
+    CsvReader reader(path, options, blocks_of(1000));
+    std::atomic<bool> seen_mapped{false};
+    std::vector<double> y(kRows);
+    reader.parse_placed([&](std::size_t first_row, const CsvColumnsBlock& b) {
+      if (mapped_now(path)) seen_mapped = true;
+      std::copy(b.columns[1].begin(), b.columns[1].end(), y.begin() + static_cast<std::ptrdiff_t>(first_row));
+    });
+    EXPECT_EQ(seen_mapped.load(), map);
+    EXPECT_EQ(y, read_through_buffer(path, {}, 1000).y) << "map_files " << map;
+  }
 }
 
 }  // namespace

@@ -567,6 +567,35 @@ namespace {
 // Streaming passes read contiguous doubles through mapped windows (view): the same values as
 // read() at any offset (windows start mid-page), the raise check names the exact row, and what
 // cannot be viewed (chunked, omitted rows) says so, so that read() serves it.
+// DataOptions::map_files = false (the Python module): a contiguous file is copied, not used in
+// place, and its streamed windows are read, not mapped; the values are the same.
+TEST(Hdf5Mapped, WithoutMapFilesNothingIsMapped) {
+  ScratchDir dir;
+  std::vector<double> x(2000), y(2000);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = 0.5 * static_cast<double>(i), y[i] = std::cos(x[i]);
+  const std::string path = dir.file("contiguous.h5");
+  {
+    H5::H5File file(path, H5F_ACC_TRUNC);
+    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
+    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, false);
+  }
+  DataOptions options;
+  EXPECT_TRUE(load_data(path, options)->external_columns());  // the default maps it
+  options.map_files = false;
+  const auto copied = load_data(path, options);
+  EXPECT_FALSE(copied->external_columns());
+  EXPECT_EQ(std::memcmp(copied->y_column(), y.data(), y.size() * sizeof(double)), 0);
+  Hdf5DataSource source(path, options, true);
+  const double* vx[1] = {nullptr};
+  const double *vy = nullptr, *vs = nullptr;
+  std::shared_ptr<const void> hold;
+  EXPECT_FALSE(source.view(0, 100, vx, &vy, &vs, hold));
+  std::vector<double> rx(100), ry(100);
+  double* xs[1] = {rx.data()};
+  source.read(1900, 100, xs, ry.data(), nullptr);
+  EXPECT_EQ(std::memcmp(ry.data(), y.data() + 1900, 100 * sizeof(double)), 0);
+}
+
 TEST(Hdf5View, WindowsOfContiguousDoublesAreTheValuesReadGives) {
   ScratchDir dir;
   std::vector<double> x(5000), y(5000), sigma(5000);
