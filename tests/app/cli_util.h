@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -260,6 +262,28 @@ inline std::string join(const std::vector<std::string>& args) {
   std::string s;
   for (const auto& a : args) s += (s.empty() ? "" : " ") + a;
   return s;
+}
+
+// The last full-fit iteration line's iteration number and cost ("    <it> <cost> ..." of --progress
+// or -v on stderr; not the subsample's "sub" lines), of the complete lines; {-1, 0} if none.
+inline std::pair<int, double> last_full_iteration(const std::string& err) {
+  std::pair<int, double> last{-1, 0.0};
+  std::size_t start = 0;
+  while (start < err.size()) {
+    std::size_t end = err.find('\n', start);
+    if (end == std::string::npos) break;
+    std::string line = err.substr(start, end - start);
+    const auto cr = line.rfind('\r');
+    if (cr != std::string::npos) line = line.substr(cr + 1);
+    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
+    if (line.size() > 9 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8]))) {
+      char* rest = nullptr;
+      const long iteration = std::strtol(line.c_str(), &rest, 10);
+      last = {static_cast<int>(iteration), std::strtod(rest, nullptr)};
+    }
+    start = end + 1;
+  }
+  return last;
 }
 
 }  // namespace curvefit::cli

@@ -406,6 +406,14 @@ TEST_F(FitMpi, GenerateUnderMpirunWritesFromRankZeroOnly) {
 
 // Ctrl-C. The fit is kept running by tolerances it cannot meet (as in fit_signal_test.cpp); the
 // test waits for rank 0's first iteration line, never for a fixed time.
+// Sends SIGINT to a descendant of the launcher (`timeout`): at `depth` 1 its child (mpirun), at 2
+// mpirun's first child (one rank).
+void interrupt_descendant(const Process& launcher, int depth) {
+  std::string pids = std::to_string(launcher.pid());
+  for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
+  ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
+}
+
 class FitMpiInterrupt : public FitMpi {
  public:
   // Starts a 2-rank fit and returns once it iterates; `pid_of_mpirun` is the launcher's child.
@@ -426,13 +434,8 @@ class FitMpiInterrupt : public FitMpi {
       ASSERT_TRUE(fit_->pump(50)) << "the fit ended before it was interrupted:\n" << fit_->err_so_far();
     }
   }
-  // Sends SIGINT to the children of the children of the launcher (`timeout`): `depth` 1 is mpirun,
-  // 2 one rank.
-  void interrupt(int depth) {
-    std::string pids = std::to_string(fit_->pid());
-    for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
-    ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
-  }
+  // `depth` 1 signals mpirun, 2 one rank.
+  void interrupt(int depth) { interrupt_descendant(*fit_, depth); }
   // Rank 0's report of the best point so far.
   RunResult finish() {
     const RunResult r = fit_->wait();
@@ -466,19 +469,6 @@ TEST_F(FitMpiInterrupt, SigintToMpirunReportsTheBestPoint) {
   EXPECT_EQ(finish().exit_code, 1);
 }
 
-// The number of the last iteration line ("    <iteration> <cost> ...") in rank 0's -v output.
-int last_iteration(const std::string& err) {
-  int last = -1;
-  std::istringstream lines(err);
-  for (std::string line; std::getline(lines, line);) {
-    const auto cr = line.rfind('\r');
-    if (cr != std::string::npos) line = line.substr(cr + 1);
-    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
-    if (line.size() > 9 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8])))
-      last = std::atoi(line.c_str());
-  }
-  return last;
-}
 
 // Ctrl-C in the middle of a long pass (an expensive model on one thread per rank: passes of about
 // 5 s). The test waits for rank 0's progress line of a pass, which appears a second into it.
@@ -517,11 +507,7 @@ class FitMpiMidPass : public FitMpi {
     }
   }
   // `depth` 1 signals mpirun (which SIGTERMs every rank), 2 one rank.
-  void interrupt(int depth) {
-    std::string pids = std::to_string(fit_->pid());
-    for (int d = 0; d < depth; ++d) pids = "$(pgrep -P " + pids + " | head -n 1)";
-    ASSERT_EQ(std::system(("kill -INT " + pids).c_str()), 0);
-  }
+  void interrupt(int depth) { interrupt_descendant(*fit_, depth); }
   // Rank 0's report, which must be that of the last iteration its -v lines printed.
   RunResult finish() {
     const RunResult r = fit_->wait();
@@ -531,7 +517,7 @@ class FitMpiMidPass : public FitMpi {
     if (j.is_discarded()) return r;
     EXPECT_EQ(j.at("status"), "interrupted") << r.err;
     EXPECT_EQ(j.at("ranks"), 2);
-    EXPECT_EQ(j.at("iterations").get<int>(), last_iteration(r.err)) << r.err;
+    EXPECT_EQ(j.at("iterations").get<int>(), last_full_iteration(r.err).first) << r.err;
     for (const auto& p : j.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
     return r;
   }

@@ -41,22 +41,9 @@ bool wait_for(Process& p, const std::function<bool()>& ready, std::chrono::secon
   return true;
 }
 
-// A full-data iteration line of the progress output ("    <iteration> <cost> ...", not "sub ").
-bool has_full_iteration(const std::string& err) {
-  std::size_t start = 0;
-  while (start < err.size()) {
-    std::size_t end = err.find('\n', start);
-    if (end == std::string::npos) break;
-    std::string line = err.substr(start, end - start);
-    const auto cr = line.rfind('\r');
-    if (cr != std::string::npos) line = line.substr(cr + 1);
-    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
-    if (line.size() > 5 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8])))
-      return true;
-    start = end + 1;
-  }
-  return false;
-}
+
+// Whether the progress output holds a full-data iteration line yet.
+bool has_full_iteration(const std::string& err) { return last_full_iteration(err).first >= 0; }
 
 void interrupt_and_check(const std::vector<std::string>& args, const std::vector<std::string>& env,
                          const std::function<bool()>& extra_ready) {
@@ -103,26 +90,6 @@ TEST(FitSignal, SigintDuringALargeHdf5FitReportsInterrupted) {
   EXPECT_EQ(dir.files(), std::vector<std::string>{"big.h5"});
 }
 
-// The last full-fit iteration line's iteration number and cost ("    <it> <cost> ...").
-std::pair<int, double> last_full_iteration(const std::string& err) {
-  std::pair<int, double> last{-1, 0.0};
-  std::size_t start = 0;
-  while (start < err.size()) {
-    std::size_t end = err.find('\n', start);
-    if (end == std::string::npos) break;
-    std::string line = err.substr(start, end - start);
-    const auto cr = line.rfind('\r');
-    if (cr != std::string::npos) line = line.substr(cr + 1);
-    if (line.compare(0, 3, "\033[K") == 0) line = line.substr(3);
-    if (line.size() > 9 && line.compare(0, 4, "    ") == 0 && std::isdigit(static_cast<unsigned char>(line[8]))) {
-      char* rest = nullptr;
-      const long iteration = std::strtol(line.c_str(), &rest, 10);
-      last = {static_cast<int>(iteration), std::strtod(rest, nullptr)};
-    }
-    start = end + 1;
-  }
-  return last;
-}
 
 TEST(FitSignal, SigintMidPassEndsWithinThePassWithTheLastAcceptedIteration) {
   TempDir dir;
