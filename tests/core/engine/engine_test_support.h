@@ -12,6 +12,7 @@
 #include "core/data/data_source.h"
 #include "core/errors.h"
 #include "core/data/memory_source.h"
+#include "core/engine/fit.h"
 #include "core/model.h"
 
 namespace curvefit::testing_support {
@@ -94,5 +95,18 @@ class CountingSource : public DataSource {
  private:
   MemoryDataSource& data_;
 };
+
+// A fit of the decay model from the start (1, 0.3, 0) in `mode`, chunks of `chunk` rows.
+inline FitRequest decay_fit_request(const Model& model, DataSource& data, FitMode mode, std::size_t chunk,
+                                    int threads = 2) {
+  FitRequest request;
+  request.model = &model;
+  request.data = &data;
+  request.p0 = Eigen::Vector3d(1.0, 0.3, 0.0);
+  request.plan.mode = mode;
+  request.plan.chunk_rows = chunk;
+  request.plan.threads = threads;
+  return request;
+}
 
 }  // namespace curvefit::testing_support

@@ -67,13 +67,7 @@ struct Recorder {
 };
 
 FitRequest make_request(const Model& model, DataSource& data, FitMode mode, Algorithm method) {
-  FitRequest request;
-  request.model = &model;
-  request.data = &data;
-  request.p0 = Eigen::Vector3d(1.0, 0.3, 0.0);
-  request.plan.mode = mode;
-  request.plan.chunk_rows = kChunk;
-  request.plan.threads = 2;
+  FitRequest request = testing_support::decay_fit_request(model, data, mode, kChunk);
   request.solver.method = method;
   return request;
 }

@@ -25,14 +25,7 @@ constexpr std::size_t kRows = 20000;
 
 FitRequest make_request(const Model& model, DataSource& data, FitMode mode, std::size_t chunk,
                         int threads = 2) {
-  FitRequest request;
-  request.model = &model;
-  request.data = &data;
-  request.p0 = Eigen::Vector3d(1.0, 0.3, 0.0);
-  request.plan.mode = mode;
-  request.plan.chunk_rows = chunk;
-  request.plan.threads = threads;
-  return request;
+  return testing_support::decay_fit_request(model, data, mode, chunk, threads);
 }
 
 double max_relative_difference(const Eigen::VectorXd& a, const Eigen::VectorXd& b) {
