@@ -41,6 +41,23 @@ ReadAhead::ReadAhead(DataSource& source, std::size_t begin, std::size_t end,
     buffer.batch.sigma = has_sigma_ ? buffer.batch.y + batch_rows : nullptr;
     free_.push_back(static_cast<int>(b));
   }
+  // A source that serves its rows in place needs no thread: mapping a window is cheap next to
+  // computing on it, and done by the consumer it costs no thread hand-off, no wake-up and no
+  // third thread competing with the workers for the cores.
+  if (begin_ < end_) {
+    const int first = free_.front();
+    Buffer& buffer = buffers_[static_cast<std::size_t>(first)];
+    const std::size_t count = std::min(batch_rows_, end_ - begin_);
+    if (source_.view(begin_, count, buffer.batch.x.data(), &buffer.batch.y, &buffer.batch.sigma, buffer.view)) {
+      in_place_ = true;
+      free_.pop_front();
+      buffer.batch.begin = begin_;
+      buffer.batch.rows = count;
+      next_row_ = begin_ + count;
+      filled_.push_back(first);
+      return;
+    }
+  }
   reader_ = std::thread([this] { reader_loop(); });
 }
 
@@ -109,21 +126,78 @@ void ReadAhead::reader_loop() {
 }
 
 const RowBatch* ReadAhead::next() {
-  std::unique_lock lock(mutex_);
-  if (held_ >= 0) {
-    free_.push_back(held_);
-    held_ = -1;
-    changed_.notify_all();
+  if (held_ >= 0) give_back(&buffers_[static_cast<std::size_t>(held_)].batch);
+  const RowBatch* batch = take();
+  held_ = batch ? index_of(batch) : -1;
+  return batch;
+}
+
+int ReadAhead::index_of(const RowBatch* batch) const {
+  for (std::size_t b = 0; b < buffers_.size(); ++b)
+    if (&buffers_[b].batch == batch) return static_cast<int>(b);
+  throw std::invalid_argument("read-ahead: a batch this reader did not deliver");
+}
+
+void ReadAhead::give_back(const RowBatch* batch) {
+  const int index = index_of(batch);
+  {
+    std::lock_guard lock(mutex_);
+    free_.push_back(index);
   }
+  changed_.notify_all();
+}
+
+const RowBatch* ReadAhead::take() {
+  if (in_place_) return take_in_place();
+  std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return !filled_.empty() || reader_done_; });
   // Batches read before a failure are still delivered; the error comes where its batch would.
   if (!filled_.empty()) {
-    held_ = filled_.front();
+    const int index = filled_.front();
     filled_.pop_front();
-    return &buffers_[static_cast<std::size_t>(held_)].batch;
+    return &buffers_[static_cast<std::size_t>(index)].batch;
   }
   if (error_) std::rethrow_exception(error_);
   return nullptr;
+}
+
+bool ReadAhead::can_take_at_once() {
+  std::lock_guard lock(mutex_);
+  return in_place_ ? !free_.empty() || !filled_.empty() : !filled_.empty();
+}
+
+// The next batch mapped by the caller (in_place_: no reader thread). Waits for a free buffer.
+const RowBatch* ReadAhead::take_in_place() {
+  int index;
+  {
+    std::unique_lock lock(mutex_);
+    if (!filled_.empty()) {  // the first batch, mapped by the constructor
+      index = filled_.front();
+      filled_.pop_front();
+      return &buffers_[static_cast<std::size_t>(index)].batch;
+    }
+    if (error_) std::rethrow_exception(error_);
+    if (next_row_ >= end_) return nullptr;
+    changed_.wait(lock, [this] { return !free_.empty(); });
+    index = free_.front();
+    free_.pop_front();
+  }
+  Buffer& buffer = buffers_[static_cast<std::size_t>(index)];
+  const std::size_t row = next_row_;
+  const std::size_t count = std::min(batch_rows_, end_ - row);
+  std::vector<double*> x(static_cast<std::size_t>(num_predictors_));
+  try {
+    fill(buffer, row, count, x);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    error_ = std::current_exception();  // the stream stays failed
+    free_.push_back(index);
+    throw;
+  }
+  buffer.batch.begin = row;
+  buffer.batch.rows = count;
+  next_row_ = row + count;
+  return &buffer.batch;
 }
 
 }  // namespace curvefit

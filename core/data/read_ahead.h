@@ -1,14 +1,20 @@
 #pragma once
-// Read-ahead for streaming passes: one background thread reads consecutive row ranges of a
-// DataSource (whose read() is not thread-safe, hence exactly one reader) into a small ring of
-// buffers while the consumer computes on the range it holds. Batches arrive in order, each row
-// exactly once; an exception thrown by the source is rethrown to the consumer by next(); the
-// destructor stops the reader and joins it, also when the consumer stops early.
+// Read-ahead for streaming passes: consecutive row ranges of a DataSource (whose read() is not
+// thread-safe, hence exactly one reader) in a small ring of buffers.
+//
+// A source that must copy its rows (HDF5 read through the library, the spill of a CSV) is read
+// by one background thread into the ring while the consumer computes on the range it holds. A
+// source that serves its rows in place (DataSource::view: a mapped window of the file) fills no
+// buffer and needs no thread: the consumer maps each batch in take(), which costs no hand-off,
+// no wake-up and no third thread competing with the workers for the cores.
+//
+// Batches arrive in order, each row exactly once; an exception thrown by the source is rethrown
+// to the consumer where its batch would come; the destructor stops the reader and joins it, also
+// when the consumer stops early.
 //
 // Memory: `buffers` blocks of footprint::data_bytes(batch_rows, columns), taken from the pool
-// once, when the reader starts. A source that serves rows in place (DataSource::view: a mapped
-// window of the file) fills no buffer: the batch points at the window, at most `buffers` of them
-// held at a time.
+// once, when the reader starts (never touched when the rows are served in place); at most
+// `buffers` mapped windows at a time.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -46,9 +52,19 @@ class ReadAhead {
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
 
-  // The next batch in row order, or null after the last one. Gives the previously returned
-  // batch's buffer back to the reader. Rethrows the exception the reader met, if any.
+  // The next batch in row order, or null after the last one. Gives the batch next() returned
+  // before back to the reader. Rethrows the exception the reader met, if any.
   const RowBatch* next();
+
+  // For consumers that work on several batches at once (from any thread, one call at a time):
+  // take() is next() without giving anything back; give_back() returns a taken batch's buffer to
+  // the reader, in any order. At most `buffers` batches are held; take() waits for the reader.
+  const RowBatch* take();
+  void give_back(const RowBatch* batch);
+  // Whether take() maps the rows in the calling thread (a source that serves them in place)
+  // rather than waiting for the reader thread; and whether it would find a free buffer now.
+  bool in_place() const { return in_place_; }
+  bool can_take_at_once();
 
   // Bytes of the ring (what the planner predicts for it).
   static std::size_t ring_bytes(std::size_t batch_rows, std::size_t columns, int buffers);
@@ -58,6 +74,8 @@ class ReadAhead {
   void reader_loop();
   void fill(Buffer& buffer, std::size_t row, std::size_t count, std::vector<double*>& x);
   void stop_reader();
+  const RowBatch* take_in_place();
+  int index_of(const RowBatch* batch) const;
 
   DataSource& source_;
   std::size_t begin_;
@@ -77,10 +95,13 @@ class ReadAhead {
   std::condition_variable changed_;
   std::deque<int> free_;     // buffers the reader may fill
   std::deque<int> filled_;   // buffers ready for the consumer, in row order
-  int held_ = -1;            // the buffer the consumer holds
+  int held_ = -1;            // the buffer next() returned last
   bool reader_done_ = false; // the reader has delivered its last batch (or failed)
   bool stopping_ = false;    // the consumer asked the reader to stop
   std::exception_ptr error_;
+  // The source serves rows in place: the consumer maps each batch in take(), no reader thread.
+  bool in_place_ = false;
+  std::size_t next_row_ = 0;  // in place: the first row of the next batch
   std::thread reader_;
 };
 

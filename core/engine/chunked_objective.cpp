@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <deque>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -512,42 +514,149 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk, const 
   edges.joined();
 }
 
+namespace {
+
+// The read-ahead batches of a streamed pass, shared by its workers. Each worker takes the next
+// chunk in row order and works on it inside whichever batch holds it; a batch goes back to the
+// reader when its last chunk is done. So no worker waits at a batch's end for the others, as a
+// fork and join per batch would make it (about 80 joins a pass at 1e7 rows).
+//
+// A slot's chunks lie `slots` apart and must be folded one after the other, in order. Batch b may
+// therefore be started only when every batch before b - window is done, with window =
+// slots / batch_chunks: two chunks of one slot are then never in progress at once. The reader's
+// ring bounds the batches held as before.
+class StreamedBatches {
+ public:
+  StreamedBatches(ReadAhead& reader, std::size_t chunk_rows, std::size_t batches, std::size_t window)
+      : reader_(reader), chunk_rows_(chunk_rows), batches_(batches), window_(std::max<std::size_t>(1, window)) {}
+
+  // The batch with index `b` (in row order), once it may be started; null after stop(). When the
+  // reader maps batches in the caller's thread (ReadAhead::in_place), the worker that takes a
+  // batch also takes the one after it if it can at once, so that the others find it ready.
+  const RowBatch* acquire(std::size_t b) {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stopped_ || (b < done_ + window_ && (b < fetched_ || !fetching_)); });
+      if (stopped_) return nullptr;
+      if (b < fetched_) {
+        const RowBatch* batch = held_[b - done_].batch;
+        if (b + 1 == fetched_ && fetched_ < batches_ && fetched_ < done_ + window_ && !fetching_ &&
+            reader_.in_place() && reader_.can_take_at_once())
+          fetch(lock);
+        return batch;
+      }
+      fetch(lock);
+    }
+  }
+
+  // Takes the next batch from the reader; the others wait for it meanwhile rather than take it too.
+  void fetch(std::unique_lock<std::mutex>& lock) {
+    fetching_ = true;
+    lock.unlock();
+    const RowBatch* batch = nullptr;
+    try {
+      batch = reader_.take();
+    } catch (...) {
+      stop();
+      throw;
+    }
+    lock.lock();
+    fetching_ = false;
+    if (!batch) throw std::logic_error("streamed pass: the reader ended before the last chunk");
+    held_.push_back({batch, (batch->rows + chunk_rows_ - 1) / chunk_rows_});
+    ++fetched_;
+    changed_.notify_all();
+  }
+
+  // One chunk of batch `b` is done.
+  void chunk_done(std::size_t b) {
+    {
+      std::lock_guard lock(mutex_);
+      Held& held = held_[b - done_];
+      if (--held.chunks_left == 0) reader_.give_back(held.batch);
+      while (!held_.empty() && held_.front().chunks_left == 0) {
+        held_.pop_front();
+        ++done_;
+      }
+    }
+    changed_.notify_all();
+  }
+
+  // No more batches: the pass was interrupted or failed. Waiting workers return empty-handed.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  struct Held {
+    const RowBatch* batch;
+    std::size_t chunks_left;
+  };
+  ReadAhead& reader_;
+  const std::size_t chunk_rows_;
+  const std::size_t batches_;
+  const std::size_t window_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Held> held_;     // batches [done_, fetched_)
+  std::size_t done_ = 0;      // every batch before this one is done
+  std::size_t fetched_ = 0;   // batches taken from the reader
+  bool fetching_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
 void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
                                            const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
-  // Batches of consecutive chunks, at most S of them, so that the chunks of one batch belong to
-  // distinct slots and run in parallel; batches come in row order, so every slot still folds its
-  // chunks in increasing order.
-  // Across ranks, the same holds for this rank's rows: consecutive local chunks cycle through its
-  // own slots.
+  // Batches of consecutive chunks, at most S of them; across ranks, consecutive local chunks
+  // cycle through this rank's own slots, so the same holds for its S' slots.
   const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
   if (mine.slot_begin == mine.slot_end) return;
-  const std::size_t batch_chunks =
-      stream_batch_chunks(static_cast<std::size_t>(threads_), mine.slot_end - mine.slot_begin);
+  const std::size_t slots = mine.slot_end - mine.slot_begin;
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_);
+  const std::size_t local_chunks = (local_rows_ + chunk_rows_ - 1) / chunk_rows_;
   ReadAhead reader(*impl.stream, 0, local_rows_, batch_chunks * chunk_rows_);
-  while (const RowBatch* batch = reader.next()) {
-    const std::size_t first_chunk = batch->begin / chunk_rows_;
-    const std::size_t chunks = (batch->rows + chunk_rows_ - 1) / chunk_rows_;
-    const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
-    impl.arena.execute(edges.task([&] {
-      tbb::parallel_for(
-          tbb::blocked_range<std::size_t>(0, chunks, 1),
-          edges.task([&](const tbb::blocked_range<std::size_t>& range) {
-            Impl::Worker& worker = impl.workers.local();
-            worker.x.resize(k);
-            for (std::size_t i = range.begin(); i != range.end(); ++i) {
-              const std::size_t offset = i * chunk_rows_;
+  StreamedBatches batches(reader, chunk_rows_, (local_chunks + batch_chunks - 1) / batch_chunks,
+                          slots / batch_chunks);
+  std::atomic<std::size_t> next_chunk{0};
+  const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
+  impl.arena.execute(edges.task([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<int>(0, threads_, 1),
+        edges.task([&](const tbb::blocked_range<int>&) {
+          Impl::Worker& worker = impl.workers.local();
+          worker.x.resize(k);
+          try {
+            while (!stop.load(std::memory_order_relaxed)) {
+              const std::size_t chunk = next_chunk.fetch_add(1);
+              if (chunk >= local_chunks) break;
+              const std::size_t b = chunk / batch_chunks;
+              const RowBatch* batch = batches.acquire(b);
+              if (!batch) break;
+              const std::size_t offset = (chunk - b * batch_chunks) * chunk_rows_;
               for (std::size_t q = 0; q < k; ++q) worker.x[q] = batch->x[q] + offset;
-              run_chunk(global_chunk(first_chunk + i), worker.x.data(), batch->y + offset,
+              run_chunk(global_chunk(chunk), worker.x.data(), batch->y + offset,
                         batch->sigma ? batch->sigma + offset : nullptr);
+              batches.chunk_done(b);
             }
-          }),
-          tbb::simple_partitioner());
-    }));
-    edges.joined();
-    if (stop.load()) break;  // the reader is stopped by its destructor
-  }
+          } catch (...) {
+            batches.stop();  // the others must not wait for a chunk that will never be done
+            throw;
+          }
+          // Stopped early (interrupted, or every request cut short): its batches will never be
+          // done, so nobody may wait for them. The pass's results are not used.
+          if (stop.load(std::memory_order_relaxed)) batches.stop();
+        }),
+        tbb::simple_partitioner());
+  }));
+  edges.joined();
 }
 
 namespace {
@@ -759,7 +868,7 @@ void ChunkedObjective::for_each_chunk_fitted(
     }
     return;
   }
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_);
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_, chunk_rows_);
   ReadAhead reader(*impl_->stream, 0, m_, batch_chunks * chunk_rows_);
   while (const RowBatch* batch = reader.next()) {
     for (std::size_t offset = 0; offset < batch->rows; offset += chunk_rows_) {
@@ -829,7 +938,8 @@ void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
   try {
     local = std::make_unique<LocalChunks>(impl_->memory, impl_->stream, local_rows_, chunk_rows_,
                                           stream_batch_chunks(static_cast<std::size_t>(threads_),
-                                                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin)));
+                                                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin),
+                                                              chunk_rows_));
   } catch (...) {
     error = std::current_exception();
   }

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
 #include "core/errors.h"
 #include "core/engine/engine_test_support.h"
 
@@ -85,6 +88,79 @@ TEST(ReadAhead, ConsumerStoppingEarlyStopsTheReader) {
   }  // destructor: stops and joins the reader although 999 batches remain
   // The reader can be at most the ring size ahead of the consumer (+ the one held).
   EXPECT_LE(source.reads, 3u);
+}
+
+// A source that serves its rows in place is mapped batch by batch in the consumer's own thread,
+// with no more windows alive than the ring's buffers.
+TEST(ReadAhead, InPlaceRowsAreViewedInTheConsumersThread) {
+  MemoryDataSource data = make_decay_data(1000, true);
+  for (int buffers : {1, 2, 3}) {
+    CountingSource source(data);
+    source.serve_in_place = true;
+    {
+      ReadAhead reader(source, 0, data.rows(), 64, buffers);
+      EXPECT_TRUE(reader.in_place());
+      std::size_t next_row = 0;
+      while (const RowBatch* batch = reader.next()) {
+        ASSERT_EQ(batch->begin, next_row);
+        ASSERT_EQ(batch->x[0], data.x_column(0) + next_row);  // in place: no copy
+        ASSERT_EQ(batch->y, data.y_column() + next_row);
+        ASSERT_EQ(batch->sigma, data.sigma_column() + next_row);
+        next_row += batch->rows;
+      }
+      EXPECT_EQ(next_row, data.rows());
+    }
+    EXPECT_EQ(source.rows_read, data.rows());
+    for (const std::thread::id& thread : source.view_threads) EXPECT_EQ(thread, std::this_thread::get_id());
+    EXPECT_LE(source.most_views_alive, buffers);
+    EXPECT_EQ(source.views_alive, 0);  // every window released with the reader
+  }
+}
+
+TEST(ReadAhead, InPlaceErrorComesWhereItsBatchWould) {
+  MemoryDataSource data = make_decay_data(1000, false);
+  CountingSource source(data);
+  source.serve_in_place = true;
+  source.fail_at_row = 550;
+  ReadAhead reader(source, 0, data.rows(), 100);
+  std::size_t delivered = 0;
+  EXPECT_THROW(
+      {
+        while (const RowBatch* batch = reader.next()) delivered += batch->rows;
+      },
+      DataError);
+  EXPECT_EQ(delivered, 500u);
+  EXPECT_THROW(reader.next(), DataError);  // the stream stays failed
+}
+
+// take() and give_back() let a consumer hold several batches and return them in any order; the
+// batches still come in row order, each row once, never more held than the ring's buffers.
+TEST(ReadAhead, BatchesTakenTogetherAreGivenBackInAnyOrder) {
+  MemoryDataSource data = make_decay_data(1000, false);
+  for (bool in_place : {false, true}) {
+    CountingSource source(data);
+    source.serve_in_place = in_place;
+    ReadAhead reader(source, 0, data.rows(), 90, 3);
+    std::vector<const RowBatch*> held;
+    std::size_t next_row = 0;
+    for (;;) {
+      while (held.size() < 3) {
+        const RowBatch* batch = reader.take();
+        if (!batch) break;
+        ASSERT_EQ(batch->begin, next_row);
+        ASSERT_EQ(batch->y[0], data.y_column()[next_row]);
+        next_row += batch->rows;
+        held.push_back(batch);
+      }
+      if (held.empty()) break;
+      // The middle one first, then the newest: not the order they came in.
+      const std::size_t pick = held.size() == 3 ? 1 : held.size() - 1;
+      reader.give_back(held[pick]);
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(pick));
+    }
+    EXPECT_EQ(next_row, data.rows()) << in_place;
+    EXPECT_EQ(source.rows_read, data.rows()) << in_place;
+  }
 }
 
 TEST(ReadAhead, RejectsBadArguments) {

@@ -157,17 +157,28 @@ TEST(ChunkedObjective, BitIdenticalFor1_2_8Threads) {
 TEST(ChunkedObjective, StreamingGivesTheSameBitsAsInMemory) {
   MemoryDataSource data = make_decay_data(5000, true);
   ExponentialDecay model;
-  const Evaluation in_memory = evaluate_with(data, 100, 2);
-  for (int threads : {1, 3, 8}) {
-    CountingSource source(data);
-    ChunkedObjectiveOptions options;
-    options.loss = Loss::soft_l1;
-    options.chunk_rows = 100;
-    options.threads = threads;
-    ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
-    expect_bit_identical(streaming.evaluate(Eigen::Vector3d(2.5, 0.6, 0.4), true), in_memory);
-    EXPECT_EQ(source.rows_read, data.rows());  // one pass reads every row once
-    EXPECT_EQ(streaming.passes(), 1);
+  // 100-row chunks: 50 slots of one chunk each; 7-row chunks: 715 chunks in 64 slots, so the
+  // workers sharing a pass's batches must keep each slot's chunks in order; 2500-row chunks: two
+  // slots, batches of one chunk.
+  for (std::size_t chunk : {std::size_t{100}, std::size_t{7}, std::size_t{2500}}) {
+    const Evaluation in_memory = evaluate_with(data, chunk, 2);
+    for (bool in_place : {false, true})
+      for (int threads : {1, 2, 3, 8}) {
+        CountingSource source(data);
+        source.serve_in_place = in_place;
+        ChunkedObjectiveOptions options;
+        options.loss = Loss::soft_l1;
+        options.chunk_rows = chunk;
+        options.threads = threads;
+        ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
+        for (int pass = 1; pass <= 2; ++pass) {
+          SCOPED_TRACE("chunk " + std::to_string(chunk) + (in_place ? ", in place, " : ", copied, ") +
+                       std::to_string(threads) + " threads, pass " + std::to_string(pass));
+          expect_bit_identical(streaming.evaluate(Eigen::Vector3d(2.5, 0.6, 0.4), true), in_memory);
+          EXPECT_EQ(source.rows_read, pass * data.rows());  // each pass reads every row once
+          EXPECT_EQ(streaming.passes(), pass);
+        }
+      }
   }
 }
 
@@ -293,14 +304,17 @@ TEST(ChunkedObjective, StreamingReadErrorReachesTheCaller) {
   ExponentialDecay model;
   MemoryDataSource data = make_decay_data(kRows, false);
   CountingSource source(data);
-  source.fail_at_row = 700;
   ChunkedObjectiveOptions options;
   options.chunk_rows = 50;
   options.threads = 2;
-  ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
-  EXPECT_THROW(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true), DataError);
-  source.fail_at_row = CountingSource::kNever;  // the objective is still usable afterwards
-  EXPECT_TRUE(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true).has_linearization);
+  for (bool in_place : {false, true}) {
+    source.serve_in_place = in_place;
+    source.fail_at_row = 700;
+    ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
+    EXPECT_THROW(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true), DataError) << in_place;
+    source.fail_at_row = CountingSource::kNever;  // the objective is still usable afterwards
+    EXPECT_TRUE(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true).has_linearization) << in_place;
+  }
 }
 
 TEST(ChunkedObjective, RejectsMismatchedInputs) {
