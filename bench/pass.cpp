@@ -3,6 +3,9 @@
 // Householder fold into R — what every solver iteration costs on big data), its cost-only pass, and
 // the hand-fused roofline pass of bench/roofline.cpp (residuals, Jacobian and normal-equation sums),
 // each with 1 and with T threads (the roofline splits the rows into T equal parts, one per thread).
+// Then the same linearizing pass streamed from FILE (mode stream: the file's windows mapped and
+// unmapped on every pass) beside the in-RAM pass again, alternating, to measure what streaming
+// adds to a pass.
 //
 // usage: bench_pass FILE.h5 [repetitions] [threads]   -> one JSON line per contender (median s)
 #include <algorithm>
@@ -14,6 +17,7 @@
 
 #include "bench/bench_data.h"
 #include "core/engine/chunked_objective.h"
+#include "core/data/hdf5_source.h"
 #include "core/data/memory_source.h"
 #include "core/model/model_library.h"
 #include "core/formula/vector_math.h"
@@ -108,6 +112,34 @@ int main(int argc, char** argv) {
           time_runs(repetitions, [&] { sink = sink + objective.evaluate(p, true).cost; }));
     print("curvefit cost pass", threads, m,
           time_runs(repetitions, [&] { sink = sink + objective.evaluate(p, false).cost; }));
+  }
+
+  // Streamed against in RAM, alternating pass by pass so that both see the same machine.
+  curvefit::DataOptions data_options;
+  data_options.x = {"/x"};
+  data_options.y = "/y";
+  curvefit::Hdf5DataSource file(argv[1], data_options, /*scan_invalid=*/true);
+  for (int threads = 1; threads <= max_threads; threads *= 2) {
+    curvefit::ChunkedObjectiveOptions options;
+    options.threads = threads;
+    curvefit::ChunkedObjective in_ram(*model, data, options);
+    curvefit::ChunkedObjective streamed(*model, file, options, curvefit::ChunkedObjective::Streaming{});
+    in_ram.evaluate(p, true);
+    streamed.evaluate(p, true);
+    std::vector<double> ram_times, stream_times;
+    for (int r = 0; r < repetitions; ++r) {
+      const auto time_one = [&](curvefit::ChunkedObjective& objective) {
+        const auto start = std::chrono::steady_clock::now();
+        sink = sink + objective.evaluate(p, true).cost;
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      };
+      ram_times.push_back(time_one(in_ram));
+      stream_times.push_back(time_one(streamed));
+    }
+    std::sort(ram_times.begin(), ram_times.end());
+    std::sort(stream_times.begin(), stream_times.end());
+    print("curvefit linearize pass, in RAM (alternating)", threads, m, ram_times);
+    print("curvefit linearize pass, streamed from the file (alternating)", threads, m, stream_times);
   }
   return 0;
 }

@@ -78,9 +78,9 @@ void read_through_windows(int fd, std::size_t size, bool populate) {
   }
 }
 
-void read_through_buffer(int fd, std::size_t size, char* buffer) {
-  for (std::size_t offset = 0; offset < size; offset += kWindowBytes) {
-    const ssize_t got = pread(fd, buffer, std::min(kWindowBytes, size - offset), static_cast<off_t>(offset));
+void read_through_buffer(int fd, std::size_t size, char* buffer, std::size_t piece = kWindowBytes) {
+  for (std::size_t offset = 0; offset < size; offset += piece) {
+    const ssize_t got = pread(fd, buffer, std::min(piece, size - offset), static_cast<off_t>(offset));
     if (got <= 0) std::exit(1);
     read_all(buffer, static_cast<std::size_t>(got));
   }
@@ -131,6 +131,10 @@ int main(int argc, char** argv) {
       median_of(repetitions, [&] { read_all(static_cast<const char*>(whole), size); }), size);
   row("pread into a reused 4 MiB buffer, then read",
       median_of(repetitions, [&] { read_through_buffer(fd, size, buffer.data()); }), size);
+  for (std::size_t piece : {std::size_t{32} << 10, std::size_t{128} << 10, std::size_t{512} << 10}) {
+    const std::string what = "pread into a reused " + std::to_string(piece >> 10) + " KiB buffer (cache-resident), then read";
+    row(what.c_str(), median_of(repetitions, [&] { read_through_buffer(fd, size, buffer.data(), piece); }), size);
+  }
   row("4 MiB windows mapped with MAP_POPULATE, read, unmapped",
       median_of(repetitions, [&] { read_through_windows(fd, size, true); }), size);
   row("4 MiB windows mapped, demand-faulted, read, unmapped",
