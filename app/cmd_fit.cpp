@@ -173,6 +173,23 @@ std::string iteration_line(const IterationInfo& info, bool subsample) {
   return buffer;
 }
 
+// Ctrl-C while --output and --plot are written (one process; across MPI ranks every rank must make
+// the whole pass): the pass stops at the next chunk and neither file is kept (each is written to a
+// temporary file first), but the fit, which is complete, is still reported.
+struct OutputInterrupted {};
+void stop_writing_if_interrupted(const FitRequest& request) {
+  if (!request.distributed && g_interrupted.load()) throw OutputInterrupted{};
+}
+
+// Test hook: CURVEFIT_TEST_HOLD_IN_OUTPUT=1 makes the process wait after the first chunk of the
+// pass that writes --output and --plot until it is interrupted, so that a test can signal it there.
+void hold_in_output_for_test() {
+  static bool held = false;
+  if (held || !std::getenv("CURVEFIT_TEST_HOLD_IN_OUTPUT")) return;
+  held = true;
+  while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
 // The plot's horizontal range: the first predictor's (its positive values on a log axis), or the
 // fitted values' when there are several predictors; from RAM, or one pass over the data.
 std::pair<double, double> plot_range(const FitRequest& request, const Eigen::VectorXd& params,
@@ -185,7 +202,10 @@ std::pair<double, double> plot_range(const FitRequest& request, const Eigen::Vec
   if (in_memory && !versus_fitted) {
     scan(in_memory->x_column(0), in_memory->rows());
   } else {
-    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) { scan(versus_fitted ? c.fit : c.x[0], c.rows); });
+    for_each_chunk_fitted(request, params, [&](const FittedChunk& c) {
+      stop_writing_if_interrupted(request);
+      scan(versus_fitted ? c.fit : c.x[0], c.rows);
+    });
   }
   return {lo, hi};
 }
@@ -337,6 +357,7 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
   std::string buffer;
   std::vector<double> confidence, prediction;
   for_each_chunk_fitted(request, result.params, [&](const FittedChunk& c) {
+    stop_writing_if_interrupted(request);
     if (csv) {
       confidence.resize(c.rows);
       prediction.resize(c.rows);
@@ -346,6 +367,7 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
       csv->write(buffer);
     }
     if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
+    hold_in_output_for_test();
   });
   if (csv) csv->commit();
   if (plot) {
@@ -462,9 +484,15 @@ int run_fit(const FitOptions& o) {
   const bool interrupted = result.status == Status::interrupted;
   const bool outputs = !o.output.empty() || !o.plot.empty();
   if (interrupted && outputs) run.notes.push_back("interrupted: --output and --plot were not written");
+  bool interrupted_in_output = false;
   if (!interrupted && outputs) {
     const auto output_start = std::chrono::steady_clock::now();
-    write_outputs(o, prepared, result, run);
+    try {
+      write_outputs(o, prepared, result, run);
+    } catch (const OutputInterrupted&) {
+      interrupted_in_output = true;
+      run.notes.push_back("interrupted while --output and --plot were written: neither was written; the fit is complete");
+    }
     run.output_s = seconds_since(output_start);
   }
   result.used.peak_rss_bytes = peak_rss_bytes();
@@ -483,7 +511,7 @@ int run_fit(const FitOptions& o) {
     print_whole(format_report(result, run));
   }
   remove_temporary_files();
-  if (interrupted) return kExitInterrupted;
+  if (interrupted || interrupted_in_output) return kExitInterrupted;
   if (result.status == Status::max_evaluations || result.status == Status::failed) return kExitNotConverged;
   return kExitConverged;
 }
@@ -581,8 +609,9 @@ void register_fit_command(CLI::App& app, Context& context) {
       "\n"
       "Exit codes: 0 converged; 1 stopped without converging; 2 usage error; 3 bad data or model;\n"
       "            4 memory limit cannot be met (or out of memory); 5 an output or temporary file cannot\n"
-      "            be written; 130 interrupted (the last accepted point is reported). With --json a failure\n"
-      "            prints {\"status\": \"error\", \"exit_code\": N, \"message\": ...} on stdout.");
+      "            be written; 130 interrupted (the last accepted point is reported, --output and --plot are\n"
+      "            not written). With --json a failure prints {\"status\": \"error\", \"exit_code\": N,\n"
+      "            \"message\": ...} on stdout.");
   command->callback([o, &context] { context.exit_code = run_fit(*o); });
 }
 

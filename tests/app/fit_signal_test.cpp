@@ -1,6 +1,7 @@
 // Ctrl-C during a fit: SIGINT to a running `curvefit fit --json` makes it finish the current
 // iteration, print the best point so far with status "interrupted", remove its temporary spill
-// file and exit 130.
+// file and exit 130. Ctrl-C after the fit, while --output and --plot are written, keeps the
+// complete fit's report and writes neither file.
 //
 // The fit is kept running by tolerances it cannot meet (ftol = xtol = 0, gtol = 1e-15 on noisy
 // data) and a huge --max-nfev, so the signal always arrives mid-fit; the test waits for observable
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "app/cli_util.h"
@@ -127,6 +129,44 @@ TEST(FitSignal, SigintMidPassEndsWithinThePassWithTheLastAcceptedIteration) {
   EXPECT_NEAR(j.at("cost").get<double>(), cost, 1e-8 * std::abs(cost));
   for (const auto& p : j.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
   for (const auto& p : j.at("params")) EXPECT_TRUE(p.at("stderr").is_number()) << p;
+}
+
+
+// Ctrl-C while --output and --plot are written (held there by CURVEFIT_TEST_HOLD_IN_OUTPUT after
+// the first chunk): the fit, already complete, is reported with exit 130 and a note; neither file
+// nor any temporary file is left.
+TEST(FitSignal, SigintWhileTheOutputIsWrittenKeepsTheReportAndNoFile) {
+  TempDir dir;
+  const std::string data = dir / "d.h5";
+  const RunResult g =
+      run({"generate", "--model", "exponential", "--points", "1e5", "--noise", "0.05", "--seed", "6", "--out", data});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+  for (const char* mode : {"memory", "stream"}) {
+    SCOPED_TRACE(mode);
+    const std::vector<std::string> args = {"fit", data, "--model", "exponential", "--mode", mode, "--json"};
+    const RunResult whole = run(args);
+    ASSERT_EQ(whole.exit_code, 0) << whole.err;
+    std::vector<std::string> with_outputs = args;
+    with_outputs.insert(with_outputs.end(), {"--output", dir / "curve.csv", "--plot", dir / "fit.svg"});
+    Process fit(with_outputs, {}, {"CURVEFIT_TEST_HOLD_IN_OUTPUT=1"});
+    // The curve's temporary file appears before the pass that writes it, where the process holds.
+    auto writing = [&] {
+      for (const std::string& name : dir.files())
+        if (name.rfind("curve.csv.tmp-curvefit-", 0) == 0) return true;
+      return false;
+    };
+    ASSERT_TRUE(wait_for(fit, writing, std::chrono::seconds(120))) << fit.err_so_far();
+    ASSERT_EQ(::kill(fit.pid(), SIGINT), 0);
+    const RunResult r = fit.wait();
+    EXPECT_EQ(r.exit_code, 130) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out);
+    const nlohmann::json expected = nlohmann::json::parse(whole.out);
+    EXPECT_EQ(j.at("status"), expected.at("status"));  // the fit itself ended as without the outputs
+    EXPECT_EQ(j.at("params"), expected.at("params"));
+    EXPECT_EQ(j.at("covariance"), expected.at("covariance"));
+    EXPECT_THAT(j.at("notes").dump(), testing::HasSubstr("interrupted while --output and --plot were written"));
+    EXPECT_EQ(dir.files(), std::vector<std::string>{"d.h5"});
+  }
 }
 
 }  // namespace
