@@ -67,9 +67,9 @@ Timing median_of(int repetitions, const std::function<void()>& run) {
 
 // Each window of the file mapped, read and unmapped; populate = MAP_POPULATE (the page tables are
 // built by the mmap call, as the stream's read-ahead thread does) instead of demand faults.
-void read_through_windows(int fd, std::size_t size, bool populate) {
-  for (std::size_t offset = 0; offset < size; offset += kWindowBytes) {
-    const std::size_t n = std::min(kWindowBytes, size - offset);
+void read_through_windows(int fd, std::size_t size, bool populate, std::size_t window_bytes = kWindowBytes) {
+  for (std::size_t offset = 0; offset < size; offset += window_bytes) {
+    const std::size_t n = std::min(window_bytes, size - offset);
     void* window = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd,
                         static_cast<off_t>(offset));
     if (window == MAP_FAILED) std::exit(1);
@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
       median_of(repetitions, [&] { read_through_windows(fd, size, true); }), size);
   row("4 MiB windows mapped, demand-faulted, read, unmapped",
       median_of(repetitions, [&] { read_through_windows(fd, size, false); }), size);
+  for (std::size_t window : {std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{16} << 20}) {
+    const std::string what = std::to_string(window >> 10) + " KiB windows mapped with MAP_POPULATE, read, unmapped";
+    row(what.c_str(), median_of(repetitions, [&] { read_through_windows(fd, size, true, window); }), size);
+  }
   for (int threads : {1, 2}) {
     const std::string what = "first touch of as much fresh anonymous memory, " + std::to_string(threads) + " thread(s)";
     row(what.c_str(), median_of(repetitions, [&] { first_touch(size, threads); }), size);
