@@ -88,6 +88,9 @@ class DataSource {
     (void)begin, (void)count, (void)x, (void)y, (void)sigma, (void)hold;
     return false;
   }
+  // Whether view() may serve rows in place (a streamed pass then reads larger batches: windows of
+  // a mapped file cost less to map the larger they are). A hint; view() still decides.
+  virtual bool may_view() const { return false; }
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {
     return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *

@@ -620,7 +620,8 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
   const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
   if (mine.slot_begin == mine.slot_end) return;
   const std::size_t slots = mine.slot_end - mine.slot_begin;
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_);
+  const std::size_t batch_chunks =
+      stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_, impl.stream->may_view());
   const std::size_t local_chunks = (local_rows_ + chunk_rows_ - 1) / chunk_rows_;
   ReadAhead reader(*impl.stream, 0, local_rows_, batch_chunks * chunk_rows_);
   StreamedBatches batches(reader, chunk_rows_, (local_chunks + batch_chunks - 1) / batch_chunks,
@@ -868,7 +869,8 @@ void ChunkedObjective::for_each_chunk_fitted(
     }
     return;
   }
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_, chunk_rows_);
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_, chunk_rows_,
+                                                         impl_->stream->may_view());
   ReadAhead reader(*impl_->stream, 0, m_, batch_chunks * chunk_rows_);
   while (const RowBatch* batch = reader.next()) {
     for (std::size_t offset = 0; offset < batch->rows; offset += chunk_rows_) {
@@ -939,7 +941,7 @@ void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
     local = std::make_unique<LocalChunks>(impl_->memory, impl_->stream, local_rows_, chunk_rows_,
                                           stream_batch_chunks(static_cast<std::size_t>(threads_),
                                                               std::max<std::size_t>(1, mine.slot_end - mine.slot_begin),
-                                                              chunk_rows_));
+                                                              chunk_rows_, impl_->stream && impl_->stream->may_view()));
   } catch (...) {
     error = std::current_exception();
   }

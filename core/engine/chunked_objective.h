@@ -36,7 +36,7 @@
 //   - one block of worker_workspace_bytes(chunk_rows, n_model, columns) per worker thread: one
 //     sub-block of kSubBlockRows rows, reused for every sub-block (the Jacobian is never whole);
 //   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
-//     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S, chunk_rows).
+//     ReadAhead::kDefaultBuffers) with batch_chunks = stream_batch_chunks(threads, S, chunk_rows, in place).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -213,15 +213,21 @@ class ChunkedObjective : public Objective {
                                             std::size_t columns) {
     return footprint::chunk_workspace_bytes(std::min(chunk_rows, kSubBlockRows), n_model, columns);
   }
-  // Streaming: chunks per read-ahead batch, about kStreamWindowBytes of each column and at least
-  // one chunk per thread (a mapped file is then mapped and unmapped in windows of a megabyte, not
-  // chunk by chunk). The workers take the chunks of up to three batches at once (the ring's
-  // buffers), but two chunks of one slot must never be in progress together, so a batch holds at
-  // most S / 3 chunks. The planner sizes the read-ahead ring with this.
-  static constexpr std::size_t kStreamWindowBytes = std::size_t{1} << 20;
+  // Streaming: chunks per read-ahead batch, about kStreamBatchBytes of each column and at least one
+  // chunk per thread. A source that serves rows in place (a mapped file) is read in batches of
+  // kStreamWindowBytes: each window costs a mapping, an unmapping and a TLB shootdown on every
+  // core, so fewer, larger windows cost less per byte (bench/RESULTS.md: 1 MiB windows 1.2-1.4x
+  // an in-RAM pass, 4 MiB 1.1x); they are page-cache pages, not copies. The workers take the chunks
+  // of up to three batches at once (the ring's buffers), but two chunks of one slot must never be
+  // in progress together, so a batch holds at most S / 3 chunks. The planner sizes the read-ahead
+  // ring with this.
+  static constexpr std::size_t kStreamBatchBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kStreamWindowBytes = std::size_t{4} << 20;
   static constexpr std::size_t kStreamBatchesInProgress = 3;
-  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots, std::size_t chunk_rows) {
-    const std::size_t by_size = kStreamWindowBytes / (std::max<std::size_t>(1, chunk_rows) * sizeof(double));
+  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots, std::size_t chunk_rows,
+                                         bool in_place) {
+    const std::size_t bytes = in_place ? kStreamWindowBytes : kStreamBatchBytes;
+    const std::size_t by_size = bytes / (std::max<std::size_t>(1, chunk_rows) * sizeof(double));
     return std::max<std::size_t>(1, std::min(slots / kStreamBatchesInProgress, std::max(threads, by_size)));
   }
   static constexpr std::size_t kRememberedPoints = 8;

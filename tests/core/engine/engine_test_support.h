@@ -88,6 +88,7 @@ class CountingSource : public DataSource {
     last_end = std::max(last_end, begin + count);
     data_.read(begin, count, x, y, sigma);
   }
+  bool may_view() const override { return serve_in_place; }
   // With serve_in_place, rows are served as views into the data (like a mapped file's windows);
   // every view's thread and the most views alive at once are recorded.
   bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
