@@ -377,6 +377,8 @@ void ChunkedObjective::start_pass() {
 }
 
 bool ChunkedObjective::interrupt_requested() const {
+  // Across ranks a peer's interrupt counts too (told during the pass, Distributed::poll_interrupt).
+  if (options_.distributed) return options_.distributed->poll_interrupt();
   return options_.interrupt && options_.interrupt->load(std::memory_order_relaxed);
 }
 

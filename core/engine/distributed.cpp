@@ -18,12 +18,31 @@
 
 namespace curvefit {
 
+bool Distributed::on_mpi_thread() const { return std::this_thread::get_id() == mpi_thread_; }
+
+bool Distributed::poll_interrupt() {
+  const bool mine = local_interrupt_ && local_interrupt_->load(std::memory_order_relaxed);
+  if (on_mpi_thread()) {
+    if (mine && !notified_) {
+      notify_interrupt();
+      notified_ = true;
+    }
+    if (!peer_interrupted_.load(std::memory_order_relaxed) && interrupt_notice_arrived()) peer_interrupted_ = true;
+  }
+  return mine || peer_interrupted_.load(std::memory_order_relaxed);
+}
+
 void Distributed::agree(std::exception_ptr error) {
   int status = 0;
   std::string message;
   if (error) std::tie(status, message) = classify_exception(error);
   const bool interrupt = local_interrupt_ && local_interrupt_->load();
   const Agreement agreed = exchange_status(status, message, interrupt);
+  // A rank that told the others was interrupted, so the interrupt is agreed whenever notices were
+  // sent: every rank settles them here, collectively.
+  if (agreed.interrupt) settle_interrupt_notices(notified_);
+  notified_ = false;
+  peer_interrupted_ = false;
   if (agreed.interrupt) agreed_interrupt_ = true;
   if (agreed.status == 0) return;
   failure_agreed_ = true;
@@ -34,6 +53,7 @@ void Distributed::agree(std::exception_ptr error) {
 void Distributed::run_agreed(const std::function<void()>& step) {
   std::exception_ptr error;
   try {
+    listen_for_interrupt();
     step();
   } catch (...) {
     error = std::current_exception();
@@ -91,6 +111,12 @@ struct MpiModule {
   void (*receive)(double*, int, int, int);
   void (*abort)(int);
   void (*library)(char*, int);
+  void (*interrupt_listen)();
+  int (*interrupt_arrived)();
+  void (*interrupt_notify)();
+  int (*sum_int)(int);
+  void (*interrupt_settle)(int);
+  void (*interrupt_stop)();
 };
 
 template <class Function>
@@ -135,6 +161,12 @@ MpiModule load_module() {
   find(handle, "curvefit_mpi_receive", m.receive);
   find(handle, "curvefit_mpi_abort", m.abort);
   find(handle, "curvefit_mpi_library", m.library);
+  find(handle, "curvefit_mpi_interrupt_listen", m.interrupt_listen);
+  find(handle, "curvefit_mpi_interrupt_arrived", m.interrupt_arrived);
+  find(handle, "curvefit_mpi_interrupt_notify", m.interrupt_notify);
+  find(handle, "curvefit_mpi_sum_int", m.sum_int);
+  find(handle, "curvefit_mpi_interrupt_settle", m.interrupt_settle);
+  find(handle, "curvefit_mpi_interrupt_stop", m.interrupt_stop);
   return m;
 }
 
@@ -194,6 +226,16 @@ class MpiWorld final : public Distributed {
     mpi_.broadcast(agreed.message.data(), head[1], lowest);
     return agreed;
   }
+  void listen_for_interrupt() override {
+    if (on_mpi_thread()) mpi_.interrupt_listen();
+  }
+  bool interrupt_notice_arrived() override { return mpi_.interrupt_arrived() != 0; }
+  void notify_interrupt() override { mpi_.interrupt_notify(); }
+  // Every rank learns how many ranks sent notices, and takes those sent to it.
+  void settle_interrupt_notices(bool notified) override {
+    const int senders = mpi_.sum_int(notified ? 1 : 0);
+    mpi_.interrupt_settle(senders - (notified ? 1 : 0));
+  }
 
  private:
   // Every rank's count of items, and where each rank's items start in the concatenation.
@@ -235,6 +277,7 @@ void stop_distributed() {
 #ifdef CURVEFIT_MPI
   if (!g_mpi) return;
   instance() = std::make_unique<SingleProcess>();
+  g_mpi->interrupt_stop();
   g_mpi->stop();
   g_mpi.reset();
 #endif

@@ -12,14 +12,16 @@
 //
 // Faults: every collective that follows local work first agrees on a status word (agree()), so a
 // rank that fails (bad data, memory) ends every rank with its message instead of leaving the others
-// waiting in a collective; a Ctrl-C seen by any rank cuts that rank's pass short and, agreed at the
-// end of the pass, stops all of them at the same iteration.
+// waiting in a collective; a Ctrl-C seen by any rank cuts that rank's pass short, is told to the
+// other ranks at once (they cut theirs short too), and, agreed at the end of the pass, stops all of
+// them at the same iteration.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace curvefit {
@@ -48,6 +50,10 @@ class Distributed {
   // The local flag: what makes this rank skip the rest of a pass's chunks (the pass is then
   // discarded on every rank through the agreement at its end).
   const std::atomic<bool>* local_interrupt() const { return local_interrupt_; }
+  // During a pass, from any thread (it acts only on the thread that started MPI, between chunks):
+  // tells the other ranks once when this rank's own flag is set, and notes a peer's notice. True
+  // when this rank or a peer was interrupted in this pass: the rest of its chunks can be skipped.
+  bool poll_interrupt();
 
   // The smallest of every rank's value.
   virtual std::size_t min_over_ranks(std::size_t value) = 0;
@@ -77,11 +83,21 @@ class Distributed {
     bool interrupt = false;
   };
   virtual Agreement exchange_status(int status, const std::string& message, bool interrupt) = 0;
+  // The notices of poll_interrupt (nothing for one process): listen for a peer's notice, whether
+  // one arrived, send this rank's, and, after an agreed interrupt, take every notice sent.
+  virtual void listen_for_interrupt() {}
+  virtual bool interrupt_notice_arrived() { return false; }
+  virtual void notify_interrupt() {}
+  virtual void settle_interrupt_notices(bool notified) { (void)notified; }
+  bool on_mpi_thread() const;
 
  private:
   const std::atomic<bool>* local_interrupt_ = nullptr;
   std::atomic<bool> agreed_interrupt_{false};
   bool failure_agreed_ = false;
+  bool notified_ = false;                 // this rank told the others in the current pass
+  std::atomic<bool> peer_interrupted_{false};  // a peer's notice arrived in the current pass
+  std::thread::id mpi_thread_ = std::this_thread::get_id();  // made on the thread that starts MPI
 };
 
 // Whether this process was started by an MPI launcher (mpirun, mpiexec, srun): Open MPI sets

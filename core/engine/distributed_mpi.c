@@ -4,6 +4,7 @@
  * of RSS at start-up) nor initialises MPI. Plain C functions, so that no C++ ABI crosses the
  * boundary; every call is on MPI_COMM_WORLD, from the thread that initialised MPI. */
 #include <mpi.h>
+#include <stdlib.h>
 #include <string.h>
 
 int curvefit_mpi_start(int* argc, char*** argv) {
@@ -51,4 +52,67 @@ void curvefit_mpi_library(char* text, int capacity) {
   MPI_Get_library_version(version, &length);
   strncpy(text, version, (size_t)capacity - 1);
   text[capacity - 1] = '\0';
+}
+
+/* A rank's own interrupt, told to the others during a pass: each rank keeps one receive posted for
+ * a notice from any peer and tests it between chunks; an interrupted rank sends every peer one
+ * notice (non-blocking). After the pass, when the ranks have agreed on the interrupt, each rank
+ * completes its sends and takes every notice meant for it, so that none is left for later. */
+enum { kInterruptTag = 15 };
+static MPI_Request interrupt_receive = MPI_REQUEST_NULL;
+static int interrupt_notice = 0;
+static int interrupt_taken = 0; /* the posted receive has completed and not been counted */
+static MPI_Request* interrupt_sends = NULL;
+static int interrupt_send_count = 0;
+
+void curvefit_mpi_interrupt_listen(void) {
+  if (interrupt_receive == MPI_REQUEST_NULL && !interrupt_taken)
+    MPI_Irecv(&interrupt_notice, 1, MPI_INT, MPI_ANY_SOURCE, kInterruptTag, MPI_COMM_WORLD, &interrupt_receive);
+}
+int curvefit_mpi_interrupt_arrived(void) {
+  if (interrupt_receive == MPI_REQUEST_NULL) return interrupt_taken;
+  int done = 0;
+  MPI_Test(&interrupt_receive, &done, MPI_STATUS_IGNORE);
+  if (done) interrupt_taken = 1;
+  return interrupt_taken;
+}
+void curvefit_mpi_interrupt_notify(void) {
+  int rank = 0, size = 1;
+  static const int one = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  interrupt_sends = (MPI_Request*)calloc((size_t)size, sizeof(MPI_Request));
+  interrupt_send_count = 0;
+  for (int peer = 0; peer < size; ++peer)
+    if (peer != rank && interrupt_sends)
+      MPI_Isend(&one, 1, MPI_INT, peer, kInterruptTag, MPI_COMM_WORLD, &interrupt_sends[interrupt_send_count++]);
+}
+int curvefit_mpi_sum_int(int value) {
+  int sum = 0;
+  MPI_Allreduce(&value, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  return sum;
+}
+/* `expected` notices were sent to this rank in the pass just agreed on. */
+void curvefit_mpi_interrupt_settle(int expected) {
+  if (interrupt_sends) {
+    MPI_Waitall(interrupt_send_count, interrupt_sends, MPI_STATUSES_IGNORE);
+    free(interrupt_sends);
+    interrupt_sends = NULL;
+    interrupt_send_count = 0;
+  }
+  if (expected > 0 && !interrupt_taken && interrupt_receive != MPI_REQUEST_NULL) {
+    MPI_Wait(&interrupt_receive, MPI_STATUS_IGNORE);
+    interrupt_taken = 1;
+  }
+  for (int left = expected - interrupt_taken; left > 0; --left)
+    MPI_Recv(&interrupt_notice, 1, MPI_INT, MPI_ANY_SOURCE, kInterruptTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+  if (expected > 0) interrupt_taken = 0;
+}
+/* Before MPI_Finalize: no receive may stay posted. */
+void curvefit_mpi_interrupt_stop(void) {
+  if (interrupt_receive != MPI_REQUEST_NULL) {
+    MPI_Cancel(&interrupt_receive);
+    MPI_Wait(&interrupt_receive, MPI_STATUS_IGNORE);
+  }
+  interrupt_taken = 0;
 }

@@ -534,12 +534,25 @@ TEST_F(FitMpiMidPass, SigtermToEveryRankReportsBeforeTheKill) {
   finish();
 }
 
-// SIGINT to one rank mid-pass: the ranks agree at the end of the pass to discard it and all stop
-// at the same iteration (no hang; every rank exits 130).
+// SIGINT to one rank mid-pass: that rank tells the other at once, both cut the pass short, agree
+// at its end to discard it and stop at the same iteration (no hang; every rank exits 130). The job
+// ends long before the rest of the pass would: a rank that learned of the interrupt only at the
+// end of the pass would first finish its share of it (checked: 4.8 s against 1.2 s).
 TEST_F(FitMpiMidPass, SigintToOneRankStopsEveryRankAtTheSameIteration) {
+  using Clock = std::chrono::steady_clock;
   start(2);
+  const auto pass_2 = Clock::now();
+  wait_for_pass(3);
+  const auto signalled = Clock::now();
+  const double pass_seconds = std::chrono::duration<double>(signalled - pass_2).count();
   interrupt(2);
   EXPECT_EQ(finish().exit_code, 130);
+  const double stop_seconds = std::chrono::duration<double>(Clock::now() - signalled).count();
+  // The signal comes a second into pass 3 (when its progress line appears): the rest of that pass
+  // is pass_seconds - 1. Ending takes mpirun about a second of its own.
+  EXPECT_GT(pass_seconds, 2.5) << "passes too short to tell";
+  EXPECT_LT(stop_seconds, 0.75 * (pass_seconds - 1.0))
+      << "stopped " << stop_seconds << " s after the signal, a pass takes " << pass_seconds << " s";
 }
 
 }  // namespace
