@@ -69,8 +69,8 @@ class Hdf5DataSource : public DataSource {
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
   void check_unchanged() const override { check_file_size(); }
   // Contiguous doubles (contiguous_file_offsets) and no omitted rows: windows of the file mapped
-  // read-only and populated by the calling thread (the read-ahead thread), so that the workers
-  // read the page cache's pages without a copy.
+  // read-only and populated by the calling thread (in a streamed pass the worker that needs the
+  // batch, ReadAhead::in_place), so that the workers read the page cache's pages without a copy.
   bool may_view() const override { return map_files_ && !filtered_; }
   bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
             std::shared_ptr<const void>& hold) override;

@@ -552,16 +552,11 @@ class StreamedBatches {
   }
 
   // Takes the next batch from the reader; the others wait for it meanwhile rather than take it too.
+  // If the reader throws, the worker's stop() wakes them.
   void fetch(std::unique_lock<std::mutex>& lock) {
     fetching_ = true;
     lock.unlock();
-    const RowBatch* batch = nullptr;
-    try {
-      batch = reader_.take();
-    } catch (...) {
-      stop();
-      throw;
-    }
+    const RowBatch* batch = reader_.take();
     lock.lock();
     fetching_ = false;
     if (!batch) throw std::logic_error("streamed pass: the reader ended before the last chunk");

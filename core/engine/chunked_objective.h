@@ -216,8 +216,8 @@ class ChunkedObjective : public Objective {
   // Streaming: chunks per read-ahead batch, about kStreamBatchBytes of each column and at least one
   // chunk per thread. A source that serves rows in place (a mapped file) is read in batches of
   // kStreamWindowBytes: each window costs a mapping, an unmapping and a TLB shootdown on every
-  // core, so fewer, larger windows cost less per byte (bench/RESULTS.md: 1 MiB windows 1.2-1.4x
-  // an in-RAM pass, 4 MiB 1.1x); they are page-cache pages, not copies. The workers take the chunks
+  // core, so fewer, larger windows cost less per byte (bench/RESULTS.md, alternating series: a pass
+  // with 4 MiB windows 1.1-1.4x an in-RAM pass, with 1 MiB windows 1.2-1.5x); they are page-cache pages, not copies. The workers take the chunks
   // of up to three batches at once (the ring's buffers), but two chunks of one slot must never be
   // in progress together, so a batch holds at most S / 3 chunks. The planner sizes the read-ahead
   // ring with this.
