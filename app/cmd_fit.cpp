@@ -173,12 +173,15 @@ std::string iteration_line(const IterationInfo& info, bool subsample) {
   return buffer;
 }
 
-// Ctrl-C while --output and --plot are written (one process; across MPI ranks every rank must make
-// the whole pass): the pass stops at the next chunk and neither file is kept (each is written to a
-// temporary file first), but the fit, which is complete, is still reported.
+// Ctrl-C while --output and --plot are written: the pass stops at the next chunk and neither file
+// is kept (each is written to a temporary file first), but the fit, which is complete, is still
+// reported. Across MPI ranks the pass itself stops every rank early (its consumer is not told) and
+// the ranks agree at its end, after which every rank stops here.
 struct OutputInterrupted {};
 void stop_writing_if_interrupted(const FitRequest& request) {
-  if (!request.distributed && g_interrupted.load()) throw OutputInterrupted{};
+  const bool interrupted =
+      request.distributed ? request.distributed->agreed_interrupt()->load() : g_interrupted.load();
+  if (interrupted) throw OutputInterrupted{};
 }
 
 // Test hook: CURVEFIT_TEST_HOLD_IN_OUTPUT=1 makes the process wait after the first chunk of the
@@ -206,6 +209,7 @@ std::pair<double, double> plot_range(const FitRequest& request, const Eigen::Vec
       stop_writing_if_interrupted(request);
       scan(versus_fitted ? c.fit : c.x[0], c.rows);
     });
+    stop_writing_if_interrupted(request);
   }
   return {lo, hi};
 }
@@ -369,6 +373,7 @@ void write_outputs(const FitOptions& o, const PreparedFit& prepared, const FitRe
     if (plot) plot->add(c.x[0], c.y, c.fit, c.rows, c.sigma);
     hold_in_output_for_test();
   });
+  stop_writing_if_interrupted(request);
   if (csv) csv->commit();
   if (plot) {
     AtomicOutputFile svg(o.plot);

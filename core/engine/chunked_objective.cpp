@@ -921,70 +921,84 @@ class LocalChunks {
 }  // namespace
 
 // Across ranks: rank 0 walks every chunk in row order; a chunk of another rank comes from that
-// rank as one message [x..., y, sigma, fit, status] (one chunk in flight: memory stays bounded).
-// A rank that fails (or rank 0's consumer) keeps the exchange going without data, and the
-// agreement at the end raises the failure on every rank.
+// rank as one message [status, x..., y, sigma, fit] (one chunk in flight: memory stays bounded).
+// A rank that has failed, or knows of an interrupt (its own flag or a peer's notice), sends the
+// status word alone for each of its remaining chunks: the exchange stays in step, but nothing more
+// is read, evaluated or consumed. The agreement at the end raises the failure on every rank, or
+// sets the agreed interrupt on every rank (the caller then discards what it consumed).
 void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
                                                      const std::function<void(const FittedChunk&)>& consume) {
+  constexpr double kRows = 0, kFailed = 1, kInterrupted = 2;  // the status word
   Distributed& world = *options_.distributed;
   const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
   const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
   const std::size_t columns = impl_->columns + 1;  // x..., y, sigma, fit
   std::vector<int> owner(num_slots_);
   for (std::size_t s = 0; s < num_slots_; ++s) owner[s] = node_owner(s, 1);
-  std::exception_ptr error;
-  std::unique_ptr<LocalChunks> local;
-  try {
-    local = std::make_unique<LocalChunks>(impl_->memory, impl_->stream, local_rows_, chunk_rows_,
-                                          stream_batch_chunks(static_cast<std::size_t>(threads_),
-                                                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin),
-                                                              chunk_rows_, impl_->stream && impl_->stream->may_view()));
-  } catch (...) {
-    error = std::current_exception();
-  }
-  std::vector<double> block(columns * chunk_rows_ + 1);
+  std::vector<double> block(1 + columns * chunk_rows_);
   std::vector<const double*> xs(k);
-  bool peer_failed = false;
-  for (std::size_t c = 0; c < num_chunks_; ++c) {
-    const int from = owner[c % num_slots_];
-    if (from != rank_ && rank_ != 0) continue;
-    const std::size_t rows = std::min(chunk_rows_, m_ - c * chunk_rows_);
-    double* status = block.data() + columns * rows;
-    *status = 0;
-    if (from == rank_ && !error) {
+  // Fills block[1...] with one chunk of this rank's rows and their fitted values.
+  auto read_chunk = [&](LocalChunks& local, std::size_t rows) {
+    const double* y = nullptr;
+    const double* sigma = nullptr;
+    local.next(y, sigma);
+    double* rows_out = block.data() + 1;
+    for (std::size_t q = 0; q < k; ++q) std::copy_n(local.x()[q], rows, rows_out + q * rows);
+    std::copy_n(y, rows, rows_out + k * rows);
+    if (sigma) std::copy_n(sigma, rows, rows_out + (k + 1) * rows);
+    for (std::size_t q = 0; q < k; ++q) xs[q] = rows_out + q * rows;
+    impl_->model.evaluate(xs.data(), rows, p.data(), rows_out + (columns - 1) * rows);
+  };
+  world.run_agreed([&] {
+    std::exception_ptr error;
+    std::unique_ptr<LocalChunks> local;
+    try {
+      local = std::make_unique<LocalChunks>(
+          impl_->memory, impl_->stream, local_rows_, chunk_rows_,
+          stream_batch_chunks(static_cast<std::size_t>(threads_),
+                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin), chunk_rows_,
+                              impl_->stream && impl_->stream->may_view()));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    bool peer_failed = false, stopped = false;
+    for (std::size_t c = 0; c < num_chunks_; ++c) {
+      const int from = owner[c % num_slots_];
+      if (from != rank_ && rank_ != 0) continue;
+      const std::size_t rows = std::min(chunk_rows_, m_ - c * chunk_rows_);
+      stopped = stopped || world.poll_interrupt();
+      if (from == rank_) {
+        block[0] = error ? kFailed : stopped ? kInterrupted : kRows;
+        if (block[0] == kRows) {
+          try {
+            read_chunk(*local, rows);
+          } catch (...) {
+            error = std::current_exception();
+            block[0] = kFailed;
+          }
+        }
+        if (rank_ != 0) {
+          world.send_to_root(block.data(), block[0] == kRows ? 1 + columns * rows : 1);
+          continue;
+        }
+      } else {
+        world.receive(from, block);
+      }
+      peer_failed = peer_failed || block[0] == kFailed;
+      stopped = stopped || block[0] == kInterrupted;
+      if (error || peer_failed || stopped) continue;  // the agreement below reports it
+      const double* rows_in = block.data() + 1;
+      for (std::size_t q = 0; q < k; ++q) xs[q] = rows_in + q * rows;
+      const double* y = rows_in + k * rows;
+      const double* sigma = impl_->has_sigma ? y + rows : nullptr;
       try {
-        const double* y = nullptr;
-        const double* sigma = nullptr;
-        local->next(y, sigma);
-        for (std::size_t q = 0; q < k; ++q) std::copy_n(local->x()[q], rows, block.data() + q * rows);
-        std::copy_n(y, rows, block.data() + k * rows);
-        if (sigma) std::copy_n(sigma, rows, block.data() + (k + 1) * rows);
-        for (std::size_t q = 0; q < k; ++q) xs[q] = block.data() + q * rows;
-        impl_->model.evaluate(xs.data(), rows, p.data(), block.data() + (columns - 1) * rows);
+        consume(FittedChunk{c * chunk_rows_, rows, xs.data(), y, sigma, rows_in + (columns - 1) * rows});
       } catch (...) {
         error = std::current_exception();
       }
     }
-    if (from == rank_ && error) *status = 1;
-    std::vector<double> message(block.begin(), block.begin() + static_cast<std::ptrdiff_t>(columns * rows + 1));
-    if (from != rank_) {
-      world.receive(from, message);
-    } else if (rank_ != 0) {
-      world.send_to_root(message);
-      continue;
-    }
-    peer_failed = peer_failed || message.back() != 0;
-    if (error || peer_failed) continue;  // a failure: the agreement below reports it
-    for (std::size_t q = 0; q < k; ++q) xs[q] = message.data() + q * rows;
-    const double* y = message.data() + k * rows;
-    const double* sigma = impl_->has_sigma ? y + rows : nullptr;
-    try {
-      consume(FittedChunk{c * chunk_rows_, rows, xs.data(), y, sigma, message.data() + (columns - 1) * rows});
-    } catch (...) {
-      error = std::current_exception();
-    }
-  }
-  world.agree(error);
+    if (error) std::rethrow_exception(error);
+  });
 }
 
 }  // namespace curvefit

@@ -192,7 +192,9 @@ class ChunkedObjective : public Objective {
   std::optional<ResponseMoments> response_moments() const;
 
   // One pass in row order computing the model at x (free vector) and handing each chunk to
-  // `consume` (called from the calling thread, chunks in increasing row order).
+  // `consume` (called from the calling thread, chunks in increasing row order). Across ranks, rank
+  // 0 consumes every chunk; an interrupt on any rank ends the pass early on every rank, after which
+  // options.distributed->agreed_interrupt() is set and rank 0 has not been handed every chunk.
   void for_each_chunk_fitted(const Eigen::VectorXd& x,
                              const std::function<void(const FittedChunk&)>& consume);
 

@@ -84,7 +84,7 @@ class SingleProcess final : public Distributed {
     counts.assign(1, static_cast<int>(mine.size()));
     return mine;
   }
-  void send_to_root(const std::vector<double>&) override {}
+  void send_to_root(const double*, std::size_t) override {}
   void receive(int, std::vector<double>&) override {}
   void abort(int exit_code) override { std::_Exit(exit_code); }
 
@@ -193,8 +193,8 @@ class MpiWorld final : public Distributed {
                          reinterpret_cast<unsigned long long*>(all.data()), counts.data(), offsets.data());
     return all;
   }
-  void send_to_root(const std::vector<double>& block) override {
-    mpi_.send(block.data(), static_cast<int>(block.size()), 0, kBlockTag);
+  void send_to_root(const double* data, std::size_t count) override {
+    mpi_.send(data, static_cast<int>(count), 0, kBlockTag);
   }
   void receive(int from, std::vector<double>& block) override {
     mpi_.receive(block.data(), static_cast<int>(block.size()), from, kBlockTag);

@@ -63,9 +63,9 @@ class Distributed {
   // The same for unsigned integers (byte offsets and row numbers of a CSV split by byte ranges).
   virtual std::vector<std::uint64_t> all_gather_integers(const std::vector<std::uint64_t>& mine,
                                                          std::vector<int>& counts) = 0;
-  // Point to point, for the ordered fitted-values pass: a block of doubles to rank 0, received by
-  // rank 0 from `from`.
-  virtual void send_to_root(const std::vector<double>& block) = 0;
+  // Point to point, for the ordered fitted-values pass: `count` doubles to rank 0, received by
+  // rank 0 from `from` into `block`, which may be longer than the message.
+  virtual void send_to_root(const double* data, std::size_t count) = 0;
   virtual void receive(int from, std::vector<double>& block) = 0;
   // Ends every rank at once with this exit code (for an error met outside an agreement point,
   // where the other ranks may be waiting in a collective).

@@ -205,6 +205,17 @@ inline bool wait_until(FileProcess& child, const std::function<bool()>& ready,
   return true;
 }
 
+// Waits until `ready` holds, pumping the child's output; false at the deadline (a guard against a
+// hang only) or when the child has closed its output first.
+inline bool wait_for(Process& p, const std::function<bool()>& ready, std::chrono::seconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!ready()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    if (!p.pump(50) && !ready()) return false;  // the child closed its output: it is gone
+  }
+  return true;
+}
+
 inline RunResult run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
   Process p(args, {}, env);
   return p.wait();

@@ -6,6 +6,7 @@
 // curvefit was built without MPI. Small data with small chunks, so that all 64 slots exist and
 // are shared unevenly between the ranks.
 #include <H5Cpp.h>
+#include <gmock/gmock.h>
 
 #include <cctype>
 #include <chrono>
@@ -338,6 +339,40 @@ TEST_F(FitMpi, OutputFileIsTheSingleProcessOne) {
   const std::string text = read_text(one);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kPoints + 1);
   EXPECT_EQ(read_text(three), text);
+}
+
+// Ctrl-C to rank 0 while it writes --output and --plot (held there after the first chunk by
+// CURVEFIT_TEST_HOLD_IN_OUTPUT): rank 0 tells rank 1, both end the pass early and agree on the
+// interrupt, neither file nor a temporary file is left, rank 0 reports the complete fit with a
+// note, and every rank exits 130 (which mpirun passes on). Before, the pass ran to its end on
+// every rank, and Open MPI's kill after a Ctrl-C to mpirun took the report and left the
+// temporary files.
+TEST_F(FitMpi, SigintWhileRankZeroWritesTheOutputKeepsTheReportAndNoFile) {
+  TempDir out;
+  for (const char* mode : {"memory", "stream"}) {
+    SCOPED_TRACE(mode);
+    const std::vector<std::string> args = fit_args("data.h5", mode, 1);
+    const RunResult whole = run_ranks(2, args);
+    ASSERT_EQ(whole.exit_code, 0) << whole.err;
+    std::vector<std::string> with_outputs = args;
+    with_outputs.insert(with_outputs.end(), {"--output", out / "curve.csv", "--plot", out / "fit.svg"});
+    Process fit(with_outputs, {}, {"CURVEFIT_TEST_HOLD_IN_OUTPUT=1"}, false, mpirun(2));
+    // The curve's temporary file appears before the pass that writes it, where rank 0 holds.
+    ASSERT_TRUE(wait_for(fit, [&] { return !out.files().empty(); }, std::chrono::seconds(120))) << fit.err_so_far();
+    // Rank 0 among mpirun's children (the launcher `timeout` is the Process).
+    const std::string rank_zero = "for p in $(pgrep -P $(pgrep -P " + std::to_string(fit.pid()) +
+                                  " | head -n 1)); do tr '\\0' '\\n' < /proc/$p/environ | "
+                                  "grep -qx OMPI_COMM_WORLD_RANK=0 && kill -INT $p; done; true";
+    ASSERT_EQ(std::system(rank_zero.c_str()), 0);
+    const RunResult r = fit.wait();
+    EXPECT_EQ(r.exit_code, 130) << r.err;
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << r.out << r.err;
+    expect_same_fit(whole.json(), j, mode);
+    EXPECT_EQ(j.at("ranks"), 2);
+    EXPECT_THAT(j.at("notes").dump(), testing::HasSubstr("interrupted while --output and --plot were written"));
+    EXPECT_EQ(out.files(), std::vector<std::string>{}) << "a file or temporary file was left";
+  }
 }
 
 // A non-finite y in the rows of the last rank: that rank meets it (reading its rows, or in a pass

@@ -33,16 +33,6 @@
 namespace curvefit::cli {
 namespace {
 
-// Waits until `ready` holds, pumping the child's output; false at the deadline.
-bool wait_for(Process& p, const std::function<bool()>& ready, std::chrono::seconds deadline) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    if (!p.pump(50) && !ready()) return false;  // the child closed its output: it is gone
-  }
-  return true;
-}
-
 
 // Whether the progress output holds a full-data iteration line yet.
 bool has_full_iteration(const std::string& err) { return last_full_iteration(err).first >= 0; }
