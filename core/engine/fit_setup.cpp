@@ -670,6 +670,11 @@ std::size_t plan_for_exact_rows(FitPlan& setup, std::size_t m, Distributed& worl
 // be exact, null with a note saying why.
 std::unique_ptr<CsvRowsSource> open_csv_share(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
   const FitPlan& setup = prepared.setup;
+  if (setup.data_files.size() > 1 &&
+      std::any_of(setup.data_files.begin(), setup.data_files.end(),
+                  [](const std::string& path) { return detect_format(path) == FileFormat::csv; }))
+    prepared.used.notes.push_back("every rank parses every CSV file of the dataset whole (into a spill of its own); "
+                                  "only a dataset of one CSV file is split among the ranks by byte ranges");
   if (setup.data_files.size() != 1 || setup.info.format != FileFormat::csv) return nullptr;
   CsvRankRows split = open_csv_by_byte_ranges(
       setup.data_files.front(), setup.data_options, world,
