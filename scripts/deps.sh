@@ -9,6 +9,9 @@ packages=(cmake ninja-build g++ pkg-config
   libcerf-dev
   # Distributed fits (CURVEFIT_MPI) and their tests: Open MPI's library and mpirun.
   libopenmpi-dev openmpi-bin
+  # The srun tests' one-node Slurm cluster (scripts/slurm_local.sh). Slurm's mpi/pmix plugin, the
+  # only wire-up Debian's Open MPI can use, loads libpmix.so, which only libpmix-dev ships.
+  slurmctld slurmd slurm-client munge libpmix-dev
   # Independent references for tests and the bench harness, and the Python module's build and
   # tests (Debian's /usr/bin/python3).
   python3-numpy python3-scipy python3-h5py python3-pandas

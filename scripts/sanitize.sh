@@ -9,7 +9,9 @@
 #     process's peak RSS to the planner's prediction or to a memory limit (MemoryLimit.*,
 #     MemoryCgroup.*, and three peak checks): ASan's shadow memory, redzones and quarantine add tens
 #     of MB to the RSS, so those figures say nothing about curvefit there). The 2 GB spill test runs
-#     on request only, as in the ordinary suite. The MPI tests (FitMpi*) run after the rest, with
+#     on request only, as in the ordinary suite. The MPI tests (FitMpi*, of which the srun ones,
+#     FitMpiSrun*, skip unless a cluster of scripts/slurm_local.sh is up: scripts/test.sh stops the
+#     one it starts) run after the rest, with
 #     allocation stacks unwound in full (fast_unwind_on_malloc=0: Open MPI is uninstrumented and
 #     has no frame pointers) so that scripts/lsan_mpi.supp can name Open MPI's own libraries in
 #     the setup allocations it never frees; our code is checked for leaks there as everywhere.
