@@ -4,6 +4,7 @@
 // become exit codes (app/error_exit.h: one line on stderr and, with --json, one JSON object on
 // stdout).
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -93,6 +94,21 @@ int run(int argc, char** argv) {
   return context.exit_code;
 }
 
+// Tasks started together that do not share an MPI world each run the whole fit alone: right, but
+// K times the work and K reports, which a user who meant one fit across them should hear of (task
+// farms of separate fits are legitimate, so this is a note, not an error). Said by the first task.
+void warn_of_tasks_outside_mpi() {
+  const int tasks = launched_task_count();
+  const char* slurm_task = std::getenv("SLURM_PROCID");
+  const char* open_mpi_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  const bool first = (!slurm_task || std::atoi(slurm_task) == 0) && (!open_mpi_rank || std::atoi(open_mpi_rank) == 0);
+  if (tasks <= distributed().size() || !first) return;
+  std::cerr << "curvefit: note: one of " << tasks << " tasks that do not share an MPI world: each task fits alone ("
+            << (built_with_mpi() ? "for one fit across them, launch with mpirun or srun --mpi=pmix"
+                                 : "this curvefit was built without MPI, CURVEFIT_MPI=OFF")
+            << ")\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,6 +118,7 @@ int main(int argc, char** argv) {
     std::cerr << "curvefit: " << e.what() << "\n";
     return kExitUsage;
   }
+  warn_of_tasks_outside_mpi();
   if (!distributed().is_root() && !std::freopen("/dev/null", "w", stdout)) return finish(kExitIo);
   return finish(run(argc, argv));
 }

@@ -1,5 +1,6 @@
 #include "core/engine/distributed.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -65,6 +66,21 @@ bool launched_by_mpi_launcher() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"})
     if (std::getenv(name)) return true;
   return false;
+}
+
+int launched_task_count() {
+  int tasks = 1;
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"})
+    if (const char* value = std::getenv(name)) tasks = std::max(tasks, std::atoi(value));
+  return tasks;
+}
+
+bool built_with_mpi() {
+#ifdef CURVEFIT_MPI
+  return true;
+#else
+  return false;
+#endif
 }
 
 namespace {

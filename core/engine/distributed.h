@@ -104,6 +104,14 @@ class Distributed {
 // OMPI_COMM_WORLD_SIZE, PMIx launchers PMIX_RANK, MPICH/Slurm PMI_SIZE.
 bool launched_by_mpi_launcher();
 
+// How many tasks the launcher started together (OMPI_COMM_WORLD_SIZE, PMI_SIZE, or Slurm's
+// SLURM_STEP_NUM_TASKS, which srun sets for the tasks of a step and sbatch does not set for the
+// batch script); 1 when there is no launcher. More tasks than distributed().size() means that
+// they do not share one MPI world: `srun --mpi=none`, or a curvefit built without MPI.
+int launched_task_count();
+// Whether this curvefit was built with CURVEFIT_MPI.
+bool built_with_mpi();
+
 // Initialises MPI when the process was launched by an MPI launcher and curvefit was built with
 // CURVEFIT_MPI; otherwise does nothing. MPI lives in a module of its own (libcurvefit_mpi.so, next
 // to the executable's bin/ in lib/, or where it was installed), loaded only then: a plain
