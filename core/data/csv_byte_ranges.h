@@ -100,6 +100,7 @@ class CsvRowsSource : public DataSource {
   void parse_rows(std::size_t begin, std::size_t count, const std::function<void(CsvColumnsBlock&)>& sink);
   void check_unchanged() const override;
 
+  std::size_t file_bytes() const { return scanner_->file_bytes(); }
   // Bytes of the file this source read besides the reader's detection: scans and parses.
   std::size_t bytes_read() const { return scanner_->bytes_read() + parsed_bytes_; }
 

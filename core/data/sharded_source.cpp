@@ -80,9 +80,17 @@ void check_same_columns(const std::string& first, const std::vector<std::string>
 }
 
 ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, const std::vector<FileFormat>& formats,
-                                     const DataOptions& options)
-    : options_(options) {
+                                     const DataOptions& options, std::vector<std::unique_ptr<DataSource>> csv_rows)
+    : options_(options), csv_rows_(std::move(csv_rows)) {
+  csv_rows_.resize(paths.size());
   for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (csv_rows_[i]) {
+      const DataSource& rows = *csv_rows_[i];
+      rows_total_ += rows.rows_total();
+      spill_first_row_.push_back(kNone);
+      add_shard(paths[i], rows.rows(), rows.column_names(), rows.has_sigma());
+      continue;
+    }
     if (formats[i] == FileFormat::hdf5) {
       const Hdf5DataSource file(paths[i], options, true);
       rows_total_ += file.rows_total();
@@ -145,6 +153,10 @@ void ShardedDataSource::read(std::size_t begin, std::size_t count, double* const
 void ShardedDataSource::read_shard(std::size_t s, std::size_t begin, std::size_t count, double* const* x, double* y,
                                    double* sigma) {
   if (count == 0) return;
+  if (csv_rows_[s]) {
+    csv_rows_[s]->read(begin, count, x, y, sigma);
+    return;
+  }
   if (spill_first_row_[s] != kNone) {
     spill_->read(spill_first_row_[s] + begin, count, x, y, sigma);
     return;

@@ -40,8 +40,10 @@ class ShardedDataSource : public DataSource {
   // Opens every file once to count its rows (spilling the CSV files), checking that each selects
   // the same columns as the first. Throws DataError naming the file.
   // formats[i] is paths[i]'s (detect_format).
+  // csv_rows: when given, a source of every row of each CSV file (null for the others), read
+  // instead of a spill (an MPI rank's byte-range split of each file, core/engine/csv_rank_rows.h).
   ShardedDataSource(const std::vector<std::string>& paths, const std::vector<FileFormat>& formats,
-                    const DataOptions& options);
+                    const DataOptions& options, std::vector<std::unique_ptr<DataSource>> csv_rows = {});
 
   std::size_t rows() const override { return rows_; }
   std::size_t rows_total() const override { return rows_total_; }
@@ -63,10 +65,12 @@ class ShardedDataSource : public DataSource {
 
   DataOptions options_;
   std::vector<Shard> shards_;
-  // Per shard: its first row in the spill of the CSV files, or kNone for an HDF5 file.
+  // Per shard: its first row in the spill of the CSV files, or kNone for an HDF5 file or a CSV
+  // file read through csv_rows_.
   std::vector<std::size_t> spill_first_row_;
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
   std::unique_ptr<SpillDataSource> spill_;
+  std::vector<std::unique_ptr<DataSource>> csv_rows_;  // per shard, when the caller gave them
   std::size_t open_shard_ = kNone;  // the HDF5 file held open, by shard index
   std::unique_ptr<DataSource> open_source_;
   std::size_t rows_ = 0;

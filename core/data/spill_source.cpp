@@ -28,25 +28,49 @@ SpillDataSource::SpillDataSource(CsvReader& reader, const std::string& temp_dir)
   }
 }
 
-SpillDataSource::SpillDataSource(CsvRowsSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
-                                 const std::string& temp_dir)
-    : num_predictors_(rows.num_predictors()),
-      has_sigma_(rows.has_sigma()),
-      names_(rows.column_names()),
-      description_(rows.description()) {
-  const std::size_t columns = static_cast<std::size_t>(num_predictors_) + 1 + (has_sigma_ ? 1 : 0);
+SpillDataSource::SpillDataSource(const DataSource& shape, const std::string& temp_dir)
+    : num_predictors_(shape.num_predictors()),
+      has_sigma_(shape.has_sigma()),
+      names_(shape.column_names()),
+      description_(shape.description()) {
   try {
-    create_files(temp_dir, columns);
-    std::vector<const double*> column(columns);
-    for (const auto& [begin, count] : blocks)
-      rows.parse_rows(begin, count, [&](CsvColumnsBlock& block) {
-        for (std::size_t c = 0; c < columns; ++c) column[c] = block.columns[c].data();
-        append_columns(column.data(), block.rows);
-      });
+    create_files(temp_dir, static_cast<std::size_t>(num_predictors_) + 1 + (has_sigma_ ? 1 : 0));
   } catch (...) {
     release();
     throw;
   }
+}
+
+// The constructors below delegate to the one above: once it has returned, the destructor removes
+// the files whatever they throw.
+SpillDataSource::SpillDataSource(CsvRowsSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
+                                 const std::string& temp_dir)
+    : SpillDataSource(static_cast<const DataSource&>(rows), temp_dir) {
+  std::vector<const double*> column(files_.size());
+  for (const auto& [begin, count] : blocks)
+    rows.parse_rows(begin, count, [&](CsvColumnsBlock& block) {
+      for (std::size_t c = 0; c < column.size(); ++c) column[c] = block.columns[c].data();
+      append_columns(column.data(), block.rows);
+    });
+}
+
+SpillDataSource::SpillDataSource(DataSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
+                                 const std::string& temp_dir)
+    : SpillDataSource(static_cast<const DataSource&>(rows), temp_dir) {
+  std::vector<std::vector<double>> slab(files_.size());
+  std::vector<double*> column(files_.size());
+  const auto y = static_cast<std::size_t>(num_predictors_);
+  for (const auto& [begin, count] : blocks)
+    for (std::size_t done = 0; done < count;) {
+      const std::size_t take = std::min(kCopySlabRows, count - done);
+      for (std::size_t c = 0; c < column.size(); ++c) {
+        slab[c].resize(take);
+        column[c] = slab[c].data();
+      }
+      rows.read(begin + done, take, column.data(), column[y], has_sigma_ ? column[y + 1] : nullptr);
+      append_columns(column.data(), take);
+      done += take;
+    }
 }
 
 void SpillDataSource::create_files(const std::string& temp_dir, std::size_t columns) {

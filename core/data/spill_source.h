@@ -24,6 +24,11 @@ class SpillDataSource : public DataSource {
   // files (an MPI rank's share of a CSV split by byte ranges).
   SpillDataSource(CsvRowsSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
                   const std::string& temp_dir);
+  // The same blocks of any source, read through rows.read() in slabs of kCopySlabRows (a rank's
+  // share of a dataset of several files, CSV split by byte ranges among them).
+  SpillDataSource(DataSource& rows, const std::vector<std::pair<std::size_t, std::size_t>>& blocks,
+                  const std::string& temp_dir);
+  static constexpr std::size_t kCopySlabRows = 65536;
   ~SpillDataSource() override;
   // Parses everything another reader selects onto the end of the same spill files (the next file
   // of a dataset held in several); its selection must have as many columns. Returns its rows.
@@ -49,6 +54,8 @@ class SpillDataSource : public DataSource {
     std::string path;
     int fd = -1;
   };
+  // Empty column files for the columns of `shape` (the other constructors delegate to it).
+  SpillDataSource(const DataSource& shape, const std::string& temp_dir);
   void create_files(const std::string& temp_dir, std::size_t columns);
   void release() noexcept;
   void spill(CsvReader& reader);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "core/data/data_open.h"
+#include "core/data/hdf5_source.h"
 #include "core/engine/chunked_objective.h"
 #include "core/engine/distributed.h"
 
@@ -30,28 +32,6 @@ std::size_t range_begin(const CsvLineScanner& scanner, int rank, int ranks) {
   const std::size_t bytes = scanner.file_bytes() - scanner.data_begin();
   const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(ranks);
   return scanner.data_begin() + bytes / k * r + bytes % k * r / k;  // floor(bytes r / k) without overflow
-}
-
-// The rows whose positions some rank needs: both ends of every rank's blocks and of every sample
-// block; sorted, each once, below m.
-std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples) {
-  std::vector<std::size_t> rows;
-  for (int r = 0; r < ranks; ++r) {
-    const RankShare share = ChunkedObjective::rank_share(m, chunk_rows, r, ranks);
-    for (std::size_t begin = share.first_row; begin < m; begin += share.period_rows) {
-      rows.push_back(begin);
-      rows.push_back(begin + share.block_rows);
-    }
-  }
-  if (samples)
-    for (const auto& [begin, count] : samples(m)) {
-      rows.push_back(begin);
-      rows.push_back(begin + count);
-    }
-  std::sort(rows.begin(), rows.end());
-  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
-  rows.erase(std::lower_bound(rows.begin(), rows.end(), m), rows.end());
-  return rows;
 }
 
 // Every rank's range: where its first line starts, and the rows and lines before it.
@@ -101,51 +81,125 @@ std::vector<std::uint64_t> find_wanted_rows(CsvLineScanner& scanner, const CsvRa
 
 }  // namespace
 
+std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples) {
+  std::vector<std::size_t> rows;
+  for (int r = 0; r < ranks; ++r) {
+    const RankShare share = ChunkedObjective::rank_share(m, chunk_rows, r, ranks);
+    for (std::size_t begin = share.first_row; begin < m; begin += share.period_rows) {
+      rows.push_back(begin);
+      rows.push_back(begin + share.block_rows);
+    }
+  }
+  if (samples)
+    for (const auto& [begin, count] : samples(m)) {
+      rows.push_back(begin);
+      rows.push_back(begin + count);
+    }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  rows.erase(std::lower_bound(rows.begin(), rows.end(), m), rows.end());
+  return rows;
+}
+
+CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world)
+    : world_(world) {
+  refused_ = refusal_for_options(path, options);
+  if (!refused_.empty()) return;
+  const int rank = world.rank(), ranks = world.size();
+  world.run_agreed([&] {
+    reader_ = std::make_unique<CsvReader>(path, options);
+    if (reader_->lone_cr_line_ends()) return;  // the same file on every rank: every rank refuses
+    scanner_ = std::make_unique<CsvLineScanner>(path, reader_->data_offset());
+    const std::size_t begin = range_begin(*scanner_, rank, ranks), end = range_begin(*scanner_, rank + 1, ranks);
+    scan_ = scanner_->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
+  });
+  if (!scanner_) {
+    refused_ = "its lines end with a lone carriage return";
+    return;
+  }
+  std::vector<int> counts;
+  const std::vector<std::uint64_t> mine = {scan_.first_line_start, scan_.rows, scan_.newlines,
+                                           scan_.has_quote ? 1u : 0u};
+  const RangeStarts ranges = combine_counts(world.all_gather_integers(mine, counts), *scanner_,
+                                            reader_->lines_before_data(), ranks);
+  if (ranges.has_quote) {
+    refused_ = "the data hold '\"': a quoted field may hold a line break, which only a parse from the start finds";
+    return;
+  }
+  if (ranges.total_rows == 0) {
+    refused_ = "the line scan found no data rows";  // the whole-file parse says where
+    return;
+  }
+  rows_ = ranges.total_rows;
+  range_starts_ = ranges.start;
+  range_rows_ = ranges.rows;
+}
+
+CsvByteRangeSplit::~CsvByteRangeSplit() = default;
+
+std::unique_ptr<CsvRowsSource> CsvByteRangeSplit::finish(const std::vector<std::size_t>& wanted) {
+  const int rank = world_.rank(), ranks = world_.size();
+  std::vector<std::uint64_t> found;
+  world_.run_agreed([&] { found = find_wanted_rows(*scanner_, scan_, range_starts_[static_cast<std::size_t>(rank)], wanted); });
+  std::vector<int> counts;
+  const std::vector<std::uint64_t> all_found = world_.all_gather_integers(found, counts);
+  std::vector<CsvPosition> anchors = {{scanner_->data_begin(), 0, reader_->lines_before_data()},
+                                      {scanner_->file_bytes(), rows_, 0}};
+  for (int r = 0; r < ranks; ++r)
+    if (range_rows_[static_cast<std::size_t>(r)] > 0) anchors.push_back(range_starts_[static_cast<std::size_t>(r)]);
+  for (std::size_t i = 0; i + 3 <= all_found.size(); i += 3)
+    anchors.push_back({all_found[i], all_found[i + 1], all_found[i + 2]});
+  return std::make_unique<CsvRowsSource>(std::move(reader_), std::move(scanner_), rows_, anchors);
+}
+
 CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& options, Distributed& world,
                                     const ChunkRowsFor& chunk_rows, const SamplePlaces& samples) {
   CsvRankRows result;
-  result.refused = refusal_for_options(path, options);
+  CsvByteRangeSplit split(path, options, world);
+  result.refused = split.refused();
   if (!result.refused.empty()) return result;
-  std::unique_ptr<CsvReader> reader;
-  std::unique_ptr<CsvLineScanner> scanner;
-  CsvRangeCount scan;
-  const int rank = world.rank(), ranks = world.size();
-  world.run_agreed([&] {
-    reader = std::make_unique<CsvReader>(path, options);
-    if (reader->lone_cr_line_ends()) return;  // the same file on every rank: every rank refuses
-    scanner = std::make_unique<CsvLineScanner>(path, reader->data_offset());
-    const std::size_t begin = range_begin(*scanner, rank, ranks), end = range_begin(*scanner, rank + 1, ranks);
-    scan = scanner->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
-  });
-  if (!scanner) {
-    result.refused = "its lines end with a lone carriage return";
-    return result;
-  }
-  std::vector<int> counts;
-  const std::vector<std::uint64_t> mine = {scan.first_line_start, scan.rows, scan.newlines, scan.has_quote ? 1u : 0u};
-  const RangeStarts ranges = combine_counts(world.all_gather_integers(mine, counts), *scanner,
-                                            reader->lines_before_data(), ranks);
-  if (ranges.has_quote) {
-    result.refused = "the data hold '\"': a quoted field may hold a line break, which only a parse from the start finds";
-    return result;
-  }
-  if (ranges.total_rows == 0) {
-    result.refused = "the line scan found no data rows";  // the whole-file parse says where
-    return result;
-  }
-  const std::size_t m = ranges.total_rows;
-  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows(m), ranks, samples);
-  std::vector<std::uint64_t> found;
-  world.run_agreed([&] { found = find_wanted_rows(*scanner, scan, ranges.start[static_cast<std::size_t>(rank)], wanted); });
-  const std::vector<std::uint64_t> all_found = world.all_gather_integers(found, counts);
+  const std::size_t m = split.rows();
+  result.rows = split.finish(wanted_rows(m, chunk_rows(m), world.size(), samples));
+  return result;
+}
 
-  std::vector<CsvPosition> anchors = {{scanner->data_begin(), 0, reader->lines_before_data()},
-                                      {scanner->file_bytes(), m, 0}};
-  for (int r = 0; r < ranks; ++r)
-    if (ranges.rows[static_cast<std::size_t>(r)] > 0) anchors.push_back(ranges.start[static_cast<std::size_t>(r)]);
-  for (std::size_t i = 0; i + 3 <= all_found.size(); i += 3)
-    anchors.push_back({all_found[i], all_found[i + 1], all_found[i + 2]});
-  result.rows = std::make_unique<CsvRowsSource>(std::move(reader), std::move(scanner), m, anchors);
+ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths, const DataOptions& options,
+                                           Distributed& world, const ChunkRowsFor& chunk_rows,
+                                           const SamplePlaces& samples) {
+  ShardedRankRows result;
+  std::vector<FileFormat> formats(paths.size());
+  std::vector<std::unique_ptr<CsvByteRangeSplit>> splits(paths.size());
+  std::vector<std::size_t> first_row(paths.size() + 1, 0);  // of each file in the dataset
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    world.run_agreed([&] { formats[i] = detect_format(paths[i]); });
+    std::size_t rows = 0;
+    if (formats[i] == FileFormat::csv) {
+      splits[i] = std::make_unique<CsvByteRangeSplit>(paths[i], options, world);
+      if (!splits[i]->refused().empty()) {
+        result.refused = paths[i] + ": " + splits[i]->refused();
+        return result;
+      }
+      rows = splits[i]->rows();
+    } else {
+      world.run_agreed([&] { rows = Hdf5DataSource(paths[i], options, true).rows(); });
+    }
+    first_row[i + 1] = first_row[i] + rows;
+  }
+  const std::size_t m = first_row.back();
+  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows(m), world.size(), samples);
+  std::vector<std::unique_ptr<DataSource>> csv_rows(paths.size());
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    if (!splits[i]) continue;
+    std::vector<std::size_t> in_file;  // the wanted rows of this file, counted within it
+    for (auto w = std::lower_bound(wanted.begin(), wanted.end(), first_row[i]);
+         w != wanted.end() && *w < first_row[i + 1]; ++w)
+      in_file.push_back(*w - first_row[i]);
+    std::unique_ptr<CsvRowsSource> rows = splits[i]->finish(in_file);
+    result.csv.push_back(rows.get());
+    csv_rows[i] = std::move(rows);
+  }
+  world.run_agreed(
+      [&] { result.rows = std::make_unique<ShardedDataSource>(paths, formats, options, std::move(csv_rows)); });
   return result;
 }
 

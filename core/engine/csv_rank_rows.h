@@ -27,6 +27,7 @@
 
 #include "core/data/csv_byte_ranges.h"
 #include "core/data/data_types.h"
+#include "core/data/sharded_source.h"
 
 namespace curvefit {
 
@@ -44,8 +45,50 @@ using SamplePlaces = std::function<std::vector<std::pair<std::size_t, std::size_
 // the same point once m is known, so it may be collective: the plan for the exact count).
 using ChunkRowsFor = std::function<std::size_t(std::size_t m)>;
 
+// The rows whose positions some rank needs among m: both ends of every rank's blocks and of every
+// sample block; sorted, each once, below m.
+std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples);
+
+// The two steps of the split of one file, for callers that must count the rows of several files
+// before they know which rows they want (a dataset of several files). Collective throughout.
+class CsvByteRangeSplit {
+ public:
+  // Step 1: this rank scans its 1/K of the bytes and the ranks gather the counts.
+  CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world);
+  ~CsvByteRangeSplit();
+  // Why the file cannot be split ("" when it can).
+  const std::string& refused() const { return refused_; }
+  // The file's data rows (when not refused).
+  std::size_t rows() const { return rows_; }
+  // Steps 2 and 3: the positions of the `wanted` rows (sorted, each once, below rows()), each found
+  // by the rank whose bytes hold it, and the source that reads rows from them. Once only.
+  std::unique_ptr<CsvRowsSource> finish(const std::vector<std::size_t>& wanted);
+
+ private:
+  Distributed& world_;
+  std::string refused_;
+  std::unique_ptr<CsvReader> reader_;
+  std::unique_ptr<CsvLineScanner> scanner_;
+  CsvRangeCount scan_;
+  std::size_t rows_ = 0;
+  std::vector<CsvPosition> range_starts_;  // by rank: where its range's first line starts
+  std::vector<std::size_t> range_rows_;    // by rank: the rows starting in its range
+};
+
 // Collective (every rank calls it with the same arguments; an error on one rank is raised on all).
 CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& options, Distributed& world,
                                     const ChunkRowsFor& chunk_rows, const SamplePlaces& samples);
+
+// A dataset of several files (CSV and HDF5, in order) shared out among the ranks: each CSV file
+// split by byte ranges as above, the rows every rank wants chosen from the whole dataset's row
+// count; HDF5 files are read by rows as they are. Collective.
+struct ShardedRankRows {
+  std::unique_ptr<ShardedDataSource> rows;  // every row of the dataset
+  std::vector<const CsvRowsSource*> csv;    // the CSV files' sources within `rows`
+  std::string refused;                      // when rows is null: the file that cannot be split, and why
+};
+ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths, const DataOptions& options,
+                                           Distributed& world, const ChunkRowsFor& chunk_rows,
+                                           const SamplePlaces& samples);
 
 }  // namespace curvefit

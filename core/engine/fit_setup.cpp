@@ -666,48 +666,61 @@ std::size_t plan_for_exact_rows(FitPlan& setup, std::size_t m, Distributed& worl
   return setup.plan.chunk_rows;
 }
 
-// A single CSV file split among the ranks by byte ranges (csv_rank_rows.h), or, when that cannot
-// be exact, null with a note saying why.
-std::unique_ptr<CsvRowsSource> open_csv_share(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
+// Data shared out among the ranks by byte ranges (csv_rank_rows.h): a single CSV file, or a dataset
+// of several files with CSV among them; null, with a note saying why, when that cannot be exact
+// (every rank then parses every CSV file whole, into a binary spill of its own).
+std::unique_ptr<DataSource> open_csv_shares(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
   const FitPlan& setup = prepared.setup;
-  if (setup.data_files.size() > 1 &&
-      std::any_of(setup.data_files.begin(), setup.data_files.end(),
-                  [](const std::string& path) { return detect_format(path) == FileFormat::csv; }))
-    prepared.used.notes.push_back("every rank parses every CSV file of the dataset whole (into a spill of its own); "
-                                  "only a dataset of one CSV file is split among the ranks by byte ranges");
-  if (setup.data_files.size() != 1 || setup.info.format != FileFormat::csv) return nullptr;
-  CsvRankRows split = open_csv_by_byte_ranges(
-      setup.data_files.front(), setup.data_options, world,
-      [&](std::size_t m) { return plan_for_exact_rows(prepared.setup, m, world); },
-      [&](std::size_t m) { return sample_places(spec, setup, m); });
-  if (!split.rows)
-    prepared.used.notes.push_back("every rank reads the whole CSV (through a binary spill), not its byte range: " +
-                                  split.refused);
+  const ChunkRowsFor chunk_rows = [&](std::size_t m) { return plan_for_exact_rows(prepared.setup, m, world); };
+  const SamplePlaces samples = [&](std::size_t m) { return sample_places(spec, setup, m); };
+  if (setup.data_files.size() == 1) {
+    if (setup.info.format != FileFormat::csv) return nullptr;
+    CsvRankRows split = open_csv_by_byte_ranges(setup.data_files.front(), setup.data_options, world, chunk_rows, samples);
+    if (!split.rows) {
+      prepared.used.notes.push_back("every rank reads the whole CSV (through a binary spill), not its byte range: " +
+                                    split.refused);
+      return nullptr;
+    }
+    prepared.csv_shares = {split.rows.get()};
+    return std::move(split.rows);
+  }
+  if (std::none_of(setup.data_files.begin(), setup.data_files.end(),
+                   [](const std::string& path) { return detect_format(path) == FileFormat::csv; }))
+    return nullptr;
+  ShardedRankRows split = open_shards_by_byte_ranges(setup.data_files, setup.data_options, world, chunk_rows, samples);
+  if (!split.rows) {
+    prepared.used.notes.push_back("every rank parses every CSV file of the dataset whole (through a binary spill), "
+                                  "not its byte ranges: " + split.refused);
+    return nullptr;
+  }
+  prepared.csv_shares = split.csv;
   return std::move(split.rows);
 }
 
-// Across ranks: the file opened for reads by row (HDF5 hyperslabs; a CSV split by byte ranges, or
-// else its binary spill, which each rank makes from the whole text), and this rank's rows through a
-// view of it, loaded into RAM unless the plan streams (a CSV's rows then go to a spill of their own).
+// Across ranks: the data opened for reads by row (HDF5 hyperslabs; CSV files split by byte ranges,
+// or else their binary spill, which each rank makes from the whole text), and this rank's rows
+// through a view of it, loaded into RAM unless the plan streams (rows read from CSV text then go to
+// a spill of their own, so that no pass parses text).
 void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& world) {
   FitPlan& setup = prepared.setup;
   const auto start = Clock::now();
-  std::unique_ptr<CsvRowsSource> split = open_csv_share(spec, prepared, world);
-  CsvRowsSource* csv = split.get();
-  prepared.csv_share = csv;
+  std::unique_ptr<DataSource> split = open_csv_shares(spec, prepared, world);
+  const bool by_byte_ranges = split != nullptr;
   if (split) prepared.all_rows = std::move(split);
   else world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
   world.run_agreed([&] {
     DataSource& all = *prepared.all_rows;
     const RankShare share = ChunkedObjective::rank_share(all.rows(), setup.plan.chunk_rows, world.rank(), world.size());
     auto view = std::make_unique<RowBlocksSource>(all, share.first_row, share.block_rows, share.period_rows);
-    // A CSV's blocks are read whole (each one parse between two known offsets), a file's by slabs.
-    const std::size_t slab_rows = csv ? share.block_rows : kHdf5LoadSlabRows;
-    if (setup.plan.mode == FitMode::stream && csv) {
+    // CSV blocks are read whole (each one parse between two known offsets), a file's by slabs.
+    const std::size_t slab_rows = by_byte_ranges ? share.block_rows : kHdf5LoadSlabRows;
+    if (setup.plan.mode == FitMode::stream && by_byte_ranges) {
       std::vector<std::pair<std::size_t, std::size_t>> blocks;
       for (std::size_t begin = share.first_row; begin < all.rows(); begin += share.period_rows)
         blocks.emplace_back(begin, std::min(share.block_rows, all.rows() - begin));
-      prepared.data = std::make_unique<SpillDataSource>(*csv, blocks, setup.data_options.temp_dir);
+      auto* csv = dynamic_cast<CsvRowsSource*>(&all);
+      prepared.data = csv ? std::make_unique<SpillDataSource>(*csv, blocks, setup.data_options.temp_dir)
+                          : std::make_unique<SpillDataSource>(all, blocks, setup.data_options.temp_dir);
       return;
     }
     if (setup.plan.mode == FitMode::stream) {
@@ -1086,13 +1099,16 @@ std::vector<TiedParameter> tied_parameters(const std::vector<Tie>& ties, const F
 }
 
 // Collective: what each rank read of a CSV split by byte ranges, for the report.
-std::string bytes_read_by_ranks(const CsvRowsSource& csv, const FitPlan& setup) {
+std::string bytes_read_by_ranks(const std::vector<const CsvRowsSource*>& csv) {
+  std::uint64_t read = 0, file_bytes = 0;
+  for (const CsvRowsSource* file : csv) read += file->bytes_read(), file_bytes += file->file_bytes();
   std::vector<int> counts;
-  const std::vector<std::uint64_t> bytes = distributed().all_gather_integers({csv.bytes_read()}, counts);
+  const std::vector<std::uint64_t> bytes = distributed().all_gather_integers({read}, counts);
   std::string list;
   for (std::uint64_t b : bytes) list += (list.empty() ? "" : " ") + std::to_string(b);
-  return "CSV split by byte ranges at line boundaries: bytes read per rank " + list + " of the file's " +
-         std::to_string(setup.info.file_bytes) + " (besides the head every rank reads to detect the dialect)";
+  return "CSV split by byte ranges at line boundaries: bytes read per rank " + list + " of the " +
+         (csv.size() == 1 ? "file's " : std::to_string(csv.size()) + " CSV files' ") + std::to_string(file_bytes) +
+         " (besides the head every rank reads to detect the dialect)";
 }
 
 }  // namespace
@@ -1124,12 +1140,15 @@ FitResult fit(PreparedFit& prepared) {
   prepared.request.settings = prepared.used;
   FitResult result = prepared.more.empty() ? fit_starts(prepared.request, prepared.starts)
                                            : fit_several_models(prepared);
-  if (prepared.csv_share) result.used.notes.push_back(bytes_read_by_ranks(*prepared.csv_share, prepared.setup));
+  if (!prepared.csv_shares.empty()) result.used.notes.push_back(bytes_read_by_ranks(prepared.csv_shares));
   result.tied = tied_parameters(prepared.setup.ties, result);
   const bool solved = result.status != Status::failed && result.status != Status::interrupted;
   if (prepared.profile && solved) result.profile = profile_intervals(prepared.request, result, *prepared.profile);
   prepared.data->check_unchanged();  // a file written to under the fit gives no result
-  if (prepared.csv_share) distributed().run_agreed([&] { prepared.csv_share->check_unchanged(); });
+  if (!prepared.csv_shares.empty())
+    distributed().run_agreed([&] {
+      for (const CsvRowsSource* file : prepared.csv_shares) file->check_unchanged();
+    });
   result.used.fit_s = seconds_since(start);
   return result;
 }

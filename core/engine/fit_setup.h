@@ -168,8 +168,9 @@ struct PreparedFit {
   // Across MPI ranks: every row of the file, read only where the guess and the subsample take
   // them (null for one process); `data` then holds this rank's rows.
   std::unique_ptr<DataSource> all_rows;
-  // all_rows when it is a CSV split among the ranks by byte ranges (core/engine/csv_rank_rows.h).
-  const CsvRowsSource* csv_share = nullptr;
+  // The CSV files within all_rows that are split among the ranks by byte ranges
+  // (core/engine/csv_rank_rows.h); empty when none is.
+  std::vector<const CsvRowsSource*> csv_shares;
   std::unique_ptr<DataSource> data;
   const MemoryDataSource* in_memory = nullptr;  // the data when they are in RAM
   FitRequest request;

@@ -265,6 +265,61 @@ TEST_F(FitMpi, ShardedInputsAreBitIdenticalAcrossRanks) {
   expect_ranks_match_one_process("shard-*", "stream", {2, 4}, {2});
 }
 
+// A dataset of several CSV files (and an HDF5 file among them): each CSV file is split by byte
+// ranges as one file is, from the rows every rank wants of the whole dataset, so that each rank
+// parses about its share of the text instead of every file; the fit is the single process's bit
+// for bit. With a '"' in one of the files, every rank parses every CSV file whole and says which
+// file and why.
+TEST_F(FitMpi, ShardedCsvFilesAreSplitByByteRangesAmongTheRanks) {
+  const char* ranges[4] = {"0:2.5", "2.5001:5", "5.0001:7.5", "7.5001:10"};
+  const char* names[4] = {"part-0.csv", "part-1.h5", "part-2.csv", "part-3.csv"};
+  double csv_bytes = 0;
+  for (int i = 0; i < 4; ++i) {
+    const RunResult g = run({"generate", "--model", "exponential", "--points", "15000", "--noise", "0.05", "--seed",
+                             std::to_string(21 + i), "--x-range", ranges[i], "--out", *dir_ / names[i], "-q"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+    if (i != 1) csv_bytes += static_cast<double>(fs::file_size(*dir_ / names[i]));
+  }
+  const double slack = 3 * 65536;  // a scan's window per file
+  for (const char* mode : {"memory", "stream"}) {
+    const std::vector<std::string> args = {"fit", *dir_ / "part-*", "--model", "exponential", "--p0", "a=4,b=0.4,c=2",
+                                           "--chunk-size", "100", "--mode", mode, "--json"};
+    const RunResult single = run(args);
+    ASSERT_EQ(single.exit_code, 0) << single.err;
+    expect_truth(single.json());
+    for (int k : {3, 4}) {
+      const std::string label = std::string(mode) + ", " + std::to_string(k) + " ranks";
+      const RunResult r = run_ranks(k, args);
+      ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
+      expect_same_fit(single.json(), r.json(), label);
+      const std::string note = byte_ranges_note(r.json());
+      ASSERT_FALSE(note.empty()) << label << "\n" << r.json().at("notes");
+      EXPECT_NE(note.find("of the 3 CSV files'"), std::string::npos) << note;
+      std::istringstream list(note.substr(note.find("per rank ") + 9));
+      double total = 0;
+      for (int rank = 0; rank < k; ++rank) {
+        double read = 0;
+        ASSERT_TRUE(list >> read) << note;
+        EXPECT_LT(read, 1.1 * 2 * csv_bytes / k + slack) << "rank " << rank << ", " << label << ": " << note;
+        total += read;
+      }
+      EXPECT_GE(total, csv_bytes - slack) << "the ranges cover the data: " << note;
+    }
+  }
+  std::string text = read_text(*dir_ / "part-2.csv");
+  write_text(*dir_ / "part-2.csv", text + "\"10.5\",1.03\n");
+  const std::vector<std::string> args = {"fit", *dir_ / "part-*", "--model", "exponential", "--chunk-size", "100",
+                                         "--json"};
+  const RunResult single = run(args);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const RunResult r = run_ranks(3, args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_same_fit(single.json(), r.json(), "a quoted file, 3 ranks");
+  const std::string notes = r.json().at("notes").dump();
+  EXPECT_NE(notes.find("every rank parses every CSV file"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("part-2.csv: the data hold"), std::string::npos) << notes;
+}
+
 // A row selection (--x-range, --where) is applied by the reader every rank shares: the ranks split
 // the selected rows, and the fit is the single process's bit for bit.
 TEST_F(FitMpi, RowSelectionIsBitIdenticalAcrossRanks) {
