@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -75,6 +76,29 @@ void read_through_windows(int fd, std::size_t size, bool populate, std::size_t w
     if (window == MAP_FAILED) std::exit(1);
     read_all(static_cast<const char*>(window), n);
     munmap(window, n);
+  }
+}
+
+// The same windows at virtual addresses congruent to their file offsets modulo 2 MiB (file
+// offsets are multiples of the window), so that the kernel may map a 2 MiB page-cache folio with
+// one page-table entry; huge_advice adds MADV_HUGEPAGE and populates with MADV_POPULATE_READ.
+void read_through_aligned_windows(int fd, std::size_t size, std::size_t window_bytes, bool huge_advice) {
+  constexpr std::size_t kHugeBytes = std::size_t{2} << 20;
+  for (std::size_t offset = 0; offset < size; offset += window_bytes) {
+    const std::size_t n = std::min(window_bytes, size - offset);
+    void* area = mmap(nullptr, n + kHugeBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (area == MAP_FAILED) std::exit(1);
+    const auto base = reinterpret_cast<std::uintptr_t>(area);
+    char* aligned = reinterpret_cast<char*>((base + kHugeBytes - 1) & ~(kHugeBytes - 1));
+    void* window = mmap(aligned, n, PROT_READ, MAP_PRIVATE | MAP_FIXED | (huge_advice ? 0 : MAP_POPULATE), fd,
+                        static_cast<off_t>(offset));
+    if (window == MAP_FAILED) std::exit(1);
+    if (huge_advice) {
+      madvise(window, n, MADV_HUGEPAGE);
+      madvise(window, n, MADV_POPULATE_READ);
+    }
+    read_all(static_cast<const char*>(window), n);
+    munmap(area, n + kHugeBytes);
   }
 }
 
@@ -142,6 +166,13 @@ int main(int argc, char** argv) {
   for (std::size_t window : {std::size_t{256} << 10, std::size_t{1} << 20, std::size_t{16} << 20}) {
     const std::string what = std::to_string(window >> 10) + " KiB windows mapped with MAP_POPULATE, read, unmapped";
     row(what.c_str(), median_of(repetitions, [&] { read_through_windows(fd, size, true, window); }), size);
+  }
+  for (std::size_t window : {std::size_t{2} << 20, std::size_t{4} << 20}) {
+    for (bool huge : {false, true}) {
+      const std::string what = std::to_string(window >> 20) + " MiB windows at 2 MiB-aligned addresses" +
+                               (huge ? ", MADV_HUGEPAGE + MADV_POPULATE_READ" : ", MAP_POPULATE");
+      row(what.c_str(), median_of(repetitions, [&] { read_through_aligned_windows(fd, size, window, huge); }), size);
+    }
   }
   for (int threads : {1, 2}) {
     const std::string what = "first touch of as much fresh anonymous memory, " + std::to_string(threads) + " thread(s)";
