@@ -34,6 +34,13 @@ namespace curvefit::cli {
 namespace {
 
 
+// The exponential model's example data (5, 0.5, 1 with noise 0.05), `points` rows, written to `path`.
+void generate_exponential(const std::string& path, const char* points, int seed) {
+  const RunResult g = run({"generate", "--model", "exponential", "--points", points, "--noise", "0.05", "--seed",
+                           std::to_string(seed), "--out", path});
+  ASSERT_EQ(g.exit_code, 0) << g.err;
+}
+
 // Whether the progress output holds a full-data iteration line yet.
 bool has_full_iteration(const std::string& err) { return last_full_iteration(err).first >= 0; }
 
@@ -57,9 +64,7 @@ void interrupt_and_check(const std::vector<std::string>& args, const std::vector
 TEST(FitSignal, SigintDuringAStreamedCsvFitReportsAndRemovesTheSpillFile) {
   TempDir dir;
   const std::string data = dir / "big.csv";
-  const RunResult g =
-      run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed", "2", "--out", data});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  ASSERT_NO_FATAL_FAILURE(generate_exponential(data, "1e6", 2));
   const std::string spill_dir = dir / "tmp";
   fs::create_directories(spill_dir);
   auto spill_files = [&] { return std::distance(fs::directory_iterator(spill_dir), fs::directory_iterator{}); };
@@ -73,9 +78,7 @@ TEST(FitSignal, SigintDuringAStreamedCsvFitReportsAndRemovesTheSpillFile) {
 TEST(FitSignal, SigintDuringALargeHdf5FitReportsInterrupted) {
   TempDir dir;
   const std::string data = dir / "big.h5";
-  const RunResult g =
-      run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed", "4", "--out", data});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  ASSERT_NO_FATAL_FAILURE(generate_exponential(data, "1e6", 4));
   interrupt_and_check({"fit", data, "--model", "a*exp(-b*x) + c", "--p0", "a=100,b=5,c=-3", "--ftol", "0", "--xtol",
                        "0", "--gtol", "1e-15", "--max-nfev", "1000000", "--json", "--progress", "--mode", "stream"},
                       {}, [] { return true; });
@@ -86,9 +89,7 @@ TEST(FitSignal, SigintDuringALargeHdf5FitReportsInterrupted) {
 TEST(FitSignal, SigintMidPassEndsWithinThePassWithTheLastAcceptedIteration) {
   TempDir dir;
   const std::string data = dir / "m.h5";
-  const RunResult g =
-      run({"generate", "--model", "exponential", "--points", "1e6", "--noise", "0.05", "--seed", "5", "--out", data});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  ASSERT_NO_FATAL_FAILURE(generate_exponential(data, "1e6", 5));
   std::string model = "a*exp(-b*x) + c";
   for (int k = 1; k <= 140; ++k) model += " + d" + std::to_string(k) + "*sin(" + std::to_string(k) + "*x)";
   Process fit({"fit", data, "--model", model, "--p0", "a=100,b=5,c=-3", "--mode", "stream", "--threads", "1", "--ftol",
@@ -128,9 +129,7 @@ TEST(FitSignal, SigintMidPassEndsWithinThePassWithTheLastAcceptedIteration) {
 TEST(FitSignal, SigintWhileTheOutputIsWrittenKeepsTheReportAndNoFile) {
   TempDir dir;
   const std::string data = dir / "d.h5";
-  const RunResult g =
-      run({"generate", "--model", "exponential", "--points", "1e5", "--noise", "0.05", "--seed", "6", "--out", data});
-  ASSERT_EQ(g.exit_code, 0) << g.err;
+  ASSERT_NO_FATAL_FAILURE(generate_exponential(data, "1e5", 6));
   for (const char* mode : {"memory", "stream"}) {
     SCOPED_TRACE(mode);
     const std::vector<std::string> args = {"fit", data, "--model", "exponential", "--mode", mode, "--json"};
