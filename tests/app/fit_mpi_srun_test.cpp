@@ -20,12 +20,11 @@
 #include <vector>
 
 #include "tests/app/cli_util.h"
+#include "tests/app/mpi_test_util.h"
 
 namespace curvefit::cli {
 namespace {
 
-constexpr int kPoints = 3001;  // 76 chunks of 40 rows: 64 slots, shared unevenly between the ranks
-constexpr const char* kChunk = "40";
 
 // What a shell command prints on stdout (its first 4 kB), or "" when it fails.
 std::string shell_output(const std::string& command) {
@@ -129,12 +128,7 @@ class FitMpiSrun : public ::testing::Test {
     why_not_ = why_not_runnable();
     if (!why_not_.empty()) return;
     dir_ = new TempDir();
-    for (const char* name : {"data.h5", "data.csv"}) {
-      const RunResult g =
-          run({"generate", "--model", "exponential", "--points", std::to_string(kPoints), "--noise",
-               "0.05", "--seed", "7", "--out", *dir_ / name, "-q"});
-      ASSERT_EQ(g.exit_code, 0) << g.err;
-    }
+    generate_mpi_example_data(*dir_);
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -144,30 +138,13 @@ class FitMpiSrun : public ::testing::Test {
     if (!why_not_.empty()) GTEST_SKIP() << why_not_;
   }
   static std::vector<std::string> fit_args(const std::string& file) {
-    return {"fit", *dir_ / file, "--model", "exponential", "--chunk-size", kChunk, "--json"};
+    return {"fit", *dir_ / file, "--model", "exponential", "--chunk-size", kMpiChunk, "--json"};
   }
   static std::string why_not_;
   static TempDir* dir_;
 };
 std::string FitMpiSrun::why_not_;
 TempDir* FitMpiSrun::dir_ = nullptr;
-
-// Every number that must not depend on the ranks, compared exactly (shortest round-trip text).
-void expect_same_fit(const nlohmann::json& reference, const nlohmann::json& fit,
-                     const std::string& label) {
-  ASSERT_EQ(reference.at("params").size(), fit.at("params").size()) << label;
-  for (std::size_t j = 0; j < reference.at("params").size(); ++j) {
-    EXPECT_EQ(reference["params"][j].at("value").get<double>(),
-              fit["params"][j].at("value").get<double>())
-        << label;
-    EXPECT_EQ(reference["params"][j].at("stderr").get<double>(),
-              fit["params"][j].at("stderr").get<double>())
-        << label;
-  }
-  EXPECT_EQ(reference.at("covariance"), fit.at("covariance")) << label;
-  EXPECT_EQ(reference.at("cost").get<double>(), fit.at("cost").get<double>()) << label;
-  EXPECT_EQ(reference.at("n_points"), fit.at("n_points")) << label;
-}
 
 // Whether rank 0's notes say each rank read only its byte ranges of the CSV.
 bool split_by_byte_ranges(const nlohmann::json& fit) {
@@ -205,13 +182,13 @@ TEST_F(FitMpiSrun, CsvSplitByByteRangesIsBitIdenticalFor2And3Tasks) {
 TEST_F(FitMpiSrun, BadRowOnOneRankEndsTheJobWithExit3AndItsMessage) {
   const std::string file = *dir_ / "bad.h5";
   {
-    std::vector<double> x(kPoints), y(kPoints);
-    for (int i = 0; i < kPoints; ++i)
-      x[i] = 10.0 * i / (kPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
+    std::vector<double> x(kMpiPoints), y(kMpiPoints);
+    for (int i = 0; i < kMpiPoints; ++i)
+      x[i] = 10.0 * i / (kMpiPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
     // Row 2420 is in chunk 60, slot 60: of 3 ranks, the last owns slots 43..63.
     y[2420] = std::numeric_limits<double>::quiet_NaN();
     H5::H5File h5(file, H5F_ACC_TRUNC);
-    const hsize_t dims[1] = {static_cast<hsize_t>(kPoints)};
+    const hsize_t dims[1] = {static_cast<hsize_t>(kMpiPoints)};
     H5::DataSpace space(1, dims);
     h5.createDataSet("/x", H5::PredType::NATIVE_DOUBLE, space)
         .write(x.data(), H5::PredType::NATIVE_DOUBLE);
@@ -219,7 +196,7 @@ TEST_F(FitMpiSrun, BadRowOnOneRankEndsTheJobWithExit3AndItsMessage) {
         .write(y.data(), H5::PredType::NATIVE_DOUBLE);
   }
   for (const char* mode : {"memory", "stream"}) {
-    const RunResult r = run_tasks(3, {"fit", file, "--model", "exponential", "--chunk-size", kChunk,
+    const RunResult r = run_tasks(3, {"fit", file, "--model", "exponential", "--chunk-size", kMpiChunk,
                                       "--mode", mode, "--json"});
     EXPECT_EQ(r.exit_code, 3) << mode << (r.exit_code == 124 ? " (timed out)" : "") << "\n"
                               << r.err;

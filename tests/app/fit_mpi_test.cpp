@@ -20,12 +20,11 @@
 #include <vector>
 
 #include "tests/app/cli_util.h"
+#include "tests/app/mpi_test_util.h"
 
 namespace curvefit::cli {
 namespace {
 
-constexpr int kPoints = 3001;         // 76 chunks of 40 rows: 64 slots, some with two chunks
-constexpr const char* kChunk = "40";
 constexpr double kTruth[3] = {5.0, 0.5, 1.0};  // the exponential model's example (generate's default)
 
 bool mpirun_available() { return std::system("command -v mpirun > /dev/null 2>&1") == 0; }
@@ -45,11 +44,7 @@ class FitMpi : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!CURVEFIT_MPI_BUILD || !mpirun_available()) return;
     dir_ = new TempDir();
-    for (const char* name : {"data.h5", "data.csv"}) {
-      const RunResult g = run({"generate", "--model", "exponential", "--points", std::to_string(kPoints), "--noise",
-                               "0.05", "--seed", "7", "--out", *dir_ / name, "-q"});
-      ASSERT_EQ(g.exit_code, 0) << g.err;
-    }
+    generate_mpi_example_data(*dir_);
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -60,24 +55,12 @@ class FitMpi : public ::testing::Test {
     if (!mpirun_available()) GTEST_SKIP() << "mpirun not found (Debian: openmpi-bin)";
   }
   static std::vector<std::string> fit_args(const std::string& file, const std::string& mode, int threads) {
-    return {"fit", *dir_ / file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode,
+    return {"fit", *dir_ / file, "--model", "exponential", "--chunk-size", kMpiChunk, "--mode", mode,
             "--threads", std::to_string(threads), "--json"};
   }
   static TempDir* dir_;
 };
 TempDir* FitMpi::dir_ = nullptr;
-
-// Every number that must not depend on the ranks, compared exactly (the JSON holds each double's
-// shortest round-trip text).
-void expect_same_fit(const nlohmann::json& reference, const nlohmann::json& fit, const std::string& label) {
-  for (std::size_t j = 0; j < reference.at("params").size(); ++j) {
-    EXPECT_EQ(reference["params"][j].at("value").get<double>(), fit["params"][j].at("value").get<double>()) << label;
-    EXPECT_EQ(reference["params"][j].at("stderr").get<double>(), fit["params"][j].at("stderr").get<double>()) << label;
-  }
-  EXPECT_EQ(reference.at("covariance"), fit.at("covariance")) << label;
-  EXPECT_EQ(reference.at("cost").get<double>(), fit.at("cost").get<double>()) << label;
-  EXPECT_EQ(reference.at("n_points"), fit.at("n_points")) << label;
-}
 
 void expect_truth(const nlohmann::json& fit) {
   const char* names[3] = {"a", "b", "c"};
@@ -140,7 +123,7 @@ void expect_csv_split_matches_one_process(const std::vector<std::string>& args, 
 
 TEST_F(FitMpi, CsvByteRangesAreBitIdenticalFor1To4RanksAnd1Or2Threads) {
   for (const char* mode : {"memory", "stream"})
-    expect_csv_split_matches_one_process({"fit", *dir_ / "data.csv", "--model", "exponential", "--chunk-size", kChunk,
+    expect_csv_split_matches_one_process({"fit", *dir_ / "data.csv", "--model", "exponential", "--chunk-size", kMpiChunk,
                                           "--mode", mode, "--json"},
                                          {1, 2, 3, 4}, {1, 2});
 }
@@ -150,8 +133,8 @@ TEST_F(FitMpi, CsvByteRangesAreBitIdenticalFor1To4RanksAnd1Or2Threads) {
 TEST_F(FitMpi, CsvWithCrlfHeaderAndCommentsIsSplitExactly) {
   const std::string file = *dir_ / "crlf.csv";
   std::string text = "\xEF\xBB\xBF# exported\r\n\r\ntime,signal\r\n";
-  for (int i = 0; i < kPoints; ++i) {
-    const double x = 10.0 * i / (kPoints - 1);
+  for (int i = 0; i < kMpiPoints; ++i) {
+    const double x = 10.0 * i / (kMpiPoints - 1);
     const double noise = 0.05 * std::sin(12.9898 * i);  // deterministic, zero-mean enough
     char row[80];
     std::snprintf(row, sizeof row, "%.17g,%.17g\r\n", x, 5 * std::exp(-0.5 * x) + 1 + noise);
@@ -162,7 +145,7 @@ TEST_F(FitMpi, CsvWithCrlfHeaderAndCommentsIsSplitExactly) {
   write_text(file, text);
   for (const char* mode : {"memory", "stream"})
     expect_csv_split_matches_one_process({"fit", file, "--model", "exponential", "--x", "time", "--y", "signal",
-                                          "--chunk-size", kChunk, "--mode", mode, "--json"},
+                                          "--chunk-size", kMpiChunk, "--mode", mode, "--json"},
                                          {2, 3, 4}, {1});
 }
 
@@ -218,7 +201,7 @@ TEST_F(FitMpi, CsvWithQuotesIsReadWholeByEveryRankAndSaysWhy) {
   std::string text = read_text(*dir_ / "data.csv");
   text += "\"10.5\",1.03\n";
   write_text(file, text);
-  const std::vector<std::string> args = {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--json"};
+  const std::vector<std::string> args = {"fit", file, "--model", "exponential", "--chunk-size", kMpiChunk, "--json"};
   const RunResult single = run(args);
   ASSERT_EQ(single.exit_code, 0) << single.err;
   const RunResult r = run_ranks(3, args);
@@ -242,7 +225,7 @@ TEST_F(FitMpi, BadCsvRowOfTheLastRankEndsEveryRankWithItsLine) {
   ASSERT_EQ(single.exit_code, 3);
   ASSERT_NE(single.err.find("bad.csv:2423:"), std::string::npos) << single.err;
   for (const char* mode : {"memory", "stream"}) {
-    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode, "--json"});
+    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kMpiChunk, "--mode", mode, "--json"});
     EXPECT_EQ(r.exit_code, 3) << mode << "\n" << r.err;
     EXPECT_NE(r.err.find("bad.csv:2423:"), std::string::npos) << mode << "\n" << r.err;
     EXPECT_NE(r.err.find("'oops' is not a number"), std::string::npos) << mode << "\n" << r.err;
@@ -392,7 +375,7 @@ TEST_F(FitMpi, OutputFileIsTheSingleProcessOne) {
   const RunResult r = run_ranks(3, args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string text = read_text(one);
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kPoints + 1);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), kMpiPoints + 1);
   EXPECT_EQ(read_text(three), text);
 }
 
@@ -435,18 +418,18 @@ TEST_F(FitMpi, SigintWhileRankZeroWritesTheOutputKeepsTheReportAndNoFile) {
 TEST_F(FitMpi, BadRowOnOneRankEndsEveryRankWithItsMessage) {
   const std::string file = *dir_ / "bad.h5";
   {
-    std::vector<double> x(kPoints), y(kPoints);
-    for (int i = 0; i < kPoints; ++i) x[i] = 10.0 * i / (kPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
+    std::vector<double> x(kMpiPoints), y(kMpiPoints);
+    for (int i = 0; i < kMpiPoints; ++i) x[i] = 10.0 * i / (kMpiPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
     // Row 2420 is in chunk 60, slot 60: of the 4 ranks, the last owns slots 48..63.
     y[2420] = std::numeric_limits<double>::quiet_NaN();
     H5::H5File h5(file, H5F_ACC_TRUNC);
-    const hsize_t dims[1] = {static_cast<hsize_t>(kPoints)};
+    const hsize_t dims[1] = {static_cast<hsize_t>(kMpiPoints)};
     H5::DataSpace space(1, dims);
     h5.createDataSet("/x", H5::PredType::NATIVE_DOUBLE, space).write(x.data(), H5::PredType::NATIVE_DOUBLE);
     h5.createDataSet("/y", H5::PredType::NATIVE_DOUBLE, space).write(y.data(), H5::PredType::NATIVE_DOUBLE);
   }
   for (const char* mode : {"memory", "stream"}) {
-    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kChunk, "--mode", mode, "--json"});
+    const RunResult r = run_ranks(4, {"fit", file, "--model", "exponential", "--chunk-size", kMpiChunk, "--mode", mode, "--json"});
     EXPECT_EQ(r.exit_code, 3) << mode << "\n" << r.err;
     EXPECT_NE(r.err.find("row 2421: non-finite value"), std::string::npos) << mode << "\n" << r.err;
     EXPECT_EQ(r.json().at("exit_code"), 3) << mode;
