@@ -15,8 +15,9 @@
 // processes which slot changes nothing, so R, Q^T f and the cost are bit-identical for 1, 2 or 8
 // threads. Different chunk sizes give results equal up to rounding.
 //
-// Across MPI ranks (options.distributed, core/engine/distributed.h): rank r of K owns the slots
-// [r S / K, (r + 1) S / K) and is given only their rows: in every round of S chunks, one block of
+// Across MPI ranks (options.distributed, core/engine/distributed.h): rank r of K owns a run of
+// consecutive slots, about 1/K of the chunks (the first C mod S slots hold one chunk more, which
+// rank_share counts), and is given only their rows: in every round of S chunks, one block of
 // consecutive chunks (rank_share). It folds its slots, combines them as far up the tree as its
 // own slots reach, and the ranks exchange these subtree roots (a few small factors each); every
 // rank then completes the same tree. Chunks, slots and tree do not depend on K, so R, Q^T f and the

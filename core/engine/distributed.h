@@ -5,10 +5,11 @@
 // is one rank of one and every operation is local and free.
 //
 // How a distributed fit stays bit-identical to one process (core/engine/chunked_objective.h): the
-// chunks, their slots and the combination tree depend only on m and the chunk size; rank r owns
-// the slots [r S / K, (r + 1) S / K), folds their chunks, and the partial factors are exchanged so
-// that every rank completes the same tree and runs the same solver on the same numbers. No step
-// is broadcast: every rank computes it, which costs an n x n solve, less than one message.
+// chunks, their slots and the combination tree depend only on m and the chunk size; each rank owns
+// a run of consecutive slots holding about 1/K of the chunks and folds their chunks, and the
+// partial factors are exchanged so that every rank completes the same tree and runs the same
+// solver on the same numbers. No step is broadcast: every rank computes it, which costs an n x n
+// solve, less than one message.
 //
 // Faults: every collective that follows local work first agrees on a status word (agree()), so a
 // rank that fails (bad data, memory) ends every rank with its message instead of leaving the others

@@ -185,7 +185,7 @@ TEST_F(FitMpiSrun, BadRowOnOneRankEndsTheJobWithExit3AndItsMessage) {
     std::vector<double> x(kMpiPoints), y(kMpiPoints);
     for (int i = 0; i < kMpiPoints; ++i)
       x[i] = 10.0 * i / (kMpiPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
-    // Row 2420 is in chunk 60, slot 60: of 3 ranks, the last owns slots 43..63.
+    // Row 2420 is in chunk 60, slot 60: of 3 ranks, the last owns slots 38..63.
     y[2420] = std::numeric_limits<double>::quiet_NaN();
     H5::H5File h5(file, H5F_ACC_TRUNC);
     const hsize_t dims[1] = {static_cast<hsize_t>(kMpiPoints)};

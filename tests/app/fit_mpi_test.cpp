@@ -215,7 +215,7 @@ TEST_F(FitMpi, CsvWithQuotesIsReadWholeByEveryRankAndSaysWhy) {
 TEST_F(FitMpi, BadCsvRowOfTheLastRankEndsEveryRankWithItsLine) {
   const std::string file = *dir_ / "bad.csv";
   std::string text = read_text(*dir_ / "data.csv");
-  // Row 2420 (chunk 60, slot 60: the last of 4 ranks owns slots 48..63) is line 2423 after the
+  // Row 2420 (chunk 60, slot 60: the last of 4 ranks owns slots 45..63) is line 2423 after the
   // generator's comment and header lines.
   std::size_t at = 0;
   for (int line = 1; line < 2423; ++line) at = text.find('\n', at) + 1;
@@ -420,7 +420,7 @@ TEST_F(FitMpi, BadRowOnOneRankEndsEveryRankWithItsMessage) {
   {
     std::vector<double> x(kMpiPoints), y(kMpiPoints);
     for (int i = 0; i < kMpiPoints; ++i) x[i] = 10.0 * i / (kMpiPoints - 1), y[i] = 5 * std::exp(-0.5 * x[i]) + 1;
-    // Row 2420 is in chunk 60, slot 60: of the 4 ranks, the last owns slots 48..63.
+    // Row 2420 is in chunk 60, slot 60: of the 4 ranks, the last owns slots 45..63.
     y[2420] = std::numeric_limits<double>::quiet_NaN();
     H5::H5File h5(file, H5F_ACC_TRUNC);
     const hsize_t dims[1] = {static_cast<hsize_t>(kMpiPoints)};

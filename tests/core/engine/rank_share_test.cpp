@@ -1,10 +1,11 @@
 // RowBlocksSource (an MPI rank's view of its rows) serves exactly the rows of its blocks, in order,
 // with reads that cross block borders; and the views of every rank's share
-// (ChunkedObjective::rank_share) cover each row of the data exactly once.
+// (ChunkedObjective::rank_share) cover each row of the data exactly once, about m / K rows each.
 #include "core/data/row_blocks_source.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -57,6 +58,32 @@ TEST(RowBlocksSource, RankSharesCoverEveryRowOnce) {
         for (std::size_t i = 0; i < m; ++i)
           ASSERT_EQ(seen[i], 1) << "row " << i << ", m " << m << ", chunk " << chunk << ", " << ranks << " ranks";
       }
+    }
+  }
+}
+
+// Each rank's rows are about m / K: off by at most one slot's chunks. The first C mod S slots hold
+// one chunk more than the others; equal runs of slots gave rank 0 of 3 at 3001 rows in chunks of
+// 40 (76 chunks, 64 slots) 33 chunks of the 76, and at 1.28e6 rows in chunks of 16384 46 % of them.
+TEST(RankShare, RanksFoldAboutEqualRowsWhenSomeSlotsHoldAChunkMore) {
+  for (const auto& [m, chunk] : {std::pair<std::size_t, std::size_t>{3001, 40}, {1280000, 16384}, {100000, 1000},
+                                 {6400, 100}, {6500, 100}, {20000, 7}}) {
+    const std::size_t chunks = (m + chunk - 1) / chunk;
+    const std::size_t slots = std::min(ChunkedObjective::kMaxSlots, chunks);
+    const std::size_t slot_rows = (chunks + slots - 1) / slots * chunk;  // the largest slot's rows
+    for (int ranks = 2; ranks <= 8; ++ranks) {
+      std::size_t total = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const RankShare share = ChunkedObjective::rank_share(m, chunk, r, ranks);
+        std::size_t rows = 0;
+        for (std::size_t begin = share.first_row; begin < m; begin += share.period_rows)
+          rows += std::min(share.block_rows, m - begin);
+        total += rows;
+        const double ideal = static_cast<double>(m) / ranks;
+        EXPECT_LE(std::abs(static_cast<double>(rows) - ideal), static_cast<double>(slot_rows))
+            << "rank " << r << " of " << ranks << ", m " << m << ", chunk " << chunk << ": " << rows << " rows";
+      }
+      EXPECT_EQ(total, m);
     }
   }
 }
