@@ -266,6 +266,20 @@ TEST_F(FitMpiSrunInterrupt, ScancelSigintStopsEveryTaskWithTheBestPointAndExit13
   for (const auto& p : report.at("params")) EXPECT_TRUE(std::isfinite(p.at("value").get<double>())) << p;
 }
 
+// A task killed by a signal (SIGKILL to task 1, found by its job name and SLURM_PROCID): Slurm's
+// PMIx server tells the step, which ends every task at once (no hang); srun exits non-zero.
+TEST_F(FitMpiSrunInterrupt, TaskKilledBySignalEndsTheJob) {
+  start("curvefit-test-kill");
+  const std::string kill_task_1 =
+      "for p in $(pgrep -x curvefit); do e=$(tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null); "
+      "echo \"$e\" | grep -qx 'SLURM_JOB_NAME=" + job_ + "' && echo \"$e\" | grep -qx SLURM_PROCID=1 && "
+      "kill -9 $p && exit 0; done; exit 1";
+  ASSERT_EQ(std::system(kill_task_1.c_str()), 0) << "task 1 of " << job_ << " not found";
+  const RunResult r = fit_->wait();
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.exit_code, 124) << "timed out: the other task hung\n" << r.err;
+}
+
 // Ctrl-C twice within a second to srun (its first only prints the tasks' state) aborts the step:
 // srun sends the tasks SIGINT and ends the job at once, so rank 0's report arrives only sometimes
 // (seen: 1 run in 6); the graceful stop under Slurm is scancel --signal=INT (above). What must
