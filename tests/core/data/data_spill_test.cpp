@@ -14,6 +14,7 @@
 
 #include "core/data/data_open.h"
 #include "core/data/data_test_util.h"
+#include "core/data/memory_source.h"
 #include "core/data/spill_source.h"
 #include "core/data/temp_files.h"
 #include "core/errors.h"
@@ -71,6 +72,37 @@ TEST(Spill, RangesReadBackExactlyAndFilesAreRemoved) {
   }
   EXPECT_EQ(files_in(temp.path()), 0u);
   EXPECT_EQ(temporary_file_count(), 0);
+}
+
+// Blocks of any source (an MPI rank's rows of a dataset of several files) spilled through read()
+// in slabs: blocks longer than a slab, shorter ones and an empty one come back in the order given,
+// and the files go with the source.
+TEST(Spill, BlocksOfAnySourceReadBackInTheirOrder) {
+  ScratchDir temp;
+  const std::size_t n = 3 * SpillDataSource::kCopySlabRows + 17;
+  std::vector<double> x(n), y(n), s(n);
+  for (std::size_t i = 0; i < n; ++i) x[i] = static_cast<double>(i) * 0.25, y[i] = 3.0 * i + 1, s[i] = 1.0 + i % 4;
+  MemoryDataSource rows({x}, y, s);
+  const std::vector<std::pair<std::size_t, std::size_t>> blocks = {
+      {5, 2 * SpillDataSource::kCopySlabRows + 3}, {n - 9, 9}, {0, 0}, {1, 4}};
+  {
+    SpillDataSource spill(static_cast<DataSource&>(rows), blocks, temp.path().string());
+    EXPECT_EQ(files_in(temp.path()), 3u);
+    std::size_t total = 0;
+    for (const auto& [begin, count] : blocks) total += count;
+    ASSERT_EQ(spill.rows(), total);
+    std::vector<double> bx(total), by(total), bs(total);
+    double* xs[1] = {bx.data()};
+    spill.read(0, total, xs, by.data(), bs.data());
+    std::size_t at = 0;
+    for (const auto& [begin, count] : blocks)
+      for (std::size_t i = 0; i < count; ++i, ++at) {
+        ASSERT_EQ(bx[at], x[begin + i]) << "row " << at;
+        ASSERT_EQ(by[at], y[begin + i]) << "row " << at;
+        ASSERT_EQ(bs[at], s[begin + i]) << "row " << at;
+      }
+  }
+  EXPECT_EQ(files_in(temp.path()), 0u);
 }
 
 // A spill file cut short under a streaming fit (a full disk cleaned up, another process): the next
