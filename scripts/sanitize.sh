@@ -9,9 +9,8 @@
 #     process's peak RSS to the planner's prediction or to a memory limit (MemoryLimit.*,
 #     MemoryCgroup.*, and three peak checks): ASan's shadow memory, redzones and quarantine add tens
 #     of MB to the RSS, so those figures say nothing about curvefit there). The 2 GB spill test runs
-#     on request only, as in the ordinary suite. The MPI tests (FitMpi*, of which the srun ones,
-#     FitMpiSrun*, skip unless a cluster of scripts/slurm_local.sh is up: scripts/test.sh stops the
-#     one it starts) run after the rest, with
+#     on request only, as in the ordinary suite. The MPI tests (FitMpi*, with the srun ones on the
+#     local Slurm cluster of scripts/slurm_local.sh, as in scripts/test.sh) run after the rest, with
 #     allocation stacks unwound in full (fast_unwind_on_malloc=0: Open MPI is uninstrumented and
 #     has no frame pointers) so that scripts/lsan_mpi.supp can name Open MPI's own libraries in
 #     the setup allocations it never frees; our code is checked for leaks there as everywhere.
@@ -43,7 +42,7 @@ run_asan() {
      -E 'AddressSpaceRlimitIsReported|UnderAnAddressSpaceLimitTheFitSucceedsOrExits4|^MemoryLimit\.|^MemoryCgroup\.|TwentyMillionPointsStreamUnderA96MBLimit|LoadedShardsStayWithinThePredictedPeak|SelectedRowsStayWithinThePredictedPeak|^FitMpi' &&
    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0 UBSAN_OPTIONS=print_stacktrace=1 \
    LSAN_OPTIONS="suppressions=$PWD/../scripts/lsan_mpi.supp" \
-   ctest --output-on-failure --timeout 1800 -R '^FitMpi')
+   bash ../scripts/slurm_local.sh with ctest --output-on-failure --timeout 1800 -R '^FitMpi')
 }
 
 run_tsan() {

@@ -11,6 +11,11 @@
 #   scripts/slurm_local.sh stop     end the daemons that start started (by their pid files)
 #   scripts/slurm_local.sh status   exit 0 when the node answers, else 1
 #   scripts/slurm_local.sh conf     print the path of slurm.conf
+#   scripts/slurm_local.sh with COMMAND...
+#                                   run COMMAND with SLURM_CONF set, on this cluster: the one already
+#                                   up, or one started for it and stopped after it; where it cannot
+#                                   start, say so in one line and run COMMAND anyway (the srun tests
+#                                   then skip). Exits with COMMAND's status.
 #
 # Clients find the cluster through SLURM_CONF=<folder>/slurm.conf (start and status print it; the
 # tests look there when SLURM_CONF is unset). Ranks are launched with `srun --mpi=pmix` (MpiDefault):
@@ -162,8 +167,28 @@ stop() {
   echo "slurm_local.sh: stopped"
 }
 
+# COMMAND with the cluster (see `with` above).
+with() {
+  local why status=0 started=0
+  if up; then
+    echo "slurm_local.sh: using the local Slurm cluster that is already up"
+  elif why=$(start 2>&1 >/dev/null); then
+    started=1
+    echo "slurm_local.sh: started a local Slurm cluster for the srun tests (SLURM_CONF=$conf)"
+  else
+    echo "slurm_local.sh: the srun tests will skip: ${why##*$'\n'}"
+  fi
+  "$@" || status=$?
+  if ((started)); then stop >/dev/null; fi
+  return "$status"
+}
+
 case "${1:-}" in
   start) start ;;
+  with)
+    shift
+    with "$@"
+    ;;
   stop) stop ;;
   conf) echo "$conf" ;;
   status)
@@ -175,7 +200,7 @@ case "${1:-}" in
     fi
     ;;
   *)
-    echo "usage: $0 start|stop|status|conf" >&2
+    echo "usage: $0 start|stop|status|conf|with COMMAND..." >&2
     exit 2
     ;;
 esac
