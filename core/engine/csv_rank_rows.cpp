@@ -167,11 +167,17 @@ ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths
                                            Distributed& world, const ChunkRowsFor& chunk_rows,
                                            const SamplePlaces& samples) {
   ShardedRankRows result;
+  // Agreed: a file that vanished since the plan fails on every rank alike.
   std::vector<FileFormat> formats(paths.size());
+  world.run_agreed([&] { std::transform(paths.begin(), paths.end(), formats.begin(), detect_format); });
+  if (std::find(formats.begin(), formats.end(), FileFormat::csv) == formats.end()) return result;
+  // Options that drop rows refuse every CSV file: said before any file is opened (an HDF5 file
+  // opened to count its rows would be scanned whole for them).
+  result.refused = refusal_for_options(paths.front(), options);
+  if (!result.refused.empty()) return result;
   std::vector<std::unique_ptr<CsvByteRangeSplit>> splits(paths.size());
   std::vector<std::size_t> first_row(paths.size() + 1, 0);  // of each file in the dataset
   for (std::size_t i = 0; i < paths.size(); ++i) {
-    world.run_agreed([&] { formats[i] = detect_format(paths[i]); });
     std::size_t rows = 0;
     if (formats[i] == FileFormat::csv) {
       splits[i] = std::make_unique<CsvByteRangeSplit>(paths[i], options, world);

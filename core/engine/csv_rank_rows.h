@@ -85,7 +85,7 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
 struct ShardedRankRows {
   std::unique_ptr<ShardedDataSource> rows;  // every row of the dataset
   std::vector<const CsvRowsSource*> csv;    // the CSV files' sources within `rows`
-  std::string refused;                      // when rows is null: the file that cannot be split, and why
+  std::string refused;                      // when rows is null: why it cannot be split ("": no CSV file)
 };
 ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths, const DataOptions& options,
                                            Distributed& world, const ChunkRowsFor& chunk_rows,

@@ -684,13 +684,8 @@ std::unique_ptr<DataSource> open_csv_shares(const FitSpec& spec, PreparedFit& pr
     prepared.csv_shares = {split.rows.get()};
     return std::move(split.rows);
   }
-  bool any_csv = false;  // agreed: a file that vanished since the plan fails on every rank alike
-  world.run_agreed([&] {
-    any_csv = std::any_of(setup.data_files.begin(), setup.data_files.end(),
-                          [](const std::string& path) { return detect_format(path) == FileFormat::csv; });
-  });
-  if (!any_csv) return nullptr;
   ShardedRankRows split = open_shards_by_byte_ranges(setup.data_files, setup.data_options, world, chunk_rows, samples);
+  if (!split.rows && split.refused.empty()) return nullptr;  // no CSV file: HDF5 files are read by rows as they are
   if (!split.rows) {
     prepared.used.notes.push_back("every rank parses every CSV file of the dataset whole (through a binary spill), "
                                   "not its byte ranges: " + split.refused);
