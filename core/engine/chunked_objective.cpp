@@ -314,16 +314,9 @@ void ChunkedObjective::set_up(const Model& model, int num_predictors, bool has_s
   if (options_.chunk_rows == 0) throw std::invalid_argument("chunk size of 0 rows");
 
   chunk_rows_ = std::min(options_.chunk_rows, m_);
-  num_chunks_ = (m_ + chunk_rows_ - 1) / chunk_rows_;
-  num_slots_ = std::min(kMaxSlots, num_chunks_);
-  for (int r = 0; r < ranks_; ++r) shares_.push_back(rank_share(m_, chunk_rows_, r, ranks_));
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
-  std::size_t expected = 0;  // as RowBlocksSource counts the rows of these blocks
-  if (mine.first_row < m_) {
-    const std::size_t blocks = (m_ - mine.first_row + mine.period_rows - 1) / mine.period_rows;
-    const std::size_t last_start = mine.first_row + (blocks - 1) * mine.period_rows;
-    expected = (blocks - 1) * mine.block_rows + std::min(mine.block_rows, m_ - last_start);
-  }
+  layout_ = ChunkLayout(m_, chunk_rows_, options_.segment_rows, ranks_);
+  num_slots_ = layout_.num_slots();
+  const std::size_t expected = layout_.share(rank_).rows;
   if (expected != local_rows_)
     throw std::invalid_argument("this rank's data have " + std::to_string(local_rows_) +
                                 " rows, its share of the chunks " + std::to_string(expected));
@@ -331,60 +324,6 @@ void ChunkedObjective::set_up(const Model& model, int num_predictors, bool has_s
   for (Impl::Slot& slot : impl_->slots)
     slot.factor = get_memory_manager().allocate<double>(
         footprint::tsqr_factor_bytes(static_cast<std::size_t>(n_free_)) / sizeof(double));
-}
-
-namespace {
-
-// The first slot of rank r of k: ranks take consecutive slots, rank r's starting at the last slot
-// with at most r C / k chunks before it. The first C mod S slots fold one chunk more than the
-// others (the last, partial round), so that k equal runs of slots would give the first ranks
-// more: with C a little over S, rank 0 of 3 folded 46 % of the rows. When every slot holds as
-// many chunks, this is slot floor(r S / k), as before.
-std::size_t first_slot_of_rank(std::size_t chunks, std::size_t slots, std::size_t r, std::size_t k) {
-  if (slots == 0) return 0;
-  if (r >= k) return slots;
-  const std::size_t per_slot = chunks / slots, extra = chunks % slots;
-  // chunks_before(s) * k <= chunks * r, exact in integers; chunks_before grows with s.
-  const auto scaled_chunks_before = [&](std::size_t s) { return (s * per_slot + std::min(s, extra)) * k; };
-  std::size_t lo = 0, hi = slots;  // the largest s in [lo, hi] that qualifies
-  while (lo < hi) {
-    const std::size_t mid = (lo + hi + 1) / 2;
-    if (scaled_chunks_before(mid) <= chunks * r) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
-
-}  // namespace
-
-RankShare ChunkedObjective::rank_share(std::size_t m, std::size_t chunk_rows, int rank, int size) {
-  RankShare share;
-  chunk_rows = std::max<std::size_t>(1, std::min(chunk_rows, m));
-  const std::size_t chunks = m == 0 ? 0 : (m + chunk_rows - 1) / chunk_rows;
-  share.slots = std::min(kMaxSlots, chunks);
-  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(size);
-  share.slot_begin = first_slot_of_rank(chunks, share.slots, r, k);
-  share.slot_end = first_slot_of_rank(chunks, share.slots, r + 1, k);
-  if (share.slot_end == share.slot_begin) {  // more ranks than slots: this one has no rows
-    share.first_row = m;
-    return share;
-  }
-  share.first_row = share.slot_begin * chunk_rows;
-  share.block_rows = (share.slot_end - share.slot_begin) * chunk_rows;
-  share.period_rows = share.slots * chunk_rows;
-  return share;
-}
-
-std::size_t ChunkedObjective::global_chunk(std::size_t local) const {
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
-  const std::size_t width = mine.slot_end - mine.slot_begin;
-  return (local / width) * num_slots_ + mine.slot_begin + local % width;
-}
-
-std::size_t ChunkedObjective::local_chunk(std::size_t chunk) const {
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
-  const std::size_t width = mine.slot_end - mine.slot_begin;
-  return (chunk / num_slots_) * width + chunk % num_slots_ - mine.slot_begin;
 }
 
 Eigen::VectorXd ChunkedObjective::full_params(const Eigen::VectorXd& x) const {
@@ -425,24 +364,24 @@ void ChunkedObjective::begin_pass(const double* p) {
   impl.check_values = impl.memory && !impl.memory->values_checked();
 }
 
-// Chunk c of the data, its rows at the given pointers: evaluate and fold into slot c mod S.
+// Chunk c of the data, its rows at the given pointers: evaluate and fold into its slot.
 // Returns false when the slot is no longer finite (the rest of the pass is then of no use).
 bool ChunkedObjective::run_chunk(std::size_t chunk, const double* const* x, const double* y, const double* sigma,
                                  const double* p, bool linearize) {
   Impl& impl = *impl_;
   Impl::Worker& worker = impl.workers.local();
-  const std::size_t rows = std::min(chunk_rows_, m_ - chunk * chunk_rows_);
+  const ChunkLayout::Chunk place = layout_.chunk(chunk);
   if (!worker.block)
     worker.block = get_memory_manager().allocate<double>(
         worker_workspace_bytes(chunk_rows_, static_cast<std::size_t>(n_model_), impl.columns) / sizeof(double));
-  Impl::Slot& slot = impl.slots[chunk % num_slots_];
-  process_chunk(impl, options_, ChunkRows{rows, x, y, sigma}, p, linearize, worker.block.data(), slot);
+  Impl::Slot& slot = impl.slots[place.slot];
+  process_chunk(impl, options_, ChunkRows{place.rows, x, y, sigma}, p, linearize, worker.block.data(), slot);
   return slot.finite;
 }
 
 void ChunkedObjective::check_same_chunks(const ChunkedObjective& other) const {
   if (impl_->memory != other.impl_->memory || impl_->stream != other.impl_->stream || m_ != other.m_ ||
-      chunk_rows_ != other.chunk_rows_ || local_rows_ != other.local_rows_)
+      chunk_rows_ != other.chunk_rows_ || local_rows_ != other.local_rows_ || !(layout_ == other.layout_))
     throw std::invalid_argument("a shared pass needs objectives over the same data in the same chunks");
 }
 
@@ -478,8 +417,7 @@ void ChunkedObjective::evaluate_together(const std::vector<PassRequest*>& reques
         stop_reading.store(true);
     }
     if (hooks.rows_done)
-      hooks.rows_done->fetch_add(std::min(lead.chunk_rows_, lead.m_ - chunk * lead.chunk_rows_),
-                                 std::memory_order_relaxed);
+      hooks.rows_done->fetch_add(lead.layout_.chunk(chunk).rows, std::memory_order_relaxed);
   };
   const auto run_all = [&] {
     if (lead.interrupt_requested()) return;  // not even the read-ahead starts
@@ -514,8 +452,9 @@ void ChunkedObjective::evaluate_together(const std::vector<PassRequest*>& reques
 void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk, const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
-  // This rank's slots in parallel; each walks its own chunks s, s + S, s + 2S, ... in order.
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
+  // This rank's slots in parallel; each walks its own chunks of its file (segment) in order:
+  // s, s + S, s + 2S, ... counted from the segment's first chunk and slot.
+  const ChunkLayout::RankShare& mine = layout_.share(rank_);
   if (mine.slot_begin == mine.slot_end) return;
   const tsan::ForkJoin edges;  // TBB's hand-offs, for ThreadSanitizer
   impl.arena.execute(edges.task([&] {
@@ -524,16 +463,19 @@ void ChunkedObjective::run_chunks_in_memory(const ChunkRunner& run_chunk, const 
         edges.task([&](const tbb::blocked_range<std::size_t>& range) {
           Impl::Worker& worker = impl.workers.local();
           worker.x.resize(k);
-          for (std::size_t s = range.begin(); s != range.end(); ++s)
-            for (std::size_t chunk = s; chunk < num_chunks_ && !stop.load(std::memory_order_relaxed);
-                 chunk += num_slots_) {
-              const std::size_t begin = local_chunk(chunk) * chunk_rows_;
+          for (std::size_t s = range.begin(); s != range.end(); ++s) {
+            const ChunkLayout::Segment& segment = layout_.segments()[layout_.segment_of_slot(s)];
+            const std::size_t end = segment.first_chunk + segment.chunks;
+            for (std::size_t chunk = segment.first_chunk + s - segment.first_slot;
+                 chunk < end && !stop.load(std::memory_order_relaxed); chunk += segment.slots) {
+              const std::size_t begin = layout_.local_row(rank_, chunk);
               for (std::size_t q = 0; q < k; ++q)
                 worker.x[q] = impl.memory->x_column(static_cast<int>(q)) + begin;
               const double* sigma = impl.memory->sigma_column();
               run_chunk(chunk, worker.x.data(), impl.memory->y_column() + begin,
                         sigma ? sigma + begin : nullptr);
             }
+          }
         }),
         tbb::simple_partitioner());
   }));
@@ -634,17 +576,25 @@ class StreamedBatches {
 
 void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
                                            const std::atomic<bool>& stop) {
+  // Each file (segment) of this rank's rows in turn: its slots fold only its own chunks.
+  for (const ChunkLayout::RankPart& part : layout_.share(rank_).parts) {
+    if (stop.load(std::memory_order_relaxed)) return;
+    run_part_streamed(part, run_chunk, stop);
+  }
+}
+
+void ChunkedObjective::run_part_streamed(const ChunkLayout::RankPart& part, const ChunkRunner& run_chunk,
+                                         const std::atomic<bool>& stop) {
   Impl& impl = *impl_;
   const std::size_t k = static_cast<std::size_t>(impl.num_predictors);
-  // Batches of consecutive chunks, at most S of them; across ranks, consecutive local chunks
-  // cycle through this rank's own slots, so the same holds for its S' slots.
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
-  if (mine.slot_begin == mine.slot_end) return;
-  const std::size_t slots = mine.slot_end - mine.slot_begin;
+  // Batches of consecutive chunks: the part's consecutive chunks cycle through its own slots, so
+  // a batch holds at most a third of them (stream_batch_chunks).
+  const std::size_t slots = part.slot_end - part.slot_begin;
   const std::size_t batch_chunks =
       stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_, impl.stream->may_view());
-  const std::size_t local_chunks = (local_rows_ + chunk_rows_ - 1) / chunk_rows_;
-  ReadAhead reader(*impl.stream, 0, local_rows_, batch_chunks * chunk_rows_);
+  const std::size_t local_chunks = part.local_chunks;
+  ReadAhead reader(*impl.stream, part.local_first_row, part.local_first_row + part.rows.rows(),
+                   batch_chunks * chunk_rows_);
   StreamedBatches batches(reader, chunk_rows_, (local_chunks + batch_chunks - 1) / batch_chunks,
                           slots / batch_chunks);
   std::atomic<std::size_t> next_chunk{0};
@@ -664,8 +614,8 @@ void ChunkedObjective::run_chunks_streamed(const ChunkRunner& run_chunk,
               if (!batch) break;
               const std::size_t offset = (chunk - b * batch_chunks) * chunk_rows_;
               for (std::size_t q = 0; q < k; ++q) worker.x[q] = batch->x[q] + offset;
-              run_chunk(global_chunk(chunk), worker.x.data(), batch->y + offset,
-                        batch->sigma ? batch->sigma + offset : nullptr);
+              run_chunk(layout_.global_chunk(rank_, part.local_first_chunk + chunk), worker.x.data(),
+                        batch->y + offset, batch->sigma ? batch->sigma + offset : nullptr);
               batches.chunk_done(b);
             }
           } catch (...) {
@@ -722,10 +672,9 @@ const double* unpack_slot(const double* in, int n_free, bool linearize, ChunkedO
 
 int ChunkedObjective::node_owner(std::size_t a, std::size_t span) const {
   const std::size_t end = std::min(a + span, num_slots_);
-  for (std::size_t r = 0; r < shares_.size(); ++r)
-    if (shares_[r].slot_begin <= a && a < shares_[r].slot_end)
-      return end <= shares_[r].slot_end ? static_cast<int>(r) : -1;
-  return -1;
+  const int r = layout_.owner_of_slot(a);
+  if (r < 0) return -1;
+  return end <= layout_.share(r).slot_end ? r : -1;
 }
 
 void ChunkedObjective::combine_level(std::size_t step, bool linearize,
@@ -890,8 +839,9 @@ void ChunkedObjective::for_each_chunk_fitted(
     }
     return;
   }
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_), num_slots_, chunk_rows_,
-                                                         impl_->stream->may_view());
+  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_),
+                                                       layout_.max_segment_slots(), chunk_rows_,
+                                                       impl_->stream->may_view());
   ReadAhead reader(*impl_->stream, 0, m_, batch_chunks * chunk_rows_);
   while (const RowBatch* batch = reader.next()) {
     for (std::size_t offset = 0; offset < batch->rows; offset += chunk_rows_) {
@@ -904,40 +854,52 @@ void ChunkedObjective::for_each_chunk_fitted(
 
 namespace {
 
-// This rank's chunks in increasing order, each in RAM or in a read-ahead batch.
+// This rank's chunks in increasing order, each in RAM or in a read-ahead batch (one reader per file
+// of its rows: chunks start at multiples of the chunk size within each).
 class LocalChunks {
  public:
-  LocalChunks(const MemoryDataSource* memory, DataSource* stream, std::size_t rows, std::size_t chunk_rows,
-              std::size_t batch_chunks)
-      : memory_(memory), chunk_rows_(chunk_rows), x_(static_cast<std::size_t>(
-                                                     memory ? memory->num_predictors() : stream->num_predictors())) {
-    if (!memory && rows > 0) reader_ = std::make_unique<ReadAhead>(*stream, 0, rows, batch_chunks * chunk_rows);
-  }
+  LocalChunks(const MemoryDataSource* memory, DataSource* stream, const ChunkLayout& layout, int rank,
+              std::size_t threads)
+      : memory_(memory), stream_(stream), layout_(layout), rank_(rank), threads_(threads),
+        x_(static_cast<std::size_t>(memory ? memory->num_predictors() : stream->num_predictors())) {}
   // The next chunk's rows (x pointers in x(), y, sigma); its row count is the caller's to know.
-  void next(const double*& y, const double*& sigma) {
+  void next(std::size_t rows, const double*& y, const double*& sigma) {
     if (memory_) {
       for (std::size_t q = 0; q < x_.size(); ++q) x_[q] = memory_->x_column(static_cast<int>(q)) + begin_;
       y = memory_->y_column() + begin_;
       sigma = memory_->sigma_column() ? memory_->sigma_column() + begin_ : nullptr;
-      begin_ += chunk_rows_;
+      begin_ += rows;
       return;
     }
     if (!batch_ || offset_ >= batch_->rows) {
-      batch_ = reader_->next();
+      if (!reader_ || !(batch_ = reader_->next())) {
+        const ChunkLayout::RankPart& part = layout_.share(rank_).parts.at(part_++);
+        const std::size_t batch_chunks = ChunkedObjective::stream_batch_chunks(
+            threads_, part.slot_end - part.slot_begin, layout_.chunk_rows(), stream_->may_view());
+        reader_.reset();
+        reader_ = std::make_unique<ReadAhead>(*stream_, part.local_first_row,
+                                              part.local_first_row + part.rows.rows(),
+                                              batch_chunks * layout_.chunk_rows());
+        batch_ = reader_->next();
+      }
       offset_ = 0;
     }
     for (std::size_t q = 0; q < x_.size(); ++q) x_[q] = batch_->x[q] + offset_;
     y = batch_->y + offset_;
     sigma = batch_->sigma ? batch_->sigma + offset_ : nullptr;
-    offset_ += chunk_rows_;
+    offset_ += rows;
   }
   const double* const* x() const { return x_.data(); }
 
  private:
   const MemoryDataSource* memory_;
-  std::size_t chunk_rows_;
+  DataSource* stream_;
+  const ChunkLayout& layout_;
+  int rank_;
+  std::size_t threads_;
   std::vector<const double*> x_;
   std::unique_ptr<ReadAhead> reader_;
+  std::size_t part_ = 0;
   const RowBatch* batch_ = nullptr;
   std::size_t offset_ = 0, begin_ = 0;
 };
@@ -954,18 +916,15 @@ void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
                                                      const std::function<void(const FittedChunk&)>& consume) {
   constexpr double kRows = 0, kFailed = 1, kInterrupted = 2;  // the status word
   Distributed& world = *options_.distributed;
-  const RankShare& mine = shares_[static_cast<std::size_t>(rank_)];
   const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
   const std::size_t columns = impl_->columns + 1;  // x..., y, sigma, fit
-  std::vector<int> owner(num_slots_);
-  for (std::size_t s = 0; s < num_slots_; ++s) owner[s] = node_owner(s, 1);
   std::vector<double> block(1 + columns * chunk_rows_);
   std::vector<const double*> xs(k);
   // Fills block[1...] with one chunk of this rank's rows and their fitted values.
   auto read_chunk = [&](LocalChunks& local, std::size_t rows) {
     const double* y = nullptr;
     const double* sigma = nullptr;
-    local.next(y, sigma);
+    local.next(rows, y, sigma);
     double* rows_out = block.data() + 1;
     for (std::size_t q = 0; q < k; ++q) std::copy_n(local.x()[q], rows, rows_out + q * rows);
     std::copy_n(y, rows, rows_out + k * rows);
@@ -977,19 +936,17 @@ void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
     std::exception_ptr error;
     std::unique_ptr<LocalChunks> local;
     try {
-      local = std::make_unique<LocalChunks>(
-          impl_->memory, impl_->stream, local_rows_, chunk_rows_,
-          stream_batch_chunks(static_cast<std::size_t>(threads_),
-                              std::max<std::size_t>(1, mine.slot_end - mine.slot_begin), chunk_rows_,
-                              impl_->stream && impl_->stream->may_view()));
+      local = std::make_unique<LocalChunks>(impl_->memory, impl_->stream, layout_, rank_,
+                                            static_cast<std::size_t>(threads_));
     } catch (...) {
       error = std::current_exception();
     }
     bool peer_failed = false, stopped = false;
-    for (std::size_t c = 0; c < num_chunks_; ++c) {
-      const int from = owner[c % num_slots_];
+    for (std::size_t c = 0; c < layout_.num_chunks(); ++c) {
+      const ChunkLayout::Chunk place = layout_.chunk(c);
+      const int from = layout_.owner_of_slot(place.slot);
       if (from != rank_ && rank_ != 0) continue;
-      const std::size_t rows = std::min(chunk_rows_, m_ - c * chunk_rows_);
+      const std::size_t rows = place.rows;
       stopped = stopped || world.poll_interrupt();
       if (from == rank_) {
         block[0] = error ? kFailed : stopped ? kInterrupted : kRows;
@@ -1016,7 +973,7 @@ void ChunkedObjective::for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
       const double* y = rows_in + k * rows;
       const double* sigma = impl_->has_sigma ? y + rows : nullptr;
       try {
-        consume(FittedChunk{c * chunk_rows_, rows, xs.data(), y, sigma, rows_in + (columns - 1) * rows});
+        consume(FittedChunk{place.begin, rows, xs.data(), y, sigma, rows_in + (columns - 1) * rows});
       } catch (...) {
         error = std::current_exception();
       }

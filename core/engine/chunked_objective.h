@@ -8,32 +8,30 @@
 // (tall-skinny QR, kernel::fold_rows_into_factor in core/chunk_kernel.h), 256 rows at a time so
 // that each sub-block stays in cache; J^T J is never formed.
 //
-// Determinism. The rows are cut into chunks of `chunk_rows` (the last shorter). Chunk c belongs to
-// slot c mod S, where S = min(kMaxSlots, number of chunks) depends only on m and the chunk size.
-// Each slot folds its chunks in increasing order; the S partial factors (and the partial sums of
-// the cost, ||f||^2, ...) are then combined in a fixed binary tree over slot index. Which thread
-// processes which slot changes nothing, so R, Q^T f and the cost are bit-identical for 1, 2 or 8
-// threads. Different chunk sizes give results equal up to rounding.
+// Determinism. The rows are cut into chunks of `chunk_rows` and the chunks given to slots as
+// ChunkLayout (core/engine/chunk_layout.h) says: for one file, chunk c belongs to slot c mod S with
+// S = min(kMaxSlots, number of chunks); a dataset of several files (options.segment_rows) has each
+// file's chunks in slots of its own. Each slot folds its chunks in increasing order; the partial
+// factors (and the partial sums of the cost, ||f||^2, ...) are then combined in a fixed binary tree
+// over slot index. Which thread processes which slot changes nothing, so R, Q^T f and the cost are
+// bit-identical for 1, 2 or 8 threads. Different chunk sizes give results equal up to rounding.
 //
 // Across MPI ranks (options.distributed, core/engine/distributed.h): rank r of K owns a run of
-// consecutive slots, about 1/K of the chunks (the first C mod S slots hold one chunk more, which
-// rank_share counts), and is given only their rows: in every round of S chunks, one block of
-// consecutive chunks (rank_share). It folds its slots, combines them as far up the tree as its
+// consecutive slots, about 1/K of the chunks (whole files where they balance), and is given only
+// their rows (ChunkLayout::patterns). It folds its slots, combines them as far up the tree as its
 // own slots reach, and the ranks exchange these subtree roots (a few small factors each); every
 // rank then completes the same tree. Chunks, slots and tree do not depend on K, so R, Q^T f and the
 // cost are bit-identical for any number of ranks and threads.
 //
-// Why slots own every S-th chunk rather than a contiguous range of rows: a rank's rows are then
-// one contiguous block per round (a large HDF5 hyperslab, streamed in order through one read-ahead
-// ring whose batches hold chunks of distinct slots), and a single process reads its file exactly
-// in order, as before. The price is that a rank's rows are not one contiguous range: a text file
-// is split by the byte offsets of every block's first row (core/engine/csv_rank_rows.h: a line scan
-// of 1/K of the text per rank finds them), and a sharded dataset cannot be handed out file by file,
-// which would need contiguous slots (a change of slot_of_chunk/rank_share and of the streaming
-// batches: chunks from several places per batch).
+// Why a file's slots own every S-th chunk rather than a contiguous range of rows: a rank's rows in
+// a file are then one contiguous block per round (a large HDF5 hyperslab, streamed in order through
+// one read-ahead ring whose batches hold chunks of distinct slots), and a single process reads each
+// file exactly in order. The price is that a rank's rows in a file it shares are not one range: a
+// text file is split by the byte offsets of every block's first row (core/engine/csv_rank_rows.h).
+// Files of their own slots are what lets a rank of a sharded dataset read whole files.
 //
 // Memory (the planner predicts it with the same functions, memory/footprint.h):
-//   - S factors of footprint::tsqr_factor_bytes(n_model);
+//   - one factor of footprint::tsqr_factor_bytes(n_model) per slot (at most kMaxSlots per file);
 //   - one block of worker_workspace_bytes(chunk_rows, n_model, columns) per worker thread: one
 //     sub-block of kSubBlockRows rows, reused for every sub-block (the Jacobian is never whole);
 //   - streaming: the read-ahead ring, ReadAhead::ring_bytes(batch_chunks * chunk_rows, columns,
@@ -51,6 +49,7 @@
 
 #include "core/data/data_source.h"
 #include "core/data/memory_source.h"
+#include "core/engine/chunk_layout.h"
 #include "core/model.h"
 #include "memory/footprint.h"
 #include "solvers/loss.h"
@@ -111,6 +110,9 @@ struct ChunkedObjectiveOptions {
   // Every pass (evaluate, for_each_chunk_fitted) is collective: every rank makes the same calls.
   Distributed* distributed = nullptr;
   std::size_t total_rows = 0;
+  // Rows of each file of a dataset of several files, in order (of every rank; they add up to the
+  // rows): each file's chunks fold into slots of its own (ChunkLayout). Empty: one file.
+  std::vector<std::size_t> segment_rows;
   // Stops a pass at the next chunk or sub-block once set (a signal handler's flag), or null: the
   // pass then returns an evaluation marked `interrupted` (cost +inf, not finite), remembers nothing
   // and leaves the data's values unchecked. Across ranks this is the rank's LOCAL flag: the rank
@@ -123,14 +125,6 @@ struct ChunkedObjectiveOptions {
   // (evaluate_together). Each objective keeps its own slots, so its results are the bits it
   // computes alone.
   SharedPasses* shared = nullptr;
-};
-
-// Which rows a rank folds: the chunks of its slots [slot_begin, slot_end), in every round of S
-// chunks one block of block_rows rows starting at first_row + j * period_rows (the last clipped).
-struct RankShare {
-  std::size_t slots = 0;                      // S
-  std::size_t slot_begin = 0, slot_end = 0;
-  std::size_t first_row = 0, block_rows = 1, period_rows = 1;
 };
 
 // The data of one chunk as the fitted-values pass delivers it.
@@ -200,13 +194,14 @@ class ChunkedObjective : public Objective {
                              const std::function<void(const FittedChunk&)>& consume);
 
   std::size_t chunk_rows() const { return chunk_rows_; }
-  std::size_t num_chunks() const { return num_chunks_; }
+  std::size_t num_chunks() const { return layout_.num_chunks(); }
   std::size_t num_slots() const { return num_slots_; }
+  const ChunkLayout& layout() const { return layout_; }
   int threads() const { return threads_; }
   // Passes this objective made (evaluate + for_each_chunk_fitted).
   long passes() const { return passes_; }
 
-  static constexpr std::size_t kMaxSlots = 64;
+  static constexpr std::size_t kMaxSlots = ChunkLayout::kMaxSlotsPerSegment;
   // Rows of a chunk processed together: the model block, the residuals and the fold of these rows
   // stay in the L1 cache (256 x (n + 1) doubles is 8 KiB for 3 parameters).
   static constexpr std::size_t kSubBlockRows = 256;
@@ -234,8 +229,6 @@ class ChunkedObjective : public Objective {
     return std::max<std::size_t>(1, std::min(slots / kStreamBatchesInProgress, std::max(threads, by_size)));
   }
   static constexpr std::size_t kRememberedPoints = 8;
-  // The slots and rows rank `rank` of `size` owns for m rows in chunks of chunk_rows.
-  static RankShare rank_share(std::size_t m, std::size_t chunk_rows, int rank, int size);
   // Across ranks: doubles this rank sent in the last exchange of subtree roots, and the time
   // spent in exchanges (after the ranks agreed on the pass's status: the reduction itself, not the
   // wait for the slowest rank) and their number. 0 for one process.
@@ -266,6 +259,8 @@ class ChunkedObjective : public Objective {
                                          const double* sigma)>;
   void run_chunks_in_memory(const ChunkRunner& run_chunk, const std::atomic<bool>& stop);
   void run_chunks_streamed(const ChunkRunner& run_chunk, const std::atomic<bool>& stop);
+  void run_part_streamed(const ChunkLayout::RankPart& part, const ChunkRunner& run_chunk,
+                         const std::atomic<bool>& stop);
   // Combines the S partial results into slot 0 in the fixed tree over slot index: node (a, span)
   // covers slots [a, min(a + span, S)) and is held in slot a. Across ranks: first the nodes within
   // this rank's slots, then the exchange, then the nodes that span several ranks.
@@ -274,9 +269,6 @@ class ChunkedObjective : public Objective {
   void exchange_subtrees(bool linearize);
   // The rank whose slots contain node (a, span) whole, or -1 when it spans several ranks.
   int node_owner(std::size_t a, std::size_t span) const;
-  // Global chunk of this rank's local chunk l, and back.
-  std::size_t global_chunk(std::size_t local) const;
-  std::size_t local_chunk(std::size_t chunk) const;
   void for_each_chunk_fitted_ordered(const Eigen::VectorXd& p,
                                      const std::function<void(const FittedChunk&)>& consume);
 
@@ -286,12 +278,11 @@ class ChunkedObjective : public Objective {
   int n_model_ = 0;
   int n_free_ = 0;
   std::size_t chunk_rows_ = 0;
-  std::size_t num_chunks_ = 0;
+  ChunkLayout layout_;
   std::size_t num_slots_ = 0;
   std::size_t local_rows_ = 0;
   int rank_ = 0;
   int ranks_ = 1;
-  std::vector<RankShare> shares_;   // every rank's, by rank
   std::size_t doubles_sent_ = 0;
   std::size_t most_doubles_sent_ = 0;
   double exchange_seconds_ = 0;

@@ -81,15 +81,14 @@ std::vector<std::uint64_t> find_wanted_rows(CsvLineScanner& scanner, const CsvRa
 
 }  // namespace
 
-std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples) {
+std::vector<std::size_t> wanted_rows(const ChunkLayout& layout, const SamplePlaces& samples) {
+  const std::size_t m = layout.rows();
   std::vector<std::size_t> rows;
-  for (int r = 0; r < ranks; ++r) {
-    const RankShare share = ChunkedObjective::rank_share(m, chunk_rows, r, ranks);
-    for (std::size_t begin = share.first_row; begin < m; begin += share.period_rows) {
+  for (int r = 0; r < layout.ranks(); ++r)
+    for (const auto& [begin, count] : layout.blocks(r)) {
       rows.push_back(begin);
-      rows.push_back(begin + share.block_rows);
+      rows.push_back(begin + count);
     }
-  }
   if (samples)
     for (const auto& [begin, count] : samples(m)) {
       rows.push_back(begin);
@@ -159,7 +158,7 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
   result.refused = split.refused();
   if (!result.refused.empty()) return result;
   const std::size_t m = split.rows();
-  result.rows = split.finish(wanted_rows(m, chunk_rows(m), world.size(), samples));
+  result.rows = split.finish(wanted_rows(ChunkLayout(m, chunk_rows(m), {}, world.size()), samples));
   return result;
 }
 
@@ -192,7 +191,9 @@ ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths
     first_row[i + 1] = first_row[i] + rows;
   }
   const std::size_t m = first_row.back();
-  const std::vector<std::size_t> wanted = wanted_rows(m, chunk_rows(m), world.size(), samples);
+  std::vector<std::size_t> file_rows;  // each file's chunks fold into slots of its own
+  for (std::size_t i = 0; i < paths.size(); ++i) file_rows.push_back(first_row[i + 1] - first_row[i]);
+  const std::vector<std::size_t> wanted = wanted_rows(ChunkLayout(m, chunk_rows(m), file_rows, world.size()), samples);
   std::vector<std::unique_ptr<DataSource>> csv_rows(paths.size());
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (!splits[i]) continue;

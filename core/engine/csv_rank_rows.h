@@ -1,8 +1,8 @@
 #pragma once
 // A CSV file shared out among MPI ranks by byte ranges, so that no rank reads the whole file.
 //
-// A rank's rows are one block of consecutive chunks per round of S chunks (ChunkedObjective::
-// rank_share), spread over the whole file; their byte offsets are found without parsing:
+// A rank's rows are one block of consecutive chunks per round of S chunks (ChunkLayout), spread
+// over the whole file (or over each file it shares with other ranks); their byte offsets are found without parsing:
 //   1. rank r scans bytes [r B / K, (r + 1) B / K) of the data (B bytes after the header), counting
 //      the rows that start there and the line ends (core/data/csv_byte_ranges.h); the ranks gather
 //      the counts, so every rank knows the row and line number at each range's first line;
@@ -28,6 +28,7 @@
 #include "core/data/csv_byte_ranges.h"
 #include "core/data/data_types.h"
 #include "core/data/sharded_source.h"
+#include "core/engine/chunk_layout.h"
 
 namespace curvefit {
 
@@ -45,9 +46,9 @@ using SamplePlaces = std::function<std::vector<std::pair<std::size_t, std::size_
 // the same point once m is known, so it may be collective: the plan for the exact count).
 using ChunkRowsFor = std::function<std::size_t(std::size_t m)>;
 
-// The rows whose positions some rank needs among m: both ends of every rank's blocks and of every
-// sample block; sorted, each once, below m.
-std::vector<std::size_t> wanted_rows(std::size_t m, std::size_t chunk_rows, int ranks, const SamplePlaces& samples);
+// The rows whose positions some rank needs among the layout's m: both ends of every rank's blocks
+// and of every sample block; sorted, each once, below m.
+std::vector<std::size_t> wanted_rows(const ChunkLayout& layout, const SamplePlaces& samples);
 
 // The two steps of the split of one file, for callers that must count the rows of several files
 // before they know which rows they want (a dataset of several files). Collective throughout.

@@ -47,6 +47,22 @@ std::size_t total_rows(const FitRequest& request) {
   return request.total_rows > 0 ? request.total_rows : request.data->rows();
 }
 
+// Each rank's rows, and the files it reads whole or shares with other ranks (one file: shared
+// by every rank that has rows).
+std::vector<FitResult::RankRows> rank_rows(const ChunkLayout& layout) {
+  std::vector<FitResult::RankRows> out;
+  for (int r = 0; r < layout.ranks(); ++r) {
+    FitResult::RankRows rows;
+    rows.rows = layout.share(r).rows;
+    for (const ChunkLayout::RankPart& part : layout.share(r).parts) {
+      const bool whole = part.slot_begin == 0 && part.slot_end == layout.segments()[part.segment].slots;
+      ++(whole && layout.segments().size() > 1 ? rows.whole_files : rows.shared_files);
+    }
+    out.push_back(rows);
+  }
+  return out;
+}
+
 // The objective of the full data: over the ranks when the request is distributed.
 ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t rows) {
   ChunkedObjectiveOptions options;
@@ -61,6 +77,7 @@ ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t
   options.sigma_is_weight = request.sigma_is_weight;
   options.distributed = request.distributed;
   options.total_rows = request.distributed ? total_rows(request) : 0;
+  options.segment_rows = request.segment_rows;
   options.shared = request.shared_passes;
   return options;
 }
@@ -394,6 +411,7 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   ChunkedObjectiveOptions options = objective_options(request, 0);
   options.distributed = nullptr;
   options.total_rows = 0;
+  options.segment_rows.clear();  // the subsample is one block of rows
   options.shared = nullptr;
   // Across ranks the agreed flag, which no rank's own signal changes during this fit: every rank
   // fits the subsample alike.
@@ -483,6 +501,8 @@ FitResult fit(const FitRequest& request) {
   std::unique_ptr<ChunkedObjective> objective = full_objective(request, options);
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
+  if (request.distributed) result.rank_rows = rank_rows(objective->layout());
+  result.files = std::max<std::size_t>(1, request.segment_rows.size());
   SolverOptions solver = solver_options(request, free, false);
   checkpoints.attach(solver, FitStage::full, &passes);
   const SolverResult solved = solve_from(*objective, x0, solver, request, free);

@@ -495,6 +495,7 @@ FitPlan plan_one_process(const FitSpec& spec) {
   r.mode = spec.resume && spec.mode == FitMode::automatic ? spec.resume->mode : spec.mode;
   r.chunk_rows = spec.resume && spec.chunk_rows == 0 ? spec.resume->chunk_rows : spec.chunk_rows;
   r.file_bytes = r.location == DataLocation::csv_file ? setup.info.file_bytes : 0;
+  r.files = std::max<std::size_t>(1, setup.data_files.size());
   r.writes_fitted_csv = spec.writes_fitted_csv;
   r.selection_columns = d.selection ? d.selection->columns.size() : 0;
   r.drops_rows = d.selection || d.nan_policy == NanPolicy::omit;
@@ -695,6 +696,20 @@ std::unique_ptr<DataSource> open_csv_shares(const FitSpec& spec, PreparedFit& pr
   return std::move(split.rows);
 }
 
+// Rows of each file of a dataset of several files (ChunkedObjectiveOptions::segment_rows): across
+// ranks from the source of every row, in one process from where the load or the stream put them.
+std::vector<std::size_t> segment_rows(const PreparedFit& prepared) {
+  std::vector<Shard> shards;
+  if (prepared.all_rows) {
+    if (const auto* sharded = dynamic_cast<const ShardedDataSource*>(prepared.all_rows.get())) shards = sharded->shards();
+  } else if (prepared.setup.data_files.size() > 1) {
+    shards = prepared.setup.info.shards;
+  }
+  std::vector<std::size_t> rows;
+  for (const Shard& shard : shards) rows.push_back(shard.rows);
+  return rows;
+}
+
 // Across ranks: the data opened for reads by row (HDF5 hyperslabs; CSV files split by byte ranges,
 // or else their binary spill, which each rank makes from the whole text), and this rank's rows
 // through a view of it, loaded into RAM unless the plan streams (rows read from CSV text then go to
@@ -708,14 +723,10 @@ void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& wor
   else world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
   world.run_agreed([&] {
     DataSource& all = *prepared.all_rows;
-    const RankShare share = ChunkedObjective::rank_share(all.rows(), setup.plan.chunk_rows, world.rank(), world.size());
-    auto view = std::make_unique<RowBlocksSource>(all, share.first_row, share.block_rows, share.period_rows);
-    // CSV blocks are read whole (each one parse between two known offsets), a file's by slabs.
-    const std::size_t slab_rows = by_byte_ranges ? share.block_rows : kHdf5LoadSlabRows;
+    const ChunkLayout layout(all.rows(), setup.plan.chunk_rows, segment_rows(prepared), world.size());
+    auto view = std::make_unique<RowBlocksSource>(all, layout.patterns(world.rank()));
     if (setup.plan.mode == FitMode::stream && by_byte_ranges) {
-      std::vector<std::pair<std::size_t, std::size_t>> blocks;
-      for (std::size_t begin = share.first_row; begin < all.rows(); begin += share.period_rows)
-        blocks.emplace_back(begin, std::min(share.block_rows, all.rows() - begin));
+      const std::vector<std::pair<std::size_t, std::size_t>> blocks = layout.blocks(world.rank());
       auto* csv = dynamic_cast<CsvRowsSource*>(&all);
       prepared.data = csv ? std::make_unique<SpillDataSource>(*csv, blocks, setup.data_options.temp_dir)
                           : std::make_unique<SpillDataSource>(all, blocks, setup.data_options.temp_dir);
@@ -725,7 +736,9 @@ void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& wor
       prepared.data = std::move(view);
       return;
     }
-    std::unique_ptr<MemoryDataSource> loaded = copy_into_memory(*view, slab_rows);
+    // CSV blocks are read whole (each one parse between two known offsets), a file's by slabs.
+    std::unique_ptr<MemoryDataSource> loaded =
+        by_byte_ranges ? copy_into_memory(*view, view->view_blocks()) : copy_into_memory(*view, kHdf5LoadSlabRows);
     prepared.in_memory = loaded.get();
     prepared.data = std::move(loaded);
     prepared.used.read_s = seconds_since(start);
@@ -894,6 +907,7 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.loss = spec.loss;
   request.f_scale = spec.f_scale;
   request.plan = prepared.setup.plan;
+  request.segment_rows = segment_rows(prepared);
   if (prepared.all_rows) {
     Distributed& world = distributed();
     request.distributed = &world;

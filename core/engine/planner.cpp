@@ -52,9 +52,11 @@ std::size_t free_params(const PlanRequest& request) {
   return request.free_params > 0 ? request.free_params : request.model_params;
 }
 
-std::size_t slots_for(std::size_t rows, std::size_t chunk_rows) {
-  const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
-  return std::min(ChunkedObjective::kMaxSlots, std::max<std::size_t>(chunks, 1));
+// The slots of `rows` rows in chunks of chunk_rows over `files` files: at most kMaxSlots per file
+// and one per chunk (a chunk per file at least), which bounds ChunkLayout's count from above.
+std::size_t slots_for(std::size_t rows, std::size_t chunk_rows, std::size_t files = 1) {
+  const std::size_t chunks = (rows + chunk_rows - 1) / chunk_rows + (files > 1 ? files - 1 : 0);
+  return std::min(ChunkedObjective::kMaxSlots * std::max<std::size_t>(files, 1), std::max<std::size_t>(chunks, 1));
 }
 
 std::size_t subsample_stride(const PlanRequest& request) {
@@ -122,7 +124,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
       ChunkedObjective::worker_workspace_bytes(chunk, request.model_params, request.columns);
   PeakParts parts;
   parts.baseline = planned_baseline_bytes(request);
-  parts.small = slots_for(m, chunk) * footprint::tsqr_factor_bytes(n_free) +
+  parts.small = slots_for(m, chunk, request.files) * footprint::tsqr_factor_bytes(n_free) +
                 solver_workspace_bytes(workspace_spec(request.method), n_free) + sizeof(double) * chunk;
   if (request.writes_fitted_csv)  // the text of a chunk (fit, residual, four band columns), its half-widths
     parts.small += chunk * ((request.columns + 6) * kFittedCsvBytesPerField + 2 * sizeof(double)) +

@@ -62,6 +62,9 @@ struct PlanRequest {
   std::size_t subsample_rows = 100'000;
   // CSV: the file's size in bytes (0 when unknown, e.g. stdin), for the parser's rows per block.
   std::size_t file_bytes = 0;
+  // Files of a dataset of several files: each file's chunks fold into up to kMaxSlots slots of
+  // its own (ChunkLayout), so the factors are planned for up to kMaxSlots per file.
+  std::size_t files = 1;
   // CSV: a parse block size already chosen (the data are loaded; the plan is checked again for
   // the exact row count); 0 = the planner chooses.
   std::size_t csv_block_bytes = 0;

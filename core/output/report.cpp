@@ -103,6 +103,15 @@ double wall_time(const FitResult& r, const RunInfo& run) {
   return run.time_s > 0 ? run.time_s : r.used.read_s + r.used.fit_s;
 }
 
+// Across ranks, by rank: its rows and the files it read whole or shared (null for one process).
+nlohmann::json rank_rows_json(const FitResult& r) {
+  if (r.rank_rows.empty()) return nullptr;
+  nlohmann::json out = nlohmann::json::array();
+  for (const FitResult::RankRows& rank : r.rank_rows)
+    out.push_back({{"rows", rank.rows}, {"whole_files", rank.whole_files}, {"shared_files", rank.shared_files}});
+  return out;
+}
+
 // [[Execution]]: mode, memory, time, and the notes of the fit and of the front end.
 void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo& run) {
   out << "[[Execution]]\n";
@@ -111,6 +120,13 @@ void append_execution(std::ostringstream& out, const FitResult& r, const RunInfo
   out << ", " << r.threads << (r.threads == 1 ? " thread" : " threads");
   if (r.ranks > 1) out << " on each of " << r.ranks << " MPI ranks (memory: rank 0's)";
   out << "\n";
+  if (r.ranks > 1 && r.files > 1) {
+    std::size_t whole = 0;
+    for (const FitResult::RankRows& rank : r.rank_rows) whole += rank.whole_files;
+    out << "    files              = " << whole << " of " << r.files << " read whole by one rank each";
+    if (whole < r.files) out << ", " << r.files - whole << " shared among ranks";
+    out << "\n";
+  }
   out << "    memory             = limit " << format_size(r.used.memory_limit_bytes) << ", predicted peak "
       << format_size(r.used.predicted_peak_bytes) << ", measured peak RSS " << format_size(r.used.peak_rss_bytes)
       << "\n";
@@ -381,6 +397,7 @@ nlohmann::ordered_json report_json(const FitResult& r, const RunInfo& run) {
       {"chunk_rows", r.chunk_rows},
       {"threads", r.threads},
       {"ranks", r.ranks},
+      {"rank_rows", rank_rows_json(r)},
       {"exchange",
        {{"count", r.exchanges},
         {"seconds", r.exchange_s},

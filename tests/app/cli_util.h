@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -267,6 +268,24 @@ inline double param(const nlohmann::json& j, const std::string& name, const char
   for (const auto& p : j.at("params"))
     if (p.at("name") == name) return p.at(field).get<double>();
   throw std::runtime_error("no parameter " + name);
+}
+
+// The same fit up to the order of its sums (a dataset of several files against one file with its
+// rows: each file's chunks fold into slots of their own): parameters within 1e-10 relative (the
+// solver stops within xtol = 1e-12 of a minimum that rounding moves; standard errors are ~1e-4),
+// covariance within 1e-9 of the standard errors' product.
+inline void expect_same_fit_to_rounding(const nlohmann::json& a, const nlohmann::json& b, const std::string& what) {
+  ASSERT_EQ(a["params"].size(), b["params"].size()) << what;
+  const std::size_t n = b["params"].size();
+  for (std::size_t j = 0; j < n; ++j) {
+    const double value = b["params"][j]["value"].get<double>();
+    EXPECT_NEAR(a["params"][j]["value"].get<double>(), value, 1e-10 * std::abs(value)) << what << ": parameter " << j;
+    for (std::size_t k = 0; k < n; ++k) {
+      const double scale = std::sqrt(b["covariance"][j][j].get<double>() * b["covariance"][k][k].get<double>());
+      EXPECT_NEAR(a["covariance"][j][k].get<double>(), b["covariance"][j][k].get<double>(), 1e-9 * scale)
+          << what << ": covariance " << j << "," << k;
+    }
+  }
 }
 
 inline std::string join(const std::vector<std::string>& args) {

@@ -303,6 +303,50 @@ TEST_F(FitMpi, ShardedCsvFilesAreSplitByByteRangesAmongTheRanks) {
   EXPECT_NE(notes.find("part-2.csv: the data hold"), std::string::npos) << notes;
 }
 
+// Each file's chunks fold into slots of its own, so that ranks take whole files where the files
+// balance: 4 files of equal rows on 2 or 4 ranks are read whole, each by one rank; on 3 ranks two
+// files are shared. The fit is the single process's bit for bit in every case.
+TEST_F(FitMpi, ShardedFilesAreReadWholeByOneRankWhereTheyBalance) {
+  const char* ranges[4] = {"0:2.5", "2.5001:5", "5.0001:7.5", "7.5001:10"};
+  const char* names[4] = {"file-0.csv", "file-1.h5", "file-2.h5", "file-3.csv"};
+  for (int i = 0; i < 4; ++i) {
+    const RunResult g = run({"generate", "--model", "exponential", "--points", "6000", "--noise", "0.05", "--seed",
+                             std::to_string(31 + i), "--x-range", ranges[i], "--out", *dir_ / names[i], "-q"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+  }
+  for (const char* mode : {"memory", "stream"}) {
+    const std::vector<std::string> args = {"fit", *dir_ / "file-*", "--model", "exponential", "--chunk-size", "100",
+                                           "--mode", mode, "--json"};
+    const RunResult single = run(args);
+    ASSERT_EQ(single.exit_code, 0) << single.err;
+    expect_truth(single.json());
+    EXPECT_TRUE(single.json().at("rank_rows").is_null());
+    for (int k : {2, 3, 4}) {
+      const std::string label = std::string(mode) + ", " + std::to_string(k) + " ranks";
+      const RunResult r = run_ranks(k, args);
+      ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
+      expect_same_fit(single.json(), r.json(), label);
+      const nlohmann::json ranks = r.json().at("rank_rows");
+      ASSERT_EQ(ranks.size(), static_cast<std::size_t>(k)) << label;
+      std::size_t rows = 0, whole = 0, shared = 0;
+      for (const nlohmann::json& rank : ranks) {
+        rows += rank.at("rows").get<std::size_t>();
+        whole += rank.at("whole_files").get<std::size_t>();
+        shared += rank.at("shared_files").get<std::size_t>();
+        if (k != 3) {
+          EXPECT_EQ(rank.at("whole_files"), 4 / k) << label << ": " << ranks;
+          EXPECT_EQ(rank.at("shared_files"), 0) << label << ": " << ranks;
+        }
+      }
+      EXPECT_EQ(rows, 24000u) << label;
+      if (k == 3) {
+        EXPECT_EQ(whole, 2u) << label << ": " << ranks;  // the first and the last file
+        EXPECT_EQ(shared, 4u) << label << ": " << ranks;  // the middle two, each by two ranks
+      }
+    }
+  }
+}
+
 // A row selection (--x-range, --where) is applied by the reader every rank shares: the ranks split
 // the selected rows, and the fit is the single process's bit for bit.
 TEST_F(FitMpi, RowSelectionIsBitIdenticalAcrossRanks) {
