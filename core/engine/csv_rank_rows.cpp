@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 
 #include "core/data/data_open.h"
 #include "core/data/hdf5_source.h"
@@ -27,11 +28,21 @@ std::string refusal_for_options(const std::string& path, const DataOptions& opti
   return "";
 }
 
-// Where each rank's range of bytes begins: rank r's is [begin(r), begin(r + 1)).
-std::size_t range_begin(const CsvLineScanner& scanner, int rank, int ranks) {
+// Where each rank's range of bytes begins: rank r's is [begins[r], begins[r + 1]). Given bounds
+// (file offsets, one per rank and the end) are clamped to the data; else 1/K of the data each.
+std::vector<std::size_t> range_begins(const CsvLineScanner& scanner, int ranks, const std::vector<std::size_t>& bounds) {
   const std::size_t bytes = scanner.file_bytes() - scanner.data_begin();
-  const auto r = static_cast<std::size_t>(rank), k = static_cast<std::size_t>(ranks);
-  return scanner.data_begin() + bytes / k * r + bytes % k * r / k;  // floor(bytes r / k) without overflow
+  const auto k = static_cast<std::size_t>(ranks);
+  std::vector<std::size_t> begins;
+  for (std::size_t r = 0; r <= k; ++r) {
+    if (bounds.size() == k + 1) {
+      begins.push_back(std::clamp(bounds[r], scanner.data_begin(), scanner.file_bytes()));
+      continue;
+    }
+    begins.push_back(scanner.data_begin() + bytes / k * r + bytes % k * r / k);  // floor(bytes r / k) without overflow
+  }
+  begins.back() = scanner.file_bytes();
+  return begins;
 }
 
 // Every rank's range: where its first line starts, and the rows and lines before it.
@@ -42,13 +53,13 @@ struct RangeStarts {
   bool has_quote = false;
 };
 
-RangeStarts combine_counts(const std::vector<std::uint64_t>& all, const CsvLineScanner& scanner,
+RangeStarts combine_counts(const std::vector<std::uint64_t>& all, const std::vector<std::size_t>& begins,
                            std::size_t lines_before_data, int ranks) {
   RangeStarts ranges;
   std::size_t rows = 0, lines = lines_before_data;
   for (int r = 0; r < ranks; ++r) {
     const std::uint64_t* count = all.data() + static_cast<std::size_t>(r) * kCountFields;
-    const std::size_t begin = range_begin(scanner, r, ranks), first_line = count[0];
+    const std::size_t begin = begins[static_cast<std::size_t>(r)], first_line = count[0];
     // The line end just before the first line start lies in this range unless the range starts a line.
     ranges.start.push_back({first_line, rows, lines + (first_line > begin ? 1 : 0)});
     ranges.rows.push_back(count[1]);
@@ -100,7 +111,8 @@ std::vector<std::size_t> wanted_rows(const ChunkLayout& layout, const SamplePlac
   return rows;
 }
 
-CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world)
+CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world,
+                                     const std::vector<std::size_t>& scan_bounds)
     : world_(world) {
   refused_ = refusal_for_options(path, options);
   if (!refused_.empty()) return;
@@ -109,7 +121,9 @@ CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions&
     reader_ = std::make_unique<CsvReader>(path, options);
     if (reader_->lone_cr_line_ends()) return;  // the same file on every rank: every rank refuses
     scanner_ = std::make_unique<CsvLineScanner>(path, reader_->data_offset());
-    const std::size_t begin = range_begin(*scanner_, rank, ranks), end = range_begin(*scanner_, rank + 1, ranks);
+    range_begins_ = range_begins(*scanner_, ranks, scan_bounds);
+    const std::size_t begin = range_begins_[static_cast<std::size_t>(rank)];
+    const std::size_t end = range_begins_[static_cast<std::size_t>(rank) + 1];
     scan_ = scanner_->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
   });
   if (!scanner_) {
@@ -119,7 +133,7 @@ CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions&
   std::vector<int> counts;
   const std::vector<std::uint64_t> mine = {scan_.first_line_start, scan_.rows, scan_.newlines,
                                            scan_.has_quote ? 1u : 0u};
-  const RangeStarts ranges = combine_counts(world.all_gather_integers(mine, counts), *scanner_,
+  const RangeStarts ranges = combine_counts(world.all_gather_integers(mine, counts), range_begins_,
                                             reader_->lines_before_data(), ranks);
   if (ranges.has_quote) {
     refused_ = "the data hold '\"': a quoted field may hold a line break, which only a parse from the start finds";
@@ -162,9 +176,30 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
   return result;
 }
 
+namespace {
+
+// Byte bounds of each rank's scan of file i (K + 1 file offsets): the share of the file's estimated
+// rows that ranks before r will own in the estimated layout, as a share of its bytes. Empty when
+// there is no estimate.
+std::vector<std::size_t> scan_bounds(const ChunkLayout& estimated, std::size_t i, std::size_t file_bytes) {
+  std::vector<std::size_t> bounds;
+  const std::size_t rows = i < estimated.segments().size() ? estimated.segments()[i].rows : 0;
+  if (rows == 0 || estimated.segments().size() <= i) return bounds;
+  std::size_t before = 0;
+  for (int r = 0; r <= estimated.ranks(); ++r) {
+    bounds.push_back(static_cast<std::size_t>(static_cast<long double>(file_bytes) * before / rows));
+    if (r == estimated.ranks()) break;
+    for (const ChunkLayout::RankPart& part : estimated.share(r).parts)
+      if (part.segment == i) before += part.rows.rows();
+  }
+  return bounds;
+}
+
+}  // namespace
+
 ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths, const DataOptions& options,
                                            Distributed& world, const ChunkRowsFor& chunk_rows,
-                                           const SamplePlaces& samples) {
+                                           const SamplePlaces& samples, const ShardEstimate& estimate) {
   ShardedRankRows result;
   // Agreed: a file that vanished since the plan fails on every rank alike.
   std::vector<FileFormat> formats(paths.size());
@@ -174,12 +209,24 @@ ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths
   // opened to count its rows would be scanned whole for them).
   result.refused = refusal_for_options(paths.front(), options);
   if (!result.refused.empty()) return result;
+  // Without an empty file among the estimates (the layout drops those), the estimated layout's
+  // segments are the files.
+  const bool estimated = estimate.rows.size() == paths.size() && estimate.chunk_rows > 0 &&
+                         std::find(estimate.rows.begin(), estimate.rows.end(), 0) == estimate.rows.end();
+  ChunkLayout layout_estimate;
+  if (estimated) {
+    std::size_t total = 0;
+    for (std::size_t rows : estimate.rows) total += rows;
+    layout_estimate = ChunkLayout(total, estimate.chunk_rows, estimate.rows, world.size());
+  }
   std::vector<std::unique_ptr<CsvByteRangeSplit>> splits(paths.size());
   std::vector<std::size_t> first_row(paths.size() + 1, 0);  // of each file in the dataset
   for (std::size_t i = 0; i < paths.size(); ++i) {
     std::size_t rows = 0;
     if (formats[i] == FileFormat::csv) {
-      splits[i] = std::make_unique<CsvByteRangeSplit>(paths[i], options, world);
+      std::vector<std::size_t> bounds;
+      if (estimated) world.run_agreed([&] { bounds = scan_bounds(layout_estimate, i, std::filesystem::file_size(paths[i])); });
+      splits[i] = std::make_unique<CsvByteRangeSplit>(paths[i], options, world, bounds);
       if (!splits[i]->refused().empty()) {
         result.refused = paths[i] + ": " + splits[i]->refused();
         return result;

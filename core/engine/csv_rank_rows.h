@@ -54,8 +54,11 @@ std::vector<std::size_t> wanted_rows(const ChunkLayout& layout, const SamplePlac
 // before they know which rows they want (a dataset of several files). Collective throughout.
 class CsvByteRangeSplit {
  public:
-  // Step 1: this rank scans its 1/K of the bytes and the ranks gather the counts.
-  CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world);
+  // Step 1: this rank scans its range of the bytes and the ranks gather the counts: 1/K of the
+  // data each, or [scan_bounds[r], scan_bounds[r + 1]) (file offsets, K + 1 of them, clamped to the
+  // data) when given, e.g. the part of a dataset of several files that rank r will read.
+  CsvByteRangeSplit(const std::string& path, const DataOptions& options, Distributed& world,
+                    const std::vector<std::size_t>& scan_bounds = {});
   ~CsvByteRangeSplit();
   // Why the file cannot be split ("" when it can).
   const std::string& refused() const { return refused_; }
@@ -72,6 +75,7 @@ class CsvByteRangeSplit {
   std::unique_ptr<CsvLineScanner> scanner_;
   CsvRangeCount scan_;
   std::size_t rows_ = 0;
+  std::vector<std::size_t> range_begins_;  // by rank and the end: where its range of bytes begins
   std::vector<CsvPosition> range_starts_;  // by rank: where its range's first line starts
   std::vector<std::size_t> range_rows_;    // by rank: the rows starting in its range
 };
@@ -81,15 +85,23 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
                                     const ChunkRowsFor& chunk_rows, const SamplePlaces& samples);
 
 // A dataset of several files (CSV and HDF5, in order) shared out among the ranks: each CSV file
-// split by byte ranges as above, the rows every rank wants chosen from the whole dataset's row
-// count; HDF5 files are read by rows as they are. Collective.
+// split by byte ranges as above, the rows every rank wants chosen from the whole dataset's layout
+// (ChunkLayout: each file's chunks in slots of its own); HDF5 files are read by rows as they are.
+// Collective.
 struct ShardedRankRows {
   std::unique_ptr<ShardedDataSource> rows;  // every row of the dataset
   std::vector<const CsvRowsSource*> csv;    // the CSV files' sources within `rows`
   std::string refused;                      // when rows is null: why it cannot be split ("": no CSV file)
 };
+// The planner's estimate of each file's rows and of the chunk size: each rank then scans the bytes
+// of the rows it will probably own (whole files where they balance), which it reads again from the
+// page cache when it parses them, instead of 1/K of every file. Empty: 1/K of every file.
+struct ShardEstimate {
+  std::vector<std::size_t> rows;
+  std::size_t chunk_rows = 0;
+};
 ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths, const DataOptions& options,
                                            Distributed& world, const ChunkRowsFor& chunk_rows,
-                                           const SamplePlaces& samples);
+                                           const SamplePlaces& samples, const ShardEstimate& estimate = {});
 
 }  // namespace curvefit

@@ -685,7 +685,11 @@ std::unique_ptr<DataSource> open_csv_shares(const FitSpec& spec, PreparedFit& pr
     prepared.csv_shares = {split.rows.get()};
     return std::move(split.rows);
   }
-  ShardedRankRows split = open_shards_by_byte_ranges(setup.data_files, setup.data_options, world, chunk_rows, samples);
+  ShardEstimate estimate;  // the probe's rows of each file (an estimate for CSV) and the planned chunk size
+  for (const Shard& shard : setup.info.shards) estimate.rows.push_back(shard.rows);
+  estimate.chunk_rows = setup.plan.chunk_rows;
+  ShardedRankRows split =
+      open_shards_by_byte_ranges(setup.data_files, setup.data_options, world, chunk_rows, samples, estimate);
   if (!split.rows && split.refused.empty()) return nullptr;  // no CSV file: HDF5 files are read by rows as they are
   if (!split.rows) {
     prepared.used.notes.push_back("every rank parses every CSV file of the dataset whole (through a binary spill), "
