@@ -124,7 +124,9 @@ CsvByteRangeSplit::CsvByteRangeSplit(const std::string& path, const DataOptions&
     range_begins_ = range_begins(*scanner_, ranks, scan_bounds);
     const std::size_t begin = range_begins_[static_cast<std::size_t>(rank)];
     const std::size_t end = range_begins_[static_cast<std::size_t>(rank) + 1];
-    scan_ = scanner_->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
+    // An empty range (a file this rank will not read) reads nothing, not even the line around it.
+    if (begin < end) scan_ = scanner_->count(begin, end, std::max(kMinCheckpointBytes, (end - begin) / kCheckpoints));
+    else scan_.first_line_start = begin;
   });
   if (!scanner_) {
     refused_ = "its lines end with a lone carriage return";
