@@ -1299,6 +1299,7 @@ void CsvReader::finish_parse(const CsvParseStats& stats, std::size_t data_lines_
   }
   if (options_.selection && options_.on_notice)
     options_.on_notice(display_name_ + ": " + selected_rows_notice(stats.rows, stats.rows_total(), *options_.selection));
+  if (stats.rows == 0 && options_.file_of_several) return;
   if (stats.rows == 0 && stats.unselected > 0 && stats.omitted_nonfinite == 0)
     throw DataError(display_name_ + ": " + no_row_selected(stats.rows_total(), *options_.selection));
   if (stats.rows == 0)

@@ -14,6 +14,11 @@ std::string selected_rows_notice(std::size_t selected, std::size_t total, const 
   return "selected " + std::to_string(selected) + " of " + std::to_string(total) + " rows (" + selection.text + ")";
 }
 
+std::string no_rows_in_any_file(const DataOptions& options) {
+  if (options.selection) return "no row of any file is selected (" + options.selection->text + "); nothing to fit";
+  return "no valid rows remain in any file";
+}
+
 std::string no_row_selected(std::size_t total, const RowSelection& selection) {
   return "no row of the " + std::to_string(total) + " is selected (" + selection.text +
          "); nothing to fit";

@@ -56,6 +56,9 @@ struct DataOptions {
   // fit's first full pass (MemoryDataSource::defer_value_check) instead of a pass over the file
   // at load. The fit engine sets it; load_data alone checks at once.
   bool defer_value_check = false;
+  // One file of a dataset of several (load_files, ShardedDataSource): a file left without rows by
+  // the selection or nan_policy omit is no error; the dataset is, when none has rows left.
+  bool file_of_several = false;
   // Whether input files may be mapped into memory (an HDF5 file used in place, its streamed
   // windows, a CSV's load into RAM) instead of read. A mapped file cut short while it is read
   // raises SIGBUS, which the command line turns into exit 3; a front end that cannot handle it
@@ -101,6 +104,8 @@ struct DataInfo {
 std::string selected_rows_notice(std::size_t selected, std::size_t total, const RowSelection& selection);
 // "no row of the 1000 is selected (x in [2, 8])", for the DataError that ends a fit with nothing to fit.
 std::string no_row_selected(std::size_t total, const RowSelection& selection);
+// The same for a dataset of several files none of which has rows left.
+std::string no_rows_in_any_file(const DataOptions& options);
 
 // Where a set of problems sits: text lines of a CSV file, or rows of an HDF5 table.
 enum class PlaceUnit { line, row };

@@ -298,7 +298,8 @@ struct Hdf5DataSource::Handles {
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
-    : path_(path), on_notice_(options.on_notice), map_files_(options.map_files) {
+    : path_(path), on_notice_(options.on_notice), map_files_(options.map_files),
+      file_of_several_(options.file_of_several) {
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
   handles_->file = open_file(path);
@@ -532,6 +533,7 @@ void Hdf5DataSource::find_kept_rows(NanPolicy policy, const RowSelection* select
     on_notice_(path_ + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
                " with non-finite x/y or sigma <= 0 (" + format_place_list(PlaceUnit::row, first_omitted, omitted) + ")");
   if (selection && on_notice_) on_notice_(path_ + ": " + selected_rows_notice(kept_rows_, rows_, *selection));
+  if (kept_rows_ == 0 && file_of_several_) return;
   if (kept_rows_ == 0 && selection && omitted == 0) throw DataError(path_ + ": " + no_row_selected(rows_, *selection));
   if (kept_rows_ == 0)
     throw DataError(path_ + ": no valid rows remain (" + std::to_string(omitted) + " omitted" +

@@ -114,6 +114,7 @@ class Hdf5DataSource : public DataSource {
   std::string path_;
   std::function<void(const std::string&)> on_notice_;  // DataOptions::on_notice
   bool map_files_ = true;                              // DataOptions::map_files: view() may map
+  bool file_of_several_ = false;                       // DataOptions::file_of_several
   int num_predictors_ = 1;
   bool has_sigma_ = false;
   std::vector<std::string> names_;

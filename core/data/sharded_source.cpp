@@ -82,6 +82,7 @@ void check_same_columns(const std::string& first, const std::vector<std::string>
 ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, const std::vector<FileFormat>& formats,
                                      const DataOptions& options, std::vector<std::unique_ptr<DataSource>> csv_rows)
     : options_(options), csv_rows_(std::move(csv_rows)) {
+  options_.file_of_several = true;  // a file without rows left is no error; none with rows is
   csv_rows_.resize(paths.size());
   for (std::size_t i = 0; i < paths.size(); ++i) {
     if (csv_rows_[i]) {
@@ -92,13 +93,13 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
       continue;
     }
     if (formats[i] == FileFormat::hdf5) {
-      const Hdf5DataSource file(paths[i], options, true);
+      const Hdf5DataSource file(paths[i], options_, true);
       rows_total_ += file.rows_total();
       spill_first_row_.push_back(kNone);
       add_shard(paths[i], file.rows(), file.column_names(), file.has_sigma());
       continue;
     }
-    CsvReader reader(paths[i], options);
+    CsvReader reader(paths[i], options_);
     if (!shards_.empty()) check_same_columns(shards_.front().path, names_, paths[i], reader.selection().names);
     std::size_t rows = 0;
     if (!spill_) {
@@ -113,6 +114,7 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
   }
   if (spill_) rows_total_ += spill_->rows_total();
   description_ = paths.empty() ? "" : describe_data_paths(paths, paths);
+  if (rows_ == 0 && !paths.empty()) throw DataError(description_ + ": " + no_rows_in_any_file(options));
   options_.on_notice = nullptr;  // a file opened again for a pass has nothing new to say
 }
 

@@ -187,6 +187,36 @@ TEST_F(FitSelectionCli, ShardedFilesSelectLikeOneFile) {
   }
 }
 
+// A file of a dataset of several in which the selection keeps no row is left out (runs that never
+// reach the condition); only a selection that keeps no row of any file is an error, naming it.
+TEST_F(FitSelectionCli, ShardedFileWithoutSelectedRowsIsLeftOut) {
+  const Rule meant = [](double x, double, double) { return x < 4 || x >= 7; };
+  const Table all = make_table(3000, meant);
+  write_csv(dir_ / "part-1.csv", all, 0, 1000);      // x in [0, 3.33)
+  write_hdf5(dir_ / "part-2.h5", all, 1200, 2100);   // x in [4, 7): no row selected
+  write_csv(dir_ / "part-3.csv", all, 2100, 3000);   // x in [7, 10)
+  write_csv(dir_ / "part-4.csv", all, 1000, 1200);   // x in [3.33, 4)
+  const Table selected = rows_where(all, meant);
+  const char* where = "x < 4 || x >= 7";
+  for (const char* mode : {"memory", "stream"}) {
+    const RunResult sharded = fit({dir_ / "part-*"}, {"--mode", mode, "--where", where});
+    ASSERT_EQ(sharded.exit_code, 0) << mode << ": " << sharded.err;
+    // The other three files hold only selected rows: without part-2 they are the same files with
+    // the same rows, so the same chunks and slots, and the same bits.
+    const RunResult others = fit({dir_ / "part-1.csv", dir_ / "part-3.csv", dir_ / "part-4.csv"}, {"--mode", mode});
+    ASSERT_EQ(others.exit_code, 0) << others.err;
+    EXPECT_EQ(sharded.json()["params"], others.json()["params"]) << mode;
+    EXPECT_EQ(sharded.json()["covariance"], others.json()["covariance"]) << mode;
+    EXPECT_EQ(sharded.json()["rows_used"], selected.size()) << mode;
+    EXPECT_EQ(sharded.json()["rows_total"], all.size()) << mode;
+    EXPECT_NEAR(param(sharded.json(), "b"), 0.5, 5 * param(sharded.json(), "b", "stderr")) << mode;
+    EXPECT_NEAR(param(sharded.json(), "c"), 1.0, 5 * param(sharded.json(), "c", "stderr")) << mode;
+  }
+  const RunResult none = fit({dir_ / "part-*"}, {"--where", "x > 100"});
+  EXPECT_EQ(none.exit_code, 3);
+  EXPECT_THAT(none.err, HasSubstr("(4 files): no row of any file is selected (x > 100); nothing to fit"));
+}
+
 // A missing y in an unselected row is no error under nan_policy raise; in a selected row it is,
 // naming its line; omit drops it. A NaN in a column the condition reads leaves the row out.
 TEST_F(FitSelectionCli, NanPolicyJudgesOnlyTheSelectedRows) {
