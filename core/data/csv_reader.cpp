@@ -1297,7 +1297,7 @@ void CsvReader::finish_parse(const CsvParseStats& stats, std::size_t data_lines_
     if (dialect_.has_header) throw DataError(display_name_, dialect_.header_line, 1, "header row but no data rows");
     throw DataError(display_name_, std::max<std::size_t>(last_line, 1), 1, "empty file: no data rows");
   }
-  if (options_.selection && options_.on_notice)
+  if (options_.selection && options_.on_notice && !options_.file_of_several)
     options_.on_notice(display_name_ + ": " + selected_rows_notice(stats.rows, stats.rows_total(), *options_.selection));
   if (stats.rows == 0 && options_.file_of_several) return;
   if (stats.rows == 0 && stats.unselected > 0 && stats.omitted_nonfinite == 0)

@@ -214,7 +214,8 @@ struct SelectedSlabs {
       options.on_notice(file + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
                         " with non-finite x/y or sigma <= 0 (" + format_place_list(PlaceUnit::row, first_omitted, omitted) +
                         ")");
-    if (options.on_notice) options.on_notice(file + ": " + selected_rows_notice(selected, rows, *options.selection));
+    if (options.on_notice && !options.file_of_several)
+      options.on_notice(file + ": " + selected_rows_notice(selected, rows, *options.selection));
     if (selected == 0 && options.file_of_several) return;
     if (selected == 0 && omitted == 0) throw DataError(file + ": " + no_row_selected(rows, *options.selection));
     if (selected == 0) throw DataError(file + ": no valid rows remain (" + std::to_string(omitted) + " omitted)");
@@ -440,7 +441,7 @@ std::unique_ptr<MemoryDataSource> load_files(const std::vector<std::string>& pat
   file_options.file_of_several = true;
   LoadedColumns columns(static_cast<std::size_t>(info.num_predictors), info.has_sigma,
                         info.rows_exact ? info.rows : csv_reserved_rows(info.rows));
-  if (shards) shards->clear();
+  std::vector<Shard> placed;  // where each file's rows landed
   for (const std::string& path : paths) {
     const std::size_t first_row = columns.y.size();
     if (detect_format(path) == FileFormat::hdf5) {
@@ -459,9 +460,13 @@ std::unique_ptr<MemoryDataSource> load_files(const std::vector<std::string>& pat
       check_same_columns(paths.front(), info.column_names, path, reader.selection().names);
       append_csv(reader, columns);
     }
-    if (shards) shards->push_back({path, first_row, columns.y.size() - first_row});
+    placed.push_back({path, first_row, columns.y.size() - first_row});
   }
   if (columns.y.empty()) throw DataError(describe_data_paths(paths, paths) + ": " + no_rows_in_any_file(options));
+  if (options.selection && options.on_notice)
+    options.on_notice(describe_data_paths(paths, paths) + ": " +
+                      selected_rows_in_files_notice(columns.y.size(), columns.rows_total, placed, *options.selection));
+  if (shards) *shards = placed;
   return columns.into_source(info.column_names, describe_data_paths(paths, paths));
 }
 

@@ -532,7 +532,8 @@ void Hdf5DataSource::find_kept_rows(NanPolicy policy, const RowSelection* select
   if (omitted > 0 && on_notice_)
     on_notice_(path_ + ": omitted " + std::to_string(omitted) + " row" + (omitted == 1 ? "" : "s") +
                " with non-finite x/y or sigma <= 0 (" + format_place_list(PlaceUnit::row, first_omitted, omitted) + ")");
-  if (selection && on_notice_) on_notice_(path_ + ": " + selected_rows_notice(kept_rows_, rows_, *selection));
+  if (selection && on_notice_ && !file_of_several_)
+    on_notice_(path_ + ": " + selected_rows_notice(kept_rows_, rows_, *selection));
   if (kept_rows_ == 0 && file_of_several_) return;
   if (kept_rows_ == 0 && selection && omitted == 0) throw DataError(path_ + ": " + no_row_selected(rows_, *selection));
   if (kept_rows_ == 0)

@@ -115,6 +115,8 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
   if (spill_) rows_total_ += spill_->rows_total();
   description_ = paths.empty() ? "" : describe_data_paths(paths, paths);
   if (rows_ == 0 && !paths.empty()) throw DataError(description_ + ": " + no_rows_in_any_file(options));
+  if (options.selection && options.on_notice)
+    options.on_notice(description_ + ": " + selected_rows_in_files_notice(rows_, rows_total_, shards_, *options.selection));
   options_.on_notice = nullptr;  // a file opened again for a pass has nothing new to say
 }
 

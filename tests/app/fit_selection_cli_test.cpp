@@ -212,6 +212,13 @@ TEST_F(FitSelectionCli, ShardedFileWithoutSelectedRowsIsLeftOut) {
     EXPECT_NEAR(param(sharded.json(), "b"), 0.5, 5 * param(sharded.json(), "b", "stderr")) << mode;
     EXPECT_NEAR(param(sharded.json(), "c"), 1.0, 5 * param(sharded.json(), "c", "stderr")) << mode;
   }
+  // One notice for the dataset, naming the file without selected rows, instead of one per file.
+  std::vector<std::string> loud = {"fit", dir_ / "part-*", "--model", kModel, "--p0", "a=4,b=1,c=0", "--where", where};
+  const RunResult report = run(loud);
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  EXPECT_THAT(report.err, HasSubstr("(4 files): selected " + std::to_string(selected.size()) + " of 3000 rows (" +
+                                    where + "); none from " + (dir_ / "part-2.h5")));
+  EXPECT_THAT(report.err, ::testing::Not(HasSubstr("part-1.csv: selected")));
   const RunResult none = fit({dir_ / "part-*"}, {"--where", "x > 100"});
   EXPECT_EQ(none.exit_code, 3);
   EXPECT_THAT(none.err, HasSubstr("(4 files): no row of any file is selected (x > 100); nothing to fit"));
