@@ -6,17 +6,36 @@
 
 namespace curvefit {
 
-ChunkLayout::ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vector<std::size_t>& segment_rows,
-                         int ranks)
+ChunkLayout::ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vector<std::size_t>& file_rows, int ranks)
     : m_(m) {
   if (ranks < 1) throw std::invalid_argument("chunk layout: no ranks");
   chunk_rows_ = std::max<std::size_t>(1, std::min(chunk_rows, m));
-  std::vector<std::size_t> sizes = segment_rows;
-  if (sizes.empty()) sizes.push_back(m);
+  // A file of a full round of slots (kMaxSlotsPerSegment chunks) or more is a segment of its own;
+  // consecutive smaller files share one until it holds a full round, so that a streamed pass over
+  // many small files still has chunks of many slots in flight.
+  std::vector<std::size_t> sizes;
+  std::vector<std::size_t> files_per_segment;
+  const std::size_t full_round = kMaxSlotsPerSegment * chunk_rows_;
+  bool open = false;  // the last segment is a group of small files that takes more
+  for (std::size_t rows : file_rows.empty() ? std::vector<std::size_t>{m} : file_rows) {
+    if (open && rows < full_round) {
+      sizes.back() += rows;
+      ++files_per_segment.back();
+    } else {
+      sizes.push_back(rows);
+      files_per_segment.push_back(1);
+    }
+    open = sizes.back() < full_round;
+    file_segment_.push_back(sizes.size() - 1);
+  }
+  std::vector<std::size_t> kept(sizes.size(), 0);  // the index among non-empty segments
   std::size_t row = 0;
-  for (std::size_t rows : sizes) {
+  for (std::size_t g = 0; g < sizes.size(); ++g) {
+    const std::size_t rows = sizes[g];
+    kept[g] = segments_.size();
     if (rows == 0) continue;
     Segment s;
+    s.files = files_per_segment[g];
     s.first_row = row;
     s.rows = rows;
     s.first_chunk = chunks_;
@@ -29,6 +48,7 @@ ChunkLayout::ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vecto
     slots_ += s.slots;
     max_segment_slots_ = std::max(max_segment_slots_, s.slots);
   }
+  for (std::size_t& g : file_segment_) g = kept[g];  // an empty file's segment: the next non-empty one
   if (row != m)
     throw std::invalid_argument("chunk layout: the segments hold " + std::to_string(row) + " rows, the data " +
                                 std::to_string(m));

@@ -1,8 +1,9 @@
 #pragma once
 // Where the chunks of a fit lie, which slot folds each, and which rows each MPI rank owns.
 //
-// The data are one or more segments of consecutive rows: the files of a sharded dataset, or the
-// whole data. Each segment is cut into chunks of chunk_rows rows (its last chunk shorter) and has
+// The data are one or more segments of consecutive rows: runs of whole files of a sharded dataset
+// (a file of a full round of kMaxSlotsPerSegment chunks or more alone, smaller files together until
+// their segment holds a full round), or the whole data. Each segment is cut into chunks of chunk_rows rows (its last chunk shorter) and has
 // S_f = min(kMaxSlotsPerSegment, its chunks) slots of its own: chunk j of the segment belongs to
 // its slot j mod S_f. The slots of all segments, numbered one after the other, are the leaves of
 // the fixed binary tree that combines them (ChunkedObjective). One segment is the layout of a
@@ -29,6 +30,7 @@ class ChunkLayout {
   static constexpr double kWholeSegmentSlack = 0.125;
 
   struct Segment {
+    std::size_t files = 1;  // consecutive files it holds
     std::size_t first_row = 0, rows = 0;
     std::size_t first_chunk = 0, chunks = 0;
     std::size_t first_slot = 0, slots = 0;
@@ -51,15 +53,19 @@ class ChunkLayout {
   };
 
   ChunkLayout() = default;
-  // m rows in segments of segment_rows (empty: one segment; else they must add up to m; empty
-  // segments are dropped), chunks of min(chunk_rows, m) rows, shared among `ranks` ranks.
-  ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vector<std::size_t>& segment_rows, int ranks = 1);
+  // m rows in files of file_rows rows (empty: one file; else they must add up to m), chunks of
+  // min(chunk_rows, m) rows, shared among `ranks` ranks. Files smaller than a full round of slots
+  // share a segment with the files after them; segments without rows are dropped.
+  ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vector<std::size_t>& file_rows, int ranks = 1);
 
   std::size_t rows() const { return m_; }
   std::size_t chunk_rows() const { return chunk_rows_; }
   std::size_t num_chunks() const { return chunks_; }
   std::size_t num_slots() const { return slots_; }
   const std::vector<Segment>& segments() const { return segments_; }
+  // The segment that holds file i's rows (of an empty file: the next non-empty segment, or
+  // segments().size()).
+  std::size_t segment_of_file(std::size_t i) const { return file_segment_.at(i); }
   // The most slots of one segment: chunks of one slot lie this far apart, at most.
   std::size_t max_segment_slots() const { return max_segment_slots_; }
   Chunk chunk(std::size_t c) const;
@@ -88,6 +94,7 @@ class ChunkLayout {
 
   std::size_t m_ = 0, chunk_rows_ = 1, chunks_ = 0, slots_ = 0, max_segment_slots_ = 0;
   std::vector<Segment> segments_;
+  std::vector<std::size_t> file_segment_;
   std::vector<RankShare> shares_;
 };
 

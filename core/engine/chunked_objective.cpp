@@ -314,7 +314,7 @@ void ChunkedObjective::set_up(const Model& model, int num_predictors, bool has_s
   if (options_.chunk_rows == 0) throw std::invalid_argument("chunk size of 0 rows");
 
   chunk_rows_ = std::min(options_.chunk_rows, m_);
-  layout_ = ChunkLayout(m_, chunk_rows_, options_.segment_rows, ranks_);
+  layout_ = ChunkLayout(m_, chunk_rows_, options_.file_rows, ranks_);
   num_slots_ = layout_.num_slots();
   const std::size_t expected = layout_.share(rank_).rows;
   if (expected != local_rows_)

@@ -10,8 +10,8 @@
 //
 // Determinism. The rows are cut into chunks of `chunk_rows` and the chunks given to slots as
 // ChunkLayout (core/engine/chunk_layout.h) says: for one file, chunk c belongs to slot c mod S with
-// S = min(kMaxSlots, number of chunks); a dataset of several files (options.segment_rows) has each
-// file's chunks in slots of its own. Each slot folds its chunks in increasing order; the partial
+// S = min(kMaxSlots, number of chunks); a dataset of several files (options.file_rows) has the
+// chunks of each file (or of each run of small files) in slots of their own. Each slot folds its chunks in increasing order; the partial
 // factors (and the partial sums of the cost, ||f||^2, ...) are then combined in a fixed binary tree
 // over slot index. Which thread processes which slot changes nothing, so R, Q^T f and the cost are
 // bit-identical for 1, 2 or 8 threads. Different chunk sizes give results equal up to rounding.
@@ -106,13 +106,15 @@ struct ChunkedObjectiveOptions {
   // value when it is set, else this objective's own count).
   std::function<void(long pass)> on_pass;
   // A fit over MPI ranks, or null for one process. The data then hold this rank's rows only
-  // (rank_share(total_rows, chunk_rows, rank, size)) and total_rows counts those of every rank.
+  // (ChunkLayout(total_rows, chunk_rows, file_rows, size).share(rank)) and total_rows counts those
+  // of every rank.
   // Every pass (evaluate, for_each_chunk_fitted) is collective: every rank makes the same calls.
   Distributed* distributed = nullptr;
   std::size_t total_rows = 0;
   // Rows of each file of a dataset of several files, in order (of every rank; they add up to the
-  // rows): each file's chunks fold into slots of its own (ChunkLayout). Empty: one file.
-  std::vector<std::size_t> segment_rows;
+  // rows): each file's chunks (or a run of small files') fold into slots of their own
+  // (ChunkLayout). Empty: one file.
+  std::vector<std::size_t> file_rows;
   // Stops a pass at the next chunk or sub-block once set (a signal handler's flag), or null: the
   // pass then returns an evaluation marked `interrupted` (cost +inf, not finite), remembers nothing
   // and leaves the data's values unchecked. Across ranks this is the rank's LOCAL flag: the rank

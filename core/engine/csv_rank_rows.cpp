@@ -180,19 +180,20 @@ CsvRankRows open_csv_by_byte_ranges(const std::string& path, const DataOptions& 
 
 namespace {
 
-// Byte bounds of each rank's scan of file i (K + 1 file offsets): the share of the file's estimated
-// rows that ranks before r will own in the estimated layout, as a share of its bytes. Empty when
-// there is no estimate.
+// Byte bounds of each rank's scan of file i (K + 1 file offsets): the share of the estimated rows
+// of the file's segment that ranks before r will own in the estimated layout, as a share of the
+// file's bytes. Empty when there is no estimate.
 std::vector<std::size_t> scan_bounds(const ChunkLayout& estimated, std::size_t i, std::size_t file_bytes) {
   std::vector<std::size_t> bounds;
-  const std::size_t rows = i < estimated.segments().size() ? estimated.segments()[i].rows : 0;
-  if (rows == 0 || estimated.segments().size() <= i) return bounds;
+  const std::size_t segment = estimated.segment_of_file(i);
+  if (segment >= estimated.segments().size()) return bounds;
+  const std::size_t rows = estimated.segments()[segment].rows;
   std::size_t before = 0;
   for (int r = 0; r <= estimated.ranks(); ++r) {
     bounds.push_back(static_cast<std::size_t>(static_cast<long double>(file_bytes) * before / rows));
     if (r == estimated.ranks()) break;
     for (const ChunkLayout::RankPart& part : estimated.share(r).parts)
-      if (part.segment == i) before += part.rows.rows();
+      if (part.segment == segment) before += part.rows.rows();
   }
   return bounds;
 }
@@ -211,10 +212,7 @@ ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths
   // opened to count its rows would be scanned whole for them).
   result.refused = refusal_for_options(paths.front(), options);
   if (!result.refused.empty()) return result;
-  // Without an empty file among the estimates (the layout drops those), the estimated layout's
-  // segments are the files.
-  const bool estimated = estimate.rows.size() == paths.size() && estimate.chunk_rows > 0 &&
-                         std::find(estimate.rows.begin(), estimate.rows.end(), 0) == estimate.rows.end();
+  const bool estimated = estimate.rows.size() == paths.size() && estimate.chunk_rows > 0;
   ChunkLayout layout_estimate;
   if (estimated) {
     std::size_t total = 0;
@@ -240,7 +238,7 @@ ShardedRankRows open_shards_by_byte_ranges(const std::vector<std::string>& paths
     first_row[i + 1] = first_row[i] + rows;
   }
   const std::size_t m = first_row.back();
-  std::vector<std::size_t> file_rows;  // each file's chunks fold into slots of its own
+  std::vector<std::size_t> file_rows;  // files (or runs of small files) have slots of their own
   for (std::size_t i = 0; i < paths.size(); ++i) file_rows.push_back(first_row[i + 1] - first_row[i]);
   const std::vector<std::size_t> wanted = wanted_rows(ChunkLayout(m, chunk_rows(m), file_rows, world.size()), samples);
   std::vector<std::unique_ptr<DataSource>> csv_rows(paths.size());

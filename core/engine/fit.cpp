@@ -47,16 +47,17 @@ std::size_t total_rows(const FitRequest& request) {
   return request.total_rows > 0 ? request.total_rows : request.data->rows();
 }
 
-// Each rank's rows, and the files it reads whole or shares with other ranks (one file: shared
-// by every rank that has rows).
+// Each rank's rows, and the files it reads whole or shares with other ranks (the files of a
+// segment it shares count as shared; one file: shared by every rank that has rows).
 std::vector<FitResult::RankRows> rank_rows(const ChunkLayout& layout) {
   std::vector<FitResult::RankRows> out;
   for (int r = 0; r < layout.ranks(); ++r) {
     FitResult::RankRows rows;
     rows.rows = layout.share(r).rows;
     for (const ChunkLayout::RankPart& part : layout.share(r).parts) {
-      const bool whole = part.slot_begin == 0 && part.slot_end == layout.segments()[part.segment].slots;
-      ++(whole && layout.segments().size() > 1 ? rows.whole_files : rows.shared_files);
+      const ChunkLayout::Segment& segment = layout.segments()[part.segment];
+      const bool whole = part.slot_begin == 0 && part.slot_end == segment.slots;
+      (whole && layout.segments().size() > 1 ? rows.whole_files : rows.shared_files) += segment.files;
     }
     out.push_back(rows);
   }
@@ -77,7 +78,7 @@ ChunkedObjectiveOptions objective_options(const FitRequest& request, std::size_t
   options.sigma_is_weight = request.sigma_is_weight;
   options.distributed = request.distributed;
   options.total_rows = request.distributed ? total_rows(request) : 0;
-  options.segment_rows = request.segment_rows;
+  options.file_rows = request.file_rows;
   options.shared = request.shared_passes;
   return options;
 }
@@ -411,7 +412,7 @@ Eigen::VectorXd fit_subsample(const FitRequest& request, const std::vector<int>&
   ChunkedObjectiveOptions options = objective_options(request, 0);
   options.distributed = nullptr;
   options.total_rows = 0;
-  options.segment_rows.clear();  // the subsample is one block of rows
+  options.file_rows.clear();  // the subsample is one block of rows
   options.shared = nullptr;
   // Across ranks the agreed flag, which no rank's own signal changes during this fit: every rank
   // fits the subsample alike.
@@ -502,7 +503,7 @@ FitResult fit(const FitRequest& request) {
   result.chunk_rows = objective->chunk_rows();
   result.threads = objective->threads();
   if (request.distributed) result.rank_rows = rank_rows(objective->layout());
-  result.files = std::max<std::size_t>(1, request.segment_rows.size());
+  result.files = std::max<std::size_t>(1, request.file_rows.size());
   SolverOptions solver = solver_options(request, free, false);
   checkpoints.attach(solver, FitStage::full, &passes);
   const SolverResult solved = solve_from(*objective, x0, solver, request, free);

@@ -123,15 +123,16 @@ struct FitRequest {
   // number (for progress bars). Not for the subsample fit, nor the streamed subsample extraction.
   std::function<void(long pass)> on_pass;
   // A fit over MPI ranks (core/engine/distributed.h), or null for one process. Then `data` holds
-  // this rank's rows only (ChunkLayout's share for plan.chunk_rows and segment_rows), `sample_data` every
+  // this rank's rows only (ChunkLayout's share for plan.chunk_rows and file_rows), `sample_data` every
   // row (read only where the subsample fit takes its rows, so that it is the one a single process
   // draws) and total_rows counts them. fit() and for_each_chunk_fitted are then collective.
   Distributed* distributed = nullptr;
   DataSource* sample_data = nullptr;
   std::size_t total_rows = 0;
-  // Rows of each file of a dataset of several files (of every rank): each file's chunks fold into
-  // slots of its own (ChunkLayout), so that ranks can read whole files. Empty: one file.
-  std::vector<std::size_t> segment_rows;
+  // Rows of each file of a dataset of several files (of every rank): each file's chunks (or a run
+  // of small files') fold into slots of their own (ChunkLayout), so that ranks can read whole
+  // files. Empty: one file.
+  std::vector<std::size_t> file_rows;
   // If not null: rows done in the current full-data pass (reset at each pass start, advanced
   // after every chunk by the workers), for a progress display polling from its own thread.
   std::atomic<std::size_t>* progress_rows = nullptr;

@@ -700,9 +700,9 @@ std::unique_ptr<DataSource> open_csv_shares(const FitSpec& spec, PreparedFit& pr
   return std::move(split.rows);
 }
 
-// Rows of each file of a dataset of several files (ChunkedObjectiveOptions::segment_rows): across
+// Rows of each file of a dataset of several files (ChunkedObjectiveOptions::file_rows): across
 // ranks from the source of every row, in one process from where the load or the stream put them.
-std::vector<std::size_t> segment_rows(const PreparedFit& prepared) {
+std::vector<std::size_t> file_rows(const PreparedFit& prepared) {
   std::vector<Shard> shards;
   if (prepared.all_rows) {
     if (const auto* sharded = dynamic_cast<const ShardedDataSource*>(prepared.all_rows.get())) shards = sharded->shards();
@@ -727,7 +727,7 @@ void open_rank_data(const FitSpec& spec, PreparedFit& prepared, Distributed& wor
   else world.run_agreed([&] { prepared.all_rows = open_streaming_files(setup.data_files, setup.data_options); });
   world.run_agreed([&] {
     DataSource& all = *prepared.all_rows;
-    const ChunkLayout layout(all.rows(), setup.plan.chunk_rows, segment_rows(prepared), world.size());
+    const ChunkLayout layout(all.rows(), setup.plan.chunk_rows, file_rows(prepared), world.size());
     auto view = std::make_unique<RowBlocksSource>(all, layout.patterns(world.rank()));
     if (setup.plan.mode == FitMode::stream && by_byte_ranges) {
       const std::vector<std::pair<std::size_t, std::size_t>> blocks = layout.blocks(world.rank());
@@ -911,7 +911,7 @@ void build_request(const FitSpec& spec, PreparedFit& prepared) {
   request.loss = spec.loss;
   request.f_scale = spec.f_scale;
   request.plan = prepared.setup.plan;
-  request.segment_rows = segment_rows(prepared);
+  request.file_rows = file_rows(prepared);
   if (prepared.all_rows) {
     Distributed& world = distributed();
     request.distributed = &world;

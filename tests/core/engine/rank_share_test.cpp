@@ -81,10 +81,10 @@ TEST(RowBlocksSource, RankSharesCoverEveryRowOnce) {
   }
 }
 
-// Every chunk lies within one file, folds into a slot of that file's own, and is found again by
-// its owner among its own rows: global_chunk and local_row invert each other, and the row the
+// Every chunk lies within one segment, folds into a slot of that segment's own, and is found again
+// by its owner among its own rows: global_chunk and local_row invert each other, and the row the
 // rank's view serves there is the chunk's first row.
-TEST(ChunkLayout, ChunksStayInTheirFileAndRanksFindThemAmongTheirRows) {
+TEST(ChunkLayout, ChunksStayInTheirSegmentAndRanksFindThemAmongTheirRows) {
   for (std::size_t m : {100, 3001, 20000}) {
     MemoryDataSource data = counting_rows(m);
     for (const std::vector<std::size_t>& segments : segment_sets(m)) {
@@ -116,6 +116,31 @@ TEST(ChunkLayout, ChunksStayInTheirFileAndRanksFindThemAmongTheirRows) {
       }
     }
   }
+}
+
+// A file of a full round of slots (64 chunks) or more is a segment of its own; smaller files join
+// the files after them until their segment holds a full round; an empty file has no rows of its
+// own anywhere. Segments never split a file.
+TEST(ChunkLayout, SmallFilesShareASegmentUntilItHoldsAFullRoundOfSlots) {
+  const std::size_t chunk = 10, round = 64 * chunk;
+  const std::vector<std::size_t> files = {round + 5, 100, 0, 300, 300, 50, 2 * round, 10};
+  std::size_t m = 0;
+  for (std::size_t rows : files) m += rows;
+  const ChunkLayout layout(m, chunk, files, 3);
+  ASSERT_EQ(layout.segments().size(), 5u);
+  const std::vector<std::size_t> rows = {round + 5, 100 + 0 + 300 + 300, 50, 2 * round, 10};
+  const std::vector<std::size_t> held = {1, 4, 1, 1, 1};
+  for (std::size_t g = 0; g < rows.size(); ++g) {
+    EXPECT_EQ(layout.segments()[g].rows, rows[g]) << "segment " << g;
+    EXPECT_EQ(layout.segments()[g].files, held[g]) << "segment " << g;
+  }
+  EXPECT_EQ(layout.segments()[0].slots, 64u);
+  EXPECT_EQ(layout.segments()[1].slots, 64u);  // 700 rows: 70 chunks, a full round
+  EXPECT_EQ(layout.segments()[2].slots, 5u);   // 50 rows, cut short by the large file after it
+  EXPECT_EQ(layout.segments()[4].slots, 1u);
+  const std::vector<std::size_t> segment_of_file = {0, 1, 1, 1, 1, 2, 3, 4};
+  for (std::size_t i = 0; i < files.size(); ++i) EXPECT_EQ(layout.segment_of_file(i), segment_of_file[i]) << i;
+  EXPECT_EQ(layout.num_slots(), 64u + 64u + 5u + 64u + 1u);
 }
 
 // With files of about equal size and at most as many ranks as files, every rank reads whole files
