@@ -804,54 +804,6 @@ std::optional<ResponseMoments> ChunkedObjective::response_moments() const {
   return impl_->response_moments;
 }
 
-void ChunkedObjective::for_each_chunk_fitted(
-    const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& given_consume) {
-  const Eigen::VectorXd p = full_params(x);
-  // Weights reach the consumer as the sigma they stand for, 1 / sqrt(w).
-  std::vector<double> sigma_of_weight;
-  const std::function<void(const FittedChunk&)> consume =
-      !options_.sigma_is_weight ? given_consume : [&](const FittedChunk& chunk) {
-        if (!chunk.sigma) return given_consume(chunk);
-        sigma_of_weight.resize(chunk.rows);
-        for (std::size_t i = 0; i < chunk.rows; ++i) sigma_of_weight[i] = 1.0 / std::sqrt(chunk.sigma[i]);
-        FittedChunk converted = chunk;
-        converted.sigma = sigma_of_weight.data();
-        given_consume(converted);
-      };
-  start_pass();
-  if (options_.distributed) {
-    for_each_chunk_fitted_ordered(p, consume);
-    return;
-  }
-  PooledBuffer<double> fit = get_memory_manager().allocate<double>(chunk_rows_);
-  const std::size_t k = static_cast<std::size_t>(impl_->num_predictors);
-  std::vector<const double*> xs(k);
-  auto emit = [&](std::size_t begin, std::size_t rows, const double* y, const double* sigma) {
-    impl_->model.evaluate(xs.data(), rows, p.data(), fit.data());
-    consume(FittedChunk{begin, rows, xs.data(), y, sigma, fit.data()});
-  };
-  if (impl_->memory) {
-    const MemoryDataSource& data = *impl_->memory;
-    for (std::size_t begin = 0; begin < m_; begin += chunk_rows_) {
-      for (std::size_t q = 0; q < k; ++q) xs[q] = data.x_column(static_cast<int>(q)) + begin;
-      emit(begin, std::min(chunk_rows_, m_ - begin), data.y_column() + begin,
-           data.sigma_column() ? data.sigma_column() + begin : nullptr);
-    }
-    return;
-  }
-  const std::size_t batch_chunks = stream_batch_chunks(static_cast<std::size_t>(threads_),
-                                                       layout_.max_segment_slots(), chunk_rows_,
-                                                       impl_->stream->may_view());
-  ReadAhead reader(*impl_->stream, 0, m_, batch_chunks * chunk_rows_);
-  while (const RowBatch* batch = reader.next()) {
-    for (std::size_t offset = 0; offset < batch->rows; offset += chunk_rows_) {
-      for (std::size_t q = 0; q < k; ++q) xs[q] = batch->x[q] + offset;
-      emit(batch->begin + offset, std::min(chunk_rows_, batch->rows - offset), batch->y + offset,
-           batch->sigma ? batch->sigma + offset : nullptr);
-    }
-  }
-}
-
 namespace {
 
 // This rank's chunks in increasing order, each in RAM or in a read-ahead batch (one reader per file
@@ -905,6 +857,40 @@ class LocalChunks {
 };
 
 }  // namespace
+
+void ChunkedObjective::for_each_chunk_fitted(
+    const Eigen::VectorXd& x, const std::function<void(const FittedChunk&)>& given_consume) {
+  const Eigen::VectorXd p = full_params(x);
+  // Weights reach the consumer as the sigma they stand for, 1 / sqrt(w).
+  std::vector<double> sigma_of_weight;
+  const std::function<void(const FittedChunk&)> consume =
+      !options_.sigma_is_weight ? given_consume : [&](const FittedChunk& chunk) {
+        if (!chunk.sigma) return given_consume(chunk);
+        sigma_of_weight.resize(chunk.rows);
+        for (std::size_t i = 0; i < chunk.rows; ++i) sigma_of_weight[i] = 1.0 / std::sqrt(chunk.sigma[i]);
+        FittedChunk converted = chunk;
+        converted.sigma = sigma_of_weight.data();
+        given_consume(converted);
+      };
+  start_pass();
+  if (options_.distributed) {
+    for_each_chunk_fitted_ordered(p, consume);
+    return;
+  }
+  // The layout's chunks in row order (each file's own, so that the values are computed in the same
+  // blocks as across ranks, where rank 0 consumes them).
+  PooledBuffer<double> fit = get_memory_manager().allocate<double>(chunk_rows_);
+  LocalChunks local(impl_->memory, impl_->stream, layout_, rank_, static_cast<std::size_t>(threads_));
+  for (std::size_t c = 0; c < layout_.num_chunks(); ++c) {
+    const ChunkLayout::Chunk place = layout_.chunk(c);
+    const double* y = nullptr;
+    const double* sigma = nullptr;
+    local.next(place.rows, y, sigma);
+    impl_->model.evaluate(local.x(), place.rows, p.data(), fit.data());
+    consume(FittedChunk{place.begin, place.rows, local.x(), y, sigma, fit.data()});
+  }
+}
+
 
 // Across ranks: rank 0 walks every chunk in row order; a chunk of another rank comes from that
 // rank as one message [status, x..., y, sigma, fit] (one chunk in flight: memory stays bounded).

@@ -314,21 +314,26 @@ TEST_F(FitMpi, ShardedCsvFilesAreSplitByByteRangesAmongTheRanks) {
 
 // Each file's chunks fold into slots of its own, so that ranks take whole files where the files
 // balance: 4 files of equal rows on 2 or 4 ranks are read whole, each by one rank; on 3 ranks two
-// files are shared. The fit is the single process's bit for bit in every case.
+// files are shared. The fit and the --output file are the single process's bit for bit in every
+// case.
 TEST_F(FitMpi, ShardedFilesAreReadWholeByOneRankWhereTheyBalance) {
   const char* ranges[4] = {"0:2.5", "2.5001:5", "5.0001:7.5", "7.5001:10"};
   const char* names[4] = {"file-0.csv", "file-1.h5", "file-2.h5", "file-3.csv"};
   for (int i = 0; i < 4; ++i) {
-    const RunResult g = run({"generate", "--model", "exponential", "--points", "6000", "--noise", "0.05", "--seed",
+    const RunResult g = run({"generate", "--model", "exponential", "--points", "6010", "--noise", "0.05", "--seed",
                              std::to_string(31 + i), "--x-range", ranges[i], "--out", *dir_ / names[i], "-q"});
     ASSERT_EQ(g.exit_code, 0) << g.err;
   }
   for (const char* mode : {"memory", "stream"}) {
-    // 120 chunks per file: each file a segment of its own (ChunkLayout groups smaller ones).
-    const std::vector<std::string> args = {"fit", *dir_ / "file-*", "--model", "exponential", "--chunk-size", "50",
-                                           "--mode", mode, "--json"};
+    // 121 chunks per file, the last of 10 rows: each file a segment of its own (ChunkLayout groups
+    // smaller ones), whose chunks are not those of the rows taken as one.
+    std::vector<std::string> args = {"fit", *dir_ / "file-*", "--model", "exponential", "--chunk-size", "50",
+                                     "--mode", mode, "--json", "-o", *dir_ / "one.csv"};
     const RunResult single = run(args);
     ASSERT_EQ(single.exit_code, 0) << single.err;
+    const std::string fitted = read_text(*dir_ / "one.csv");
+    EXPECT_EQ(std::count(fitted.begin(), fitted.end(), '\n'), 24041);
+    args.back() = *dir_ / "ranks.csv";
     expect_truth(single.json());
     EXPECT_TRUE(single.json().at("rank_rows").is_null());
     for (int k : {2, 3, 4}) {
@@ -336,6 +341,8 @@ TEST_F(FitMpi, ShardedFilesAreReadWholeByOneRankWhereTheyBalance) {
       const RunResult r = run_ranks(k, args);
       ASSERT_EQ(r.exit_code, 0) << label << "\n" << r.err;
       expect_same_fit(single.json(), r.json(), label);
+      // The fitted curve and its bands in the same blocks as one process: the same bytes.
+      EXPECT_EQ(read_text(*dir_ / "ranks.csv"), fitted) << label;
       const nlohmann::json ranks = r.json().at("rank_rows");
       ASSERT_EQ(ranks.size(), static_cast<std::size_t>(k)) << label;
       std::size_t rows = 0, whole = 0, shared = 0;
@@ -348,11 +355,37 @@ TEST_F(FitMpi, ShardedFilesAreReadWholeByOneRankWhereTheyBalance) {
           EXPECT_EQ(rank.at("shared_files"), 0) << label << ": " << ranks;
         }
       }
-      EXPECT_EQ(rows, 24000u) << label;
+      EXPECT_EQ(rows, 24040u) << label;
       if (k == 3) {
         EXPECT_EQ(whole, 2u) << label << ": " << ranks;  // the first and the last file
         EXPECT_EQ(shared, 4u) << label << ": " << ranks;  // the middle two, each by two ranks
       }
+    }
+  }
+}
+
+// Twelve small files (5 to 10 chunks each, so that they share segments, whose chunks are not those
+// of the rows taken as one): the --output file of 2 and 3 ranks is the single process's byte for
+// byte, its bands included, in memory and stream modes. One process used to compute the fitted
+// values in chunks of the rows taken as one, and the bands then differed in the last digit.
+TEST_F(FitMpi, FittedCurveOfManySmallFilesIsTheSingleProcessOne) {
+  for (int i = 1; i <= 12; ++i) {
+    const std::string name = "small-" + std::string(i < 10 ? "0" : "") + std::to_string(i) + (i % 3 == 0 ? ".h5" : ".csv");
+    const std::string range = std::to_string(i - 1) + ".0:" + std::to_string(i - 1) + ".9";
+    const RunResult g = run({"generate", "--model", "exponential", "--points", std::to_string(500 + 37 * i), "--noise",
+                             "0.05", "--seed", std::to_string(i), "--x-range", range, "--out", *dir_ / name, "-q"});
+    ASSERT_EQ(g.exit_code, 0) << g.err;
+  }
+  for (const char* mode : {"memory", "stream"}) {
+    std::vector<std::string> args = {"fit", *dir_ / "small-*", "--model", "a*exp(-b*x)+c", "--p0", "a=4,b=0.4,c=1",
+                                     "--chunk-size", "100", "--mode", mode, "-q", "-o", *dir_ / "one.csv"};
+    ASSERT_EQ(run(args).exit_code, 0);
+    const std::string fitted = read_text(*dir_ / "one.csv");
+    args.back() = *dir_ / "ranks.csv";
+    for (int k : {2, 3}) {
+      const RunResult r = run_ranks(k, args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      EXPECT_EQ(read_text(*dir_ / "ranks.csv"), fitted) << mode << ", " << k << " ranks";
     }
   }
 }
