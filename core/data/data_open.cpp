@@ -462,10 +462,7 @@ std::unique_ptr<MemoryDataSource> load_files(const std::vector<std::string>& pat
     }
     placed.push_back({path, first_row, columns.y.size() - first_row});
   }
-  if (columns.y.empty()) throw DataError(describe_data_paths(paths, paths) + ": " + no_rows_in_any_file(options));
-  if (options.selection && options.on_notice)
-    options.on_notice(describe_data_paths(paths, paths) + ": " +
-                      selected_rows_in_files_notice(columns.y.size(), columns.rows_total, placed, *options.selection));
+  finish_files(describe_data_paths(paths, paths), columns.y.size(), columns.rows_total, placed, options);
   if (shards) *shards = placed;
   return columns.into_source(info.column_names, describe_data_paths(paths, paths));
 }

@@ -104,12 +104,6 @@ struct DataInfo {
 std::string selected_rows_notice(std::size_t selected, std::size_t total, const RowSelection& selection);
 // "no row of the 1000 is selected (x in [2, 8])", for the DataError that ends a fit with nothing to fit.
 std::string no_row_selected(std::size_t total, const RowSelection& selection);
-// "selected 90 of 300 rows (x in [2, 8]); none from b.csv": the notice of a dataset of several
-// files, whose files say nothing each.
-std::string selected_rows_in_files_notice(std::size_t selected, std::size_t total, const std::vector<Shard>& files,
-                                          const RowSelection& selection);
-// The same for a dataset of several files none of which has rows left.
-std::string no_rows_in_any_file(const DataOptions& options);
 
 // Where a set of problems sits: text lines of a CSV file, or rows of an HDF5 table.
 enum class PlaceUnit { line, row };

@@ -69,6 +69,24 @@ std::string describe_data_paths(const std::vector<std::string>& arguments, const
   return text + " (" + std::to_string(files.size()) + " files)";
 }
 
+void finish_files(const std::string& description, std::size_t rows, std::size_t rows_total,
+                  const std::vector<Shard>& files, const DataOptions& options) {
+  if (rows == 0 && options.selection)
+    throw DataError(description + ": no row of any file is selected (" + options.selection->text + "); nothing to fit");
+  if (rows == 0) throw DataError(description + ": no valid rows remain in any file");
+  if (!options.selection || !options.on_notice) return;
+  std::string text = description + ": " + selected_rows_notice(rows, rows_total, *options.selection);
+  constexpr std::size_t kNamed = 3;
+  std::size_t empty = 0;
+  for (const Shard& file : files) {
+    if (file.rows > 0) continue;
+    if (empty < kNamed) text += (empty == 0 ? "; none from " : ", ") + file.path;
+    ++empty;
+  }
+  if (empty > kNamed) text += " and " + std::to_string(empty - kNamed) + " more";
+  options.on_notice(text);
+}
+
 void check_same_columns(const std::string& first, const std::vector<std::string>& first_names,
                         const std::string& path, const std::vector<std::string>& names) {
   bool same = names.size() == first_names.size();
@@ -114,9 +132,7 @@ ShardedDataSource::ShardedDataSource(const std::vector<std::string>& paths, cons
   }
   if (spill_) rows_total_ += spill_->rows_total();
   description_ = paths.empty() ? "" : describe_data_paths(paths, paths);
-  if (rows_ == 0 && !paths.empty()) throw DataError(description_ + ": " + no_rows_in_any_file(options));
-  if (options.selection && options.on_notice)
-    options.on_notice(description_ + ": " + selected_rows_in_files_notice(rows_, rows_total_, shards_, *options.selection));
+  if (!paths.empty()) finish_files(description_, rows_, rows_total_, shards_, options);
   options_.on_notice = nullptr;  // a file opened again for a pass has nothing new to say
 }
 

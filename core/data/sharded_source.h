@@ -25,6 +25,13 @@ std::vector<std::string> expand_data_paths(const std::vector<std::string>& argum
 // and their count, "runs/*.h5 (12 files)", "a.csv b.csv (2 files)".
 std::string describe_data_paths(const std::vector<std::string>& arguments, const std::vector<std::string>& files);
 
+// The end of reading a dataset of several files (`files`: where each file's rows landed, of
+// rows_total read): a DataError when no file has rows left (DataOptions::file_of_several let each
+// file end without rows), else the dataset's one notice of a row selection, "selected 90 of 300
+// rows (x in [2, 8]); none from b.csv", in place of one per file.
+void finish_files(const std::string& description, std::size_t rows, std::size_t rows_total,
+                  const std::vector<Shard>& files, const DataOptions& options);
+
 // Throws DataError naming `path` when its selected columns differ from `first`'s in count or
 // names (an HDF5 dataset "/x" and a CSV column "x" are the same name).
 void check_same_columns(const std::string& first, const std::vector<std::string>& first_names,

@@ -46,7 +46,6 @@ ChunkLayout::ChunkLayout(std::size_t m, std::size_t chunk_rows, const std::vecto
     row += rows;
     chunks_ += s.chunks;
     slots_ += s.slots;
-    max_segment_slots_ = std::max(max_segment_slots_, s.slots);
   }
   for (std::size_t& g : file_segment_) g = kept[g];  // an empty file's segment: the next non-empty one
   if (row != m)

@@ -66,8 +66,6 @@ class ChunkLayout {
   // The segment that holds file i's rows (of an empty file: the next non-empty segment, or
   // segments().size()).
   std::size_t segment_of_file(std::size_t i) const { return file_segment_.at(i); }
-  // The most slots of one segment: chunks of one slot lie this far apart, at most.
-  std::size_t max_segment_slots() const { return max_segment_slots_; }
   Chunk chunk(std::size_t c) const;
   std::size_t segment_of_chunk(std::size_t c) const;
   std::size_t segment_of_slot(std::size_t s) const;
@@ -92,7 +90,7 @@ class ChunkLayout {
   RankShare make_share(std::size_t slot_begin, std::size_t slot_end) const;
   const RankPart& part_of_local_chunk(int rank, std::size_t local) const;
 
-  std::size_t m_ = 0, chunk_rows_ = 1, chunks_ = 0, slots_ = 0, max_segment_slots_ = 0;
+  std::size_t m_ = 0, chunk_rows_ = 1, chunks_ = 0, slots_ = 0;
   std::vector<Segment> segments_;
   std::vector<std::size_t> file_segment_;
   std::vector<RankShare> shares_;

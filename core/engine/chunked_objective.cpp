@@ -891,7 +891,6 @@ void ChunkedObjective::for_each_chunk_fitted(
   }
 }
 
-
 // Across ranks: rank 0 walks every chunk in row order; a chunk of another rank comes from that
 // rank as one message [status, x..., y, sigma, fit] (one chunk in flight: memory stays bounded).
 // A rank that has failed, or knows of an interrupt (its own flag or a peer's notice), sends the
