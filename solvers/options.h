@@ -159,8 +159,12 @@ struct SolverResult {
   Eigen::VectorXd start;          // the point the run started from: x0, moved strictly inside the
                                   // bounds where it lay on one (report this as the initial point)
   Eigen::VectorXd x;              // solution (the best point found)
-  double cost = 0;                // 0.5 * sum rho(f^2) at x
-  Eigen::VectorXd grad;           // gradient J^T f at x
+  // The point cost, grad and linearization were evaluated at: x, or the point one last
+  // Gauss-Newton step before x when that step was taken without a pass (trust_region_driver.cpp,
+  // last_step_is_settled: it moves the cost by less than its rounding).
+  Eigen::VectorXd evaluated_x;
+  double cost = 0;                // 0.5 * sum rho(f^2) at evaluated_x
+  Eigen::VectorXd grad;           // gradient J^T f at evaluated_x
   double optimality = 0;          // first-order optimality (inf-norm, scaled as the method does)
   Eigen::VectorXi active_mask;    // 0 free, -1 on the lower bound, +1 on the upper bound
   int nfev = 0;                   // cost evaluations (each a pass over the data)
@@ -169,7 +173,7 @@ struct SolverResult {
   Status status = Status::failed;
   std::string message;
   bool success = false;           // status_converged(status)
-  Linearization linearization;    // at x: R for the covariance, Q^T f, column norms
+  Linearization linearization;    // at evaluated_x: R for the covariance, Q^T f, column norms
   std::vector<IterationInfo> history;
 };
 

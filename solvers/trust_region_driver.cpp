@@ -9,6 +9,11 @@
 
 namespace curvefit::tr {
 
+namespace {
+// The driver's own entry in a checkpoint's SolverState::scalars.
+constexpr const char* kArrivingNewtonStep = "driver.arriving_newton_step";
+}  // namespace
+
 Eigen::VectorXi TrustRegionStrategy::active_mask(const ConstVecRef& x) const {
   return Eigen::VectorXi::Zero(x.size());
 }
@@ -95,6 +100,10 @@ struct Run {
   int max_nfev = 0;
   bool linearize_trials = false;
   bool has_point = false;  // x has a complete linearization (the start or an accepted step)
+  // relative_step() of the full Gauss-Newton step that reached x; infinity when x was reached
+  // otherwise (the start, a step the region or a bound cut short).
+  double arriving_newton_step = std::numeric_limits<double>::infinity();
+  std::optional<Vec> evaluated_x;  // set when x moved by a step taken without a pass
 
   Run(Objective& o, const SolverOptions& opts, SolverWorkspace& ws, TrustRegionStrategy& s)
       : objective(o), options(opts), strategy(s),
@@ -130,6 +139,7 @@ struct Run {
     s.njev = result.njev;
     s.history = result.history;
     s.status = status;
+    s.scalars[kArrivingNewtonStep] = arriving_newton_step;
     strategy.save(s);
     return s;
   }
@@ -172,6 +182,8 @@ struct Run {
     if (options.keep_history) result.history = saved.history;
     iteration = saved.iteration;
     status = saved.status;
+    const auto arriving = saved.scalars.find(kArrivingNewtonStep);
+    if (arriving != saved.scalars.end()) arriving_newton_step = arriving->second;
     cost = saved.cost;
     lin = std::move(e.lin);
     g.noalias() = lin.R.triangularView<Eigen::Upper>().transpose() * lin.qtf;
@@ -203,6 +215,20 @@ struct Run {
     return {usable, e.cost};
   }
 
+  // Near the minimum of a large fit the last Gauss-Newton step is typically just above xtol and
+  // predicts a cost reduction far below the cost's rounding: its pass over the data can only
+  // accept it (lowers_cost, at_rounding_level) and the step after it is below xtol, ending the run
+  // (a 1e7-point fit spends a fourth pass of four on this). The pass is skipped when
+  //   - the step is the model's minimum (a full Gauss-Newton step inside the region and bounds),
+  //   - it predicts a reduction below the rounding level of the cost, and
+  //   - the Gauss-Newton step that reached x converged fast enough that the next one, at the rate
+  //     observed (relative / arriving), is predicted below xtol / 10.
+  bool last_step_is_settled(const Proposal& proposal, double relative) const {
+    if (!proposal.model_minimum || !(proposal.predicted_reduction <= kCostRoundingLevel * cost)) return false;
+    if (!std::isfinite(arriving_newton_step) || !(arriving_newton_step > relative)) return false;
+    return relative * (relative / arriving_newton_step) < 0.1 * options.xtol;
+  }
+
   // Trial steps from x until one is accepted or a test ends the run.
   void iterate() {
     for (;;) {
@@ -211,8 +237,21 @@ struct Run {
         return;
       }
       const Proposal proposal = strategy.propose(x, step, x_new);
+      const double relative = relative_step(step, x, options.xtol);
       // x is already at the model's minimum to xtol: no pass is spent on the step.
-      if (proposal.model_minimum && relative_step(step, x, options.xtol) < options.xtol) {
+      if (proposal.model_minimum && relative < options.xtol) {
+        status = Status::xtol;
+        return;
+      }
+      if (last_step_is_settled(proposal, relative)) {
+        // The pass that would judge this step could only accept it, and the step after it would
+        // end the run on xtol: take it without the pass. x, its linearization and cost are then
+        // those of the point one rounding-level step before (J moves by O(step), the cost by less
+        // than its rounding), which is what the covariance and the statistics are computed from.
+        // Not counted as an iteration: iterations, history lines and checkpoints are of evaluated
+        // points, one each.
+        evaluated_x = x;
+        x = x_new;
         status = Status::xtol;
         return;
       }
@@ -228,6 +267,7 @@ struct Run {
       if (verdict.accept) {
         const double cost_change = cost - trial.cost;
         const double step_norm = step.norm();
+        arriving_newton_step = proposal.model_minimum ? relative : std::numeric_limits<double>::infinity();
         x = x_new;
         cost = e.cost;
         lin = std::move(e.lin);
@@ -242,6 +282,7 @@ struct Run {
 
   SolverResult finish() {
     result.x = x;
+    result.evaluated_x = evaluated_x.value_or(x);
     result.cost = cost;
     result.grad = g;
     result.optimality = optimality.reported;

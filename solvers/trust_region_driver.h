@@ -2,7 +2,8 @@
 // One trust-region loop for every method, in the shape of Ceres's TrustRegionMinimizer +
 // TrustRegionStrategy: the driver owns the start (moved strictly inside the bounds and evaluated),
 // the counts, the interrupt, the history and callback, the gradient test, the max_nfev limit, the
-// "Gauss-Newton step already below xtol" test and the result; a strategy (trf.cpp, dogbox.cpp,
+// "Gauss-Newton step already below xtol" test, the last Gauss-Newton step taken without a pass when
+// no pass could judge it (last_step_is_settled) and the result; a strategy (trf.cpp, dogbox.cpp,
 // lm.cpp) owns only its scaling, its step, its radius rule and its own cost/step tests.
 //
 // Per accepted point x the driver calls measure() (optimality for the history and the gtol test)

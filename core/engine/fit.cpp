@@ -201,14 +201,17 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   result.chi2 = result.reduced_chi2 = result.r_squared = result.rmse = kNaN;
   result.aic = result.bic = kNaN;
   if (solved.x.size() == result.n_free && solved.x.allFinite()) {
-    std::optional<ResidualSums> sums = objective.sums_at(solved.x);
+    // At the point the solver last evaluated, as the cost and the covariance are (its last step,
+    // when taken without a pass, moves them by less than their rounding).
+    const Eigen::VectorXd& at = solved.evaluated_x.size() == solved.x.size() ? solved.evaluated_x : solved.x;
+    std::optional<ResidualSums> sums = objective.sums_at(at);
     if (!sums && solved.status == Status::interrupted && solved.linearization.R.size() > 0)
       result.used.notes.push_back("interrupted: chi2, R-squared, RMSE, AIC and BIC need one more pass at the best "
                                   "point and were not computed");
     if (!sums && solved.status != Status::failed && solved.status != Status::interrupted) {
       // The solution's pass is not among the remembered ones: one more pass.
-      objective.evaluate(solved.x, false);
-      sums = objective.sums_at(solved.x);
+      objective.evaluate(at, false);
+      sums = objective.sums_at(at);
     }
     const std::optional<ResponseMoments> moments = objective.response_moments();
     if (sums) {

@@ -2,6 +2,7 @@
 // residuals (start: error; trial point: rejected), callback interruption, max_nfev.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -180,6 +181,47 @@ TEST(Trf, GradientAndLinearizationAreThoseOfTheFinalPoint) {
   const Evaluation e = objective.evaluate(r.x, true);
   EXPECT_NEAR((e.lin.R.transpose() * e.lin.R - r.linearization.R.transpose() * r.linearization.R).norm(), 0.0,
               1e-12 * (e.lin.R.transpose() * e.lin.R).norm());
+}
+
+// A large noisy fit ends with a Gauss-Newton step whose predicted reduction is far below the
+// cost's rounding (trust_region_driver.cpp, last_step_is_settled): it is taken without the pass
+// that could only accept it. The pass it skipped would have ended the run on xtol: the
+// Gauss-Newton step from the returned x, computed here from a fresh linearization there, is
+// below xtol, and the cost there is the returned one to its rounding.
+TEST(Trf, ASettledLastGaussNewtonStepIsTakenWithoutAPass) {
+  constexpr int m = 20000;
+  auto t_at = [](int i) { return 4.0 * i / m; };
+  // Deterministic "noise" of amplitude 0.05: the residuals at the minimum are not small.
+  auto y_at = [&](int i) { return 3.0 * std::exp(-0.7 * t_at(i)) + 0.5 + 0.05 * std::sin(12345.678 * i); };
+  DenseObjective objective(
+      3, m,
+      [&](const Eigen::VectorXd& x, Eigen::VectorXd& f) {
+        for (int i = 0; i < m; ++i) f[i] = x[0] * std::exp(-x[1] * t_at(i)) + x[2] - y_at(i);
+      },
+      [&](const Eigen::VectorXd& x, Eigen::MatrixXd& J) {
+        for (int i = 0; i < m; ++i) {
+          const double e = std::exp(-x[1] * t_at(i));
+          J(i, 0) = e, J(i, 1) = -x[0] * t_at(i) * e, J(i, 2) = 1.0;
+        }
+      });
+  const SolverOptions options = trf_options();
+  const SolverResult r = solve(objective, Eigen::Vector3d(2.5, 0.6, 0.4), options);
+  ASSERT_EQ(r.status, Status::xtol);
+  ASSERT_EQ(r.evaluated_x.size(), 3);
+  ASSERT_TRUE(r.evaluated_x != r.x) << "the last step was evaluated: this data no longer exercises the rule";
+  EXPECT_EQ(r.nfev, static_cast<int>(r.history.size())) << "every pass evaluated a point the run moved to";
+
+  const Evaluation at_x = objective.evaluate(r.x, true);
+  ASSERT_TRUE(at_x.has_linearization);
+  const Eigen::Vector3d next_step =
+      -at_x.lin.R.triangularView<Eigen::Upper>().solve(at_x.lin.qtf);
+  double relative = 0;
+  for (int j = 0; j < 3; ++j) relative = std::max(relative, std::abs(next_step[j]) / (options.xtol + std::abs(r.x[j])));
+  EXPECT_LT(relative, options.xtol);
+  EXPECT_LE(std::abs(at_x.cost - r.cost), 1e-14 * r.cost);
+  // The covariance's R is that of the evaluated point, which differs from R at x by O(step).
+  const Eigen::Matrix3d rtr = at_x.lin.R.transpose() * at_x.lin.R;
+  EXPECT_LE((rtr - r.linearization.R.transpose() * r.linearization.R).norm(), 1e-9 * rtr.norm());
 }
 
 }  // namespace
