@@ -38,7 +38,7 @@ fi
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >&2
 fi
-targets=(curvefit bench_pass bench_ceres_fit)
+targets=(curvefit bench_pass bench_ceres_fit bench_transfer_cost)
 # The GSL peer exists only where CMake found GSL (libgsl-dev).
 # (grep without -q reads the whole list: an early exit would make ninja fail on SIGPIPE under pipefail.)
 if cmake --build "$build_dir" --target help | grep bench_gsl_fit >/dev/null; then targets+=(bench_gsl_fit); fi

@@ -79,6 +79,30 @@ void read_through_windows(int fd, std::size_t size, bool populate, std::size_t w
   }
 }
 
+// Two threads share the file as a streamed pass's two workers do: thread t takes windows t, t + 2,
+// ... (each maps, reads and unmaps its own), or, with windows = 0, reads its half of the mapping.
+// Unmapping in a process whose other thread is running costs an interrupt to that core (a TLB
+// shootdown), which one thread alone never pays.
+void two_threads_through(int fd, const char* whole, std::size_t size, std::size_t window_bytes) {
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 2; ++t)
+    threads.emplace_back([=] {
+      if (window_bytes == 0) {
+        const std::size_t half = size / 2 / sizeof(double) * sizeof(double);
+        read_all(whole + t * half, t == 0 ? half : size - half);
+        return;
+      }
+      for (std::size_t offset = t * window_bytes; offset < size; offset += 2 * window_bytes) {
+        const std::size_t n = std::min(window_bytes, size - offset);
+        void* window = mmap(nullptr, n, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(offset));
+        if (window == MAP_FAILED) std::exit(1);
+        read_all(static_cast<const char*>(window), n);
+        munmap(window, n);
+      }
+    });
+  for (std::thread& thread : threads) thread.join();
+}
+
 // The same windows at virtual addresses congruent to their file offsets modulo 2 MiB (file
 // offsets are multiples of the window), so that the kernel may map a 2 MiB page-cache folio with
 // one page-table entry; huge_advice adds MADV_HUGEPAGE and populates with MADV_POPULATE_READ.
@@ -173,6 +197,15 @@ int main(int argc, char** argv) {
                                (huge ? ", MADV_HUGEPAGE + MADV_POPULATE_READ" : ", MAP_POPULATE");
       row(what.c_str(), median_of(repetitions, [&] { read_through_aligned_windows(fd, size, window, huge); }), size);
     }
+  }
+  row("2 threads: read of the file already mapped, half each",
+      median_of(repetitions, [&] { two_threads_through(fd, static_cast<const char*>(whole), size, 0); }), size);
+  // 21 chunks of 16384 rows of one column: the batch a streamed 1e7-row fit maps per column.
+  for (std::size_t window : {std::size_t{21} * 16384 * 8, std::size_t{4} << 20}) {
+    const std::string what = "2 threads: " + std::to_string(window >> 10) +
+                             " KiB windows, alternate ones each, MAP_POPULATE, read, unmapped";
+    row(what.c_str(),
+        median_of(repetitions, [&] { two_threads_through(fd, static_cast<const char*>(whole), size, window); }), size);
   }
   for (int threads : {1, 2}) {
     const std::string what = "first touch of as much fresh anonymous memory, " + std::to_string(threads) + " thread(s)";
