@@ -765,14 +765,14 @@ def targets_16(rows, transfer=None):
                         if k.startswith("2 threads:") and "2688 KiB windows" in k), None)
         mapped = (transfer or {}).get("2 threads: read of the file already mapped, half each")
         if windows and mapped:
-            # The pass is compute-bound on both cores, so the transfer's extra CPU adds about half of
-            # itself to the wall time of a pass.
-            bound = 1 + (windows[1] - mapped[1]) / 1e3 / (2 * in_ram["median"])
-            reach = "within reach" if bound <= 1.15 else "**out of reach in this run**"
-            floor = (f" [floor in this run, the page cache as it was: 1 + ({windows[1]:.1f} − {mapped[1]:.1f} ms "
-                     f"of CPU to map, read and unmap the file in the stream's 2688 KiB windows on 2 threads vs to "
-                     f"read it mapped, bench_transfer_cost) / (2 × {in_ram['median'] * 1e3:.1f} ms) = "
-                     f"{bound:.2f}×; 1.15× is {reach}]")
+            # If both cores were busy computing throughout, the transfer's extra CPU would add half of
+            # itself to the pass's wall time. An estimate, not a bound: a pass that waits on memory
+            # or on the VM hides part of it (run 4 of 2 December measured 1.08x against 1.17x).
+            estimate = 1 + (windows[1] - mapped[1]) / 1e3 / (2 * in_ram["median"])
+            floor = (f" [the transfer in this run, the page cache as it was: {windows[1]:.1f} ms of CPU to map, "
+                     f"read and unmap the file in the stream's 2688 KiB windows on 2 threads against "
+                     f"{mapped[1]:.1f} ms to read it mapped (bench_transfer_cost); spread over two busy cores "
+                     f"that is about {estimate:.2f}× the {in_ram['median'] * 1e3:.1f} ms in-RAM pass]")
         lines.append(f"- one streamed linearizing pass vs one in RAM (bench_pass, 2 threads, alternating in one "
                      f"process): {ratio:.2f}× ({fmt_s(streamed['median'])} s vs {fmt_s(in_ram['median'])} s; "
                      f"goal ≤ 1.15×): {verdict(ratio <= 1.15)}{floor}")
