@@ -287,43 +287,31 @@ class Bench:
         the other's would put them in different stretches. Two rows, whose fit times the stream
         target compares."""
         runs = 2 * self.args.repeats + 1
-        labels = {"chunked": f"{ALTERNATING_IN_RAM} 2t", "stream": f"{ALTERNATING_STREAM} 2t"}
-        results = {mode: {"times": [], "fit": [], "cpu": [], "peak": [], "passes": None, "params": None}
-                   for mode in labels}
         path = self.data_file(workload, points)
         log(f"{workload.key} m={points:.0e} curvefit trf 2t, chunked and stream in turn ({runs} each)")
-        commands = {}
+        done = {"chunked": [], "stream": []}  # per mode: (curvefit_runs' result, CPU s, fit s) of each run
         try:
             for _ in range(runs):
-                for mode in labels:
-                    command = [self.curvefit, "fit", path, "--model", workload.model, "--method", "trf", "--mode",
-                               mode, "--p0", workload.named(workload.p0), "--json", "--quiet", "--threads", "2"]
-                    commands[mode] = command
-                    (report,), peak, cpu = run_process(command)
-                    r = results[mode]
-                    r["times"].append(float(report["time_s"]))
-                    r["fit"].append(float(report["timing"]["fit_s"]))
-                    r["cpu"].append(cpu)
-                    r["peak"].append(peak or int(report["memory"]["peak_rss_bytes"]))
-                    r["passes"] = int(report["passes"])
-                    by_name = {q["name"]: float(q["value"]) for q in report["params"]}
-                    r["params"] = [by_name[n] for n in workload.names]
+                for mode, results in done.items():
+                    result = self.curvefit_runs(path, workload, "trf", mode, 2, None, 1)
+                    results.append((result, self.cpu[0], self.fit_times[0]))
         except (RuntimeError, subprocess.SubprocessError, KeyError, ValueError) as error:
             log(f"FAILED: {error}")
             self.failures.append(f"{workload.key} m={points:.0e} alternating stream rows: {str(error).splitlines()[0]}")
             return
-        for mode, label in labels.items():
-            r = results[mode]
-            cpu = [c for c in r["cpu"] if c is not None]
-            self.rows.append({"workload": workload.key, "m": points, "contender": label, "times": r["times"],
-                              "median": statistics.median(r["times"]), "passes": r["passes"],
-                              "peak": max(r["peak"]), "baseline": None,
-                              "error": max(abs(q - t) / abs(t) for q, t in zip(r["params"], workload.truth)),
-                              "detail": f"{mode}, 2 thr, {runs} runs in turn with the other mode", "roofline": False,
-                              "command": commands[mode], "cpu": statistics.median(cpu) if cpu else None,
-                              "fit": statistics.median(r["fit"]), "read": None, "file_bytes": os.path.getsize(path)})
-        if self.on_row:
-            self.on_row()
+
+        def replay(mode):
+            def runner(_path):
+                results = done[mode]
+                self.cpu = [cpu for _, cpu, _ in results]
+                self.fit_times = [fit for _, _, fit in results]
+                _, passes, params, _, _, command = results[-1][0]
+                return ([r[0][0] for r, _, _ in results], passes, params, max(r[3] for r, _, _ in results),
+                        f"{mode}, 2 thr, {runs} runs in turn with the other mode", command)
+            return runner
+
+        self.measure(workload, points, f"{ALTERNATING_IN_RAM} 2t", replay("chunked"))
+        self.measure(workload, points, f"{ALTERNATING_STREAM} 2t", replay("stream"))
 
     def scipy_rows(self, workload, points, methods=("trf", "lm", "dogbox", "curve_fit")):
         if self.args.smoke:
@@ -761,8 +749,10 @@ def targets_16(rows, transfer=None):
     if in_ram and streamed:
         ratio = streamed["median"] / in_ram["median"]
         floor = ""
-        windows = next((v for k, v in (transfer or {}).items()
-                        if k.startswith("2 threads:") and "2688 KiB windows" in k), None)
+        # The first windowed 2-thread row is the stream's own batch (bench_transfer_cost derives it
+        # from the engine), the next the engine's window cap.
+        batch_row = next((k for k in (transfer or {}) if k.startswith("2 threads:") and "windows" in k), None)
+        windows = transfer[batch_row] if batch_row else None
         mapped = (transfer or {}).get("2 threads: read of the file already mapped, half each")
         if windows and mapped:
             # If both cores were busy computing throughout, the transfer's extra CPU would add half of
@@ -770,7 +760,7 @@ def targets_16(rows, transfer=None):
             # or on the VM hides part of it (run 4 of 2 December measured 1.08x against 1.17x).
             estimate = 1 + (windows[1] - mapped[1]) / 1e3 / (2 * in_ram["median"])
             floor = (f" [the transfer in this run, the page cache as it was: {windows[1]:.1f} ms of CPU to map, "
-                     f"read and unmap the file in the stream's 2688 KiB windows on 2 threads against "
+                     f"read and unmap the file in the stream's {batch_row.split()[2]} KiB windows on 2 threads against "
                      f"{mapped[1]:.1f} ms to read it mapped (bench_transfer_cost); spread over two busy cores "
                      f"that is about {estimate:.2f}× the {in_ram['median'] * 1e3:.1f} ms in-RAM pass]")
         lines.append(f"- one streamed linearizing pass vs one in RAM (bench_pass, 2 threads, alternating in one "

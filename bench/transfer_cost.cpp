@@ -22,6 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/engine/chunked_objective.h"
+#include "core/engine/planner.h"
+
 namespace {
 
 constexpr std::size_t kWindowBytes = std::size_t{4} << 20;  // the stream's read-ahead windows are MBs
@@ -200,8 +203,13 @@ int main(int argc, char** argv) {
   }
   row("2 threads: read of the file already mapped, half each",
       median_of(repetitions, [&] { two_threads_through(fd, static_cast<const char*>(whole), size, 0); }), size);
-  // 21 chunks of 16384 rows of one column: the batch a streamed 1e7-row fit maps per column.
-  for (std::size_t window : {std::size_t{21} * 16384 * 8, std::size_t{4} << 20}) {
+  // The batch a streamed 1e7-row fit maps per column (2 threads, a full round of slots, the
+  // planner's largest chunks), and the engine's window cap.
+  const std::size_t batch_bytes =
+      curvefit::ChunkedObjective::stream_batch_chunks(2, curvefit::ChunkedObjective::kMaxSlots,
+                                                      curvefit::kMaxChunkRows, true) *
+      curvefit::kMaxChunkRows * sizeof(double);
+  for (std::size_t window : {batch_bytes, curvefit::ChunkedObjective::kStreamWindowBytes}) {
     const std::string what = "2 threads: " + std::to_string(window >> 10) +
                              " KiB windows, alternate ones each, MAP_POPULATE, read, unmapped";
     row(what.c_str(),

@@ -203,7 +203,7 @@ void fill_statistics(const FitRequest& request, ChunkedObjective& objective,
   if (solved.x.size() == result.n_free && solved.x.allFinite()) {
     // At the point the solver last evaluated, as the cost and the covariance are (its last step,
     // when taken without a pass, moves them by less than their rounding).
-    const Eigen::VectorXd& at = solved.evaluated_x.size() == solved.x.size() ? solved.evaluated_x : solved.x;
+    const Eigen::VectorXd& at = solved.evaluated_x;
     std::optional<ResidualSums> sums = objective.sums_at(at);
     if (!sums && solved.status == Status::interrupted && solved.linearization.R.size() > 0)
       result.used.notes.push_back("interrupted: chi2, R-squared, RMSE, AIC and BIC need one more pass at the best "
