@@ -396,11 +396,8 @@ std::unique_ptr<MemoryDataSource> load_data(const std::string& path, const DataO
 }
 
 std::unique_ptr<DataSource> open_streaming(const std::string& path, const DataOptions& options) {
-  if (detect_format(path) == FileFormat::hdf5) {
-    // Passes may read the file through mapped windows (Hdf5DataSource::view): a SIGBUS names it.
-    std::strncpy(g_mapped_path.data(), path.c_str(), g_mapped_path.size() - 1);
-    return std::make_unique<Hdf5DataSource>(path, options, true);
-  }
+  // Streamed passes copy an HDF5 file's rows (pread or the library), never map them.
+  if (detect_format(path) == FileFormat::hdf5) return std::make_unique<Hdf5DataSource>(path, options, true);
   CsvReader reader(path, options);
   return std::make_unique<SpillDataSource>(reader, options.temp_dir);
 }

@@ -91,6 +91,10 @@ class DataSource {
   // Whether view() may serve rows in place (a streamed pass then reads larger batches: windows of
   // a mapped file cost less to map the larger they are). A hint; view() still decides.
   virtual bool may_view() const { return false; }
+  // Whether read() is a positional copy out of the file (pread at the columns' known offsets),
+  // cheap and independent of any earlier read: a streamed pass's workers then fill its batches
+  // themselves, as they map views, with no reader thread and no mapping or unmapping of pages.
+  virtual bool reads_by_position() const { return false; }
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {
     return rows() * static_cast<std::size_t>(num_predictors() + 1 + (has_sigma() ? 1 : 0)) *

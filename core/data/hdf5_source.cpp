@@ -298,7 +298,7 @@ struct Hdf5DataSource::Handles {
 };
 
 Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& options, bool scan_invalid)
-    : path_(path), on_notice_(options.on_notice), map_files_(options.map_files),
+    : path_(path), on_notice_(options.on_notice),
       file_of_several_(options.file_of_several) {
   std::lock_guard lock(hdf5_mutex());
   handles_ = std::make_unique<Handles>();
@@ -429,35 +429,59 @@ void Hdf5DataSource::read_file_rows(std::size_t begin, std::size_t count, double
 void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double* const* x, double* y,
                                    double* sigma, double* const* extra) {
   if (count == 0) return;
-  std::lock_guard lock(hdf5_mutex());
+  const bool by_position = !positional_offsets().empty();
   for (std::size_t c = 0; c < handles_->columns.size(); ++c) {
-    Column& column = handles_->columns[c];
     double* target = c >= fit_columns_                                 ? (extra ? extra[c - fit_columns_] : nullptr)
                      : c < static_cast<std::size_t>(num_predictors_)  ? x[c]
                      : c == static_cast<std::size_t>(num_predictors_) ? y
                                                                        : sigma;
     if (!target) continue;
-    try {
-      H5::DataSpace file_space = column.dataset.getSpace();
-      if (column.column < 0) {
-        hsize_t start[1] = {begin}, size[1] = {count};
-        file_space.selectHyperslab(H5S_SELECT_SET, size, start);
-      } else {
-        hsize_t start[2] = {begin, static_cast<hsize_t>(column.column)}, size[2] = {count, 1};
-        file_space.selectHyperslab(H5S_SELECT_SET, size, start);
-      }
-      hsize_t memory_size[1] = {count};
-      H5::DataSpace memory_space(1, memory_size);
-      column.dataset.read(target, H5::PredType::NATIVE_DOUBLE, memory_space, file_space);
-    } catch (const H5::Exception& e) {
-      const std::string where = path_ + ": dataset " + column.spec;
-      if (!column.missing_filter.empty()) throw DataError(where + ": " + filter_advice(path_, column.missing_filter));
-      check_file_size();
-      throw DataError(where + ": reading rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
-                      " failed: " + hdf5_reason(e));
-    }
+    if (by_position && c < fit_columns_) read_by_position(c, begin, count, target);
+    else read_through_hdf5(c, begin, count, target);
   }
   check_file_size();
+}
+
+void Hdf5DataSource::read_through_hdf5(std::size_t c, std::size_t begin, std::size_t count, double* target) const {
+  std::lock_guard lock(hdf5_mutex());
+  Column& column = handles_->columns[c];
+  try {
+    H5::DataSpace file_space = column.dataset.getSpace();
+    if (column.column < 0) {
+      hsize_t start[1] = {begin}, size[1] = {count};
+      file_space.selectHyperslab(H5S_SELECT_SET, size, start);
+    } else {
+      hsize_t start[2] = {begin, static_cast<hsize_t>(column.column)}, size[2] = {count, 1};
+      file_space.selectHyperslab(H5S_SELECT_SET, size, start);
+    }
+    hsize_t memory_size[1] = {count};
+    H5::DataSpace memory_space(1, memory_size);
+    column.dataset.read(target, H5::PredType::NATIVE_DOUBLE, memory_space, file_space);
+  } catch (const H5::Exception& e) {
+    const std::string where = path_ + ": dataset " + column.spec;
+    if (!column.missing_filter.empty()) throw DataError(where + ": " + filter_advice(path_, column.missing_filter));
+    check_file_size();
+    throw DataError(where + ": reading rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
+                    " failed: " + hdf5_reason(e));
+  }
+}
+
+void Hdf5DataSource::read_by_position(std::size_t c, std::size_t begin, std::size_t count, double* target) const {
+  char* out = reinterpret_cast<char*>(target);
+  std::size_t left = count * sizeof(double);
+  auto at = static_cast<off_t>((*positional_offsets_)[c] + begin * sizeof(double));
+  while (left > 0) {
+    const ssize_t got = ::pread(handles_->fd, out, left, at);
+    if (got > 0) {
+      out += got, left -= static_cast<std::size_t>(got), at += got;
+      continue;
+    }
+    if (got < 0 && errno == EINTR) continue;
+    const std::string reason = got < 0 ? std::strerror(errno) : "the file ends before them";
+    check_file_size();  // a file cut short says so
+    throw DataError(path_ + ": dataset " + handles_->columns[c].spec + ": reading rows " + std::to_string(begin + 1) +
+                    ".." + std::to_string(begin + count) + " failed: " + reason);
+  }
 }
 
 void Hdf5DataSource::check_file_size() const {
@@ -565,73 +589,22 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   }
 }
 
-// Trust, but verify: the first rows viewed must be the values HDF5 reads (checked once).
-bool Hdf5DataSource::view_matches_read(std::size_t begin, std::size_t probe) {
-  if (view_verified_) return true;
-  const std::size_t k = static_cast<std::size_t>(num_predictors_);
-  const std::size_t columns = view_offsets_->size();
-  std::vector<double> read_values(columns * probe), mapped(columns * probe);
-  std::vector<double*> x(k);
-  for (std::size_t c = 0; c < k; ++c) x[c] = read_values.data() + c * probe;
-  read_physical(begin, probe, x.data(), read_values.data() + k * probe,
-                has_sigma_ ? read_values.data() + (k + 1) * probe : nullptr);
-  for (std::size_t c = 0; c < columns; ++c) {
-    const off_t at = static_cast<off_t>((*view_offsets_)[c] + begin * sizeof(double));
-    const auto bytes = static_cast<ssize_t>(probe * sizeof(double));
-    if (::pread(handles_->fd, mapped.data() + c * probe, static_cast<std::size_t>(bytes), at) != bytes) return false;
-  }
-  view_verified_ = std::memcmp(read_values.data(), mapped.data(), columns * probe * sizeof(double)) == 0;
-  return view_verified_;
-}
-
-bool Hdf5DataSource::view(std::size_t begin, std::size_t count, const double** x, const double** y,
-                          const double** sigma, std::shared_ptr<const void>& hold) {
-  if (!view_offsets_)
-    view_offsets_ = filtered_ || !map_files_ ? std::vector<std::uint64_t>{} : contiguous_file_offsets();
-  if (view_offsets_->empty() || count == 0) return false;
-  if (begin + count > rows())
-    throw DataError(path_ + ": rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + count) +
-                    " requested but the data have " + std::to_string(rows()));
-  check_file_size();
-  if (!view_matches_read(begin, std::min<std::size_t>(count, 64))) {
-    view_offsets_->clear();
-    return false;
-  }
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  struct Window {
-    void* address;
-    std::size_t bytes;
-  };
-  auto windows = std::make_shared<std::vector<Window>>();
-  std::vector<const double*> columns;
-  for (const std::uint64_t offset : *view_offsets_) {
-    const std::size_t first = static_cast<std::size_t>(offset) + begin * sizeof(double);
-    const std::size_t aligned = first - first % page;
-    const std::size_t bytes = first - aligned + count * sizeof(double);
-    // MAP_POPULATE: this thread faults the pages in (and reads them from disk if need be).
-    void* address = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, handles_->fd,
-                           static_cast<off_t>(aligned));
-    if (address == MAP_FAILED) {
-      for (const Window& w : *windows) ::munmap(w.address, w.bytes);
-      view_offsets_->clear();  // read() serves the rest
-      return false;
+// Trust, but verify: the first rows read by position must be the values HDF5 reads (checked once).
+const std::vector<std::uint64_t>& Hdf5DataSource::positional_offsets() const {
+  if (positional_offsets_) return *positional_offsets_;
+  positional_offsets_ = contiguous_file_offsets();
+  if (positional_offsets_->empty()) return *positional_offsets_;
+  const std::size_t probe = std::min<std::size_t>(rows_, 64);
+  std::vector<double> through_hdf5(probe), by_position(probe);
+  for (std::size_t c = 0; c < positional_offsets_->size() && probe > 0; ++c) {
+    read_through_hdf5(c, 0, probe, through_hdf5.data());
+    read_by_position(c, 0, probe, by_position.data());
+    if (std::memcmp(through_hdf5.data(), by_position.data(), probe * sizeof(double)) != 0) {
+      positional_offsets_->clear();
+      break;
     }
-    windows->push_back({address, bytes});
-    columns.push_back(reinterpret_cast<const double*>(static_cast<const char*>(address) + (first - aligned)));
   }
-  hold = std::shared_ptr<const void>(windows.get(), [windows](const void*) {
-    for (const Window& w : *windows) ::munmap(w.address, w.bytes);
-  });
-  const std::size_t k = static_cast<std::size_t>(num_predictors_);
-  for (std::size_t c = 0; c < k; ++c) x[c] = columns[c];
-  *y = columns[k];
-  *sigma = has_sigma_ ? columns[k + 1] : nullptr;
-  if (check_on_read_ && begin + count > checked_rows_) {
-    const std::size_t from = std::max(begin, checked_rows_);
-    check_rows(from, begin + count - from, x, *y, *sigma, from - begin);
-    if (begin <= checked_rows_) checked_rows_ = begin + count;
-  }
-  return true;
+  return *positional_offsets_;
 }
 
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {

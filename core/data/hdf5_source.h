@@ -68,12 +68,13 @@ class Hdf5DataSource : public DataSource {
   std::string description() const override { return path_; }
   void read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) override;
   void check_unchanged() const override { check_file_size(); }
-  // Contiguous doubles (contiguous_file_offsets) and no omitted rows: windows of the file mapped
-  // read-only and populated by the calling thread (in a streamed pass the worker that needs the
-  // batch, ReadAhead::in_place), so that the workers read the page cache's pages without a copy.
-  bool may_view() const override { return map_files_ && !filtered_; }
-  bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
-            std::shared_ptr<const void>& hold) override;
+  // Contiguous doubles (contiguous_file_offsets) and no omitted rows: read() copies the rows with
+  // pread from their offsets in the file, not through the HDF5 library, so that a streamed pass's
+  // workers read their batches themselves (ReadAhead). A copy, not mapped windows: mapping and
+  // unmapping a window costs page-table work and a TLB shootdown on every core, which on this
+  // project's VMs came to 1.2-4x the copy and varied fourfold from day to day (bench/RESULTS.md),
+  // and a window of a file cut short meanwhile would end the process with SIGBUS.
+  bool reads_by_position() const override { return !filtered_ && !positional_offsets().empty(); }
 
   // About the choice of columns (ColumnChoice::notes).
   const std::vector<std::string>& column_notes() const { return column_notes_; }
@@ -99,6 +100,12 @@ class Hdf5DataSource : public DataSource {
   void open_column(const std::string& spec, std::string& first_spec);
   void read_physical(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma,
                      double* const* extra = nullptr);
+  // Column c's rows [begin, begin + count) into `target`, through the library or by position.
+  void read_through_hdf5(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
+  void read_by_position(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
+  // contiguous_file_offsets(), once checked to give the values the library reads; empty when the
+  // columns must be read through the library.
+  const std::vector<std::uint64_t>& positional_offsets() const;
   // Logical rows [begin, begin + count) through the runs of kept rows.
   void read_kept(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
   // Throws DataError when the file is now shorter than when it was opened, or was written since.
@@ -113,7 +120,6 @@ class Hdf5DataSource : public DataSource {
 
   std::string path_;
   std::function<void(const std::string&)> on_notice_;  // DataOptions::on_notice
-  bool map_files_ = true;                              // DataOptions::map_files: view() may map
   bool file_of_several_ = false;                       // DataOptions::file_of_several
   int num_predictors_ = 1;
   bool has_sigma_ = false;
@@ -132,10 +138,8 @@ class Hdf5DataSource : public DataSource {
   std::size_t fit_columns_ = 0;  // handles_->columns beyond these are the selection's
   std::vector<double> scratch_;
   bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
-  // view(): the columns' byte offsets (empty: not viewable), decided at the first call.
-  std::optional<std::vector<std::uint64_t>> view_offsets_;
-  bool view_verified_ = false;
-  bool view_matches_read(std::size_t begin, std::size_t probe);
+  // positional_offsets(), decided at the first call (reads are made one at a time: DataSource::read).
+  mutable std::optional<std::vector<std::uint64_t>> positional_offsets_;
   std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
 

@@ -41,9 +41,15 @@ ReadAhead::ReadAhead(DataSource& source, std::size_t begin, std::size_t end,
     buffer.batch.sigma = has_sigma_ ? buffer.batch.y + batch_rows : nullptr;
     free_.push_back(static_cast<int>(b));
   }
-  // A source that serves its rows in place needs no thread: mapping a window is cheap next to
-  // computing on it, and done by the consumer it costs no thread hand-off, no wake-up and no
-  // third thread competing with the workers for the cores.
+  // A source that serves its rows in place, or copies them by position, needs no thread: mapping
+  // a window or copying it out of the page cache is cheap next to computing on it, and done by the
+  // consumer it costs no thread hand-off, no wake-up and no third thread competing with the
+  // workers for the cores.
+  if (begin_ < end_ && source_.reads_by_position()) {
+    in_place_ = true;
+    next_row_ = begin_;
+    return;
+  }
   if (begin_ < end_) {
     const int first = free_.front();
     Buffer& buffer = buffers_[static_cast<std::size_t>(first)];
@@ -166,7 +172,7 @@ bool ReadAhead::can_take_at_once() {
   return in_place_ ? !free_.empty() || !filled_.empty() : !filled_.empty();
 }
 
-// The next batch mapped by the caller (in_place_: no reader thread). Waits for a free buffer.
+// The next batch mapped or read by the caller (in_place_: no reader thread). Waits for a free buffer.
 const RowBatch* ReadAhead::take_in_place() {
   int index;
   {

@@ -2,11 +2,12 @@
 // Read-ahead for streaming passes: consecutive row ranges of a DataSource (whose read() is not
 // thread-safe, hence exactly one reader) in a small ring of buffers.
 //
-// A source that must copy its rows (HDF5 read through the library, the spill of a CSV) is read
-// by one background thread into the ring while the consumer computes on the range it holds. A
-// source that serves its rows in place (DataSource::view: a mapped window of the file) fills no
-// buffer and needs no thread: the consumer maps each batch in take(), which costs no hand-off,
-// no wake-up and no third thread competing with the workers for the cores.
+// A source that must copy its rows through a library (HDF5's chunked or filtered datasets, the
+// spill of a CSV) is read by one background thread into the ring while the consumer computes on
+// the range it holds. A source that serves its rows in place (DataSource::view) or copies them by
+// position (DataSource::reads_by_position: pread of a contiguous HDF5 file) needs no thread: the
+// consumer fills each batch in take(), which costs no hand-off, no wake-up and no third thread
+// competing with the workers for the cores.
 //
 // Batches arrive in order, each row exactly once; an exception thrown by the source is rethrown
 // to the consumer where its batch would come; the destructor stops the reader and joins it, also
@@ -14,7 +15,7 @@
 //
 // Memory: `buffers` blocks of footprint::data_bytes(batch_rows, columns), taken from the pool
 // once, when the reader starts (never touched when the rows are served in place); at most
-// `buffers` mapped windows at a time.
+// `buffers` views at a time.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -61,8 +62,9 @@ class ReadAhead {
   // the reader, in any order. At most `buffers` batches are held; take() waits for the reader.
   const RowBatch* take();
   void give_back(const RowBatch* batch);
-  // Whether take() maps the rows in the calling thread (a source that serves them in place)
-  // rather than waiting for the reader thread; and whether it would find a free buffer now.
+  // Whether take() fills the batch in the calling thread (a source that serves rows in place or
+  // reads them by position) rather than waiting for the reader thread; and whether it would find
+  // a free buffer now.
   bool in_place() const { return in_place_; }
   bool can_take_at_once();
 
@@ -99,7 +101,7 @@ class ReadAhead {
   bool reader_done_ = false; // the reader has delivered its last batch (or failed)
   bool stopping_ = false;    // the consumer asked the reader to stop
   std::exception_ptr error_;
-  // The source serves rows in place: the consumer maps each batch in take(), no reader thread.
+  // The consumer fills each batch in take() (a view, or a read by position), no reader thread.
   bool in_place_ = false;
   std::size_t next_row_ = 0;  // in place: the first row of the next batch
   std::thread reader_;

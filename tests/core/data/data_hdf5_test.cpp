@@ -482,21 +482,27 @@ TEST(Hdf5Streaming, AFileTruncatedBetweenPassesIsAnErrorNamingTheFile) {
     x[i] = static_cast<double>(i) * 1e-3;
     y[i] = 2.0 + 0.5 * x[i];
   }
-  {
-    H5::H5File file(path, H5F_ACC_TRUNC);
-    write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
-    write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, true);
+  // y chunked: read through the library; both contiguous: read by position (pread), where a
+  // file cut short gives a short read, not zeros.
+  for (const bool chunked_y : {true, false}) {
+    {
+      H5::H5File file(path, H5F_ACC_TRUNC);
+      write_1d(file, "/x", x, H5::PredType::NATIVE_DOUBLE, false);
+      write_1d(file, "/y", y, H5::PredType::NATIVE_DOUBLE, chunked_y);
+    }
+    auto stream = open_streaming(path, {});
+    EXPECT_EQ(stream->reads_by_position(), !chunked_y);
+    std::vector<double> x_read(1000), y_read(1000);
+    double* xs[1] = {x_read.data()};
+    stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr);  // the first pass reads the end
+    EXPECT_EQ(y_read.back(), y.back());
+    const auto full = std::filesystem::file_size(path);
+    ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(full / 3)), 0);
+    const std::string message = data_error([&] { stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr); });
+    EXPECT_THAT(message, HasSubstr(path + ": the file shrank from " + std::to_string(full) + " to " +
+                                   std::to_string(full / 3) + " bytes while it was being read"))
+        << "chunked y: " << chunked_y;
   }
-  auto stream = open_streaming(path, {});
-  std::vector<double> x_read(1000), y_read(1000);
-  double* xs[1] = {x_read.data()};
-  stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr);  // the first pass reads the end
-  EXPECT_EQ(y_read.back(), y.back());
-  const auto full = std::filesystem::file_size(path);
-  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(full / 3)), 0);
-  const std::string message = data_error([&] { stream->read(rows - 1000, 1000, xs, y_read.data(), nullptr); });
-  EXPECT_THAT(message, HasSubstr(path + ": the file shrank from " + std::to_string(full) + " to " +
-                                 std::to_string(full / 3) + " bytes while it was being read"));
 }
 
 TEST(Hdf5List, DatasetsWithTypesAndShapes) {
@@ -564,11 +570,11 @@ TEST(Hdf5List, AFileWhoseGroupStructureIsDamagedIsAnErrorNotAShorterList) {
 namespace curvefit {
 namespace {
 
-// Streaming passes read contiguous doubles through mapped windows (view): the same values as
-// read() at any offset (windows start mid-page), the raise check names the exact row, and what
-// cannot be viewed (chunked, omitted rows) says so, so that read() serves it.
+// Streaming passes copy contiguous doubles with pread from their offsets in the file
+// (reads_by_position), not through the library: the same values as HDF5 reads at any offset, the
+// raise check names the exact row, and what cannot be read so (chunked, omitted rows) says so.
 // DataOptions::map_files = false (the Python module): a contiguous file is copied, not used in
-// place, and its streamed windows are read, not mapped; the values are the same.
+// place; the values are the same.
 TEST(Hdf5Mapped, WithoutMapFilesNothingIsMapped) {
   ScratchDir dir;
   std::vector<double> x(2000), y(2000);
@@ -586,17 +592,13 @@ TEST(Hdf5Mapped, WithoutMapFilesNothingIsMapped) {
   EXPECT_FALSE(copied->external_columns());
   EXPECT_EQ(std::memcmp(copied->y_column(), y.data(), y.size() * sizeof(double)), 0);
   Hdf5DataSource source(path, options, true);
-  const double* vx[1] = {nullptr};
-  const double *vy = nullptr, *vs = nullptr;
-  std::shared_ptr<const void> hold;
-  EXPECT_FALSE(source.view(0, 100, vx, &vy, &vs, hold));
   std::vector<double> rx(100), ry(100);
   double* xs[1] = {rx.data()};
   source.read(1900, 100, xs, ry.data(), nullptr);
   EXPECT_EQ(std::memcmp(ry.data(), y.data() + 1900, 100 * sizeof(double)), 0);
 }
 
-TEST(Hdf5View, WindowsOfContiguousDoublesAreTheValuesReadGives) {
+TEST(Hdf5ByPosition, ContiguousDoublesReadByPositionAreTheValuesTheLibraryReads) {
   ScratchDir dir;
   std::vector<double> x(5000), y(5000), sigma(5000);
   for (std::size_t i = 0; i < x.size(); ++i) {
@@ -614,43 +616,36 @@ TEST(Hdf5View, WindowsOfContiguousDoublesAreTheValuesReadGives) {
   };
   DataOptions options;
   options.sigma = "/s";
-  Hdf5DataSource source(write("contiguous.h5", false), options, true);
-  for (const auto& [begin, count] : {std::pair<std::size_t, std::size_t>{0, 5000}, {1, 999}, {4097, 903}, {4999, 1}}) {
-    const double* vx[1] = {nullptr};
-    const double *vy = nullptr, *vs = nullptr;
-    std::shared_ptr<const void> hold;
-    ASSERT_TRUE(source.view(begin, count, vx, &vy, &vs, hold)) << begin;
-    ASSERT_NE(hold, nullptr);
-    EXPECT_EQ(std::memcmp(vx[0], x.data() + begin, count * sizeof(double)), 0) << begin;
-    EXPECT_EQ(std::memcmp(vy, y.data() + begin, count * sizeof(double)), 0) << begin;
-    ASSERT_NE(vs, nullptr);
-    EXPECT_EQ(std::memcmp(vs, sigma.data() + begin, count * sizeof(double)), 0) << begin;
-  }
-  {
-    Hdf5DataSource chunked(write("chunked.h5", true), options, true);
-    const double* vx[1];
-    const double *vy, *vs;
-    std::shared_ptr<const void> hold;
-    EXPECT_FALSE(chunked.view(0, 10, vx, &vy, &vs, hold));
-  }
+  const auto read_matches = [&](Hdf5DataSource& source) {
+    for (const auto& [begin, count] : {std::pair<std::size_t, std::size_t>{0, 5000}, {1, 999}, {4097, 903}, {4999, 1}}) {
+      std::vector<double> rx(count), ry(count), rs(count);
+      double* xs[1] = {rx.data()};
+      source.read(begin, count, xs, ry.data(), rs.data());
+      EXPECT_EQ(std::memcmp(rx.data(), x.data() + begin, count * sizeof(double)), 0) << begin;
+      EXPECT_EQ(std::memcmp(ry.data(), y.data() + begin, count * sizeof(double)), 0) << begin;
+      EXPECT_EQ(std::memcmp(rs.data(), sigma.data() + begin, count * sizeof(double)), 0) << begin;
+    }
+  };
+  Hdf5DataSource contiguous(write("contiguous.h5", false), options, true);
+  EXPECT_TRUE(contiguous.reads_by_position());
+  read_matches(contiguous);
+  Hdf5DataSource chunked(write("chunked.h5", true), options, true);
+  EXPECT_FALSE(chunked.reads_by_position());
+  read_matches(chunked);
+
   y[3210] = std::numeric_limits<double>::infinity();
   const std::string bad = write("bad.h5", false);
-  {
-    Hdf5DataSource raising(bad, options, true);
-    const double* vx[1];
-    const double *vy, *vs;
-    std::shared_ptr<const void> hold;
-    EXPECT_TRUE(raising.view(0, 3000, vx, &vy, &vs, hold));
-    EXPECT_EQ(data_error([&] { raising.view(3000, 2000, vx, &vy, &vs, hold); }),
-              bad + ": dataset /y: row 3211: non-finite value (use --nan-policy omit to drop such rows)");
-  }
+  Hdf5DataSource raising(bad, options, true);
+  EXPECT_TRUE(raising.reads_by_position());
+  std::vector<double> rx(3000), ry(3000), rs(3000);
+  double* xs[1] = {rx.data()};
+  EXPECT_NO_THROW(raising.read(0, 3000, xs, ry.data(), rs.data()));
+  EXPECT_EQ(data_error([&] { raising.read(3000, 2000, xs, ry.data(), rs.data()); }),
+            bad + ": dataset /y: row 3211: non-finite value (use --nan-policy omit to drop such rows)");
   DataOptions omit = options;
   omit.nan_policy = NanPolicy::omit;
   Hdf5DataSource omitting(bad, omit, true);
-  const double* vx[1];
-  const double *vy, *vs;
-  std::shared_ptr<const void> hold;
-  EXPECT_FALSE(omitting.view(0, 10, vx, &vy, &vs, hold));
+  EXPECT_FALSE(omitting.reads_by_position());  // its rows are not the file's rows
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/errors.h"
 #include "core/engine/engine_test_support.h"
+#include "core/errors.h"
 
 namespace curvefit {
 namespace {
@@ -16,27 +16,38 @@ namespace {
 using testing_support::CountingSource;
 using testing_support::make_decay_data;
 
+// Also for a source that reads by position (pread of a contiguous HDF5 file): it is copied into
+// the ring's buffers batch by batch in the consumer's own thread, with no reader thread.
 TEST(ReadAhead, DeliversEveryRowOnceInOrder) {
   MemoryDataSource data = make_decay_data(1000, true);
-  for (std::size_t batch_rows : {std::size_t{1}, std::size_t{64}, std::size_t{999}, std::size_t{5000}}) {
+  for (std::size_t batch_rows :
+       {std::size_t{1}, std::size_t{64}, std::size_t{999}, std::size_t{5000}}) {
     for (int buffers : {1, 2, 3}) {
-      CountingSource source(data);
-      ReadAhead reader(source, 0, data.rows(), batch_rows, buffers);
-      std::size_t next_row = 0;
-      while (const RowBatch* batch = reader.next()) {
-        ASSERT_EQ(batch->begin, next_row);
-        ASSERT_EQ(batch->rows, std::min(batch_rows, data.rows() - next_row));
-        ASSERT_NE(batch->sigma, nullptr);
-        for (std::size_t i = 0; i < batch->rows; ++i) {
-          ASSERT_EQ(batch->x[0][i], data.x_column(0)[next_row + i]);
-          ASSERT_EQ(batch->y[i], data.y_column()[next_row + i]);
-          ASSERT_EQ(batch->sigma[i], data.sigma_column()[next_row + i]);
+      for (const bool by_position : {false, true}) {
+        CountingSource source(data);
+        source.read_by_position = by_position;
+        ReadAhead reader(source, 0, data.rows(), batch_rows, buffers);
+        EXPECT_EQ(reader.in_place(), by_position);
+        std::size_t next_row = 0;
+        while (const RowBatch* batch = reader.next()) {
+          ASSERT_EQ(batch->begin, next_row);
+          ASSERT_EQ(batch->rows, std::min(batch_rows, data.rows() - next_row));
+          ASSERT_NE(batch->sigma, nullptr);
+          for (std::size_t i = 0; i < batch->rows; ++i) {
+            ASSERT_EQ(batch->x[0][i], data.x_column(0)[next_row + i]);
+            ASSERT_EQ(batch->y[i], data.y_column()[next_row + i]);
+            ASSERT_EQ(batch->sigma[i], data.sigma_column()[next_row + i]);
+          }
+          next_row += batch->rows;
         }
-        next_row += batch->rows;
+        EXPECT_EQ(next_row, data.rows());
+        EXPECT_EQ(source.rows_read, data.rows());
+        EXPECT_EQ(reader.next(), nullptr);  // stays at the end
+        if (by_position) {
+          for (const std::thread::id& thread : source.read_threads)
+            EXPECT_EQ(thread, std::this_thread::get_id());
+        }
       }
-      EXPECT_EQ(next_row, data.rows());
-      EXPECT_EQ(source.rows_read, data.rows());
-      EXPECT_EQ(reader.next(), nullptr);  // stays at the end
     }
   }
 }
@@ -111,7 +122,8 @@ TEST(ReadAhead, InPlaceRowsAreViewedInTheConsumersThread) {
       EXPECT_EQ(next_row, data.rows());
     }
     EXPECT_EQ(source.rows_read, data.rows());
-    for (const std::thread::id& thread : source.view_threads) EXPECT_EQ(thread, std::this_thread::get_id());
+    for (const std::thread::id& thread : source.view_threads)
+      EXPECT_EQ(thread, std::this_thread::get_id());
     EXPECT_LE(source.most_views_alive, buffers);
     EXPECT_EQ(source.views_alive, 0);  // every window released with the reader
   }
