@@ -591,8 +591,7 @@ void ChunkedObjective::run_part_streamed(const ChunkLayout::RankPart& part, cons
   // a batch holds at most a third of them (stream_batch_chunks).
   const std::size_t slots = part.slot_end - part.slot_begin;
   const std::size_t batch_chunks =
-      stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_,
-                          impl.stream->may_view() || impl.stream->reads_by_position());
+      stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_, impl.stream->may_view());
   const std::size_t local_chunks = part.local_chunks;
   ReadAhead reader(*impl.stream, part.local_first_row, part.local_first_row + part.rows.rows(),
                    batch_chunks * chunk_rows_);
@@ -828,8 +827,7 @@ class LocalChunks {
       if (!reader_ || !(batch_ = reader_->next())) {
         const ChunkLayout::RankPart& part = layout_.share(rank_).parts.at(part_++);
         const std::size_t batch_chunks = ChunkedObjective::stream_batch_chunks(
-            threads_, part.slot_end - part.slot_begin, layout_.chunk_rows(),
-            stream_->may_view() || stream_->reads_by_position());
+            threads_, part.slot_end - part.slot_begin, layout_.chunk_rows(), stream_->may_view());
         reader_.reset();
         reader_ = std::make_unique<ReadAhead>(*stream_, part.local_first_row,
                                               part.local_first_row + part.rows.rows(),

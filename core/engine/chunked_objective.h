@@ -214,14 +214,14 @@ class ChunkedObjective : public Objective {
     return footprint::chunk_workspace_bytes(std::min(chunk_rows, kSubBlockRows), n_model, columns);
   }
   // Streaming: chunks per read-ahead batch, about kStreamBatchBytes of each column and at least one
-  // chunk per thread. A source whose batches the workers fill themselves (`in_place`: a view, or a
-  // copy by position out of a contiguous HDF5 file) is read in batches of kStreamWindowBytes:
-  // mapped windows cost less per byte the larger they are (bench/RESULTS.md: 4 MiB windows
-  // 1.1-1.4x an in-RAM pass, 1 MiB 1.2-1.5x), copies by position measured the same either way,
-  // and the planner sizes an HDF5 file's ring for these. The workers take the chunks of up to
-  // three batches at once (the ring's buffers), but two chunks of one slot must never be in
-  // progress together, so a batch holds at most S / 3 chunks. The planner sizes the read-ahead
-  // ring with this.
+  // chunk per thread. Copied batches (by position, or through a library) stay that small: the
+  // ring's buffers are fresh memory that the fit's first pass faults in, at up to 4 ms/MB on this
+  // project's VMs, and per pass a copy by position costs the same in 1 and 4 MiB batches. A source
+  // that serves rows in place (`in_place`: views that cost a mapping each) is read in batches of
+  // kStreamWindowBytes, fewer windows costing less per byte (bench/RESULTS.md: 4 MiB windows
+  // 1.1-1.4x an in-RAM pass, 1 MiB 1.2-1.5x). The workers take the chunks of up to three batches
+  // at once (the ring's buffers), but two chunks of one slot must never be in progress together, so
+  // a batch holds at most S / 3 chunks. The planner sizes the read-ahead ring with this.
   static constexpr std::size_t kStreamBatchBytes = std::size_t{1} << 20;
   static constexpr std::size_t kStreamWindowBytes = std::size_t{4} << 20;
   static constexpr std::size_t kStreamBatchesInProgress = 3;
