@@ -749,9 +749,9 @@ def targets_16(rows, transfer=None):
     if in_ram and streamed:
         ratio = streamed["median"] / in_ram["median"]
         floor = ""
-        # The first windowed 2-thread row is the stream's own batch (bench_transfer_cost derives it
-        # from the engine), the next the engine's window cap.
-        batch_row = next((k for k in (transfer or {}) if k.startswith("2 threads:") and "windows" in k), None)
+        # The 2-thread pread row is the stream's own transfer (bench_transfer_cost derives its batch
+        # from the engine); the windowed rows are what it mapped before.
+        batch_row = next((k for k in (transfer or {}) if k.startswith("2 threads: pread")), None)
         windows = transfer[batch_row] if batch_row else None
         mapped = (transfer or {}).get("2 threads: read of the file already mapped, half each")
         if windows and mapped:
@@ -759,8 +759,8 @@ def targets_16(rows, transfer=None):
             # itself to the pass's wall time. An estimate, not a bound: a pass that waits on memory
             # or on the VM hides part of it (run 4 of 2 December measured 1.08x against 1.17x).
             estimate = 1 + (windows[1] - mapped[1]) / 1e3 / (2 * in_ram["median"])
-            floor = (f" [the transfer in this run, the page cache as it was: {windows[1]:.1f} ms of CPU to map, "
-                     f"read and unmap the file in the stream's {batch_row.split()[2]} KiB windows on 2 threads against "
+            floor = (f" [the transfer in this run, the page cache as it was: {windows[1]:.1f} ms of CPU to copy "
+                     f"the file with pread in the stream's {batch_row.split()[5]} KiB batches on 2 threads against "
                      f"{mapped[1]:.1f} ms to read it mapped (bench_transfer_cost); spread over two busy cores "
                      f"that is about {estimate:.2f}× the {in_ram['median'] * 1e3:.1f} ms in-RAM pass]")
         lines.append(f"- one streamed linearizing pass vs one in RAM (bench_pass, 2 threads, alternating in one "

@@ -3,9 +3,9 @@
 // Householder fold into R — what every solver iteration costs on big data), its cost-only pass, and
 // the hand-fused roofline pass of bench/roofline.cpp (residuals, Jacobian and normal-equation sums),
 // each with 1 and with T threads (the roofline splits the rows into T equal parts, one per thread).
-// Then the same linearizing pass streamed from FILE (mode stream: the file's windows mapped and
-// unmapped on every pass) beside the in-RAM pass again, alternating, to measure what streaming
-// adds to a pass.
+// Then the same linearizing pass streamed from FILE (mode stream: the workers copy the file's rows
+// with pread into the read-ahead ring on every pass) beside the in-RAM pass again, alternating, to
+// measure what streaming adds to a pass.
 //
 // usage: bench_pass FILE.h5 [repetitions] [threads]   -> one JSON line per contender (median s)
 #include <algorithm>
