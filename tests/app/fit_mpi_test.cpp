@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <iostream>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -716,6 +717,13 @@ class FitMpiMidPass : public FitMpi {
   }
   // `depth` 1 signals mpirun (which SIGTERMs every rank), 2 one rank.
   void interrupt(int depth) { interrupt_descendant(*fit_, depth); }
+  // Seconds from `since` until rank 0's JSON report has arrived whole on stdout (a parse of
+  // what arrived succeeds), or until the output ends.
+  double seconds_to_report(std::chrono::steady_clock::time_point since) {
+    while (!nlohmann::json::accept(fit_->out_so_far()) && fit_->pump(5)) {
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+  }
   // Rank 0's report, which must be that of the last iteration its -v lines printed.
   RunResult finish() {
     const RunResult r = fit_->wait();
@@ -743,9 +751,11 @@ TEST_F(FitMpiMidPass, SigtermToEveryRankReportsBeforeTheKill) {
 }
 
 // SIGINT to one rank mid-pass: that rank tells the other at once, both cut the pass short, agree
-// at its end to discard it and stop at the same iteration (no hang; every rank exits 130). The job
-// ends long before the rest of the pass would: a rank that learned of the interrupt only at the
-// end of the pass would first finish its share of it (checked: 4.8 s against 1.2 s).
+// at its end to discard it and stop at the same iteration (no hang; every rank exits 130). Rank 0
+// reports long before the rest of the pass would have ended: a rank that learned of the interrupt
+// only at the end of the pass would first finish its share of it. What is timed is the report on
+// stdout, not the job's end: after the report, the ranks' exit (LeakSanitizer's scan under ASan,
+// ~2 s) and mpirun's own wait (~1 s) take seconds that say nothing about the fit.
 TEST_F(FitMpiMidPass, SigintToOneRankStopsEveryRankAtTheSameIteration) {
   using Clock = std::chrono::steady_clock;
   start(2);
@@ -754,13 +764,14 @@ TEST_F(FitMpiMidPass, SigintToOneRankStopsEveryRankAtTheSameIteration) {
   const auto signalled = Clock::now();
   const double pass_seconds = std::chrono::duration<double>(signalled - pass_2).count();
   interrupt(2);
+  const double report_seconds = seconds_to_report(signalled);
   EXPECT_EQ(finish().exit_code, 130);
-  const double stop_seconds = std::chrono::duration<double>(Clock::now() - signalled).count();
   // The signal comes a second into pass 3 (when its progress line appears): the rest of that pass
-  // is pass_seconds - 1. Ending takes mpirun about a second of its own.
+  // is pass_seconds - 1.
+  std::cout << "reported " << report_seconds << " s after the signal, a pass takes " << pass_seconds << " s\n";
   EXPECT_GT(pass_seconds, 2.5) << "passes too short to tell";
-  EXPECT_LT(stop_seconds, 0.75 * (pass_seconds - 1.0))
-      << "stopped " << stop_seconds << " s after the signal, a pass takes " << pass_seconds << " s";
+  EXPECT_LT(report_seconds, 0.5 * (pass_seconds - 1.0))
+      << "reported " << report_seconds << " s after the signal, a pass takes " << pass_seconds << " s";
 }
 
 }  // namespace
