@@ -223,20 +223,22 @@ int main(int argc, char** argv) {
   // slots, the planner's largest chunks): what a streamed pass now pays for its transfer.
   const std::size_t copied_bytes =
       curvefit::ChunkedObjective::stream_batch_chunks(2, curvefit::ChunkedObjective::kMaxSlots,
-                                                      curvefit::kMaxChunkRows, false) *
+                                                      curvefit::kMaxChunkRows) *
       curvefit::kMaxChunkRows * sizeof(double);
   {
     const std::string what = "2 threads: pread of alternate " + std::to_string(copied_bytes >> 10) +
                              " KiB batches each into a reused buffer, read";
     row(what.c_str(), median_of(repetitions, [&] { two_threads_pread(fd, size, copied_bytes); }), size);
   }
-  // For comparison, the windows a streamed fit mapped before it read by position: the batch it
-  // mapped per column, and the engine's window cap.
+  // For comparison, the windows a streamed fit mapped before it read by position (commit 4304fe4):
+  // the batch it mapped per column (as many chunks as fit in its 4 MiB window cap, at most a
+  // third of the slots), and the cap itself.
+  const std::size_t window_cap = std::size_t{4} << 20;
+  const std::size_t chunk_bytes = curvefit::kMaxChunkRows * sizeof(double);
   const std::size_t batch_bytes =
-      curvefit::ChunkedObjective::stream_batch_chunks(2, curvefit::ChunkedObjective::kMaxSlots,
-                                                      curvefit::kMaxChunkRows, true) *
-      curvefit::kMaxChunkRows * sizeof(double);
-  for (std::size_t window : {batch_bytes, curvefit::ChunkedObjective::kStreamWindowBytes}) {
+      std::min(curvefit::ChunkedObjective::kMaxSlots / curvefit::ChunkedObjective::kStreamBatchesInProgress,
+               window_cap / chunk_bytes) * chunk_bytes;
+  for (std::size_t window : {batch_bytes, window_cap}) {
     const std::string what = "2 threads: " + std::to_string(window >> 10) +
                              " KiB windows, alternate ones each, MAP_POPULATE, read, unmapped";
     row(what.c_str(),

@@ -79,21 +79,9 @@ class DataSource {
   // result computed from it could mix old and new values). Sources holding their own copy, or
   // checking on every read anyway, have nothing more to check.
   virtual void check_unchanged() const {}
-  // Rows [begin, begin + count) in place, without a copy, when the source can serve them so (the
-  // pages of a contiguous HDF5 file, mapped read-only): sets x[0..k-1], y and sigma (null without
-  // one) to them and `hold` to what keeps them valid until it is released. Same checks and
-  // errors as read(). False when the source cannot; read() then serves the rows.
-  virtual bool view(std::size_t begin, std::size_t count, const double** x, const double** y,
-                    const double** sigma, std::shared_ptr<const void>& hold) {
-    (void)begin, (void)count, (void)x, (void)y, (void)sigma, (void)hold;
-    return false;
-  }
-  // Whether view() may serve rows in place (a streamed pass then reads larger batches: windows of
-  // a mapped file cost less to map the larger they are). A hint; view() still decides.
-  virtual bool may_view() const { return false; }
   // Whether read() is a positional copy out of the file (pread at the columns' known offsets),
   // cheap and independent of any earlier read: a streamed pass's workers then fill its batches
-  // themselves, as they map views, with no reader thread and no mapping or unmapping of pages.
+  // themselves, with no reader thread (ReadAhead::consumer_fills).
   virtual bool reads_by_position() const { return false; }
   // Bytes a full in-RAM copy of the selected columns takes: rows * (k + 1 + has_sigma) * 8.
   std::size_t in_memory_bytes() const {

@@ -41,28 +41,13 @@ ReadAhead::ReadAhead(DataSource& source, std::size_t begin, std::size_t end,
     buffer.batch.sigma = has_sigma_ ? buffer.batch.y + batch_rows : nullptr;
     free_.push_back(static_cast<int>(b));
   }
-  // A source that serves its rows in place, or copies them by position, needs no thread: mapping
-  // a window or copying it out of the page cache is cheap next to computing on it, and done by the
-  // consumer it costs no thread hand-off, no wake-up and no third thread competing with the
-  // workers for the cores.
+  // A source that copies its rows by position needs no thread: copying a batch out of the page
+  // cache is cheap next to computing on it, and done by the consumer it costs no thread hand-off,
+  // no wake-up and no third thread competing with the workers for the cores.
   if (begin_ < end_ && source_.reads_by_position()) {
-    in_place_ = true;
+    consumer_fills_ = true;
     next_row_ = begin_;
     return;
-  }
-  if (begin_ < end_) {
-    const int first = free_.front();
-    Buffer& buffer = buffers_[static_cast<std::size_t>(first)];
-    const std::size_t count = std::min(batch_rows_, end_ - begin_);
-    if (source_.view(begin_, count, buffer.batch.x.data(), &buffer.batch.y, &buffer.batch.sigma, buffer.view)) {
-      in_place_ = true;
-      free_.pop_front();
-      buffer.batch.begin = begin_;
-      buffer.batch.rows = count;
-      next_row_ = begin_ + count;
-      filled_.push_back(first);
-      return;
-    }
   }
   reader_ = std::thread([this] { reader_loop(); });
 }
@@ -78,20 +63,12 @@ void ReadAhead::stop_reader() {
   if (reader_.joinable()) reader_.join();
 }
 
-// The batch of rows [row, row + count): in place when the source can serve them so, else copied
-// into the buffer's storage.
+// The batch of rows [row, row + count), copied into the buffer's storage.
 void ReadAhead::fill(Buffer& buffer, std::size_t row, std::size_t count, std::vector<double*>& x) {
-  buffer.view.reset();
-  RowBatch& batch = buffer.batch;
-  if (source_.view(row, count, batch.x.data(), &batch.y, &batch.sigma, buffer.view)) return;
+  // The batch's column pointers, set once by the constructor, point into the same storage.
   double* base = buffer.storage.data();
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    x[k] = base + k * batch_rows_;
-    batch.x[k] = x[k];
-  }
+  for (std::size_t k = 0; k < x.size(); ++k) x[k] = base + k * batch_rows_;
   double* y = base + x.size() * batch_rows_;
-  batch.y = y;
-  batch.sigma = has_sigma_ ? y + batch_rows_ : nullptr;
   source_.read(row, count, x.data(), y, has_sigma_ ? y + batch_rows_ : nullptr);
 }
 
@@ -154,7 +131,7 @@ void ReadAhead::give_back(const RowBatch* batch) {
 }
 
 const RowBatch* ReadAhead::take() {
-  if (in_place_) return take_in_place();
+  if (consumer_fills_) return take_and_fill();
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [this] { return !filled_.empty() || reader_done_; });
   // Batches read before a failure are still delivered; the error comes where its batch would.
@@ -169,19 +146,14 @@ const RowBatch* ReadAhead::take() {
 
 bool ReadAhead::can_take_at_once() {
   std::lock_guard lock(mutex_);
-  return in_place_ ? !free_.empty() || !filled_.empty() : !filled_.empty();
+  return consumer_fills_ ? !free_.empty() : !filled_.empty();
 }
 
-// The next batch mapped or read by the caller (in_place_: no reader thread). Waits for a free buffer.
-const RowBatch* ReadAhead::take_in_place() {
+// The next batch, read by the caller (consumer_fills_: no reader thread). Waits for a free buffer.
+const RowBatch* ReadAhead::take_and_fill() {
   int index;
   {
     std::unique_lock lock(mutex_);
-    if (!filled_.empty()) {  // the first batch, mapped by the constructor
-      index = filled_.front();
-      filled_.pop_front();
-      return &buffers_[static_cast<std::size_t>(index)].batch;
-    }
     if (error_) std::rethrow_exception(error_);
     if (next_row_ >= end_) return nullptr;
     changed_.wait(lock, [this] { return !free_.empty(); });

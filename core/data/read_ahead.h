@@ -4,18 +4,16 @@
 //
 // A source that must copy its rows through a library (HDF5's chunked or filtered datasets, the
 // spill of a CSV) is read by one background thread into the ring while the consumer computes on
-// the range it holds. A source that serves its rows in place (DataSource::view) or copies them by
-// position (DataSource::reads_by_position: pread of a contiguous HDF5 file) needs no thread: the
-// consumer fills each batch in take(), which costs no hand-off, no wake-up and no third thread
-// competing with the workers for the cores.
+// the range it holds. A source that copies them by position (DataSource::reads_by_position: pread
+// of a contiguous HDF5 file) needs no thread: the consumer fills each batch in take(), which costs
+// no hand-off, no wake-up and no third thread competing with the workers for the cores.
 //
 // Batches arrive in order, each row exactly once; an exception thrown by the source is rethrown
 // to the consumer where its batch would come; the destructor stops the reader and joins it, also
 // when the consumer stops early.
 //
 // Memory: `buffers` blocks of footprint::data_bytes(batch_rows, columns), taken from the pool
-// once, when the reader starts (never touched when the rows are served in place); at most
-// `buffers` views at a time.
+// once, when the reader starts.
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -62,10 +60,10 @@ class ReadAhead {
   // the reader, in any order. At most `buffers` batches are held; take() waits for the reader.
   const RowBatch* take();
   void give_back(const RowBatch* batch);
-  // Whether take() fills the batch in the calling thread (a source that serves rows in place or
-  // reads them by position) rather than waiting for the reader thread; and whether it would find
-  // a free buffer now.
-  bool in_place() const { return in_place_; }
+  // Whether take() fills the batch in the calling thread (a source that reads by position) rather
+  // than waiting for the reader thread; and whether it would find a free buffer, or a filled one,
+  // now.
+  bool consumer_fills() const { return consumer_fills_; }
   bool can_take_at_once();
 
   // Bytes of the ring (what the planner predicts for it).
@@ -76,7 +74,7 @@ class ReadAhead {
   void reader_loop();
   void fill(Buffer& buffer, std::size_t row, std::size_t count, std::vector<double*>& x);
   void stop_reader();
-  const RowBatch* take_in_place();
+  const RowBatch* take_and_fill();
   int index_of(const RowBatch* batch) const;
 
   DataSource& source_;
@@ -89,7 +87,6 @@ class ReadAhead {
   struct Buffer {
     PooledBuffer<double> storage;  // batch_rows x columns, column-major: x..., y, sigma
     RowBatch batch;
-    std::shared_ptr<const void> view;  // rows served in place (DataSource::view), else null
   };
   std::vector<Buffer> buffers_;
 
@@ -101,9 +98,9 @@ class ReadAhead {
   bool reader_done_ = false; // the reader has delivered its last batch (or failed)
   bool stopping_ = false;    // the consumer asked the reader to stop
   std::exception_ptr error_;
-  // The consumer fills each batch in take() (a view, or a read by position), no reader thread.
-  bool in_place_ = false;
-  std::size_t next_row_ = 0;  // in place: the first row of the next batch
+  // The consumer fills each batch in take() (a read by position), no reader thread.
+  bool consumer_fills_ = false;
+  std::size_t next_row_ = 0;  // consumer_fills_: the first row of the next batch
   std::thread reader_;
 };
 

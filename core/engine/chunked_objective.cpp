@@ -499,7 +499,7 @@ class StreamedBatches {
       : reader_(reader), chunk_rows_(chunk_rows), batches_(batches), window_(std::max<std::size_t>(1, window)) {}
 
   // The batch with index `b` (in row order), once it may be started; null after stop(). When the
-  // reader maps batches in the caller's thread (ReadAhead::in_place), the worker that takes a
+  // batches are filled in the caller's thread (ReadAhead::consumer_fills), the worker that takes a
   // batch also takes the one after it if it can at once, so that the others find it ready.
   const RowBatch* acquire(std::size_t b) {
     std::unique_lock lock(mutex_);
@@ -509,7 +509,7 @@ class StreamedBatches {
       if (b < fetched_) {
         const RowBatch* batch = held_[b - done_].batch;
         if (b + 1 == fetched_ && fetched_ < batches_ && fetched_ < done_ + window_ && !fetching_ &&
-            reader_.in_place() && reader_.can_take_at_once())
+            reader_.consumer_fills() && reader_.can_take_at_once())
           fetch(lock);
         return batch;
       }
@@ -591,7 +591,7 @@ void ChunkedObjective::run_part_streamed(const ChunkLayout::RankPart& part, cons
   // a batch holds at most a third of them (stream_batch_chunks).
   const std::size_t slots = part.slot_end - part.slot_begin;
   const std::size_t batch_chunks =
-      stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_, impl.stream->may_view());
+      stream_batch_chunks(static_cast<std::size_t>(threads_), slots, chunk_rows_);
   const std::size_t local_chunks = part.local_chunks;
   ReadAhead reader(*impl.stream, part.local_first_row, part.local_first_row + part.rows.rows(),
                    batch_chunks * chunk_rows_);
@@ -827,7 +827,7 @@ class LocalChunks {
       if (!reader_ || !(batch_ = reader_->next())) {
         const ChunkLayout::RankPart& part = layout_.share(rank_).parts.at(part_++);
         const std::size_t batch_chunks = ChunkedObjective::stream_batch_chunks(
-            threads_, part.slot_end - part.slot_begin, layout_.chunk_rows(), stream_->may_view());
+            threads_, part.slot_end - part.slot_begin, layout_.chunk_rows());
         reader_.reset();
         reader_ = std::make_unique<ReadAhead>(*stream_, part.local_first_row,
                                               part.local_first_row + part.rows.rows(),

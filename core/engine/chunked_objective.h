@@ -214,21 +214,16 @@ class ChunkedObjective : public Objective {
     return footprint::chunk_workspace_bytes(std::min(chunk_rows, kSubBlockRows), n_model, columns);
   }
   // Streaming: chunks per read-ahead batch, about kStreamBatchBytes of each column and at least one
-  // chunk per thread. Copied batches (by position, or through a library) stay that small: the
-  // ring's buffers are fresh memory that the fit's first pass faults in, at up to 4 ms/MB on this
-  // project's VMs, and per pass a copy by position costs the same in 1 and 4 MiB batches. A source
-  // that serves rows in place (`in_place`: views that cost a mapping each) is read in batches of
-  // kStreamWindowBytes, fewer windows costing less per byte (bench/RESULTS.md: 4 MiB windows
-  // 1.1-1.4x an in-RAM pass, 1 MiB 1.2-1.5x). The workers take the chunks of up to three batches
-  // at once (the ring's buffers), but two chunks of one slot must never be in progress together, so
-  // a batch holds at most S / 3 chunks. The planner sizes the read-ahead ring with this.
+  // chunk per thread. Batches are copied (by position, or through a library) and stay that small:
+  // the ring's buffers are fresh memory that the fit's first pass faults in, at up to 4 ms/MB on
+  // this project's VMs, and per pass a copy by position costs the same in 1 and 4 MiB batches
+  // (bench/RESULTS.md). The workers take the chunks of up to three batches at once (the ring's
+  // buffers), but two chunks of one slot must never be in progress together, so a batch holds at
+  // most S / 3 chunks. The planner sizes the read-ahead ring with this.
   static constexpr std::size_t kStreamBatchBytes = std::size_t{1} << 20;
-  static constexpr std::size_t kStreamWindowBytes = std::size_t{4} << 20;
   static constexpr std::size_t kStreamBatchesInProgress = 3;
-  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots, std::size_t chunk_rows,
-                                         bool in_place) {
-    const std::size_t bytes = in_place ? kStreamWindowBytes : kStreamBatchBytes;
-    const std::size_t by_size = bytes / (std::max<std::size_t>(1, chunk_rows) * sizeof(double));
+  static std::size_t stream_batch_chunks(std::size_t threads, std::size_t slots, std::size_t chunk_rows) {
+    const std::size_t by_size = kStreamBatchBytes / (std::max<std::size_t>(1, chunk_rows) * sizeof(double));
     return std::max<std::size_t>(1, std::min(slots / kStreamBatchesInProgress, std::max(threads, by_size)));
   }
   static constexpr std::size_t kRememberedPoints = 8;

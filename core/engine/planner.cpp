@@ -133,7 +133,7 @@ PeakParts peak_parts(const PlanRequest& request, FitMode mode, std::size_t chunk
   parts.threads = kThreadBytes * (threads + (mode == FitMode::stream ? 1 : 0));
   if (mode == FitMode::stream) {
     const std::size_t batch_chunks = ChunkedObjective::stream_batch_chunks(
-        threads, slots_for(m, chunk), chunk, /*in_place=*/false);  // files are copied, never viewed
+        threads, slots_for(m, chunk), chunk);
     parts.read_ahead = ReadAhead::ring_bytes(batch_chunks * chunk, request.columns, ReadAhead::kDefaultBuffers);
     if (request.location == DataLocation::hdf5_file)
       parts.read_ahead += kHdf5CacheBytesPerColumn * request.columns + kHdf5MetadataCacheBytes;

@@ -38,22 +38,10 @@ std::unique_ptr<MemoryDataSource> sample_rows(DataSource& data, std::size_t rows
   double* y = storage.get() + k * rows;
   double* sigma = data.has_sigma() ? storage.get() + (k + 1) * rows : nullptr;
   std::vector<double*> xs(k);
-  std::vector<const double*> viewed_x(k);
   std::size_t out = 0;
   for (const auto& [begin, count] : places) {
-    // A source that serves rows in place (a mapped file) is copied from directly: cheaper than a
-    // read through its library, block by block.
-    const double* viewed_y = nullptr;
-    const double* viewed_sigma = nullptr;
-    std::shared_ptr<const void> hold;
-    if (data.view(begin, count, viewed_x.data(), &viewed_y, &viewed_sigma, hold)) {
-      for (std::size_t q = 0; q < k; ++q) std::copy_n(viewed_x[q], count, x[q] + out);
-      std::copy_n(viewed_y, count, y + out);
-      if (sigma) std::copy_n(viewed_sigma, count, sigma + out);
-    } else {
-      for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
-      data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
-    }
+    for (std::size_t q = 0; q < k; ++q) xs[q] = x[q] + out;
+    data.read(begin, count, xs.data(), y + out, sigma ? sigma + out : nullptr);
     out += count;
   }
   // Data whose values are still to be checked (a mapped file): a bad row in the sample is

@@ -27,7 +27,7 @@ TEST(ReadAhead, DeliversEveryRowOnceInOrder) {
         CountingSource source(data);
         source.read_by_position = by_position;
         ReadAhead reader(source, 0, data.rows(), batch_rows, buffers);
-        EXPECT_EQ(reader.in_place(), by_position);
+        EXPECT_EQ(reader.consumer_fills(), by_position);
         std::size_t next_row = 0;
         while (const RowBatch* batch = reader.next()) {
           ASSERT_EQ(batch->begin, next_row);
@@ -101,40 +101,15 @@ TEST(ReadAhead, ConsumerStoppingEarlyStopsTheReader) {
   EXPECT_LE(source.reads, 3u);
 }
 
-// A source that serves its rows in place is mapped batch by batch in the consumer's own thread,
-// with no more windows alive than the ring's buffers.
-TEST(ReadAhead, InPlaceRowsAreViewedInTheConsumersThread) {
-  MemoryDataSource data = make_decay_data(1000, true);
-  for (int buffers : {1, 2, 3}) {
-    CountingSource source(data);
-    source.serve_in_place = true;
-    {
-      ReadAhead reader(source, 0, data.rows(), 64, buffers);
-      EXPECT_TRUE(reader.in_place());
-      std::size_t next_row = 0;
-      while (const RowBatch* batch = reader.next()) {
-        ASSERT_EQ(batch->begin, next_row);
-        ASSERT_EQ(batch->x[0], data.x_column(0) + next_row);  // in place: no copy
-        ASSERT_EQ(batch->y, data.y_column() + next_row);
-        ASSERT_EQ(batch->sigma, data.sigma_column() + next_row);
-        next_row += batch->rows;
-      }
-      EXPECT_EQ(next_row, data.rows());
-    }
-    EXPECT_EQ(source.rows_read, data.rows());
-    for (const std::thread::id& thread : source.view_threads)
-      EXPECT_EQ(thread, std::this_thread::get_id());
-    EXPECT_LE(source.most_views_alive, buffers);
-    EXPECT_EQ(source.views_alive, 0);  // every window released with the reader
-  }
-}
-
-TEST(ReadAhead, InPlaceErrorComesWhereItsBatchWould) {
+// A source that reads by position fills each batch in take(): its error comes there too, after
+// the good batches, and stays.
+TEST(ReadAhead, ByPositionErrorComesWhereItsBatchWould) {
   MemoryDataSource data = make_decay_data(1000, false);
   CountingSource source(data);
-  source.serve_in_place = true;
+  source.read_by_position = true;
   source.fail_at_row = 550;
   ReadAhead reader(source, 0, data.rows(), 100);
+  ASSERT_TRUE(reader.consumer_fills());
   std::size_t delivered = 0;
   EXPECT_THROW(
       {
@@ -149,9 +124,9 @@ TEST(ReadAhead, InPlaceErrorComesWhereItsBatchWould) {
 // batches still come in row order, each row once, never more held than the ring's buffers.
 TEST(ReadAhead, BatchesTakenTogetherAreGivenBackInAnyOrder) {
   MemoryDataSource data = make_decay_data(1000, false);
-  for (bool in_place : {false, true}) {
+  for (bool by_position : {false, true}) {
     CountingSource source(data);
-    source.serve_in_place = in_place;
+    source.read_by_position = by_position;
     ReadAhead reader(source, 0, data.rows(), 90, 3);
     std::vector<const RowBatch*> held;
     std::size_t next_row = 0;
@@ -170,8 +145,8 @@ TEST(ReadAhead, BatchesTakenTogetherAreGivenBackInAnyOrder) {
       reader.give_back(held[pick]);
       held.erase(held.begin() + static_cast<std::ptrdiff_t>(pick));
     }
-    EXPECT_EQ(next_row, data.rows()) << in_place;
-    EXPECT_EQ(source.rows_read, data.rows()) << in_place;
+    EXPECT_EQ(next_row, data.rows()) << by_position;
+    EXPECT_EQ(source.rows_read, data.rows()) << by_position;
   }
 }
 

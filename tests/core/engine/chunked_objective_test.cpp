@@ -162,17 +162,17 @@ TEST(ChunkedObjective, StreamingGivesTheSameBitsAsInMemory) {
   // slots, batches of one chunk.
   for (std::size_t chunk : {std::size_t{100}, std::size_t{7}, std::size_t{2500}}) {
     const Evaluation in_memory = evaluate_with(data, chunk, 2);
-    for (bool in_place : {false, true})
+    for (bool by_position : {false, true})
       for (int threads : {1, 2, 3, 8}) {
         CountingSource source(data);
-        source.serve_in_place = in_place;
+        source.read_by_position = by_position;
         ChunkedObjectiveOptions options;
         options.loss = Loss::soft_l1;
         options.chunk_rows = chunk;
         options.threads = threads;
         ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
         for (int pass = 1; pass <= 2; ++pass) {
-          SCOPED_TRACE("chunk " + std::to_string(chunk) + (in_place ? ", in place, " : ", copied, ") +
+          SCOPED_TRACE("chunk " + std::to_string(chunk) + (by_position ? ", by position, " : ", by a reader thread, ") +
                        std::to_string(threads) + " threads, pass " + std::to_string(pass));
           expect_bit_identical(streaming.evaluate(Eigen::Vector3d(2.5, 0.6, 0.4), true), in_memory);
           EXPECT_EQ(source.rows_read, pass * data.rows());  // each pass reads every row once
@@ -307,13 +307,13 @@ TEST(ChunkedObjective, StreamingReadErrorReachesTheCaller) {
   ChunkedObjectiveOptions options;
   options.chunk_rows = 50;
   options.threads = 2;
-  for (bool in_place : {false, true}) {
-    source.serve_in_place = in_place;
+  for (bool by_position : {false, true}) {
+    source.read_by_position = by_position;
     source.fail_at_row = 700;
     ChunkedObjective streaming(model, source, options, ChunkedObjective::Streaming{});
-    EXPECT_THROW(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true), DataError) << in_place;
+    EXPECT_THROW(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true), DataError) << by_position;
     source.fail_at_row = CountingSource::kNever;  // the objective is still usable afterwards
-    EXPECT_TRUE(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true).has_linearization) << in_place;
+    EXPECT_TRUE(streaming.evaluate(Eigen::Vector3d(3, 0.7, 0.5), true).has_linearization) << by_position;
   }
 }
 

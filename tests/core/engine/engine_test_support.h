@@ -89,37 +89,14 @@ class CountingSource : public DataSource {
     read_threads.push_back(std::this_thread::get_id());
     data_.read(begin, count, x, y, sigma);
   }
-  bool may_view() const override { return serve_in_place; }
   bool reads_by_position() const override { return read_by_position; }
-  // With serve_in_place, rows are served as views into the data (like a mapped file's windows);
-  // every view's thread and the most views alive at once are recorded.
-  bool view(std::size_t begin, std::size_t count, const double** x, const double** y, const double** sigma,
-            std::shared_ptr<const void>& hold) override {
-    if (!serve_in_place) return false;
-    ++reads;
-    if (begin + count > fail_at_row && fail_at_row != kNever)
-      throw DataError("<counting>", fail_at_row + 1, 1, "injected read failure");
-    rows_read += count;
-    last_end = std::max(last_end, begin + count);
-    view_threads.push_back(std::this_thread::get_id());
-    for (int k = 0; k < data_.num_predictors(); ++k) x[k] = data_.x_column(k) + begin;
-    *y = data_.y_column() + begin;
-    *sigma = data_.has_sigma() ? data_.sigma_column() + begin : nullptr;
-    most_views_alive = std::max(most_views_alive, ++views_alive);
-    hold = std::shared_ptr<const void>(this, [this](const void*) { --views_alive; });
-    return true;
-  }
   static constexpr std::size_t kNever = static_cast<std::size_t>(-1);
   std::size_t fail_at_row = kNever;
-  bool serve_in_place = false;
   bool read_by_position = false;  // reads_by_position(): read() is to be called by the consumer
   std::vector<std::thread::id> read_threads;
   std::size_t reads = 0;
   std::size_t rows_read = 0;
   std::size_t last_end = 0;  // the highest row end any read reached
-  std::vector<std::thread::id> view_threads;
-  int views_alive = 0;
-  int most_views_alive = 0;
 
  private:
   MemoryDataSource& data_;

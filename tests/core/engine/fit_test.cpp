@@ -177,7 +177,8 @@ TEST(Fit, SubsampleStartSavesFullPasses) {
 }
 
 // The subsample spans the data: blocks of consecutive rows from the first row to the last, the
-// same rows whether the data are in RAM, read from a source or viewed in place (a mapped file).
+// same rows whether the data are in RAM or read from a source (by a reader thread, or by position
+// in the workers' own threads).
 TEST(Fit, SubsampleBlocksSpanTheDataAndAreTheSameFromRamAndFromASource) {
   ExponentialDecay model;
   constexpr std::size_t kMany = 100'003;
@@ -188,20 +189,20 @@ TEST(Fit, SubsampleBlocksSpanTheDataAndAreTheSameFromRamAndFromASource) {
   const FitResult a = fit(in_ram);
   ASSERT_TRUE(a.success);
   EXPECT_EQ(a.subsample_rows, (kMany + 36) / 37);
-  for (bool in_place : {false, true}) {
+  for (bool by_position : {false, true}) {
     CountingSource source(data);
-    source.serve_in_place = in_place;
+    source.read_by_position = by_position;
     FitRequest streamed = make_request(model, source, FitMode::stream, 4096);
     streamed.plan.subsample = true;
     streamed.plan.subsample_stride = 37;
     const FitResult b = fit(streamed);
-    ASSERT_TRUE(b.success) << in_place;
-    EXPECT_EQ(a.subsample_rows, b.subsample_rows) << in_place;
-    EXPECT_EQ(a.subsample_nfev, b.subsample_nfev) << in_place;  // the same rows, so the same subsample fit
-    EXPECT_LT(max_relative_difference(a.params, b.params), 1e-12) << in_place;
+    ASSERT_TRUE(b.success) << by_position;
+    EXPECT_EQ(a.subsample_rows, b.subsample_rows) << by_position;
+    EXPECT_EQ(a.subsample_nfev, b.subsample_nfev) << by_position;  // the same rows, so the same subsample fit
+    EXPECT_LT(max_relative_difference(a.params, b.params), 1e-12) << by_position;
     // Reads beyond the full passes: the blocks, the last of which ends at the last row.
-    EXPECT_EQ(source.rows_read - static_cast<std::size_t>(b.passes) * kMany, b.subsample_rows) << in_place;
-    EXPECT_EQ(source.last_end, kMany) << in_place;
+    EXPECT_EQ(source.rows_read - static_cast<std::size_t>(b.passes) * kMany, b.subsample_rows) << by_position;
+    EXPECT_EQ(source.last_end, kMany) << by_position;
   }
 }
 
