@@ -334,6 +334,7 @@ Hdf5DataSource::Hdf5DataSource(const std::string& path, const DataOptions& optio
   if (options.selection)
     for (const std::string& spec : options.selection->columns) open_column(spec, first_spec);
   if (rows_ == 0) throw DataError(path + ": dataset " + first_spec + ": empty (0 rows)");
+  verify_positional_offsets();
   // omit and a selection need the kept rows before the first read (they shift row numbers): one
   // scan now. raise alone checks each row the first time a read delivers it, so no pass is spent
   // on checking.
@@ -429,7 +430,7 @@ void Hdf5DataSource::read_file_rows(std::size_t begin, std::size_t count, double
 void Hdf5DataSource::read_physical(std::size_t begin, std::size_t count, double* const* x, double* y,
                                    double* sigma, double* const* extra) {
   if (count == 0) return;
-  const bool by_position = !positional_offsets().empty();
+  const bool by_position = !positional_offsets_.empty();
   for (std::size_t c = 0; c < handles_->columns.size(); ++c) {
     double* target = c >= fit_columns_                                 ? (extra ? extra[c - fit_columns_] : nullptr)
                      : c < static_cast<std::size_t>(num_predictors_)  ? x[c]
@@ -469,7 +470,7 @@ void Hdf5DataSource::read_through_hdf5(std::size_t c, std::size_t begin, std::si
 void Hdf5DataSource::read_by_position(std::size_t c, std::size_t begin, std::size_t count, double* target) const {
   char* out = reinterpret_cast<char*>(target);
   std::size_t left = count * sizeof(double);
-  auto at = static_cast<off_t>((*positional_offsets_)[c] + begin * sizeof(double));
+  auto at = static_cast<off_t>(positional_offsets_[c] + begin * sizeof(double));
   while (left > 0) {
     const ssize_t got = ::pread(handles_->fd, out, left, at);
     if (got > 0) {
@@ -589,22 +590,19 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   }
 }
 
-// Trust, but verify: the first rows read by position must be the values HDF5 reads (checked once).
-const std::vector<std::uint64_t>& Hdf5DataSource::positional_offsets() const {
-  if (positional_offsets_) return *positional_offsets_;
+// Trust, but verify: the first rows read by position must be the values HDF5 reads.
+void Hdf5DataSource::verify_positional_offsets() {
   positional_offsets_ = contiguous_file_offsets();
-  if (positional_offsets_->empty()) return *positional_offsets_;
   const std::size_t probe = std::min<std::size_t>(rows_, 64);
   std::vector<double> through_hdf5(probe), by_position(probe);
-  for (std::size_t c = 0; c < positional_offsets_->size() && probe > 0; ++c) {
+  for (std::size_t c = 0; c < positional_offsets_.size() && probe > 0; ++c) {
     read_through_hdf5(c, 0, probe, through_hdf5.data());
     read_by_position(c, 0, probe, by_position.data());
     if (std::memcmp(through_hdf5.data(), by_position.data(), probe * sizeof(double)) != 0) {
-      positional_offsets_->clear();
-      break;
+      positional_offsets_.clear();
+      return;
     }
   }
-  return *positional_offsets_;
 }
 
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {

@@ -14,7 +14,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,7 +73,7 @@ class Hdf5DataSource : public DataSource {
   // unmapping a window costs page-table work and a TLB shootdown on every core, which on this
   // project's VMs came to 1.2-4x the copy and varied fourfold from day to day (bench/RESULTS.md),
   // and a window of a file cut short meanwhile would end the process with SIGBUS.
-  bool reads_by_position() const override { return !filtered_ && !positional_offsets().empty(); }
+  bool reads_by_position() const override { return !filtered_ && !positional_offsets_.empty(); }
 
   // About the choice of columns (ColumnChoice::notes).
   const std::vector<std::string>& column_notes() const { return column_notes_; }
@@ -103,9 +102,9 @@ class Hdf5DataSource : public DataSource {
   // Column c's rows [begin, begin + count) into `target`, through the library or by position.
   void read_through_hdf5(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
   void read_by_position(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
-  // contiguous_file_offsets(), once checked to give the values the library reads; empty when the
-  // columns must be read through the library.
-  const std::vector<std::uint64_t>& positional_offsets() const;
+  // Sets positional_offsets_ to contiguous_file_offsets() if the first rows read by position are
+  // the values the library reads, else leaves it empty (the constructor, once).
+  void verify_positional_offsets();
   // Logical rows [begin, begin + count) through the runs of kept rows.
   void read_kept(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
   // Throws DataError when the file is now shorter than when it was opened, or was written since.
@@ -138,8 +137,9 @@ class Hdf5DataSource : public DataSource {
   std::size_t fit_columns_ = 0;  // handles_->columns beyond these are the selection's
   std::vector<double> scratch_;
   bool check_on_read_ = false;   // nan_policy raise: rows are checked as they are read
-  // positional_offsets(), decided at the first call (reads are made one at a time: DataSource::read).
-  mutable std::optional<std::vector<std::uint64_t>> positional_offsets_;
+  // Where read_by_position() finds each fit column (verify_positional_offsets); empty when the
+  // columns are read through the library.
+  std::vector<std::uint64_t> positional_offsets_;
   std::size_t checked_rows_ = 0; // rows [0, checked_rows_) have been checked
 };
 
