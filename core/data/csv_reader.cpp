@@ -1192,7 +1192,8 @@ CsvParseStats CsvReader::parse_whole(const std::function<void(CsvColumnsBlock&)>
   std::size_t data_lines_seen = 0, last_line = 0;
   // The load into RAM cuts its blocks out of a mapping of the file: the serial stage then copies
   // nothing, and no block buffers are first-touched.
-  const char* mapped = place && options_.map_files ? input_->map_from(data_offset_) : nullptr;
+  const char* mapped =
+      place && options_.map_files && options_.csv_map_text ? input_->map_from(data_offset_) : nullptr;
   const CsvParseStats stats =
       run_pipeline([&](char* to, std::size_t n) { return input_->read(to, n, display_name_); }, tuning_.block_bytes,
                    lines_before_data_, sink, place, data_lines_seen, last_line,

@@ -69,6 +69,9 @@ struct DataOptions {
   // CSV: text per parallel parse block; 0 = the parser's default. The planner makes it smaller
   // under a tight memory limit (CsvParseTuning::parse_buffer_bytes).
   std::size_t csv_block_bytes = 0;
+  // CSV: whether the load into RAM may cut its blocks out of a mapping of the text (with
+  // map_files). The planner says no under a limit that would not also hold the whole text.
+  bool csv_map_text = true;
   // Receives one line per remark about the data ("FILE: skipped 3 invalid rows (lines 4, 9, 12)",
   // rows omitted by nan_policy omit); null = the remarks are dropped. The library prints nothing:
   // the command line sends them to stderr.

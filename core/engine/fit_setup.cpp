@@ -501,6 +501,7 @@ FitPlan plan_one_process(const FitSpec& spec) {
   r.drops_rows = d.selection || d.nan_policy == NanPolicy::omit;
   setup.plan = make_plan(r);
   d.csv_block_bytes = setup.plan.csv_block_bytes;
+  d.csv_map_text = setup.plan.csv_text_mapped;
   return setup;
 }
 
@@ -567,18 +568,6 @@ void plan_again(FitPlan& setup, std::size_t rows, std::size_t index_bytes) {
                                std::to_string(setup.plan_request.rows) + " rows, checked again for the exact " +
                                std::to_string(again.rows) +
                                (index_bytes > 0 ? " and an index of the rows used of " + format_size(index_bytes) : "");
-}
-
-// A CSV parsed from a mapping of its text drops each block's pages once parsed, but the kernel
-// maps pages around every fault (fault-around, whole large folios of the page cache) that the
-// plan cannot count: a 1e6-row fit planned at 34.7 MB peaked at 33-43 MB so, at 30.5 MB through
-// the parser's buffers (bench/RESULTS.md). Under a limit that would not also hold the whole text,
-// the text is read into those buffers, which the plan counts. One CSV file only: turning off
-// mapping would also copy an HDF5 file of a dataset of several into RAM.
-void read_csv_text_within_the_plan(FitPlan& setup) {
-  if (setup.data_files.size() != 1 || setup.info.format != FileFormat::csv) return;
-  if (setup.plan.predicted_peak_bytes + setup.info.file_bytes > setup.plan.memory_limit_bytes)
-    setup.data_options.map_files = false;
 }
 
 // Opens the data as the plan says (loaded once, or re-read on every pass) and re-plans with the
@@ -958,7 +947,6 @@ PreparedFit prepare_one_model(const FitSpec& spec) {
   // the plan counts the parse's buffers for at most one block per core (CsvParseTuning).
   const int cores = tbb::info::default_concurrency();
   tbb::task_arena reading(spec.threads > 0 ? std::min(spec.threads, cores) : cores);
-  read_csv_text_within_the_plan(prepared.setup);
   reading.execute([&] {
     if (across_ranks)
       open_rank_data(spec, prepared, world);

@@ -93,6 +93,7 @@ struct ModePlan {
   std::size_t chunk_rows = 0;           // the chunk size the prediction is for
   std::size_t predicted_peak_bytes = 0; // at that chunk size (at the smallest chunk if it does not fit)
   std::size_t csv_block_bytes = 0;      // CSV: the parse block size the prediction is for; else 0
+  bool csv_text_mapped = true;          // CSV: whether the prediction lets the load map the text
   std::string reason;                   // one line: what the peak is made of, and the verdict
 };
 
@@ -102,6 +103,7 @@ struct Plan {
   int threads = 1;                      // resolved thread count
   std::size_t predicted_peak_bytes = 0; // of the chosen mode
   std::size_t csv_block_bytes = 0;      // CSV: the parse block size to load with (DataOptions)
+  bool csv_text_mapped = true;          // CSV: whether the load may map the text (DataOptions)
   std::size_t memory_limit_bytes = 0;
   bool subsample = false;               // a subsample fit comes first
   std::size_t subsample_rows = 0;       // rows of that subsample (one in subsample_stride)

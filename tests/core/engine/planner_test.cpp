@@ -94,6 +94,10 @@ TEST(Planner, CsvParseBlocksShrinkToFitTheLimit) {
   EXPECT_LE(request.baseline_rss_bytes + data + chosen.parse_buffer_bytes(2, 37.0), request.memory_limit_bytes);
   EXPECT_LE(tight.predicted_peak_bytes, request.memory_limit_bytes);
   EXPECT_NE(tight.mode, FitMode::stream);
+  // The text is mapped only where all of it fits beside the parse's blocks (the pages the kernel
+  // maps around each fault are beyond the plan's arithmetic): not in 12 MB of room for 37 MB.
+  EXPECT_TRUE(roomy.csv_text_mapped);
+  EXPECT_FALSE(tight.csv_text_mapped);
 }
 
 // A row selection's columns are parsed or read while loading beside the fit's own, and a streamed
