@@ -60,8 +60,9 @@ TEST(MemoryPool, EveryBlockIs64ByteAligned) {
   for (std::size_t n : {1, 65, 4097}) EXPECT_TRUE(aligned64(manager.allocate<char>(n).data()));
 }
 
-// Blocks of 32 MiB and more (a whole Jacobian) start on a 2 MiB boundary and are a whole number
-// of 2 MiB, so that the kernel can back them with huge pages; smaller ones keep 64-byte alignment.
+// Blocks of one huge page and more (a read-ahead ring's buffers) start on a 2 MiB boundary, so
+// that the kernel can back the whole huge pages they fill with huge pages; from 32 MiB they are also
+// a whole number of 2 MiB (the pool reuses them more often). Smaller ones keep 64-byte alignment.
 TEST(MemoryPool, LargeBlocksAreHugePageAligned) {
   MemoryManager manager(MemoryManager::fixed_limit(kPlenty));
   const std::size_t large = (std::size_t{32} << 20) + 1000;
@@ -69,9 +70,14 @@ TEST(MemoryPool, LargeBlocksAreHugePageAligned) {
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block.data()) % kHugePageBytes, 0u);
   EXPECT_EQ(manager.statistics().live_bytes, std::size_t{34} << 20);  // rounded up to 17 x 2 MiB
   block[large - 1] = 1;                                           // writable to the end
+  const std::size_t ring_buffer = (std::size_t{3} << 20) + 64;    // a huge page and a 4 KiB-paged rest
+  auto medium = manager.allocate<char>(ring_buffer);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(medium.data()) % kHugePageBytes, 0u);
+  EXPECT_EQ(manager.statistics().live_bytes, (std::size_t{34} << 20) + ring_buffer);  // 64-byte rounding only
+  medium[ring_buffer - 1] = 1;
   auto small = manager.allocate<char>(std::size_t{1} << 20);
   EXPECT_TRUE(aligned64(small.data()));
-  EXPECT_EQ(manager.statistics().live_bytes, (std::size_t{34} << 20) + (std::size_t{1} << 20));
+  EXPECT_EQ(manager.statistics().live_bytes, (std::size_t{34} << 20) + ring_buffer + (std::size_t{1} << 20));
 }
 
 // From one huge page (262144 doubles) up the buffer starts on a 2 MiB boundary; smaller ones are
