@@ -79,7 +79,7 @@ std::shared_ptr<const void> map_whole_file(const std::string& path, std::size_t&
 // The pages of the columns a fit is about to read in its first pass, mapped in one call each: on
 // this project's VMs a page fault per 64 KiB (the kernel's fault-around) costs more than that
 // pass computes when the page cache holds the file in small pages, as it does for a file just
-// written (whole 1e7-row command 0.307 -> 0.267 s, fit 0.133 -> 0.113 s, bench/RESULTS.md).
+// written (whole 1e7-row command 0.318 -> 0.256 s, fit 0.147 -> 0.109 s, bench/RESULTS.md).
 // Only the columns: a file's other datasets stay unmapped, outside the plan's data. Advice: a
 // kernel without MADV_POPULATE_READ (before 5.14) leaves the pages to be faulted as before.
 void populate_columns(const std::vector<const double*>& columns, std::size_t rows) {
@@ -117,7 +117,6 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
     if (offset > bytes || bytes - offset < rows * sizeof(double)) return nullptr;
     columns.push_back(reinterpret_cast<const double*>(base + offset));
   }
-  populate_columns(columns, rows);
   // Trust, but verify: the first and the last rows as HDF5 reads them must be the mapped values.
   const std::size_t k = static_cast<std::size_t>(source.num_predictors());
   const std::size_t probe = std::min<std::size_t>(rows, 64);
@@ -129,6 +128,7 @@ std::unique_ptr<MemoryDataSource> map_hdf5(Hdf5DataSource& source, const std::st
     for (std::size_t c = 0; c < columns.size(); ++c)
       if (std::memcmp(read[c].data(), columns[c] + begin, probe * sizeof(double)) != 0) return nullptr;
   }
+  populate_columns(columns, rows);
   const double* y = columns[k];
   const double* sigma = source.has_sigma() ? columns[k + 1] : nullptr;
   columns.resize(k);

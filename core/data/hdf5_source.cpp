@@ -590,19 +590,20 @@ std::vector<std::uint64_t> Hdf5DataSource::contiguous_file_offsets() const {
   }
 }
 
-// Trust, but verify: the first rows read by position must be the values HDF5 reads.
+// Trust, but verify: the first and the last rows read by position must be the values HDF5 reads.
 void Hdf5DataSource::verify_positional_offsets() {
   positional_offsets_ = contiguous_file_offsets();
   const std::size_t probe = std::min<std::size_t>(rows_, 64);
   std::vector<double> through_hdf5(probe), by_position(probe);
-  for (std::size_t c = 0; c < positional_offsets_.size() && probe > 0; ++c) {
-    read_through_hdf5(c, 0, probe, through_hdf5.data());
-    read_by_position(c, 0, probe, by_position.data());
-    if (std::memcmp(through_hdf5.data(), by_position.data(), probe * sizeof(double)) != 0) {
-      positional_offsets_.clear();
-      return;
+  for (std::size_t c = 0; c < positional_offsets_.size() && probe > 0; ++c)
+    for (const std::size_t begin : {std::size_t{0}, rows_ - probe}) {
+      read_through_hdf5(c, begin, probe, through_hdf5.data());
+      read_by_position(c, begin, probe, by_position.data());
+      if (std::memcmp(through_hdf5.data(), by_position.data(), probe * sizeof(double)) != 0) {
+        positional_offsets_.clear();
+        return;
+      }
     }
-  }
 }
 
 void Hdf5DataSource::read(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma) {

@@ -102,8 +102,8 @@ class Hdf5DataSource : public DataSource {
   // Column c's rows [begin, begin + count) into `target`, through the library or by position.
   void read_through_hdf5(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
   void read_by_position(std::size_t c, std::size_t begin, std::size_t count, double* target) const;
-  // Sets positional_offsets_ to contiguous_file_offsets() if the first rows read by position are
-  // the values the library reads, else leaves it empty (the constructor, once).
+  // Sets positional_offsets_ to contiguous_file_offsets() if the first and the last rows read by
+  // position are the values the library reads, else leaves it empty (the constructor, once).
   void verify_positional_offsets();
   // Logical rows [begin, begin + count) through the runs of kept rows.
   void read_kept(std::size_t begin, std::size_t count, double* const* x, double* y, double* sigma);
