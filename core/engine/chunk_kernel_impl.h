@@ -1,6 +1,7 @@
 // The body of core/chunk_kernel.h, compiled twice: by chunk_kernel.cpp for any x86-64 and by
 // chunk_kernel_avx2.cpp with -mavx2 (never -mfma's contraction: ISO C++ mode keeps a*b + c two
 // roundings). CURVEFIT_KERNEL_NAMESPACE names the build. Include from those two files only.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -50,20 +51,117 @@ double dot(const double* a, const double* b, std::size_t rows) {
   return sum_lanes(s0 + s1);
 }
 
-// y[i] -= w x[i]
-void subtract_scaled(double* y, double w, const double* x, std::size_t rows) {
-  const Vec4 wv = {w, w, w, w};
+// The fold's column sweeps, over up to kGroup columns at once: each row of the reflected column
+// is loaded once for all of them, not once per column. The loops over the group are unrolled
+// (GCC's -O2 would not), so that each column's partial sums stay in registers. Every sum is added in dot()'s order and
+// every update is c - w v with one rounding per operation, so the results are the bits of the
+// column-by-column algorithm (a dot, a scaling, then a dot and an update per column).
+constexpr int kGroup = 4;
+
+// sums[q] = v . c[q] for the G columns c. With kScale, v is first made in place as v[i] * s (the
+// reflected column scaled into the reflector's tail) and those products are what is dotted.
+template <int G, bool kScale>
+void scaled_dots(double* v, double s, double* const* c, std::size_t rows, double* sums) {
+  const Vec4 sv = {s, s, s, s};
+  const auto next_v = [&](std::size_t i) {
+    Vec4 a = load(v + i);
+    if constexpr (kScale) {
+      a *= sv;
+      store(v + i, a);
+    }
+    return a;
+  };
+  Vec4 s0[G], s1[G];
+  #pragma GCC unroll 4
+  for (int q = 0; q < G; ++q) s0[q] = s1[q] = Vec4{0, 0, 0, 0};
   std::size_t i = 0;
-  for (; i + 4 <= rows; i += 4) store(y + i, load(y + i) - wv * load(x + i));
-  for (; i < rows; ++i) y[i] -= w * x[i];
+  for (; i + 8 <= rows; i += 8) {
+    const Vec4 a0 = next_v(i), a1 = next_v(i + 4);
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q) {
+      s0[q] += a0 * load(c[q] + i);
+      s1[q] += a1 * load(c[q] + i + 4);
+    }
+  }
+  if (i + 4 <= rows) {
+    const Vec4 a0 = next_v(i);
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q) s0[q] += a0 * load(c[q] + i);
+    i += 4;
+  }
+  if (i < rows) {
+    if constexpr (kScale)
+      for (std::size_t t = i; t < rows; ++t) v[t] *= s;
+    const Vec4 a = load_partial(v + i, rows - i);
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q) s1[q] += a * load_partial(c[q] + i, rows - i);
+  }
+  #pragma GCC unroll 4
+  for (int q = 0; q < G; ++q) sums[q] = sum_lanes(s0[q] + s1[q]);
 }
 
-// x[i] *= s
-void scale(double* x, double s, std::size_t rows) {
-  const Vec4 sv = {s, s, s, s};
+// c[q][i] -= w[q] v[i] for the G columns c. With kNorm, also returns c[0] . c[0] after its update
+// (the next column's norm, which the next reflection needs), else 0.
+template <int G, bool kNorm>
+double update_columns(double* const* c, const double* w, const double* v, std::size_t rows) {
+  Vec4 wv[G];
+  #pragma GCC unroll 4
+  for (int q = 0; q < G; ++q) wv[q] = Vec4{w[q], w[q], w[q], w[q]};
+  Vec4 n0 = {0, 0, 0, 0}, n1 = {0, 0, 0, 0};
   std::size_t i = 0;
-  for (; i + 4 <= rows; i += 4) store(x + i, load(x + i) * sv);
-  for (; i < rows; ++i) x[i] *= s;
+  for (; i + 8 <= rows; i += 8) {
+    const Vec4 a0 = load(v + i), a1 = load(v + i + 4);
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q) {
+      const Vec4 u0 = load(c[q] + i) - wv[q] * a0, u1 = load(c[q] + i + 4) - wv[q] * a1;
+      store(c[q] + i, u0);
+      store(c[q] + i + 4, u1);
+      if (kNorm && q == 0) {
+        n0 += u0 * u0;
+        n1 += u1 * u1;
+      }
+    }
+  }
+  if (i + 4 <= rows) {
+    const Vec4 a0 = load(v + i);
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q) {
+      const Vec4 u0 = load(c[q] + i) - wv[q] * a0;
+      store(c[q] + i, u0);
+      if (kNorm && q == 0) n0 += u0 * u0;
+    }
+    i += 4;
+  }
+  if (i < rows) {
+    #pragma GCC unroll 4
+    for (int q = 0; q < G; ++q)
+      for (std::size_t t = i; t < rows; ++t) c[q][t] -= w[q] * v[t];
+    if constexpr (kNorm) {
+      const Vec4 u = load_partial(c[0] + i, rows - i);
+      n1 += u * u;
+    }
+  }
+  return kNorm ? sum_lanes(n0 + n1) : 0.0;
+}
+
+// The run-time group size (1..kGroup) to the templates above.
+template <bool kScale>
+void scaled_dots(int g, double* v, double s, double* const* c, std::size_t rows, double* sums) {
+  switch (g) {
+    case 1: return scaled_dots<1, kScale>(v, s, c, rows, sums);
+    case 2: return scaled_dots<2, kScale>(v, s, c, rows, sums);
+    case 3: return scaled_dots<3, kScale>(v, s, c, rows, sums);
+    default: return scaled_dots<4, kScale>(v, s, c, rows, sums);
+  }
+}
+template <bool kNorm>
+double update_columns(int g, double* const* c, const double* w, const double* v, std::size_t rows) {
+  switch (g) {
+    case 1: return update_columns<1, kNorm>(c, w, v, rows);
+    case 2: return update_columns<2, kNorm>(c, w, v, rows);
+    case 3: return update_columns<3, kNorm>(c, w, v, rows);
+    default: return update_columns<4, kNorm>(c, w, v, rows);
+  }
 }
 
 }  // namespace
@@ -72,25 +170,48 @@ void scale(double* x, double s, std::size_t rows) {
 // [R(j,j); B(:,j)] to [beta; 0] (LAPACK's dlarfg convention, beta = -sign(alpha) ||.||) and is
 // applied to the columns to its right, including the right-hand side column qtf | b. Rows above j
 // of R are untouched, so only row j of [R | qtf] and the block take part.
+//
+// Per column, two sweeps over the rows do the work of 2 (n - j) + 2: one makes v_tail and dots
+// it with every column to the right, the other updates those columns and takes the norm of the
+// next one. The arithmetic is that of one column at a time (same operations, same order).
 void fold_rows_into_factor(double* Rqtf, int n, double* B, std::size_t rows, std::size_t ld) {
   if (rows == 0) return;
   const std::size_t un = static_cast<std::size_t>(n);
+  double tail_norm2 = un > 0 ? dot(B, B, rows) : 0.0;
   for (std::size_t j = 0; j < un; ++j) {
     double* bj = B + j * ld;
-    const double tail_norm2 = dot(bj, bj, rows);
-    if (tail_norm2 == 0) continue;  // already triangular in this column: H = I
+    const bool has_next = j + 1 < un;
+    if (tail_norm2 == 0) {  // already triangular in this column: H = I
+      if (has_next) tail_norm2 = dot(bj + ld, bj + ld, rows);
+      continue;
+    }
     double& alpha = Rqtf[j + j * un];
     const double norm = std::sqrt(alpha * alpha + tail_norm2);
     const double beta = alpha >= 0 ? -norm : norm;
     const double tau = (beta - alpha) / beta;
-    scale(bj, 1.0 / (alpha - beta), rows);  // v_tail, stored in place
+    const double to_tail = 1.0 / (alpha - beta);
     alpha = beta;
-    for (std::size_t k = j + 1; k <= un; ++k) {
-      double* bk = B + k * ld;
-      double& r_jk = Rqtf[j + k * un];
-      const double w = tau * (r_jk + dot(bj, bk, rows));
-      r_jk -= w;
-      subtract_scaled(bk, w, bj, rows);
+    tail_norm2 = 0;
+    // Columns j+1 .. n (the last one qtf | b), kGroup at a time: the first group also scales bj
+    // into v_tail and, updating column j+1 first, gives the next reflection's norm.
+    for (std::size_t first = j + 1; first <= un; first += kGroup) {
+      const int g = static_cast<int>(std::min<std::size_t>(kGroup, un + 1 - first));
+      double* columns[kGroup];
+      double dots[kGroup], w[kGroup];
+      for (int q = 0; q < g; ++q) columns[q] = B + (first + static_cast<std::size_t>(q)) * ld;
+      if (first == j + 1)
+        scaled_dots<true>(g, bj, to_tail, columns, rows, dots);
+      else
+        scaled_dots<false>(g, bj, to_tail, columns, rows, dots);
+      for (int q = 0; q < g; ++q) {
+        double& r_jk = Rqtf[j + (first + static_cast<std::size_t>(q)) * un];
+        w[q] = tau * (r_jk + dots[q]);
+        r_jk -= w[q];
+      }
+      if (first == j + 1 && has_next)
+        tail_norm2 = update_columns<true>(g, columns, w, bj, rows);
+      else
+        update_columns<false>(g, columns, w, bj, rows);
     }
   }
 }

@@ -112,6 +112,74 @@ bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
 }
 
+// The fold written plainly, one column at a time and one row at a time: dlarfg's reflection of
+// each column, then for every column to its right a dot with the reflector and an update. Sums
+// are added in the order chunk_kernel.h's builds add them (row i into partial sum i mod 8, rows
+// past the last whole 8 into sums 0-3 and then 4-7; the eight sums added in a fixed tree), so
+// the kernel, however it fuses its sweeps, must give exactly these bits.
+double dot_in_kernel_order(const double* a, const double* b, std::size_t rows) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t i = 0;
+  for (; i + 8 <= rows; i += 8)
+    for (std::size_t l = 0; l < 8; ++l) lane[l] += a[i + l] * b[i + l];
+  if (i + 4 <= rows) {
+    for (std::size_t l = 0; l < 4; ++l) lane[l] += a[i + l] * b[i + l];
+    i += 4;
+  }
+  for (std::size_t l = 0; i + l < rows; ++l) lane[4 + l] += a[i + l] * b[i + l];
+  double v[4];
+  for (std::size_t l = 0; l < 4; ++l) v[l] = lane[l] + lane[4 + l];
+  return (v[0] + v[1]) + (v[2] + v[3]);
+}
+
+void fold_column_by_column(double* Rqtf, int n, double* B, std::size_t rows) {
+  const std::size_t un = static_cast<std::size_t>(n);
+  for (std::size_t j = 0; j < un; ++j) {
+    double* bj = B + j * rows;
+    const double tail_norm2 = dot_in_kernel_order(bj, bj, rows);
+    if (tail_norm2 == 0) continue;
+    double& alpha = Rqtf[j + j * un];
+    const double norm = std::sqrt(alpha * alpha + tail_norm2);
+    const double beta = alpha >= 0 ? -norm : norm;
+    const double tau = (beta - alpha) / beta;
+    const double to_tail = 1.0 / (alpha - beta);
+    for (std::size_t i = 0; i < rows; ++i) bj[i] *= to_tail;
+    alpha = beta;
+    for (std::size_t k = j + 1; k <= un; ++k) {
+      double* bk = B + k * rows;
+      double& r_jk = Rqtf[j + k * un];
+      const double w = tau * (r_jk + dot_in_kernel_order(bj, bk, rows));
+      r_jk -= w;
+      for (std::size_t i = 0; i < rows; ++i) bk[i] -= w * bj[i];
+    }
+  }
+}
+
+TEST(ChunkKernel, FoldIsTheColumnByColumnHouseholderBitForBit) {
+  std::mt19937_64 rng(23);
+  // Up to 12 parameters: groups of 1-4 columns to the right of a reflected one, and more than one
+  // group; row counts around every vector and sum boundary; a zero column (H = I) among them.
+  for (int n = 1; n <= 12; ++n)
+    for (int rows : {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 255, 256, 257})
+      for (int zero_column : {-1, 0, n / 2}) {
+        FoldCase c = random_case(n, rows, rng);
+        if (zero_column >= 0) c.block.col(zero_column).setZero();
+        std::vector<double> expected_factor(c.start.data(), c.start.data() + c.start.size());
+        std::vector<double> expected_block(c.block.data(), c.block.data() + c.block.size());
+        fold_column_by_column(expected_factor.data(), n, expected_block.data(), static_cast<std::size_t>(rows));
+        for (int build = 0; build < 2; ++build) {
+          if (build == 1 && !kernel::using_avx2()) continue;
+          std::vector<double> factor(c.start.data(), c.start.data() + c.start.size());
+          std::vector<double> block(c.block.data(), c.block.data() + c.block.size());
+          (build == 0 ? kernel::portable::fold_rows_into_factor : kernel::avx2::fold_rows_into_factor)(
+              factor.data(), n, block.data(), static_cast<std::size_t>(rows), static_cast<std::size_t>(rows));
+          EXPECT_TRUE(same_bits(factor, expected_factor) && same_bits(block, expected_block))
+              << (build == 0 ? "portable" : "avx2") << " n=" << n << " rows=" << rows << " zero column "
+              << zero_column;
+        }
+      }
+}
+
 TEST(ChunkKernel, PortableAndAvx2BuildsAgreeBitForBit) {
   if (!kernel::using_avx2()) GTEST_SKIP() << "this CPU has no AVX2: only the portable build runs here";
   std::mt19937_64 rng(3);
