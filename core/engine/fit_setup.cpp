@@ -555,11 +555,13 @@ namespace {
 
 // The chosen mode checked again with the same arithmetic for the exact row count (the CSV's
 // count was an estimate; a row selection's an upper bound) and the bytes a streamed source's index
-// of kept rows holds: a MemoryError if it no longer fits.
-void plan_again(FitPlan& setup, std::size_t rows, std::size_t index_bytes) {
+// of kept rows holds: a MemoryError if it no longer fits. rows_read: the rows the load parsed, of
+// which `rows` were kept (a CSV's parse blocks hold the text of all of them).
+void plan_again(FitPlan& setup, std::size_t rows, std::size_t rows_read, std::size_t index_bytes) {
   PlanRequest again = setup.plan_request;
   again.rows = rows;
   again.rows_exact = true;
+  again.file_rows = rows_read;
   again.mode = setup.plan.mode;
   again.csv_block_bytes = setup.plan.csv_block_bytes;
   again.row_index_bytes = index_bytes;
@@ -593,7 +595,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
       setup.info.shards = sharded->shards();
     const auto* hdf5 = dynamic_cast<const Hdf5DataSource*>(prepared.data.get());
     const std::size_t index_bytes = hdf5 ? hdf5->index_bytes() : 0;
-    if (setup.data_options.selection || index_bytes > 0) plan_again(setup, prepared.data->rows(), index_bytes);
+    if (setup.data_options.selection || index_bytes > 0)
+      plan_again(setup, prepared.data->rows(), prepared.data->rows_total(), index_bytes);
     return;
   }
   // A file used in place is checked for NaN/Inf in the fit's first full pass, not in a pass of its own.
@@ -612,7 +615,8 @@ void open_data(const FitSpec& spec, PreparedFit& prepared) {
         "copied");
   prepared.in_memory = loaded.get();
   prepared.data = std::move(loaded);
-  if (prepared.data->rows() != setup.plan_request.rows) plan_again(setup, prepared.data->rows(), 0);
+  if (prepared.data->rows() != setup.plan_request.rows)
+    plan_again(setup, prepared.data->rows(), prepared.data->rows_total(), 0);
   prepared.used.read_s = seconds_since(start);
 }
 

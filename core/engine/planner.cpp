@@ -91,8 +91,9 @@ struct PeakParts {
 // `rows` is the planned count (an upper estimate), so that bytes per row is a lower one.
 void add_csv_load(const PlanRequest& request, std::size_t rows, std::size_t room, PeakParts& parts) {
   const std::size_t columns = request.columns + request.selection_columns;
+  const std::size_t text_rows = request.file_rows > 0 ? request.file_rows : rows;
   const double bytes_per_row = request.file_bytes > 0
-                                   ? static_cast<double>(request.file_bytes) / static_cast<double>(rows)
+                                   ? static_cast<double>(request.file_bytes) / static_cast<double>(text_rows)
                                    : 2.0 * static_cast<double>(columns);
   CsvParseTuning tuning;
   if (request.csv_block_bytes > 0) tuning.block_bytes = request.csv_block_bytes;

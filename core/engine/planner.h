@@ -62,6 +62,9 @@ struct PlanRequest {
   std::size_t subsample_rows = 100'000;
   // CSV: the file's size in bytes (0 when unknown, e.g. stdin), for the parser's rows per block.
   std::size_t file_bytes = 0;
+  // CSV: the rows the parse reads, all of the file's whatever a selection or nan_policy omit keeps
+  // of them (the text's bytes per row are file_bytes / file_rows); 0 = rows.
+  std::size_t file_rows = 0;
   // Files of a dataset of several files: each file's chunks fold into up to kMaxSlots slots of
   // its own (ChunkLayout), so the factors are planned for up to kMaxSlots per file.
   std::size_t files = 1;

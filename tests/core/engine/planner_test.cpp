@@ -100,6 +100,28 @@ TEST(Planner, CsvParseBlocksShrinkToFitTheLimit) {
   EXPECT_FALSE(tight.csv_text_mapped);
 }
 
+// Re-planned for the rows a selection kept, a CSV's parse is still that of every row of the file:
+// its blocks hold as many rows of text as before (a load that parsed 2e6 rows and kept 1.08e6,
+// planned as if the file had 68-byte lines, peaked above its prediction).
+TEST(Planner, ASelectionsReplanKeepsTheParseOfTheWholeFile) {
+  PlanRequest whole = big_hdf5_request(4096 * MB);
+  whole.location = DataLocation::csv_file;
+  whole.rows = 2'000'000;
+  whole.file_bytes = 74'000'000;  // 37 bytes a line
+  whole.selection_columns = 0;
+  PlanRequest kept = whole;
+  kept.rows = 1'000'000;
+  kept.file_rows = 2'000'000;
+  const std::size_t chunk = kMaxChunkRows;
+  // Streamed, the peak is the load's (the parse blocks outweigh the fit's read-ahead here).
+  const std::size_t all = predict_peak_bytes(whole, FitMode::stream, chunk);
+  EXPECT_GE(all, whole.baseline_rss_bytes + CsvParseTuning{}.parse_buffer_bytes(2, 37.0));
+  EXPECT_EQ(predict_peak_bytes(kept, FitMode::stream, chunk), all);
+  // Without the file's row count the text would seem to have 74-byte lines, half as many per block.
+  kept.file_rows = 0;
+  EXPECT_LT(predict_peak_bytes(kept, FitMode::stream, chunk), all);
+}
+
 // A row selection's columns are parsed or read while loading beside the fit's own, and a streamed
 // source's index of the rows kept is held through the fit: each prediction counts them.
 TEST(Planner, RowSelectionColumnsAndIndexAreCounted) {
