@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -28,26 +29,54 @@ struct Sums {
   double s[3][3] = {}, g[3] = {}, f2 = 0;
 };
 
-// The fused pass over rows [begin, end).
+// The fused pass over rows [begin, end): four rows at a time into four lanes of partial sums
+// (AVX2 where the CPU has it, as curvefit's kernels), so that no sum waits on a single chain of
+// additions: the fastest plain loop for this work, not a straw man.
+// The helpers below are inlined: the note that a 32-byte vector passed by value differs from the
+// AVX ABI concerns no call.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef double Lanes __attribute__((vector_size(32)));
+__attribute__((target_clones("avx2", "default")))
 Sums roofline_pass(const double* x, const double* y, std::size_t begin, std::size_t end) {
   const double a = 4.0, b = 0.4, c = 0.5;
   constexpr std::size_t kBlock = 1024;
   double e[kBlock], arg[kBlock];
+  Lanes s00 = {}, s01 = {}, s02 = {}, s11 = {}, s12 = {}, s22 = {}, g0 = {}, g1 = {}, g2 = {}, f2 = {};
   Sums t;
+  const auto load = [](const double* p) {
+    Lanes v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
   for (std::size_t start = begin; start < end; start += kBlock) {
     const std::size_t n = std::min(kBlock, end - start);
     for (std::size_t i = 0; i < n; ++i) arg[i] = -b * x[start + i];
     curvefit::vmath::exp(arg, e, n);
-    for (std::size_t i = 0; i < n; ++i) {
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const Lanes xi = load(x + start + i), ei = load(e + i);
+      const Lanes f = a * ei + c - load(y + start + i);
+      const Lanes j0 = ei, j1 = -a * xi * ei;  // j2 = 1
+      s00 += j0 * j0, s01 += j0 * j1, s02 += j0;
+      s11 += j1 * j1, s12 += j1, s22 += 1.0;
+      g0 += j0 * f, g1 += j1 * f, g2 += f;
+      f2 += f * f;
+    }
+    for (; i < n; ++i) {
       const double xi = x[start + i];
       const double f = a * e[i] + c - y[start + i];
-      const double j0 = e[i], j1 = -a * xi * e[i], j2 = 1.0;
-      t.s[0][0] += j0 * j0, t.s[0][1] += j0 * j1, t.s[0][2] += j0 * j2;
-      t.s[1][1] += j1 * j1, t.s[1][2] += j1 * j2, t.s[2][2] += j2 * j2;
-      t.g[0] += j0 * f, t.g[1] += j1 * f, t.g[2] += j2 * f;
+      const double j0 = e[i], j1 = -a * xi * e[i];
+      t.s[0][0] += j0 * j0, t.s[0][1] += j0 * j1, t.s[0][2] += j0;
+      t.s[1][1] += j1 * j1, t.s[1][2] += j1, t.s[2][2] += 1.0;
+      t.g[0] += j0 * f, t.g[1] += j1 * f, t.g[2] += f;
       t.f2 += f * f;
     }
   }
+  const auto total = [](Lanes v) { return (v[0] + v[1]) + (v[2] + v[3]); };
+  t.s[0][0] += total(s00), t.s[0][1] += total(s01), t.s[0][2] += total(s02);
+  t.s[1][1] += total(s11), t.s[1][2] += total(s12), t.s[2][2] += total(s22);
+  t.g[0] += total(g0), t.g[1] += total(g1), t.g[2] += total(g2);
+  t.f2 += total(f2);
   return t;
 }
 
