@@ -55,14 +55,19 @@ struct Timing {
   double wall_ms, cpu_ms;
 };
 
-Timing median_of(int repetitions, const std::function<void()>& run) {
+// The medians of `run`'s wall and CPU milliseconds over the repetitions; `prepare` and `finish`
+// (untimed) come before and after each.
+Timing median_of(int repetitions, const std::function<void()>& run, const std::function<void()>& prepare = {},
+                 const std::function<void()>& finish = {}) {
   std::vector<double> walls, cpus;
   for (int r = 0; r < repetitions; ++r) {
+    if (prepare) prepare();
     const auto start = std::chrono::steady_clock::now();
     const double start_cpu = process_cpu_seconds();
     run();
     cpus.push_back(1e3 * (process_cpu_seconds() - start_cpu));
     walls.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (finish) finish();
   }
   std::sort(walls.begin(), walls.end());
   std::sort(cpus.begin(), cpus.end());
@@ -178,21 +183,15 @@ Timing median_on_fresh_mapping(int repetitions, int fd, std::size_t size, const 
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;
 #endif
-  std::vector<double> walls, cpus;
-  for (int r = 0; r < repetitions; ++r) {
-    void* mapping = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (mapping == MAP_FAILED) std::exit(1);
-    madvise(mapping, size, MADV_POPULATE_READ);
-    const auto start = std::chrono::steady_clock::now();
-    const double start_cpu = process_cpu_seconds();
-    run(static_cast<const char*>(mapping));
-    cpus.push_back(1e3 * (process_cpu_seconds() - start_cpu));
-    walls.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    munmap(mapping, size);
-  }
-  std::sort(walls.begin(), walls.end());
-  std::sort(cpus.begin(), cpus.end());
-  return {walls[walls.size() / 2], cpus[cpus.size() / 2]};
+  void* mapping = nullptr;
+  return median_of(
+      repetitions, [&] { run(static_cast<const char*>(mapping)); },
+      [&] {
+        mapping = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+        if (mapping == MAP_FAILED) std::exit(1);
+        madvise(mapping, size, MADV_POPULATE_READ);
+      },
+      [&] { munmap(mapping, size); });
 }
 
 // One byte read every `stride` bytes.

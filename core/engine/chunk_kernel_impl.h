@@ -53,9 +53,10 @@ double dot(const double* a, const double* b, std::size_t rows) {
 
 // The fold's column sweeps, over up to kGroup columns at once: each row of the reflected column
 // is loaded once for all of them, not once per column. The loops over the group are unrolled
-// (GCC's -O2 would not), so that each column's partial sums stay in registers. Every sum is added in dot()'s order and
-// every update is c - w v with one rounding per operation, so the results are the bits of the
-// column-by-column algorithm (a dot, a scaling, then a dot and an update per column).
+// (GCC's -O2 would not), so that each column's partial sums stay in registers. Every sum is
+// added in dot()'s order and every update is c - w v with one rounding per operation, so the
+// results are the bits of the column-by-column algorithm (a dot, a scaling, then a dot and an
+// update per column).
 constexpr int kGroup = 4;
 
 // sums[q] = v . c[q] for the G columns c. With kScale, v is first made in place as v[i] * s (the

@@ -88,7 +88,8 @@ struct PeakParts {
 // CSV: the parse of the whole file (loading it, or converting it to the spill file streaming
 // reads), with the block already chosen or else the largest, halving from the parser's default,
 // that fits in `room`.
-// `rows` is the planned count (an upper estimate), so that bytes per row is a lower one.
+// The text's bytes per row are over the rows the parse reads (request.file_rows, once known), else
+// over `rows`, the planned count (an upper estimate), so that bytes per row is a lower one.
 void add_csv_load(const PlanRequest& request, std::size_t rows, std::size_t room, PeakParts& parts) {
   const std::size_t columns = request.columns + request.selection_columns;
   const std::size_t text_rows = request.file_rows > 0 ? request.file_rows : rows;
